@@ -1,0 +1,3 @@
+"""Cloudward: threat detection for Kubernetes clusters, container hosts and web apps."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Stateful analytics shared by cards: baselines, windows, indexes with serializable state."""

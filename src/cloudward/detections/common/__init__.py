@@ -1,0 +1,1 @@
+"""Matching logic shared by cards of several areas (not cards themselves)."""

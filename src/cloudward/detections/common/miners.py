@@ -1,0 +1,60 @@
+"""Crypto-mining indicators, shared by the Kubernetes and container-host miner cards.
+
+Images are matched against `miner_images`; commands, arguments and environment values against
+miner-only flags and URL schemes (`miner_arguments`), mining-pool domains (`miner_pools`) and
+wallet-like arguments.
+"""
+
+from __future__ import annotations
+
+from cloudward import saferegex
+from cloudward.datalists import DataLists
+from cloudward.detections.common.images import ImagePatterns
+
+_HOSTS = saferegex.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+", ignore_case=True)
+#: Monero addresses are 95 base58 characters starting with 4 (or 8 for sub-addresses)
+_MONERO = saferegex.compile(r"(?:^|[^1-9A-Za-z])([48][1-9A-HJ-NP-Za-km-z]{94})(?:$|[^1-9A-Za-z])")
+#: a wallet handed to a miner's user flag: Bitcoin bech32 or Ethereum hex
+_WALLET_FLAG = saferegex.compile(
+    r"(?:^|\s)(?:-u|--user|--wallet|-w|--login)(?:=|\s+)(bc1[ac-hj-np-z02-9]{39,59}|0x[0-9a-fA-F]{40})\b"
+)
+
+
+class MinerIndicators:
+    def __init__(self, data: DataLists) -> None:
+        self.images = ImagePatterns(data.strings("miner_images"))
+        self.flags = tuple(f.lower() for f in data.strings("miner_arguments"))
+        self.pools = frozenset(p.lower().lstrip(".") for p in data.strings("miner_pools"))
+
+    def image(self, image: str) -> str | None:
+        return self.images.match(image) if image else None
+
+    def _pool(self, host: str) -> str | None:
+        host = host.lower().rstrip(".")
+        parts = host.split(".")
+        for i in range(len(parts) - 1):
+            candidate = ".".join(parts[i:])
+            if candidate in self.pools:
+                return candidate
+        return None
+
+    def text(self, text: str) -> list[str]:
+        """Indicators in one command line / argument / environment value, described briefly."""
+        if not text:
+            return []
+        text = saferegex.bounded(text)
+        low = text.lower()
+        found = [f"miner option {flag!r}" for flag in self.flags if flag in low]
+        if "." in low:
+            for host in _HOSTS.findall(low):
+                pool = self._pool(host)
+                if pool and f"mining pool {pool}" not in found:
+                    found.append(f"mining pool {pool}")
+        if len(text) >= 95:
+            m = _MONERO.search(text)
+            if m:
+                found.append(f"Monero wallet {m.group(1)[:12]}…")
+        m = _WALLET_FLAG.search(text)
+        if m:
+            found.append(f"wallet argument {m.group(1)[:12]}…")
+        return found

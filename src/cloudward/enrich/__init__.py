@@ -1,0 +1,34 @@
+"""Enrichers, found by discovery: every module here defining `build(config)` that returns an
+`Enricher` (or None when not configured) adds context to events before detection."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from cloudward.config import Config
+from cloudward.events import Event
+
+
+class Enricher:
+    """Adds context to events of `kinds` in place (threat-intel hits, container metadata...)."""
+
+    kinds: ClassVar[tuple[type[Event], ...]] = ()
+    name: ClassVar[str] = ""
+
+    def enrich(self, event: Any) -> None:
+        raise NotImplementedError
+
+
+def build_all(config: Config, **options: Any) -> list[Enricher]:
+    out: list[Enricher] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        build: Callable[..., Enricher | None] | None = getattr(module, "build", None)
+        if build is not None and (enricher := build(config, **options)) is not None:
+            out.append(enricher)
+    return out

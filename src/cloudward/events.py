@@ -1,0 +1,221 @@
+"""Normalized event kinds.
+
+Every parser turns its wire format into one of these, so a detection never needs to know whether a
+request came from IIS or nginx, or an exec from auditd or Tetragon. Each event keeps `event_id` (an
+audit ID or `path:line`) and `raw` (the record as read) for evidence.
+
+Times are float seconds since the epoch (UTC): cheap to compare in windows, formatted only on output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(slots=True, kw_only=True)
+class Event:
+    """Fields every event kind shares."""
+
+    event_id: str
+    time: float = 0.0
+    raw: Any = None
+    #: where the record came from (`path:line`), also for events whose id is not a location
+    origin: str = ""
+
+    #: value of the alert contract's `source` field for alerts raised on this kind
+    SOURCE: ClassVar[str] = ""
+
+    def summary(self) -> str:
+        """One line saying what the event is, for evidence lists."""
+        return self.event_id
+
+
+@dataclass(slots=True, kw_only=True)
+class HttpRequest(Event):
+    site: str = ""
+    client_ip: str = ""
+    method: str = ""
+    path: str = ""
+    query: str = ""
+    status: int = 0
+    user_agent: str = ""
+    referer: str = ""
+    bytes_sent: int = 0
+    username: str = ""
+    server_ip: str = ""
+    #: client IP plus any threat-intel hits filled in by the intel enricher
+    intel: list[dict[str, Any]] = field(default_factory=list)
+
+    SOURCE: ClassVar[str] = "http"
+
+    def summary(self) -> str:
+        target = self.path + ("?" + self.query if self.query else "")
+        return f"{self.client_ip} {self.method} {self.site}{target} -> {self.status}"
+
+
+@dataclass(slots=True, kw_only=True)
+class FtpEvent(Event):
+    site: str = ""
+    client_ip: str = ""
+    user: str = ""
+    #: normalized action: connect, login, login_failed, upload, download, delete, command, disconnect
+    action: str = ""
+    command: str = ""
+    file_path: str = ""
+    status: str = ""
+    session: str = ""
+    intel: list[dict[str, Any]] = field(default_factory=list)
+
+    SOURCE: ClassVar[str] = "ftp"
+
+    def summary(self) -> str:
+        what = f" {self.file_path}" if self.file_path else ""
+        who = f" user={self.user}" if self.user else ""
+        return f"{self.client_ip} {self.action}{who}{what} {self.status}".rstrip()
+
+
+@dataclass(slots=True, kw_only=True)
+class ProcessExec(Event):
+    host: str = ""
+    pid: int = 0
+    ppid: int = 0
+    executable: str = ""
+    argv: list[str] = field(default_factory=list)
+    command_line: str = ""
+    cwd: str = ""
+    user: str = ""
+    uid: int | None = None
+    euid: int | None = None
+    auid: int | None = None
+    parent_executable: str = ""
+    parent_command_line: str = ""
+    #: executables of known ancestors, nearest first (parent, grandparent, ...)
+    ancestors: list[str] = field(default_factory=list)
+    os: str = "linux"
+    container_id: str = ""
+    container_name: str = ""
+    image: str = ""
+    pod: str = ""
+    namespace: str = ""
+    privileged: bool | None = None
+    capabilities: list[str] = field(default_factory=list)
+
+    SOURCE: ClassVar[str] = "process"
+
+    def summary(self) -> str:
+        where = f" in container {self.container_name or self.container_id[:12]}" if self.container_id else ""
+        return f"{self.host} pid={self.pid} {self.command_line or self.executable}{where}"
+
+
+@dataclass(slots=True, kw_only=True)
+class NetConnection(Event):
+    host: str = ""
+    pid: int = 0
+    executable: str = ""
+    command_line: str = ""
+    container_id: str = ""
+    container_name: str = ""
+    image: str = ""
+    pod: str = ""
+    namespace: str = ""
+    destination_ip: str = ""
+    destination_port: int = 0
+    destination_host: str = ""
+    intel: list[dict[str, Any]] = field(default_factory=list)
+
+    SOURCE: ClassVar[str] = "network"
+
+    def summary(self) -> str:
+        dest = self.destination_host or self.destination_ip
+        return f"{self.host} pid={self.pid} {self.executable} -> {dest}:{self.destination_port}"
+
+
+@dataclass(slots=True, kw_only=True)
+class ContainerEvent(Event):
+    host: str = ""
+    runtime: str = ""
+    #: create, start, exec_create, exec_start, die, inspect, ...
+    action: str = ""
+    container_id: str = ""
+    container_name: str = ""
+    image: str = ""
+    privileged: bool | None = None
+    mounts: list[str] = field(default_factory=list)
+    ports: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    pid: int = 0
+    user: str = ""
+
+    SOURCE: ClassVar[str] = "container"
+
+    def summary(self) -> str:
+        priv = " privileged" if self.privileged else ""
+        return f"{self.host} {self.runtime} {self.action}{priv} {self.container_name or self.container_id[:12]} ({self.image})"
+
+
+@dataclass(slots=True, kw_only=True)
+class K8sAudit(Event):
+    """An audit.k8s.io Event, whatever envelope it arrived in.
+
+    `doc` is the event in audit.k8s.io/v1 shape; the attributes below are read off it once by the
+    parser, so detections do not re-walk nested dicts for every check.
+    """
+
+    doc: dict[str, Any] = field(default_factory=dict)
+    cluster: str = ""
+    verb: str = ""
+    resource: str = ""
+    subresource: str = ""
+    api_group: str = ""
+    namespace: str = ""
+    name: str = ""
+    user: str = ""
+    groups: list[str] = field(default_factory=list)
+    source_ips: list[str] = field(default_factory=list)
+    user_agent: str = ""
+    stage: str = ""
+    level: str = ""
+    code: int = 0
+    request_object: dict[str, Any] | None = None
+    response_object: dict[str, Any] | None = None
+    #: the envelope the event came in: native, aks, eks, gke
+    envelope: str = "native"
+    #: audit fields the envelope could not supply (GKE has no stage, for example)
+    missing: tuple[str, ...] = ()
+
+    SOURCE: ClassVar[str] = "k8s_audit"
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.code < 300
+
+    @property
+    def subject_object(self) -> dict[str, Any] | None:
+        """The object a detection should judge.
+
+        For update and patch, the stored result (`responseObject`) when the audit level recorded it,
+        since a patch body alone does not show the whole object; otherwise what was sent.
+        """
+        if self.verb in ("update", "patch"):
+            if isinstance(self.response_object, dict) and self.response_object.get("kind") not in (None, "Status"):
+                return self.response_object
+            return self.request_object if isinstance(self.request_object, dict) else None
+        if isinstance(self.request_object, dict):
+            return self.request_object
+        if isinstance(self.response_object, dict) and self.response_object.get("kind") != "Status":
+            return self.response_object
+        return None
+
+    @property
+    def source_ip(self) -> str:
+        return self.source_ips[0] if self.source_ips else ""
+
+    def summary(self) -> str:
+        target = self.resource + ("/" + self.subresource if self.subresource else "")
+        ns = f" -n {self.namespace}" if self.namespace else ""
+        return f"{self.user} {self.verb} {target} {self.name}{ns} -> {self.code}".replace("  ", " ")
+
+
+EVENT_KINDS: tuple[type[Event], ...] = (HttpRequest, FtpEvent, ProcessExec, NetConnection, ContainerEvent, K8sAudit)

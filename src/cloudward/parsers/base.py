@@ -1,0 +1,120 @@
+"""What an input format is, and the context a parser works in.
+
+Two shapes of format exist:
+
+* `Format` — owns the whole read loop of a file (text logs with headers, multi-line audit records).
+* `JsonDialect` — one kind of JSON record (Kubernetes audit event, Tetragon event, App Service log
+  record...). The shared JSON reader (`parsers.json_records`) handles JSON lines, single documents,
+  arrays and the `{"records": [...]}` wrapper, and hands each record to the dialect that claims it,
+  so a new JSON source is one small module.
+
+Both are found by discovery: any module in `cloudward.parsers` that defines `FORMATS` (a list of
+instances) is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cloudward.events import Event
+from cloudward.inputs import InputFile, ScanStats
+
+
+@dataclass
+class Interest:
+    """What the enabled detections need, so parsers can skip the rest from raw bytes.
+
+    `audit_verbs` is None when some detection wants every Kubernetes audit verb.
+    """
+
+    audit_verbs: frozenset[str] | None = None
+    kinds: frozenset[str] = frozenset()
+
+
+@dataclass
+class ParseContext:
+    """Per-run settings and counters a parser needs."""
+
+    stats: ScanStats = field(default_factory=ScanStats)
+    interest: Interest = field(default_factory=Interest)
+    #: site name forced by --site (web and FTP logs)
+    site: str = ""
+    #: cluster name forced by --cluster or config (Kubernetes audit)
+    cluster: str = ""
+    #: host name forced by --host or config (host telemetry)
+    host: str = ""
+    max_document_bytes: int = 512 * 1024 * 1024
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def reject(self, where: str, reason: str) -> None:
+        self.stats.reject(where, reason)
+
+
+@dataclass(slots=True)
+class Head:
+    """The start of an input, decoded once for every format's sniffer."""
+
+    path: str
+    data: bytes
+    lines: list[str]
+
+    @classmethod
+    def of(cls, src: InputFile, max_lines: int = 20) -> Head:
+        data = src.head
+        text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+        lines = [ln for ln in text.splitlines()[:max_lines] if ln.strip()]
+        return cls(src.display, data, lines)
+
+
+class Format:
+    """A wire format that reads a whole input file itself."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: names of event kinds it yields (class names from cloudward.events)
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def sniff(self, head: Head) -> int:
+        """Confidence 0-100 that `head` is this format; 0 means no."""
+        raise NotImplementedError
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class RecordRef:
+    """Where a JSON record came from: `path:line`, with an index for records inside a document."""
+
+    path: str
+    line: int
+    index: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}"
+        return where if self.index is None else f"{where}[{self.index}]"
+
+
+class JsonDialect:
+    """One kind of JSON record."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ()
+    #: dialects are asked in ascending order; more specific ones go first
+    order: ClassVar[int] = 50
+
+    def claims(self, record: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> Iterable[Event]:
+        raise NotImplementedError
+
+    def line_filter(self, interest: Interest) -> Callable[[bytes], bool] | None:
+        """A test on a raw line: False means no enabled detection can use it (skip without parsing).
+
+        Must be exact: only say False when the record provably cannot matter. None = parse every line.
+        """
+        return None

@@ -1,0 +1,181 @@
+"""The shared JSON reader: JSON lines, one document, arrays, concatenated objects, wrappers.
+
+It decides how the file is laid out, turns it into records with `path:line` references and gives
+each record to the dialect that claims it (the last one that did is asked first, so a file of one
+kind costs one `claims` call per record). Layouts understood:
+
+* JSON lines, optionally with a timestamp before each object (CloudWatch Logs exports to S3);
+* a single document, pretty-printed or not: an object, an array of records, or several objects one
+  after another (Kinesis Firehose concatenates them without separators);
+* the Azure Monitor export wrapper `{"records": [...]}` around any dialect's records.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from cloudward.events import Event
+from cloudward.inputs import InputFile
+from cloudward.parsers.base import Format, Head, JsonDialect, ParseContext, RecordRef
+
+#: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
+_TIME_PREFIX = re.compile(rb"^\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?[ \t]+(?=[{\[])")
+_DECODE_ERRORS = (orjson.JSONDecodeError, UnicodeDecodeError)
+
+
+def _describe(record: Any) -> str:
+    if isinstance(record, dict):
+        keys = ", ".join(sorted(str(k) for k in list(record)[:6]))
+        return f"object with keys {keys or '(none)'}"
+    return f"{type(record).__name__} value"
+
+
+class JsonRecords(Format):
+    name = "json"
+    description = "JSON records of any registered dialect (lines, documents, arrays, wrappers)"
+    kinds = ()
+
+    def sniff(self, head: Head) -> int:
+        data = head.data.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if data[:1] in (b"{", b"["):
+            return 60
+        if _TIME_PREFIX.match(data):
+            return 55
+        return 0
+
+    def parse(self, src: InputFile, ctx: ParseContext, forced: JsonDialect | None = None) -> Iterator[Event]:
+        reader = _DialectDispatch(ctx, forced)
+        data = src.head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if data[:1] == b"[" or (data[:1] == b"{" and not _first_line_is_json(src.head)):
+            yield from self._parse_document(src, ctx, reader)
+        else:
+            yield from self._parse_lines(src, ctx, reader)
+
+    def _parse_lines(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
+        stats = ctx.stats
+        display = src.display
+        loads = orjson.loads
+        for lineno, line in src.lines(stats):
+            line_filter = reader.line_filter
+            if line_filter is not None and not line_filter(line):
+                stats.skipped += 1
+                continue
+            try:
+                record = loads(line)
+            except _DECODE_ERRORS as exc:
+                if not line.strip():
+                    continue
+                m = _TIME_PREFIX.match(line)
+                try:
+                    if m is None:
+                        raise exc
+                    record = loads(line[m.end():])
+                except _DECODE_ERRORS as exc2:
+                    ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
+                    continue
+            yield from reader.dispatch(record, RecordRef(display, lineno))
+
+    def _parse_document(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
+        data = src.read_all(ctx.stats, ctx.max_document_bytes)
+        if data is None:
+            return
+        try:
+            record = orjson.loads(data)
+        except _DECODE_ERRORS:
+            yield from self._parse_concatenated(data, src.display, ctx, reader)
+            return
+        yield from reader.dispatch(record, RecordRef(src.display, 1), top=True)
+
+    def _parse_concatenated(self, data: bytes, display: str, ctx: ParseContext,
+                            reader: _DialectDispatch) -> Iterator[Event]:
+        """Objects one after another (pretty-printed or run together); a broken one ends the file."""
+        text = data.decode("utf-8", errors="replace")
+        decoder = json.JSONDecoder()
+        pos, line = 0, 1
+        end = len(text)
+        while True:
+            start = pos
+            while pos < end and text[pos] in " \t\r\n\ufeff":
+                pos += 1
+            line += text.count("\n", start, pos)
+            if pos >= end:
+                return
+            try:
+                record, stop = decoder.raw_decode(text, pos)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                ctx.reject(f"{display}:{line}", f"malformed JSON: {getattr(exc, 'msg', exc)}")
+                return
+            yield from reader.dispatch(record, RecordRef(display, line))
+            line += text.count("\n", pos, stop)
+            pos = stop
+
+
+def _first_line_is_json(head: bytes) -> bool:
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+    try:
+        orjson.loads(first)
+    except _DECODE_ERRORS:
+        return False
+    return True
+
+
+class _DialectDispatch:
+    """Hands records to dialects; remembers the last dialect that claimed one."""
+
+    def __init__(self, ctx: ParseContext, forced: JsonDialect | None) -> None:
+        from cloudward.parsers import dialects
+
+        self.ctx = ctx
+        self.forced = forced
+        self.dialects = (forced,) if forced else dialects()
+        self.current: JsonDialect | None = None
+        self.line_filter: Callable[[bytes], bool] | None = None
+
+    def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
+        cur = self.current
+        if cur is not None and cur.claims(record):
+            return cur
+        for d in self.dialects:
+            if d is not cur and d.claims(record):
+                self.current = d
+                self.line_filter = d.line_filter(self.ctx.interest)
+                return d
+        return None
+
+    def dispatch(self, record: Any, ref: RecordRef, top: bool = False) -> Iterator[Event]:
+        ctx = self.ctx
+        if isinstance(record, list):
+            if not top:
+                ctx.reject(str(ref), "a JSON array where one record was expected")
+                return
+            for i, item in enumerate(record):
+                yield from self.dispatch(item, RecordRef(ref.path, ref.line, i))
+            return
+        if not isinstance(record, dict):
+            ctx.reject(str(ref), f"not a JSON object: {_describe(record)}")
+            return
+        records = record.get("records")
+        if isinstance(records, list) and len(record) <= 2:
+            for i, item in enumerate(records):
+                yield from self.dispatch(item, RecordRef(ref.path, ref.line, i))
+            return
+        dialect = self._choose(record)
+        if dialect is None:
+            what = f"not a {self.forced.name} record" if self.forced else "unrecognized JSON record"
+            ctx.reject(str(ref), f"{what}: {_describe(record)}")
+            return
+        try:
+            events = list(dialect.events(record, ref, ctx))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            ctx.reject(str(ref), f"invalid {dialect.name} record: {type(exc).__name__}: {exc}")
+            return
+        ctx.stats.formats[dialect.name] += 1
+        yield from events
+
+
+FORMATS = [JsonRecords()]

@@ -1,0 +1,34 @@
+"""Linear-time regular expressions for attacker-controlled text.
+
+Patterns matched against URLs, user agents, command lines and other text an attacker writes go
+through RE2, whose matching time is linear in the input, so no crafted input can make a detection
+backtrack for minutes. Use Python's `re` only on trusted text (our own data, configuration).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import re2
+
+#: how much of one text value a pattern ever looks at; longer values are cut, not skipped
+MAX_SUBJECT = 64 * 1024
+
+_OPTIONS = re2.Options()
+_OPTIONS.max_mem = 64 << 20
+
+
+def compile(pattern: str | bytes, *, ignore_case: bool = False) -> Any:  # noqa: A001 - mirrors re.compile
+    """Compile with RE2; raises ValueError for syntax RE2 does not support (backreferences, lookaround)."""
+    opts = re2.Options()
+    opts.max_mem = _OPTIONS.max_mem
+    opts.case_sensitive = not ignore_case
+    opts.log_errors = False
+    try:
+        return re2.compile(pattern, options=opts)
+    except re2.error as exc:
+        raise ValueError(f"pattern not supported by RE2: {pattern!r}: {exc}") from None
+
+
+def bounded(text: str) -> str:
+    return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT]

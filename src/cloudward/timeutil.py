@@ -1,0 +1,59 @@
+"""Times and durations: events carry float epoch seconds; output is RFC 3339 UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(value: object) -> float:
+    """Seconds since the epoch from an RFC 3339 / ISO 8601 string or a number; 0.0 when unreadable.
+
+    Strings without a zone are taken as UTC. Numbers above 1e11 are milliseconds (CloudWatch),
+    above 1e14 microseconds, above 1e17 nanoseconds (Falco's evt.time).
+    """
+    if isinstance(value, str):
+        if not value:
+            return 0.0
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            return 0.0
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if v > 1e17:
+            return v / 1e9
+        if v > 1e14:
+            return v / 1e6
+        if v > 1e11:
+            return v / 1e3
+        return v
+    return 0.0
+
+
+def format_time(ts: float) -> str:
+    """RFC 3339 UTC with millisecond precision, or an empty string for an unknown time."""
+    if not ts:
+        return ""
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from "30s", "15m", "12h", "7d", "2w", "250ms" (a bare number means seconds)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (write a number and a unit: 30s, 15m, 12h, 7d)")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
