@@ -173,7 +173,7 @@ class AlertBook:
         #: alerts changed since the last `drain_changed`, for streaming sinks
         self._changed: dict[str, Alert] = {}
 
-    def add(self, card: Card, finding: Finding, severity: str) -> Alert | None:
+    def add(self, card: Card, finding: Finding, severity: str, source: str | None = None) -> Alert | None:
         """Fold a finding in; returns the alert if it was created or changed."""
         event = finding.event
         rtype, rname = finding.resource or default_resource(event)
@@ -195,7 +195,7 @@ class AlertBook:
                 severity=sev,
                 tactics=list(card.tactics),
                 techniques=list(card.techniques),
-                source=event.SOURCE,
+                source=source or event.SOURCE,
                 first_seen=event.time,
                 last_seen=event.time,
                 count=0,

@@ -218,4 +218,34 @@ class K8sAudit(Event):
         return f"{self.user} {self.verb} {target} {self.name}{ns} -> {self.code}".replace("  ", " ")
 
 
-EVENT_KINDS: tuple[type[Event], ...] = (HttpRequest, FtpEvent, ProcessExec, NetConnection, ContainerEvent, K8sAudit)
+@dataclass(slots=True, kw_only=True)
+class ExternalAlert(Event):
+    """An alert another engine already raised (Falco, say), imported into our alert contract.
+
+    The pipeline turns it into an alert directly, with `alert_type` as given (prefixed by the importer,
+    e.g. `FALCO_Terminal_shell_in_container`); the imported record is the evidence.
+    """
+
+    alert_type: str = ""
+    title: str = ""
+    severity: str = "medium"
+    tactics: list[str] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)
+    description: str = ""
+    entities: dict[str, Any] = field(default_factory=dict)
+    #: the contract's `source` for this alert (process, container, network, k8s_audit...)
+    alert_source: str = "process"
+    resource_type: str = "host"
+    resource_name: str = ""
+    #: events with the same alert type and key are one alert
+    key: str = ""
+
+    SOURCE: ClassVar[str] = "external"
+
+    def summary(self) -> str:
+        return self.description or self.alert_type
+
+
+EVENT_KINDS: tuple[type[Event], ...] = (
+    HttpRequest, FtpEvent, ProcessExec, NetConnection, ContainerEvent, K8sAudit, ExternalAlert,
+)

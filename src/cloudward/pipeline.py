@@ -19,7 +19,7 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import Event, K8sAudit
+from cloudward.events import Event, ExternalAlert, K8sAudit
 from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
 from cloudward.parsers.json_records import JsonRecords
@@ -66,6 +66,8 @@ class Pipeline:
         self.book = AlertBook(self.config, loader=store.load_alert if store else None)
         self.allowed = 0
         self.detection_errors = 0
+        #: while True (a `--baseline-from` pass), detections learn but findings are dropped
+        self.learning = False
         self._recent = RecentIds()
 
         self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
@@ -157,6 +159,10 @@ class Pipeline:
         """Enrich one normalized event and offer it to the detections subscribed to its kind."""
         self.stats.events += 1
         kind = type(event)
+        if kind is ExternalAlert:
+            if not self.learning:
+                self._import_alert(event)  # type: ignore[arg-type]
+            return
         if kind is K8sAudit:
             if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
                 self.stats.duplicates += 1
@@ -188,11 +194,35 @@ class Pipeline:
             self.stats.uninspectable += 1
 
     def _emit(self, det: Detection, finding: Finding) -> None:
+        if self.learning:
+            return
         for pattern in det.settings.allow:
             if entity_matches(pattern, finding.entities):
                 self.allowed += 1
                 return
         self.book.add(det.card, finding, det.severity)
+
+    def _import_alert(self, ext: ExternalAlert) -> None:
+        from cloudward.detections.base import Card
+
+        card = Card(
+            id=ext.alert_type, title=ext.title or ext.alert_type, title_ko=ext.title or ext.alert_type,
+            severity=ext.severity, tactics=tuple(ext.tactics), techniques=tuple(ext.techniques),
+            data_source="HOST", looks_at="imported alert", description="{_imported}",
+            description_ko="{_imported}", remediation=(), remediation_ko=(),
+        )
+        finding = Finding(key=ext.key or ext.event_id, entities=dict(ext.entities), event=ext,
+                          params={"_imported": ext.description},
+                          resource=(ext.resource_type, ext.resource_name or "unknown"))
+        self.book.add(card, finding, ext.severity, source=ext.alert_source)
+
+    def learn_paths(self, paths: Iterable[str], fmt: str | None = None) -> None:
+        """Feed earlier logs so baselines learn from them; nothing they contain alerts."""
+        self.learning = True
+        try:
+            self.run_paths(paths, fmt)
+        finally:
+            self.learning = False
 
     def _error(self, who: str, event: Event, exc: Exception) -> None:
         if self.raise_errors:

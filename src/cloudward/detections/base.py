@@ -138,6 +138,6 @@ class Detection:
 def snake_case(alert_type: str) -> str:
     """`K8S.NODE_ContainerSSH` -> `k8s_node_container_ssh`."""
     s = alert_type.replace(".", "_")
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", s)
+    s = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", s)
     s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", s)
     return re.sub(r"_+", "_", s).lower()
