@@ -152,7 +152,8 @@ class ContainerEvent(Event):
 
     def summary(self) -> str:
         priv = " privileged" if self.privileged else ""
-        return f"{self.host} {self.runtime} {self.action}{priv} {self.container_name or self.container_id[:12]} ({self.image})"
+        name = self.container_name or self.container_id[:12]
+        return f"{self.host} {self.runtime} {self.action}{priv} {name} ({self.image})"
 
 
 @dataclass(slots=True, kw_only=True)

@@ -135,7 +135,7 @@ class InputFile:
             return io.BytesIO(self._data)
         if self.path == "-":
             return sys.stdin.buffer
-        return open(self.path, "rb")  # noqa: SIM115 - closed in lines()
+        return open(self.path, "rb")
 
     def open(self) -> BinaryIO:
         """Open for reading, decompressing gzip when the magic bytes say so; sets `head`."""
@@ -162,6 +162,14 @@ class InputFile:
         if self._head is None:
             self.open()
         return self._head or b""
+
+    def position(self) -> int:
+        """Bytes of the underlying file consumed so far (compressed bytes for gzip), for progress."""
+        raw = getattr(self, "_raw", None)
+        try:
+            return raw.tell() if raw is not None and raw is not sys.stdin.buffer else 0
+        except (OSError, ValueError):
+            return 0
 
     def close(self) -> None:
         for s in (getattr(self, "_stream", None), getattr(self, "_raw", None)):
@@ -223,7 +231,7 @@ class InputFile:
         return data
 
 
-def _Buffered(raw: io.RawIOBase) -> io.BufferedReader:  # noqa: N802 - reads like a type
+def _Buffered(raw: io.RawIOBase) -> io.BufferedReader:
     return io.BufferedReader(raw, buffer_size=1 << 20)
 
 

@@ -18,7 +18,7 @@ _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20
 
 
-def compile(pattern: str | bytes, *, ignore_case: bool = False) -> Any:  # noqa: A001 - mirrors re.compile
+def compile(pattern: str | bytes, *, ignore_case: bool = False) -> Any:
     """Compile with RE2; raises ValueError for syntax RE2 does not support (backreferences, lookaround)."""
     opts = re2.Options()
     opts.max_mem = _OPTIONS.max_mem

@@ -31,7 +31,7 @@ def looks_like_audit_event(record: dict[str, Any]) -> bool:
     api = record.get("apiVersion")
     if isinstance(api, str) and api.startswith("audit.k8s.io/"):
         return kind in ("Event", None)
-    return kind == "Event" and isinstance(record.get("auditID"), str) or (
+    return (kind == "Event" and isinstance(record.get("auditID"), str)) or (
         kind is None and isinstance(record.get("auditID"), str) and isinstance(record.get("verb"), str)
     )
 

