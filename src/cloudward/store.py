@@ -61,10 +61,12 @@ class Store:
 
     # -- alerts ------------------------------------------------------------------------------
     def load_alert(self, alert_id: str) -> Alert | None:
-        row = self.db.execute("SELECT body, seen_events FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = self.db.execute("SELECT body, seen_events, status FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         if row is None:
             return None
-        return _alert_from_body(orjson.loads(row[0]), set(orjson.loads(row[1])))
+        alert = _alert_from_body(orjson.loads(row[0]), set(orjson.loads(row[1])))
+        alert.status = row[2]  # the column is the truth: `alerts dismiss` changes only it
+        return alert
 
     def save_alerts(self, alerts: Iterable[Alert]) -> None:
         rows = []

@@ -1,0 +1,3 @@
+from cloudward.cli import main
+
+main()

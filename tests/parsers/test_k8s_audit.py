@@ -1,0 +1,162 @@
+"""Native audit.k8s.io input in every layout, the raw-bytes verb filter, and redelivery."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudward.detections.kubernetes._samples import audit, container, pod
+from cloudward.inputs import InputFile
+from cloudward.parsers._k8s import verb_line_filter
+from cloudward.parsers.base import Interest
+from cloudward.pipeline import Pipeline, scan_text
+
+PRIV = audit("create", "pods", pod("p", [container("c", "nginx", privileged=True)]))
+
+
+def kinds(alerts):
+    return sorted(a.alert_type for a in alerts)
+
+
+def test_jsonl_single_object_array_and_eventlist_are_equivalent():
+    line = json.dumps(PRIV)
+    layouts = {
+        "jsonl": line + "\n",
+        "pretty": json.dumps(PRIV, indent=2),
+        "array": json.dumps([PRIV], indent=1),
+        "eventlist": json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [PRIV]}),
+        "timestamped": "2026-11-02T09:15:27.401Z " + line + "\n",
+        "concatenated": json.dumps(PRIV, indent=2) + json.dumps(dict(PRIV, auditID="second"), indent=2),
+    }
+    for name, text in layouts.items():
+        alerts, stats = scan_text(text)
+        assert kinds(alerts) == ["K8S_PrivilegedContainer"], name
+        assert stats.rejected == 0, (name, stats.rejections)
+
+
+def test_v1beta1_and_missing_api_version_accepted():
+    old = dict(PRIV, apiVersion="audit.k8s.io/v1beta1", timestamp="2018-10-25T14:09:12Z")
+    bare = {k: v for k, v in PRIV.items() if k != "apiVersion"}
+    for doc in (old, bare):
+        alerts, _ = scan_text(json.dumps(doc))
+        assert kinds(alerts) == ["K8S_PrivilegedContainer"]
+
+
+def test_gzip_input_and_truncated_gzip_keeps_earlier_lines():
+    rs = ("ReplicaSet", "web-7d9c5b6f4")  # one Deployment's pods: one alert, fifty events
+    lines = [json.dumps(audit("create", "pods", pod(f"web-7d9c5b6f4-{i:05d}", [
+        container("c", "nginx", privileged=True)], owner=rs), when=f"2026-11-02T09:{i:02d}:00Z")) for i in range(50)]
+    blob = gzip.compress(("\n".join(lines) + "\n").encode())
+    pipe = Pipeline(raise_errors=True)
+    pipe.run_input(InputFile.from_bytes(blob, "audit.log.gz"))
+    assert pipe.finish()[0].count == 50
+    pipe = Pipeline(raise_errors=True)
+    pipe.run_input(InputFile.from_bytes(blob[: len(blob) * 2 // 3], "cut.log.gz"))
+    alerts = pipe.finish()
+    assert 0 < alerts[0].count < 50
+    assert pipe.stats.rejected == 1
+    assert "truncated or corrupt gzip" in pipe.stats.rejections[0].reason
+    assert pipe.stats.rejections[0].where.startswith("cut.log.gz:")
+
+
+def test_bad_lines_are_counted_with_line_numbers_and_the_rest_processed():
+    good = json.dumps(PRIV)
+    text = "\n".join([
+        good,
+        "{not json",
+        '{"kind": 0}',
+        '"a string"',
+        json.dumps({"kind": "Event", "auditID": "x"}),  # no verb
+        "\x00\x01\x02binary\xff",
+        "[1, 2]",
+        good.replace(PRIV["auditID"], "other-id"),
+    ]) + "\n"
+    alerts, stats = scan_text(text.encode("utf-8", "surrogateescape"), display="mixed.log")
+    assert alerts[0].count == 2
+    assert stats.rejected == 6
+    assert [r.where for r in stats.rejections] == [f"mixed.log:{n}" for n in (2, 3, 4, 5, 6, 7)]
+
+
+def test_twenty_megabyte_line_rejected_without_losing_neighbours():
+    huge = '{"kind":"Event","pad":"' + "A" * (20 * 1024 * 1024) + '"}'
+    text = json.dumps(PRIV) + "\n" + huge + "\n" + json.dumps(dict(PRIV, auditID="z")) + "\n"
+    alerts, stats = scan_text(text, display="big.log")
+    assert alerts[0].count == 2
+    assert stats.rejected == 1
+    assert stats.rejections[0].where == "big.log:2"
+    assert stats.rejections[0].reason.startswith("line too long")
+
+
+def test_binary_file_rejected_as_a_whole():
+    alerts, stats = scan_text(bytes(range(256)) * 100, display="garbage.bin")
+    assert alerts == []
+    assert stats.rejected == 1
+    assert "unrecognized input format (binary data)" in stats.rejections[0].reason
+
+
+def test_redelivered_event_changes_nothing_but_a_new_stage_is_not_a_redelivery():
+    line = json.dumps(PRIV)
+    alerts, stats = scan_text("\n".join([line, line, line]) + "\n")
+    assert alerts[0].count == 1
+    assert stats.duplicates == 2
+
+
+def test_update_is_judged_by_the_response_object():
+    # the request is a strategic-merge patch without the privileged flag; the stored pod is privileged
+    stored = pod("p", [container("c", "nginx", privileged=True)])
+    patched = audit("patch", "pods", {"metadata": {"labels": {"x": "y"}}}, name="p", response=stored)
+    alerts, _ = scan_text(json.dumps(patched))
+    assert kinds(alerts) == ["K8S_PrivilegedContainer"]
+    # and the other way round: the request asked for privileged, the stored result is not (mutated by policy)
+    safe = pod("p", [container("c", "nginx", privileged=False)])
+    denied = audit("update", "pods", pod("p", [container("c", "nginx", privileged=True)]), name="p",
+                   response=safe)
+    alerts, _ = scan_text(json.dumps(denied))
+    assert alerts == []
+
+
+def test_metadata_level_creates_are_counted_as_uninspectable():
+    meta = audit("create", "pods", pod("p", [container("c", "nginx")]), level="Metadata")
+    read = audit("get", "pods", None, name="p", level="Metadata")
+    _, stats = scan_text(json.dumps(meta) + "\n" + json.dumps(read) + "\n")
+    assert stats.uninspectable == 1
+
+
+# -- the raw-bytes verb filter -------------------------------------------------------------------
+WANTED = frozenset({"create", "update", "patch"})
+
+
+def test_filter_skips_compact_reads_only():
+    wants = verb_line_filter(Interest(audit_verbs=WANTED))
+    read = orjson.dumps(audit("get", "pods", None, name="x"))
+    assert wants(read) is False
+    assert wants(orjson.dumps(PRIV)) is True
+    assert wants(json.dumps(audit("get", "pods", None, name="x")).encode()) is True  # spaced: parse to be sure
+    assert verb_line_filter(Interest(audit_verbs=None)) is None
+
+
+def test_filter_parses_when_a_nested_verb_key_could_mislead():
+    # a ConfigMap whose data holds "verb":"get" and whose own verb key is escaped: must be parsed
+    tricky = b'{"kind":"Event","auditID":"a","\\u0076erb":"create","requestObject":{"verb":"get"}}'
+    wants = verb_line_filter(Interest(audit_verbs=WANTED))
+    assert wants(tricky) is True
+    two = b'{"verb":"get","requestObject":{"verb":"get"}}'
+    assert wants(two) is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(verb=st.sampled_from(["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+                             "impersonate", "escalate"]),
+       nested=st.dictionaries(st.sampled_from(["verb", "verbs", "data", "v\u0065rb"]),
+                              st.sampled_from(["get", "create", ["*"], "x"]), max_size=3),
+       spaced=st.booleans())
+def test_filter_never_skips_an_event_a_detection_needs(verb, nested, spaced):
+    doc = {"kind": "Event", "auditID": "1", "verb": verb, "requestObject": {"metadata": {}, "data": nested}}
+    raw = json.dumps(doc).encode() if spaced else orjson.dumps(doc)
+    wants = verb_line_filter(Interest(audit_verbs=WANTED))
+    if not wants(raw):
+        assert orjson.loads(raw)["verb"] not in WANTED

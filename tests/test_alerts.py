@@ -1,0 +1,82 @@
+"""Deduplication, merging, suppression and allow rules."""
+
+from __future__ import annotations
+
+import json
+
+from cloudward.config import from_dict
+from cloudward.detections.kubernetes._samples import audit, container, pod
+from cloudward.pipeline import scan_text
+from cloudward.timeutil import parse_time
+
+
+def priv(name, ns="default", when="2026-11-02T09:00:00Z", audit_id=None, owner=None, image="nginx"):
+    return json.dumps(audit("create", "pods", pod(name, [container("c", image, privileged=True)], namespace=ns,
+                                                  owner=owner), namespace=ns, when=when, audit_id=audit_id))
+
+
+def test_repeats_raise_count_and_move_last_seen_and_ids_are_stable():
+    rs = ("ReplicaSet", "web-5cdcc99dbf")
+    text = "\n".join(priv(f"web-5cdcc99dbf-{s}", when=f"2026-11-02T09:0{i}:00Z", owner=rs)
+                     for i, s in enumerate(["aaaaa", "bbbbb", "ccccc"]))
+    a1, _ = scan_text(text)
+    a2, _ = scan_text(text)
+    (alert,) = a1
+    assert alert.count == 3
+    assert alert.first_seen == parse_time("2026-11-02T09:00:00Z")
+    assert alert.last_seen == parse_time("2026-11-02T09:02:00Z")
+    assert alert.entities["workload"] == "Deployment/web"
+    assert a2[0].id == alert.id
+
+
+def test_evidence_is_capped_but_count_is_not():
+    config = from_dict({"output": {"evidence_limit": 2}})
+    rs = ("ReplicaSet", "web-5cdcc99dbf")
+    text = "\n".join(priv(f"web-5cdcc99dbf-{i:05d}", owner=rs, when=f"2026-11-02T09:{i:02d}:00Z") for i in range(7))
+    (alert,), _ = scan_text(text, config=config)
+    assert alert.count == 7
+    assert len(alert.evidence) == 2
+
+
+def test_list_entities_merge_across_events():
+    rs = ("ReplicaSet", "web-5cdcc99dbf")
+    text = priv("web-5cdcc99dbf-aaaaa", owner=rs, image="nginx:1") + "\n" + priv(
+        "web-5cdcc99dbf-bbbbb", owner=rs, image="nginx:2", when="2026-11-02T09:05:00Z")
+    (alert,), _ = scan_text(text)
+    assert alert.entities["images"] == ["nginx:1", "nginx:2"]
+    assert "nginx:1, nginx:2" in alert.description
+
+
+def test_allow_rule_drops_findings_before_alerting():
+    config = from_dict({"detections": {"K8S_PrivilegedContainer": {"allow": [{"namespace": "monitoring"}]}}})
+    text = priv("a", ns="monitoring") + "\n" + priv("b", ns="shop")
+    alerts, _ = scan_text(text, config=config)
+    assert [a.entities["namespace"] for a in alerts] == ["shop"]
+
+
+def test_suppression_dismisses_and_is_reported():
+    config = from_dict({"suppress": [{"alert_type": "K8S_PrivilegedContainer", "match": {"image": "nginx*"},
+                                      "reason": "ticket 42"},
+                                     {"alert_type": "*", "match": {"namespace": "shop"}, "expires": "2000-01-01"}]})
+    alerts, _ = scan_text(priv("a", ns="shop"), config=config)
+    (alert,) = alerts
+    assert alert.status == "dismissed"
+    assert alert.to_dict()["suppression"]["reason"] == "ticket 42"
+
+
+def test_disabled_detection_and_severity_override():
+    config = from_dict({"detections": {"K8S_PrivilegedContainer": {"severity": "high"},
+                                       "K8S_SensitiveMount": {"enabled": False}}})
+    alerts, _ = scan_text(priv("a"), config=config)
+    assert alerts[0].severity == "high"
+
+
+def test_contract_keys():
+    (alert,), _ = scan_text(priv("a"))
+    doc = alert.to_dict()
+    for key in ("id", "alert_type", "title", "severity", "tactics", "techniques", "source", "first_seen",
+                "last_seen", "count", "resource", "entities", "description", "remediation", "evidence", "status"):
+        assert key in doc
+    assert doc["source"] == "k8s_audit"
+    assert doc["first_seen"].endswith("Z")
+    assert set(doc["evidence"][0]) >= {"event_id", "time", "summary", "raw"}

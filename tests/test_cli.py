@@ -1,0 +1,132 @@
+"""The installed `cloudward` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cloudward.detections.kubernetes._samples import audit, container, pod, workload
+
+CLOUDWARD = str(Path(sys.executable).parent / "cloudward")
+FALCO = Path(__file__).parent / "data" / "k8s" / "falco-trace-files"
+
+
+def run(*args, stdin: bytes | None = None, cwd=None):
+    return subprocess.run([CLOUDWARD, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120)
+
+
+def miner_log(tmp_path):
+    p = tmp_path / "audit.log"
+    p.write_text(json.dumps(audit("create", "deployments", workload("Deployment", "m", [
+        container("x", "xmrig/xmrig:6.21")]))) + "\n")
+    return p
+
+
+def test_jsonl_output_is_only_alerts_per_the_contract():
+    r = run("scan", str(FALCO), "-o", "jsonl")
+    assert r.returncode == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert len(docs) == 6
+    assert all(d["resource"]["type"] == "cluster" for d in docs)
+    assert b"Alerts by type and severity" in r.stderr
+    assert b"fal_01_003.json:1" in r.stderr
+
+
+def test_fail_on_and_min_severity(tmp_path):
+    log = miner_log(tmp_path)
+    assert run("scan", str(log), "--fail-on", "high", "-q").returncode == 1
+    r = run("scan", str(FALCO / "create_nginx_pod_privileged.json"), "--fail-on", "medium", "-q")
+    assert r.returncode == 0
+    r = run("scan", str(FALCO), "--min-severity", "medium", "-o", "jsonl", "-q")
+    assert {json.loads(x)["severity"] for x in r.stdout.decode().splitlines()} == {"medium"}
+
+
+def test_strict_and_rejects_file(tmp_path):
+    bad = tmp_path / "bad.log"
+    bad.write_text("{broken\n")
+    rejects = tmp_path / "rejects.jsonl"
+    assert run("scan", str(bad), "-q").returncode == 0
+    assert run("scan", str(bad), "--strict", "-q", "--output-rejects", str(rejects)).returncode == 3
+    (rec,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert rec["where"] == f"{bad}:1" and rec["reason"].startswith("malformed JSON")
+
+
+def test_stdin_and_gzip(tmp_path):
+    data = (FALCO / "attach_cluster_admin_role.json").read_bytes()
+    r = run("scan", "-", "-o", "jsonl", "-q", stdin=data)
+    assert json.loads(r.stdout)["alert_type"] == "K8S_ClusterAdminBinding"
+    gz = tmp_path / "a.log.gz"
+    gz.write_bytes(gzip.compress(data))
+    r = run("scan", str(gz), "-o", "jsonl", "-q")
+    assert json.loads(r.stdout)["alert_type"] == "K8S_ClusterAdminBinding"
+
+
+def test_forced_format_and_unknown_format(tmp_path):
+    r = run("scan", "--format", "gke-audit", str(FALCO / "attach_cluster_admin_role.json"), "-o", "jsonl")
+    assert r.stdout == b"" and b"not a gke-audit record" in r.stderr
+    r = run("scan", "--format", "nope", str(FALCO / "attach_cluster_admin_role.json"))
+    assert r.returncode == 2 and b"unknown format" in r.stderr
+
+
+def test_bad_config_is_a_usage_error(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[detections.K8S_Typo]\n")
+    r = run("scan", "-c", str(cfg), str(FALCO))
+    assert r.returncode == 2 and b"unknown detections K8S_Typo" in r.stderr
+
+
+def test_table_output_neutralizes_terminal_escapes(tmp_path):
+    ev = audit("create", "pods", pod("p", [container("c", "nginx", privileged=True)]),
+               user="evil\x1b[2J\x1b]0;owned\x07\u202euser")
+    p = tmp_path / "a.log"
+    p.write_text(json.dumps(ev) + "\n")
+    r = run("scan", str(p))
+    assert r.returncode == 0
+    out = r.stdout.decode()
+    assert "Privileged container detected" in out
+    assert "\x1b" not in out and "\u202e" not in out and "\\x1b[2J" in out
+
+
+def test_rules_commands():
+    r = run("rules", "list", "-o", "json")
+    ids = {c["id"] for c in json.loads(r.stdout)}
+    assert {"K8S_ClusterAdminBinding", "K8S_SensitiveMount", "K8S_ExposedDashboard"} <= ids
+    r = run("rules", "show", "K8S_SensitiveMount")
+    assert b"sensitive_host_paths" in r.stdout and b"Remediation" in r.stdout
+    r = run("rules", "show", "K8S_SensitiveMount", "--lang", "ko")
+    assert "민감한" in r.stdout.decode()
+    r = run("rules", "test", "K8S_PrivilegedContainer", "K8S_ClusterAdminBinding")
+    assert r.returncode == 0 and b"samples passed" in r.stdout
+    assert run("rules", "show", "K8S_Nope").returncode == 2
+
+
+def test_alerts_store_roundtrip(tmp_path):
+    db = tmp_path / "cw.db"
+    log = miner_log(tmp_path)
+    assert run("scan", str(log), "--store", str(db), "-q").returncode == 0
+    r = run("alerts", "list", "--store", str(db), "-o", "jsonl")
+    (doc,) = [json.loads(x) for x in r.stdout.decode().splitlines()]
+    assert doc["alert_type"] == "K8S_MaliciousContainerImage" and doc["status"] == "active"
+    assert run("alerts", "dismiss", doc["id"][:8], "--store", str(db), "--reason", "lab cluster").returncode == 0
+    r = run("alerts", "show", doc["id"], "--store", str(db))
+    assert json.loads(r.stdout)["status"] == "dismissed"
+    r = run("scan", str(log), "--store", str(db), "-o", "jsonl", "-q", "--fail-on", "low")
+    assert json.loads(r.stdout)["status"] == "dismissed" and r.returncode == 0
+    assert run("alerts", "list", "--store", str(tmp_path / "none.db")).returncode == 2
+
+
+def test_demo_prints_alerts():
+    r = run("demo")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "K8S_MaliciousContainerImage" in out and "K8S_ExposedDashboard" in out
+    assert b"could not be inspected" in r.stderr
+
+
+def test_ocsf_output():
+    r = run("scan", str(FALCO / "attach_cluster_admin_role.json"), "-o", "ocsf", "-q")
+    doc = json.loads(r.stdout)
+    assert doc["class_uid"] == 2004 and doc["finding_info"]["analytic"]["uid"] == "K8S_ClusterAdminBinding"
