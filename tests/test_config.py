@@ -41,7 +41,7 @@ def test_mistakes_are_errors_that_say_where(raw, message):
 def test_broken_toml(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text("cluster = \n")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load(p)
 
 

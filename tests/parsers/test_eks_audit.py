@@ -52,5 +52,5 @@ def test_filter_log_events_output():
 
 def test_s3_export_lines_with_timestamps():
     text = "2026-11-02T09:15:27.401Z " + json.dumps(EVENT) + "\n"
-    alerts, stats = scan_text(text)
+    alerts, _ = scan_text(text)
     assert [a.alert_type for a in alerts] == ["K8S_PrivilegedContainer"]
