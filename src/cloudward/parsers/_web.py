@@ -1,0 +1,243 @@
+"""Helpers shared by the web and FTP log parsers: client addresses, sites, fast timestamps.
+
+Everything here runs once per log line, so it is written for the common case: results are cached
+by the exact text they came from (an address or a timestamp repeats on many lines), and the caches
+are cleared when they grow past a bound instead of growing with the input.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from calendar import timegm
+
+from cloudward.parsers.base import ParseContext
+
+MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_CACHE_LIMIT = 100_000
+
+# -- client addresses -----------------------------------------------------------------------------
+_ip_cache: dict[str, str] = {}
+
+
+def client_ip(text: str) -> str:
+    """The canonical form of an IPv4/IPv6 address, or "" when `text` is not exactly one address.
+
+    IPv4-mapped IPv6 (`::ffff:203.0.113.5`, as vsftpd and dual-stack servers log it) becomes the IPv4
+    address, so one client has one name whatever socket it came in on.
+    """
+    hit = _ip_cache.get(text)
+    if hit is not None:
+        return hit
+    value = ""
+    if 2 < len(text) < 64:
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            addr = None
+        if addr is not None:
+            mapped = getattr(addr, "ipv4_mapped", None)
+            value = str(mapped or addr)
+    if len(_ip_cache) >= _CACHE_LIMIT:
+        _ip_cache.clear()
+    _ip_cache[text] = value
+    return value
+
+
+# -- sites ----------------------------------------------------------------------------------------
+#: folder and file-name parts that say "a log" and nothing about which site
+_GENERIC = frozenset({
+    "", "log", "logs", "var", "nginx", "apache", "apache2", "httpd", "http", "https", "iis", "web", "www",
+    "access", "accesslog", "access_log", "ssl_access", "ssl_access_log", "other_vhosts_access", "error",
+    "rawlogs", "logfiles", "home", "site", "sites", "tmp", "data", "ftp", "vsftpd", "xferlog", "proftpd",
+    "pure-ftpd", "pureftpd", "transfer", "ftpsvc", "w3svc", "sample", "samples", "json", "export",
+    "appservicehttplogs", "insights-logs-appservicehttplogs", "-", "<stdin>", "<memory>", "<sample>",
+})
+_ROTATION = re.compile(r"(?:[._-](?:\d+|\d{8}|\d{4}-\d\d-\d\d))+$")
+_LOG_WORDS = re.compile(
+    r"(?:[._-]?(?:ssl[._-])?(?:access|transfer|requests?|xfer)?[._-]?(?:log|txt|json|jsonl|ndjson))+$", re.IGNORECASE)
+_SITE_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,252}$")
+_site_cache: dict[str, str] = {}
+
+
+def site_from_path(display: str) -> str:
+    """A site name read off a log file's path (`/var/log/nginx/shop.example.com.access.log` ->
+    `shop.example.com`, `logs/blog/access.log` -> `blog`), or "unknown"."""
+    hit = _site_cache.get(display)
+    if hit is not None:
+        return hit
+    site = "unknown"
+    if display not in ("-", "<stdin>"):
+        parts = [p for p in re.split(r"[/\\]", display) if p]
+        for i, part in enumerate(reversed(parts)):
+            name = part
+            if i == 0:
+                for ext in (".gz", ".bz2", ".xz", ".zst"):
+                    if name.endswith(ext):
+                        name = name[: -len(ext)]
+                name = _ROTATION.sub("", name)
+                name = _LOG_WORDS.sub("", name)
+                name = _ROTATION.sub("", name)
+                for prefix in ("access_log_", "access-", "access_"):
+                    if name.startswith(prefix):
+                        name = name[len(prefix):]
+                if re.fullmatch(r"(?:u_)?(?:ex|in|nc)\d{6,8}", name or "x"):  # IIS daily file names
+                    name = ""
+            name = name.strip("._-")
+            if name.lower() in _GENERIC or name.isdigit() or not _SITE_OK.match(name):
+                continue
+            site = name.lower()
+            break
+    if len(_site_cache) >= 10_000:
+        _site_cache.clear()
+    _site_cache[display] = site
+    return site
+
+
+def default_site(ctx: ParseContext, display: str) -> str:
+    """--site when given, else the name read off the path."""
+    return ctx.site or site_from_path(display)
+
+
+# -- timestamps -----------------------------------------------------------------------------------
+_day_cache: dict[str, float] = {}
+
+
+def _day_epoch(key: str, year: int, month: int, day: int) -> float:
+    hit = _day_cache.get(key)
+    if hit is None:
+        if len(_day_cache) >= 20_000:
+            _day_cache.clear()
+        hit = _day_cache[key] = float(timegm((year, month, day, 0, 0, 0)))
+    return hit
+
+
+def clf_time(text: str) -> float:
+    """`10/Oct/2026:13:55:36 +0200` (Apache/nginx `%t` without brackets) -> epoch seconds UTC.
+
+    Raises ValueError when the text is not that shape."""
+    if len(text) != 26 or text[2] != "/" or text[6] != "/" or text[11] != ":" or text[20] != " ":
+        raise ValueError(f"not a common-log timestamp: {text[:40]!r}")
+    month = MONTHS.get(text[3:6])
+    if month is None:
+        raise ValueError(f"unknown month in {text!r}")
+    day = _day_epoch(text[:11], int(text[7:11]), month, int(text[0:2]))
+    tz = text[21:]
+    offset = 0
+    if tz != "+0000":
+        sign = -1 if tz[0] == "-" else 1
+        if tz[0] not in "+-" or not tz[1:].isdigit():
+            raise ValueError(f"bad time zone in {text!r}")
+        offset = sign * (int(tz[1:3]) * 3600 + int(tz[3:5]) * 60)
+    return day + int(text[12:14]) * 3600 + int(text[15:17]) * 60 + int(text[18:20]) - offset
+
+
+def iso_day_time(date: str, time: str) -> float:
+    """W3C `date` (2026-11-02) and `time` (09:15:27 or 09:15:27.123) fields, UTC -> epoch seconds."""
+    if len(date) != 10 or date[4] != "-" or date[7] != "-" or len(time) < 8 or time[2] != ":" or time[5] != ":":
+        raise ValueError(f"not a W3C date/time: {date[:12]!r} {time[:16]!r}")
+    day = _day_epoch(date, int(date[0:4]), int(date[5:7]), int(date[8:10]))
+    seconds = int(time[0:2]) * 3600 + int(time[3:5]) * 60 + int(time[6:8])
+    if len(time) > 9 and time[8] == ".":
+        seconds += float("0" + time[8:])
+    return day + seconds
+
+
+def ctime_time(text: str) -> float:
+    """`Mon Nov  2 10:00:05 2026` (vsftpd.log and xferlog; GMT unless the server was told otherwise)."""
+    parts = text.split()
+    if len(parts) != 5:
+        raise ValueError(f"not a ctime timestamp: {text[:30]!r}")
+    _, mon, day, hms, year = parts
+    month = MONTHS.get(mon)
+    if month is None or len(hms) != 8 or not year.isdigit():
+        raise ValueError(f"not a ctime timestamp: {text[:30]!r}")
+    base = _day_epoch(f"{year}-{month}-{day}", int(year), month, int(day))
+    return base + int(hms[0:2]) * 3600 + int(hms[3:5]) * 60 + int(hms[6:8])
+
+
+def syslog_time(text: str, year: int) -> float:
+    """`Nov  2 10:00:05` (RFC 3164 has no year: the caller supplies one)."""
+    parts = text.split()
+    if len(parts) != 3:
+        raise ValueError(f"not a syslog timestamp: {text[:20]!r}")
+    mon, day, hms = parts
+    month = MONTHS.get(mon)
+    if month is None or len(hms) != 8:
+        raise ValueError(f"not a syslog timestamp: {text[:20]!r}")
+    base = _day_epoch(f"{year}-{month}-{day}", year, month, int(day))
+    return base + int(hms[0:2]) * 3600 + int(hms[3:5]) * 60 + int(hms[6:8])
+
+
+def file_year(display: str) -> int:
+    """The year to give year-less syslog stamps: the file's modification year, else this year."""
+    import time
+
+    try:
+        return time.gmtime(os.path.getmtime(display)).tm_year
+    except (OSError, ValueError):
+        return time.gmtime().tm_year
+
+
+def decode(line: bytes) -> str:
+    """Log bytes as text: UTF-8 when valid, otherwise each undecodable byte as U+FFFD.
+
+    Never raises; an address is validated afterwards, so replaced bytes can never pass for one."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("utf-8", errors="replace")
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """`/a/b?x=1` -> (`/a/b`, `x=1`)."""
+    q = target.find("?")
+    if q < 0:
+        return target, ""
+    return target[:q], target[q + 1:]
+
+
+class SyslogLine:
+    """The parts of a syslog-prefixed line: BSD (`Nov  2 10:00:05 host prog[pid]: msg`) or ISO
+    (`2026-11-02T10:00:05.123+00:00 host prog[pid]: msg`, as rsyslog writes with high precision)."""
+
+    __slots__ = ("host", "message", "pid", "program", "time")
+
+    def __init__(self, time: float, host: str, program: str, pid: str, message: str) -> None:
+        self.time = time
+        self.host = host
+        self.program = program
+        self.pid = pid
+        self.message = message
+
+
+def split_syslog(s: str, year: int) -> SyslogLine | None:
+    from cloudward.timeutil import parse_time
+
+    if len(s) > 16 and s[3] == " " and s[:3] in MONTHS and s[15] == " ":
+        try:
+            when = syslog_time(s[:15], year)
+        except ValueError:
+            return None
+        rest = s[16:]
+    elif len(s) > 20 and s[4] == "-" and s[10] == "T":
+        sp = s.find(" ")
+        when = parse_time(s[:sp])
+        if not when:
+            return None
+        rest = s[sp + 1:]
+    else:
+        return None
+    sp = rest.find(" ")
+    colon = rest.find(": ", sp + 1)
+    if sp <= 0 or colon < 0:
+        return None
+    host, tag = rest[:sp], rest[sp + 1: colon]
+    pid = ""
+    if tag.endswith("]") and "[" in tag:
+        tag, pid = tag[:-1].split("[", 1)
+    if " " in tag:
+        return None
+    return SyslogLine(when, host, tag, pid, rest[colon + 2:])

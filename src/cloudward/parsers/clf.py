@@ -1,0 +1,189 @@
+"""nginx and Apache access logs: `common`, `combined`, and their virtual-host variants.
+
+    common          %h %l %u %t "%r" %>s %b
+    combined        common + "%{Referer}i" "%{User-Agent}i"   (nginx `combined`, also with extra
+                    quoted fields after it, such as nginx's `main` with "$http_x_forwarded_for")
+    vhost variants  the same with the site first: Apache `%v:%p` / `%v`, nginx `$host` / `$server_name`
+
+Parsing is plain string work anchored on what the servers escape. Apache and nginx both escape `"`
+inside logged values (`\\"` and `\\x22`), so the sequence `] "` that ends the timestamp and the quotes
+around the request, referer and user agent cannot be forged by a client. The client address is a
+fixed column left of every client-written field (user name, request, headers), and the column is
+chosen once per file from its first lines, so no line can move its own address. A value a client
+wrote with spaces (an HTTP user name) ends up in that field, never in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cloudward.events import Event, HttpRequest
+from cloudward.inputs import InputFile
+from cloudward.parsers._web import clf_time, client_ip, decode, default_site
+from cloudward.parsers.base import Format, Head, ParseContext
+
+
+def _close_quote(s: str, start: int) -> int:
+    """Index of the quote closing a field that starts at `start`, skipping backslash-escaped ones."""
+    q = s.find('"', start)
+    while q > 0 and s[q - 1] == "\\":
+        n = 1
+        while s[q - 1 - n] == "\\":
+            n += 1
+        if n % 2 == 0:  # an escaped backslash before a real quote
+            break
+        q = s.find('"', q + 1)
+    return q
+
+
+def _unescape(value: str) -> str:
+    return value.replace('\\"', '"').replace("\\\\", "\\") if "\\" in value else value
+
+
+def _prefix_tokens(s: str) -> list[str] | None:
+    k = s.find('] "')
+    if k < 27 or s[k - 27] != "[":
+        return None
+    return s[: k - 27].rstrip(" ").split(" ")
+
+
+def looks_like_clf(line: str) -> bool:
+    tokens = _prefix_tokens(line)
+    if not tokens or not (client_ip(tokens[0]) or (len(tokens) > 1 and client_ip(tokens[1]))):
+        return False
+    k = line.find('] "')
+    try:
+        clf_time(line[k - 26 : k])
+    except ValueError:
+        return False
+    q = _close_quote(line, k + 3)
+    return q > 0 and line[q + 1 : q + 5].strip()[:3].isdigit()
+
+
+def detect_ip_column(lines: list[str]) -> int:
+    """0 when the client address is the first column, 1 when a site name comes first (vhost)."""
+    first = second = 0
+    for ln in lines:
+        tokens = _prefix_tokens(ln)
+        if not tokens:
+            continue
+        if client_ip(tokens[0]) and len(tokens) in (3, 4) and not (len(tokens) == 4 and client_ip(tokens[1])):
+            first += 1
+        elif len(tokens) >= 4 and client_ip(tokens[1]):
+            second += 1
+    return 1 if second > first else 0
+
+
+class CombinedLog(Format):
+    name = "combined"
+    description = "nginx/Apache access logs: common, combined, and vhost variants (%v / $host first)"
+    kinds = ("HttpRequest",)
+
+    def sniff(self, head: Head) -> int:
+        if not head.lines:
+            return 0
+        good = [ln for ln in head.lines if looks_like_clf(ln)]
+        if len(good) * 2 < len(head.lines):
+            return 0
+        # Pure-FTPd's CLF transfer log has no protocol in its "request"; let that parser have it
+        if not any(" HTTP/" in ln for ln in good):
+            return 40
+        return 80
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        display = src.display
+        ip_col = detect_ip_column(Head.of(src).lines)
+        file_site = default_site(ctx, display)
+        reject = ctx.reject
+        last_ts = ""
+        last_time = 0.0
+        for lineno, line in src.lines(ctx.stats):
+            if not line:
+                continue
+            s = decode(line)
+            k = s.find('] "')
+            if k < 27 or s[k - 27] != "[":
+                if s.strip():
+                    reject(f"{display}:{lineno}", "not an access-log line: no [time] \"request\" part")
+                continue
+            tokens = s[: k - 27].rstrip(" ").split(" ")
+            if len(tokens) < ip_col + 3:
+                reject(f"{display}:{lineno}", f"too few fields before the time ({len(tokens)})")
+                continue
+            ip = client_ip(tokens[ip_col])
+            if not ip:
+                reject(f"{display}:{lineno}", f"client address is not an IP: {tokens[ip_col][:60]!r}")
+                continue
+            ts = s[k - 26 : k]
+            if ts != last_ts:
+                try:
+                    last_time = clf_time(ts)
+                except ValueError as exc:
+                    reject(f"{display}:{lineno}", str(exc))
+                    continue
+                last_ts = ts
+            q = _close_quote(s, k + 3)
+            if q < 0:
+                reject(f"{display}:{lineno}", "truncated line: request is not closed by a quote")
+                continue
+            rest = s[q + 2 :]
+            sp = rest.find(" ")
+            status_text = rest if sp < 0 else rest[:sp]
+            if len(status_text) != 3 or not status_text.isdigit() or (q + 1 < len(s) and s[q + 1] != " "):
+                reject(f"{display}:{lineno}", f"no status code after the request: {rest[:20]!r}")
+                continue
+            referer = agent = ""
+            size = 0
+            if sp >= 0:
+                rest = rest[sp + 1 :]
+                sp = rest.find(" ")
+                size_text = rest if sp < 0 else rest[:sp]
+                if size_text.isdigit():
+                    size = int(size_text)
+                elif size_text != "-":
+                    reject(f"{display}:{lineno}", f"bytes field is not a number: {size_text[:20]!r}")
+                    continue
+                if sp >= 0:
+                    if rest[sp + 1 : sp + 2] != '"':
+                        reject(f"{display}:{lineno}", "unexpected text after the size field")
+                        continue
+                    e1 = _close_quote(rest, sp + 2)
+                    if e1 < 0 or rest[e1 + 1 : e1 + 3] != ' "':
+                        reject(f"{display}:{lineno}", "truncated line: referer/user-agent fields not closed")
+                        continue
+                    e2 = _close_quote(rest, e1 + 3)
+                    if e2 < 0 or (e2 + 1 < len(rest) and rest[e2 + 1] != " "):
+                        reject(f"{display}:{lineno}", "truncated line: user-agent field not closed")
+                        continue
+                    referer = _unescape(rest[sp + 2 : e1])
+                    agent = _unescape(rest[e1 + 3 : e2])
+            request = s[k + 3 : q]
+            method = path = query = ""
+            sp1 = request.find(" ")
+            if sp1 > 0 and request[:sp1].isalpha() and request[:sp1].isupper():
+                method = request[:sp1]
+                sp2 = request.rfind(" ")
+                target = request[sp1 + 1 : sp2] if sp2 > sp1 and request.startswith("HTTP/", sp2 + 1) \
+                    else request[sp1 + 1 :]
+                qm = target.find("?")
+                if qm < 0:
+                    path = target
+                else:
+                    path, query = target[:qm], target[qm + 1 :]
+            if ip_col:
+                site = tokens[0]
+                colon = site.rfind(":")
+                if colon > 0 and site[colon + 1 :].isdigit() and "]" not in site[colon:]:
+                    site = site[:colon]
+                site = site.lower()
+            else:
+                site = file_site
+            user = " ".join(tokens[ip_col + 2 :])
+            yield HttpRequest(
+                event_id=f"{display}:{lineno}", time=last_time, raw=s, site=site, client_ip=ip,
+                method=method, path=path, query=query, status=int(status_text), user_agent=agent,
+                referer=referer, bytes_sent=size, username="" if user == "-" else user,
+            )
+
+
+FORMATS = [CombinedLog()]

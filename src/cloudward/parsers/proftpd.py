@@ -1,0 +1,121 @@
+"""ProFTPD's system log (`SystemLog` file or syslog). Transfers go to its `TransferLog`, which is
+xferlog and read by that parser.
+
+    2026-11-02 10:00:00,123 ftp1 proftpd[12345] ftp.example.com (203.0.113.5[203.0.113.5]): FTP session opened.
+    2026-11-02 10:00:01,456 ftp1 proftpd[12345] ftp.example.com (203.0.113.5[203.0.113.5]): USER bob: Login successful.
+    Nov  2 10:00:02 ftp1 proftpd[12346]: ftp.example.com (203.0.113.5[203.0.113.5]) - USER root (Login
+        failed): Incorrect password    (one line)
+
+The client is `(name[address])`, written before anything the client typed; the address inside the
+brackets is used, the name (reverse DNS, when enabled) only when it contains no space or bracket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cloudward.events import Event, FtpEvent
+from cloudward.inputs import InputFile
+from cloudward.parsers._web import client_ip, decode, default_site, file_year, split_syslog
+from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.timeutil import parse_time
+
+
+def _native(s: str) -> tuple[float, str, str, str] | None:
+    """(time, host, pid, rest) of a `2026-11-02 10:00:00,123 host proftpd[pid] rest` line."""
+    if len(s) < 30 or s[4] != "-" or s[10] != " " or s[19] != ",":
+        return None
+    when = parse_time(s[:10] + "T" + s[11:19] + "." + s[20:23])
+    sp = s.find(" ", 24)
+    if not when or sp < 0:
+        return None
+    host = s[24:sp]
+    tag_end = s.find(" ", sp + 1)
+    tag = s[sp + 1: tag_end]
+    if not tag.startswith("proftpd[") or not tag.endswith("]"):
+        return None
+    return when, host, tag[8:-1], s[tag_end + 1:]
+
+
+class ProftpdLog(Format):
+    name = "proftpd"
+    description = "ProFTPD system log (session opened/closed, logins, failures), file or syslog"
+    kinds = ("FtpEvent",)
+
+    def sniff(self, head: Head) -> int:
+        hits = sum(1 for ln in head.lines if "proftpd[" in ln and "[" in ln and ("): " in ln or ") - " in ln))
+        return 85 if hits and hits * 2 >= len(head.lines) else 0
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        display = src.display
+        fallback = default_site(ctx, display)
+        year = file_year(src.path)
+        for lineno, line in src.lines(ctx.stats):
+            if not line.strip():
+                continue
+            where = f"{display}:{lineno}"
+            s = decode(line)
+            native = _native(s)
+            if native is not None:
+                when, host, pid, rest = native
+            else:
+                sl = split_syslog(s, year)
+                if sl is None or sl.program != "proftpd":
+                    ctx.reject(where, "not a ProFTPD log line")
+                    continue
+                when, host, pid, rest = sl.time, sl.host, sl.pid, sl.message
+            # rest: "<server name> (<client name>[<address>])<: | - ><message>"
+            open_ = rest.find(" (")
+            bracket = rest.find("[", open_ + 2)
+            close = rest.find("])", bracket + 1)
+            if open_ < 0 or bracket < 0 or close < 0:
+                ctx.reject(where, "no (name[address]) client part")
+                continue
+            name = rest[open_ + 2: bracket]
+            if " " in name or "]" in name or "(" in name:
+                ctx.reject(where, "client name holds spaces or brackets (possible log injection)")
+                continue
+            ip = client_ip(rest[bracket + 1: close])
+            if not ip:
+                ctx.reject(where, f"client address is not an IP: {rest[bracket + 1: close][:60]!r}")
+                continue
+            message = rest[close + 2:]
+            if message.startswith(": "):
+                message = message[2:]
+            elif message.startswith(" - "):
+                message = message[3:]
+            else:
+                ctx.reject(where, "no message after the client part")
+                continue
+            parsed = _message(message)
+            if parsed is None:
+                ctx.stats.skipped += 1
+                continue
+            action, user, command = parsed
+            yield FtpEvent(event_id=where, time=when, raw=s, site=ctx.site or host.lower() or fallback,
+                           client_ip=ip, user=user, action=action, command=command, status=message[-80:],
+                           session=pid)
+
+
+def _message(message: str) -> tuple[str, str, str] | None:
+    """(action, user, command) of the messages that matter; None for the rest."""
+    if message.startswith("FTP session opened"):
+        return "connect", "", ""
+    if message.startswith("FTP session closed"):
+        return "disconnect", "", ""
+    for verb in ("USER ", "ANON "):
+        if message.startswith(verb):
+            body = message[len(verb):]
+            if body.endswith(": Login successful."):
+                return "login", body[: -len(": Login successful.")], "PASS"
+            if " (Login failed)" in body:
+                return "login_failed", body[: body.rfind(" (Login failed)")], "PASS"
+            if ": no such user found" in body:
+                return "login_failed", body[: body.rfind(": no such user found")], "USER"
+            return None
+    if message.startswith(("Maximum login attempts", "SECURITY VIOLATION")):
+        return "login_failed", "", ""
+    return None
+
+
+FORMATS = [ProftpdLog()]

@@ -1,0 +1,143 @@
+"""vsftpd's own log (`vsftpd.log`, `xferlog_std_format=NO`), written directly or through syslog.
+
+    Mon Nov  2 10:00:00 2026 [pid 1234] CONNECT: Client "203.0.113.5"
+    Mon Nov  2 10:00:01 2026 [pid 1236] [ftpuser] OK LOGIN: Client "203.0.113.5"
+    Mon Nov  2 10:00:05 2026 [pid 1238] [ftpuser] OK UPLOAD: Client "203.0.113.5", "/srv/a.php", 52 bytes, 1.2Kbyte/sec
+    Nov  2 10:00:01 ftp1 vsftpd[1236]: [ftpuser] FAIL LOGIN: Client "203.0.113.5"
+
+The user name in brackets is what the client typed (for failed logins) and file names are the
+client's too, and vsftpd does not escape quotes or brackets in them. So a line is accepted only when
+the `: Client "` marker occurs exactly once: a name carrying a copy of it (an attempt to put a
+different address on the line) makes the line ambiguous, and it is rejected rather than guessed.
+Times are GMT unless vsftpd runs with `use_localtime=YES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cloudward.events import Event, FtpEvent
+from cloudward.inputs import InputFile
+from cloudward.parsers._web import client_ip, ctime_time, decode, default_site, file_year, split_syslog
+from cloudward.parsers.base import Format, Head, ParseContext
+
+MARKER = ': Client "'
+#: vsftpd's verbs -> FtpEvent.action (FAIL variants of transfers are plain commands)
+VERBS = {
+    "CONNECT": "connect", "OK LOGIN": "login", "FAIL LOGIN": "login_failed", "OK UPLOAD": "upload",
+    "OK DOWNLOAD": "download", "OK DELETE": "delete", "OK MKDIR": "command", "OK RMDIR": "delete",
+    "OK RENAME": "command", "OK CHMOD": "command", "FAIL UPLOAD": "command", "FAIL DOWNLOAD": "command",
+    "FAIL DELETE": "command", "FAIL MKDIR": "command", "FAIL RMDIR": "command", "FAIL RENAME": "command",
+    "FAIL CHMOD": "command", "FTP command": "command", "FTP response": "response",
+}
+_VERBS_BY_LENGTH = sorted(VERBS, key=len, reverse=True)
+
+
+def _is_native(s: str) -> bool:
+    return len(s) > 30 and s[24:30] == " [pid " and s[3] == " " and s[7] == " "
+
+
+class VsftpdLog(Format):
+    name = "vsftpd"
+    description = "vsftpd.log (CONNECT / OK LOGIN / FAIL LOGIN / OK UPLOAD / OK DOWNLOAD ...), file or syslog"
+    kinds = ("FtpEvent",)
+
+    def sniff(self, head: Head) -> int:
+        hits = sum(1 for ln in head.lines if MARKER in ln and (_is_native(ln) or "vsftpd" in ln))
+        return 85 if hits and hits * 2 >= len(head.lines) else 0
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        display = src.display
+        fallback = default_site(ctx, display)
+        year = file_year(src.path)
+        for lineno, line in src.lines(ctx.stats):
+            if not line.strip():
+                continue
+            where = f"{display}:{lineno}"
+            s = decode(line)
+            site = fallback
+            pid = ""
+            if _is_native(s):
+                try:
+                    when = ctime_time(s[:24])
+                except ValueError as exc:
+                    ctx.reject(where, str(exc))
+                    continue
+                close = s.find("] ", 30)
+                if close < 0 or not s[30:close].isdigit():
+                    ctx.reject(where, "no [pid N] after the time")
+                    continue
+                pid = s[30:close]
+                body = s[close + 2:]
+            else:
+                sl = split_syslog(s, year)
+                if sl is None or not sl.program.startswith("vsftpd"):
+                    ctx.reject(where, "not a vsftpd log line")
+                    continue
+                when, pid, body = sl.time, sl.pid, sl.message
+                if body.startswith("[pid "):
+                    close = body.find("] ")
+                    pid, body = body[5:close], body[close + 2:]
+                if not ctx.site:
+                    site = sl.host.lower()
+            event = self._event(body, where, s, when, site if not ctx.site else ctx.site, pid, ctx)
+            if event is not None:
+                yield event
+
+    @staticmethod
+    def _event(body: str, where: str, raw: str, when: float, site: str, pid: str,
+               ctx: ParseContext) -> FtpEvent | None:
+        c = body.find(MARKER)
+        if c < 0:
+            ctx.reject(where, "no Client \"address\" part")
+            return None
+        if body.find(MARKER, c + 1) >= 0:
+            ctx.reject(where, "ambiguous line: the Client marker appears twice (possible log injection "
+                              "through a user or file name)")
+            return None
+        head = body[:c]
+        verb = next((v for v in _VERBS_BY_LENGTH if head.endswith(v)), None)
+        if verb is None:
+            ctx.reject(where, f"unknown vsftpd message: {head[-30:]!r}")
+            return None
+        user_part = head[: -len(verb)].strip()
+        user = ""
+        if user_part:
+            if not (user_part.startswith("[") and user_part.endswith("]")):
+                ctx.reject(where, "text before the message is not a [user] field")
+                return None
+            user = user_part[1:-1]
+        start = c + len(MARKER)
+        end = body.find('"', start)
+        if end < 0:
+            ctx.reject(where, "truncated line: client address not closed by a quote")
+            return None
+        ip = client_ip(body[start:end])
+        if not ip:
+            ctx.reject(where, f"client is not an IP address: {body[start:end][:60]!r}")
+            return None
+        tail = body[end + 1:]
+        if tail and not tail.startswith(', "'):
+            ctx.reject(where, "unexpected text after the client address")
+            return None
+        action = VERBS[verb]
+        if action == "response":
+            ctx.stats.skipped += 1
+            return None
+        argument = ""
+        if tail:
+            stop = tail.rfind('", ') if action in ("upload", "download") else len(tail) - 1
+            if stop < 3 or tail[stop] != '"':
+                ctx.reject(where, "truncated line: file name not closed by a quote")
+                return None
+            argument = tail[3:stop]
+        command = verb.split(" ", 1)[-1] if action != "command" or not verb.startswith("FTP") else \
+            argument.split(" ", 1)[0].upper()
+        file_path = argument if action in ("upload", "download", "delete") or verb.endswith(
+            ("MKDIR", "RENAME", "CHMOD", "UPLOAD", "DOWNLOAD", "DELETE")) else ""
+        status = "FAIL" if verb.startswith("FAIL") else ("OK" if verb.startswith("OK") else "")
+        return FtpEvent(event_id=where, time=when, raw=raw, site=site, client_ip=ip, user=user,
+                        action=action, command=command, file_path=file_path, status=status, session=pid)
+
+
+FORMATS = [VsftpdLog()]

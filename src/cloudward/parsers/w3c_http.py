@@ -1,0 +1,124 @@
+"""IIS and Azure App Service HTTP logs in W3C extended format (each `#Fields:` header drives the
+columns of the lines after it).
+
+The site is the server's own name for it (`s-sitename`: IIS's `W3SVC1`, App Service's app name;
+`~1` marks an app's Kudu/SCM site), else the Host header (`cs-host`), else `--site`, else a name read
+off the file's path.
+The server's name comes first because the Host header is whatever the client sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cloudward.events import Event, HttpRequest
+from cloudward.inputs import InputFile
+from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
+from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
+from cloudward.parsers.base import Format, Head, ParseContext
+
+
+class _Columns:
+    def __init__(self, f: W3cFields) -> None:
+        self.count = f.count
+        self.date = f.index("date")
+        self.time = f.index("time")
+        self.ip = f.index("c-ip")
+        self.method = f.index("cs-method")
+        self.stem = f.index("cs-uri-stem")
+        self.query = f.index("cs-uri-query")
+        self.status = f.index("sc-status")
+        self.agent = f.index("cs(User-Agent)")
+        self.referer = f.index("cs(Referer)")
+        self.host = f.index("cs-host")
+        self.sitename = f.index("s-sitename")
+        self.user = f.index("cs-username")
+        self.bytes = f.index("sc-bytes")
+        self.server_ip = f.index("s-ip")
+        self.usable = f.has("c-ip") and f.has("cs-uri-stem") and f.has("date") and f.has("time")
+
+
+class W3cHttpLog(Format):
+    name = "w3c-http"
+    description = "IIS / Azure App Service HTTP logs, W3C extended format (#Fields: driven)"
+    kinds = ("HttpRequest",)
+
+    def sniff(self, head: Head) -> int:
+        kind = header_kind(head)
+        return 90 if kind == "http" else 0
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        display = src.display
+        reject = ctx.reject
+        fallback_site = default_site(ctx, display)
+        cols: _Columns | None = None
+        site_cache: dict[tuple[str, str], str] = {}
+        for lineno, line in src.lines(ctx.stats):
+            if not line:
+                continue
+            if line[:1] == b"#":
+                fields = fields_directive(decode(line))
+                if fields is not None:
+                    cols = _Columns(fields)
+                    if not cols.usable:
+                        reject(f"{display}:{lineno}", "#Fields header lacks date, time, c-ip or cs-uri-stem")
+                continue
+            if cols is None or not cols.usable:
+                reject(f"{display}:{lineno}", "data line without a usable #Fields header before it")
+                continue
+            s = decode(line)
+            parts = s.split(" ")
+            if len(parts) != cols.count:
+                reject(f"{display}:{lineno}",
+                       f"expected {cols.count} fields as the #Fields header says, got {len(parts)}")
+                continue
+            parts.append("-")
+            ip = client_ip(parts[cols.ip])
+            if not ip:
+                reject(f"{display}:{lineno}", f"c-ip is not an IP address: {parts[cols.ip][:60]!r}")
+                continue
+            try:
+                when = iso_day_time(parts[cols.date], parts[cols.time])
+            except ValueError as exc:
+                reject(f"{display}:{lineno}", str(exc))
+                continue
+            status_text = parts[cols.status]
+            if status_text == "-":
+                status = 0
+            elif status_text.isdigit() and len(status_text) == 3:
+                status = int(status_text)
+            else:
+                reject(f"{display}:{lineno}", f"sc-status is not a status code: {status_text[:20]!r}")
+                continue
+            sitename = parts[cols.sitename]
+            host = parts[cols.host]
+            key = (sitename, host)
+            site = site_cache.get(key)
+            if site is None:
+                if sitename != "-":
+                    site = sitename.lower()
+                elif host != "-":
+                    site = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+                else:
+                    site = fallback_site
+                if len(site_cache) < 10_000:
+                    site_cache[key] = site
+            query = parts[cols.query]
+            agent = parts[cols.agent]
+            referer = parts[cols.referer]
+            user = parts[cols.user]
+            size = parts[cols.bytes]
+            method = parts[cols.method]
+            yield HttpRequest(
+                event_id=f"{display}:{lineno}", time=when, raw=s, site=site, client_ip=ip,
+                method="" if method == "-" else method, path=parts[cols.stem],
+                query="" if query == "-" else query, status=status,
+                user_agent="" if agent == "-" else agent.replace("+", " "),
+                referer="" if referer == "-" else referer,
+                bytes_sent=int(size) if size.isdigit() else 0,
+                username="" if user == "-" else user, server_ip=client_ip(parts[cols.server_ip]) if
+                parts[cols.server_ip] != "-" else "",
+            )
+
+
+FORMATS = [W3cHttpLog()]
