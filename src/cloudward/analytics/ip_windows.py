@@ -1,0 +1,100 @@
+"""Per-key windows (per client address, or per site and address): explicit, serializable, bounded.
+
+A window opens at a key's first event and covers `length` seconds of event time from there; an
+event outside it (later, or earlier by more than `length`, as when rotated files are read newest
+first) starts a fresh window. Memory is bounded twice over: windows whose last event is more than
+`length` older than the newest event seen are dropped by a sweep every `sweep_every` new windows,
+and past `max_keys` the oldest-opened windows go first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
+
+
+class Window(Protocol):
+    start: float
+    last: float
+
+    def to_state(self) -> dict[str, Any]: ...
+
+
+W = TypeVar("W", bound=Window)
+
+
+class KeyedWindows(Generic[W]):
+    def __init__(self, length: float, factory: Callable[[float], W], *, max_keys: int = 200_000,
+                 sweep_every: int = 50_000) -> None:
+        self.length = length
+        self.factory = factory
+        self.max_keys = max_keys
+        self.sweep_every = sweep_every
+        self.windows: dict[Any, W] = {}
+        self.newest = 0.0
+        self._opened = 0
+        self.expired = 0
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def get(self, key: Any) -> W | None:
+        return self.windows.get(key)
+
+    def open(self, key: Any, now: float) -> W:
+        """The window of `key` that covers `now`, opening a fresh one when needed."""
+        w = self.windows.get(key)
+        if w is not None and w.start <= now <= w.start + self.length and now >= w.start - self.length:
+            if now > w.last:
+                w.last = now
+            return w
+        if w is not None and w.start - self.length <= now < w.start:  # slightly out of order
+            w.start = now
+            return w
+        if w is not None:
+            del self.windows[key]
+        w = self.factory(now)
+        self.windows[key] = w
+        if now > self.newest:
+            self.newest = now
+        self._opened += 1
+        if self._opened >= self.sweep_every or len(self.windows) > self.max_keys:
+            self.sweep()
+        return w
+
+    def sweep(self) -> None:
+        """Drop windows that ended more than one length before the newest event; then enforce the cap."""
+        self._opened = 0
+        horizon = self.newest - 2 * self.length
+        stale = [k for k, w in self.windows.items() if w.last < horizon]
+        for k in stale:
+            del self.windows[k]
+        self.expired += len(stale)
+        excess = len(self.windows) - self.max_keys
+        if excess > 0:
+            for k in list(self.windows)[: excess + self.max_keys // 10]:
+                del self.windows[k]
+            self.expired += excess
+
+    def items(self) -> Iterator[tuple[Any, W]]:
+        return iter(list(self.windows.items()))
+
+    def drop(self, key: Any) -> None:
+        self.windows.pop(key, None)
+
+    def state(self) -> dict[str, Any]:
+        return {"newest": self.newest,
+                "windows": [[_key_out(k), w.to_state()] for k, w in self.windows.items()]}
+
+    def restore(self, state: dict[str, Any], loader: Callable[[dict[str, Any]], W]) -> None:
+        self.newest = max(self.newest, float(state.get("newest", 0.0)))
+        for key, body in state.get("windows", []):
+            self.windows[_key_in(key)] = loader(body)
+
+
+def _key_out(key: Any) -> Any:
+    return list(key) if isinstance(key, tuple) else key
+
+
+def _key_in(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
