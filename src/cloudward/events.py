@@ -100,6 +100,8 @@ class ProcessExec(Event):
     namespace: str = ""
     privileged: bool | None = None
     capabilities: list[str] = field(default_factory=list)
+    #: the process's cgroup path when the source records it (container context is read from it)
+    cgroup: str = ""
 
     SOURCE: ClassVar[str] = "process"
 
@@ -123,6 +125,11 @@ class NetConnection(Event):
     destination_port: int = 0
     destination_host: str = ""
     intel: list[dict[str, Any]] = field(default_factory=list)
+    user: str = ""
+    uid: int | None = None
+    ppid: int = 0
+    cgroup: str = ""
+    os: str = "linux"
 
     SOURCE: ClassVar[str] = "network"
 
@@ -147,6 +154,11 @@ class ContainerEvent(Event):
     labels: dict[str, str] = field(default_factory=dict)
     pid: int = 0
     user: str = ""
+    capabilities: list[str] = field(default_factory=list)
+    #: for exec_create / exec_start / exec inspect records: the exec instance
+    exec_id: str = ""
+    #: container state from inspect data: created, running, exited...
+    state: str = ""
 
     SOURCE: ClassVar[str] = "container"
 
