@@ -219,10 +219,14 @@ class Pipeline:
     def learn_paths(self, paths: Iterable[str], fmt: str | None = None) -> None:
         """Feed earlier logs so baselines learn from them; nothing they contain alerts."""
         self.learning = True
+        for det in self.detections:
+            det.learning = True
         try:
             self.run_paths(paths, fmt)
         finally:
             self.learning = False
+            for det in self.detections:
+                det.learning = False
 
     def _error(self, who: str, event: Event, exc: Exception) -> None:
         if self.raise_errors:
