@@ -13,7 +13,7 @@ import os
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -79,6 +79,24 @@ class ScanStats:
         }
 
 
+#: (buffer, start, end): whole lines in buffer[start:end]
+Block = tuple[bytes, int, int]
+
+
+@dataclass(slots=True)
+class DroppedLine:
+    """Stands for a line too long to keep (see `InputFile.blocks`)."""
+
+    length: int
+
+
+@dataclass(slots=True)
+class ReadFailure:
+    """The input could not be read further (see `InputFile.blocks`)."""
+
+    reason: str
+
+
 class _Replay(io.RawIOBase):
     """Serves bytes already read for sniffing, then the rest of the stream."""
 
@@ -141,12 +159,20 @@ class InputFile:
         """Open for reading, decompressing gzip when the magic bytes say so; sets `head`."""
         raw = self._open_raw()
         first = raw.read(2)
+        source: BinaryIO
+        if raw.seekable():
+            raw.seek(0)  # files rewind; only pipes need the sniffed bytes replayed
+            source = raw
+        else:
+            source = _Buffered(_Replay(first, raw))
         stream: BinaryIO
         if first == GZIP_MAGIC:
             self.compressed = True
-            stream = gzip.GzipFile(fileobj=_Buffered(_Replay(first, raw)), mode="rb")  # type: ignore[assignment]
+            stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
+        elif source is raw and isinstance(raw, io.BufferedReader):
+            stream = raw
         else:
-            stream = _Buffered(_Replay(first, raw))
+            stream = source if isinstance(source, io.BufferedReader) else _Buffered(source)  # type: ignore[arg-type]
         head = b""
         try:
             head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
@@ -213,6 +239,71 @@ class InputFile:
         finally:
             stats.lines += lineno
             self.close()
+
+    def blocks(self, stats: ScanStats, size: int = 1 << 20) -> Iterator[Block | DroppedLine | ReadFailure]:
+        """Whole lines as (buffer, start, end) spans of about `size` bytes, for loops that look at most lines
+        without copying them.
+
+        `buffer[start:end]` holds complete lines, each ending with a newline except possibly the input's
+        last. A line longer than the limit is not kept: a `DroppedLine` stands in its place. A read error ends
+        the input with a `ReadFailure`. Line numbers are the consumer's to count.
+        """
+        stream = self._stream if self._stream is not None else self.open()
+        limit = self.max_line_bytes
+        # read1: a damaged gzip stream then fails only on the piece it cannot decompress, after every
+        # earlier piece was handed out
+        read = getattr(stream, "read1", stream.read)
+        rest = b""  # a line begun in the previous read
+        try:
+            while True:
+                data = read(size)
+                if not data:
+                    if rest:
+                        yield rest, 0, len(rest)
+                    return
+                start = 0
+                if rest:
+                    nl = data.find(b"\n")
+                    if nl < 0:
+                        rest += data
+                        if len(rest) > limit:
+                            yield self._drop(read, len(rest), size)
+                            rest = self._after_drop
+                        continue
+                    start = nl + 1
+                    head = rest + data[:start]
+                    rest = b""
+                    yield head, 0, len(head)
+                cut = data.rfind(b"\n", start)
+                if cut < 0:
+                    rest = data[start:]
+                    if len(rest) > limit:
+                        yield self._drop(read, len(rest), size)
+                        rest = self._after_drop
+                    continue
+                if cut + 1 < len(data):
+                    rest = data[cut + 1 :]
+                yield data, start, cut + 1
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            # the partial line before the damage is part of the failure, not a record of its own
+            yield ReadFailure(f"truncated or corrupt gzip: {exc}")
+        except OSError as exc:
+            yield ReadFailure(f"read error: {exc}")
+        finally:
+            self.close()
+
+    def _drop(self, read: Callable[[int], bytes], dropped: int, size: int) -> DroppedLine:
+        """Read past the rest of an over-long line; what follows its newline is kept in `_after_drop`."""
+        self._after_drop = b""
+        while True:
+            data = read(size)
+            if not data:
+                return DroppedLine(dropped)
+            nl = data.find(b"\n")
+            if nl >= 0:
+                self._after_drop = data[nl + 1 :]
+                return DroppedLine(dropped + nl)
+            dropped += len(data)
 
     def read_all(self, stats: ScanStats, limit: int) -> bytes | None:
         """The whole content (for formats that are one document), or None after rejecting it."""

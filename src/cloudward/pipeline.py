@@ -81,15 +81,20 @@ class Pipeline:
 
         audit_cards = self._by_kind.get(K8sAudit, [])
         verbs: set[str] | None = set()
-        self._audit_resources: set[str] = set()
+        resources: set[str] | None = set()
         for det in audit_cards:
             if det.audit_verbs is None:
                 verbs = None
             elif verbs is not None:
                 verbs |= det.audit_verbs
-            self._audit_resources |= set(getattr(det, "audit_resources", ()))
+            if det.audit_resources is None:
+                resources = None
+            elif resources is not None:
+                resources |= det.audit_resources
+        self._audit_resources = frozenset(resources or ())
         self.interest = Interest(
             audit_verbs=frozenset(verbs) if verbs is not None else None,
+            audit_resources=frozenset(resources) if resources is not None else None,
             kinds=frozenset(k.__name__ for k in self._by_kind),
         )
         self.ctx = ParseContext(

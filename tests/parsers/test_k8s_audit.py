@@ -126,37 +126,52 @@ def test_metadata_level_creates_are_counted_as_uninspectable():
     assert stats.uninspectable == 1
 
 
-# -- the raw-bytes verb filter -------------------------------------------------------------------
+# -- the raw-bytes filter ------------------------------------------------------------------------
 WANTED = frozenset({"create", "update", "patch"})
+RESOURCES = frozenset({"pods", "deployments", "clusterrolebindings"})
 
 
-def test_filter_skips_compact_reads_only():
-    wants = verb_line_filter(Interest(audit_verbs=WANTED))
-    read = orjson.dumps(audit("get", "pods", None, name="x"))
-    assert wants(read) is False
-    assert wants(orjson.dumps(PRIV)) is True
-    assert wants(json.dumps(audit("get", "pods", None, name="x")).encode()) is True  # spaced: parse to be sure
+def needed(raw: bytes, resources=RESOURCES) -> bool:
+    test = verb_line_filter(Interest(audit_verbs=WANTED, audit_resources=resources))
+    return test(raw, 0, len(raw))
+
+
+def test_filter_skips_compact_reads_and_unwanted_resources_only():
+    assert needed(orjson.dumps(audit("get", "pods", None, name="x"))) is False
+    assert needed(orjson.dumps(PRIV)) is True
+    lease = orjson.dumps(audit("update", "leases", {"kind": "Lease", "metadata": {"name": "n"}}, name="n"))
+    assert needed(lease) is False
+    assert needed(lease, resources=None) is True
+    assert needed(json.dumps(audit("get", "pods", None, name="x")).encode()) is True  # spaced: parse to be sure
     assert verb_line_filter(Interest(audit_verbs=None)) is None
 
 
-def test_filter_parses_when_a_nested_verb_key_could_mislead():
-    # a ConfigMap whose data holds "verb":"get" and whose own verb key is escaped: must be parsed
-    tricky = b'{"kind":"Event","auditID":"a","\\u0076erb":"create","requestObject":{"verb":"get"}}'
-    wants = verb_line_filter(Interest(audit_verbs=WANTED))
-    assert wants(tricky) is True
-    two = b'{"verb":"get","requestObject":{"verb":"get"}}'
-    assert wants(two) is True
+def test_filter_is_exact_on_tricky_lines():
+    # verb after a nested object (sorted keys): cannot know its depth cheaply, so parse
+    assert needed(b'{"objectRef":{"resource":"pods"},"requestObject":{"verb":"get"},"verb":"create"}') is True
+    # an escaped verb value or key
+    assert needed(b'{"kind":"Event","verb":"cr\\u0065ate","objectRef":{"resource":"pods"}}') is True
+    assert needed(b'{"kind":"Event","\\u0076erb":"create","user":{"verb":"get"},"verb":"get"}') is True
+    # a resource hidden behind an escape, or a second objectRef
+    assert needed(b'{"kind":"Event","verb":"create","objectRef":{"resource":"leases"},"\\u006fbjectRef":{}}') is True
+    # a truncated line is parsed so that it is reported, not silently skipped
+    assert needed(orjson.dumps(audit("get", "pods", None, name="x"))[:-5]) is True
+    # a CRLF line end is fine
+    assert needed(orjson.dumps(audit("get", "pods", None, name="x")) + b"\r") is False
 
 
-@settings(max_examples=300, deadline=None)
-@given(verb=st.sampled_from(["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-                             "impersonate", "escalate"]),
-       nested=st.dictionaries(st.sampled_from(["verb", "verbs", "data", "v\u0065rb"]),
-                              st.sampled_from(["get", "create", ["*"], "x"]), max_size=3),
-       spaced=st.booleans())
-def test_filter_never_skips_an_event_a_detection_needs(verb, nested, spaced):
-    doc = {"kind": "Event", "auditID": "1", "verb": verb, "requestObject": {"metadata": {}, "data": nested}}
-    raw = json.dumps(doc).encode() if spaced else orjson.dumps(doc)
-    wants = verb_line_filter(Interest(audit_verbs=WANTED))
-    if not wants(raw):
-        assert orjson.loads(raw)["verb"] not in WANTED
+@settings(max_examples=400, deadline=None)
+@given(verb=st.sampled_from(["get", "list", "watch", "create", "update", "patch", "delete", "escalate"]),
+       resource=st.sampled_from(["pods", "leases", "events", "deployments", ""]),
+       nested=st.dictionaries(st.sampled_from(["verb", "verbs", "objectRef", "resource", "data"]),
+                              st.sampled_from(["get", "create", ["*"], {"resource": "pods"}, "x"]), max_size=3),
+       layout=st.sampled_from(["compact", "spaced", "sorted"]))
+def test_filter_never_skips_an_event_a_detection_needs(verb, resource, nested, layout):
+    doc = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "1", "verb": verb,
+           "user": {"username": "u", "extra": nested}, "objectRef": {"resource": resource},
+           "requestObject": {"metadata": {}, "data": nested}}
+    raw = {"compact": orjson.dumps(doc), "spaced": json.dumps(doc).encode(),
+           "sorted": orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)}[layout]
+    if not needed(raw):
+        parsed = orjson.loads(raw)
+        assert parsed["verb"] not in WANTED or parsed["objectRef"]["resource"] not in RESOURCES

@@ -81,8 +81,10 @@ class Detection:
 
     card: ClassVar[Card]
     kinds: ClassVar[tuple[type[Event], ...]] = ()
-    #: for Kubernetes audit subscribers: the verbs this card can use (None = all)
+    #: for Kubernetes audit subscribers: the verbs and resources this card can use (None = all); parsers skip
+    #: events no card can use without parsing them
     audit_verbs: ClassVar[frozenset[str] | None] = None
+    audit_resources: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, settings: DetectionSettings | None = None, data: DataLists | None = None,
                  shared: dict[type, Any] | None = None) -> None:

@@ -86,30 +86,58 @@ def make_event(doc: dict[str, Any], ref: RecordRef, ctx: ParseContext, *, envelo
     )
 
 
-def verb_line_filter(interest: Interest) -> Callable[[bytes], bool] | None:
-    """A raw-bytes test for compact audit JSON lines: False only when the event's verb is provably unwanted.
+#: verbs no card wants and short enough that six bytes after `"verb":"` spell them whole, closing quote
+#: included; any other verb is parsed (rare: delete, deletecollection, custom verbs)
+_SHORT_VERBS = ("get", "list", "watch")
 
-    The API server writes compact JSON with a single top-level `"verb":"..."`. A line is skipped only
-    when `"verb"` occurs exactly once, in that compact form, with a verb no detection asked for, and
-    no \\u escape of a lowercase letter appears (which could hide another `verb` key). Anything else
-    is parsed, so the filter can cost speed but never a detection.
+
+def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | None:
+    """A raw-bytes test for one audit event line `buf[start:end]`: False only when the event provably has a
+    verb, or an objectRef resource, that no enabled detection asked for.
+
+    The API server writes compact JSON whose top-level keys before `"verb"` are plain strings (kind,
+    apiVersion, level, auditID, stage, requestURI). When `,"verb":"` occurs with no `{` between the line's
+    opening brace and it, that key is at depth 1 (a key inside an array would need an object, hence a `{`),
+    so it is the event's verb — JSON objects have unique keys. Reading it costs a scan of the first ~200
+    bytes, however large the bodies behind it. For a wanted verb the resource decides: the single
+    `"objectRef"` key of the line, when no escaped letter (`\\u006x`, `\\u007x`) could hide another one.
+    Anything unusual — key order, whitespace, escapes, a line that does not end in `}` — is parsed, so the
+    test can cost speed but never a detection.
     """
     wanted = interest.audit_verbs
     if wanted is None:
         return None
-    wanted_bytes = frozenset(v.encode() for v in wanted)
-    needle = b'"verb"'
-    compact = b'"verb":"'
+    wanted_verbs = frozenset(v.encode() for v in wanted)
+    skip_keys = frozenset((v + '",').encode()[:6] for v in _SHORT_VERBS if v not in wanted)
+    resources = interest.audit_resources
+    wanted_resources = None if resources is None else frozenset(r.encode() for r in resources)
+    verb_key = b',"verb":"'
+    ref_key = b',"objectRef":{"resource":"'
+    open_brace, close_brace, cr = 0x7B, 0x7D, 0x0D
 
-    def wants(line: bytes) -> bool:
-        i = line.find(needle)
-        if i < 0 or line.startswith(compact, i) is False:
+    def needed(buf: bytes, start: int, end: int) -> bool:
+        if end <= start or buf[start] != open_brace:
             return True
-        if line.find(needle, i + 6) >= 0:
+        last = buf[end - 1]
+        if last != close_brace and not (last == cr and end - 2 > start and buf[end - 2] == close_brace):
+            return True  # truncated or decorated: let the parser report it
+        i = buf.find(verb_key, start, end)
+        if i < 0 or buf.find(b"{", start + 1, i) >= 0:
             return True
-        j = line.find(b'"', i + 8)
-        if j < 0 or line[i + 8 : j] in wanted_bytes:
+        if buf[i + 9 : i + 15] in skip_keys:
+            return False
+        j = buf.find(b'"', i + 9, end)
+        verb = buf[i + 9 : j]
+        if verb not in wanted_verbs:
+            return j < 0 or b"\\" in verb  # an escaped verb could spell a wanted one
+        if wanted_resources is None:
             return True
-        return b"\\u006" in line or b"\\u007" in line
+        k = buf.find(ref_key, i, end)
+        if k < 0 or buf.count(b'"objectRef"', start, end) != 1:
+            return True
+        if buf.find(b"\\u006", start, end) >= 0 or buf.find(b"\\u007", start, end) >= 0:
+            return True
+        m = buf.find(b'"', k + 26, end)
+        return m < 0 or buf[k + 26 : m] in wanted_resources
 
-    return wants
+    return needed

@@ -26,10 +26,12 @@ from cloudward.inputs import InputFile, ScanStats
 class Interest:
     """What the enabled detections need, so parsers can skip the rest from raw bytes.
 
-    `audit_verbs` is None when some detection wants every Kubernetes audit verb.
+    `audit_verbs` / `audit_resources` are None when some detection wants every Kubernetes audit verb /
+    resource.
     """
 
     audit_verbs: frozenset[str] | None = None
+    audit_resources: frozenset[str] | None = None
     kinds: frozenset[str] = frozenset()
 
 
@@ -112,8 +114,9 @@ class JsonDialect:
     def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> Iterable[Event]:
         raise NotImplementedError
 
-    def line_filter(self, interest: Interest) -> Callable[[bytes], bool] | None:
-        """A test on a raw line: False means no enabled detection can use it (skip without parsing).
+    def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool] | None:
+        """A test on the raw bytes of one line, `buf[start:end]`: False means no enabled detection can use it,
+        so it is skipped without parsing (and without copying it out of its block).
 
         Must be exact: only say False when the record provably cannot matter. None = parse every line.
         """

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile
+from cloudward.inputs import DroppedLine, InputFile
 from cloudward.parsers.base import Format, Head, JsonDialect, ParseContext, RecordRef
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
@@ -57,28 +57,57 @@ class JsonRecords(Format):
             yield from self._parse_lines(src, ctx, reader)
 
     def _parse_lines(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
+        """JSON lines, read in blocks: lines the dialect's filter rules out are never copied or decoded."""
         stats = ctx.stats
         display = src.display
-        loads = orjson.loads
-        for lineno, line in src.lines(stats):
-            line_filter = reader.line_filter
-            if line_filter is not None and not line_filter(line):
-                stats.skipped += 1
-                continue
+        limit = src.max_line_bytes
+        lineno = 0
+        skipped = 0
+        try:
+            for item in src.blocks(stats):
+                if not isinstance(item, tuple):
+                    if isinstance(item, DroppedLine):
+                        lineno += 1
+                        ctx.reject(f"{display}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
+                    else:
+                        ctx.reject(f"{display}:{lineno + 1}", item.reason)
+                    continue
+                block, pos, size = item
+                find = block.find
+                line_filter = reader.line_filter
+                while pos < size:
+                    nl = find(b"\n", pos)  # every line of a block but the input's last ends in a newline
+                    if nl < 0:
+                        nl = size
+                    lineno += 1
+                    if line_filter is not None and not line_filter(block, pos, nl):
+                        skipped += 1
+                    elif nl - pos > limit:
+                        ctx.reject(f"{display}:{lineno}", f"line too long: {nl - pos} bytes (limit {limit})")
+                    else:
+                        yield from self._parse_line(block[pos:nl], lineno, display, ctx, reader)
+                        line_filter = reader.line_filter  # the first record picks the dialect
+                    pos = nl + 1
+        finally:
+            stats.lines += lineno
+            stats.skipped += skipped
+
+    def _parse_line(self, line: bytes, lineno: int, display: str, ctx: ParseContext,
+                    reader: _DialectDispatch) -> Iterator[Event]:
+        try:
+            record = orjson.loads(line)
+        except _DECODE_ERRORS as exc:
+            if not line.strip():
+                return
+            m = _TIME_PREFIX.match(line)
             try:
-                record = loads(line)
-            except _DECODE_ERRORS as exc:
-                if not line.strip():
-                    continue
-                m = _TIME_PREFIX.match(line)
-                try:
-                    if m is None:
-                        raise exc
-                    record = loads(line[m.end():])
-                except _DECODE_ERRORS as exc2:
-                    ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
-                    continue
-            yield from reader.dispatch(record, RecordRef(display, lineno))
+                if m is None:
+                    raise exc
+                record = orjson.loads(line[m.end():])
+            except _DECODE_ERRORS as exc2:
+                ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
+                return
+        yield from reader.dispatch(record, RecordRef(display, lineno))
 
     def _parse_document(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
         data = src.read_all(ctx.stats, ctx.max_document_bytes)
@@ -134,7 +163,7 @@ class _DialectDispatch:
         self.forced = forced
         self.dialects = (forced,) if forced else dialects()
         self.current: JsonDialect | None = None
-        self.line_filter: Callable[[bytes], bool] | None = None
+        self.line_filter: Callable[[bytes, int, int], bool] | None = None
 
     def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
         cur = self.current

@@ -34,7 +34,7 @@ class K8sAuditDialect(JsonDialect):
             return
         yield make_event(record, ref, ctx)
 
-    def line_filter(self, interest: Interest) -> Callable[[bytes], bool] | None:
+    def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool] | None:
         return verb_line_filter(interest)
 
 

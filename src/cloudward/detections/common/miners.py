@@ -39,22 +39,27 @@ class MinerIndicators:
         return None
 
     def text(self, text: str) -> list[str]:
-        """Indicators in one command line / argument / environment value, described briefly."""
+        """Indicators in command lines, arguments or environment values, described briefly.
+
+        Join several values with newlines and call once: the regular expressions only run when a cheap
+        substring test says they could match, which for ordinary workloads is never.
+        """
         if not text:
             return []
         text = saferegex.bounded(text)
         low = text.lower()
         found = [f"miner option {flag!r}" for flag in self.flags if flag in low]
-        if "." in low:
+        if any(pool in low for pool in self.pools):
             for host in _HOSTS.findall(low):
                 pool = self._pool(host)
                 if pool and f"mining pool {pool}" not in found:
                     found.append(f"mining pool {pool}")
-        if len(text) >= 95:
+        if len(text) >= 95 and ("4" in text or "8" in text):
             m = _MONERO.search(text)
             if m:
                 found.append(f"Monero wallet {m.group(1)[:12]}…")
-        m = _WALLET_FLAG.search(text)
-        if m:
-            found.append(f"wallet argument {m.group(1)[:12]}…")
+        if ("-u" in low or "-w" in low or "--login" in low) and ("bc1" in low or "0x" in low):
+            m = _WALLET_FLAG.search(text)
+            if m:
+                found.append(f"wallet argument {m.group(1)[:12]}…")
         return found

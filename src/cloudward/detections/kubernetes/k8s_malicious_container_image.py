@@ -82,14 +82,13 @@ class MaliciousContainerImage(Detection):
             value = c.spec.get(key)
             if isinstance(value, list):
                 texts.append(" ".join(v for v in value if isinstance(v, str)))
-        for env in c.spec.get("env") or ():
-            if isinstance(env, dict) and isinstance(env.get("value"), str):
-                texts.append(env["value"])
-        for text in texts:
-            for hit in self.miners.text(text):
-                note = f"container {c.name}: {hit}"
-                if note not in found:
-                    found.append(note)
+        env = c.spec.get("env")
+        if isinstance(env, list):
+            texts.extend(e["value"] for e in env if isinstance(e, dict) and isinstance(e.get("value"), str))
+        for hit in self.miners.text("\n".join(texts)):
+            note = f"container {c.name}: {hit}"
+            if note not in found:
+                found.append(note)
         return found
 
     def evaluate(self, event: K8sAudit) -> list[Finding] | None:

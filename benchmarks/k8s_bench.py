@@ -1,0 +1,205 @@
+"""Kubernetes audit-log throughput: `cloudward scan --output jsonl` end to end against a loop that only
+`orjson.loads` every line, on the same generated file, in one run.
+
+The file imitates an API server at RequestResponse level: about 90% get/list/watch by nodes and controllers
+(the bulk of every real audit log), 5% lease renewals (update, by controllers), 5% creates, updates and
+patches of pods, workloads, services, config maps and RBAC objects with full specs, and a few attacks so
+the scan has alerts to write. Events average about 2 KB.
+
+    python benchmarks/k8s_bench.py                 # 1,000,000 events (about 2 GB), generated once
+    python benchmarks/k8s_bench.py --events 200000 # quicker
+Results are printed as a Markdown table for benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+NODES = [f"aks-nodepool1-{i:08d}-vmss{j:06d}" for i in range(3) for j in range(4)]
+CONTROLLERS = ["replicaset-controller", "deployment-controller", "endpointslice-controller", "job-controller",
+               "daemon-set-controller", "namespace-controller", "generic-garbage-collector"]
+READ_RESOURCES = ["pods", "configmaps", "secrets", "endpoints", "nodes", "services", "leases", "events"]
+
+
+def _labels(i: int) -> dict:
+    return {"app.kubernetes.io/name": f"svc-{i % 40}", "app.kubernetes.io/part-of": "shop",
+            "app.kubernetes.io/managed-by": "Helm", "pod-template-hash": "5cdcc99dbf"}
+
+
+def _object(kind: str, name: str, ns: str, i: int) -> dict:
+    meta = {"name": name, "namespace": ns, "uid": str(uuid.UUID(int=i)), "resourceVersion": str(1000000 + i),
+            "creationTimestamp": "2026-11-02T08:00:00Z", "labels": _labels(i),
+            "annotations": {"meta.helm.sh/release-name": "shop", "meta.helm.sh/release-namespace": ns,
+                            "kubectl.kubernetes.io/last-applied-configuration": "x" * 200}}
+    containers = [{"name": "app", "image": f"ghcr.io/acme/svc-{i % 40}:1.{i % 9}.0",
+                   "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                   "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "REGION", "value": "westeurope"}],
+                   "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                   "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
+                   "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False}}]
+    spec = {"containers": containers, "serviceAccountName": "default", "restartPolicy": "Always",
+            "volumes": [{"name": "config", "configMap": {"name": f"svc-{i % 40}-config"}}]}
+    if kind == "Pod":
+        return {"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec}
+    if kind == "Deployment":
+        return {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": meta,
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": _labels(i)}, "spec": spec}}}
+    if kind == "Service":
+        return {"kind": "Service", "apiVersion": "v1", "metadata": meta,
+                "spec": {"type": "ClusterIP", "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    return {"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta, "data": {"settings.yaml": "k: v\n" * 60}}
+
+
+def _event(i: int, rng: random.Random, verb: str, resource: str, user: str, ns: str, name: str,
+           level: str, obj: dict | None, response: dict | None, code: int) -> dict:
+    when = f"2026-11-02T{8 + i // 3_600_000 % 12:02d}:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}123Z"
+    group = {"deployments": "apps", "leases": "coordination.k8s.io"}.get(resource, "")
+    ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": str(uuid.UUID(int=i + 1)),
+          "stage": "ResponseComplete",
+          "requestURI": f"/api/v1/namespaces/{ns}/{resource}/{name}?resourceVersion=0&timeout=7m41s",
+          "verb": verb, "user": {"username": user, "groups": ["system:serviceaccounts", "system:authenticated"]},
+          "sourceIPs": [f"10.224.0.{rng.randint(2, 250)}"],
+          "userAgent": "kube-controller-manager/v1.29.2 (linux/amd64) kubernetes/4b8e819/system:serviceaccount",
+          "objectRef": {"resource": resource, "namespace": ns, "name": name, "apiGroup": group, "apiVersion": "v1"},
+          "responseStatus": {"metadata": {}, "code": code},
+          "requestReceivedTimestamp": when, "stageTimestamp": when,
+          "annotations": {"authorization.k8s.io/decision": "allow",
+                          "authorization.k8s.io/reason": "RBAC: allowed by ClusterRoleBinding \"system:controller\""}}
+    if obj is not None:
+        ev["requestObject"] = obj
+    if response is not None:
+        ev["responseObject"] = response
+    return ev
+
+
+def generate(path: Path, events: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    attacks = {events // 3: "miner", events // 2: "admin", 2 * events // 3: "privileged"}
+    with open(path, "wb", buffering=8 << 20) as fh:
+        for i in range(events):
+            r = rng.random()
+            ns = f"team-{i % 25}"
+            if i in attacks:
+                kind = attacks[i]
+                if kind == "miner":
+                    obj = _object("Deployment", "metrics", ns, i)
+                    obj["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/metal3d/xmrig:latest"
+                    ev = _event(i, rng, "create", "deployments", "jenkins@acme.example", ns, "metrics",
+                                "RequestResponse", obj, obj, 201)
+                elif kind == "admin":
+                    b = {"kind": "ClusterRoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1",
+                         "metadata": {"name": "backdoor"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                                       "kind": "ClusterRole", "name": "cluster-admin"},
+                         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]}
+                    ev = _event(i, rng, "create", "clusterrolebindings", "jenkins@acme.example", "", "backdoor",
+                                "RequestResponse", b, b, 201)
+                else:
+                    obj = _object("Pod", "debug", ns, i)
+                    obj["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+                    ev = _event(i, rng, "create", "pods", "jenkins@acme.example", ns, "debug", "RequestResponse",
+                                obj, obj, 201)
+            elif r < 0.90:  # reads by nodes and controllers
+                res = READ_RESOURCES[i % len(READ_RESOURCES)]
+                verb = ("get", "list", "watch")[i % 3]
+                user = (f"system:node:{NODES[i % len(NODES)]}" if i % 2 else
+                        f"system:serviceaccount:kube-system:{CONTROLLERS[i % len(CONTROLLERS)]}")
+                kind = {"pods": "Pod", "services": "Service"}.get(res, "ConfigMap")
+                body = _object(kind, f"{res[:-1]}-{i % 500}", ns, i) if verb == "get" else None
+                ev = _event(i, rng, verb, res, user, ns, f"{res[:-1]}-{i % 500}" if verb == "get" else "",
+                            "RequestResponse" if verb == "get" else "Metadata", None, body, 200)
+                if verb != "get":  # list/watch at Metadata level: pad like real annotations do
+                    ev["annotations"]["pod-security.kubernetes.io/audit"] = "y" * 1200
+            elif r < 0.95:  # lease renewals
+                lease = {"kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
+                         "metadata": {"name": f"lease-{i % 30}", "namespace": "kube-node-lease",
+                                      "resourceVersion": str(i), "managedFields": [{"manager": "kubelet"}] * 8},
+                         "spec": {"holderIdentity": NODES[i % len(NODES)], "leaseDurationSeconds": 40,
+                                  "renewTime": "2026-11-02T09:00:00.000000Z"}}
+                ev = _event(i, rng, "update", "leases", f"system:node:{NODES[i % len(NODES)]}", "kube-node-lease",
+                            f"lease-{i % 30}", "RequestResponse", lease, lease, 200)
+            else:  # deploys and their pods
+                kind, res = [("Deployment", "deployments"), ("Pod", "pods"), ("Service", "services"),
+                             ("ConfigMap", "configmaps")][i % 4]
+                obj = _object(kind, f"svc-{i % 40}", ns, i)
+                verb = ("create", "update", "patch")[i % 3]
+                ev = _event(i, rng, verb, res, "deploy-bot@acme.example", ns, f"svc-{i % 40}", "RequestResponse",
+                            obj, obj, 201 if verb == "create" else 200)
+            fh.write(orjson.dumps(ev) + b"\n")
+
+
+def _measure(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process (wait4 gives that child's own usage)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed with {proc.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+PARSE_ONLY = """
+import sys, orjson
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        orjson.loads(line)
+        n += 1
+print(n)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--file", type=Path, help="use this audit log instead of generating one")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported")
+    args = ap.parse_args()
+    path = args.file
+    if path is None:
+        OUT.mkdir(exist_ok=True)
+        path = OUT / f"audit-{args.events}.log"
+        if not path.exists():
+            t = time.perf_counter()
+            generate(path, args.events)
+            print(f"generated {path} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        lines = sum(1 for _ in fh)
+    cloudward = str(Path(sys.executable).parent / "cloudward")
+    scan_cmd = [cloudward, "scan", str(path), "--output", "jsonl", "--quiet", "--no-progress"]
+    parse_cmd = [sys.executable, "-c", PARSE_ONLY, str(path)]
+    scan_t, parse_t = [], []
+    # each side runs in its own child process, alternating, so both see the same page cache
+    for _ in range(args.repeat):
+        parse_t.append(_measure(parse_cmd))
+        scan_t.append(_measure(scan_cmd))
+    best_scan = min(t for t, _ in scan_t)
+    best_parse = min(t for t, _ in parse_t)
+    alerts = subprocess.run(scan_cmd, check=True, capture_output=True).stdout.count(b"\n")
+    print(f"| input | {lines:,} events, {size / 1e9:.2f} GB ({size / lines:,.0f} B/event) |")
+    print("|---|---|")
+    print(f"| `cloudward scan --output jsonl` | {lines / best_scan:,.0f} events/s ({best_scan:.2f} s), "
+          f"peak RSS {max(m for _, m in scan_t) / 1024:.0f} MB, {alerts} alerts |")
+    print(f"| `orjson.loads` every line | {lines / best_parse:,.0f} events/s ({best_parse:.2f} s), "
+          f"peak RSS {max(m for _, m in parse_t) / 1024:.0f} MB |")
+    print(f"| ratio scan / parse-only | {best_parse / best_scan:.2f}x |")
+    print(f"| machine | {os.cpu_count()} CPUs, Python {sys.version.split()[0]} |")
+
+
+if __name__ == "__main__":
+    main()
