@@ -1,0 +1,31 @@
+"""The shipped examples stay valid: the configuration loads and builds, the audit policy is a Policy."""
+
+from pathlib import Path
+
+import yaml
+
+from cloudward.config import load
+from cloudward.pipeline import Pipeline
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_example_configuration_is_valid():
+    cfg = load(EXAMPLES / "cloudward.toml")
+    pipe = Pipeline(cfg)
+    assert cfg.cluster == "prod-aks"
+    assert "/srv/secrets" in pipe.data.strings("sensitive_host_paths")
+    assert cfg.suppress and cfg.suppress[0].active(now=0)
+
+
+def test_audit_policy_records_what_the_cards_read():
+    policy = yaml.safe_load((EXAMPLES / "audit-policy.yaml").read_text())
+    assert policy["kind"] == "Policy" and policy["apiVersion"] == "audit.k8s.io/v1"
+    full = [r for r in policy["rules"] if r["level"] == "RequestResponse"]
+    covered = {res for r in full for g in r["resources"] for res in g["resources"]}
+    from cloudward import detections
+
+    wanted = set()
+    for cls in detections.all_classes():
+        wanted |= set(getattr(cls, "audit_resources", None) or ())
+    assert wanted <= covered
