@@ -46,6 +46,9 @@ class JsonRecords(Format):
             return 60
         if _TIME_PREFIX.match(data):
             return 55
+        # JSON lines behind a damaged or foreign first line: still ours unless a text format is surer
+        if any(line.lstrip()[:1] == "{" for line in head.lines[1:]):
+            return 30
         return 0
 
     def parse(self, src: InputFile, ctx: ParseContext, forced: JsonDialect | None = None) -> Iterator[Event]:
