@@ -110,7 +110,12 @@ class Pipeline:
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:
-        for path in expand_paths(list(paths)):
+        expanded = list(expand_paths(list(paths)))
+        for enricher in self.enrichers:  # context files (docker inspect) help inputs read before them
+            prepare = getattr(enricher, "prepare", None)
+            if prepare is not None:
+                prepare(expanded)
+        for path in expanded:
             src = InputFile(path, max_line_bytes=self.config.max_line_bytes)
             if on_input is not None:
                 on_input(src)

@@ -21,6 +21,9 @@ class Enricher:
     def enrich(self, event: Any) -> None:
         raise NotImplementedError
 
+    def prepare(self, paths: list[str]) -> None:
+        """Called with a run's input paths before any is parsed (to load context files first)."""
+
 
 def build_all(config: Config, **options: Any) -> list[Enricher]:
     out: list[Enricher] = []

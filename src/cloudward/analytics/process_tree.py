@@ -1,0 +1,96 @@
+"""Processes seen starting, so a later exec can name its parent, ancestors and container.
+
+Audit logs, Sysmon and most ECS shippers record only the parent's pid. The tree remembers what each
+pid last executed (per host), so the parent's executable and command line, the chain of ancestor
+executables and the container (inherited from the parent, or read off a runtime shim's command line)
+can be filled in. Memory is bounded: the oldest entries go first once `max_entries` is reached.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from cloudward.parsers._container_ids import child_container, is_runtime
+
+MAX_ANCESTORS = 8
+
+
+@dataclass(slots=True)
+class ProcessNode:
+    executable: str
+    command_line: str
+    #: executables of the ancestors, nearest first, the process itself excluded
+    ancestors: tuple[str, ...]
+    container_id: str
+    #: container the process's children run in (a shim's or `runc exec`'s target), else ''
+    child_container: str
+    user: str
+    time: float
+
+
+class ProcessTree:
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self.nodes: OrderedDict[tuple[str, int], ProcessNode] = OrderedDict()
+
+    def parent(self, host: str, ppid: int) -> ProcessNode | None:
+        return self.nodes.get((host, ppid)) if ppid else None
+
+    def record(self, event: Any) -> None:
+        """Fill parent, ancestors and container of a ProcessExec from what is known, then remember it.
+
+        Values the source already gave are kept; only empty ones are filled.
+        """
+        host = event.host
+        parent = self.parent(host, event.ppid)
+        if parent is not None:
+            if not event.parent_executable:
+                event.parent_executable = parent.executable
+            if not event.parent_command_line:
+                event.parent_command_line = parent.command_line
+            if not event.ancestors:
+                event.ancestors = [parent.executable, *parent.ancestors[: MAX_ANCESTORS - 1]]
+            if not event.container_id and not is_runtime(event.executable):
+                event.container_id = parent.container_id or parent.child_container
+        elif event.parent_executable and not event.ancestors:
+            event.ancestors = [event.parent_executable]
+        if not event.container_id:
+            # an exec keeps the pid: a process already known to be in a container stays there
+            same = self.nodes.get((host, event.pid))
+            if same is not None and same.container_id:
+                event.container_id = same.container_id
+        key = (host, event.pid)
+        nodes = self.nodes
+        if key in nodes:
+            del nodes[key]
+        elif len(nodes) >= self.max_entries:
+            nodes.popitem(last=False)
+        nodes[key] = ProcessNode(
+            event.executable, event.command_line, tuple(event.ancestors), event.container_id,
+            child_container(event.executable, event.argv), event.user, event.time,
+        )
+
+    def container_of(self, host: str, pid: int) -> str:
+        node = self.nodes.get((host, pid))
+        return node.container_id if node else ""
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def state(self) -> dict[str, Any]:
+        return {"nodes": [[h, p, n.executable, n.command_line, list(n.ancestors), n.container_id,
+                           n.child_container, n.user, n.time] for (h, p), n in self.nodes.items()]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for h, p, exe, cmd, anc, cid, child, user, t in state.get("nodes", []):
+            self.nodes[(h, p)] = ProcessNode(exe, cmd, tuple(anc), cid, child, user, t)
+
+
+def shared_tree(options: dict[str, Any]) -> ProcessTree:
+    """The run's one tree, kept in the parse context's options so every input of a run shares it."""
+    tree = options.get("process_tree")
+    if tree is None:
+        tree = options["process_tree"] = ProcessTree()
+    return tree  # type: ignore[no-any-return]

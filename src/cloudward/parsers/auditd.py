@@ -1,0 +1,299 @@
+"""Linux audit logs as auditd writes them, RAW or ENRICHED (`log_format` in auditd.conf).
+
+One audit event is several records sharing `msg=audit(<time>:<serial>)`: SYSCALL, then EXECVE,
+CWD, PATH, SOCKADDR..., then PROCTITLE (and EOE where it is logged). Records are grouped by that
+stamp (and `node=` when present), so interleaved events are joined correctly and two processes'
+records are never merged. An event is complete at its PROCTITLE or EOE record; events still open
+when many newer ones have arrived, or at the end of the file, are completed with what they have.
+
+ENRICHED lines carry a second part after an ASCII group separator (0x1d) with names resolved on the
+logging host (`UID="root"`, `SYSCALL=execve`); the raw part is read the same way in both formats.
+
+Output: `ProcessExec` for successful execve/execveat, `NetConnection` for connect on IPv4/IPv6
+sockets. Parent, ancestors and container come from the run's process tree (earlier execs).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from cloudward.analytics.process_tree import ProcessTree, shared_tree
+from cloudward.events import Event, NetConnection, ProcessExec
+from cloudward.inputs import InputFile
+from cloudward.parsers.base import Format, Head, ParseContext
+
+#: record types that carry something we read; everything else is skipped without grouping
+_USED = frozenset({b"SYSCALL", b"EXECVE", b"CWD", b"PATH", b"PROCTITLE", b"SOCKADDR", b"EOE"})
+_FINAL = frozenset({b"PROCTITLE", b"EOE"})
+#: how many newer events may arrive before an incomplete one is closed with what it has
+_MAX_OPEN = 64
+#: (arch -> (exec syscall numbers, connect syscall numbers)) for logs without the ENRICHED names
+_SYSCALLS: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
+    b"c000003e": (frozenset({b"59", b"322"}), frozenset({b"42"})),        # x86_64
+    b"c00000b7": (frozenset({b"221", b"281"}), frozenset({b"203"})),      # aarch64
+    b"40000003": (frozenset({b"11", b"358"}), frozenset({b"362", b"102"})),  # i386 (102 = socketcall)
+    b"40000028": (frozenset({b"11", b"387"}), frozenset({b"283"})),       # arm
+    b"c0000015": (frozenset({b"11", b"362"}), frozenset({b"328"})),       # ppc64le
+    b"80000016": (frozenset({b"11", b"354"}), frozenset({b"362"})),       # s390x
+}
+_UNSET_ID = 4294967295
+_HEXDIGITS = frozenset(b"0123456789ABCDEFabcdef")
+#: uid names when the log is RAW and names were not resolved
+_WELL_KNOWN_UIDS = {0: "root"}
+
+
+def _raw_value(v: bytes) -> bytes:
+    """An audit string field: "quoted" as is, unquoted hex decoded, (null) empty."""
+    if v[:1] == b'"':
+        return v[1:-1] if v.endswith(b'"') and len(v) > 1 else v[1:]
+    if v == b"(null)":
+        return b""
+    if len(v) % 2 == 0 and v and all(c in _HEXDIGITS for c in v):
+        return bytes.fromhex(v.decode("ascii"))
+    return v
+
+
+def _text(b: bytes) -> str:
+    s = b.decode("utf-8", "replace")
+    return s.replace("\x00", "\ufffd") if "\x00" in s else s
+
+
+def _fields(body: bytes) -> dict[bytes, bytes]:
+    out = {}
+    for tok in body.split(b" "):
+        k, sep, v = tok.partition(b"=")
+        if sep:
+            out[k] = v
+    return out
+
+
+def _int(v: bytes | None) -> int | None:
+    if v is None:
+        return None
+    try:
+        n = int(v)
+    except ValueError:
+        return None
+    return None if n in (_UNSET_ID, -1) else n
+
+
+@dataclass(slots=True)
+class _Open:
+    """Records of one audit event collected so far."""
+
+    stamp: bytes
+    node: bytes
+    first_line: int
+    syscall: bytes | None = None
+    enriched: bytes = b""
+    execve: list[bytes] = field(default_factory=list)
+    cwd: bytes | None = None
+    path0: bytes | None = None
+    sockaddr: bytes | None = None
+    proctitle: bytes | None = None
+    lines: list[bytes] = field(default_factory=list)
+    conflict: bool = False
+
+
+class Auditd(Format):
+    name = "auditd"
+    description = "Linux audit log (auditd RAW or ENRICHED): execve and connect events"
+    kinds = ("ProcessExec", "NetConnection")
+
+    def sniff(self, head: Head) -> int:
+        lines = head.lines[:5]
+        if not lines:
+            return 0
+        good = sum(1 for ln in lines if (ln.startswith("type=") or ln.startswith("node=")) and " msg=audit(" in ln)
+        return 90 if good == len(lines) else (70 if good else 0)
+
+    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+        tree = shared_tree(ctx.options)
+        display = src.display
+        reject = ctx.reject
+        stats = ctx.stats
+        pending: dict[bytes, _Open] = {}
+        used = _USED
+        final = _FINAL
+        for lineno, line in src.lines(stats):
+            if line.startswith(b"node="):
+                sp = line.find(b" ")
+                node, rest = line[5:sp], line[sp + 1 :]
+            else:
+                node, rest = b"", line
+            i = rest.find(b" msg=audit(")
+            if not rest.startswith(b"type=") or i < 0:
+                if line.strip():
+                    reject(f"{display}:{lineno}", "not an audit record: no type= and msg=audit(...)")
+                continue
+            rtype = rest[5:i]
+            if rtype not in used:
+                stats.skipped += 1
+                continue
+            j = rest.find(b"):", i)
+            if j < 0:
+                reject(f"{display}:{lineno}", "malformed audit record: msg=audit( without a closing ):")
+                continue
+            if b"\x00" in line:
+                reject(f"{display}:{lineno}", "NUL bytes in audit record")
+                continue
+            stamp = rest[i + 11 : j]
+            body = rest[j + 3 :]
+            key = node + b" " + stamp if node else stamp
+            ev = pending.get(key)
+            if ev is None:
+                ev = pending[key] = _Open(stamp, node, lineno)
+                if len(pending) > _MAX_OPEN:
+                    oldest = next(iter(pending))
+                    yield from self._close(pending.pop(oldest), display, ctx, tree)
+            ev.lines.append(line)
+            if rtype == b"SYSCALL":
+                if ev.syscall is not None:
+                    ev.conflict = True
+                raw, _, enriched = body.partition(b"\x1d")
+                ev.syscall = raw
+                ev.enriched = enriched
+            elif rtype == b"EXECVE":
+                ev.execve.append(body)
+            elif rtype == b"CWD":
+                ev.cwd = body
+            elif rtype == b"PATH":
+                if ev.path0 is None and body.startswith(b"item=0 "):
+                    ev.path0 = body
+            elif rtype == b"SOCKADDR":
+                ev.sockaddr = body
+            elif rtype == b"PROCTITLE":
+                ev.proctitle = body
+            if rtype in final:
+                del pending[key]
+                yield from self._close(ev, display, ctx, tree)
+        for ev in list(pending.values()):
+            yield from self._close(ev, display, ctx, tree)
+
+    # -- one complete event -------------------------------------------------------------------
+    def _close(self, ev: _Open, display: str, ctx: ParseContext, tree: ProcessTree) -> Iterator[Event]:
+        where = f"{display}:{ev.first_line}"
+        if ev.conflict:
+            ctx.reject(where, "two SYSCALL records share one audit event id; event dropped")
+            return
+        if ev.syscall is None:
+            if ev.execve or ev.sockaddr:
+                ctx.reject(where, "partial audit event: records without their SYSCALL record")
+            return
+        f = _fields(ev.syscall)
+        names = _fields(ev.enriched) if ev.enriched else {}
+        syscall_name = names.get(b"SYSCALL", b"")
+        arch = f.get(b"arch", b"")
+        number = f.get(b"syscall", b"")
+        exec_nums, connect_nums = _SYSCALLS.get(arch, (frozenset(), frozenset()))
+        is_exec = bool(ev.execve) or syscall_name in (b"execve", b"execveat") or number in exec_nums
+        is_connect = not is_exec and (syscall_name == b"connect" or number in connect_nums) and ev.sockaddr
+        if not is_exec and not is_connect:
+            ctx.stats.skipped += 1
+            return
+        if f.get(b"success") == b"no" and is_exec:
+            ctx.stats.skipped += 1
+            return
+        pid = _int(f.get(b"pid"))
+        if pid is None:
+            ctx.reject(where, "audit SYSCALL record without a pid")
+            return
+        stamp = ev.stamp.decode("ascii", "replace")
+        node = ev.node.decode("utf-8", "replace")
+        host = ctx.host or node
+        try:
+            when = float(stamp.split(":", 1)[0])
+        except ValueError:
+            when = 0.0
+        event_id = f"{node}:{stamp}" if node else stamp
+        uid = _int(f.get(b"uid"))
+        uname = names.get(b"UID")
+        user = _text(_raw_value(uname)) if uname else (_WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else "")
+        exe = _text(_raw_value(f.get(b"exe", b"")))
+        comm = _text(_raw_value(f.get(b"comm", b"")))
+        raw = [_text(x) for x in ev.lines]
+        title_argv = self._proctitle(ev.proctitle)
+        if is_exec:
+            argv = self._argv(ev.execve) if ev.execve else title_argv
+            if not argv:
+                argv = [comm or exe]
+            cwd = _text(_raw_value(_fields(ev.cwd).get(b"cwd", b""))) if ev.cwd else ""
+            event = ProcessExec(
+                event_id=event_id, time=when, raw={"records": raw}, origin=where, host=host, pid=pid,
+                ppid=_int(f.get(b"ppid")) or 0, executable=exe or argv[0], argv=argv,
+                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(f.get(b"euid")),
+                auid=_int(f.get(b"auid")),
+            )
+            tree.record(event)
+            yield event
+            return
+        dest = self._sockaddr(ev.sockaddr or b"")
+        if dest is None:
+            ctx.stats.skipped += 1  # unix, netlink and other non-IP sockets
+            return
+        ip, port = dest
+        ppid = _int(f.get(b"ppid")) or 0
+        yield NetConnection(
+            event_id=event_id, time=when, raw={"records": raw}, origin=where, host=host, pid=pid, ppid=ppid,
+            executable=exe, command_line=" ".join(title_argv) if title_argv else comm,
+            container_id=tree.container_of(host, pid), destination_ip=ip, destination_port=port,
+            user=user, uid=uid,
+        )
+
+    @staticmethod
+    def _argv(records: list[bytes]) -> list[str]:
+        args: dict[int, bytes] = {}
+        chunks: dict[int, dict[int, bytes]] = {}
+        argc = 0
+        for body in records:
+            for tok in body.split(b" "):
+                k, sep, v = tok.partition(b"=")
+                if not sep or not k.startswith(b"a"):
+                    continue
+                if k == b"argc":
+                    argc = _int(v) or 0
+                    continue
+                name = k[1:]
+                if name.endswith(b"_len"):
+                    continue
+                if name.endswith(b"]"):
+                    idx, _, part = name[:-1].partition(b"[")
+                    if idx.isdigit() and part.isdigit():
+                        chunks.setdefault(int(idx), {})[int(part)] = _raw_value(v)
+                    continue
+                if name.isdigit():
+                    args[int(name)] = _raw_value(v)
+        for idx, parts in chunks.items():
+            args[idx] = b"".join(parts[p] for p in sorted(parts))
+        count = max(argc, max(args) + 1 if args else 0)
+        return [_text(args.get(i, b"")) for i in range(min(count, 4096))]
+
+    @staticmethod
+    def _proctitle(body: bytes | None) -> list[str]:
+        if not body:
+            return []
+        value = _raw_value(_fields(body).get(b"proctitle", b""))
+        return [_text(a) for a in value.split(b"\x00") if a]
+
+    @staticmethod
+    def _sockaddr(body: bytes) -> tuple[str, int] | None:
+        raw, _, _ = body.partition(b"\x1d")
+        hexed = _fields(raw).get(b"saddr", b"")
+        try:
+            data = bytes.fromhex(hexed.decode("ascii"))
+        except ValueError:
+            return None
+        if len(data) < 8:
+            return None
+        family = int.from_bytes(data[0:2], "little")
+        port = int.from_bytes(data[2:4], "big")
+        if family == socket.AF_INET:
+            return socket.inet_ntop(socket.AF_INET, data[4:8]), port
+        if family == socket.AF_INET6 and len(data) >= 24:
+            return socket.inet_ntop(socket.AF_INET6, data[8:24]), port
+        return None
+
+
+FORMATS = [Auditd()]
