@@ -51,3 +51,22 @@ def test_durations():
     assert parse_duration("7d") == 604800
     with pytest.raises(ValueError):
         parse_duration("7 days")
+
+
+def test_time_parsing_fast_path_agrees_with_datetime():
+    from datetime import datetime
+
+    from cloudward.timeutil import format_time, parse_time
+
+    for text in ["2026-11-02T09:15:27.401327Z", "2018-10-25T14:09:12Z", "2026-11-02T09:15:27.123456789Z",
+                 "2024-02-29T23:59:59.999Z", "2026-11-02T09:15:27+02:00", "2026-11-02 09:15:27"]:
+        expected = datetime.fromisoformat(text.replace("Z", "+00:00")) if "Z" in text else datetime.fromisoformat(text)
+        if expected.tzinfo is None:
+            from datetime import UTC
+
+            expected = expected.replace(tzinfo=UTC)
+        assert abs(parse_time(text) - expected.timestamp()) < 1e-6, text
+    assert parse_time("2026-11-02T09:15:xx.0Z") == 0.0
+    assert parse_time("garbage") == 0.0
+    assert parse_time(1793611527000) == 1793611527.0
+    assert format_time(parse_time("2026-11-02T09:15:27.401Z")) == "2026-11-02T09:15:27.401Z"

@@ -141,3 +141,29 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
         return m < 0 or buf[k + 26 : m] in wanted_resources
 
     return needed
+
+
+try:  # the optional C accelerator (setup.py builds it when a compiler is there)
+    from cloudward._speedups import audit_lines as _audit_lines
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _audit_lines = None
+
+#: tests switch the accelerator off to check the pure-Python path gives the same results
+ACCELERATED = _audit_lines is not None
+
+
+def verb_block_filter(interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+    """The verb rule of `verb_line_filter` over a whole block in C: (lines that may be needed, lines seen).
+
+    Each returned line still goes through the full line filter (resource rule included), so the accelerator
+    only makes skipping cheaper. None when the accelerator is not built or every verb is wanted.
+    """
+    if not ACCELERATED or interest.audit_verbs is None:
+        return None
+    wanted = tuple(sorted(v.encode() for v in interest.audit_verbs))
+    audit_lines = _audit_lines
+
+    def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
+        return audit_lines(buf, start, end, wanted)  # type: ignore[misc]
+
+    return scan

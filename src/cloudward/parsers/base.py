@@ -121,3 +121,9 @@ class JsonDialect:
         Must be exact: only say False when the record provably cannot matter. None = parse every line.
         """
         return None
+
+    def block_filter(self, interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+        """Optional faster first pass over a block of lines `buf[start:end]`: returns the lines that may be
+        needed as (index in block, start, end), and how many lines the block has. Lines not returned are
+        skipped; lines returned still go through `line_filter`. None = no such pass."""
+        return None

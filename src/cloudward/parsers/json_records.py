@@ -76,8 +76,23 @@ class JsonRecords(Format):
                         ctx.reject(f"{display}:{lineno + 1}", item.reason)
                     continue
                 block, pos, size = item
-                find = block.find
                 line_filter = reader.line_filter
+                block_filter = reader.block_filter
+                if block_filter is not None and line_filter is not None:
+                    spans, count = block_filter(block, pos, size)
+                    base = lineno
+                    for index, start, end in spans:
+                        lineno = base + index + 1
+                        if not line_filter(block, start, end):
+                            skipped += 1
+                        elif end - start > limit:
+                            ctx.reject(f"{display}:{lineno}", f"line too long: {end - start} bytes (limit {limit})")
+                        else:
+                            yield from self._parse_line(block[start:end], lineno, display, ctx, reader)
+                    skipped += count - len(spans)
+                    lineno = base + count
+                    continue
+                find = block.find
                 while pos < size:
                     nl = find(b"\n", pos)  # every line of a block but the input's last ends in a newline
                     if nl < 0:
@@ -167,6 +182,7 @@ class _DialectDispatch:
         self.dialects = (forced,) if forced else dialects()
         self.current: JsonDialect | None = None
         self.line_filter: Callable[[bytes, int, int], bool] | None = None
+        self.block_filter: Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None = None
 
     def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
         cur = self.current
@@ -176,6 +192,7 @@ class _DialectDispatch:
             if d is not cur and d.claims(record):
                 self.current = d
                 self.line_filter = d.line_filter(self.ctx.interest)
+                self.block_filter = d.block_filter(self.ctx.interest)
                 return d
         return None
 

@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cloudward.events import Event
-from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list, make_event, verb_line_filter
+from cloudward.parsers._k8s import (
+    looks_like_audit_event,
+    looks_like_event_list,
+    make_event,
+    verb_block_filter,
+    verb_line_filter,
+)
 from cloudward.parsers.base import Interest, JsonDialect, ParseContext, RecordRef
 
 
@@ -36,6 +42,9 @@ class K8sAuditDialect(JsonDialect):
 
     def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool] | None:
         return verb_line_filter(interest)
+
+    def block_filter(self, interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+        return verb_block_filter(interest)
 
 
 FORMATS = [K8sAuditDialect()]
