@@ -44,7 +44,8 @@ def test_pipeline_results_identical_with_and_without_accelerator(monkeypatch):
     lines = []
     for i in range(3000):
         verb = ("get", "list", "watch", "create", "update")[i % 5]
-        obj = pod(f"p{i % 7}", [container("c", "nginx", privileged=i % 11 == 0)]) if verb in ("create", "update") else None
+        writes = verb in ("create", "update")
+        obj = pod(f"p{i % 7}", [container("c", "nginx", privileged=i % 11 == 0)]) if writes else None
         lines.append(orjson.dumps(audit(verb, "pods", obj, name=f"p{i % 7}", when=f"2026-11-02T09:{i % 60:02d}:00Z",
                                         audit_id=f"id-{i}")))
     lines.insert(100, b'{"kind":"Event","verb":"get"')  # truncated: must be rejected either way

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudward.events import K8sAudit
-from cloudward.parsers.base import Interest, ParseContext, RecordRef
+from cloudward.parsers.base import BlockFilter, Interest, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
 AUDIT_API_VERSIONS = ("audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1")
@@ -152,7 +152,7 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 ACCELERATED = _audit_lines is not None
 
 
-def verb_block_filter(interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+def verb_block_filter(interest: Interest) -> BlockFilter | None:
     """The verb rule of `verb_line_filter` over a whole block in C: (lines that may be needed, lines seen).
 
     Each returned line still goes through the full line filter (resource rule included), so the accelerator

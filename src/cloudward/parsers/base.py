@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 from cloudward.events import Event
 from cloudward.inputs import InputFile, ScanStats
 
+#: (buffer, start, end) -> (lines that may be needed as (index, start, end), number of lines)
+BlockFilter = Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]]
+
 
 @dataclass
 class Interest:
@@ -122,7 +125,7 @@ class JsonDialect:
         """
         return None
 
-    def block_filter(self, interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+    def block_filter(self, interest: Interest) -> BlockFilter | None:
         """Optional faster first pass over a block of lines `buf[start:end]`: returns the lines that may be
         needed as (index in block, start, end), and how many lines the block has. Lines not returned are
         skipped; lines returned still go through `line_filter`. None = no such pass."""

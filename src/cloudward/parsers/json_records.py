@@ -21,7 +21,7 @@ import orjson
 
 from cloudward.events import Event
 from cloudward.inputs import DroppedLine, InputFile
-from cloudward.parsers.base import Format, Head, JsonDialect, ParseContext, RecordRef
+from cloudward.parsers.base import BlockFilter, Format, Head, JsonDialect, ParseContext, RecordRef
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
 _TIME_PREFIX = re.compile(rb"^\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?[ \t]+(?=[{\[])")
@@ -182,7 +182,7 @@ class _DialectDispatch:
         self.dialects = (forced,) if forced else dialects()
         self.current: JsonDialect | None = None
         self.line_filter: Callable[[bytes, int, int], bool] | None = None
-        self.block_filter: Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None = None
+        self.block_filter: BlockFilter | None = None
 
     def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
         cur = self.current

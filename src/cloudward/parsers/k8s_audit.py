@@ -14,7 +14,7 @@ from cloudward.parsers._k8s import (
     verb_block_filter,
     verb_line_filter,
 )
-from cloudward.parsers.base import Interest, JsonDialect, ParseContext, RecordRef
+from cloudward.parsers.base import BlockFilter, Interest, JsonDialect, ParseContext, RecordRef
 
 
 class K8sAuditDialect(JsonDialect):
@@ -43,7 +43,7 @@ class K8sAuditDialect(JsonDialect):
     def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool] | None:
         return verb_line_filter(interest)
 
-    def block_filter(self, interest: Interest) -> Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]] | None:
+    def block_filter(self, interest: Interest) -> BlockFilter | None:
         return verb_block_filter(interest)
 
 
