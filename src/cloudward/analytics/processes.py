@@ -1,0 +1,204 @@
+"""Stateless helpers the process and container-host cards share: program names from paths (Linux
+and Windows), name-pattern sets with a cache, the web-app context of a process, container-runtime
+command lines, and the entities every host alert carries."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudward.datalists import DataLists
+from cloudward.events import ContainerEvent, NetConnection, ProcessExec
+
+_CACHE_LIMIT = 65536
+
+
+def basename(path: str) -> str:
+    """The lower-case file name of a Linux or Windows path (`C:\\Windows\\cmd.exe` -> `cmd.exe`)."""
+    cut = max(path.rfind("/"), path.rfind("\\"))
+    return (path[cut + 1 :] if cut >= 0 else path).lower()
+
+
+def program(name_or_path: str) -> str:
+    """File name without a Windows `.exe`: what command lists are keyed by."""
+    name = basename(name_or_path)
+    return name[:-4] if name.endswith(".exe") else name
+
+
+class NamePatterns:
+    """Shell-style patterns over lower-case file names, exact names looked up first, with a cache."""
+
+    def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
+        pats = [p.lower() for p in patterns]
+        self.exact = frozenset(p for p in pats if not any(c in p for c in "*?["))
+        self.wild = tuple(p for p in pats if p not in self.exact)
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        if name in self.exact:
+            return True
+        if not self.wild:
+            return False
+        hit = self._cache.get(name)
+        if hit is None:
+            hit = any(fnmatch.fnmatchcase(name, p) for p in self.wild)
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[name] = hit
+        return hit
+
+
+class WebContext:
+    """Whether a process runs in a web app's context: a web worker among its ancestors (or as its
+    parent), or the web server's account as its user."""
+
+    def __init__(self, data: DataLists) -> None:
+        self.workers = NamePatterns(data.strings("web_workers"))
+        users = [str(u) for u in data.get("web_users") if isinstance(u, (str, int)) and not isinstance(u, bool)]
+        self.users = NamePatterns(users)
+
+    def worker_ancestor(self, event: ProcessExec) -> str:
+        """The nearest ancestor that is a web worker ('' if none)."""
+        workers = self.workers
+        if event.parent_executable:
+            name = basename(event.parent_executable)
+            if workers(name):
+                return name
+        for exe in event.ancestors:
+            name = basename(exe)
+            if workers(name):
+                return name
+        return ""
+
+    def web_user(self, event: ProcessExec) -> str:
+        user = event.user.lower()
+        if user and self.users(user):
+            return event.user
+        if event.uid is not None and self.users(str(event.uid)):
+            return event.user or str(event.uid)
+        return ""
+
+    def origin(self, event: ProcessExec) -> str:
+        """How the process is tied to the web app ('' when it is not)."""
+        worker = self.worker_ancestor(event)
+        if worker:
+            return f"descendant of {worker}"
+        user = self.web_user(event)
+        return f"runs as web user {user}" if user else ""
+
+
+def process_entities(event: ProcessExec | NetConnection) -> dict[str, Any]:
+    """host, pid, process, command_line, user, and the container fields when there is a container."""
+    ent: dict[str, Any] = {"host": event.host or "unknown", "pid": event.pid,
+                           "process": basename(event.executable) or "?", "command_line": event.command_line,
+                           "user": event.user or (str(event.uid) if getattr(event, "uid", None) is not None else "")}
+    if isinstance(event, ProcessExec):
+        if event.parent_executable:
+            ent["parent"] = event.parent_executable
+        if event.executable:
+            ent["executable"] = event.executable
+    add_container(ent, event)
+    return ent
+
+
+def add_container(ent: dict[str, Any], event: ProcessExec | NetConnection | ContainerEvent) -> None:
+    if event.container_id:
+        ent["container_id"] = event.container_id
+        ent["container"] = event.container_name or event.container_id[:12]
+        if event.image:
+            ent["image"] = event.image
+    for name in ("pod", "namespace"):
+        value = getattr(event, name, "")
+        if value:
+            ent[name] = value
+
+
+def container_event_entities(event: ContainerEvent) -> dict[str, Any]:
+    ent: dict[str, Any] = {"host": event.host or "unknown", "runtime": event.runtime, "action": event.action}
+    add_container(ent, event)
+    if not event.container_id and event.image:
+        ent["image"] = event.image
+    if event.command:
+        ent["command_line"] = " ".join(event.command)
+    if event.pid:
+        ent["pid"] = event.pid
+    if event.user:
+        ent["user"] = event.user
+    return ent
+
+
+# -- container runtime command lines -------------------------------------------------------------
+RUNTIME_CLIS = frozenset({"docker", "podman", "nerdctl", "ctr", "crictl"})
+#: options of `docker|podman|nerdctl run|create|exec` that take no value
+_BOOLEAN_OPTIONS = frozenset({
+    "-d", "--detach", "-i", "--interactive", "-t", "--tty", "--rm", "--privileged", "--init", "-P",
+    "--publish-all", "--read-only", "--no-healthcheck", "--oom-kill-disable", "--sig-proxy", "-q", "--quiet",
+    "--disable-content-trust", "--help", "--replace", "--systemd", "--tls-verify", "--rootfs", "--net-host",
+    "--null-io",
+})
+_VERBS = frozenset({"run", "create", "exec"})
+
+
+@dataclass
+class RuntimeCommand:
+    """`docker run --privileged --name x image cmd...` read into its parts."""
+
+    tool: str
+    verb: str
+    options: list[str] = field(default_factory=list)
+    privileged: bool = False
+    name: str = ""
+    #: image for run/create, container for exec
+    target: str = ""
+    command: list[str] = field(default_factory=list)
+
+
+def runtime_command(argv: list[str], executable: str = "") -> RuntimeCommand | None:
+    """A container runtime CLI's run/create/exec command line, or None for anything else."""
+    if not argv:
+        return None
+    tool = program(argv[0]) if argv[0] else program(executable)
+    if tool not in RUNTIME_CLIS:
+        tool = program(executable)
+        if tool not in RUNTIME_CLIS:
+            return None
+    i = 1
+    # global options before the verb (`docker -H tcp://x run`, `nerdctl --namespace k8s.io run`)
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1 if "=" in argv[i] or argv[i] in ("-D", "--debug", "--insecure") else 2
+    if i < len(argv) and argv[i] == "container":  # `docker container run`
+        i += 1
+    if i >= len(argv) or argv[i] not in _VERBS:
+        # `ctr run --privileged image id` and `ctr t exec` share the shape; other verbs are not ours
+        if tool == "ctr" and i < len(argv) and argv[i] in ("t", "task", "tasks") and "exec" in argv[i:i + 2]:
+            i += 1
+        else:
+            return None
+    cmd = RuntimeCommand(tool=tool, verb=argv[i])
+    i += 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        cmd.options.append(arg)
+        opt, eq, value = arg.partition("=")
+        if opt == "--privileged":
+            cmd.privileged = not eq or value.lower() in ("true", "1", "yes")
+        elif opt == "--name" and eq:
+            cmd.name = value
+        elif not eq and opt not in _BOOLEAN_OPTIONS:
+            bundled = len(opt) > 2 and opt[1] != "-"
+            if not (bundled and set(opt[1:]) <= set("ditP")) and i + 1 < len(argv):
+                # an option whose value is the next word (-e X, -v X, --network X, --name X)
+                if opt == "--name":
+                    cmd.name = argv[i + 1]
+                cmd.options.append(argv[i + 1])
+                i += 1
+        i += 1
+    if i < len(argv):
+        cmd.target = argv[i]
+        cmd.command = argv[i + 1 :]
+    return cmd

@@ -1,0 +1,145 @@
+"""AppServices_TmpFolderExecution: a program (or a script handed to an interpreter) run from a
+temporary folder — where dropped payloads live. Severity rises to high when a web worker is among the
+process's ancestors or it runs as the web user."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from cloudward.alerts import Finding
+from cloudward.analytics.processes import NamePatterns, WebContext, basename, process_entities
+from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.node._samples import audit_exec, sysmon_xml, tetragon_exec
+from cloudward.events import ProcessExec
+
+#: interpreter options after which the next word is code, not a script path
+_INLINE = frozenset({"-c", "/c", "/C", "/k", "/K", "-e", "-E", "-Command", "-command", "-r", "-EncodedCommand"})
+
+
+def _norm(path: str) -> str:
+    return path.replace("\\", "/").lower()
+
+
+CARD = Card(
+    id="AppServices_TmpFolderExecution",
+    title="Process execution from temporary folder",
+    title_ko="임시 폴더에서 프로세스 실행",
+    severity="medium",
+    tactics=("Execution",),
+    techniques=("T1204.002", "T1059"),
+    data_source="PROC",
+    looks_at="process starts whose executable (or the script an interpreter runs) lies under a folder of the "
+             "temp_folders list; high severity when a web worker is an ancestor or the user is a web user",
+    description="On {host}, {process} ran from a temporary folder: {path} (pid {pid}, user {user}, "
+                "parent {parent}){web}. Attackers drop and run payloads in temporary folders because "
+                "anyone may write there.",
+    description_ko="{host}에서 {process}이(가) 임시 폴더에서 실행되었습니다: {path} (pid {pid}, 사용자 {user}, "
+                   "부모 {parent}){web}. 누구나 쓸 수 있기 때문에 공격자는 임시 폴더에 페이로드를 내려받아 실행합니다.",
+    remediation=(
+        "Collect the file (hash it, keep a copy) before it disappears, and check it against malware scanners.",
+        "Find how it got there: the parent process, the web request at that time, or the download command.",
+        "Kill the process and remove the file; look for persistence it may have set up (cron, services, "
+        "startup items).",
+        "Mount /tmp, /var/tmp and /dev/shm noexec (or block execution from temp folders with AppLocker).",
+    ),
+    remediation_ko=(
+        "파일이 사라지기 전에 수집(해시 계산, 사본 보관)하고 악성코드 검사기로 확인하십시오.",
+        "부모 프로세스, 해당 시각의 웹 요청, 다운로드 명령을 통해 파일이 생긴 경로를 찾으십시오.",
+        "프로세스를 종료하고 파일을 삭제한 뒤, 설치되었을 수 있는 지속성 장치(cron, 서비스, 시작 항목)를 확인하십시오.",
+        "/tmp, /var/tmp, /dev/shm을 noexec로 마운트하십시오(또는 AppLocker로 임시 폴더 실행을 차단하십시오).",
+    ),
+    false_positives=(
+        "Installers and build tools (go run, some package managers) run programs from temp folders; allow "
+        "them with { executable = \"/tmp/go-build*\" } when that is expected on the host.",
+    ),
+    params={"web_severity": "high"},
+    samples=(
+        Sample("web shell runs a dropped binary from /tmp (auditd, as recorded)", "auditd",
+               audit_exec(12761, 15965, 14935, ["php", "-S", "127.0.0.1:8089", "-t", "/srv/www"],
+                          exe="/usr/bin/php8.2", uid=33)
+               + audit_exec(12775, 15982, 15965, ["sh", "-c", "/tmp/.cw-drop/kworkerd"], exe="/usr/bin/dash", uid=33)
+               + audit_exec(12776, 15983, 15982, ["/tmp/.cw-drop/kworkerd"], uid=33),
+               expect=1, entities={"process": "kworkerd", "path": "/tmp/.cw-drop/kworkerd", "user": "www-data",
+                                   "web_context": "descendant of php8.2"}),
+        Sample("go-built C2 agent started from /tmp inside a pod (Tetragon)", "tetragon",
+               tetragon_exec("/tmp/go-build2464283178/b001/exe/main",
+                             "-url https://main.linux-libs.org:443 -proto h2 -psk SuperSecret", parent="/usr/local/go/bin/go",
+                             parent_arguments="run main.go", pod="privileged-pod", namespace="default",
+                             image="docker.io/library/nginx:latest"),
+               expect=1, entities={"container": "web"}),
+        Sample("payload in C:\\Windows\\Temp started by w3wp (Sysmon)", "sysmon-xml",
+               sysmon_xml("C:\\Windows\\Temp\\svchost.exe", "C:\\Windows\\Temp\\svchost.exe -k netsvcs",
+                          parent_image="C:\\Windows\\System32\\inetsrv\\w3wp.exe",
+                          parent_command_line="w3wp.exe -ap \"shop-prod\"", user="IIS APPPOOL\\shop-prod"),
+               expect=1, entities={"process": "svchost.exe"}),
+        Sample("a script in /dev/shm run by bash", "auditd",
+               audit_exec(13020, 21000, 1, ["bash", "/dev/shm/.x/run.sh"], exe="/usr/bin/bash", uid=0), expect=1,
+               entities={"path": "/dev/shm/.x/run.sh"}),
+        Sample("a /tmp path given as an argument is not execution from /tmp", "auditd",
+               audit_exec(13030, 21010, 1, ["cat", "/tmp/notes.txt"], exe="/usr/bin/cat", uid=1000), expect=0),
+        Sample("a program whose name starts with tmp", "auditd",
+               audit_exec(13031, 21011, 1, ["tmpreaper", "7d", "/tmp"], exe="/usr/sbin/tmpreaper"), expect=0),
+        Sample("sh -c with /tmp inside the command text is not a script path", "auditd",
+               audit_exec(13032, 21012, 1, ["sh", "-c", "ls /tmp"], exe="/usr/bin/dash", uid=1000), expect=0),
+    ),
+)
+
+
+class TmpFolderExecution(Detection):
+    card = CARD
+    kinds = (ProcessExec,)
+
+    def setup(self) -> None:
+        prefixes = [_norm(p) for p in self.data.strings("temp_folders")]
+        self.exact = tuple(p for p in prefixes if "*" not in p)
+        self.wild = tuple((p.split("*", 1)[0], p + "*") for p in prefixes if "*" in p)
+        self.heads = tuple(p.split("*", 1)[0] for p in prefixes)
+        self.shells = NamePatterns(self.data.strings("shells_and_interpreters"))
+        self.web = WebContext(self.data)
+
+    def _temp(self, path: str) -> bool:
+        p = _norm(path)
+        if p.startswith(self.exact):
+            return True
+        return any(p.startswith(head) and fnmatch.fnmatchcase(p, pat) for head, pat in self.wild)
+
+    def _path(self, event: ProcessExec) -> str:
+        exe = event.executable
+        if exe and _norm(exe).startswith(self.heads) and self._temp(exe):
+            return exe
+        argv = event.argv
+        if not argv:
+            return ""
+        a0 = argv[0]
+        if a0 != exe and ("/" in a0 or "\\" in a0):
+            if not a0.startswith("/") and "\\" not in a0 and event.cwd:
+                a0 = event.cwd.rstrip("/") + "/" + a0.removeprefix("./")
+            if self._temp(a0):
+                return a0
+        if len(argv) > 1 and self.shells(basename(exe) or basename(argv[0])):
+            for arg in argv[1:]:
+                if arg in _INLINE:
+                    return ""  # inline code, not a script path
+                if arg.startswith("-"):
+                    continue
+                if "/" in arg and not arg.startswith("/") and event.cwd:
+                    arg = event.cwd.rstrip("/") + "/" + arg.removeprefix("./")
+                return arg if self._temp(arg) else ""
+        return ""
+
+    def evaluate(self, event: ProcessExec) -> list[Finding] | None:
+        path = self._path(event)
+        if not path:
+            return None
+        ent = process_entities(event)
+        ent["path"] = path
+        origin = self.web.origin(event)
+        severity = None
+        if origin:
+            ent["web_context"] = origin
+            if self.settings.severity is None:
+                severity = str(self.params["web_severity"])
+        return [Finding(key=f"{event.host}|{event.container_id}|{_norm(path)}", entities=ent, event=event,
+                        severity=severity,
+                        params={"web": f", in the web app's context ({origin})" if origin else "",
+                                "parent": event.parent_executable or "?"})]
