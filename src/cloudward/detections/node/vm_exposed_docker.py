@@ -1,0 +1,161 @@
+"""VM_ExposedDocker: the Docker daemon listening on TCP without client-certificate verification —
+anyone who reaches the port is root on the host."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cloudward.alerts import Finding
+from cloudward.analytics.processes import container_event_entities, process_entities, program
+from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.node._samples import audit_exec, tetragon_exec
+from cloudward.events import ContainerEvent, ProcessExec
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+CARD = Card(
+    id="VM_ExposedDocker",
+    title="Exposed Docker daemon detected",
+    title_ko="노출된 Docker 데몬 탐지",
+    severity="medium",
+    tactics=("InitialAccess",),
+    techniques=("T1133", "T1610"),
+    data_source="HOST",
+    looks_at="dockerd command lines (-H/--host tcp://...) and daemon.json `hosts`, without --tlsverify / "
+             "\"tlsverify\": true",
+    description="On {host}, the Docker daemon listens on {bind} without TLS client verification ({source}). "
+                "Anyone who can reach that address can start a privileged container and take over the host.",
+    description_ko="{host}에서 Docker 데몬이 TLS 클라이언트 검증 없이 {bind}에서 수신 대기합니다({source}). "
+                   "이 주소에 접근할 수 있는 누구나 권한 있는 컨테이너를 시작해 호스트를 장악할 수 있습니다.",
+    remediation=(
+        "Stop listening on TCP if remote access is not needed: keep only unix:///var/run/docker.sock "
+        "(remove -H tcp://... from the service and \"hosts\" from /etc/docker/daemon.json).",
+        "If remote access is needed, require client certificates: --tlsverify with --tlscacert/--tlscert/"
+        "--tlskey (port 2376), or use SSH (DOCKER_HOST=ssh://user@host).",
+        "Block ports 2375/2376 at the firewall or network security group except from management hosts.",
+        "Check for containers, images and exec sessions nobody started (docker ps -a, docker events): exposed "
+        "daemons are scanned for and abused for mining within hours.",
+    ),
+    remediation_ko=(
+        "원격 접근이 필요 없다면 TCP 수신을 중지하고 unix:///var/run/docker.sock만 유지하십시오(서비스의 -H tcp://... "
+        "와 /etc/docker/daemon.json의 \"hosts\" 제거).",
+        "원격 접근이 필요하다면 클라이언트 인증서를 요구하십시오: --tlsverify와 --tlscacert/--tlscert/--tlskey(포트 "
+        "2376), 또는 SSH(DOCKER_HOST=ssh://user@host)를 사용하십시오.",
+        "관리 호스트를 제외하고 방화벽이나 네트워크 보안 그룹에서 2375/2376 포트를 차단하십시오.",
+        "아무도 시작하지 않은 컨테이너·이미지·exec 세션이 있는지 확인하십시오(docker ps -a, docker events). 노출된 데몬은 "
+        "몇 시간 안에 스캔되어 채굴에 악용됩니다.",
+    ),
+    false_positives=(
+        "Build hosts that expose the daemon to a private CI network on purpose; allow them with "
+        "{ host = \"ci-runner-*\" } (better: turn on --tlsverify).",
+    ),
+    params={"ignore_loopback": True},
+    samples=(
+        Sample("dockerd -H unix:// -H tcp://0.0.0.0:2375 (auditd, as recorded)", "auditd",
+               audit_exec(12394, 15121, 14935, ["dockerd", "-H", "unix:///var/run/docker.sock", "-H",
+                                                "tcp://0.0.0.0:2375"], exe="/usr/sbin/dockerd"),
+               expect=1, entities={"bind": ["tcp://0.0.0.0:2375"], "process": "dockerd"}),
+        Sample("daemon.json with a TCP host and no tlsverify", "docker-daemon-config",
+               {"hosts": ["unix:///var/run/docker.sock", "tcp://10.0.4.7:2375"], "log-driver": "json-file",
+                "storage-driver": "overlay2"},
+               expect=1, entities={"bind": ["tcp://10.0.4.7:2375"]}),
+        Sample("--host= form on a node (Tetragon)", "tetragon",
+               tetragon_exec("/usr/bin/dockerd", "--host=tcp://:2375 --containerd=/run/containerd/containerd.sock",
+                             parent="/usr/lib/systemd/systemd"),
+               expect=1),
+        Sample("dockerd on the unix socket only (auditd, as recorded)", "auditd",
+               audit_exec(12237, 14967, 14935, ["dockerd", "-H", "unix:///var/run/docker.sock"],
+                          exe="/usr/sbin/dockerd"),
+               expect=0),
+        Sample("TCP with --tlsverify", "auditd",
+               audit_exec(14020, 31020, 1, ["dockerd", "-H", "fd://", "-H", "tcp://0.0.0.0:2376", "--tlsverify",
+                                            "--tlscacert=/etc/docker/ca.pem", "--tlscert=/etc/docker/cert.pem",
+                                            "--tlskey=/etc/docker/key.pem"], exe="/usr/bin/dockerd"),
+               expect=0),
+        Sample("TCP on loopback only", "auditd",
+               audit_exec(14021, 31021, 1, ["dockerd", "-H", "fd://", "-H", "tcp://127.0.0.1:2375"],
+                          exe="/usr/bin/dockerd"),
+               expect=0),
+        Sample("the docker client naming a remote daemon is not a daemon", "auditd",
+               audit_exec(14022, 31022, 1, ["docker", "-H", "tcp://10.0.4.7:2376", "ps"], exe="/usr/bin/docker"),
+               expect=0),
+    ),
+)
+
+
+def _host_part(bind: str) -> str:
+    rest = bind.split("://", 1)[-1]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0]
+    return rest.rsplit(":", 1)[0] if ":" in rest else rest
+
+
+def _loopback(bind: str) -> bool:
+    host = _host_part(bind)
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def daemon_flags(argv: list[str]) -> tuple[list[str], bool]:
+    """(listen addresses, TLS verification on) from a dockerd command line."""
+    hosts: list[str] = []
+    verify = False
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-H", "--host") and i + 1 < len(argv):
+            hosts.append(argv[i + 1])
+            i += 1
+        elif arg.startswith(("--host=", "-H=")):
+            hosts.append(arg.split("=", 1)[1])
+        elif arg.startswith("-H") and len(arg) > 2:
+            hosts.append(arg[2:])
+        elif arg == "--tlsverify" or arg.startswith("--tlsverify="):
+            verify = arg.split("=", 1)[-1].lower() not in ("false", "0") if "=" in arg else True
+        i += 1
+    return hosts, verify
+
+
+class ExposedDocker(Detection):
+    card = CARD
+    kinds = (ProcessExec, ContainerEvent)
+
+    def setup(self) -> None:
+        self.ignore_loopback = bool(self.params["ignore_loopback"])
+
+    def _exposed(self, hosts: list[str]) -> list[str]:
+        out = []
+        for h in hosts:
+            if not h.lower().startswith("tcp://"):
+                continue
+            if self.ignore_loopback and _loopback(h):
+                continue
+            out.append(h)
+        return out
+
+    def evaluate(self, event: ProcessExec | ContainerEvent) -> list[Finding] | None:
+        if type(event) is ContainerEvent:
+            if event.action != "daemon_config":
+                return None
+            binds = self._exposed(event.ports)
+            if not binds or event.labels.get("tlsverify") == "true":
+                return None
+            ent = container_event_entities(event)
+            ent["bind"] = binds
+            return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
+                            params={"source": f"daemon.json {event.origin}"})]
+        name = program(event.executable) if event.executable else ""
+        if name != "dockerd" and not (name == "docker" and len(event.argv) > 1 and event.argv[1] in ("daemon", "-d")):
+            return None
+        hosts, verify = daemon_flags(event.argv)
+        binds = self._exposed(hosts)
+        if not binds or verify:
+            return None
+        ent = process_entities(event)
+        ent["bind"] = binds
+        return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
+                        params={"source": "dockerd command line"})]
