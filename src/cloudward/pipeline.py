@@ -69,6 +69,7 @@ class Pipeline:
         #: while True (a `--baseline-from` pass), detections learn but findings are dropped
         self.learning = False
         self._recent = RecentIds()
+        self._audit_by_resource: dict[str, list[Detection]] = {}
 
         self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
         for det in self.detections:
@@ -101,6 +102,14 @@ class Pipeline:
             stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
             host=self.config.host,
         )
+        # raw-line prefilters the cards of one event kind offer parsers (web logs): used only when every card
+        # subscribed to that kind offers the same one, so no card misses a line it needs
+        for kind, subscribers in self._by_kind.items():
+            offers = [getattr(det, "line_prefilter", None) for det in subscribers]
+            if offers and all(offers):
+                prefilters = {id(f): f for f in (offer() for offer in offers)}
+                if len(prefilters) == 1:
+                    self.ctx.options[f"prefilter:{kind.__name__}"] = next(iter(prefilters.values()))
         if store is not None:
             for det in self.detections:
                 state = store.load_state(det.card.id)
@@ -173,17 +182,19 @@ class Pipeline:
             if not self.learning:
                 self._import_alert(event)  # type: ignore[arg-type]
             return
+        detections = self._by_kind.get(kind, ())
         if kind is K8sAudit:
             if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
                 self.stats.duplicates += 1
                 return
             self._note_uninspectable(event)  # type: ignore[arg-type]
+            detections = self._audit_cards(event.resource)  # type: ignore[attr-defined]
         for enricher in self._enrichers_by_kind.get(kind, ()):
             try:
                 enricher.enrich(event)
             except Exception as exc:
                 self._error(f"enricher {enricher.name}", event, exc)
-        for det in self._by_kind.get(kind, ()):
+        for det in detections:
             try:
                 findings = det.evaluate(event)
                 if findings:
@@ -192,7 +203,18 @@ class Pipeline:
             except Exception as exc:
                 self._error(det.card.id, event, exc)
 
+    def _audit_cards(self, resource: str) -> list[Detection]:
+        """The Kubernetes cards that read `resource` (a pod event never reaches the RBAC cards)."""
+        cards = self._audit_by_resource.get(resource)
+        if cards is None:
+            cards = [d for d in self._by_kind.get(K8sAudit, ())
+                     if d.audit_resources is None or resource in d.audit_resources]
+            self._audit_by_resource[resource] = cards
+        return cards
+
     def _note_uninspectable(self, event: K8sAudit) -> None:
+        if event.request_object is not None or event.response_object is not None:
+            return
         if (
             event.verb in MUTATING_VERBS
             and event.resource in self._audit_resources

@@ -111,12 +111,12 @@ class JsonRecords(Format):
             stats.skipped += skipped
 
     def _parse_line(self, line: bytes, lineno: int, display: str, ctx: ParseContext,
-                    reader: _DialectDispatch) -> Iterator[Event]:
+                    reader: _DialectDispatch) -> list[Event]:
         try:
             record = orjson.loads(line)
         except _DECODE_ERRORS as exc:
             if not line.strip():
-                return
+                return []
             m = _TIME_PREFIX.match(line)
             try:
                 if m is None:
@@ -124,8 +124,8 @@ class JsonRecords(Format):
                 record = orjson.loads(line[m.end():])
             except _DECODE_ERRORS as exc2:
                 ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
-                return
-        yield from reader.dispatch(record, RecordRef(display, lineno))
+                return []
+        return reader.dispatch(record, RecordRef(display, lineno))
 
     def _parse_document(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
         data = src.read_all(ctx.stats, ctx.max_document_bytes)
@@ -196,22 +196,29 @@ class _DialectDispatch:
                 return d
         return None
 
-    def dispatch(self, record: Any, ref: RecordRef, top: bool = False) -> Iterator[Event]:
+    def dispatch(self, record: Any, ref: RecordRef, top: bool = False) -> list[Event]:
+        """The events of one JSON value (a list: called for every record, so no generator frames)."""
+        out: list[Event] = []
+        self._into(out, record, ref, top)
+        return out
+
+    def _into(self, out: list[Event], record: Any, ref: RecordRef, top: bool) -> None:
         ctx = self.ctx
-        if isinstance(record, list):
-            if not top:
-                ctx.reject(str(ref), "a JSON array where one record was expected")
+        if type(record) is not dict:
+            if isinstance(record, list):
+                if not top:
+                    ctx.reject(str(ref), "a JSON array where one record was expected")
+                    return
+                for i, item in enumerate(record):
+                    self._into(out, item, RecordRef(ref.path, ref.line, i), False)
                 return
-            for i, item in enumerate(record):
-                yield from self.dispatch(item, RecordRef(ref.path, ref.line, i))
-            return
-        if not isinstance(record, dict):
-            ctx.reject(str(ref), f"not a JSON object: {_describe(record)}")
-            return
+            if not isinstance(record, dict):
+                ctx.reject(str(ref), f"not a JSON object: {_describe(record)}")
+                return
         records = record.get("records")
-        if isinstance(records, list) and len(record) <= 2:
+        if records is not None and isinstance(records, list) and len(record) <= 2:
             for i, item in enumerate(records):
-                yield from self.dispatch(item, RecordRef(ref.path, ref.line, i))
+                self._into(out, item, RecordRef(ref.path, ref.line, i), False)
             return
         dialect = self._choose(record)
         if dialect is None:
@@ -219,12 +226,12 @@ class _DialectDispatch:
             ctx.reject(str(ref), f"{what}: {_describe(record)}")
             return
         try:
-            events = list(dialect.events(record, ref, ctx))
+            events = list(dialect.events(record, ref, ctx))  # all or nothing: a failing record adds no events
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             ctx.reject(str(ref), f"invalid {dialect.name} record: {type(exc).__name__}: {exc}")
             return
+        out.extend(events)
         ctx.stats.formats[dialect.name] += 1
-        yield from events
 
 
 FORMATS = [JsonRecords()]

@@ -20,10 +20,16 @@ _WALLET_FLAG = saferegex.compile(
 )
 
 
+def _flag_gate(text: str) -> bool:
+    return "--" in text or "-a " in text or "stratum" in text
+
+
 class MinerIndicators:
     def __init__(self, data: DataLists) -> None:
         self.images = ImagePatterns(data.strings("miner_images"))
         self.flags = tuple(f.lower() for f in data.strings("miner_arguments"))
+        # a cheap pre-test for the flag loop, valid only while every flag (shipped or configured) passes it
+        self._flag_gate = all(_flag_gate(f) for f in self.flags)
         self.pools = frozenset(p.lower().lstrip(".") for p in data.strings("miner_pools"))
 
     def image(self, image: str) -> str | None:
@@ -48,8 +54,11 @@ class MinerIndicators:
             return []
         text = saferegex.bounded(text)
         low = text.lower()
-        found = [f"miner option {flag!r}" for flag in self.flags if flag in low]
-        if any(pool in low for pool in self.pools):
+        # cheap gates first: a flag needs "--", "-a " or "stratum" (see _flag_gate); a pool domain a dot
+        found = []
+        if not self._flag_gate or _flag_gate(low):
+            found = [f"miner option {flag!r}" for flag in self.flags if flag in low]
+        if "." in low and any(pool in low for pool in self.pools):
             for host in _HOSTS.findall(low):
                 pool = self._pool(host)
                 if pool and f"mining pool {pool}" not in found:
