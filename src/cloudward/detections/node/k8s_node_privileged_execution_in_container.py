@@ -113,7 +113,7 @@ class PrivilegedExecutionInContainer(Detection):
             else:
                 return None
             ent = process_entities(event)
-            return [Finding(key=f"{event.host}|{event.container_id}|{event.command_line}", entities=ent,
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}|{event.command_line}", entities=ent,
                             event=event, params={"what": what})]
         if len(event.argv) < 3 or "--privileged" not in event.command_line:
             return None
@@ -139,5 +139,5 @@ class PrivilegedExecutionInContainer(Detection):
         ent = container_event_entities(event)
         if event.exec_id:
             ent["exec_id"] = event.exec_id
-        key = f"{event.host}|{event.container_id}|{' '.join(event.command)}"
+        key = f"{event.host}|{event.container_name or event.container_id}|{' '.join(event.command)}"
         return [Finding(key=key, entities=ent, event=event, params={"what": what})]

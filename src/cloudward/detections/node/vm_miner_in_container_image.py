@@ -120,7 +120,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = container_event_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_id}", entities=ent, event=event)]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if event.container_id:
             found = []
             pattern = self.miners.image(event.image) if event.image else None
@@ -134,7 +134,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = process_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_id}", entities=ent, event=event)]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if len(event.argv) < 3:
             return None
         cmd = runtime_command(event.argv, event.executable)
