@@ -13,7 +13,7 @@ output) and fills in what process and connection records lack:
 
 So that inspect files help records read before them, `prepare` loads the `docker inspect` inputs of
 a run first (found by their content); more inspect files can be named with the `docker_inspect`
-option or `[host] docker_inspect = [...]` in the configuration.
+option or `[containers] docker_inspect = [...]` in the configuration.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ class ContainerContext(Enricher):
 
 def build(config: Config, **options: Any) -> ContainerContext:
     paths = list(options.get("docker_inspect") or ())
-    host = config.section("host")
+    host = config.section("containers")
     configured = host.get("docker_inspect", [])
     if isinstance(configured, list):
         paths.extend(p for p in configured if isinstance(p, str))

@@ -103,10 +103,11 @@ class Auditd(Format):
     kinds = ("ProcessExec", "NetConnection")
 
     def sniff(self, head: Head) -> int:
-        lines = head.lines[:5]
+        # split on newlines only: str.splitlines would also cut at the ENRICHED separator (0x1d)
+        lines = [ln for ln in head.data.split(b"\n")[:6] if ln.strip()][:5]
         if not lines:
             return 0
-        good = sum(1 for ln in lines if (ln.startswith("type=") or ln.startswith("node=")) and " msg=audit(" in ln)
+        good = sum(1 for ln in lines if ln.startswith((b"type=", b"node=")) and b" msg=audit(" in ln)
         return 90 if good == len(lines) else (70 if good else 0)
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
@@ -115,6 +116,8 @@ class Auditd(Format):
         reject = ctx.reject
         stats = ctx.stats
         pending: dict[bytes, _Open] = {}
+        #: ids of events rejected for holding two SYSCALL records; their late records are dropped too
+        poisoned: set[bytes] = set()
         used = _USED
         final = _FINAL
         for lineno, line in src.lines(stats):
@@ -144,6 +147,9 @@ class Auditd(Format):
             key = node + b" " + stamp if node else stamp
             ev = pending.get(key)
             if ev is None:
+                if poisoned and key in poisoned:
+                    stats.skipped += 1  # the rest of an event already rejected as ambiguous
+                    continue
                 ev = pending[key] = _Open(stamp, node, lineno)
                 if len(pending) > _MAX_OPEN:
                     oldest = next(iter(pending))
@@ -168,6 +174,10 @@ class Auditd(Format):
                 ev.proctitle = body
             if rtype in final:
                 del pending[key]
+                if ev.conflict:
+                    if len(poisoned) >= 1024:
+                        poisoned.clear()
+                    poisoned.add(key)
                 yield from self._close(ev, display, ctx, tree)
         for ev in list(pending.values()):
             yield from self._close(ev, display, ctx, tree)
