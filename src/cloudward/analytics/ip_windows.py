@@ -2,9 +2,12 @@
 
 A window opens at a key's first event and covers `length` seconds of event time from there; an
 event outside it (later, or earlier by more than `length`, as when rotated files are read newest
-first) starts a fresh window. Memory is bounded twice over: windows whose last event is more than
-`length` older than the newest event seen are dropped by a sweep every `sweep_every` new windows,
-and past `max_keys` the oldest-opened windows go first.
+first) starts a fresh window. Memory is bounded twice over: a sweep every `sweep_every` new windows
+drops windows that ended well before the time of the stream's latest event, and past `max_keys` the
+oldest-opened windows go first. "Latest", not "newest": inputs are read one file after another, and
+each file of a multi-site scan starts back at the beginning of the period, so windows opened by a
+later part of the period (an earlier file) are kept until the stream catches up with them - that is
+what lets one address's windows meet across files.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ class KeyedWindows(Generic[W]):
         self.max_keys = max_keys
         self.sweep_every = sweep_every
         self.windows: dict[Any, W] = {}
-        self.newest = 0.0
+        #: time of the latest event that opened or touched a window (the stream's "now")
+        self.now = 0.0
         self._opened = 0
         self.expired = 0
 
@@ -47,6 +51,7 @@ class KeyedWindows(Generic[W]):
         if w is not None and w.start <= now <= w.start + self.length and now >= w.start - self.length:
             if now > w.last:
                 w.last = now
+            self.now = now
             return w
         if w is not None and w.start - self.length <= now < w.start:  # slightly out of order
             w.start = now
@@ -55,17 +60,16 @@ class KeyedWindows(Generic[W]):
             del self.windows[key]
         w = self.factory(now)
         self.windows[key] = w
-        if now > self.newest:
-            self.newest = now
+        self.now = now
         self._opened += 1
         if self._opened >= self.sweep_every or len(self.windows) > self.max_keys:
             self.sweep()
         return w
 
     def sweep(self) -> None:
-        """Drop windows that ended more than one length before the newest event; then enforce the cap."""
+        """Drop windows that ended more than one length before the stream's latest event; then the cap."""
         self._opened = 0
-        horizon = self.newest - 2 * self.length
+        horizon = self.now - 2 * self.length
         stale = [k for k, w in self.windows.items() if w.last < horizon]
         for k in stale:
             del self.windows[k]
@@ -83,11 +87,11 @@ class KeyedWindows(Generic[W]):
         self.windows.pop(key, None)
 
     def state(self) -> dict[str, Any]:
-        return {"newest": self.newest,
+        return {"now": self.now,
                 "windows": [[_key_out(k), w.to_state()] for k, w in self.windows.items()]}
 
     def restore(self, state: dict[str, Any], loader: Callable[[dict[str, Any]], W]) -> None:
-        self.newest = max(self.newest, float(state.get("newest", 0.0)))
+        self.now = max(self.now, float(state.get("now", 0.0)))
         for key, body in state.get("windows", []):
             self.windows[_key_in(key)] = loader(body)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 
 class SiteBaseline:
-    __slots__ = ("first_seen", "ips", "full")
+    __slots__ = ("first_seen", "full", "ips")
 
     def __init__(self, first_seen: float) -> None:
         self.first_seen = first_seen

@@ -53,6 +53,8 @@ class PathPatterns:
         self.prefixes: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.suffixes: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.excluded: set[str] = set()
+        #: every (non-excluded) entry, with a "pattern" key saying how it matches
+        self.entries: list[dict[str, Any]] = []
         self.label = label
         for raw in entries:
             entry = {"path": raw} if isinstance(raw, str) else dict(raw)
@@ -64,6 +66,7 @@ class PathPatterns:
             if entry.get("exclude"):
                 self.excluded.add(value.rstrip("/") or "/")
                 continue
+            self.entries.append(entry)
             if kind == "path":
                 self.exact[value.rstrip("/") or "/"] = entry
             elif kind == "name":
@@ -192,6 +195,11 @@ class PageClassifier:
         if entry is None:
             return ""
         return str(entry.get(patterns.label) or entry.get("pattern", ""))
+
+
+def split_target(target: str) -> tuple[str, str]:
+    q = target.find("?")
+    return (target, "") if q < 0 else (target[:q], target[q + 1:])
 
 
 def upload_folder_of(classifier: PageClassifier, path: str) -> str:

@@ -32,7 +32,12 @@ def client_ip(text: str) -> str:
     if hit is not None:
         return hit
     value = ""
-    if 2 < len(text) < 64:
+    parts = text.split(".")
+    if len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256 for p in parts
+    ):
+        value = text  # a plain dotted quad is already canonical; skip the ipaddress module
+    elif 2 < len(text) < 64:
         try:
             addr = ipaddress.ip_address(text)
         except ValueError:
@@ -44,6 +49,22 @@ def client_ip(text: str) -> str:
         _ip_cache.clear()
     _ip_cache[text] = value
     return value
+
+
+#: raw address bytes -> canonical address ("" when not an address); shared by the web parsers' hot loops
+IP_BYTES_CACHE: dict[bytes, str] = {}
+_ipb_cache = IP_BYTES_CACHE
+
+
+def client_ip_bytes(raw: bytes) -> str:
+    """`client_ip` for raw log bytes, cached by the bytes themselves (no decoding on a hit)."""
+    hit = _ipb_cache.get(raw)
+    if hit is None:
+        hit = client_ip(raw.decode("latin-1"))
+        if len(_ipb_cache) >= _CACHE_LIMIT:
+            _ipb_cache.clear()
+        _ipb_cache[raw] = hit
+    return hit
 
 
 # -- sites ----------------------------------------------------------------------------------------
@@ -114,10 +135,24 @@ def _day_epoch(key: str, year: int, month: int, day: int) -> float:
     return hit
 
 
+_minute_cache: dict[str, float] = {}
+
+
 def clf_time(text: str) -> float:
     """`10/Oct/2026:13:55:36 +0200` (Apache/nginx `%t` without brackets) -> epoch seconds UTC.
 
     Raises ValueError when the text is not that shape."""
+    minute = _minute_cache.get(text[:17] + text[20:])
+    if minute is not None and text[18:20].isdigit() and text[17] == ":":
+        return minute + int(text[18:20])
+    value = _clf_time(text)
+    if len(_minute_cache) >= _CACHE_LIMIT:
+        _minute_cache.clear()
+    _minute_cache[text[:17] + text[20:]] = value - int(text[18:20])
+    return value
+
+
+def _clf_time(text: str) -> float:
     if len(text) != 26 or text[2] != "/" or text[6] != "/" or text[11] != ":" or text[20] != " ":
         raise ValueError(f"not a common-log timestamp: {text[:40]!r}")
     month = MONTHS.get(text[3:6])

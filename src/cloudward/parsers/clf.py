@@ -15,11 +15,14 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.events import Event, HttpRequest
 from cloudward.inputs import InputFile
-from cloudward.parsers._web import clf_time, client_ip, decode, default_site
+from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
+from cloudward.parsers._webscan import BlockScanner, read_web_lines
 from cloudward.parsers.base import Format, Head, ParseContext
 
 
@@ -93,97 +96,196 @@ class CombinedLog(Format):
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
         display = src.display
         ip_col = detect_ip_column(Head.of(src).lines)
-        file_site = default_site(ctx, display)
-        reject = ctx.reject
-        last_ts = ""
-        last_time = 0.0
-        for lineno, line in src.lines(ctx.stats):
-            if not line:
-                continue
-            s = decode(line)
-            k = s.find('] "')
-            if k < 27 or s[k - 27] != "[":
-                if s.strip():
-                    reject(f"{display}:{lineno}", "not an access-log line: no [time] \"request\" part")
-                continue
-            tokens = s[: k - 27].rstrip(" ").split(" ")
-            if len(tokens) < ip_col + 3:
-                reject(f"{display}:{lineno}", f"too few fields before the time ({len(tokens)})")
-                continue
-            ip = client_ip(tokens[ip_col])
-            if not ip:
-                reject(f"{display}:{lineno}", f"client address is not an IP: {tokens[ip_col][:60]!r}")
-                continue
-            ts = s[k - 26 : k]
-            if ts != last_ts:
-                try:
-                    last_time = clf_time(ts)
-                except ValueError as exc:
-                    reject(f"{display}:{lineno}", str(exc))
-                    continue
-                last_ts = ts
-            q = _close_quote(s, k + 3)
-            if q < 0:
-                reject(f"{display}:{lineno}", "truncated line: request is not closed by a quote")
-                continue
-            rest = s[q + 2 :]
+        robust = _LineParser(display, ip_col, default_site(ctx, display), ctx)
+        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
+        if prefilter is not None and not ip_col and prefilter.site_always(robust.file_site):
+            prefilter = None  # a Kudu/SCM site: every request matters
+        scanner = None
+        # with the site in front of every line (vhost) the first line of each site must be read, so
+        # such files take the line-by-line path; one file per site skips whole runs of lines
+        if prefilter is not None and not ip_col:
+            scanner = BlockScanner(prefilter, target_prefix='"[A-Z]+ [^ "]*', status_4xx='" 4[0-9][0-9] ',
+                                   ip_marker=lambda ip: b"\n" + ip + b" ")
+        yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
+
+
+#: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
+#: match (`\S+` by a space, `[^"]*` by a quote), so a line matches in one way only; a line that does not
+#: fit (a user name with spaces, an escaped quote in a header, a malformed request) goes to the
+#: string-operation parser, which accepts or rejects it.
+_FIELDS = (
+    rb'(\S+) \S+ (\S+) \[([^\]]{26})\] "([A-Z]{1,20}) ([^ "]*) (HTTP/[0-9.]{1,3})" (\d{3}) (\d+|-)'
+    rb'(?: "([^"]*)" "([^"]*)"(?: "[^"]*")*)?$'
+)
+CLF_LINE = re.compile(_FIELDS)
+VHOST_LINE = re.compile(rb"(\S+) " + _FIELDS)
+
+
+class _FastPath:
+    """One line: fields from one match of the shape above (the robust parser for anything else), the
+    prefilter's exact verdict, then the event."""
+
+    def __init__(self, robust: _LineParser, prefilter: WebLineFilter | None) -> None:
+        self.robust = robust
+        self.flt = prefilter
+        self.match = (VHOST_LINE if robust.ip_col else CLF_LINE).match
+        self.sites: dict[bytes, bool] = {}
+        self.last_ts = b""
+        self.last_time = 0.0
+
+    def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
+        m = self.match(line)
+        if m is None:
+            return self.robust.parse(line, lineno)
+        robust = self.robust
+        g = m.groups()
+        vhost = robust.ip_col == 1
+        site_raw = b""
+        if vhost:
+            site_raw = g[0]
+            g = g[1:]
+        ip = IP_BYTES_CACHE.get(g[0])
+        if ip is None:
+            ip = client_ip_bytes(g[0])
+        if not ip:
+            robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {g[0][:60]!r}")
+            return None
+        flt = self.flt
+        if flt is not None and lineno > 1:
+            always = False
+            if vhost:
+                known = self.sites.get(site_raw)
+                if known is None:  # the first line of each site is always parsed
+                    known = flt.site_always(site_raw.decode("latin-1").rsplit(":", 1)[0])
+                    if len(self.sites) < 100_000:
+                        self.sites[site_raw] = known
+                    always = True
+                always = always or known
+            if not always and not flt.wants(g[4], g[6], g[9] or b""):
+                robust.stats.skipped += 1
+                if flt.watched and ip in flt.pending_ips():
+                    flt.count_watched(ip, 1)
+                return None
+        ts = g[2]
+        if ts != self.last_ts:
+            try:
+                self.last_time = clf_time(ts.decode("latin-1"))
+            except ValueError as exc:
+                robust.reject(f"{robust.display}:{lineno}", str(exc))
+                return None
+            self.last_ts = ts
+        target = g[4].decode("utf-8", errors="replace")
+        qm = target.find("?")
+        if vhost:
+            site = site_raw.decode("utf-8", errors="replace").lower()
+            colon = site.rfind(":")
+            if colon > 0 and site[colon + 1:].isdigit() and "]" not in site[colon:]:
+                site = site[:colon]
+        else:
+            site = robust.file_site
+        user = g[1]
+        return HttpRequest(
+            event_id=f"{robust.display}:{lineno}", time=self.last_time, raw=decode(line), site=site, client_ip=ip,
+            method=g[3].decode("ascii"), path=target if qm < 0 else target[:qm],
+            query="" if qm < 0 else target[qm + 1:], status=int(g[6]),
+            user_agent=g[9].decode("utf-8", errors="replace") if g[9] else "",
+            referer=g[8].decode("utf-8", errors="replace") if g[8] and g[8] != b"-" else "",
+            bytes_sent=int(g[7]) if g[7] != b"-" else 0,
+            username="" if user == b"-" else user.decode("utf-8", errors="replace"),
+        )
+
+
+class _LineParser:
+    def __init__(self, display: str, ip_col: int, file_site: str, ctx: ParseContext) -> None:
+        self.display = display
+        self.ip_col = ip_col
+        self.file_site = file_site
+        self.reject = ctx.reject
+        self.stats = ctx.stats
+
+    def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
+        display, ip_col, reject = self.display, self.ip_col, self.reject
+        s = decode(line)
+        k = s.find('] "')
+        if k < 27 or s[k - 27] != "[":
+            if s.strip():
+                reject(f"{display}:{lineno}", "not an access-log line: no [time] \"request\" part")
+            return None
+        tokens = s[: k - 27].rstrip(" ").split(" ")
+        if len(tokens) < ip_col + 3:
+            reject(f"{display}:{lineno}", f"too few fields before the time ({len(tokens)})")
+            return None
+        ip = client_ip(tokens[ip_col])
+        if not ip:
+            reject(f"{display}:{lineno}", f"client address is not an IP: {tokens[ip_col][:60]!r}")
+            return None
+        try:
+            when = clf_time(s[k - 26 : k])
+        except ValueError as exc:
+            reject(f"{display}:{lineno}", str(exc))
+            return None
+        q = _close_quote(s, k + 3)
+        if q < 0:
+            reject(f"{display}:{lineno}", "truncated line: request is not closed by a quote")
+            return None
+        rest = s[q + 2 :]
+        sp = rest.find(" ")
+        status_text = rest if sp < 0 else rest[:sp]
+        if len(status_text) != 3 or not status_text.isdigit() or (q + 1 < len(s) and s[q + 1] != " "):
+            reject(f"{display}:{lineno}", f"no status code after the request: {rest[:20]!r}")
+            return None
+        referer = agent = ""
+        size = 0
+        if sp >= 0:
+            rest = rest[sp + 1 :]
             sp = rest.find(" ")
-            status_text = rest if sp < 0 else rest[:sp]
-            if len(status_text) != 3 or not status_text.isdigit() or (q + 1 < len(s) and s[q + 1] != " "):
-                reject(f"{display}:{lineno}", f"no status code after the request: {rest[:20]!r}")
-                continue
-            referer = agent = ""
-            size = 0
+            size_text = rest if sp < 0 else rest[:sp]
+            if size_text.isdigit():
+                size = int(size_text)
+            elif size_text != "-":
+                reject(f"{display}:{lineno}", f"bytes field is not a number: {size_text[:20]!r}")
+                return None
             if sp >= 0:
-                rest = rest[sp + 1 :]
-                sp = rest.find(" ")
-                size_text = rest if sp < 0 else rest[:sp]
-                if size_text.isdigit():
-                    size = int(size_text)
-                elif size_text != "-":
-                    reject(f"{display}:{lineno}", f"bytes field is not a number: {size_text[:20]!r}")
-                    continue
-                if sp >= 0:
-                    if rest[sp + 1 : sp + 2] != '"':
-                        reject(f"{display}:{lineno}", "unexpected text after the size field")
-                        continue
-                    e1 = _close_quote(rest, sp + 2)
-                    if e1 < 0 or rest[e1 + 1 : e1 + 3] != ' "':
-                        reject(f"{display}:{lineno}", "truncated line: referer/user-agent fields not closed")
-                        continue
-                    e2 = _close_quote(rest, e1 + 3)
-                    if e2 < 0 or (e2 + 1 < len(rest) and rest[e2 + 1] != " "):
-                        reject(f"{display}:{lineno}", "truncated line: user-agent field not closed")
-                        continue
-                    referer = _unescape(rest[sp + 2 : e1])
-                    agent = _unescape(rest[e1 + 3 : e2])
-            request = s[k + 3 : q]
-            method = path = query = ""
-            sp1 = request.find(" ")
-            if sp1 > 0 and request[:sp1].isalpha() and request[:sp1].isupper():
-                method = request[:sp1]
-                sp2 = request.rfind(" ")
-                target = request[sp1 + 1 : sp2] if sp2 > sp1 and request.startswith("HTTP/", sp2 + 1) \
-                    else request[sp1 + 1 :]
-                qm = target.find("?")
-                if qm < 0:
-                    path = target
-                else:
-                    path, query = target[:qm], target[qm + 1 :]
-            if ip_col:
-                site = tokens[0]
-                colon = site.rfind(":")
-                if colon > 0 and site[colon + 1 :].isdigit() and "]" not in site[colon:]:
-                    site = site[:colon]
-                site = site.lower()
+                if rest[sp + 1 : sp + 2] != '"':
+                    reject(f"{display}:{lineno}", "unexpected text after the size field")
+                    return None
+                e1 = _close_quote(rest, sp + 2)
+                if e1 < 0 or rest[e1 + 1 : e1 + 3] != ' "':
+                    reject(f"{display}:{lineno}", "truncated line: referer/user-agent fields not closed")
+                    return None
+                e2 = _close_quote(rest, e1 + 3)
+                if e2 < 0 or (e2 + 1 < len(rest) and rest[e2 + 1] != " "):
+                    reject(f"{display}:{lineno}", "truncated line: user-agent field not closed")
+                    return None
+                referer = _unescape(rest[sp + 2 : e1])
+                agent = _unescape(rest[e1 + 3 : e2])
+        request = s[k + 3 : q]
+        method = path = query = ""
+        sp1 = request.find(" ")
+        if sp1 > 0 and request[:sp1].isalpha() and request[:sp1].isupper():
+            method = request[:sp1]
+            sp2 = request.rfind(" ")
+            target = request[sp1 + 1 : sp2] if sp2 > sp1 and request.startswith("HTTP/", sp2 + 1) \
+                else request[sp1 + 1 :]
+            qm = target.find("?")
+            if qm < 0:
+                path = target
             else:
-                site = file_site
-            user = " ".join(tokens[ip_col + 2 :])
-            yield HttpRequest(
-                event_id=f"{display}:{lineno}", time=last_time, raw=s, site=site, client_ip=ip,
-                method=method, path=path, query=query, status=int(status_text), user_agent=agent,
-                referer=referer, bytes_sent=size, username="" if user == "-" else user,
-            )
+                path, query = target[:qm], target[qm + 1 :]
+        if ip_col:
+            site = tokens[0]
+            colon = site.rfind(":")
+            if colon > 0 and site[colon + 1 :].isdigit() and "]" not in site[colon:]:
+                site = site[:colon]
+            site = site.lower()
+        else:
+            site = self.file_site
+        user = " ".join(tokens[ip_col + 2 :])
+        return HttpRequest(
+            event_id=f"{display}:{lineno}", time=when, raw=s, site=site, client_ip=ip,
+            method=method, path=path, query=query, status=int(status_text), user_agent=agent,
+            referer=referer, bytes_sent=size, username="" if user == "-" else user,
+        )
 
 
 FORMATS = [CombinedLog()]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.events import Event, HttpRequest
 from cloudward.inputs import InputFile
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
+from cloudward.parsers._webscan import BlockScanner, read_web_lines
 from cloudward.parsers.base import Format, Head, ParseContext
 
 
@@ -48,77 +50,108 @@ class W3cHttpLog(Format):
         return 90 if kind == "http" else 0
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        reject = ctx.reject
-        fallback_site = default_site(ctx, display)
-        cols: _Columns | None = None
-        site_cache: dict[tuple[str, str], str] = {}
-        for lineno, line in src.lines(ctx.stats):
-            if not line:
-                continue
-            if line[:1] == b"#":
-                fields = fields_directive(decode(line))
-                if fields is not None:
-                    cols = _Columns(fields)
-                    if not cols.usable:
-                        reject(f"{display}:{lineno}", "#Fields header lacks date, time, c-ip or cs-uri-stem")
-                continue
-            if cols is None or not cols.usable:
-                reject(f"{display}:{lineno}", "data line without a usable #Fields header before it")
-                continue
-            s = decode(line)
-            parts = s.split(" ")
-            if len(parts) != cols.count:
-                reject(f"{display}:{lineno}",
-                       f"expected {cols.count} fields as the #Fields header says, got {len(parts)}")
-                continue
-            parts.append("-")
-            ip = client_ip(parts[cols.ip])
-            if not ip:
-                reject(f"{display}:{lineno}", f"c-ip is not an IP address: {parts[cols.ip][:60]!r}")
-                continue
-            try:
-                when = iso_day_time(parts[cols.date], parts[cols.time])
-            except ValueError as exc:
-                reject(f"{display}:{lineno}", str(exc))
-                continue
-            status_text = parts[cols.status]
-            if status_text == "-":
-                status = 0
-            elif status_text.isdigit() and len(status_text) == 3:
-                status = int(status_text)
+        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
+        parser = _W3cLines(src.display, ctx, prefilter)
+        if prefilter is not None:
+            # the target is the field that starts with "/"; client errors are found by position (retarget)
+            parser.scanner = BlockScanner(prefilter, target_prefix=" /[^ ]*", status_4xx="^#",
+                                          ip_marker=lambda ip: b" " + ip + b" ")
+        yield from read_web_lines(src, ctx, parser.parse, parser.scanner)
+
+
+class _W3cLines:
+    def __init__(self, display: str, ctx: ParseContext, prefilter: WebLineFilter | None) -> None:
+        self.display = display
+        self.reject = ctx.reject
+        self.stats = ctx.stats
+        self.fallback_site = default_site(ctx, display)
+        self.cols: _Columns | None = None
+        self.site_cache: dict[tuple[str, str], str] = {}
+        self.prefilter = prefilter
+        self.scanner: BlockScanner | None = None
+        #: the first data line after each header is always parsed (it starts the site's history)
+        self.first_after_header = True
+
+    def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
+        display, reject = self.display, self.reject
+        if line[:1] == b"#":
+            fields = fields_directive(decode(line))
+            if fields is not None:
+                cols = self.cols = _Columns(fields)
+                self.first_after_header = True
+                if not cols.usable:
+                    reject(f"{display}:{lineno}", "#Fields header lacks date, time, c-ip or cs-uri-stem")
+                elif self.scanner is not None:
+                    status = "(?:[^ \\n]* )" + "{" + str(cols.status) + "}" if cols.status < cols.count else ""
+                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#")
+            return None
+        cols = self.cols
+        if cols is None or not cols.usable:
+            reject(f"{display}:{lineno}", "data line without a usable #Fields header before it")
+            return None
+        s = decode(line)
+        parts = s.split(" ")
+        if len(parts) != cols.count:
+            reject(f"{display}:{lineno}", f"expected {cols.count} fields as the #Fields header says, got {len(parts)}")
+            return None
+        parts.append("-")
+        ip = client_ip(parts[cols.ip])
+        if not ip:
+            reject(f"{display}:{lineno}", f"c-ip is not an IP address: {parts[cols.ip][:60]!r}")
+            return None
+        status_text = parts[cols.status]
+        if status_text == "-":
+            status = 0
+        elif status_text.isdigit() and len(status_text) == 3:
+            status = int(status_text)
+        else:
+            reject(f"{display}:{lineno}", f"sc-status is not a status code: {status_text[:20]!r}")
+            return None
+        sitename = parts[cols.sitename]
+        host = parts[cols.host]
+        key = (sitename, host)
+        site = self.site_cache.get(key)
+        if site is None:
+            if sitename != "-":
+                site = sitename.lower()
+            elif host != "-":
+                site = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
             else:
-                reject(f"{display}:{lineno}", f"sc-status is not a status code: {status_text[:20]!r}")
-                continue
-            sitename = parts[cols.sitename]
-            host = parts[cols.host]
-            key = (sitename, host)
-            site = site_cache.get(key)
-            if site is None:
-                if sitename != "-":
-                    site = sitename.lower()
-                elif host != "-":
-                    site = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
-                else:
-                    site = fallback_site
-                if len(site_cache) < 10_000:
-                    site_cache[key] = site
-            query = parts[cols.query]
-            agent = parts[cols.agent]
-            referer = parts[cols.referer]
-            user = parts[cols.user]
-            size = parts[cols.bytes]
-            method = parts[cols.method]
-            yield HttpRequest(
-                event_id=f"{display}:{lineno}", time=when, raw=s, site=site, client_ip=ip,
-                method="" if method == "-" else method, path=parts[cols.stem],
-                query="" if query == "-" else query, status=status,
-                user_agent="" if agent == "-" else agent.replace("+", " "),
-                referer="" if referer == "-" else referer,
-                bytes_sent=int(size) if size.isdigit() else 0,
-                username="" if user == "-" else user, server_ip=client_ip(parts[cols.server_ip]) if
-                parts[cols.server_ip] != "-" else "",
-            )
+                site = self.fallback_site
+            if len(self.site_cache) < 10_000:
+                self.site_cache[key] = site
+        agent = parts[cols.agent]
+        flt = self.prefilter
+        if flt is not None:
+            if self.first_after_header or flt.site_always(site):
+                self.first_after_header = False
+            elif not flt.wants(parts[cols.stem].encode("utf-8", "replace"), status_text.encode("ascii", "replace"),
+                               agent.encode("utf-8", "replace")):
+                self.stats.skipped += 1
+                if flt.watched and ip in flt.pending_ips():
+                    flt.count_watched(ip, 1)
+                return None
+        try:
+            when = iso_day_time(parts[cols.date], parts[cols.time])
+        except ValueError as exc:
+            reject(f"{display}:{lineno}", str(exc))
+            return None
+        query = parts[cols.query]
+        referer = parts[cols.referer]
+        user = parts[cols.user]
+        size = parts[cols.bytes]
+        method = parts[cols.method]
+        server_ip = parts[cols.server_ip]
+        return HttpRequest(
+            event_id=f"{display}:{lineno}", time=when, raw=s, site=site, client_ip=ip,
+            method="" if method == "-" else method, path=parts[cols.stem],
+            query="" if query == "-" else query, status=status,
+            user_agent="" if agent == "-" else agent.replace("+", " "),
+            referer="" if referer == "-" else referer,
+            bytes_sent=int(size) if size.isdigit() else 0,
+            username="" if user == "-" else user,
+            server_ip=client_ip(server_ip) if server_ip != "-" else "",
+        )
 
 
 FORMATS = [W3cHttpLog()]

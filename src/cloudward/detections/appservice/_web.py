@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudward.analytics.agents import AgentClassifier
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import PageClassifier
 from cloudward.detections.base import Detection
 from cloudward.events import HttpRequest
@@ -26,6 +27,13 @@ def agents(det: Detection) -> AgentClassifier:
     classifier = det.shared_analytics(AgentClassifier)
     classifier.configure(det.data)
     return classifier
+
+
+def line_filter(det: Detection, **needs: Any) -> WebLineFilter:
+    """The pipeline's shared web-line prefilter, told what `det` needs to see."""
+    flt = det.shared_analytics(WebLineFilter)
+    flt.want(pages=pages(det), agents=agents(det), **needs)
+    return flt
 
 
 def target(event: HttpRequest) -> str:

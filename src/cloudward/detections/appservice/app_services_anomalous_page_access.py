@@ -18,8 +18,9 @@ from typing import Any
 
 from cloudward.alerts import Finding
 from cloudward.analytics.site_baselines import SiteBaseline, SiteBaselines
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import ADMIN, normalize
-from cloudward.detections.appservice._web import CHROME, FIREFOX, clf, lines, pages, request_entities
+from cloudward.detections.appservice._web import CHROME, FIREFOX, clf, line_filter, lines, pages, request_entities
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import HttpRequest
 from cloudward.timeutil import format_time
@@ -131,6 +132,9 @@ class AnomalousPageAccess(Detection):
         #: normalized admin path -> (app, is a login form)
         self.admin_info: dict[str, tuple[str, bool]] = {}
         self.scm_sites: dict[str, bool] = {}
+        # the first line of every file and of every site in it is always parsed, which is all the
+        # learning period's start needs from ordinary requests
+        self.prefilter = line_filter(self, path_mask=ADMIN, scm_sites=True)
 
     def _info(self, path: str) -> tuple[str, bool]:
         p = normalize(path)
@@ -142,6 +146,9 @@ class AnomalousPageAccess(Detection):
                 self.admin_info.clear()
             self.admin_info[p] = hit
         return hit
+
+    def line_prefilter(self) -> WebLineFilter:
+        return self.prefilter
 
     def evaluate(self, event: HttpRequest) -> list[Finding] | None:
         site = event.site

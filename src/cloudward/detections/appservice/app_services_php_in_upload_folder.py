@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from cloudward.alerts import Finding
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import UPLOAD_PHP, normalize, upload_folder_of
-from cloudward.detections.appservice._web import CHROME, clf, lines, pages, request_entities
+from cloudward.detections.appservice._web import CHROME, clf, line_filter, lines, pages, request_entities
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import HttpRequest
 
@@ -83,6 +84,10 @@ class PhpInUploadFolder(Detection):
     def setup(self) -> None:
         self.pages = pages(self)
         self.cache_get = self.pages.cache.get
+        self.prefilter = line_filter(self, path_mask=UPLOAD_PHP)
+
+    def line_prefilter(self) -> WebLineFilter:
+        return self.prefilter
 
     def evaluate(self, event: HttpRequest) -> list[Finding] | None:
         bits = self.cache_get(event.path)

@@ -17,8 +17,9 @@ from typing import Any
 from cloudward.alerts import Finding
 from cloudward.analytics.cross_site import CrossSiteProfiles
 from cloudward.analytics.ip_windows import KeyedWindows
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import SENSITIVE
-from cloudward.detections.appservice._web import CHROME, FIREFOX, agents, clf, lines, pages
+from cloudward.detections.appservice._web import CHROME, FIREFOX, agents, clf, line_filter, lines, pages
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, HttpRequest
 
@@ -164,8 +165,15 @@ class ScanSensitivePage(Detection):
             self.duration("window"), ScanWindow, max_keys=int(self.params["max_tracked_ips"]))
         self.cross = CrossSiteProfiles(self.duration("cross_site_window"), int(self.params["cross_site_min_sites"]),
                                        max_ips=int(self.params["max_tracked_ips"]))
+        #: addresses whose windows hold sensitive-page requests not yet reported
+        self.pending: set[str] = set()
         #: (ip, site) -> a sensitive-page request, evidence for a later cross-site alert
         self.hit_events: dict[tuple[str, str], Event] = {}
+        self.prefilter = line_filter(self, path_mask=SENSITIVE, client_errors=True, tool_agents=True,
+                                     watched=(self.pending_ips, self.count_ordinary))
+
+    def line_prefilter(self) -> WebLineFilter:
+        return self.prefilter
 
     def evaluate(self, event: HttpRequest) -> list[Finding] | None:
         ip = event.client_ip
@@ -197,6 +205,8 @@ class ScanSensitivePage(Detection):
         if bits & SENSITIVE:
             if len(w.pending) < MAX_PENDING:
                 w.pending.append(event)
+                if len(self.pending) < 10_000:
+                    self.pending.add(ip)
             cross = self._cross_site(event)
             if cross is not None:
                 out.append(cross)
@@ -205,6 +215,21 @@ class ScanSensitivePage(Detection):
             if reason:
                 out.extend(self._report(w, reason))
         return out or None
+
+    def pending_ips(self) -> list[str]:
+        """Addresses with sensitive-page requests waiting for them to look like a scanner."""
+        windows = self.windows.windows
+        self.pending = {ip for ip in self.pending if (w := windows.get(ip)) is not None and w.pending}
+        if len(self.pending) <= 8:
+            return list(self.pending)
+        return sorted(self.pending, key=lambda ip: windows[ip].last, reverse=True)  # most recently active first
+
+    def count_ordinary(self, ip: str, n: int) -> None:
+        """Ordinary requests (no sensitive page, no error, no tool agent) of an address being judged: the
+        parser counts them here instead of building events; they only move the error ratio."""
+        w = self.windows.windows.get(ip)
+        if w is not None:
+            w.requests += n
 
     def _scanner_reason(self, w: ScanWindow) -> str:
         reasons = []
@@ -220,6 +245,7 @@ class ScanSensitivePage(Detection):
         by_site: dict[str, list[HttpRequest]] = {}
         for e in w.pending:
             by_site.setdefault(e.site, []).append(e)
+        self.pending.discard(w.pending[0].client_ip)
         w.pending = []
         out = []
         for site, events in by_site.items():

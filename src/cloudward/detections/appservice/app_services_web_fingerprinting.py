@@ -13,8 +13,18 @@ from typing import Any
 
 from cloudward.alerts import Finding
 from cloudward.analytics.ip_windows import KeyedWindows
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import FINGERPRINT, TOOL_PATH, normalize
-from cloudward.detections.appservice._web import CHROME, FIREFOX, agents, clf, lines, pages, request_entities
+from cloudward.detections.appservice._web import (
+    CHROME,
+    FIREFOX,
+    agents,
+    clf,
+    line_filter,
+    lines,
+    pages,
+    request_entities,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, HttpRequest
 
@@ -128,8 +138,12 @@ class WebFingerprinting(Detection):
         self.agents = agents(self)
         self.cache_get = self.pages.cache.get
         self.agent_get = self.agents.cache.get
+        self.prefilter = line_filter(self, path_mask=FINGERPRINT | TOOL_PATH, tool_agents=True)
         self.min_files = int(self.params["min_files"])
         self.windows: KeyedWindows[FingerprintWindow] = KeyedWindows(self.duration("window"), FingerprintWindow)
+
+    def line_prefilter(self) -> WebLineFilter:
+        return self.prefilter
 
     def evaluate(self, event: HttpRequest) -> list[Finding] | None:
         ua = event.user_agent

@@ -13,8 +13,18 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from cloudward.alerts import Finding
+from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import THEME_EDIT, THEME_PHP, normalize
-from cloudward.detections.appservice._web import CHROME, FIREFOX, clf, lines, pages, request_entities, target
+from cloudward.detections.appservice._web import (
+    CHROME,
+    FIREFOX,
+    clf,
+    line_filter,
+    lines,
+    pages,
+    request_entities,
+    target,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, FtpEvent, HttpRequest
 
@@ -132,6 +142,7 @@ class WpThemeInjection(Detection):
         self.window = self.duration("correlation_window")
         self.pages = pages(self)
         self.cache_get = self.pages.cache.get
+        self.prefilter = line_filter(self, path_mask=THEME_PHP | THEME_EDIT)
         #: site -> recent theme edits: (time, editor ip, what, event)
         self.edits: dict[str, list[tuple[float, str, str, Event | None]]] = {}
         #: theme file (wp-content/themes/...) -> (time, ip, what) of FTP uploads, any site
@@ -202,6 +213,9 @@ class WpThemeInjection(Detection):
         return found
 
     # -- events ---------------------------------------------------------------------------------
+    def line_prefilter(self) -> WebLineFilter:
+        return self.prefilter
+
     def evaluate(self, event: Any) -> list[Finding] | None:
         if type(event) is FtpEvent:
             return self._ftp(event)

@@ -1,0 +1,235 @@
+"""Web-log throughput: `cloudward scan --output jsonl` end to end against a loop that only matches every
+line with one compiled regular expression, on the same generated files, in one run - for nginx/Apache
+`combined` logs and for IIS/App Service W3C logs.
+
+The logs imitate ~50 sites over ten days: browsers and crawlers on pages, static assets, WordPress
+themes and uploads (mostly 200/304, a few redirects and 404s), administrators signing in, and a small
+share (about 0.5%) of hostile traffic - scanners probing sensitive pages across many sites, fingerprinting
+tools, a web shell in an upload folder, a theme edit followed by a direct call - so the scan has alerts
+to write and its stateful analytics have work to do.
+
+    python benchmarks/web_bench.py                    # 2,000,000 lines per format (generated once)
+    python benchmarks/web_bench.py --lines 200000     # quicker
+    python benchmarks/web_bench.py --format combined  # one format only
+Results are printed as a Markdown table for benchmarks/web.md. Generated logs go to benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+SITES = [f"site{i:02d}.example.com" for i in range(50)]
+DAYS = 10
+START = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+BROWSERS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+    "Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile "
+    "Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 "
+    "Edg/126.0.2592.87",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+]
+SENSITIVE = ["/.env", "/.git/config", "/phpinfo.php", "/wp-config.php.bak", "/actuator/env", "/server-status",
+             "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/.aws/credentials", "/backup.sql", "/xmlrpc.php",
+             "/.git/HEAD", "/config.php.bak", "/db.sql.gz", "/info.php", "/.env.production"]
+FINGERPRINT = ["/readme.html", "/license.txt", "/CHANGELOG.txt", "/misc/drupal.js", "/media/system/js/core.js",
+               "/administrator/manifests/files/joomla.xml", "/wp-includes/js/tinymce/tiny_mce.js"]
+
+
+def _pages(rng: random.Random) -> list[tuple[str, str, int]]:
+    """(method, target, weight) of ordinary requests."""
+    pages: list[tuple[str, str, int]] = [
+        ("GET", "/", 40), ("GET", "/favicon.ico", 10), ("GET", "/robots.txt", 2),
+        ("GET", "/static/css/site.3f9a1c.css", 25), ("GET", "/static/js/app.88d0e2.js", 25),
+        ("GET", "/wp-content/themes/shop/style.css?ver=6.5.2", 15),
+        ("GET", "/wp-includes/js/jquery/jquery.min.js?ver=3.7.1", 10),
+        ("POST", "/wp-admin/admin-ajax.php", 4), ("POST", "/api/cart", 3), ("GET", "/feed/", 2),
+        ("GET", "/sitemap.xml", 2),
+    ]
+    pages += [("GET", f"/products/{i}", 2) for i in range(800)]
+    pages += [("GET", f"/blog/{2020 + i % 6}/{i % 12 + 1:02d}/post-{i}/", 1) for i in range(600)]
+    pages += [("GET", f"/category/{c}?page={p}", 1) for c in ("shoes", "bags", "hats", "coats") for p in range(1, 30)]
+    pages += [("GET", f"/wp-content/uploads/2026/{m:02d}/photo-{i}.jpg", 1) for m in range(1, 11) for i in range(60)]
+    pages += [("GET", f"/images/p{i}.webp", 1) for i in range(400)]
+    pages += [("GET", f"/search?q=term{i}", 1) for i in range(300)]
+    return pages
+
+
+def _clf_time(t: float) -> str:
+    d = datetime.fromtimestamp(t, UTC)
+    return f"{d.day:02d}/{MONTHS[d.month - 1]}/{d.year}:{d.hour:02d}:{d.minute:02d}:{d.second:02d} +0000"
+
+
+def _w3c_time(t: float) -> str:
+    d = datetime.fromtimestamp(t, UTC)
+    return f"{d.year}-{d.month:02d}-{d.day:02d} {d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+
+
+W3C_FIELDS = ("#Fields: date time s-sitename cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+              "cs(User-Agent) cs(Cookie) cs(Referer) cs-host sc-status sc-substatus sc-win32-status sc-bytes cs-bytes "
+              "time-taken")
+
+
+def generate(folder: Path, total: int, fmt: str, seed: int = 7) -> None:
+    """Write one log per site into `folder`: ordinary traffic plus the hostile share."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = _pages(rng)
+    weights = [w for _, _, w in pages]
+    clients = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+               for _ in range(30_000)]
+    scanners = [f"45.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" for _ in range(25)]
+    per_site = total // len(SITES)
+    span = DAYS * 86400
+    for s, site in enumerate(SITES):
+        admins = [f"203.0.113.{10 + s % 200}", f"198.51.100.{20 + s % 200}"]
+        n = per_site
+        picks = rng.choices(range(len(pages)), weights=weights, k=n)
+        who = rng.choices(clients, k=n)
+        agents = rng.choices(BROWSERS, weights=[30, 15, 12, 15, 12, 5, 6, 3, 2, 1], k=n)
+        statuses = rng.choices((200, 304, 302, 404, 500), weights=(86, 8, 3, 2.5, 0.5), k=n)
+        rows: list[tuple[str, str, str, int, str, int]] = []
+        for i in range(n):
+            method, target, _ = pages[picks[i]]
+            status = statuses[i]
+            size = 0 if status in (304, 302) else 900 + (i * 37) % 40000
+            rows.append((who[i], method, target, status, agents[i], size))
+        # hostile share: about 0.5% of lines
+        for k in range(n // 200):
+            ip = scanners[(k + s) % len(scanners)]
+            rows.insert(rng.randrange(len(rows)), (ip, "GET", SENSITIVE[(k + s) % len(SENSITIVE)], 404,
+                                                   BROWSERS[0] if k % 3 else "Mozilla/5.0 zgrab/0.x", 153))
+        for k in range(n // 2000):  # fingerprinting, by behaviour and by agent
+            probe = ("66.249.90.7", "GET", FINGERPRINT[k % len(FINGERPRINT)], 200, BROWSERS[1], 4120)
+            rows.insert(rng.randrange(len(rows)), probe)
+        rows.insert(n // 3, ("91.92.93.94", "GET", "/", 200, "WhatWeb/0.5.5", 8000))
+        for d in range(DAYS):  # administrators sign in every day
+            rows.insert(d * len(rows) // DAYS + 1, (admins[d % 2], "POST", "/wp-login.php", 302, BROWSERS[1], 0))
+        if s == 7:
+            rows.insert(int(len(rows) * 0.8), ("185.220.101.4", "POST", "/wp-content/uploads/2026/11/x.php?c=id", 200,
+                                                "python-requests/2.31.0", 312))
+        if s == 3:
+            rows.insert(int(len(rows) * 0.85), ("185.220.101.4", "POST", "/wp-login.php", 302, BROWSERS[2], 0))
+            edit = (admins[0], "POST", "/wp-admin/theme-editor.php", 302, BROWSERS[1], 0)
+            rows.insert(int(len(rows) * 0.85) + 1, edit)
+            rows.insert(int(len(rows) * 0.85) + 2, ("185.220.101.4", "GET", "/wp-content/themes/shop/404.php", 200,
+                                                    "curl/8.4.0", 88))
+        step = span / len(rows)
+        out: list[str] = []
+        if fmt == "w3c":
+            out += ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0",
+                    f"#Date: {_w3c_time(START)}", W3C_FIELDS]
+        sitename = site.split(".")[0].upper()
+        for i, (ip, method, target, status, agent, size) in enumerate(rows):
+            t = START + i * step
+            if fmt == "combined":
+                ref = "-" if i % 3 else f"https://{site}/"
+                out.append(f'{ip} - - [{_clf_time(t)}] "{method} {target} HTTP/1.1" {status} {size} "{ref}" "{agent}"')
+            else:
+                if i == len(rows) // 2:  # a service restart writes a new header
+                    out += [f"#Date: {_w3c_time(t)}", W3C_FIELDS]
+                stem, _, query = target.partition("?")
+                out.append(f"{_w3c_time(t)} {sitename} {method} {stem} {query or '-'} 443 - {ip} "
+                           f"{agent.replace(' ', '+')} - - {site} {status} 0 0 {size} 420 {15 + i % 90}")
+        name = f"{site}.access.log" if fmt == "combined" else f"{site}/u_ex2611{s % 28 + 1:02d}.log"
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(out) + "\n")
+
+
+REGEX_ONLY = r"""
+import os, re, sys
+PATTERNS = {
+    "combined": rb'^(\S+) (\S+) (\S+) \[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"',
+    "w3c": rb'^(\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\d{3}) '
+           rb'(\S+) (\S+) (\S+) (\S+) (\S+)$',
+}
+rx = re.compile(PATTERNS[sys.argv[1]])
+n = matched = 0
+for root, _, files in os.walk(sys.argv[2]):
+    for name in sorted(files):
+        with open(os.path.join(root, name), "rb") as fh:
+            for line in fh:
+                n += 1
+                m = rx.match(line)
+                if m is not None:
+                    m.groups()
+                    matched += 1
+print(n, matched)
+"""
+
+
+def _measure(cmd: list[str]) -> tuple[float, int, bytes]:
+    """Wall seconds, peak RSS (KiB) and stdout of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # scan exits 1 only with --fail-on
+        raise SystemExit(f"{cmd[:3]} failed with {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss, out
+
+
+def run(fmt: str, total: int, repeat: int) -> list[str]:
+    folder = OUT / f"web-{fmt}-{total}"
+    if not folder.exists():
+        t = time.perf_counter()
+        generate(folder, total, fmt)
+        print(f"generated {folder} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    cloudward = str(Path(sys.executable).parent / "cloudward")
+    scan_cmd = [cloudward, "scan", str(folder), "--output", "jsonl", "--quiet", "--no-progress"]
+    regex_cmd = [sys.executable, "-c", REGEX_ONLY, fmt, str(folder)]
+    scans, regexes = [], []
+    for _ in range(repeat):  # alternate so both sides see the same page cache
+        regexes.append(_measure(regex_cmd))
+        scans.append(_measure(scan_cmd))
+    lines = int(regexes[0][2].split()[0])
+    matched = int(regexes[0][2].split()[1])
+    alerts = scans[0][2].count(b"\n")
+    best_scan = min(t for t, _, _ in scans)
+    best_regex = min(t for t, _, _ in regexes)
+    return [
+        f"| {fmt}: input | {lines:,} lines in {len(SITES)} sites, {size / 1e6:,.0f} MB |",
+        f"| {fmt}: `cloudward scan --output jsonl` | {lines / best_scan:,.0f} lines/s ({best_scan:.2f} s), peak RSS "
+        f"{max(m for _, m, _ in scans) / 1024:.0f} MB, {alerts} alerts |",
+        f"| {fmt}: one compiled regex per line | {lines / best_regex:,.0f} lines/s ({best_regex:.2f} s), peak RSS "
+        f"{max(m for _, m, _ in regexes) / 1024:.0f} MB, {matched:,} lines matched |",
+        f"| {fmt}: ratio end-to-end / regex-only | **{best_regex / best_scan:.2f}** |",
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=2_000_000, help="lines per format (default 2,000,000)")
+    ap.add_argument("--format", choices=("combined", "w3c", "both"), default="both")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported")
+    args = ap.parse_args()
+    rows = ["| what | result |", "|---|---|"]
+    for fmt in ("combined", "w3c") if args.format == "both" else (args.format,):
+        rows += run(fmt, args.lines, args.repeat)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Reading web logs fast: one RE2 scan per block finds the few lines any card can use.
+
+The cards' prefilter (`analytics.web_filter.WebLineFilter`) knows what they need: kinds of page (from
+the data lists), client errors, tool user agents. From that this module builds one linear-time RE2
+pattern - a trigger - that matches somewhere in every line that might matter (and in a few that turn
+out not to). A block of a megabyte or so is searched with it; the runs of lines between matches are
+counted, not parsed, and each matching line goes to the format's line parser, which builds the event
+and asks the prefilter again, exactly. The trigger is deliberately wider than the filter: a line it
+misses is a line no card could use.
+
+Ordinary requests from addresses a card is still judging (a sensitive-page request waiting for the
+address to look like a scanner) are counted per block with a plain substring count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cache
+
+from cloudward import saferegex
+from cloudward.analytics.web_filter import WebLineFilter
+from cloudward.analytics.web_paths import (
+    ADMIN,
+    FINGERPRINT,
+    SENSITIVE,
+    THEME_EDIT,
+    THEME_PHP,
+    TOOL_PATH,
+    UPLOAD_PHP,
+)
+from cloudward.events import Event
+from cloudward.inputs import DroppedLine, InputFile
+from cloudward.parsers.base import ParseContext
+
+#: watched addresses whose ordinary requests are counted per block (each costs one pass over the block)
+MAX_COUNTED = 8
+#: a line parser: the event of one line, or None (skipped, or rejected with a reason)
+LineParser = Callable[[bytes, int], Event | None]
+
+
+def _lit(text: str) -> str:
+    """`text` as an RE2 literal (non-alphanumerics as \\x escapes)."""
+    return "".join(c if c.isalnum() and c.isascii() else f"\\x{ord(c):02x}" for c in text.encode("utf-8").decode(
+        "latin-1"))
+
+
+def _token(value: str) -> str:
+    """The most distinctive part of a path pattern: its last segment (a file name, usually), or its
+    longest segment when the last is too short to be telling (`/actuator/env` -> `actuator`)."""
+    value = value.lower()
+    if value.startswith(".") and "/" not in value:
+        return value
+    segments = [s for s in value.split("/") if s]
+    if not segments:
+        return ""
+    return segments[-1] if len(segments[-1]) >= 4 else max(segments, key=len)
+
+
+def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, status_4xx: str) -> str:
+    """The RE2 pattern of lines that may matter to the cards behind `flt`.
+
+    `target_prefix` is what comes before a request target in this format (the pattern the path tokens
+    follow), `status_4xx` a pattern for a client-error status in this format."""
+    pages = flt.pages
+    alternatives: list[str] = ["^#"]
+    tokens: set[str] = set()
+    mask = flt.path_mask
+    if pages is not None:
+        lists = []
+        if mask & SENSITIVE:
+            lists.append(pages.sensitive)
+        if mask & ADMIN:
+            lists.append(pages.admin)
+        if mask & FINGERPRINT:
+            lists.append(pages.fingerprint)
+        if mask & TOOL_PATH:
+            lists.append(pages.tools)
+        for patterns in lists:
+            tokens.update(_token(e["pattern"].split(":", 1)[1]) for e in patterns.entries)
+        php = "|".join(_lit(e) for e in pages.php_exts)
+        if mask & UPLOAD_PHP:
+            for folder in pages.upload_folders:
+                alternatives.append(f"{target_prefix}{_lit(folder.lstrip('/'))}[^ \"]*(?:{php})")
+        if mask & THEME_PHP:
+            alternatives.append(f"{target_prefix}wp-content/themes/[^ \"]*(?:{php})")
+        if mask & THEME_EDIT:
+            tokens.update(("theme-editor.php", "admin-ajax.php", "update.php", "theme-install.php"))
+    tokens.discard("")
+    if tokens:
+        alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
+    # the classifier percent-decodes and folds backslashes; any such target is looked at closely
+    alternatives.append(f"{target_prefix}[%\\x5c]")
+    if flt.client_errors:
+        alternatives.append(status_4xx)
+    if flt.tool_agents and flt.agents is not None:
+        alternatives.append("(?:" + "|".join(sorted({_lit(t) for t, _ in flt.agents.entries})) + ")")
+    return "(?m)" + "|".join(alternatives)
+
+
+@cache
+def _compiled(pattern: str) -> object:
+    return saferegex.compile(pattern.encode("latin-1"), ignore_case=True)
+
+
+class BlockScanner:
+    def __init__(self, flt: WebLineFilter, *, target_prefix: str, status_4xx: str,
+                 ip_marker: Callable[[bytes], bytes]) -> None:
+        self.flt = flt
+        self.target_prefix = target_prefix
+        self.ip_marker = ip_marker
+        self.search: Callable[..., object] = lambda *a: None
+        self.retarget(status_4xx)
+
+    def retarget(self, status_4xx: str) -> None:
+        """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
+        pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, status_4xx=status_4xx)
+        self.search = _compiled(pattern).search  # type: ignore[attr-defined]
+
+
+def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
+                   scanner: BlockScanner | None) -> Iterator[Event]:
+    """Every line of `src` through `parse_line`, or - with a scanner - only the lines its trigger
+    matches (and the first line), the rest counted as skipped."""
+    stats = ctx.stats
+    display = src.display
+    limit = src.max_line_bytes
+    lineno = 0
+    skipped = 0
+    search = scanner.search if scanner is not None else None
+    try:
+        for item in src.blocks(stats):
+            if not isinstance(item, tuple):
+                if isinstance(item, DroppedLine):
+                    lineno += 1
+                    ctx.reject(f"{display}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
+                else:
+                    ctx.reject(f"{display}:{lineno + 1}", item.reason)
+                continue
+            block, pos, size = item
+            if search is None or lineno == 0:
+                # every line (no prefilter), or the first block's first line, which is always parsed
+                stop = size if search is None else (block.find(b"\n", pos, size) + 1 or size)
+                for line in block[pos:stop].split(b"\n")[: None if block[stop - 1:stop] != b"\n" else -1]:
+                    lineno += 1
+                    event = _one(line, lineno, limit, parse_line, ctx, display)
+                    if event is not None:
+                        yield event
+                pos = stop
+                if search is None or pos >= size:
+                    continue
+            watched_ips: dict[str, int] = {}
+            pending = scanner.flt.pending_ips() if scanner is not None else ()
+            while pos < size:
+                m = search(block, pos, size)
+                if m is None:
+                    n = block.count(b"\n", pos, size)
+                    if size > pos and block[size - 1] != 10:
+                        n += 1
+                    lineno += n
+                    skipped += n
+                    break
+                hit = m.start()
+                start = block.rfind(b"\n", pos, hit) + 1 or pos
+                end = block.find(b"\n", hit, size)
+                if end < 0:
+                    end = size
+                n = block.count(b"\n", pos, start)
+                lineno += n + 1
+                skipped += n
+                event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
+                search = scanner.search  # a directive line may have changed the trigger
+                if event is not None:
+                    if pending:
+                        ip = getattr(event, "client_ip", "")
+                        watched_ips[ip] = watched_ips.get(ip, 0) + 1
+                    yield event
+                pos = end + 1
+            if pending:
+                _count_watched(scanner, block, item[1], size, pending, watched_ips)
+    finally:
+        stats.lines += lineno
+        stats.skipped += skipped
+
+
+def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: ParseContext,
+         display: str) -> Event | None:
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    if not line:
+        return None
+    if len(line) > limit:
+        ctx.reject(f"{display}:{lineno}", f"line too long: {len(line)} bytes (limit {limit})")
+        return None
+    return parse_line(line, lineno)
+
+
+def _count_watched(scanner: BlockScanner, block: bytes, start: int, end: int, pending: list[str],
+                   seen: dict[str, int]) -> None:
+    """Ordinary requests of the addresses a card is judging: their lines in the block, less those that
+    became events (which the card counted itself)."""
+    for ip in pending[:MAX_COUNTED]:
+        marker = scanner.ip_marker(ip.encode("latin-1"))
+        total = block.count(marker, start, end)
+        if block.startswith(marker.lstrip(b"\n"), start):
+            total += 1
+        ordinary = total - seen.get(ip, 0)
+        if ordinary > 0:
+            scanner.flt.count_watched(ip, ordinary)
