@@ -14,16 +14,35 @@ from cloudward.events import ContainerEvent, NetConnection, ProcessExec
 _CACHE_LIMIT = 65536
 
 
+_BASENAMES: dict[str, str] = {}
+_PROGRAMS: dict[str, str] = {}
+
+
 def basename(path: str) -> str:
-    """The lower-case file name of a Linux or Windows path (`C:\\Windows\\cmd.exe` -> `cmd.exe`)."""
-    cut = max(path.rfind("/"), path.rfind("\\"))
-    return (path[cut + 1 :] if cut >= 0 else path).lower()
+    """The lower-case file name of a Linux or Windows path (`C:\\Windows\\cmd.exe` -> `cmd.exe`).
+
+    Cached: a host runs the same few hundred executables millions of times, and every card asks.
+    """
+    name = _BASENAMES.get(path)
+    if name is None:
+        cut = max(path.rfind("/"), path.rfind("\\"))
+        name = (path[cut + 1 :] if cut >= 0 else path).lower()
+        if len(_BASENAMES) >= _CACHE_LIMIT:
+            _BASENAMES.clear()
+        _BASENAMES[path] = name
+    return name
 
 
 def program(name_or_path: str) -> str:
     """File name without a Windows `.exe`: what command lists are keyed by."""
-    name = basename(name_or_path)
-    return name[:-4] if name.endswith(".exe") else name
+    name = _PROGRAMS.get(name_or_path)
+    if name is None:
+        name = basename(name_or_path)
+        name = name[:-4] if name.endswith(".exe") else name
+        if len(_PROGRAMS) >= _CACHE_LIMIT:
+            _PROGRAMS.clear()
+        _PROGRAMS[name_or_path] = name
+    return name
 
 
 class NamePatterns:

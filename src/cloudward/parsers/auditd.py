@@ -16,6 +16,8 @@ sockets. Parent, ancestors and container come from the run's process tree (earli
 from __future__ import annotations
 
 import socket
+from binascii import Error as BinasciiError
+from binascii import unhexlify
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -38,8 +40,8 @@ _SYSCALLS: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
     b"c0000015": (frozenset({b"11", b"362"}), frozenset({b"328"})),       # ppc64le
     b"80000016": (frozenset({b"11", b"354"}), frozenset({b"362"})),       # s390x
 }
+_NO_SYSCALLS: tuple[frozenset[bytes], frozenset[bytes]] = (frozenset(), frozenset())
 _UNSET_ID = 4294967295
-_HEXDIGITS = frozenset(b"0123456789ABCDEFabcdef")
 #: uid names when the log is RAW and names were not resolved
 _WELL_KNOWN_UIDS = {0: "root"}
 
@@ -50,9 +52,10 @@ def _raw_value(v: bytes) -> bytes:
         return v[1:-1] if v.endswith(b'"') and len(v) > 1 else v[1:]
     if v == b"(null)":
         return b""
-    if len(v) % 2 == 0 and v and all(c in _HEXDIGITS for c in v):
-        return bytes.fromhex(v.decode("ascii"))
-    return v
+    try:
+        return unhexlify(v)
+    except (BinasciiError, ValueError):
+        return v
 
 
 def _text(b: bytes) -> str:
@@ -67,6 +70,16 @@ def _fields(body: bytes) -> dict[bytes, bytes]:
         if sep:
             out[k] = v
     return out
+
+
+def _field(body: bytes, needle: bytes) -> bytes | None:
+    """The value of one `key=value` token; `needle` is b" key=" and `body` starts with a space."""
+    i = body.find(needle)
+    if i < 0:
+        return None
+    i += len(needle)
+    j = body.find(b" ", i)
+    return body[i:] if j < 0 else body[i:j]
 
 
 def _int(v: bytes | None) -> int | None:
@@ -153,7 +166,9 @@ class Auditd(Format):
                 ev = pending[key] = _Open(stamp, node, lineno)
                 if len(pending) > _MAX_OPEN:
                     oldest = next(iter(pending))
-                    yield from self._close(pending.pop(oldest), display, ctx, tree)
+                    out = self._close(pending.pop(oldest), display, ctx, tree)
+                    if out is not None:
+                        yield out
             ev.lines.append(line)
             if rtype == b"SYSCALL":
                 if ev.syscall is not None:
@@ -178,82 +193,105 @@ class Auditd(Format):
                     if len(poisoned) >= 1024:
                         poisoned.clear()
                     poisoned.add(key)
-                yield from self._close(ev, display, ctx, tree)
+                out = self._close(ev, display, ctx, tree)
+                if out is not None:
+                    yield out
         for ev in list(pending.values()):
-            yield from self._close(ev, display, ctx, tree)
+            out = self._close(ev, display, ctx, tree)
+            if out is not None:
+                yield out
 
     # -- one complete event -------------------------------------------------------------------
-    def _close(self, ev: _Open, display: str, ctx: ParseContext, tree: ProcessTree) -> Iterator[Event]:
+    def _close(self, ev: _Open, display: str, ctx: ParseContext, tree: ProcessTree) -> Event | None:
         where = f"{display}:{ev.first_line}"
         if ev.conflict:
             ctx.reject(where, "two SYSCALL records share one audit event id; event dropped")
-            return
+            return None
         if ev.syscall is None:
             if ev.execve or ev.sockaddr:
                 ctx.reject(where, "partial audit event: records without their SYSCALL record")
-            return
-        f = _fields(ev.syscall)
-        names = _fields(ev.enriched) if ev.enriched else {}
-        syscall_name = names.get(b"SYSCALL", b"")
-        arch = f.get(b"arch", b"")
-        number = f.get(b"syscall", b"")
-        exec_nums, connect_nums = _SYSCALLS.get(arch, (frozenset(), frozenset()))
-        is_exec = bool(ev.execve) or syscall_name in (b"execve", b"execveat") or number in exec_nums
-        is_connect = not is_exec and (syscall_name == b"connect" or number in connect_nums) and ev.sockaddr
-        if not is_exec and not is_connect:
+            return None
+        f = b" " + ev.syscall
+        names = b" " + ev.enriched if ev.enriched else b""
+        syscall_name = _field(names, b" SYSCALL=") if names else None
+        exec_nums, connect_nums = _SYSCALLS.get(_field(f, b" arch=") or b"", _NO_SYSCALLS)
+        if ev.execve or syscall_name in (b"execve", b"execveat"):
+            is_exec = True
+        else:
+            number = _field(f, b" syscall=")
+            is_exec = number in exec_nums
+            if not is_exec and not (ev.sockaddr and (syscall_name == b"connect" or number in connect_nums)):
+                ctx.stats.skipped += 1
+                return None
+        if is_exec and _field(f, b" success=") == b"no":
             ctx.stats.skipped += 1
-            return
-        if f.get(b"success") == b"no" and is_exec:
-            ctx.stats.skipped += 1
-            return
-        pid = _int(f.get(b"pid"))
+            return None
+        pid = _int(_field(f, b" pid="))
         if pid is None:
             ctx.reject(where, "audit SYSCALL record without a pid")
-            return
+            return None
         stamp = ev.stamp.decode("ascii", "replace")
-        node = ev.node.decode("utf-8", "replace")
-        host = ctx.host or node
+        host = ctx.host
+        if ev.node:
+            node = ev.node.decode("utf-8", "replace")
+            host = host or node
+            event_id = f"{node}:{stamp}"
+        else:
+            event_id = stamp
         try:
-            when = float(stamp.split(":", 1)[0])
+            when = float(stamp.partition(":")[0])
         except ValueError:
             when = 0.0
-        event_id = f"{node}:{stamp}" if node else stamp
-        uid = _int(f.get(b"uid"))
-        uname = names.get(b"UID")
-        user = _text(_raw_value(uname)) if uname else (_WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else "")
-        exe = _text(_raw_value(f.get(b"exe", b"")))
-        comm = _text(_raw_value(f.get(b"comm", b"")))
-        raw = [_text(x) for x in ev.lines]
-        title_argv = self._proctitle(ev.proctitle)
+        uid = _int(_field(f, b" uid="))
+        uname = _field(names, b" UID=") if names else None
+        if uname:
+            user = _text(_raw_value(uname))
+        else:
+            user = _WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else ""
+        exe = _text(_raw_value(_field(f, b" exe=") or b""))
+        # one decode for the evidence: lines with NUL bytes never get here
+        raw = {"records": b"\n".join(ev.lines).decode("utf-8", "replace").split("\n")}
+        ppid = _int(_field(f, b" ppid=")) or 0
         if is_exec:
-            argv = self._argv(ev.execve) if ev.execve else title_argv
+            argv = self._argv(ev.execve) if ev.execve else self._proctitle(ev.proctitle)
             if not argv:
-                argv = [comm or exe]
-            cwd = _text(_raw_value(_fields(ev.cwd).get(b"cwd", b""))) if ev.cwd else ""
+                argv = [_text(_raw_value(_field(f, b" comm=") or b"")) or exe]
+            cwd = ""
+            if ev.cwd is not None:
+                cwd = _text(_raw_value(_field(b" " + ev.cwd, b" cwd=") or b""))
             event = ProcessExec(
-                event_id=event_id, time=when, raw={"records": raw}, origin=where, host=host, pid=pid,
-                ppid=_int(f.get(b"ppid")) or 0, executable=exe or argv[0], argv=argv,
-                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(f.get(b"euid")),
-                auid=_int(f.get(b"auid")),
+                event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
+                ppid=ppid, executable=exe or argv[0], argv=argv,
+                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(_field(f, b" euid=")),
+                auid=_int(_field(f, b" auid=")),
             )
             tree.record(event)
-            yield event
-            return
+            return event
         dest = self._sockaddr(ev.sockaddr or b"")
         if dest is None:
             ctx.stats.skipped += 1  # unix, netlink and other non-IP sockets
-            return
+            return None
         ip, port = dest
-        ppid = _int(f.get(b"ppid")) or 0
-        yield NetConnection(
-            event_id=event_id, time=when, raw={"records": raw}, origin=where, host=host, pid=pid, ppid=ppid,
-            executable=exe, command_line=" ".join(title_argv) if title_argv else comm,
+        title = self._proctitle(ev.proctitle)
+        return NetConnection(
+            event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
+            executable=exe,
+            command_line=" ".join(title) if title else _text(_raw_value(_field(f, b" comm=") or b"")),
             container_id=tree.container_of(host, pid), destination_ip=ip, destination_port=port,
             user=user, uid=uid,
         )
 
     @staticmethod
     def _argv(records: list[bytes]) -> list[str]:
+        if len(records) == 1 and b"[" not in records[0]:
+            # the common case: one record, `argc=N a0=... a1=...` in order
+            out = []
+            for tok in records[0].split(b" ")[1:]:
+                k, sep, v = tok.partition(b"=")
+                if not sep or k[:1] != b"a" or k.endswith(b"_len"):
+                    continue
+                out.append(_text(_raw_value(v)))
+            return out
         args: dict[int, bytes] = {}
         chunks: dict[int, dict[int, bytes]] = {}
         argc = 0

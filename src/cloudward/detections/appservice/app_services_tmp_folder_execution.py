@@ -96,6 +96,7 @@ class TmpFolderExecution(Detection):
         self.heads = tuple(p.split("*", 1)[0] for p in prefixes)
         self.shells = NamePatterns(self.data.strings("shells_and_interpreters"))
         self.web = WebContext(self.data)
+        self._exe_cache: dict[str, bool] = {}
 
     def _temp(self, path: str) -> bool:
         p = _norm(path)
@@ -105,8 +106,15 @@ class TmpFolderExecution(Detection):
 
     def _path(self, event: ProcessExec) -> str:
         exe = event.executable
-        if exe and _norm(exe).startswith(self.heads) and self._temp(exe):
-            return exe
+        if exe:
+            hit = self._exe_cache.get(exe)
+            if hit is None:
+                hit = _norm(exe).startswith(self.heads) and self._temp(exe)
+                if len(self._exe_cache) >= 65536:
+                    self._exe_cache.clear()
+                self._exe_cache[exe] = hit
+            if hit:
+                return exe
         argv = event.argv
         if not argv:
             return ""

@@ -9,6 +9,7 @@ from cloudward.detections.common.images import ImagePatterns
 from cloudward.events import NetConnection, ProcessExec
 
 #: kubeadm, AKS, EKS (two ranges) defaults for the `kubernetes` Service's cluster IP
+_API_GATE = ("kube", "6443", "/api", "serviceaccount")
 DEFAULT_API_ADDRESSES = ["10.96.0.1", "10.0.0.1", "10.100.0.1", "172.20.0.1"]
 
 
@@ -16,6 +17,8 @@ class KubeAccess:
     def __init__(self, data: DataLists, api_addresses: list[str], api_ports: list[int],
                  dashboard_addresses: list[str]) -> None:
         self.api_indicators = tuple(i.lower() for i in data.strings("kube_api_indicators"))
+        # a cheap pre-test, valid only while every indicator (shipped or configured) contains a gate word
+        self._api_gated = all(any(g in i for g in _API_GATE) for i in self.api_indicators)
         names = [n.lower() for n in data.strings("dashboard_names")]
         self.dashboard_names = tuple(names)
         self.dashboard_indicators = tuple(i.lower() for i in data.strings("dashboard_indicators")) + tuple(
@@ -31,6 +34,8 @@ class KubeAccess:
         return bool(event.image) and self.system.match(event.image) is not None
 
     def api_hits(self, low: str) -> list[str]:
+        if self._api_gated and not any(g in low for g in _API_GATE):
+            return []
         return [i for i in self.api_indicators if i in low]
 
     def dashboard_hits(self, low: str) -> list[str]:
