@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from calendar import timegm
 
 from cloudward.parsers.base import ParseContext
@@ -31,24 +32,31 @@ def client_ip(text: str) -> str:
     hit = _ip_cache.get(text)
     if hit is not None:
         return hit
-    value = ""
-    parts = text.split(".")
-    if len(parts) == 4 and all(
-        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256 for p in parts
-    ):
-        value = text  # a plain dotted quad is already canonical; skip the ipaddress module
-    elif 2 < len(text) < 64:
-        try:
-            addr = ipaddress.ip_address(text)
-        except ValueError:
-            addr = None
-        if addr is not None:
-            mapped = getattr(addr, "ipv4_mapped", None)
-            value = str(mapped or addr)
+    value = _canonical_ip(text)
     if len(_ip_cache) >= _CACHE_LIMIT:
         _ip_cache.clear()
     _ip_cache[text] = value
     return value
+
+
+def _canonical_ip(text: str) -> str:
+    # inet_pton is strict (one address, nothing around it); the round trip through inet_ntop gives the
+    # canonical text, and a dotted quad that does not survive it (leading zeros: octal to some parsers)
+    # is refused rather than guessed
+    if not 2 < len(text) < 64 or not text.isascii():
+        return ""
+    if "." in text and ":" not in text:
+        try:
+            packed = socket.inet_pton(socket.AF_INET, text)
+        except OSError:
+            return ""
+        return text if socket.inet_ntop(socket.AF_INET, packed) == text else ""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return ""
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return str(mapped or addr)
 
 
 #: raw address bytes -> canonical address ("" when not an address); shared by the web parsers' hot loops

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cache
+from typing import Any
+
+import re2
 
 from cloudward import saferegex
 from cloudward.analytics.web_filter import WebLineFilter
@@ -102,19 +105,42 @@ def _compiled(pattern: str) -> object:
     return saferegex.compile(pattern.encode("latin-1"), ignore_case=True)
 
 
+def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
+    """start = find(block, pos, end): where the pattern first matches, or -1.
+
+    google-re2's `search` wraps every match in Python objects; the scan only needs a start offset, so
+    it calls the compiled program directly when that is available (one C++ call per match)."""
+    program = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if program is not None and anchor is not None and hasattr(program, "Match"):
+        match = program.Match
+
+        def first(block: bytes, pos: int, end: int) -> int:
+            return match(anchor, block, pos, end)[0][0]
+
+        return first
+    search = compiled.search
+
+    def first_slow(block: bytes, pos: int, end: int) -> int:
+        m = search(block, pos, end)
+        return -1 if m is None else m.start()
+
+    return first_slow
+
+
 class BlockScanner:
     def __init__(self, flt: WebLineFilter, *, target_prefix: str, status_4xx: str,
                  ip_marker: Callable[[bytes], bytes]) -> None:
         self.flt = flt
         self.target_prefix = target_prefix
         self.ip_marker = ip_marker
-        self.search: Callable[..., object] = lambda *a: None
+        self.search: Callable[[bytes, int, int], int] = lambda *a: -1
         self.retarget(status_4xx)
 
     def retarget(self, status_4xx: str) -> None:
         """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
         pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, status_4xx=status_4xx)
-        self.search = _compiled(pattern).search  # type: ignore[attr-defined]
+        self.search = _first_match(_compiled(pattern))
 
 
 def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
@@ -151,15 +177,14 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
             watched_ips: dict[str, int] = {}
             pending = scanner.flt.pending_ips() if scanner is not None else ()
             while pos < size:
-                m = search(block, pos, size)
-                if m is None:
+                hit = search(block, pos, size)
+                if hit < 0:
                     n = block.count(b"\n", pos, size)
                     if size > pos and block[size - 1] != 10:
                         n += 1
                     lineno += n
                     skipped += n
                     break
-                hit = m.start()
                 start = block.rfind(b"\n", pos, hit) + 1 or pos
                 end = block.find(b"\n", hit, size)
                 if end < 0:

@@ -220,9 +220,12 @@ class ScanSensitivePage(Detection):
         """Addresses with sensitive-page requests waiting for them to look like a scanner."""
         windows = self.windows.windows
         self.pending = {ip for ip in self.pending if (w := windows.get(ip)) is not None and w.pending}
-        if len(self.pending) <= 8:
-            return list(self.pending)
-        return sorted(self.pending, key=lambda ip: windows[ip].last, reverse=True)  # most recently active first
+        # only windows still open at the stream's current time gain anything from more counting
+        horizon = self.windows.now - self.windows.length
+        live = [ip for ip in self.pending if windows[ip].last >= horizon]
+        if len(live) <= 8:
+            return live
+        return sorted(live, key=lambda ip: windows[ip].last, reverse=True)  # most recently active first
 
     def count_ordinary(self, ip: str, n: int) -> None:
         """Ordinary requests (no sensitive page, no error, no tool agent) of an address being judged: the
