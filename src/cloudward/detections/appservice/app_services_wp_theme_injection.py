@@ -147,6 +147,8 @@ class WpThemeInjection(Detection):
         self.edits: dict[str, list[tuple[float, str, str, Event | None]]] = {}
         #: theme file (wp-content/themes/...) -> (time, ip, what) of FTP uploads, any site
         self.ftp_uploads: dict[str, tuple[float, str, str]] = {}
+        #: theme file -> recent direct 2xx calls, for an FTP log read after the web log that shows the calls
+        self.calls: dict[str, list[HttpRequest]] = {}
         params: list[str] = []
         strong: list[str] = []
         values: list[str] = []
@@ -242,6 +244,8 @@ class WpThemeInjection(Detection):
             upload = self.ftp_uploads.get(theme_file(event.path))
             if upload is not None and upload[0] <= event.time <= upload[0] + self.window:
                 reason, editor = f"called after an FTP upload of the file by {upload[1]}", upload[1]
+        if not reason:
+            self._remember_call(event)
         shell = self.shell_params(event.query)
         if shell:
             reason = (reason + "; " if reason else "") + "web-shell parameters: " + ", ".join(shell)
@@ -256,7 +260,18 @@ class WpThemeInjection(Detection):
             entities["editor_ip"] = editor
         return [Finding(key=theme_file(event.path), entities=entities, event=event, related=related)]
 
-    def _ftp(self, event: FtpEvent) -> None:
+    def _remember_call(self, event: HttpRequest) -> None:
+        rel = theme_file(event.path)
+        calls = self.calls.get(rel)
+        if calls is None:
+            if len(self.calls) >= MAX_FTP_FILES:
+                del self.calls[next(iter(self.calls))]
+            calls = self.calls[rel] = []
+        calls.append(event)
+        if len(calls) > 8:
+            del calls[0]
+
+    def _ftp(self, event: FtpEvent) -> list[Finding] | None:
         if event.action != "upload" or THEMES not in normalize(event.file_path):
             return None
         rel = theme_file(event.file_path)
@@ -265,7 +280,16 @@ class WpThemeInjection(Detection):
         if len(self.ftp_uploads) >= MAX_FTP_FILES:
             del self.ftp_uploads[next(iter(self.ftp_uploads))]
         self.ftp_uploads[rel] = (event.time, event.client_ip, f"FTP upload by {event.user or '?'}")
-        return None
+        # calls already seen (their web log was read first) that came after this upload
+        out = []
+        for call in self.calls.pop(rel, ()):
+            if event.time <= call.time <= event.time + self.window:
+                entities = request_entities(call)
+                entities.update(path=call.path, theme=theme_name(call.path), urls=[target(call)],
+                                reason=f"called after an FTP upload of the file by {event.client_ip}",
+                                editor_ip=event.client_ip)
+                out.append(Finding(key=rel, entities=entities, event=call, related=(event,)))
+        return out or None
 
     # -- state ----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""The App Service cards end to end, on realistic logs in every input format, across files and runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudward.config import from_dict
+from cloudward.pipeline import Pipeline
+from cloudward.store import Store
+
+MIXED = Path(__file__).resolve().parents[1] / "data" / "web" / "mixed"
+SCANNER = "45.155.205.17"
+
+
+def scan(paths, *, config=None, intel=None, store=None, only=None, baseline=None, prefilter=True):
+    pipe = Pipeline(from_dict(config or {}), only=only, store=store, raise_errors=True,
+                    enrich_options={"intel": intel} if intel else None)
+    if not prefilter:
+        pipe.ctx.options.pop("prefilter:HttpRequest", None)
+    if baseline:
+        pipe.learn_paths(baseline)
+    pipe.run_paths([str(p) for p in paths])
+    return pipe.finish(), pipe
+
+
+def by_type(alerts, alert_type):
+    return [a for a in alerts if a.alert_type == alert_type]
+
+
+def test_mixed_folder_every_format_and_the_cross_site_scanner(tmp_path):
+    feed = tmp_path / "feed.txt"
+    feed.write_text("198.51.100.0/24 ; test range\n")
+    alerts, pipe = scan([MIXED], intel=[str(feed)])
+    assert pipe.stats.rejected == 0, pipe.stats.rejections
+    assert set(pipe.stats.formats) >= {"combined", "w3c-http", "appservice-http", "vsftpd"}
+    cross = by_type(alerts, "AppServices_ScanSensitivePage")
+    assert len(cross) == 1
+    alert = cross[0].to_dict()
+    assert alert["entities"]["source_ip"] == SCANNER
+    assert alert["entities"]["sites"] == ["blog", "docs", "shop.example.com"]
+    assert set(alert["entities"]["paths"]) >= {"/.env", "/.git/config", "/phpinfo.php", "/actuator/env",
+                                               "/wp-config.php.bak"}
+    assert alert["resource"] == {"type": "site", "name": "(several sites)"}
+    # evidence points at file:line in each format
+    origins = {e["event_id"].rsplit("/", 1)[-1] for e in alert["evidence"]}
+    assert any(o.startswith("shop.example.com.access.log:") for o in origins)
+    assert any(o.startswith("u_ex261102.log:") for o in origins)
+    assert any(o.startswith("docs-appservice-http.json:") for o in origins)
+    php = by_type(alerts, "AppServices_PhpInUploadFolder")
+    assert [a.entities["source_ip"] for a in php] == ["185.220.101.4"]
+    assert php[0].evidence[0]["event_id"].endswith("shop.example.com.access.log:31")
+    fp = by_type(alerts, "AppServices_WebFingerprinting")
+    assert [(a.entities["source_ip"], a.entities["tool"]) for a in fp] == [("91.92.93.94", "WhatWeb")]
+    ti = by_type(alerts, "AppServices_IncomingTiClientIpFtp")
+    assert len(ti) == 1 and ti[0].entities["files_written"] == ["/var/www/html/wp-content/themes/shop/404.php"]
+    assert ti[0].entities["intel"][0]["feed"] == "feed.txt"
+    assert ti[0].entities["intel"][0]["indicator"] == "198.51.100.0/24"
+
+
+def test_prefilter_changes_no_alert(tmp_path):
+    """The fast path (trigger scan, skipped lines) must raise exactly what a full parse raises."""
+    from benchmarks_data import write_sites
+
+    folder = tmp_path / "logs"
+    write_sites(folder, lines=20_000)
+    fast, fast_pipe = scan([folder])
+    slow, slow_pipe = scan([folder], prefilter=False)
+    assert fast_pipe.stats.skipped > 0.8 * fast_pipe.stats.lines
+    assert slow_pipe.stats.skipped == 0
+
+    def summary(alerts):
+        return sorted((a.alert_type, a.resource["name"], a.entities.get("source_ip"), a.count) for a in alerts)
+
+    assert summary(fast) == summary(slow)
+    assert len(fast) >= 5
+
+
+def test_anomalous_page_access_baseline_persists_in_the_store(tmp_path):
+    early = tmp_path / "early" / "blog.example.com.access.log"
+    late = tmp_path / "late" / "blog.example.com.access.log"
+    early.parent.mkdir()
+    late.parent.mkdir()
+    admin = '203.0.113.50 - - [{d:02d}/Nov/2026:08:30:00 +0000] "POST /wp-login.php HTTP/1.1" 302 0 "-" "Mozilla/5.0"'
+    early.write_text("\n".join(admin.format(d=d) for d in range(1, 10)) + "\n")
+    late.write_text(
+        admin.format(d=20) + "\n"
+        + '185.220.101.4 - - [20/Nov/2026:02:14:09 +0000] "POST /wp-login.php HTTP/1.1" 302 0 "-" "Mozilla/5.0"\n')
+    store = Store(tmp_path / "cw.db")
+    alerts, _ = scan([early], store=store, only={"AppServices_AnomalousPageAccess"})
+    assert alerts == []
+    # a second run (as tail/serve after a restart) starts from the stored baseline
+    alerts, _ = scan([late], store=Store(tmp_path / "cw.db"), only={"AppServices_AnomalousPageAccess"})
+    assert [a.entities["source_ip"] for a in alerts] == ["185.220.101.4"]
+    # without the store, the late log alone is a fresh learning period: nothing alerts
+    alerts, _ = scan([late], only={"AppServices_AnomalousPageAccess"})
+    assert alerts == []
+
+
+def test_anomalous_page_access_baseline_from_earlier_logs(tmp_path):
+    old = tmp_path / "old.log"
+    new = tmp_path / "new.log"
+    line = '{ip} - - [{d:02d}/Nov/2026:08:30:00 +0000] "POST /wp-login.php HTTP/1.1" 302 0 "-" "Mozilla/5.0"'
+    # the earlier logs span more than the learning period, and everyone in them is learned
+    old.write_text("\n".join(line.format(ip=f"203.0.113.{50 + d % 3}", d=d) for d in range(1, 20)) + "\n")
+    new.write_text(line.format(ip="203.0.113.52", d=25) + "\n" + line.format(ip="185.220.101.4", d=25) + "\n")
+    config = {"site": "blog.example.com"}
+    alerts, _ = scan([new], config=config, baseline=[str(old)], only={"AppServices_AnomalousPageAccess"})
+    assert [a.entities["source_ip"] for a in alerts] == ["185.220.101.4"]
+
+
+def test_theme_file_uploaded_over_ftp_then_called_over_http(tmp_path):
+    (tmp_path / "vsftpd.log").write_text(
+        'Mon Nov  2 10:00:09 2026 [pid 4102] [webdeploy] OK UPLOAD: Client "198.51.100.23", '
+        '"/var/www/html/wp-content/themes/astra/footer.php", 4211 bytes, 81.20Kbyte/sec\n')
+    (tmp_path / "blog.example.com.access.log").write_text(
+        '198.51.100.66 - - [02/Nov/2026:10:05:00 +0000] "GET /wp-content/themes/astra/footer.php HTTP/1.1" 200 88 '
+        '"-" "curl/8.4.0"\n')
+    alerts, _ = scan([tmp_path], only={"AppServices_WpThemeInjection"})
+    assert len(alerts) == 1
+    assert alerts[0].entities["editor_ip"] == "198.51.100.23"
+    assert "FTP upload" in alerts[0].entities["reason"]
+
+
+@pytest.mark.parametrize("fmt", ["proftpd", "pure-ftpd", "xferlog", "w3c-ftp"])
+def test_threat_intel_ftp_alert_in_every_ftp_format(tmp_path, fmt):
+    lines = {
+        "proftpd": "2026-11-02 10:00:01,456 ftp1 proftpd[12345] ftp.example.com (203.0.113.66[203.0.113.66]): "
+                   "USER bob: Login successful.\n",
+        "pure-ftpd": "Nov  2 10:00:05 ftp1 pure-ftpd[333]: (bob@203.0.113.66) [NOTICE] /srv/www//x.php uploaded  "
+                     "(52 bytes, 1.2KB/sec)\n",
+        "xferlog": "Mon Nov  2 10:00:05 2026 1 203.0.113.66 1234 /srv/www/x.php b _ i r bob ftp 0 * c\n",
+        "w3c-ftp": "#Fields: date time c-ip cs-username cs-method cs-uri-stem sc-status x-session\n"
+                   "2026-11-02 10:00:02 203.0.113.66 bob PASS *** 230 s1\n",
+    }
+    log = tmp_path / "ftp.log"
+    log.write_text(lines[fmt])
+    feed = tmp_path / "feed.csv"
+    feed.write_text("first_seen,ip_address,malware\n2026-10-01,203.0.113.66,Mirai\n")
+    alerts, pipe = scan([log], intel=[f"{feed}#column=ip_address"], only={"AppServices_IncomingTiClientIpFtp"})
+    assert pipe.stats.formats[fmt] == 1
+    assert len(alerts) == 1
+    entities = alerts[0].entities
+    assert entities["users"] == ["bob"]
+    assert entities["intel"][0]["context"] == {"first_seen": "2026-10-01", "malware": "Mirai"}
+
+
+def test_scanner_state_stays_bounded_under_an_address_flood():
+    from cloudward.detections import by_id
+
+    cls = by_id("AppServices_ScanSensitivePage")
+    pipe = Pipeline(from_dict({"detections": {"AppServices_ScanSensitivePage": {"max_tracked_ips": 1000}}}),
+                    only={"AppServices_ScanSensitivePage"})
+    lines = [f'10.{i // 65536}.{i // 256 % 256}.{i % 256} - - [02/Nov/2026:10:{i // 6000 % 60:02d}:{i // 100 % 60:02d} '
+             f'+0000] "GET /missing-{i} HTTP/1.1" 404 1 "-" "-"' for i in range(20_000)]
+    from cloudward.inputs import InputFile
+
+    pipe.run_input(InputFile.from_bytes(("\n".join(lines) + "\n").encode(), "flood.log"))
+    det = next(d for d in pipe.detections if isinstance(d, cls))
+    assert len(det.windows) <= 1000 + 100
+    assert pipe.stats.events == 20_000
