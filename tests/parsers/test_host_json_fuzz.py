@@ -20,7 +20,7 @@ KEYS = ["process_exec", "process_kprobe", "process_connect", "process", "parent"
 RECORDS = st.dictionaries(st.sampled_from(KEYS), VALUES, min_size=1, max_size=6)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(RECORDS, min_size=1, max_size=4))
 def test_random_host_records_never_crash(records):
     text = "\n".join(orjson.dumps(r).decode() for r in records) + "\n"
@@ -33,7 +33,7 @@ PROCESS = st.fixed_dictionaries({"binary": st.text(max_size=30), "pid": VALUES, 
                                           "docker": VALUES})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(PROCESS, st.one_of(PROCESS, VALUES), VALUES, st.sampled_from(["process_exec", "process_kprobe",
                                                                       "process_connect"]))
 def test_tetragon_shaped_records(process, parent, args, kind):
@@ -42,7 +42,7 @@ def test_tetragon_shaped_records(process, parent, args, kind):
     scan_text(orjson.dumps(record).decode() + "\n", raise_errors=True)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.dictionaries(st.sampled_from(["Image", "CommandLine", "ParentImage", "User", "ProcessId", "UtcTime",
                                         "DestinationIp", "DestinationPort", "Initiated"]), VALUES),
        st.sampled_from([1, 3, "1", "3", 11]))
