@@ -8,6 +8,7 @@ binary search per prefix length in use. Domains match themselves and their sub-d
 from __future__ import annotations
 
 import ipaddress
+import socket
 from array import array
 from bisect import bisect_left
 from typing import Any
@@ -55,6 +56,18 @@ class IntelIndex:
         text = text.strip()
         if not text:
             return ""
+        if "." in text and ":" not in text and "/" not in text:
+            try:  # the common case, a plain IPv4 address: no ipaddress objects for millions of them
+                number = int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+            except OSError:
+                number = -1
+            if number >= 0:
+                nets4, refs4 = self._v4_build.setdefault(32, (array("Q"), array("Q")))
+                nets4.append(number)
+                refs4.append(self._ref(feed, context))
+                self.count += 1
+                self.finalized = False
+                return "ipv4-addr"
         if "://" in text:
             self.urls.setdefault(normalize_url(text), []).append(self._ref(feed, context))
             self.count += 1
