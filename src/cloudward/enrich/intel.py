@@ -14,7 +14,6 @@ from cloudward.enrich import Enricher
 from cloudward.events import FtpEvent, HttpRequest, NetConnection
 from cloudward.intel.feeds import FeedError, FeedReport, load_feed
 from cloudward.intel.indicators import Hit, IntelIndex
-from cloudward.intel.taxii import pull
 
 _CACHE_LIMIT = 200_000
 _NO_HITS: list[Hit] = []
@@ -82,6 +81,7 @@ def build(config: Config, **options: Any) -> IntelEnricher | None:
             name = str(table.get("name") or f"taxii:{table.get('collection', '')}")
             report = FeedReport(name, "taxii")
             from cloudward.intel.feeds import load_stix
+            from cloudward.intel.taxii import pull  # only when configured: it brings in urllib
 
             load_stix(index, {"type": "bundle", "objects": pull(table)}, index.feed(name), report)
             reports.append(report)

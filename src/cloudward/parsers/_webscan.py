@@ -87,7 +87,10 @@ def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, status_4xx: str) 
         if mask & THEME_PHP:
             alternatives.append(f"{target_prefix}wp-content/themes/[^ \"]*(?:{php})")
         if mask & THEME_EDIT:
-            tokens.update(("theme-editor.php", "admin-ajax.php", "update.php", "theme-install.php"))
+            # admin-ajax.php and update.php are busy endpoints; only their theme-editing actions matter
+            tokens.update(("theme-editor.php", "theme-install.php"))
+            alternatives.append(f"{target_prefix}admin-ajax\\.php[? ][^ \"]*edit-theme-plugin-file")
+            alternatives.append(f"{target_prefix}update\\.php[? ][^ \"]*upload-theme")
     tokens.discard("")
     if tokens:
         alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
