@@ -1,0 +1,66 @@
+"""Page classification from the data lists: what each path is, after normalization."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudward.analytics.web_paths import (
+    ADMIN,
+    FINGERPRINT,
+    PHP,
+    SENSITIVE,
+    THEME_EDIT,
+    THEME_PHP,
+    TOOL_PATH,
+    UPLOAD_PHP,
+    PageClassifier,
+    PathPatterns,
+    normalize,
+)
+from cloudward.datalists import DataLists
+
+
+@pytest.fixture(scope="module")
+def pages():
+    c = PageClassifier()
+    c.configure(DataLists())
+    return c
+
+
+@pytest.mark.parametrize(("path", "bits"), [
+    ("/.env", SENSITIVE), ("/%2Eenv", SENSITIVE), ("/app/.ENV", SENSITIVE), ("/.git/config", SENSITIVE),
+    ("//.git//HEAD", SENSITIVE), ("/backup/site.sql.gz", SENSITIVE),
+    ("/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", SENSITIVE | PHP),
+    ("/actuator/env", SENSITIVE), ("/server-status", SENSITIVE), ("/wp-login.php", ADMIN | PHP),
+    ("/wp-admin/", ADMIN), ("/wp-admin/admin-ajax.php", PHP | THEME_EDIT), ("/administrator/index.php", ADMIN | PHP),
+    ("/readme.html", FINGERPRINT), ("/nmaplowercheck1730554201", TOOL_PATH), ("/HNAP1", TOOL_PATH),
+    ("/wp-content/uploads/2026/11/x.php", UPLOAD_PHP | PHP), ("/images/a.PHTML/b.gif", UPLOAD_PHP | PHP),
+    ("/wp-content/themes/astra/404.php", THEME_PHP | PHP), ("/wp-admin/theme-editor.php", ADMIN | PHP | THEME_EDIT),
+    ("/products/12", 0), ("/static/app.js", 0), ("/uploads/photo.jpg", 0), ("/media/logo.php.png", 0),
+    ("/upload.php", PHP), ("/blog/environment-news", 0),
+])
+def test_bits(pages, path, bits):
+    assert pages.bits(path) == bits
+
+
+def test_labels(pages):
+    assert pages.label("/.git/config", "sensitive") == "source control metadata"
+    assert pages.label("/wp-login.php", "admin") == "WordPress"
+    assert pages.label("/misc/drupal.js", "fingerprint") == "Drupal"
+
+
+def test_normalize():
+    assert normalize("/A%2FB//C\\D") == "/a/b/c/d"
+
+
+def test_patterns_need_a_kind():
+    with pytest.raises(ValueError, match="needs one of"):
+        PathPatterns([{"category": "x"}])
+
+
+def test_user_additions_from_configuration():
+    from cloudward.config import from_dict
+
+    c = PageClassifier()
+    c.configure(DataLists(from_dict({"data": {"web_sensitive_pages": [{"name": "secret.txt", "category": "ours"}]}})))
+    assert c.bits("/x/secret.txt") == SENSITIVE
