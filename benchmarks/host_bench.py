@@ -293,8 +293,19 @@ def phase(kind: str, which: str, path: str) -> dict:
         n = pipe.stats.events
         records = n
     elapsed = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"events": n, "records": records, "seconds": elapsed, "rss_mb": rss, "alerts": alerts}
+    return {"events": n, "records": records, "seconds": elapsed, "rss_mb": _peak_rss_mb(), "alerts": alerts}
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS. ru_maxrss would also count the parent's memory at fork time (Linux
+    keeps the pre-exec high-water mark), so VmHWM of the current memory map is read instead."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_phase(kind: str, which: str, path: Path) -> dict:

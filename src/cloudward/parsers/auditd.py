@@ -103,7 +103,6 @@ class _Open:
     enriched: bytes = b""
     execve: list[bytes] = field(default_factory=list)
     cwd: bytes | None = None
-    path0: bytes | None = None
     sockaddr: bytes | None = None
     proctitle: bytes | None = None
     lines: list[bytes] = field(default_factory=list)
@@ -180,9 +179,6 @@ class Auditd(Format):
                 ev.execve.append(body)
             elif rtype == b"CWD":
                 ev.cwd = body
-            elif rtype == b"PATH":
-                if ev.path0 is None and body.startswith(b"item=0 "):
-                    ev.path0 = body
             elif rtype == b"SOCKADDR":
                 ev.sockaddr = body
             elif rtype == b"PROCTITLE":
