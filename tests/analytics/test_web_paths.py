@@ -32,7 +32,7 @@ def pages():
     ("//.git//HEAD", SENSITIVE), ("/backup/site.sql.gz", SENSITIVE),
     ("/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", SENSITIVE | PHP),
     ("/actuator/env", SENSITIVE), ("/server-status", SENSITIVE), ("/wp-login.php", ADMIN | PHP),
-    ("/wp-admin/", ADMIN), ("/wp-admin/admin-ajax.php", PHP | THEME_EDIT), ("/administrator/index.php", ADMIN | PHP),
+    ("/wp-admin/", ADMIN), ("/wp-admin/admin-ajax.php", PHP), ("/administrator/index.php", ADMIN | PHP),
     ("/readme.html", FINGERPRINT), ("/nmaplowercheck1730554201", TOOL_PATH), ("/HNAP1", TOOL_PATH),
     ("/wp-content/uploads/2026/11/x.php", UPLOAD_PHP | PHP), ("/images/a.PHTML/b.gif", UPLOAD_PHP | PHP),
     ("/wp-content/themes/astra/404.php", THEME_PHP | PHP), ("/wp-admin/theme-editor.php", ADMIN | PHP | THEME_EDIT),

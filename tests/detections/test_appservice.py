@@ -159,4 +159,5 @@ def test_scanner_state_stays_bounded_under_an_address_flood():
     pipe.run_input(InputFile.from_bytes(("\n".join(lines) + "\n").encode(), "flood.log"))
     det = next(d for d in pipe.detections if isinstance(d, cls))
     assert len(det.windows) <= 1000 + 100
-    assert pipe.stats.events == 20_000
+    assert det.windows.expired >= 19_000  # every address had a window; most were dropped again
+    assert pipe.stats.lines == 20_000

@@ -76,9 +76,10 @@ class KeyedWindows(Generic[W]):
         self.expired += len(stale)
         excess = len(self.windows) - self.max_keys
         if excess > 0:
-            for k in list(self.windows)[: excess + self.max_keys // 10]:
+            oldest = list(self.windows)[: excess + self.max_keys // 10]
+            for k in oldest:
                 del self.windows[k]
-            self.expired += excess
+            self.expired += len(oldest)
 
     def items(self) -> Iterator[tuple[Any, W]]:
         return iter(list(self.windows.items()))

@@ -15,17 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cloudward.analytics.agents import AgentClassifier
-from cloudward.analytics.web_paths import PageClassifier, split_target
+from cloudward.analytics.web_paths import THEME_EDIT, THEME_EDIT_ACTIONS, PageClassifier, split_target
 
 _CACHE_LIMIT = 200_000
+SKIP, EVENT, ERROR_ONLY = 0, 1, 2
 
 
 class WebLineFilter:
     def __init__(self) -> None:
         #: page kinds (web_paths bits) some card wants to see
         self.path_mask = 0
-        #: some card wants every 4xx answer
+        #: some card wants every 4xx answer, and how many such cards there are
         self.client_errors = False
+        self.error_cards = 0
         #: some card wants requests whose agent names a tool (any purpose)
         self.tool_agents = False
         #: cards judging addresses: (the addresses being judged now, a function counting n ordinary
@@ -33,6 +35,9 @@ class WebLineFilter:
         self.watched: list[tuple[Callable[[], list[str]], Callable[[str, int], None]]] = []
         #: some card needs every request of a Kudu/SCM site
         self.scm_sites = False
+        #: cards that can take a client error on an ordinary page without an event: (ip, time, path,
+        #: user agent) -> True when the card wants the full event after all
+        self.error_sinks: list[Callable[[str, float, str, str], bool]] = []
         self.pages: PageClassifier | None = None
         self.agents: AgentClassifier | None = None
         self.targets: dict[bytes, int] = {}
@@ -41,10 +46,13 @@ class WebLineFilter:
     def want(self, *, path_mask: int = 0, client_errors: bool = False, tool_agents: bool = False,
              watched: tuple[Callable[[], list[str]], Callable[[str, int], None]] | None = None,
              pages: PageClassifier | None = None, agents: AgentClassifier | None = None,
-             scm_sites: bool = False) -> None:
+             scm_sites: bool = False, error_sink: Callable[[str, float, str, str], bool] | None = None) -> None:
         self.scm_sites = self.scm_sites or scm_sites
+        if error_sink is not None:
+            self.error_sinks.append(error_sink)
         self.path_mask |= path_mask
         self.client_errors = self.client_errors or client_errors
+        self.error_cards += 1 if client_errors else 0
         self.tool_agents = self.tool_agents or tool_agents
         if watched is not None and not any(w[0] is watched[0] for w in self.watched):
             self.watched.append(watched)
@@ -56,11 +64,13 @@ class WebLineFilter:
         return self.scm_sites and (site.lower().startswith("~1") or ".scm." in site.lower())
 
     def target_bits(self, target: bytes) -> int:
-        """Page-kind bits of a raw request target (`/path?query`)."""
+        """Page-kind bits of a raw request target (`/path?query`); the query only adds THEME_EDIT."""
         bits = self.targets.get(target)
         if bits is None:
-            path = split_target(target.decode("utf-8", errors="replace"))[0]
+            path, query = split_target(target.decode("utf-8", errors="replace"))
             bits = self.pages.bits(path) if self.pages is not None else -1
+            if any(action in query for action in THEME_EDIT_ACTIONS):
+                bits |= THEME_EDIT
             if len(self.targets) >= _CACHE_LIMIT:
                 self.targets.clear()
             self.targets[target] = bits
@@ -76,20 +86,31 @@ class WebLineFilter:
             self.agent_tools[agent] = hit
         return hit
 
-    def wants(self, target: bytes, status: bytes, agent: bytes) -> bool:
-        """True unless the line provably matters to no card (apart from watched addresses, which the
-        caller counts with `count_watched`). `status` is the three status digits."""
+    def wants(self, target: bytes, status: bytes, agent: bytes) -> int:
+        """What a line needs, from its raw target, three status digits and agent: SKIP (no card can use
+        it; watched addresses aside, which the caller counts), EVENT, or ERROR_ONLY (a client error on
+        an ordinary page: hand it to `take_error` instead of building an event)."""
         bits = self.targets.get(target)
         if bits is None:
             bits = self.target_bits(target)
         if bits & self.path_mask:
-            return True
+            return EVENT
+        if self.tool_agents:
+            hit = self.agent_tools.get(agent)
+            if hit is None:
+                hit = self.agent_is_tool(agent)
+            if hit:
+                return EVENT
         if self.client_errors and status[:1] == b"4":
-            return True
-        if not self.tool_agents:
-            return False
-        hit = self.agent_tools.get(agent)
-        return self.agent_is_tool(agent) if hit is None else hit
+            return ERROR_ONLY if self.error_sinks and len(self.error_sinks) == self.error_cards else EVENT
+        return SKIP
+
+    def take_error(self, ip: str, when: float, path: str, agent: str) -> bool:
+        """Give a client error on an ordinary page to the cards; True when one wants the event anyway."""
+        wanted = False
+        for sink in self.error_sinks:
+            wanted = sink(ip, when, path, agent) or wanted
+        return wanted
 
     def pending_ips(self) -> list[str]:
         """Addresses some card is judging now (their ordinary requests count)."""

@@ -23,6 +23,8 @@ PHP = 16
 UPLOAD_PHP = 32
 THEME_PHP = 64
 THEME_EDIT = 128
+#: query actions that make a busy WordPress endpoint (admin-ajax.php, update.php) a theme edit
+THEME_EDIT_ACTIONS = ("edit-theme-plugin-file", "upload-theme")
 
 _CACHE_LIMIT = 200_000
 KEYS = ("path", "prefix", "suffix", "name", "segment", "ext")
@@ -170,7 +172,7 @@ class PageClassifier:
                 bits |= UPLOAD_PHP
             if "/wp-content/themes/" in folder:
                 bits |= THEME_PHP
-        if name in ("theme-editor.php", "admin-ajax.php", "update.php", "theme-install.php") and "/wp-admin/" in p:
+        if name in ("theme-editor.php", "theme-install.php") and "/wp-admin/" in p:
             bits |= THEME_EDIT
         return bits
 

@@ -47,6 +47,29 @@ def _lit(text: str) -> str:
         "latin-1"))
 
 
+def _not_exactly(words: list[str]) -> str:
+    """RE2 for a target continuation that is not exactly one of `words` (a word followed by the end
+    of the target - space, `?` or quote - is excluded; anything longer or different matches)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w.lower():
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        chars = [c for c in node if c]
+        other = "".join(_lit(c) for c in chars)
+        if "" in node:
+            alts = [f"[^{other} ?\\x22]" if other else "[^ ?\\x22]"]
+        else:
+            alts = [f"[^{other}]"] if other else []
+        alts += [_lit(c) + build(node[c]) for c in chars]
+        return "(?:" + "|".join(alts) + ")"
+
+    return build(trie)
+
+
 def _token(value: str) -> str:
     """The most distinctive part of a path pattern: its last segment (a file name, usually), or its
     longest segment when the last is too short to be telling (`/actuator/env` -> `actuator`)."""
@@ -59,11 +82,13 @@ def _token(value: str) -> str:
     return segments[-1] if len(segments[-1]) >= 4 else max(segments, key=len)
 
 
-def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, status_4xx: str) -> str:
+def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str, target_end: str,
+                    status_4xx: str) -> str:
     """The RE2 pattern of lines that may matter to the cards behind `flt`.
 
-    `target_prefix` is what comes before a request target in this format (the pattern the path tokens
-    follow), `status_4xx` a pattern for a client-error status in this format."""
+    In this format, `target_start` is what comes right before a request target, `target_prefix` that
+    plus any part of the target (what file-name tokens follow), `target_end` what ends a target, and
+    `status_4xx` a pattern for a client-error status."""
     pages = flt.pages
     alternatives: list[str] = ["^#"]
     tokens: set[str] = set()
@@ -78,8 +103,29 @@ def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, status_4xx: str) 
             lists.append(pages.fingerprint)
         if mask & TOOL_PATH:
             lists.append(pages.tools)
+        anchored: list[str] = []  # whole paths and prefixes, matched where the target starts
         for patterns in lists:
-            tokens.update(_token(e["pattern"].split(":", 1)[1]) for e in patterns.entries)
+            for entry in patterns.entries:
+                kind, _, value = entry["pattern"].partition(":")
+                if kind in ("path", "prefix") and value.startswith("/"):
+                    below = [e[len(value):] for e in patterns.excluded if kind == "prefix" and e.startswith(value)]
+                    bare = value.rstrip("/")
+                    if kind == "path":
+                        anchored.append(f"{_lit(bare)}/?{target_end}")
+                    elif below and value.endswith("/"):
+                        # everything below the prefix except exactly the excluded pages (/wp-admin/ but not
+                        # admin-ajax.php, a busy public endpoint)
+                        anchored.append(f"{_lit(bare)}(?:{target_end}|/{_not_exactly(below)})")
+                    elif value.endswith("/"):
+                        anchored.append(f"{_lit(bare)}(?:/|{target_end})")
+                    else:
+                        anchored.append(_lit(value))
+                else:
+                    tokens.add(_token(value))
+        if anchored:
+            alternatives.append(f"{target_start}(?:{'|'.join(sorted(set(anchored)))})")
+        # paths the classifier normalizes before matching (//x, /./x) are looked at closely
+        alternatives.append(f"{target_start}/[/.]")
         php = "|".join(_lit(e) for e in pages.php_exts)
         if mask & UPLOAD_PHP:
             for folder in pages.upload_folders:
@@ -132,17 +178,20 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 
 class BlockScanner:
-    def __init__(self, flt: WebLineFilter, *, target_prefix: str, status_4xx: str,
-                 ip_marker: Callable[[bytes], bytes]) -> None:
+    def __init__(self, flt: WebLineFilter, *, target_start: str, target_prefix: str, target_end: str,
+                 status_4xx: str, ip_marker: Callable[[bytes], bytes]) -> None:
         self.flt = flt
+        self.target_start = target_start
         self.target_prefix = target_prefix
+        self.target_end = target_end
         self.ip_marker = ip_marker
         self.search: Callable[[bytes, int, int], int] = lambda *a: -1
         self.retarget(status_4xx)
 
     def retarget(self, status_4xx: str) -> None:
         """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
-        pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, status_4xx=status_4xx)
+        pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, target_start=self.target_start,
+                                  target_end=self.target_end, status_4xx=status_4xx)
         self.search = _first_match(_compiled(pattern))
 
 

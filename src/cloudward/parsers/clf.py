@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from cloudward.analytics.web_filter import WebLineFilter
+from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import Event, HttpRequest
 from cloudward.inputs import InputFile
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
@@ -104,7 +104,9 @@ class CombinedLog(Format):
         # with the site in front of every line (vhost) the first line of each site must be read, so
         # such files take the line-by-line path; one file per site skips whole runs of lines
         if prefilter is not None and not ip_col:
-            scanner = BlockScanner(prefilter, target_prefix='"[A-Z]+ [^ "]*', status_4xx='" 4[0-9][0-9] ',
+            scanner = BlockScanner(prefilter, target_start='"[A-Z]+ ', target_prefix='"[A-Z]+ [^ "]*',
+                                   target_end="[ ?\\x22]",
+                                   status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=lambda ip: b"\n" + ip + b" ")
         yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
 
@@ -161,11 +163,14 @@ class _FastPath:
                         self.sites[site_raw] = known
                     always = True
                 always = always or known
-            if not always and not flt.wants(g[4], g[6], g[9] or b""):
+            need = EVENT if always else flt.wants(g[4], g[6], g[9] or b"")
+            if need == SKIP:
                 robust.stats.skipped += 1
                 if flt.watched and ip in flt.pending_ips():
                     flt.count_watched(ip, 1)
                 return None
+        else:
+            need = EVENT
         ts = g[2]
         if ts != self.last_ts:
             try:
@@ -176,6 +181,10 @@ class _FastPath:
             self.last_ts = ts
         target = g[4].decode("utf-8", errors="replace")
         qm = target.find("?")
+        if need == ERROR_ONLY and flt is not None and not flt.take_error(
+                ip, self.last_time, target if qm < 0 else target[:qm], g[9].decode("utf-8", "replace") if g[9] else ""):
+            robust.stats.skipped += 1
+            return None
         if vhost:
             site = site_raw.decode("utf-8", errors="replace").lower()
             colon = site.rfind(":")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cloudward.analytics.web_filter import WebLineFilter
+from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import Event, HttpRequest
 from cloudward.inputs import InputFile
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
@@ -54,8 +54,8 @@ class W3cHttpLog(Format):
         parser = _W3cLines(src.display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
-            parser.scanner = BlockScanner(prefilter, target_prefix=" /[^ ]*", status_4xx="^#",
-                                          ip_marker=lambda ip: b" " + ip + b" ")
+            parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
+                                          status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ")
         yield from read_web_lines(src, ctx, parser.parse, parser.scanner)
 
 
@@ -122,19 +122,27 @@ class _W3cLines:
                 self.site_cache[key] = site
         agent = parts[cols.agent]
         flt = self.prefilter
+        need = EVENT
         if flt is not None:
             if self.first_after_header or flt.site_always(site):
                 self.first_after_header = False
-            elif not flt.wants(parts[cols.stem].encode("utf-8", "replace"), status_text.encode("ascii", "replace"),
-                               agent.encode("utf-8", "replace")):
-                self.stats.skipped += 1
-                if flt.watched and ip in flt.pending_ips():
-                    flt.count_watched(ip, 1)
-                return None
+            else:
+                need = flt.wants((parts[cols.stem] if parts[cols.query] == "-" else
+                                  f"{parts[cols.stem]}?{parts[cols.query]}").encode("utf-8", "replace"),
+                                 status_text.encode("ascii", "replace"), agent.encode("utf-8", "replace"))
+                if need == SKIP:
+                    self.stats.skipped += 1
+                    if flt.watched and ip in flt.pending_ips():
+                        flt.count_watched(ip, 1)
+                    return None
         try:
             when = iso_day_time(parts[cols.date], parts[cols.time])
         except ValueError as exc:
             reject(f"{display}:{lineno}", str(exc))
+            return None
+        if need == ERROR_ONLY and flt is not None and not flt.take_error(
+                ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " ")):
+            self.stats.skipped += 1
             return None
         query = parts[cols.query]
         referer = parts[cols.referer]

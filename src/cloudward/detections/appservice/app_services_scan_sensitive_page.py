@@ -170,7 +170,7 @@ class ScanSensitivePage(Detection):
         #: (ip, site) -> a sensitive-page request, evidence for a later cross-site alert
         self.hit_events: dict[tuple[str, str], Event] = {}
         self.prefilter = line_filter(self, path_mask=SENSITIVE, client_errors=True, tool_agents=True,
-                                     watched=(self.pending_ips, self.count_ordinary))
+                                     watched=(self.pending_ips, self.count_ordinary), error_sink=self.take_error)
 
     def line_prefilter(self) -> WebLineFilter:
         return self.prefilter
@@ -215,6 +215,29 @@ class ScanSensitivePage(Detection):
             if reason:
                 out.extend(self._report(w, reason))
         return out or None
+
+    def take_error(self, ip: str, when: float, path: str, agent: str) -> bool:
+        """A client error on an ordinary page, from the parser without an event: the same bookkeeping
+        `evaluate` does for one. An address with sensitive-page requests pending is judged on it, so
+        for such an address the event is asked for instead (True)."""
+        w = self.windows.windows.get(ip)
+        if w is not None and w.pending:
+            return True
+        w = self.windows.open(ip, when)
+        if w.pending:
+            return True
+        w.requests += 1
+        w.errors += 1
+        if len(w.error_paths) < MAX_ERROR_PATHS:
+            w.error_paths.add(path)
+        if agent:
+            if not w.tool:
+                tool = self.agents.tool(agent)
+                if tool is not None:
+                    w.tool = str(tool["tool"])
+            if agent not in w.agents and len(w.agents) < 10:
+                w.agents.append(agent)
+        return False
 
     def pending_ips(self) -> list[str]:
         """Addresses with sensitive-page requests waiting for them to look like a scanner."""

@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 from cloudward.alerts import Finding
 from cloudward.analytics.web_filter import WebLineFilter
-from cloudward.analytics.web_paths import THEME_EDIT, THEME_PHP, normalize
+from cloudward.analytics.web_paths import THEME_EDIT, THEME_EDIT_ACTIONS, THEME_PHP, normalize
 from cloudward.detections.appservice._web import (
     CHROME,
     FIREFOX,
@@ -225,7 +225,10 @@ class WpThemeInjection(Detection):
         if bits is None:
             bits = self.pages.bits(event.path)
         if not bits & (THEME_PHP | THEME_EDIT):
-            return None
+            query = event.query
+            if not query or not any(action in query for action in THEME_EDIT_ACTIONS):
+                return None
+            bits |= THEME_EDIT
         what = self._edit_of(event, bits)
         if what:
             self._edit(event.site, event.time, event.client_ip, what, event)
