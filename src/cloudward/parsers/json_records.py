@@ -47,7 +47,7 @@ class JsonRecords(Format):
         if _TIME_PREFIX.match(data):
             return 55
         # JSON lines behind a damaged or foreign first line: still ours unless a text format is surer
-        if any(line.lstrip()[:1] == "{" for line in head.lines[1:]):
+        if any(line.lstrip()[:1] == "{" for line in head.lines):
             return 30
         return 0
 
