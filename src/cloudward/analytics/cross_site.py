@@ -7,22 +7,46 @@ all) and plain data, so a long-running `serve` or `tail` keeps them in the store
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 MAX_HITS_PER_IP = 256
 
 
 class Profile:
-    __slots__ = ("alerted_sites", "hits")
+    __slots__ = ("alerted_sites", "hits", "seen", "site_counts", "times")
 
     def __init__(self) -> None:
-        #: (time, site, path), in arrival order
+        #: (time, site, path), kept in time order whatever order the files were read in
         self.hits: list[tuple[float, str, str]] = []
+        self.times: list[float] = []
+        self.seen: set[tuple[float, str, str]] = set()
+        #: hits per site, so "how many sites at all" is one len()
+        self.site_counts: dict[str, int] = {}
         #: sites already named in a cross-site alert for this address
         self.alerted_sites: set[str] = set()
 
     def sites(self) -> set[str]:
-        return {h[1] for h in self.hits}
+        return set(self.site_counts)
+
+    def add(self, hit: tuple[float, str, str]) -> bool:
+        if hit in self.seen:
+            return False
+        i = bisect.bisect_right(self.times, hit[0])
+        self.times.insert(i, hit[0])
+        self.hits.insert(i, hit)
+        self.seen.add(hit)
+        self.site_counts[hit[1]] = self.site_counts.get(hit[1], 0) + 1
+        if len(self.hits) > MAX_HITS_PER_IP:  # forget the oldest in time
+            old = self.hits.pop(0)
+            self.times.pop(0)
+            self.seen.discard(old)
+            left = self.site_counts[old[1]] - 1
+            if left:
+                self.site_counts[old[1]] = left
+            else:
+                del self.site_counts[old[1]]
+        return True
 
 
 class CrossSiteProfiles:
@@ -41,33 +65,42 @@ class CrossSiteProfiles:
                 for k in list(self.profiles)[: self.max_ips // 10 or 1]:
                     del self.profiles[k]
             prof = self.profiles[ip] = Profile()
-        hit = (when, site, path)
-        if hit not in prof.hits:
-            prof.hits.append(hit)
-            if len(prof.hits) > MAX_HITS_PER_IP:
-                del prof.hits[0]
-        if len({h[1] for h in prof.hits}) < self.min_sites:
+        prof.add((when, site, path))
+        if len(prof.site_counts) < self.min_sites:
             return None
-        return self._window_with(prof.hits, when)
+        return self._window_with(prof, when)
 
-    def _window_with(self, hits: list[tuple[float, str, str]], when: float) -> list[tuple[float, str, str]] | None:
-        """The hits of the window of `self.window` seconds containing `when` that spans most sites."""
-        near = sorted(h for h in hits if abs(h[0] - when) <= self.window)
-        best: list[tuple[float, str, str]] | None = None
+    def _window_with(self, prof: Profile, when: float) -> list[tuple[float, str, str]] | None:
+        """The hits of the window of `self.window` seconds containing `when` that spans most sites.
+
+        One pass over the hits within a window of `when`, counting sites as the window slides."""
+        lo_i = bisect.bisect_left(prof.times, when - self.window)
+        hi_i = bisect.bisect_right(prof.times, when + self.window)
+        near = prof.hits[lo_i:hi_i]
+        counts: dict[str, int] = {}
+        best: tuple[int, int] | None = None
         best_sites = 0
         lo = 0
-        for hi in range(len(near)):
-            while near[hi][0] - near[lo][0] > self.window:
+        window = self.window
+        for hi, (t, site, _) in enumerate(near):
+            counts[site] = counts.get(site, 0) + 1
+            while t - near[lo][0] > window:
+                old = near[lo][1]
+                left = counts[old] - 1
+                if left:
+                    counts[old] = left
+                else:
+                    del counts[old]
                 lo += 1
-            if near[hi][0] < when:
+            if t < when:
                 continue  # windows must contain the new hit
-            chunk = near[lo: hi + 1]
-            if chunk[0][0] > when:
+            if near[lo][0] > when:
                 break
-            n = len({h[1] for h in chunk})
-            if n > best_sites:
-                best, best_sites = chunk, n
-        return best if best_sites >= self.min_sites else None
+            if len(counts) > best_sites:
+                best, best_sites = (lo, hi), len(counts)
+        if best is None or best_sites < self.min_sites:
+            return None
+        return near[best[0] : best[1] + 1]
 
     def profile(self, ip: str) -> Profile | None:
         return self.profiles.get(ip)
@@ -80,6 +113,5 @@ class CrossSiteProfiles:
         for ip, body in (state.get("profiles") or {}).items():
             prof = self.profiles.setdefault(ip, Profile())
             for t, site, path in body.get("hits", []):
-                if (t, site, path) not in prof.hits:
-                    prof.hits.append((float(t), str(site), str(path)))
+                prof.add((float(t), str(site), str(path)))
             prof.alerted_sites.update(body.get("alerted", []))
