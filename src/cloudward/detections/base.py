@@ -92,6 +92,8 @@ class Detection:
         self.data = data or DataLists()
         #: analytics shared by the cards of one pipeline, one instance per class (see `shared_analytics`)
         self._shared = shared if shared is not None else {}
+        #: True while the pipeline feeds a `--baseline-from` pass: learn, raise nothing
+        self.learning = False
         unknown = set(self.settings.params) - set(self.card.params)
         if unknown:
             known = ", ".join(sorted(self.card.params)) or "none"

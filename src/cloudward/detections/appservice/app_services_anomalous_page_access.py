@@ -123,7 +123,6 @@ class AnomalousPageAccess(Detection):
     kinds = (HttpRequest,)
 
     def setup(self) -> None:
-        self.learning = False
         self.period = self.duration("learning_period")
         self.baselines = SiteBaselines(self.period, max_ips_per_site=int(self.params["max_ips_per_site"]))
         self.sites = self.baselines.sites
