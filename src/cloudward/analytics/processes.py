@@ -99,11 +99,15 @@ class WebContext:
 
     def origin(self, event: ProcessExec) -> str:
         """How the process is tied to the web app ('' when it is not)."""
+        return self.origins(event)[0]
+
+    def origins(self, event: ProcessExec) -> tuple[str, str]:
+        """(English, Korean) descriptions of how the process is tied to the web app; ('', '') if it is not."""
         worker = self.worker_ancestor(event)
         if worker:
-            return f"descendant of {worker}"
+            return f"descendant of {worker}", f"{worker}의 하위 프로세스"
         user = self.web_user(event)
-        return f"runs as web user {user}" if user else ""
+        return (f"runs as web user {user}", f"웹 사용자 {user}(으)로 실행") if user else ("", "")
 
 
 def process_entities(event: ProcessExec | NetConnection) -> dict[str, Any]:

@@ -148,7 +148,7 @@ class ContainerContext(Enricher):
             if ev.privileged is None:
                 ev.privileged = privileged
             ev.pid = ev.pid or pid
-        if ev.container_id and ev.action not in ("inspect", "exec_inspect", "image_inspect"):
+        if ev.container_id and ev.action not in ("inspect", "image_inspect"):
             facts = self.facts(ev.container_id)
             if facts is not None:
                 ev.container_name = ev.container_name or facts.name

@@ -67,7 +67,7 @@ CARD = Card(
     description="On {host}, the web app ({origin}) ran a high-privilege command: {matched} "
                 "(process {process}, pid {pid}, user {user}). A web application has no reason to change accounts, "
                 "privileges or system settings; this is an attacker trying to escalate from the web app.",
-    description_ko="{host}에서 웹 앱({origin})이 높은 권한 명령을 실행했습니다: {matched} (프로세스 {process}, "
+    description_ko="{host}에서 웹 앱({origin_ko})이 높은 권한 명령을 실행했습니다: {matched} (프로세스 {process}, "
                    "pid {pid}, 사용자 {user}). 웹 애플리케이션은 계정·권한·시스템 설정을 바꿀 이유가 없으므로, "
                    "웹 앱을 통해 권한 상승을 시도하는 공격자로 보입니다.",
     remediation=(
@@ -162,7 +162,7 @@ class HighPrivilegeCommand(Detection):
         shell = not direct and len(argv) > 2 and self.shells(basename(event.executable) or basename(argv[0]))
         if not direct and not shell:
             return None
-        origin = self.web.origin(event)
+        origin, origin_ko = self.web.origins(event)
         if not origin:
             return None
         is_root = event.uid == 0 or event.euid == 0
@@ -181,4 +181,4 @@ class HighPrivilegeCommand(Detection):
         ent["matched"] = matched
         ent["web_context"] = origin
         return [Finding(key=f"{event.host}|{event.container_id}|{matched}", entities=ent, event=event,
-                        params={"origin": origin})]
+                        params={"origin": origin, "origin_ko": origin_ko})]

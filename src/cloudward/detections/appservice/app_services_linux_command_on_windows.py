@@ -31,7 +31,7 @@ CARD = Card(
     description="On Windows host {host}, {process} (pid {pid}) started by the web app ({origin}) ran Linux "
                 "commands ({commands}): {command_line}. Someone is running commands through the web app, "
                 "probably with tooling written for Linux.",
-    description_ko="Windows 호스트 {host}에서 웹 앱({origin})이 시작한 {process}(pid {pid})이(가) Linux 명령"
+    description_ko="Windows 호스트 {host}에서 웹 앱({origin_ko})이 시작한 {process}(pid {pid})이(가) Linux 명령"
                    "({commands})을 실행했습니다: {command_line}. 누군가 웹 앱을 통해 명령을 실행하고 있으며, "
                    "Linux용 공격 도구를 사용한 것으로 보입니다.",
     remediation=(
@@ -109,4 +109,5 @@ class LinuxCommandOnWindows(Detection):
         ent["commands"] = found
         ent["web_worker"] = worker
         return [Finding(key=f"{event.host}|{worker}|{event.command_line}", entities=ent, event=event,
-                        params={"origin": f"descendant of {worker}"})]
+                        params={"origin": f"descendant of {worker}",
+                                "origin_ko": f"{worker}의 하위 프로세스"})]

@@ -37,7 +37,7 @@ CARD = Card(
              "parent is a PHP process",
     description="On {host}, {reason}: {command_line} (pid {pid}, user {user}). PHP running OS commands or "
                 "decoding hidden code is how web shells and injected code behave.",
-    description_ko="{host}에서 {reason}: {command_line} (pid {pid}, 사용자 {user}). PHP가 OS 명령을 실행하거나 "
+    description_ko="{host}에서 {reason_ko}: {command_line} (pid {pid}, 사용자 {user}). PHP가 OS 명령을 실행하거나 "
                    "숨겨진 코드를 디코딩하는 것은 웹 셸이나 주입된 코드의 전형적인 동작입니다.",
     remediation=(
         "Find the PHP file behind it: match the time with the access log and look for recently changed or "
@@ -117,16 +117,17 @@ class SuspectPhp(Detection):
         self.functions = saferegex.compile(rf"(?:^|[^a-z0-9_$>])({names})\s*\(", ignore_case=True)
         self.web = WebContext(self.data)
 
-    def _inline(self, argv: list[str]) -> str:
-        """What makes this PHP command line suspicious ('' if nothing)."""
+    def _inline(self, argv: list[str]) -> tuple[str, str]:
+        """What makes this PHP command line suspicious, in English and Korean (('', '') if nothing)."""
         for i, arg in enumerate(argv[1:], 1):
             if arg in _CODE_OPTIONS and i + 1 < len(argv):
                 code = saferegex.bounded(argv[i + 1])
                 m = self.functions.search(code)
                 if m:
-                    return f"PHP inline code calling {m.group(1).lower()}()"
+                    fn = m.group(1).lower()
+                    return f"PHP inline code calling {fn}()", f"{fn}()를 호출하는 PHP 인라인 코드"
                 if "`" in code:
-                    return "PHP inline code with a backtick shell command"
+                    return "PHP inline code with a backtick shell command", "백틱 셸 명령이 든 PHP 인라인 코드"
             setting = arg[2:] if arg.startswith("-d") and len(arg) > 2 else (
                 argv[i + 1] if arg == "-d" and i + 1 < len(argv) else "")
             if setting:
@@ -136,17 +137,19 @@ class SuspectPhp(Detection):
                     if name.strip() == "allow_url_include" and low in ("1", "on", "true"):
                         continue  # only together with a prepended source is it code loading
                     if low.startswith(_RISKY_SOURCES):
-                        return f"PHP told to load code from {value.strip()[:80]} ({name.strip()})"
-        return ""
+                        source, setting_name = value.strip()[:80], name.strip()
+                        return (f"PHP told to load code from {source} ({setting_name})",
+                                f"{source}에서 코드를 불러오도록 지정된 PHP({setting_name})")
+        return "", ""
 
     def evaluate(self, event: ProcessExec) -> list[Finding] | None:
         name = basename(event.executable)
         arg0 = basename(event.argv[0]) if event.argv else ""
         if self.php(name) or self.php(arg0):
-            reason = self._inline(event.argv) if len(event.argv) > 2 else ""
+            reason, reason_ko = self._inline(event.argv) if len(event.argv) > 2 else ("", "")
             if not reason:
                 return None
-            return [self._finding(event, reason, "inline code", event.pid)]
+            return [self._finding(event, reason, reason_ko, "inline code", event.pid)]
         parent = basename(event.parent_executable)
         if not parent or not self.php(parent):
             return None
@@ -155,13 +158,17 @@ class SuspectPhp(Detection):
         pcmd = event.parent_command_line.lower()
         if pcmd and any(fnmatch.fnmatchcase(pcmd, p) for p in self.allowed_parents):
             return None
-        return [self._finding(event, f"PHP process {parent} started {name or arg0}", "spawned shell", event.ppid)]
+        child = name or arg0
+        return [self._finding(event, f"PHP process {parent} started {child}",
+                              f"PHP 프로세스 {parent}이(가) {child}을(를) 시작함", "spawned shell", event.ppid)]
 
-    def _finding(self, event: ProcessExec, reason: str, kind: str, php_pid: int) -> Finding:
+    def _finding(self, event: ProcessExec, reason: str, reason_ko: str, kind: str, php_pid: int) -> Finding:
         ent: dict[str, Any] = process_entities(event)
         ent["reason_kind"] = kind
+        # lists, so an alert folding several events names every reason
+        ent["reason"] = [reason]
+        ent["reason_ko"] = [reason_ko]
         origin = self.web.origin(event)
         if origin:
             ent["web_context"] = origin
-        return Finding(key=f"{event.host}|{event.container_id}|{php_pid}", entities=ent, event=event,
-                       params={"reason": reason})
+        return Finding(key=f"{event.host}|{event.container_id}|{php_pid}", entities=ent, event=event)

@@ -34,7 +34,7 @@ CARD = Card(
                 "parent {parent}){web}. Attackers drop and run payloads in temporary folders because "
                 "anyone may write there.",
     description_ko="{host}에서 {process}이(가) 임시 폴더에서 실행되었습니다: {path} (pid {pid}, 사용자 {user}, "
-                   "부모 {parent}){web}. 누구나 쓸 수 있기 때문에 공격자는 임시 폴더에 페이로드를 내려받아 실행합니다.",
+                   "부모 {parent}){web_ko}. 누구나 쓸 수 있기 때문에 공격자는 임시 폴더에 페이로드를 내려받아 실행합니다.",
     remediation=(
         "Collect the file (hash it, keep a copy) before it disappears, and check it against malware scanners.",
         "Find how it got there: the parent process, the web request at that time, or the download command.",
@@ -141,7 +141,7 @@ class TmpFolderExecution(Detection):
             return None
         ent = process_entities(event)
         ent["path"] = path
-        origin = self.web.origin(event)
+        origin, origin_ko = self.web.origins(event)
         severity = None
         if origin:
             ent["web_context"] = origin
@@ -150,4 +150,5 @@ class TmpFolderExecution(Detection):
         return [Finding(key=f"{event.host}|{event.container_id}|{_norm(path)}", entities=ent, event=event,
                         severity=severity,
                         params={"web": f", in the web app's context ({origin})" if origin else "",
+                                "web_ko": f", 웹 앱 컨텍스트({origin_ko})" if origin else "",
                                 "parent": event.parent_executable or "?"})]

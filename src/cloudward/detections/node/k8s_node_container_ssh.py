@@ -84,7 +84,7 @@ class ContainerSSH(Detection):
                 return None
             ent = container_event_entities(event)
             ent["process"] = name
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
         if not event.container_id:
             return None
         name = basename(event.executable)
@@ -94,4 +94,4 @@ class ContainerSSH(Detection):
             name = basename(event.argv[0])
         ent = process_entities(event)
         ent["process"] = name
-        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
+        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]

@@ -114,4 +114,4 @@ class KubernetesAPI(Detection):
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits
-        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
+        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]

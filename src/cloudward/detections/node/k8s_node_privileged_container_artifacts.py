@@ -24,6 +24,8 @@ from cloudward.events import ContainerEvent, ProcessExec
 PRIV_ID = container_id("cw-privileged")
 PLAIN_ID = container_id("cw-plain")
 _ACTIONS = frozenset({"create", "start", "inspect", "restart", "unpause"})
+_HOW_KO = {"its processes hold the full capability set": "프로세스가 모든 capability를 보유",
+           "inspect data": "inspect 데이터"}
 
 CARD = Card(
     id="K8S.NODE_PrivilegedContainerArtifacts",
@@ -37,7 +39,7 @@ CARD = Card(
              "--privileged (docker, podman, nerdctl, ctr), and container processes with the full capability set",
     description="On {host}, container {container} ({image}) runs privileged ({how}). A privileged container "
                 "can reach every device and kernel interface of the node: whoever controls it controls the host.",
-    description_ko="{host}에서 컨테이너 {container}({image})이(가) 권한 모드로 실행됩니다({how}). 권한 있는 "
+    description_ko="{host}에서 컨테이너 {container}({image})이(가) 권한 모드로 실행됩니다({how_ko}). 권한 있는 "
                    "컨테이너는 노드의 모든 장치와 커널 인터페이스에 접근할 수 있어, 이를 장악한 사람은 호스트를 장악합니다.",
     remediation=(
         "Find who started it and why (the command line or the workload spec); most workloads need a few "
@@ -129,10 +131,12 @@ class PrivilegedContainerArtifacts(Detection):
         ent["runtime"] = cmd.tool
         key = cmd.name or event.command_line
         return [Finding(key=f"{event.host}|{key}", entities=ent, event=event,
-                        params={"how": f"{cmd.tool} {cmd.verb} --privileged"})]
+                        params={"how": f"{cmd.tool} {cmd.verb} --privileged",
+                                "how_ko": f"{cmd.tool} {cmd.verb} --privileged", "image": cmd.target or "?"})]
 
     def _once(self, host: str, cid: str, ent: dict[str, Any], event: Any, how: str) -> list[Finding] | None:
         key = f"{host}|{ent.get('container') or cid}"
         if not self.seen.first(f"{key}|{how}"):
             return None
-        return [Finding(key=key, entities=ent, event=event, params={"how": how})]
+        return [Finding(key=key, entities=ent, event=event,
+                        params={"how": how, "how_ko": _HOW_KO.get(how, how), "image": ent.get("image") or "image unknown"})]

@@ -27,6 +27,12 @@ from cloudward.events import ContainerEvent, ProcessExec
 
 PLAIN_ID = container_id("cw-plain")
 _EXEC_ACTIONS = frozenset({"exec_create", "exec_start", "exec_inspect"})
+_WHAT_KO = {
+    "a host-impacting command ran privileged": "호스트에 영향을 주는 명령이 권한 모드로 실행됨",
+    "a host-impacting command ran with CAP_SYS_ADMIN": "호스트에 영향을 주는 명령이 CAP_SYS_ADMIN으로 실행됨",
+    "a privileged exec was started": "권한 있는 exec가 시작됨",
+    "a host-impacting command was exec'd into a privileged container": "권한 있는 컨테이너에 호스트 영향 명령이 exec됨",
+}
 
 CARD = Card(
     id="K8S.NODE_PrivilegedExecutionInContainer",
@@ -40,7 +46,7 @@ CARD = Card(
              "and container processes from host_impacting_commands in a privileged container or with CAP_SYS_ADMIN",
     description="On {host}, {what} in container {container}: {command_line}. With that privilege a process can "
                 "mount the host's disks, join its namespaces or load kernel code: a container escape.",
-    description_ko="{host}의 컨테이너 {container}에서 {what}: {command_line}. 이런 권한이 있으면 프로세스가 호스트 "
+    description_ko="{host}의 컨테이너 {container}에서 {what_ko}: {command_line}. 이런 권한이 있으면 프로세스가 호스트 "
                    "디스크를 마운트하거나 네임스페이스에 들어가거나 커널 코드를 적재할 수 있어 컨테이너 탈출이 가능합니다.",
     remediation=(
         "Find who ran it (the docker exec caller, the pod's owner) and whether it was planned maintenance.",
@@ -114,7 +120,7 @@ class PrivilegedExecutionInContainer(Detection):
                 return None
             ent = process_entities(event)
             return [Finding(key=f"{event.host}|{event.container_name or event.container_id}|{event.command_line}", entities=ent,
-                            event=event, params={"what": what})]
+                            event=event, params={"what": what, "what_ko": _WHAT_KO.get(what, what)})]
         if len(event.argv) < 3 or "--privileged" not in event.command_line:
             return None
         cmd = runtime_command(event.argv, event.executable)
@@ -124,7 +130,8 @@ class PrivilegedExecutionInContainer(Detection):
         ent["container"] = cmd.target
         ent["exec_command"] = " ".join(cmd.command)
         return [Finding(key=f"{event.host}|{cmd.target}|{' '.join(cmd.command)}", entities=ent, event=event,
-                        params={"what": f"{cmd.tool} exec --privileged"})]
+                        params={"what": f"{cmd.tool} exec --privileged",
+                                "what_ko": f"{cmd.tool} exec --privileged 실행"})]
 
     def _container_event(self, event: ContainerEvent) -> list[Finding] | None:
         if event.action not in _EXEC_ACTIONS:
@@ -140,4 +147,4 @@ class PrivilegedExecutionInContainer(Detection):
         if event.exec_id:
             ent["exec_id"] = event.exec_id
         key = f"{event.host}|{event.container_name or event.container_id}|{' '.join(event.command)}"
-        return [Finding(key=key, entities=ent, event=event, params={"what": what})]
+        return [Finding(key=key, entities=ent, event=event, params={"what": what, "what_ko": _WHAT_KO.get(what, what)})]

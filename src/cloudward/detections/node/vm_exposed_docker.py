@@ -25,7 +25,7 @@ CARD = Card(
              "\"tlsverify\": true",
     description="On {host}, the Docker daemon listens on {bind} without TLS client verification ({source}). "
                 "Anyone who can reach that address can start a privileged container and take over the host.",
-    description_ko="{host}에서 Docker 데몬이 TLS 클라이언트 검증 없이 {bind}에서 수신 대기합니다({source}). "
+    description_ko="{host}에서 Docker 데몬이 TLS 클라이언트 검증 없이 {bind}에서 수신 대기합니다({source_ko}). "
                    "이 주소에 접근할 수 있는 누구나 권한 있는 컨테이너를 시작해 호스트를 장악할 수 있습니다.",
     remediation=(
         "Stop listening on TCP if remote access is not needed: keep only unix:///var/run/docker.sock "
@@ -147,7 +147,8 @@ class ExposedDocker(Detection):
             ent = container_event_entities(event)
             ent["bind"] = binds
             return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
-                            params={"source": f"daemon.json {event.origin}"})]
+                            params={"source": f"daemon.json {event.origin}",
+                                    "source_ko": f"daemon.json {event.origin}"})]
         name = program(event.executable) if event.executable else ""
         if name != "dockerd" and not (name == "docker" and len(event.argv) > 1 and event.argv[1] in ("daemon", "-d")):
             return None
@@ -158,4 +159,4 @@ class ExposedDocker(Detection):
         ent = process_entities(event)
         ent["bind"] = binds
         return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
-                        params={"source": "dockerd command line"})]
+                        params={"source": "dockerd command line", "source_ko": "dockerd 명령줄"})]

@@ -120,7 +120,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = container_event_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
         if event.container_id:
             found = []
             pattern = self.miners.image(event.image) if event.image else None
@@ -134,7 +134,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = process_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
         if len(event.argv) < 3:
             return None
         cmd = runtime_command(event.argv, event.executable)
@@ -147,4 +147,4 @@ class MinerInContainerImage(Detection):
         ent["container"] = cmd.name or "(unnamed)"
         ent["image"] = cmd.target
         ent["indicators"] = [f"image matches {pattern}"]
-        return [Finding(key=f"{event.host}|{cmd.name or cmd.target}", entities=ent, event=event)]
+        return [Finding(key=f"{event.host}|{cmd.name or cmd.target}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
