@@ -201,3 +201,21 @@ def test_random_bytes_never_crash(lines):
     prefix = [b"type=SYSCALL msg=audit(1.000:1): ", b"type=EXECVE msg=audit(1.000:1): ", b""]
     data = b"\n".join(prefix[i % 3] + line for i, line in enumerate(lines))
     parse(data)
+
+
+ARG = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n\r"), min_size=1, max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(ARG, min_size=1, max_size=4), min_size=1, max_size=5), st.randoms(use_true_random=False))
+def test_interleaved_events_never_mix(argvs, rnd):
+    """However the records of several events are interleaved, each event keeps exactly its own arguments."""
+    queues = [audit_exec(200 + i, 700 + i, 1, argv, exe="/usr/bin/x").rstrip("\n").split("\n")
+              for i, argv in enumerate(argvs)]
+    lines = []
+    while any(queues):
+        q = rnd.choice([q for q in queues if q])
+        lines.append(q.pop(0))
+    events, ctx = parse("\n".join(lines) + "\n")
+    assert ctx.stats.rejected == 0
+    assert sorted((e.pid, e.argv) for e in events) == sorted((700 + i, argv) for i, argv in enumerate(argvs))
