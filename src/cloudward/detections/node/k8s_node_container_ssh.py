@@ -6,7 +6,14 @@ from __future__ import annotations
 from cloudward.alerts import Finding
 from cloudward.analytics.processes import NamePatterns, basename, container_event_entities, process_entities
 from cloudward.detections.base import Card, Detection, Sample
-from cloudward.detections.node._samples import audit_exec, container_id, inspect_container, shim, tetragon_exec
+from cloudward.detections.node._samples import (
+    audit_exec,
+    container_id,
+    ecs_exec,
+    inspect_container,
+    shim,
+    tetragon_exec,
+)
 from cloudward.events import ContainerEvent, ProcessExec
 
 SSH_ID = container_id("cw-ssh")
@@ -58,6 +65,10 @@ CARD = Card(
         Sample("sshd started in a pod (Tetragon)", "tetragon",
                tetragon_exec("/usr/sbin/sshd", "-D -e", parent="/bin/sh", parent_arguments="/start.sh"),
                expect=1, entities={"pod": "web-7d9f8b6c5d-x2x9q"}),
+        Sample("sshd in a container, from Auditbeat (ECS)", "ecs-process",
+               ecs_exec("/usr/sbin/sshd", ["/usr/sbin/sshd", "-D"], parent="/usr/bin/containerd-shim-runc-v2",
+                        container={"id": SSH_ID, "name": "legacy-app", "image": {"name": "acme/legacy:2019"}}),
+               expect=1, entities={"container": "legacy-app", "image": "acme/legacy:2019"}),
         Sample("sshd on the host is normal", "auditd",
                audit_exec(14030, 800, 1, ["/usr/sbin/sshd", "-D"]), expect=0),
         Sample("the ssh client inside a container", "tetragon",

@@ -10,7 +10,14 @@ from cloudward.alerts import Finding
 from cloudward.analytics.processes import basename, process_entities
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._kube_access import DEFAULT_API_ADDRESSES, KubeAccess
-from cloudward.detections.node._samples import audit_exec, container_id, shim, tetragon_connect, tetragon_exec
+from cloudward.detections.node._samples import (
+    audit_exec,
+    container_id,
+    ecs_exec,
+    shim,
+    tetragon_connect,
+    tetragon_exec,
+)
 from cloudward.events import NetConnection, ProcessExec
 
 PLAIN_ID = container_id("cw-plain")
@@ -71,6 +78,11 @@ CARD = Card(
         Sample("curl connecting to the API server's service IP (Tetragon kprobe)", "tetragon",
                tetragon_connect("/usr/bin/curl", "-sk https://10.96.0.1/version", "10.96.0.1", 443),
                expect=1, entities={"destination": "10.96.0.1:443"}),
+        Sample("wget with the service-account token, from Elastic Defend (ECS)", "ecs-process",
+               ecs_exec("/usr/bin/wget", ["wget", "--header", f"Authorization: Bearer $(cat {TOKEN})",
+                                          "https://kubernetes.default.svc/api/v1/secrets"],
+                        container={"id": PLAIN_ID, "name": "web", "image": {"name": "acme/shop-web:3.1"}}),
+               expect=1, entities={"container": "web"}),
         Sample("the same command on the node itself is an administrator's", "auditd",
                audit_exec(14050, 31050, 1, ["kubectl", "get", "pods", "-A"], exe="/usr/local/bin/kubectl", uid=1000,
                           auid=1000), expect=0),
