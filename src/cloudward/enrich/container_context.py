@@ -166,10 +166,13 @@ class ContainerContext(Enricher):
         for path in paths:
             if path == "-" or path in self.loaded:
                 continue
+            src = InputFile(path)
             try:
-                head = InputFile(path).head
+                head = src.head
             except OSError:
                 continue
+            finally:
+                src.close()
             stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             if stripped[:1] in (b"[", b"{") and any(m in head for m in _INSPECT_MARKERS):
                 self.load(path)
