@@ -32,7 +32,7 @@ from cloudward.analytics.web_paths import (
     UPLOAD_PHP,
 )
 from cloudward.events import Event
-from cloudward.inputs import DroppedLine, InputFile
+from cloudward.inputs import InputFile
 from cloudward.parsers.base import ParseContext
 
 #: watched addresses whose ordinary requests are counted per block (each costs one pass over the block)
@@ -208,11 +208,7 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
     try:
         for item in src.blocks(stats):
             if not isinstance(item, tuple):
-                if isinstance(item, DroppedLine):
-                    lineno += 1
-                    ctx.reject(f"{display}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
-                else:
-                    ctx.reject(f"{display}:{lineno + 1}", item.reason)
+                lineno = ctx.reject_unread(item, display, lineno, limit)
                 continue
             block, pos, size = item
             if search is None or lineno == 0:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile, ScanStats
+from cloudward.inputs import DroppedLine, InputFile, ReadFailure, ScanStats
 
 #: (buffer, start, end) -> (lines that may be needed as (index, start, end), number of lines)
 BlockFilter = Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]]
@@ -55,6 +55,15 @@ class ParseContext:
 
     def reject(self, where: str, reason: str) -> None:
         self.stats.reject(where, reason)
+
+    def reject_unread(self, item: DroppedLine | ReadFailure, display: str, lineno: int, limit: int) -> int:
+        """Report what `InputFile.blocks` could not hand out; returns the line number count after it."""
+        if isinstance(item, DroppedLine):
+            lineno += 1
+            self.reject(f"{display}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
+        else:
+            self.reject(f"{display}:{lineno + 1}", item.reason)
+        return lineno
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event
-from cloudward.inputs import DroppedLine, InputFile
+from cloudward.inputs import InputFile
 from cloudward.parsers.base import BlockFilter, Format, Head, JsonDialect, ParseContext, RecordRef
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
@@ -69,11 +69,7 @@ class JsonRecords(Format):
         try:
             for item in src.blocks(stats):
                 if not isinstance(item, tuple):
-                    if isinstance(item, DroppedLine):
-                        lineno += 1
-                        ctx.reject(f"{display}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
-                    else:
-                        ctx.reject(f"{display}:{lineno + 1}", item.reason)
+                    lineno = ctx.reject_unread(item, display, lineno, limit)
                     continue
                 block, pos, size = item
                 line_filter = reader.line_filter

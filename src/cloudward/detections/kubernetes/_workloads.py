@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudward.alerts import Finding
 from cloudward.analytics.k8s_owners import OwnerIndex, controller_of
+from cloudward.detections.base import Detection
 from cloudward.events import K8sAudit
 
 MUTATING = frozenset({"create", "update", "patch"})
@@ -153,3 +155,24 @@ def workload_entities(event: K8sAudit, view: PodSpecView, containers: list[Conta
     out["images"] = sorted({c.image for c in containers if c.image})
     out.update(actor_entities(event))
     return out
+
+
+class PodSpecCard(Detection):
+    """Base of the cards that judge pod specs: the spec and its workload are found once per event (and
+    shared between these cards), then `judge` decides."""
+
+    kinds = (K8sAudit,)
+    audit_verbs = MUTATING
+    audit_resources = WORKLOAD_RESOURCES
+
+    def setup(self) -> None:
+        self.owners = self.shared_analytics(OwnerIndex)
+
+    def evaluate(self, event: K8sAudit) -> list[Finding] | None:
+        view = pod_spec_view(event, self.owners)
+        if view is None:
+            return None
+        return self.judge(event, view)
+
+    def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
+        raise NotImplementedError

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.k8s_owners import OwnerIndex
-from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.base import Card, Sample
 from cloudward.detections.common.images import ImagePatterns, parse_image
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
-from cloudward.detections.kubernetes._workloads import WORKLOAD_RESOURCES, pod_spec_view, workload_entities
+from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
 
 #: images kept per cluster in the learned baseline
@@ -83,14 +82,11 @@ CARD = Card(
 )
 
 
-class KubeSystemContainer(Detection):
+class KubeSystemContainer(PodSpecCard):
     card = CARD
-    kinds = (K8sAudit,)
-    audit_verbs = frozenset({"create", "update", "patch"})
-    audit_resources = WORKLOAD_RESOURCES
 
     def setup(self) -> None:
-        self.owners = self.shared_analytics(OwnerIndex)
+        super().setup()
         self.known = ImagePatterns(self.data.strings("kube_system_images"))
         self.namespaces = frozenset(self.params["namespaces"])
         self.learning_period = self.duration("learning_period")
@@ -105,10 +101,10 @@ class KubeSystemContainer(Detection):
 
     def evaluate(self, event: K8sAudit) -> list[Finding] | None:
         if event.namespace not in self.namespaces:
-            return None
-        view = pod_spec_view(event, self.owners)
-        if view is None:
-            return None
+            return None  # before the spec is looked at: most events are elsewhere
+        return super().evaluate(event)
+
+    def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
         baseline = self._baseline(event.cluster, event.time)
         learning = self.learning_period > 0 and event.time - baseline["since"] < self.learning_period
         unknown = []

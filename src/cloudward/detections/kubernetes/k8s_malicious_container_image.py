@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.k8s_owners import OwnerIndex
-from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.base import Card, Sample
 from cloudward.detections.common.miners import MinerIndicators
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
-from cloudward.detections.kubernetes._workloads import (
-    WORKLOAD_RESOURCES,
-    Container,
-    pod_spec_view,
-    workload_entities,
-)
+from cloudward.detections.kubernetes._workloads import Container, PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
 
 _WALLET = "4" + "8" * 10 + "AbCdEfGhJkLmNpQrStUvWxYz" * 3 + "23456789ABCDEFGHJKLMNPQ"[:12]
@@ -63,14 +57,11 @@ CARD = Card(
 )
 
 
-class MaliciousContainerImage(Detection):
+class MaliciousContainerImage(PodSpecCard):
     card = CARD
-    kinds = (K8sAudit,)
-    audit_verbs = frozenset({"create", "update", "patch"})
-    audit_resources = WORKLOAD_RESOURCES
 
     def setup(self) -> None:
-        self.owners = self.shared_analytics(OwnerIndex)
+        super().setup()
         self.miners = MinerIndicators(self.data)
 
     def _indicators(self, c: Container) -> list[str]:
@@ -91,10 +82,7 @@ class MaliciousContainerImage(Detection):
                 found.append(note)
         return found
 
-    def evaluate(self, event: K8sAudit) -> list[Finding] | None:
-        view = pod_spec_view(event, self.owners)
-        if view is None:
-            return None
+    def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
         flagged: list[Container] = []
         indicators: list[str] = []
         for c in view.containers:

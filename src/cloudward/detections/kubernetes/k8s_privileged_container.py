@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from cloudward.alerts import Finding
-from cloudward.analytics.k8s_owners import OwnerIndex
-from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.base import Card, Sample
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
-from cloudward.detections.kubernetes._workloads import WORKLOAD_RESOURCES, pod_spec_view, workload_entities
+from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
 
 _RS_OWNER = ("ReplicaSet", "node-agent-7d9c5b6f4")
@@ -74,19 +73,10 @@ CARD = Card(
 )
 
 
-class PrivilegedContainer(Detection):
+class PrivilegedContainer(PodSpecCard):
     card = CARD
-    kinds = (K8sAudit,)
-    audit_verbs = frozenset({"create", "update", "patch"})
-    audit_resources = WORKLOAD_RESOURCES
 
-    def setup(self) -> None:
-        self.owners = self.shared_analytics(OwnerIndex)
-
-    def evaluate(self, event: K8sAudit) -> list[Finding] | None:
-        view = pod_spec_view(event, self.owners)
-        if view is None:
-            return None
+    def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
         privileged = [c for c in view.containers if c.privileged]
         if not privileged:
             return None

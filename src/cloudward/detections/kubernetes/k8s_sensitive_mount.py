@@ -6,10 +6,9 @@ import posixpath
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.k8s_owners import OwnerIndex
-from cloudward.detections.base import Card, Detection, Sample
+from cloudward.detections.base import Card, Sample
 from cloudward.detections.kubernetes._samples import audit, container, host_path, pod, workload
-from cloudward.detections.kubernetes._workloads import WORKLOAD_RESOURCES, pod_spec_view, workload_entities
+from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
 
 
@@ -80,20 +79,14 @@ CARD = Card(
 )
 
 
-class SensitiveMount(Detection):
+class SensitiveMount(PodSpecCard):
     card = CARD
-    kinds = (K8sAudit,)
-    audit_verbs = frozenset({"create", "update", "patch"})
-    audit_resources = WORKLOAD_RESOURCES
 
     def setup(self) -> None:
-        self.owners = self.shared_analytics(OwnerIndex)
+        super().setup()
         self.sensitive = tuple(posixpath.normpath(p) for p in self.data.strings("sensitive_host_paths"))
 
-    def evaluate(self, event: K8sAudit) -> list[Finding] | None:
-        view = pod_spec_view(event, self.owners)
-        if view is None:
-            return None
+    def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
         hits: dict[str, str] = {}  # volume name -> host path
         for vol in view.volumes:
             hp = vol.get("hostPath")
