@@ -132,6 +132,8 @@ class InputFile:
         self._head: bytes | None = None
         self._stream: BinaryIO | None = None
         self.compressed = False
+        #: why the start of the input could not be read (a corrupt gzip header), else empty
+        self.open_error = ""
 
     @classmethod
     def from_bytes(cls, data: bytes, display: str = "<memory>") -> InputFile:
@@ -174,10 +176,12 @@ class InputFile:
         else:
             stream = source if isinstance(source, io.BufferedReader) else _Buffered(source)  # type: ignore[arg-type]
         head = b""
+        self.open_error = ""
         try:
             head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
-        except (EOFError, OSError, zlib.error):
+        except (EOFError, OSError, zlib.error) as exc:
             head = b""
+            self.open_error = f"truncated or corrupt gzip: {exc}" if self.compressed else f"read error: {exc}"
         self._head = head
         self._stream = stream
         self._raw = raw

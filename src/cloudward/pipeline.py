@@ -148,6 +148,8 @@ class Pipeline:
             else:
                 head = Head.of(src)
                 if not head.data:
+                    if src.open_error:
+                        self.stats.reject(f"{src.display}:1", src.open_error)
                     src.close()
                     return
                 format_ = chosen or parsers.sniff(head)

@@ -175,3 +175,9 @@ def test_filter_never_skips_an_event_a_detection_needs(verb, resource, nested, l
     if not needed(raw):
         parsed = orjson.loads(raw)
         assert parsed["verb"] not in WANTED or parsed["objectRef"]["resource"] not in RESOURCES
+
+
+def test_corrupt_gzip_header_is_reported_not_ignored():
+    alerts, stats = scan_text(b"\x1f\x8b\x08\x00garbage-not-deflate", display="x.gz")
+    assert alerts == [] and stats.rejected == 1
+    assert stats.rejections[0].where == "x.gz:1" and "gzip" in stats.rejections[0].reason
