@@ -130,3 +130,8 @@ def test_ocsf_output():
     r = run("scan", str(FALCO / "attach_cluster_admin_role.json"), "-o", "ocsf", "-q")
     doc = json.loads(r.stdout)
     assert doc["class_uid"] == 2004 and doc["finding_info"]["analytic"]["uid"] == "K8S_ClusterAdminBinding"
+
+
+def test_missing_input_is_a_usage_error(tmp_path):
+    r = run("scan", str(tmp_path / "nope.log"))
+    assert r.returncode == 2 and b"no such file or folder" in r.stderr

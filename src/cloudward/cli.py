@@ -201,6 +201,9 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     Formats are recognized from the content: Kubernetes audit logs (native, AKS, EKS, GKE), web and FTP
     logs, and host telemetry. Alerts go to stdout; the summary and progress to stderr.
     """
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     config = _load_config(config_path)
     for attr, value in (("site", site), ("cluster", cluster), ("host", host_name)):
         if value:
