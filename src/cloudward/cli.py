@@ -209,7 +209,7 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
         if value:
             setattr(config, attr, value)
     store_path = kw.pop("store_path") or config.store_path or None
-    intel = list(kw.pop("intel")) + config.intel
+    intel = list(kw.pop("intel"))  # feeds in the configuration are read by the intel enricher itself
     code = run_scan(list(paths), config=config, store_path=store_path, intel=intel,
                     baseline_from=list(kw.pop("baseline_from")), only=list(kw.pop("only")), **kw)
     sys.exit(code)
