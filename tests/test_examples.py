@@ -29,3 +29,13 @@ def test_audit_policy_records_what_the_cards_read():
     for cls in detections.all_classes():
         wanted |= set(getattr(cls, "audit_resources", None) or ())
     assert wanted <= covered
+
+
+def test_readme_shows_the_same_policy_as_the_example():
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = re.search(r"```yaml\n(apiVersion: audit.k8s.io/v1\nkind: Policy.*?)```", readme, re.S).group(1)
+    shown = yaml.safe_load(block)
+    shipped = yaml.safe_load((EXAMPLES / "audit-policy.yaml").read_text())
+    assert shown == shipped
