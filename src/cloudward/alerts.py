@@ -132,8 +132,12 @@ def default_resource(event: Event) -> tuple[str, str]:
 
 
 def evidence_of(event: Event) -> dict[str, Any]:
-    return {"event_id": event.event_id, "time": format_time(event.time), "summary": event.summary(),
-            "origin": event.origin, "raw": event.raw}
+    out = {"event_id": event.event_id, "time": format_time(event.time), "summary": event.summary(),
+           "origin": event.origin, "raw": event.raw}
+    missing = getattr(event, "missing", None)
+    if missing:  # fields the source could not supply (GKE has no audit stage or level, for example)
+        out["missing"] = list(missing)
+    return out
 
 
 def entity_matches(pattern: Mapping[str, Any], entities: Mapping[str, Any]) -> bool:

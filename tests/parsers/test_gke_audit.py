@@ -33,6 +33,7 @@ def test_pod_create_maps_to_audit_fields():
     assert alert.entities["source_ip"] == "198.51.100.9"
     assert alert.resource == {"type": "cluster", "name": "gke-prod"}
     assert alert.evidence[0]["event_id"] == "op-io.k8s.core.v1.pods.create"
+    assert "stage" in alert.evidence[0]["missing"]
     assert stats.formats["gke-audit"] == 1
 
 
