@@ -6,20 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudward.events import K8sAudit
+from cloudward.parsers._values import strings as _strs
+from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import BlockFilter, Interest, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
 AUDIT_API_VERSIONS = ("audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1")
-
-
-def _s(value: Any) -> str:
-    return value if type(value) is str else ""
-
-
-def _strs(value: Any) -> list[str]:
-    if type(value) is not list:
-        return []
-    return [v for v in value if type(v) is str]
 
 
 def looks_like_audit_event(record: dict[str, Any]) -> bool:

@@ -19,29 +19,13 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event, HttpRequest
+from cloudward.parsers._values import number as _int
+from cloudward.parsers._values import text_or_number as _s
 from cloudward.parsers._web import client_ip, default_site
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
 CATEGORY = "AppServiceHTTPLogs"
-
-
-def _s(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(v)
-    return ""
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool):
-        return 0
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.isdigit():
-        return int(v)
-    return 0
 
 
 def site_from_resource_id(resource_id: str) -> str:

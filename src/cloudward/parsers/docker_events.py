@@ -13,12 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from cloudward.events import ContainerEvent, Event
+from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
 
 
 class DockerEvents(JsonDialect):

@@ -18,20 +18,11 @@ from typing import Any
 
 from cloudward.events import ContainerEvent, Event
 from cloudward.parsers._container_ids import strip_runtime_prefix
+from cloudward.parsers._values import mapping as _d
+from cloudward.parsers._values import strings as _strs
+from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _d(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _strs(v: Any) -> list[str]:
-    return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
 
 
 def _int(v: Any) -> int:

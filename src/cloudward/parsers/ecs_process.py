@@ -17,6 +17,7 @@ from typing import Any
 from cloudward.analytics.process_tree import shared_tree
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.parsers._container_ids import from_cgroup
+from cloudward.parsers._values import number as _int
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.parsers.ecs_http import field
 from cloudward.timeutil import parse_time
@@ -36,14 +37,6 @@ def _s(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)
     return ""
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.isdigit():
-        return int(v)
-    return 0
 
 
 def _strs(v: Any) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cloudward.events import Event, ExternalAlert, ProcessExec
+from cloudward.parsers._values import text_or_number as _s
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
@@ -40,14 +41,6 @@ _SOURCES = {"syscall": "process", "k8s_audit": "k8s_audit", "k8saudit": "k8s_aud
 
 def alert_type(rule: str) -> str:
     return "FALCO_" + _NOT_ALNUM.sub("_", rule.strip())
-
-
-def _s(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(v)
-    return ""
 
 
 class Falco(JsonDialect):

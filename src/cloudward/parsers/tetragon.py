@@ -22,6 +22,9 @@ from typing import Any
 from cloudward.analytics.process_tree import shared_tree
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.parsers._container_ids import strip_runtime_prefix
+from cloudward.parsers._values import mapping as _d
+from cloudward.parsers._values import number as _int
+from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
@@ -32,24 +35,6 @@ EVENT_TYPES = frozenset({
 #: together only in a privileged container's (or the host's) effective set; Docker's default lacks all
 PRIVILEGED_CAPS = frozenset({"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"})
 _CONNECT_FUNCTIONS = ("connect", "tcp_v4_connect", "tcp_v6_connect")
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _d(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool):
-        return 0
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.isdigit():
-        return int(v)
-    return 0
 
 
 def split_arguments(arguments: str) -> list[str]:
