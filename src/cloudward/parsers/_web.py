@@ -12,7 +12,9 @@ import os
 import re
 import socket
 from calendar import timegm
+from collections.abc import Iterator
 
+from cloudward.inputs import InputFile
 from cloudward.parsers.base import ParseContext
 
 MONTHS = {m: i for i, m in enumerate(
@@ -222,6 +224,14 @@ def file_year(display: str) -> int:
         return time.gmtime(os.path.getmtime(display)).tm_year
     except (OSError, ValueError):
         return time.gmtime().tm_year
+
+
+def text_lines(src: InputFile, ctx: ParseContext) -> Iterator[tuple[str, str]]:
+    """(`path:line`, decoded text) of every non-blank line of a text log."""
+    display = src.display
+    for lineno, line in src.lines(ctx.stats):
+        if line.strip():
+            yield f"{display}:{lineno}", decode(line)
 
 
 def decode(line: bytes) -> str:

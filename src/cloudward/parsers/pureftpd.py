@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from cloudward.events import Event, FtpEvent
 from cloudward.inputs import InputFile
-from cloudward.parsers._web import clf_time, client_ip, decode, default_site, file_year, split_syslog
+from cloudward.parsers._web import clf_time, client_ip, default_site, file_year, split_syslog, text_lines
 from cloudward.parsers.base import Format, Head, ParseContext
 
 CLF_METHODS = {"PUT": ("upload", "STOR"), "GET": ("download", "RETR")}
@@ -42,14 +42,9 @@ class PureFtpdLog(Format):
         return 60 if clf * 2 >= len(head.lines) else 0
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        fallback = default_site(ctx, display)
+        fallback = default_site(ctx, src.display)
         year = file_year(src.path)
-        for lineno, line in src.lines(ctx.stats):
-            if not line.strip():
-                continue
-            where = f"{display}:{lineno}"
-            s = decode(line)
+        for where, s in text_lines(src, ctx):
             if _is_clf_transfer(s):
                 event = _clf(s, where, ctx.site or fallback, ctx)
             else:

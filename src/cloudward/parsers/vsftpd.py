@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from cloudward.events import Event, FtpEvent
 from cloudward.inputs import InputFile
-from cloudward.parsers._web import client_ip, ctime_time, decode, default_site, file_year, split_syslog
+from cloudward.parsers._web import client_ip, ctime_time, default_site, file_year, split_syslog, text_lines
 from cloudward.parsers.base import Format, Head, ParseContext
 
 MARKER = ': Client "'
@@ -47,14 +47,9 @@ class VsftpdLog(Format):
         return 85 if hits and hits * 2 >= len(head.lines) else 0
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        fallback = default_site(ctx, display)
+        fallback = default_site(ctx, src.display)
         year = file_year(src.path)
-        for lineno, line in src.lines(ctx.stats):
-            if not line.strip():
-                continue
-            where = f"{display}:{lineno}"
-            s = decode(line)
+        for where, s in text_lines(src, ctx):
             site = fallback
             pid = ""
             if _is_native(s):
