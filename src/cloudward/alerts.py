@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,52 @@ class _Blank(dict):  # type: ignore[type-arg]
         return "?"
 
 
+#: values that say nothing: a template phrase built on one is left out rather than printed ("On unknown")
+_ABSENT = frozenset({"", "unknown", "?"})
+_FORMATTER = string.Formatter()
+
+
+def _drop_absent(template: str, values: Mapping[str, Any]) -> str:
+    """Resolve optional phrases: `[[On {host}, ]]` stays (brackets removed) when every field in it has a
+    value, and is left out when one is missing or empty; text right after a phrase left out at the very
+    start is capitalized ("[[On {host}, ]]the daemon" -> "The daemon")."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = template.find("[[", pos)
+        if start < 0:
+            out.append(template[pos:])
+            break
+        end = template.find("]]", start + 2)
+        if end < 0:
+            out.append(template[pos:])
+            break
+        out.append(template[pos:start])
+        phrase = template[start + 2:end]
+        try:
+            fields = [f for _, f, _, _ in _FORMATTER.parse(phrase) if f is not None]
+        except ValueError:
+            fields = []
+        present = all(_present(values.get(f.split(".")[0].split("[")[0])) for f in fields)
+        if present:
+            out.append(phrase)
+        elif start == 0 and end + 2 < len(template) and template[end + 2].islower():
+            template = template[: end + 2] + template[end + 2].upper() + template[end + 3:]
+        pos = end + 2
+    return "".join(out)
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_present(v) for v in value)
+    return str(value).strip() not in _ABSENT
+
+
 def render(template: str, values: Mapping[str, Any]) -> str:
+    if "[[" in template:
+        template = _drop_absent(template, values)
     flat = _Blank()
     for k, v in values.items():
         if isinstance(v, (list, tuple)):

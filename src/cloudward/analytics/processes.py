@@ -225,3 +225,150 @@ def runtime_command(argv: list[str], executable: str = "") -> RuntimeCommand | N
         cmd.target = argv[i]
         cmd.command = argv[i + 1 :]
     return cmd
+
+
+# -- interpreter command lines -------------------------------------------------------------------
+#: what the argument an interpreter was given to run is
+CODE, SCRIPT, MODULE, STDIN, NOTHING = "code", "script", "module", "stdin", "nothing"
+
+
+@dataclass(frozen=True)
+class ScriptArgument:
+    """What an interpreter's command line tells it to run: `kind` is CODE (a command string such as
+    `bash -c '...'` or `python -c '...'`: text, never a path), SCRIPT (a script file, possibly relative
+    to the working directory), MODULE (`python -m pkg`), STDIN or NOTHING (an interactive start, or a
+    command line that ends inside its options). `index` is the argv position of `text` (-1 when the
+    text was attached to its flag, as in `perl -e'...'`)."""
+
+    family: str
+    kind: str
+    text: str = ""
+    index: int = -1
+
+
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    programs: NamePatterns
+    grouped: bool
+    code: frozenset[str]
+    code_is_operand: bool
+    module: frozenset[str]
+    script: frozenset[str]
+    value: frozenset[str]
+    optional: frozenset[str]
+    stdin: frozenset[str]
+    long_code: frozenset[str]
+    long_value: frozenset[str]
+
+
+def _letters(entry: dict[str, Any], key: str) -> frozenset[str]:
+    return frozenset(str(v) for v in entry.get(key) or ())
+
+
+class InterpreterArgs:
+    """Reads shell and interpreter command lines per the `interpreter_options` data list."""
+
+    def __init__(self, data: DataLists) -> None:
+        self.families: list[_Family] = []
+        for e in data.get("interpreter_options"):
+            if not isinstance(e, dict) or not e.get("family"):
+                continue
+            self.families.append(_Family(
+                name=str(e["family"]), programs=NamePatterns([str(p) for p in e.get("programs") or ()]),
+                grouped=bool(e.get("grouped")), code=_letters(e, "code"),
+                code_is_operand=bool(e.get("code_is_operand")), module=_letters(e, "module"),
+                script=_letters(e, "script"), value=_letters(e, "value"),
+                optional=_letters(e, "optional"), stdin=_letters(e, "stdin"),
+                long_code=_letters(e, "long_code"), long_value=_letters(e, "long_value")))
+        self._by_name: dict[str, _Family | None] = {}
+
+    def family(self, name: str) -> _Family | None:
+        """The family of a program name (`bash`, `python3.11`, `php8.2`), or None."""
+        name = program(name)
+        if name in self._by_name:
+            return self._by_name[name]
+        found = next((f for f in self.families if f.programs(name)), None)
+        if len(self._by_name) < _CACHE_LIMIT:
+            self._by_name[name] = found
+        return found
+
+    def read(self, argv: list[str], executable: str = "") -> ScriptArgument | None:
+        """What `argv` runs, or None when the program is not a known shell or interpreter. The program
+        is taken from the executable when known (argv[0] can be anything), else from argv[0];
+        `busybox sh ...` is read as `sh ...`."""
+        if not argv:
+            return None
+        start = 1
+        fam = self.family(executable) if executable else None
+        if fam is None:
+            fam = self.family(argv[0])
+        if fam is None and program(executable or argv[0]) == "busybox" and len(argv) > 1:
+            fam = self.family(argv[1])
+            start = 2
+        if fam is None:
+            return None
+        return _read(fam, argv, start)
+
+
+def _read(fam: _Family, argv: list[str], i: int) -> ScriptArgument:
+    code_flag = False  # a shell's -c: the first operand is the command string
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        if arg == "--":
+            i += 1
+            break
+        if arg == "-" or not arg or arg[0] not in "-+" or (arg[0] == "+" and fam.name != "shell"):
+            break
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            if name in fam.long_code:
+                if eq:
+                    return ScriptArgument(fam.name, CODE, value, -1)
+                return ScriptArgument(fam.name, CODE, argv[i + 1], i + 1) if i + 1 < n else \
+                    ScriptArgument(fam.name, NOTHING)
+            i += 2 if name in fam.long_value and not eq else 1
+            continue
+        letters = arg[1:]
+        if not fam.grouped:
+            letters = letters[:1]
+            attached = arg[2:]
+        j = 0
+        skip_next = False
+        while j < len(letters):
+            ch = letters[j]
+            rest = letters[j + 1:] if fam.grouped else attached
+            if ch in fam.code:
+                if fam.code_is_operand:
+                    code_flag = True
+                    j += 1
+                    continue
+                if rest:
+                    return ScriptArgument(fam.name, CODE, rest, -1)
+                return ScriptArgument(fam.name, CODE, argv[i + 1], i + 1) if i + 1 < n else \
+                    ScriptArgument(fam.name, NOTHING)
+            if ch in fam.module or ch in fam.script:
+                kind = MODULE if ch in fam.module else SCRIPT
+                if rest:
+                    return ScriptArgument(fam.name, kind, rest, -1)
+                return ScriptArgument(fam.name, kind, argv[i + 1], i + 1) if i + 1 < n else \
+                    ScriptArgument(fam.name, NOTHING)
+            if ch in fam.stdin:
+                return ScriptArgument(fam.name, STDIN)
+            if ch in fam.optional:
+                break  # its argument, if any, is the rest of the group
+            if ch in fam.value:
+                # the value is the rest of the group; for a shell's -o/-O, and a bare letter, the next word
+                if not rest or fam.code_is_operand:
+                    skip_next = True
+                break
+            j += 1
+        i += 2 if skip_next else 1
+    if i >= n:
+        return ScriptArgument(fam.name, NOTHING)
+    if code_flag:
+        return ScriptArgument(fam.name, CODE, argv[i], i)
+    if argv[i] == "-":
+        return ScriptArgument(fam.name, STDIN)
+    return ScriptArgument(fam.name, SCRIPT, argv[i], i)

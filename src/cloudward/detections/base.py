@@ -44,6 +44,10 @@ class Sample:
     intel: str = ""
     #: entity values the alert must carry (checked on the first alert)
     entities: dict[str, Any] = field(default_factory=dict)
+    #: the severity the first alert must have ('' = not checked)
+    severity: str = ""
+    #: text the first alert's English description must contain ('' = not checked)
+    description_has: str = ""
 
 
 @dataclass(frozen=True)

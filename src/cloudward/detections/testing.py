@@ -14,6 +14,11 @@ from cloudward.config import from_dict
 from cloudward.detections.base import Detection, Sample
 from cloudward.pipeline import scan_text
 
+#: what a description shows when an entity it names was not in the record (the phrase belongs left out),
+#: and template brackets that were not resolved
+VAGUE_PROSE = ("On unknown", "unknown에서", "unknown의", "image unknown", "(unknown)", "parent ?", "부모 ?",
+               "user ,", "user )", "[[", "]]")
+
 
 @dataclass
 class SampleResult:
@@ -70,4 +75,15 @@ def run_sample(cls: type[Detection], sample: Sample) -> SampleResult:
         for k, v in sample.entities.items():
             if isinstance(v, list) and sorted(map(str, mine[0].entities.get(k, []))) != sorted(map(str, v)):
                 result.problem = f"entity {k}={mine[0].entities.get(k)} expected {v}"
+    for alert in mine if not result.problem else ():
+        for text in (alert.description, alert.description_ko):
+            vague = next((v for v in VAGUE_PROSE if v in text), "")
+            if vague:
+                result.problem = f"description says {vague!r} instead of leaving it out: {text}"
+    if not result.problem and mine:
+        first = mine[0]
+        if sample.severity and first.severity != sample.severity:
+            result.problem = f"severity {first.severity}, expected {sample.severity}"
+        elif sample.description_has and sample.description_has not in first.description:
+            result.problem = f"description lacks {sample.description_has!r}: {first.description}"
     return result

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import NamePatterns, WebContext, basename, process_entities, program
+from cloudward.analytics.processes import (
+    CODE,
+    InterpreterArgs,
+    NamePatterns,
+    WebContext,
+    basename,
+    process_entities,
+    program,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, sysmon_xml, winlogbeat
 from cloudward.events import ProcessExec
@@ -64,10 +72,10 @@ CARD = Card(
     data_source="PROC",
     looks_at="process starts in a web app's context (a web_workers ancestor, or a web_users account) that run "
              "a command of the high_privilege_commands list, directly or inside sh -c / cmd /c",
-    description="On {host}, the web app ({origin}) ran a high-privilege command: {matched} "
+    description="[[On {host}, ]]the web app ({origin}) ran a high-privilege command: {matched} "
                 "(process {process}, pid {pid}, user {user}). A web application has no reason to change accounts, "
                 "privileges or system settings; this is an attacker trying to escalate from the web app.",
-    description_ko="{host}에서 웹 앱({origin_ko})이 높은 권한 명령을 실행했습니다: {matched} (프로세스 {process}, "
+    description_ko="[[{host}에서 ]]웹 앱({origin_ko})이 높은 권한 명령을 실행했습니다: {matched} (프로세스 {process}, "
                    "pid {pid}, 사용자 {user}). 웹 애플리케이션은 계정·권한·시스템 설정을 바꿀 이유가 없으므로, "
                    "웹 앱을 통해 권한 상승을 시도하는 공격자로 보입니다.",
     remediation=(
@@ -97,6 +105,11 @@ CARD = Card(
                + audit_exec(12780, 15986, 15985, ["sudo", "-n", "/usr/sbin/useradd", "-o", "-u", "0", "svc"],
                             exe="/usr/bin/sudo", uid=33, euid=0),
                expect=1, entities={"user": "www-data", "matched": "sudo -n /usr/sbin/useradd -o -u 0 svc"}),
+        Sample("web shell hides sudo in a bash --norc -ec command string (auditd)", "auditd",
+               WEB_PARENT
+               + audit_exec(12790, 15990, 15965, ["bash", "--norc", "-ec", "cd /; sudo -n usermod -aG sudo www-data"],
+                            exe="/usr/bin/bash", uid=33, cwd="/tmp"),
+               expect=1, entities={"matched": "sudo -n usermod -aG sudo www-data"}),
         Sample("web shell sets the setuid bit (auditd)", "auditd",
                WEB_PARENT + audit_exec(12786, 15989, 15965, ["chmod", "u+s", "/tmp/.cw-drop/kworkerd"],
                                        exe="/usr/bin/chmod", uid=33),
@@ -147,6 +160,7 @@ class HighPrivilegeCommand(Detection):
             alts = tuple(tuple(str(a).lower().split()) for a in e.get("args") or ())
             self.rules.setdefault(e["name"].lower(), []).append(Rule(e["name"].lower(), alts, e.get("root_only") is True))
         self.shells = NamePatterns(self.data.strings("shells_and_interpreters"))
+        self.interpreters = InterpreterArgs(self.data)
         self.web = WebContext(self.data)
 
     def _match(self, words: list[str], is_root: bool) -> bool:
@@ -169,6 +183,10 @@ class HighPrivilegeCommand(Detection):
         matched = ""
         if direct and self._match([name, *argv[1:]], is_root):
             matched = " ".join(argv)
+        elif shell and (run := self.interpreters.read(argv, event.executable)) is not None:
+            # POSIX shells: the command string after any flag group with c (-c, -ec, --norc -c)
+            if run.kind == CODE and run.family == "shell":
+                matched = next((" ".join(w) for w in split_commands(run.text) if self._match(w, is_root)), "")
         elif shell:
             for i, arg in enumerate(argv[1:-1], 1):
                 if arg in _SHELL_CODE_FLAGS:

@@ -28,10 +28,10 @@ CARD = Card(
     data_source="PROC",
     looks_at="process starts on Windows hosts (Sysmon event 1, XML or JSON; ECS) whose ancestors include a "
              "web worker (web_workers) and whose command line matches the linux_commands patterns",
-    description="On Windows host {host}, {process} (pid {pid}) started by the web app ({origin}) ran Linux "
+    description="On Windows[[ host {host}]], {process} (pid {pid}) started by the web app ({origin}) ran Linux "
                 "commands ({commands}): {command_line}. Someone is running commands through the web app, "
                 "probably with tooling written for Linux.",
-    description_ko="Windows 호스트 {host}에서 웹 앱({origin_ko})이 시작한 {process}(pid {pid})이(가) Linux 명령"
+    description_ko="Windows 호스트[[ {host}]]에서 웹 앱({origin_ko})이 시작한 {process}(pid {pid})이(가) Linux 명령"
                    "({commands})을 실행했습니다: {command_line}. 누군가 웹 앱을 통해 명령을 실행하고 있으며, "
                    "Linux용 공격 도구를 사용한 것으로 보입니다.",
     remediation=(

@@ -7,12 +7,13 @@ from __future__ import annotations
 import fnmatch
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import NamePatterns, WebContext, basename, process_entities
+from cloudward.analytics.processes import SCRIPT, InterpreterArgs, NamePatterns, WebContext, basename, process_entities
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, sysmon_xml, tetragon_exec
 from cloudward.events import ProcessExec
 
-#: interpreter options after which the next word is code, not a script path
+#: Windows interpreter options after which the next word is code, not a script path (POSIX shells and
+#: script interpreters are read by `InterpreterArgs` from the interpreter_options list)
 _INLINE = frozenset({"-c", "/c", "/C", "/k", "/K", "-e", "-E", "-Command", "-command", "-r", "-EncodedCommand"})
 
 
@@ -30,11 +31,11 @@ CARD = Card(
     data_source="PROC",
     looks_at="process starts whose executable (or the script an interpreter runs) lies under a folder of the "
              "temp_folders list; high severity when a web worker is an ancestor or the user is a web user",
-    description="On {host}, {process} ran from a temporary folder: {path} (pid {pid}, user {user}, "
-                "parent {parent}){web}. Attackers drop and run payloads in temporary folders because "
+    description="[[On {host}, ]]{process} ran from a temporary folder: {path} (pid {pid}[[, user {user}]]"
+                "[[, parent {parent}]]){web}. Attackers drop and run payloads in temporary folders because "
                 "anyone may write there.",
-    description_ko="{host}에서 {process}이(가) 임시 폴더에서 실행되었습니다: {path} (pid {pid}, 사용자 {user}, "
-                   "부모 {parent}){web_ko}. 누구나 쓸 수 있기 때문에 공격자는 임시 폴더에 페이로드를 내려받아 실행합니다.",
+    description_ko="[[{host}에서 ]]{process}이(가) 임시 폴더에서 실행되었습니다: {path} (pid {pid}[[, 사용자 {user}]]"
+                   "[[, 부모 {parent}]]){web_ko}. 누구나 쓸 수 있기 때문에 공격자는 임시 폴더에 페이로드를 내려받아 실행합니다.",
     remediation=(
         "Collect the file (hash it, keep a copy) before it disappears, and check it against malware scanners.",
         "Find how it got there: the parent process, the web request at that time, or the download command.",
@@ -75,12 +76,36 @@ CARD = Card(
         Sample("a script in /dev/shm run by bash", "auditd",
                audit_exec(13020, 21000, 1, ["bash", "/dev/shm/.x/run.sh"], exe="/usr/bin/bash", uid=0), expect=1,
                entities={"path": "/dev/shm/.x/run.sh"}),
+        Sample("the host name comes from auditd's node= prefix", "auditd",
+               "".join("node=web-07 " + ln + "\n" for ln in audit_exec(
+                   13040, 21020, 1, ["/dev/shm/x"], exe="/dev/shm/x", uid=0).rstrip("\n").split("\n")),
+               expect=1, entities={"host": "web-07"}, description_has="On web-07, x ran"),
+        Sample("the host name comes from --host / the configuration", "auditd",
+               audit_exec(13041, 21021, 1, ["/dev/shm/y"], exe="/dev/shm/y", uid=0),
+               expect=1, config={"host": "db-02"}, entities={"host": "db-02"}, description_has="On db-02, y ran"),
+        Sample("without a host name the phrase is left out, not 'On unknown'", "auditd",
+               audit_exec(13042, 21022, 1, ["/dev/shm/z"], exe="/dev/shm/z", uid=0),
+               expect=1, description_has="z ran from a temporary folder: /dev/shm/z (pid 21022, user root). "),
         Sample("a /tmp path given as an argument is not execution from /tmp", "auditd",
                audit_exec(13030, 21010, 1, ["cat", "/tmp/notes.txt"], exe="/usr/bin/cat", uid=1000), expect=0),
         Sample("a program whose name starts with tmp", "auditd",
                audit_exec(13031, 21011, 1, ["tmpreaper", "7d", "/tmp"], exe="/usr/sbin/tmpreaper"), expect=0),
         Sample("sh -c with /tmp inside the command text is not a script path", "auditd",
                audit_exec(13032, 21012, 1, ["sh", "-c", "ls /tmp"], exe="/usr/bin/dash", uid=1000), expect=0),
+        Sample("bash --norc -ec in a temp folder: the command string is not joined to the cwd", "auditd",
+               audit_exec(13033, 21013, 1, ["bash", "--norc", "-ec", "IFS=:; set -- $PATH; cd ./build && make"],
+                          exe="/usr/bin/bash", uid=1000, cwd="/tmp/x"), expect=0),
+        Sample("python -c, perl -ne and php -r code run in /tmp are not scripts", "auditd",
+               audit_exec(13034, 21014, 1, ["python3", "-uc", "import os; os.listdir('./cache/x')"],
+                          exe="/usr/bin/python3.11", uid=1000, cwd="/tmp/job")
+               + audit_exec(13035, 21015, 1, ["perl", "-ne", "print if m{./x/y}"], exe="/usr/bin/perl",
+                            uid=1000, cwd="/tmp/job")
+               + audit_exec(13036, 21016, 1, ["php", "-d", "memory_limit=1G", "-r", "include './vendor/a.php';"],
+                            exe="/usr/bin/php8.2", uid=1000, cwd="/tmp/job"), expect=0),
+        Sample("bash -x runs a relative script in a temp folder", "auditd",
+               audit_exec(13037, 21017, 1, ["bash", "-x", "-o", "pipefail", "./.x/stage2.sh"],
+                          exe="/usr/bin/bash", uid=1000, cwd="/var/tmp"), expect=1,
+               entities={"path": "/var/tmp/.x/stage2.sh", "process": "bash"}),
     ),
 )
 
@@ -95,6 +120,7 @@ class TmpFolderExecution(Detection):
         self.wild = tuple((p.split("*", 1)[0], p + "*") for p in prefixes if "*" in p)
         self.heads = tuple(p.split("*", 1)[0] for p in prefixes)
         self.shells = NamePatterns(self.data.strings("shells_and_interpreters"))
+        self.interpreters = InterpreterArgs(self.data)
         self.web = WebContext(self.data)
         self._exe_cache: dict[str, bool] = {}
 
@@ -124,7 +150,18 @@ class TmpFolderExecution(Detection):
                 a0 = event.cwd.rstrip("/") + "/" + a0.removeprefix("./")
             if self._temp(a0):
                 return a0
-        if len(argv) > 1 and self.shells(basename(exe) or basename(argv[0])):
+        if len(argv) < 2:
+            return ""
+        run = self.interpreters.read(argv, exe)
+        if run is not None:
+            # a command string (bash -ec '...', python -c '...') is text, never a path under the cwd
+            if run.kind != SCRIPT:
+                return ""
+            arg = run.text
+            if "/" in arg and not arg.startswith("/") and event.cwd:
+                arg = event.cwd.rstrip("/") + "/" + arg.removeprefix("./")
+            return arg if self._temp(arg) else ""
+        if self.shells(basename(exe) or basename(argv[0])):
             for arg in argv[1:]:
                 if arg in _INLINE:
                     return ""  # inline code, not a script path
@@ -151,4 +188,4 @@ class TmpFolderExecution(Detection):
                         severity=severity,
                         params={"web": f", in the web app's context ({origin})" if origin else "",
                                 "web_ko": f", 웹 앱 컨텍스트({origin_ko})" if origin else "",
-                                "parent": event.parent_executable or "?"})]
+                                "parent": event.parent_executable})]

@@ -29,10 +29,10 @@ CARD = Card(
     data_source="HOST",
     looks_at="process starts inside containers (audit with runtime lineage, Tetragon, Falco, ECS) and container "
              "inspect data whose program is in ssh_servers",
-    description="On {host}, SSH server {process} runs inside container {container} ({image}): {command_line}. "
+    description="[[On {host}, ]]SSH server {process} runs inside container {container}[[ ({image})]]: {command_line}. "
                 "Containers are managed through their runtime; an SSH server inside one is a way in that bypasses it, "
                 "often left by an attacker for persistence.",
-    description_ko="{host}의 컨테이너 {container}({image}) 안에서 SSH 서버 {process}이(가) 실행 중입니다: "
+    description_ko="[[{host}의 ]]컨테이너 {container}[[({image})]] 안에서 SSH 서버 {process}이(가) 실행 중입니다: "
                    "{command_line}. 컨테이너는 런타임을 통해 관리되며, 내부의 SSH 서버는 이를 우회하는 진입점으로 "
                    "공격자가 지속성을 위해 남기는 경우가 많습니다.",
     remediation=(
@@ -95,7 +95,7 @@ class ContainerSSH(Detection):
                 return None
             ent = container_event_entities(event)
             ent["process"] = name
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if not event.container_id:
             return None
         name = basename(event.executable)
@@ -105,4 +105,4 @@ class ContainerSSH(Detection):
             name = basename(event.argv[0])
         ent = process_entities(event)
         ent["process"] = name
-        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]

@@ -34,10 +34,10 @@ CARD = Card(
     looks_at="process starts in containers whose command line holds kube_api_indicators (or that run kubectl), "
              "and connections from kube_api_clients in containers to api_server_addresses / api_server_ports; "
              "containers from known_system_components and kube_system_images are left out",
-    description="On {host}, {process} in container {container} ({image}) reached for the Kubernetes API "
+    description="[[On {host}, ]]{process} in container {container}[[ ({image})]] reached for the Kubernetes API "
                 "({indicators}): {command_line}. Applications use client libraries; a shell tool in a container "
                 "calling the API with its service-account token is how attackers explore and spread in a cluster.",
-    description_ko="{host}의 컨테이너 {container}({image})에서 {process}이(가) Kubernetes API에 접근했습니다"
+    description_ko="[[{host}의 ]]컨테이너 {container}[[({image})]]에서 {process}이(가) Kubernetes API에 접근했습니다"
                    "({indicators}): {command_line}. 애플리케이션은 클라이언트 라이브러리를 사용하며, 컨테이너 안의 셸 도구가 "
                    "서비스 계정 토큰으로 API를 호출하는 것은 공격자가 클러스터를 탐색하고 확산하는 방식입니다.",
     remediation=(
@@ -126,4 +126,4 @@ class KubernetesAPI(Detection):
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits
-        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]

@@ -27,10 +27,10 @@ CARD = Card(
     looks_at="process starts in containers whose command line names the dashboard (dashboard_names followed by "
              "'.', ':' or '/', dashboard_indicators such as the API server's /proxy/ path), and connections from "
              "kube_api_clients in containers to the dashboard's ports and names or to dashboard_addresses",
-    description="On {host}, {process} in container {container} ({image}) reached for the Kubernetes dashboard "
+    description="[[On {host}, ]]{process} in container {container}[[ ({image})]] reached for the Kubernetes dashboard "
                 "({indicators}): {command_line}. Workloads have no need for the dashboard; an attacker inside a "
                 "container uses it to find a token with more rights or to control the cluster.",
-    description_ko="{host}의 컨테이너 {container}({image})에서 {process}이(가) Kubernetes 대시보드에 접근했습니다"
+    description_ko="[[{host}의 ]]컨테이너 {container}[[({image})]]에서 {process}이(가) Kubernetes 대시보드에 접근했습니다"
                    "({indicators}): {command_line}. 워크로드는 대시보드가 필요하지 않으며, 컨테이너 안의 공격자는 "
                    "더 큰 권한의 토큰을 찾거나 클러스터를 제어하려고 대시보드를 이용합니다.",
     remediation=(
@@ -110,4 +110,4 @@ class KubernetesDashboard(Detection):
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits
-        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+        return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]

@@ -37,9 +37,9 @@ CARD = Card(
     data_source="HOST",
     looks_at="docker/CRI inspect data and docker events (HostConfig.Privileged), runtime command lines with "
              "--privileged (docker, podman, nerdctl, ctr), and container processes with the full capability set",
-    description="On {host}, container {container} ({image}) runs privileged ({how}). A privileged container "
+    description="[[On {host}, ]]container {container}[[ ({image})]] runs privileged ({how}). A privileged container "
                 "can reach every device and kernel interface of the node: whoever controls it controls the host.",
-    description_ko="{host}에서 컨테이너 {container}({image})이(가) 권한 모드로 실행됩니다({how_ko}). 권한 있는 "
+    description_ko="[[{host}에서 ]]컨테이너 {container}[[({image})]]이(가) 권한 모드로 실행됩니다({how_ko}). 권한 있는 "
                    "컨테이너는 노드의 모든 장치와 커널 인터페이스에 접근할 수 있어, 이를 장악한 사람은 호스트를 장악합니다.",
     remediation=(
         "Find who started it and why (the command line or the workload spec); most workloads need a few "
@@ -148,4 +148,4 @@ class PrivilegedContainerArtifacts(Detection):
         if not self.seen.first(f"{key}|{how}"):
             return None
         return [Finding(key=key, entities=ent, event=event,
-                        params={"how": how, "how_ko": _HOW_KO.get(how, how), "image": ent.get("image") or "image unknown"})]
+                        params={"how": how, "how_ko": _HOW_KO.get(how, how)})]

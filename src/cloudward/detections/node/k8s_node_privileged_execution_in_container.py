@@ -44,9 +44,9 @@ CARD = Card(
     data_source="HOST",
     looks_at="docker/podman/nerdctl exec --privileged command lines, exec inspect data (ProcessConfig.privileged), "
              "and container processes from host_impacting_commands in a privileged container or with CAP_SYS_ADMIN",
-    description="On {host}, {what} in container {container}: {command_line}. With that privilege a process can "
+    description="[[On {host}, ]]{what} in container {container}: {command_line}. With that privilege a process can "
                 "mount the host's disks, join its namespaces or load kernel code: a container escape.",
-    description_ko="{host}의 컨테이너 {container}에서 {what_ko}: {command_line}. 이런 권한이 있으면 프로세스가 호스트 "
+    description_ko="[[{host}의 ]]컨테이너 {container}에서 {what_ko}: {command_line}. 이런 권한이 있으면 프로세스가 호스트 "
                    "디스크를 마운트하거나 네임스페이스에 들어가거나 커널 코드를 적재할 수 있어 컨테이너 탈출이 가능합니다.",
     remediation=(
         "Find who ran it (the docker exec caller, the pod's owner) and whether it was planned maintenance.",

@@ -1,9 +1,14 @@
 """VM_ExposedDocker: the Docker daemon listening on TCP without client-certificate verification —
-anyone who reaches the port is root on the host."""
+anyone who reaches the port is root on the host.
+
+A loopback address (tcp://127.0.0.1:2375) alerts too, at `loopback_severity`: it is not private - every
+local user and process, every container on the host network and, through DNS rebinding, any web page a
+local browser opens can reach it (dockerd itself warns about it). `ignore_loopback = true` opts out."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from cloudward.alerts import Finding
 from cloudward.analytics.processes import container_event_entities, process_entities, program
@@ -12,6 +17,15 @@ from cloudward.detections.node._samples import audit_exec, tetragon_exec
 from cloudward.events import ContainerEvent, ProcessExec
 
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+_NETWORK_REACH = "Anyone who can reach that address can start a privileged container and take over the host."
+_NETWORK_REACH_KO = "이 주소에 접근할 수 있는 누구나 권한 있는 컨테이너를 시작해 호스트를 장악할 수 있습니다."
+_LOOPBACK_REACH = ("The address is loopback, which does not make it private: every local user and process, every "
+                   "container on the host network, and any web page a local browser opens (through DNS rebinding) "
+                   "can reach it, start a privileged container and take over the host; dockerd warns about this "
+                   "even for localhost.")
+_LOOPBACK_REACH_KO = ("루프백 주소라고 해서 안전하지 않습니다. 모든 로컬 사용자와 프로세스, 호스트 네트워크를 쓰는 모든 "
+                      "컨테이너, 그리고 로컬 브라우저가 연 웹 페이지(DNS 리바인딩)가 이 주소에 접근해 권한 있는 컨테이너를 "
+                      "시작하고 호스트를 장악할 수 있습니다. dockerd도 localhost에 대해서조차 이를 경고합니다.")
 
 CARD = Card(
     id="VM_ExposedDocker",
@@ -23,10 +37,10 @@ CARD = Card(
     data_source="HOST",
     looks_at="dockerd command lines (-H/--host tcp://...) and daemon.json `hosts`, without --tlsverify / "
              "\"tlsverify\": true",
-    description="On {host}, the Docker daemon listens on {bind} without TLS client verification ({source}). "
-                "Anyone who can reach that address can start a privileged container and take over the host.",
-    description_ko="{host}에서 Docker 데몬이 TLS 클라이언트 검증 없이 {bind}에서 수신 대기합니다({source_ko}). "
-                   "이 주소에 접근할 수 있는 누구나 권한 있는 컨테이너를 시작해 호스트를 장악할 수 있습니다.",
+    description="[[On {host}, ]]the Docker daemon listens on {bind} without TLS client verification ({source}). "
+                "{reach}",
+    description_ko="[[{host}에서 ]]Docker 데몬이 TLS 클라이언트 검증 없이 {bind}에서 수신 대기합니다({source_ko}). "
+                   "{reach_ko}",
     remediation=(
         "Stop listening on TCP if remote access is not needed: keep only unix:///var/run/docker.sock "
         "(remove -H tcp://... from the service and \"hosts\" from /etc/docker/daemon.json).",
@@ -49,7 +63,7 @@ CARD = Card(
         "Build hosts that expose the daemon to a private CI network on purpose; allow them with "
         "{ host = \"ci-runner-*\" } (better: turn on --tlsverify).",
     ),
-    params={"ignore_loopback": True},
+    params={"ignore_loopback": False, "loopback_severity": "low"},
     samples=(
         Sample("dockerd -H unix:// -H tcp://0.0.0.0:2375 (auditd, as recorded)", "auditd",
                audit_exec(12394, 15121, 14935, ["dockerd", "-H", "unix:///var/run/docker.sock", "-H",
@@ -72,10 +86,22 @@ CARD = Card(
                                             "--tlscacert=/etc/docker/ca.pem", "--tlscert=/etc/docker/cert.pem",
                                             "--tlskey=/etc/docker/key.pem"], exe="/usr/bin/dockerd"),
                expect=0),
-        Sample("TCP on loopback only", "auditd",
+        Sample("TCP on loopback only: lower severity, and why it still matters", "auditd",
                audit_exec(14021, 31021, 1, ["dockerd", "-H", "fd://", "-H", "tcp://127.0.0.1:2375"],
                           exe="/usr/bin/dockerd"),
-               expect=0),
+               expect=1, severity="low", entities={"bind": ["tcp://127.0.0.1:2375"], "exposure": "loopback"},
+               description_has="DNS rebinding"),
+        Sample("daemon.json on localhost and [::1]", "docker-daemon-config",
+               {"hosts": ["unix:///var/run/docker.sock", "tcp://localhost:2375", "tcp://[::1]:2375"]},
+               expect=1, severity="low", entities={"exposure": "loopback"}),
+        Sample("loopback and a routable address together: the routable one sets the severity", "auditd",
+               audit_exec(14023, 31023, 1, ["dockerd", "-H", "tcp://127.0.0.1:2375", "-H", "tcp://10.0.4.7:2375"],
+                          exe="/usr/bin/dockerd"),
+               expect=1, severity="medium", entities={"exposure": "network"}),
+        Sample("loopback with ignore_loopback set (opt-out)", "auditd",
+               audit_exec(14024, 31024, 1, ["dockerd", "-H", "fd://", "-H", "tcp://127.0.0.1:2375"],
+                          exe="/usr/bin/dockerd"),
+               expect=0, config={"detections": {"VM_ExposedDocker": {"ignore_loopback": True}}}),
         Sample("the docker client naming a remote daemon is not a daemon", "auditd",
                audit_exec(14022, 31022, 1, ["docker", "-H", "tcp://10.0.4.7:2376", "ps"], exe="/usr/bin/docker"),
                expect=0),
@@ -126,6 +152,7 @@ class ExposedDocker(Detection):
 
     def setup(self) -> None:
         self.ignore_loopback = bool(self.params["ignore_loopback"])
+        self.loopback_severity = str(self.params["loopback_severity"])
 
     def _exposed(self, hosts: list[str]) -> list[str]:
         out = []
@@ -146,9 +173,7 @@ class ExposedDocker(Detection):
                 return None
             ent = container_event_entities(event)
             ent["bind"] = binds
-            return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
-                            params={"source": f"daemon.json {event.origin}",
-                                    "source_ko": f"daemon.json {event.origin}"})]
+            return [self._finding(event, ent, binds, f"daemon.json {event.origin}", f"daemon.json {event.origin}")]
         name = program(event.executable) if event.executable else ""
         if name != "dockerd" and not (name == "docker" and len(event.argv) > 1 and event.argv[1] in ("daemon", "-d")):
             return None
@@ -158,5 +183,15 @@ class ExposedDocker(Detection):
             return None
         ent = process_entities(event)
         ent["bind"] = binds
-        return [Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event,
-                        params={"source": "dockerd command line", "source_ko": "dockerd 명령줄"})]
+        return [self._finding(event, ent, binds, "dockerd command line", "dockerd 명령줄")]
+
+    def _finding(self, event: ProcessExec | ContainerEvent, ent: dict[str, Any], binds: list[str], source: str,
+                 source_ko: str) -> Finding:
+        loopback = all(_loopback(b) for b in binds)
+        ent["exposure"] = "loopback" if loopback else "network"
+        params = {"source": source, "source_ko": source_ko,
+                  "reach": _LOOPBACK_REACH if loopback else _NETWORK_REACH,
+                  "reach_ko": _LOOPBACK_REACH_KO if loopback else _NETWORK_REACH_KO}
+        severity = self.loopback_severity if loopback and self.settings.severity is None else None
+        return Finding(key=f"{event.host}|{','.join(binds)}", entities=ent, event=event, severity=severity,
+                       params=params)

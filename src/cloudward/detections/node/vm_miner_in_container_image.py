@@ -35,11 +35,11 @@ CARD = Card(
     looks_at="container create/start/inspect records and runtime run/create command lines whose image matches "
              "miner_images; processes in containers named like miners or with miner_arguments, miner_pools or "
              "wallet arguments",
-    description="On {host}, container {container} runs crypto-mining software ({indicators}; image {image}). "
+    description="[[On {host}, ]]container {container} runs crypto-mining software ({indicators}[[; image {image}]]). "
                 "Miners are the most common payload of a hijacked container host; they burn the node's CPU and "
                 "your money.",
-    description_ko="{host}의 컨테이너 {container}에서 암호화폐 채굴 소프트웨어가 실행됩니다({indicators}; 이미지 "
-                   "{image}). 채굴기는 탈취된 컨테이너 호스트에서 가장 흔한 페이로드로, 노드의 CPU와 비용을 소모합니다.",
+    description_ko="[[{host}의 ]]컨테이너 {container}에서 암호화폐 채굴 소프트웨어가 실행됩니다({indicators}[[; 이미지 "
+                   "{image}]]). 채굴기는 탈취된 컨테이너 호스트에서 가장 흔한 페이로드로, 노드의 CPU와 비용을 소모합니다.",
     remediation=(
         "Stop and remove the container, and delete the image from the host (docker rmi) and from any registry "
         "it came from.",
@@ -120,7 +120,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = container_event_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if event.container_id:
             found = []
             pattern = self.miners.image(event.image) if event.image else None
@@ -134,7 +134,7 @@ class MinerInContainerImage(Detection):
                 return None
             ent = process_entities(event)
             ent["indicators"] = found
-            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+            return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if len(event.argv) < 3:
             return None
         cmd = runtime_command(event.argv, event.executable)
@@ -147,4 +147,4 @@ class MinerInContainerImage(Detection):
         ent["container"] = cmd.name or "(unnamed)"
         ent["image"] = cmd.target
         ent["indicators"] = [f"image matches {pattern}"]
-        return [Finding(key=f"{event.host}|{cmd.name or cmd.target}", entities=ent, event=event, params={"image": ent.get("image") or "image unknown"})]
+        return [Finding(key=f"{event.host}|{cmd.name or cmd.target}", entities=ent, event=event)]
