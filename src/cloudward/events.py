@@ -44,6 +44,8 @@ class HttpRequest(Event):
     bytes_sent: int = 0
     username: str = ""
     server_ip: str = ""
+    #: the X-Forwarded-For chain the line started with (client_ip was picked from it), if any
+    forwarded_for: list[str] = field(default_factory=list)
     #: client IP plus any threat-intel hits filled in by the intel enricher
     intel: list[dict[str, Any]] = field(default_factory=list)
 

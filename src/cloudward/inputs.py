@@ -40,6 +40,9 @@ class ScanStats:
     events: int = 0
     #: records decided from their raw bytes to be of no use to any enabled detection
     skipped: int = 0
+    #: recognized records that carry nothing any detection reads (other programs' lines in a syslog
+    #: file, a daemon's startup messages)
+    ignored: int = 0
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     reject_reasons: Counter[str] = field(default_factory=Counter)
@@ -56,7 +59,8 @@ class ScanStats:
             self.rejections.append(Rejection(where, reason))
 
     def merge(self, other: ScanStats) -> None:
-        for name in ("files", "lines", "events", "skipped", "rejected", "uninspectable", "duplicates", "bytes_read"):
+        for name in ("files", "lines", "events", "skipped", "ignored", "rejected", "uninspectable", "duplicates",
+                     "bytes_read"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reject_reasons.update(other.reject_reasons)
         self.formats.update(other.formats)
@@ -70,6 +74,7 @@ class ScanStats:
             "lines": self.lines,
             "events": self.events,
             "skipped_unneeded": self.skipped,
+            "ignored": self.ignored,
             "rejected": self.rejected,
             "reject_reasons": dict(self.reject_reasons),
             "rejections": [{"where": r.where, "reason": r.reason} for r in self.rejections],

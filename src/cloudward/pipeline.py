@@ -21,6 +21,7 @@ from cloudward.detections.base import Detection
 from cloudward.enrich import Enricher, build_all
 from cloudward.events import Event, ExternalAlert, K8sAudit
 from cloudward.inputs import InputFile, ScanStats, expand_paths
+from cloudward.parsers._forwarded import TrustedProxies
 from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
 from cloudward.parsers.json_records import JsonRecords
 from cloudward.store import Store
@@ -102,6 +103,9 @@ class Pipeline:
             stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
             host=self.config.host,
         )
+        # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
+        self.ctx.options["trusted_proxies"] = TrustedProxies.from_section(self.config.section("web"),
+                                                                          self.config.source)
         # raw-line prefilters the cards of one event kind offer parsers (web logs): used only when every card
         # subscribed to that kind offers the same one, so no card misses a line it needs
         for kind, subscribers in self._by_kind.items():

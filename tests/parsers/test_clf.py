@@ -60,3 +60,28 @@ def test_every_annotated_line_is_an_event_or_a_rejection():
     events, rejects, ctx = run("combined.log", "combined")
     assert not set(events) & set(rejects)
     assert ctx.stats.lines == max([*events, *rejects])
+
+
+def test_annotated_forwarded_chains():
+    """X-Forwarded-For chains in front (nginx $proxy_add_x_forwarded_for): client picked from the right."""
+    check("combined_forwarded.log", "combined", site="shop.example.com")
+
+
+def test_trusted_proxies_setting_picks_the_client():
+    from cloudward.config import ConfigError, from_dict
+    from cloudward.parsers._forwarded import TrustedProxies, pick_client
+    from cloudward.pipeline import scan_text
+
+    chain = ["85.181.35.98", "198.51.100.7", "10.0.0.1"]
+    assert pick_client(chain) == "198.51.100.7"
+    cdn = TrustedProxies.from_section({"trusted_proxies": ["198.51.100.0/24", "10.0.0.0/8"]})
+    assert pick_client(chain, cdn) == "85.181.35.98"
+    assert pick_client(["10.0.0.9", "10.0.0.1"]) == "10.0.0.9"
+    with pytest.raises(ConfigError, match=r"web\.trusted_proxies"):
+        TrustedProxies.from_section({"trusted_proxies": ["nope"]})
+    line = ('85.181.35.98, 198.51.100.7, 10.0.0.1 - - [02/Nov/2026:09:15:28 +0000] "GET / HTTP/1.1" 200 153 '
+            '"-" "WhatWeb/0.5.5"\n')
+    config = from_dict({"web": {"trusted_proxies": ["198.51.100.0/24", "10.0.0.0/8"]}, "site": "shop.example.com"})
+    alerts, _ = scan_text(line * 3, None, config=config, only={"AppServices_WebFingerprinting"})
+    assert [a.entities["source_ip"] for a in alerts] == ["85.181.35.98"]
+    assert alerts[0].entities["forwarded_for"] == chain

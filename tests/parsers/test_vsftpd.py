@@ -5,3 +5,8 @@ from web_annotated import check
 
 def test_annotated_vsftpd():
     check("vsftpd.log", "vsftpd")
+
+
+def test_annotated_vsftpd_through_syslog():
+    """PAM failures (both forms) and vsftpd's own lines; sniffed as vsftpd though few lines carry `Client "`."""
+    check("vsftpd_syslog.log", "vsftpd")

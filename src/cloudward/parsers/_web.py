@@ -210,7 +210,7 @@ def syslog_time(text: str, year: int) -> float:
         raise ValueError(f"not a syslog timestamp: {text[:20]!r}")
     mon, day, hms = parts
     month = MONTHS.get(mon)
-    if month is None or len(hms) != 8:
+    if month is None or len(hms) != 8 or not day.isdigit() or not hms.replace(":", "").isdigit():
         raise ValueError(f"not a syslog timestamp: {text[:20]!r}")
     base = _day_epoch(f"{year}-{month}-{day}", year, month, int(day))
     return base + int(hms[0:2]) * 3600 + int(hms[3:5]) * 60 + int(hms[6:8])
@@ -253,8 +253,11 @@ def split_target(target: str) -> tuple[str, str]:
 
 
 class SyslogLine:
-    """The parts of a syslog-prefixed line: BSD (`Nov  2 10:00:05 host prog[pid]: msg`) or ISO
-    (`2026-11-02T10:00:05.123+00:00 host prog[pid]: msg`, as rsyslog writes with high precision)."""
+    """The parts of a syslog-prefixed line: BSD (`Nov  2 10:00:05 host prog[pid]: msg`, also with the
+    day unpadded, `Dec 5 15:44:32`, or zero-padded) or ISO (`2026-11-02T10:00:05.123+00:00 host
+    prog[pid]: msg`, as rsyslog writes with high precision). The program tag may lack its colon
+    (`proftpd[123] msg`, older ProFTPD) or carry a PAM module (`vsftpd(pam_unix)[123]:`): `program`
+    is then `vsftpd(pam_unix)` and `daemon` is `vsftpd`."""
 
     __slots__ = ("host", "message", "pid", "program", "time")
 
@@ -265,16 +268,48 @@ class SyslogLine:
         self.pid = pid
         self.message = message
 
+    @property
+    def daemon(self) -> str:
+        """The program name without a `(module)` part, lower-cased."""
+        cut = self.program.find("(")
+        return (self.program if cut < 0 else self.program[:cut]).lower()
+
+
+def _bsd_header(s: str) -> tuple[str, int] | None:
+    """(`Mon D HH:MM:SS`, index after it) of a BSD timestamp at the start of `s`, day padded or not."""
+    if len(s) < 15 or s[3] != " " or s[:3] not in MONTHS:
+        return None
+    i = 4
+    if s[i] == " ":
+        i += 1
+    j = i
+    while j < i + 2 and j < len(s) and s[j].isdigit():
+        j += 1
+    if j == i or s[j:j + 1] != " " or len(s) < j + 10 or s[j + 3] != ":" or s[j + 6] != ":":
+        return None
+    if j + 9 < len(s) and s[j + 9] != " ":
+        return None
+    return f"{s[:3]} {s[i:j]} {s[j + 1:j + 9]}", j + 10
+
 
 def split_syslog(s: str, year: int) -> SyslogLine | None:
+    """The parts of one syslog line, or None when it does not start with a syslog header. A `<PRI>`
+    prefix (as received on the wire) is dropped. A line with a header but no program tag
+    (`-- MARK --`) has program ''."""
     from cloudward.timeutil import parse_time
 
-    if len(s) > 16 and s[3] == " " and s[:3] in MONTHS and s[15] == " ":
+    if s[:1] == "<":
+        close = s.find(">", 1, 5)
+        if close > 1 and s[1:close].isdigit():
+            s = s[close + 1:]
+    bsd = _bsd_header(s)
+    if bsd is not None:
+        stamp, after = bsd
         try:
-            when = syslog_time(s[:15], year)
+            when = syslog_time(stamp, year)
         except ValueError:
             return None
-        rest = s[16:]
+        rest = s[after:]
     elif len(s) > 20 and s[4] == "-" and s[10] == "T":
         sp = s.find(" ")
         when = parse_time(s[:sp])
@@ -284,13 +319,51 @@ def split_syslog(s: str, year: int) -> SyslogLine | None:
     else:
         return None
     sp = rest.find(" ")
-    colon = rest.find(": ", sp + 1)
-    if sp <= 0 or colon < 0:
+    if sp <= 0:
         return None
-    host, tag = rest[:sp], rest[sp + 1: colon]
+    host, after = rest[:sp], rest[sp + 1:]
+    end = after.find(" ")
+    token = after if end < 0 else after[:end]
+    message = "" if end < 0 else after[end + 1:]
+    if token.endswith(":"):
+        tag = token[:-1]
+    elif token.endswith("]") and "[" in token:
+        tag = token  # `proftpd[123] message`: older ProFTPD writes no colon after its tag
+    else:
+        return SyslogLine(when, host, "", "", after)
     pid = ""
     if tag.endswith("]") and "[" in tag:
         tag, pid = tag[:-1].split("[", 1)
-    if " " in tag:
+        if not pid.isdigit():
+            return SyslogLine(when, host, "", "", after)
+    return SyslogLine(when, host, tag, pid, message)
+
+
+def pam_auth_failure(message: str) -> tuple[str, str] | None:
+    """(rhost, user) of a PAM `authentication failure` message, or None for any other message.
+
+        pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser= rhost=198.51.100.4  user=bob
+        authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=198.51.100.4 user=bob   (older vsftpd(pam_unix))
+
+    rhost is '' when the message has none. The user name is the client's and comes last; `ruser` may be
+    the client's too, so a message with more than one ` rhost=` is refused (ValueError) rather than read."""
+    body = message
+    if body.startswith("pam_"):
+        colon = body.find("): ")
+        if colon < 0:
+            return None
+        body = body[colon + 3:]
+    if not body.startswith("authentication failure;"):
         return None
-    return SyslogLine(when, host, tag, pid, rest[colon + 2:])
+    at = body.find(" rhost=")
+    if at >= 0 and body.find(" rhost=", at + 1) >= 0:
+        raise ValueError("ambiguous PAM message: rhost= appears twice (possible log injection)")
+    rhost = ""
+    after = at
+    if at >= 0:
+        end = body.find(" ", at + 7)
+        rhost = body[at + 7:] if end < 0 else body[at + 7:end]
+        after = at + 7 + len(rhost)
+    u = body.find(" user=", max(after, 0))
+    user = body[u + 6:].strip() if u >= 0 else ""
+    return rhost, user

@@ -3,6 +3,9 @@
     common          %h %l %u %t "%r" %>s %b
     combined        common + "%{Referer}i" "%{User-Agent}i"   (nginx `combined`, also with extra
                     quoted fields after it, such as nginx's `main` with "$http_x_forwarded_for")
+    proxied         combined with an X-Forwarded-For chain as the first field (`10.0.0.2, 10.0.0.1,
+                    85.181.35.98 - - [...]`): the client is picked from the chain's right end per
+                    `[web] trusted_proxies` (see parsers._forwarded), the chain kept as `forwarded_for`
     vhost variants  the same with the site first: Apache `%v:%p` / `%v`, nginx `$host` / `$server_name`
 
 Parsing is plain string work anchored on what the servers escape. Apache and nginx both escape `"`
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import Event, HttpRequest
 from cloudward.inputs import InputFile
+from cloudward.parsers._forwarded import DEFAULT, TrustedProxies, chain_entity, is_chain_start, pick_client, split_chain
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
 from cloudward.parsers._webscan import BlockScanner, read_web_lines
 from cloudward.parsers.base import Format, Head, ParseContext
@@ -52,7 +56,8 @@ def _prefix_tokens(s: str) -> list[str] | None:
 
 def looks_like_clf(line: str) -> bool:
     tokens = _prefix_tokens(line)
-    if not tokens or not (client_ip(tokens[0]) or (len(tokens) > 1 and client_ip(tokens[1]))):
+    if not tokens or not (client_ip(tokens[0]) or (len(tokens) > 1 and client_ip(tokens[1]))
+                          or (is_chain_start(tokens[0]) and split_chain(tokens) is not None)):
         return False
     k = line.find('] "')
     try:
@@ -71,6 +76,8 @@ def detect_ip_column(lines: list[str]) -> int:
         if not tokens:
             continue
         if client_ip(tokens[0]) and len(tokens) in (3, 4) and not (len(tokens) == 4 and client_ip(tokens[1])):
+            first += 1
+        elif is_chain_start(tokens[0]):  # an X-Forwarded-For chain in front
             first += 1
         elif len(tokens) >= 4 and client_ip(tokens[1]):
             second += 1
@@ -211,6 +218,7 @@ class _LineParser:
         self.file_site = file_site
         self.reject = ctx.reject
         self.stats = ctx.stats
+        self.trusted: TrustedProxies = ctx.options.get("trusted_proxies") or DEFAULT
 
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         display, ip_col, reject = self.display, self.ip_col, self.reject
@@ -224,7 +232,18 @@ class _LineParser:
         if len(tokens) < ip_col + 3:
             reject(f"{display}:{lineno}", f"too few fields before the time ({len(tokens)})")
             return None
-        ip = client_ip(tokens[ip_col])
+        chain: list[str] = []
+        if is_chain_start(tokens[ip_col]):
+            # `a, b, c - user [time]`: an X-Forwarded-For chain, read from the right (the left is client-written)
+            split = split_chain(tokens[ip_col:])
+            ip = pick_client(split[0], self.trusted) if split is not None else ""
+            if not ip:
+                reject(f"{display}:{lineno}", "X-Forwarded-For chain does not end in `address - user` before the time")
+                return None
+            chain = chain_entity(split[0])
+            tokens = [*tokens[:ip_col], ip, "-", split[1]]
+        else:
+            ip = client_ip(tokens[ip_col])
         if not ip:
             reject(f"{display}:{lineno}", f"client address is not an IP: {tokens[ip_col][:60]!r}")
             return None
@@ -293,7 +312,7 @@ class _LineParser:
         return HttpRequest(
             event_id=f"{display}:{lineno}", time=when, raw=s, site=site, client_ip=ip,
             method=method, path=path, query=query, status=int(status_text), user_agent=agent,
-            referer=referer, bytes_sent=size, username="" if user == "-" else user,
+            referer=referer, bytes_sent=size, username="" if user == "-" else user, forwarded_for=chain,
         )
 
 

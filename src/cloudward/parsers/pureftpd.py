@@ -16,7 +16,15 @@ from collections.abc import Iterator
 
 from cloudward.events import Event, FtpEvent
 from cloudward.inputs import InputFile
-from cloudward.parsers._web import clf_time, client_ip, default_site, file_year, split_syslog, text_lines
+from cloudward.parsers._web import (
+    SyslogLine,
+    clf_time,
+    client_ip,
+    default_site,
+    file_year,
+    split_syslog,
+    text_lines,
+)
 from cloudward.parsers.base import Format, Head, ParseContext
 
 CLF_METHODS = {"PUT": ("upload", "STOR"), "GET": ("download", "RETR")}
@@ -49,13 +57,20 @@ class PureFtpdLog(Format):
                 event = _clf(s, where, ctx.site or fallback, ctx)
             else:
                 sl = split_syslog(s, year)
-                if sl is None or not sl.program.startswith("pure-ftpd"):
+                if sl is None or sl.daemon != "pure-ftpd":
                     ctx.reject(where, "not a Pure-FTPd log line")
                     continue
-                event = _syslog(sl.message, where, s, sl.time, ctx.site or sl.host.lower() or fallback,
-                                sl.pid, ctx)
+                event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
             if event is not None:
                 yield event
+
+
+def syslog_event(sl: SyslogLine, where: str, raw: str, site: str, ctx: ParseContext) -> FtpEvent | None:
+    """One Pure-FTPd syslog line: its event, or None (rejected, or a message that carries nothing)."""
+    if not sl.message.startswith("("):
+        ctx.stats.ignored += 1  # startup and configuration messages have no (user@address) part
+        return None
+    return _syslog(sl.message, where, raw, sl.time, site, sl.pid, ctx)
 
 
 def _syslog(msg: str, where: str, raw: str, when: float, site: str, pid: str, ctx: ParseContext) -> FtpEvent | None:
@@ -98,7 +113,7 @@ def _syslog(msg: str, where: str, raw: str, when: float, site: str, pid: str, ct
     elif text.startswith("Deleting "):
         action, command, path = "delete", "DELE", text[len("Deleting "):]
     else:
-        ctx.stats.skipped += 1
+        ctx.stats.ignored += 1  # recognized, but nothing a detection reads
         return None
     return FtpEvent(event_id=where, time=when, raw=raw, site=site, client_ip=ip, user=user, action=action,
                     command=command, file_path=path.replace("//", "/"), status=text[-80:], session=pid)

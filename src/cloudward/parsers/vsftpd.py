@@ -4,6 +4,13 @@
     Mon Nov  2 10:00:01 2026 [pid 1236] [ftpuser] OK LOGIN: Client "203.0.113.5"
     Mon Nov  2 10:00:05 2026 [pid 1238] [ftpuser] OK UPLOAD: Client "203.0.113.5", "/srv/a.php", 52 bytes, 1.2Kbyte/sec
     Nov  2 10:00:01 ftp1 vsftpd[1236]: [ftpuser] FAIL LOGIN: Client "203.0.113.5"
+    Oct 23 21:15:42 vps vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0
+        tty=ftp ruser= rhost=198.51.100.4  user=bob                                          (one line)
+    Oct 23 21:15:42 vps vsftpd(pam_unix)[1240]: authentication failure; logname= uid=0 euid=0 tty=
+        ruser= rhost=198.51.100.4 user=bob                                                   (one line)
+
+A file of vsftpd's syslog lines mixed with other programs' (/var/log/messages) is read by the
+`syslog` format, which hands vsftpd's lines to `syslog_event` here.
 
 The user name in brackets is what the client typed (for failed logins) and file names are the
 client's too, and vsftpd does not escape quotes or brackets in them. So a line is accepted only when
@@ -18,7 +25,16 @@ from collections.abc import Iterator
 
 from cloudward.events import Event, FtpEvent
 from cloudward.inputs import InputFile
-from cloudward.parsers._web import client_ip, ctime_time, default_site, file_year, split_syslog, text_lines
+from cloudward.parsers._web import (
+    SyslogLine,
+    client_ip,
+    ctime_time,
+    default_site,
+    file_year,
+    pam_auth_failure,
+    split_syslog,
+    text_lines,
+)
 from cloudward.parsers.base import Format, Head, ParseContext
 
 MARKER = ': Client "'
@@ -43,7 +59,13 @@ class VsftpdLog(Format):
     kinds = ("FtpEvent",)
 
     def sniff(self, head: Head) -> int:
-        hits = sum(1 for ln in head.lines if MARKER in ln and (_is_native(ln) or "vsftpd" in ln))
+        hits = 0
+        for ln in head.lines:
+            if MARKER in ln and _is_native(ln):
+                hits += 1
+            elif "vsftpd" in ln:
+                sl = split_syslog(ln, 2000)
+                hits += sl is not None and sl.daemon == "vsftpd"
         return 85 if hits and hits * 2 >= len(head.lines) else 0
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
@@ -66,15 +88,13 @@ class VsftpdLog(Format):
                 body = s[close + 2:]
             else:
                 sl = split_syslog(s, year)
-                if sl is None or not sl.program.startswith("vsftpd"):
+                if sl is None or sl.daemon != "vsftpd":
                     ctx.reject(where, "not a vsftpd log line")
                     continue
-                when, pid, body = sl.time, sl.pid, sl.message
-                if body.startswith("[pid "):
-                    close = body.find("] ")
-                    pid, body = body[5:close], body[close + 2:]
-                if not ctx.site:
-                    site = sl.host.lower()
+                event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
+                if event is not None:
+                    yield event
+                continue
             event = self._event(body, where, s, when, site if not ctx.site else ctx.site, pid, ctx)
             if event is not None:
                 yield event
@@ -117,7 +137,7 @@ class VsftpdLog(Format):
             return None
         action = VERBS[verb]
         if action == "response":
-            ctx.stats.skipped += 1
+            ctx.stats.ignored += 1  # recognized, but nothing a detection reads
             return None
         argument = ""
         if tail:
@@ -133,6 +153,35 @@ class VsftpdLog(Format):
         status = "FAIL" if verb.startswith("FAIL") else ("OK" if verb.startswith("OK") else "")
         return FtpEvent(event_id=where, time=when, raw=raw, site=site, client_ip=ip, user=user,
                         action=action, command=command, file_path=file_path, status=status, session=pid)
+
+
+def syslog_event(sl: SyslogLine, where: str, raw: str, site: str, ctx: ParseContext) -> FtpEvent | None:
+    """One vsftpd syslog line (program tag vsftpd, or vsftpd(pam_unix)): its event, or None (rejected
+    with a reason, or a message that carries nothing, counted as ignored)."""
+    body, pid = sl.message, sl.pid
+    try:
+        pam = pam_auth_failure(body)
+    except ValueError as exc:
+        ctx.reject(where, str(exc))
+        return None
+    if pam is not None:
+        rhost, user = pam
+        ip = client_ip(rhost)
+        if not ip:
+            ctx.reject(where, f"PAM rhost is not an IP address: {rhost[:60]!r}")
+            return None
+        return FtpEvent(event_id=where, time=sl.time, raw=raw, site=site, client_ip=ip, user=user,
+                        action="login_failed", command="PASS", status="FAIL", session=pid)
+    if body.startswith("pam_") or sl.program != "vsftpd" or MARKER not in body:
+        ctx.stats.ignored += 1  # PAM session and account messages, vsftpd's startup lines
+        return None
+    if body.startswith("[pid "):
+        close = body.find("] ")
+        if close < 0:
+            ctx.reject(where, "no ] after [pid")
+            return None
+        pid, body = body[5:close], body[close + 2:]
+    return VsftpdLog._event(body, where, raw, sl.time, site, pid, ctx)
 
 
 FORMATS = [VsftpdLog()]

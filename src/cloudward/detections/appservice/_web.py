@@ -44,6 +44,8 @@ def request_entities(event: HttpRequest) -> dict[str, Any]:
     out: dict[str, Any] = {"source_ip": event.client_ip, "site": event.site}
     if event.user_agent:
         out["user_agent"] = event.user_agent
+    if event.forwarded_for:
+        out["forwarded_for"] = list(event.forwarded_for)
     return out
 
 
