@@ -161,3 +161,25 @@ def test_scanner_state_stays_bounded_under_an_address_flood():
     assert len(det.windows) <= 1000 + 100
     assert det.windows.expired >= 19_000  # every address had a window; most were dropped again
     assert pipe.stats.lines == 20_000
+
+
+def test_blind_elephant_among_visitors_with_and_without_the_prefilter(tmp_path):
+    """A Blind Elephant run interleaved with a browser loading a page, a crawler and a feed reader
+    (tests/data/web/annotated/blind_elephant.log): one alert, for the tool's address, whether the lines
+    reach the card through the raw-bytes fast path or a full parse."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parsers"))
+    from web_annotated import check, load
+
+    check("blind_elephant.log", "combined", site="blog.example.com")
+    data, _ = load("blind_elephant.log")
+    log = tmp_path / "blog.example.com.access.log"
+    log.write_bytes(data)
+    for prefilter in (True, False):
+        alerts, pipe = scan([log], only={"AppServices_WebFingerprinting"}, prefilter=prefilter)
+        assert [a.entities["source_ip"] for a in alerts] == ["198.51.100.40"], prefilter
+        assert alerts[0].entities["method"] == "behaviour"
+        assert len(alerts[0].entities["plugins"]) == 5
+        if prefilter:
+            assert pipe.stats.skipped > 0  # the browser's front page and the feeds were never parsed

@@ -1,10 +1,15 @@
 """AppServices_WebFingerprinting: a fingerprinting tool maps the site's software and versions.
 
-Three signs, from cheapest to subtlest: the tool's user agent (Blind Elephant, WhatWeb, Nmap's NSE,
-WPScan, Nikto...), a path only a tool requests (`/nmaplowercheck<n>`, `/HNAP1`, `/evox/about`), or the
-behaviour itself: one address fetching at least `min_files` distinct version-revealing static files
-(web_fingerprint_files) from a site within `window` - Blind Elephant's signature when the files belong
-to several products at once.
+Three signs, from cheapest to subtlest: the tool's user agent (WhatWeb, Nmap's NSE, WPScan, Nikto...),
+a path only a tool requests (`/nmaplowercheck<n>`, `/HNAP1`, `/evox/about`), or the behaviour itself,
+which is how Blind Elephant is found (it sends a stock, decade-old browser user agent): one address
+fetching, from one site within `window`, at least `min_files` distinct static version-revealing files
+(web_fingerprint_files: readme.html, license.txt, changelogs, .pot/.mo catalogues, specific
+wp-includes, media/system/js and misc/ scripts), mostly (`min_unlinked_ratio`) without a Referer - no
+page it fetched linked them - and spanning more than one application family or at least
+`min_plugins` plugins (web_plugin_folders: `/wp-content/plugins/<name>/readme.txt`...). A browser
+loading a page's scripts sends the page as Referer; a crawler or feed reader fetches one such file,
+not a catalogue of them.
 """
 
 from __future__ import annotations
@@ -32,31 +37,57 @@ MAX_EVIDENCE_EVENTS = 10
 
 
 class FingerprintWindow:
-    __slots__ = ("events", "files", "last", "reported", "start")
+    __slots__ = ("events", "files", "last", "plugins", "reported", "start", "unlinked")
 
     def __init__(self, start: float) -> None:
         self.start = start
         self.last = start
         #: normalized path -> product it identifies
         self.files: dict[str, str] = {}
+        #: "family/plugin" names whose files were fetched
+        self.plugins: set[str] = set()
+        #: distinct files fetched without a Referer
+        self.unlinked = 0
         self.events: list[Event] = []
         self.reported = False
 
     def to_state(self) -> dict[str, Any]:
-        return {"start": self.start, "last": self.last, "files": self.files, "reported": self.reported}
+        return {"start": self.start, "last": self.last, "files": self.files, "reported": self.reported,
+                "plugins": sorted(self.plugins), "unlinked": self.unlinked}
 
     @classmethod
     def from_state(cls, body: dict[str, Any]) -> FingerprintWindow:
         w = cls(float(body["start"]))
         w.last = float(body.get("last", w.start))
         w.files = {str(k): str(v) for k, v in (body.get("files") or {}).items()}
+        w.plugins = {str(p) for p in body.get("plugins") or ()}
+        w.unlinked = int(body.get("unlinked") or 0)
         w.reported = bool(body.get("reported"))
         return w
 
 
-def _probe(ip: str, second: int, path: str, status: int = 200, agent: str = CHROME) -> str:
+def _probe(ip: str, second: int, path: str, status: int = 200, agent: str = CHROME, referer: str = "-") -> str:
     return clf(ip, f"02/Nov/2026:14:{second // 60:02d}:{second % 60:02d}", f"GET {path} HTTP/1.1", status,
-               agent=agent, size=1800)
+               agent=agent, size=1800, referer=referer)
+
+
+#: the stock browser agent Blind Elephant-style tools send (Firefox 3.5, 2009)
+OLD_FIREFOX = "Mozilla/5.0 (Windows; U; Windows NT 6.1; en-US; rv:1.9.1.5) Gecko/20091102 Firefox/3.5.5"
+#: a Blind Elephant run against a WordPress site: its version files, plugin readmes and a 404 probe
+BLIND_ELEPHANT_WORDPRESS = (
+    "/readme.html", "/license.txt", "/wp-includes/js/tinymce/tiny_mce.js", "/wp-includes/js/quicktags.js",
+    "/wp-includes/css/editor.css", "/wp-includes/images/smilies/icon_smile.gif", "/wp-admin/js/common.js",
+    "/wp-content/languages/admin-de_DE.mo", "/9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c.html",
+    "/wp-content/plugins/akismet/readme.txt", "/wp-content/plugins/contact-form-7/readme.txt",
+    "/wp-content/plugins/wordpress-seo/readme.txt", "/wp-content/plugins/jetpack/changelog.txt",
+    "/wp-content/plugins/woocommerce/i18n/languages/woocommerce.pot",
+)
+#: what a browser fetches after https://blog.example.com/ (with that page as Referer)
+WORDPRESS_PAGE_ASSETS = (
+    "/wp-includes/js/jquery/jquery.js", "/wp-includes/js/jquery/suggest.js", "/wp-includes/js/quicktags.js",
+    "/wp-includes/css/buttons.css", "/wp-includes/images/smilies/icon_smile.gif", "/wp-includes/js/thickbox/thickbox.js",
+    "/wp-content/plugins/contact-form-7/includes/js/index.js", "/wp-content/themes/twentytwentyfour/style.css",
+)
 
 
 BLIND_ELEPHANT_PATHS = (
@@ -96,7 +127,7 @@ CARD = Card(
         "Your own vulnerability scanner or an attack-surface service you contracted; allow it by address, "
         "e.g. { source_ip = \"192.0.2.10\" }.",
     ),
-    params={"window": "10m", "min_files": 5},
+    params={"window": "10m", "min_files": 5, "min_unlinked_ratio": 0.8, "min_plugins": 4},
     samples=(
         Sample("WhatWeb by its user agent", "combined", lines(
             _probe("198.51.100.9", 0, "/", agent="WhatWeb/0.5.5"),
@@ -112,6 +143,37 @@ CARD = Card(
             *(_probe("198.51.100.11", i * 3, p, 200 if i % 3 else 404) for i, p in enumerate(BLIND_ELEPHANT_PATHS)),
         ), expect=1, config={"site": "blog.example.com"},
             entities={"source_ip": "198.51.100.11", "method": "behaviour"}),
+        Sample("Blind Elephant against WordPress: version files, plugin readmes, a 404 probe, an old browser agent",
+               "combined", lines(
+                   *(_probe("198.51.100.40", i * 2, p, 404 if p.endswith(".html") and p != "/readme.html" else 200,
+                            agent=OLD_FIREFOX) for i, p in enumerate(BLIND_ELEPHANT_WORDPRESS)),
+               ), expect=1, config={"site": "blog.example.com"},
+               entities={"source_ip": "198.51.100.40", "method": "behaviour", "products": ["WordPress"],
+                         "plugins": ["WordPress/akismet", "WordPress/contact-form-7", "WordPress/jetpack",
+                                     "WordPress/woocommerce", "WordPress/wordpress-seo"]}),
+        Sample("plugin enumeration: many plugins' readme.txt from one address", "combined", lines(
+            *(_probe("198.51.100.41", i, f"/wp-content/plugins/{name}/readme.txt", 200 if i % 2 else 404)
+              for i, name in enumerate(("akismet", "elementor", "wpforms-lite", "really-simple-ssl",
+                                         "updraftplus", "litespeed-cache"))),
+        ), expect=1, config={"site": "blog.example.com"}, entities={"method": "behaviour"}),
+        Sample("a browser loading a WordPress page with its scripts and images (Referer set)", "combined", lines(
+            _probe("203.0.113.50", 0, "/", agent=FIREFOX),
+            *(_probe("203.0.113.50", 1 + i, p, agent=FIREFOX, referer="https://blog.example.com/")
+              for i, p in enumerate(WORDPRESS_PAGE_ASSETS)),
+            _probe("203.0.113.50", 12, "/license.txt", agent=FIREFOX, referer="https://blog.example.com/about/"),
+        ), expect=0, config={"site": "blog.example.com"}),
+        Sample("a feed reader polling the feeds", "combined", lines(
+            *(_probe("203.0.113.51", i * 30, p, agent="Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers)")
+              for i, p in enumerate(("/feed/", "/comments/feed/", "/feed/", "/wp-includes/images/rss.png"))),
+        ), expect=0, config={"site": "blog.example.com"}),
+        Sample("a crawler fetching readme.html once among ordinary pages", "combined", lines(
+            *(_probe("66.249.66.1", i * 7, p, agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+              for i, p in enumerate(("/robots.txt", "/sitemap.xml", "/readme.html", "/about/", "/license.txt"))),
+        ), expect=0, config={"site": "blog.example.com"}),
+        Sample("an uptime checker fetching the front page every minute", "combined", lines(
+            *(_probe("216.144.250.150", i * 60, "/",
+                     agent="Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)") for i in range(8)),
+        ), expect=0, config={"site": "blog.example.com"}),
         Sample("a visitor reading the license and a changelog", "combined", lines(
             _probe("198.51.100.30", 0, "/", agent=FIREFOX),
             _probe("198.51.100.30", 5, "/license.txt", agent=FIREFOX),
@@ -140,6 +202,11 @@ class WebFingerprinting(Detection):
         self.agent_get = self.agents.cache.get
         self.prefilter = line_filter(self, path_mask=FINGERPRINT | TOOL_PATH, tool_agents=True)
         self.min_files = int(self.params["min_files"])
+        self.min_unlinked = float(self.params["min_unlinked_ratio"])
+        self.min_plugins = int(self.params["min_plugins"])
+        self.plugin_folders = tuple(
+            (str(e["prefix"]).lower(), str(e.get("cms") or "")) for e in self.data.get("web_plugin_folders")
+            if isinstance(e, dict) and e.get("prefix"))
         self.windows: KeyedWindows[FingerprintWindow] = KeyedWindows(self.duration("window"), FingerprintWindow)
 
     def line_prefilter(self) -> WebLineFilter:
@@ -164,17 +231,34 @@ class WebFingerprinting(Detection):
         key = normalize(path)
         if key in w.files:
             return None
-        w.files[key] = self.pages.label(path, "fingerprint") or "unknown"
+        family = self.pages.label(path, "fingerprint") or "generic"
+        for prefix, cms in self.plugin_folders:
+            if key.startswith(prefix):
+                name = key[len(prefix):].split("/", 1)[0]
+                if name:
+                    family = cms or family
+                    w.plugins.add(f"{family}/{name}")
+                break
+        w.files[key] = family
+        if not event.referer:
+            w.unlinked += 1
         if len(w.events) < MAX_EVIDENCE_EVENTS:
             w.events.append(event)
-        if len(w.files) < self.min_files:
+        if len(w.files) < self.min_files or w.unlinked < self.min_unlinked * len(w.files):
             return None
-        products = sorted(set(w.files.values()))
-        tool_name = ("Blind Elephant or a similar tool (files of " + ", ".join(products) + ")"
-                     if len(products) > 1 else f"an unidentified tool (files of {products[0]})")
+        products = sorted(set(w.files.values()) - {"generic"}) or ["generic"]
+        if len(products) < 2 and len(w.plugins) < self.min_plugins:
+            return None
+        if len(products) > 1:
+            tool_name = "Blind Elephant or a similar tool (files of " + ", ".join(products) + ")"
+        else:
+            tool_name = (f"Blind Elephant or a plugin scanner ({products[0]} version files and "
+                         f"{len(w.plugins)} plugins)")
         finding = self._finding(event, tool_name, "behaviour")
         finding.entities["paths"] = sorted(w.files)
         finding.entities["products"] = products
+        if w.plugins:
+            finding.entities["plugins"] = sorted(w.plugins)
         if not w.reported:
             finding.related = tuple(e for e in w.events if e is not event)
             w.reported = True
