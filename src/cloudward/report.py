@@ -14,6 +14,7 @@ from cloudward.config import SEVERITIES
 from cloudward.textsafe import terminal_safe
 
 if TYPE_CHECKING:
+    from cloudward.inputs import ScanStats
     from cloudward.pipeline import Pipeline
 
 AUDIT_POLICY_HINT = (
@@ -21,6 +22,22 @@ AUDIT_POLICY_HINT = (
 )
 #: rejected lines listed one by one in the summary; all are counted
 SHOWN_REJECTIONS = 10
+
+
+def reading_summary(stats: ScanStats) -> list[str]:
+    """What became of the lines read, in plain words: records recognized, and of those how many the
+    detections inspected, how many the prefilter skipped unparsed, how many carried nothing; rejects
+    are listed after this."""
+    recognized = stats.events + stats.skipped + stats.ignored
+    out = [f"Recognized {recognized:,} record(s): {stats.events:,} inspected by the detections"]
+    if stats.skipped:
+        out[0] += (f", {stats.skipped:,} skipped by the prefilter (their raw bytes showed no enabled detection "
+                   "needs them, so they were not parsed)")
+    if stats.ignored:
+        out[0] += (f", {stats.ignored:,} ignored (lines of programs no parser reads, or messages that carry "
+                   "nothing to inspect)")
+    out[0] += "."
+    return out
 
 
 def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds: float) -> None:
@@ -39,13 +56,13 @@ def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds
         console.print(table)
     rate = stats.lines / seconds if seconds > 0 else 0.0
     console.print(
-        f"Read {stats.files} input(s), {stats.lines:,} lines, {stats.events:,} events in {seconds:.2f}s "
-        f"({rate:,.0f} lines/s); {len(alerts)} alert(s)."
+        f"Read {stats.files} input(s), {stats.lines:,} lines in {seconds:.2f}s ({rate:,.0f} lines/s); "
+        f"{len(alerts)} alert(s)."
     )
+    for line in reading_summary(stats):
+        console.print(line)
     if stats.formats:
         console.print("Formats: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.formats.items()) if v))
-    if stats.skipped:
-        console.print(f"Skipped {stats.skipped:,} records no enabled detection needs (decided from raw bytes).")
     if stats.duplicates:
         console.print(f"Ignored {stats.duplicates:,} redelivered events (same audit ID and stage).")
     if stats.uninspectable:

@@ -85,3 +85,19 @@ def test_trusted_proxies_setting_picks_the_client():
     alerts, _ = scan_text(line * 3, None, config=config, only={"AppServices_WebFingerprinting"})
     assert [a.entities["source_ip"] for a in alerts] == ["85.181.35.98"]
     assert alerts[0].entities["forwarded_for"] == chain
+
+
+def test_malformed_lines_are_rejected_whatever_page_they_name():
+    """With the raw-bytes fast path on, a truncated line naming an ordinary page is rejected exactly like
+    one naming a sensitive page (it used to be "skipped by the prefilter")."""
+    from cloudward.pipeline import scan_text
+
+    good = '203.0.113.9 - - [02/Nov/2026:09:15:{s:02d} +0000] "GET /about/ HTTP/1.1" 200 812 "-" "Mozilla/5.0"\n'
+    rows = [good.format(s=i) for i in range(30)]
+    rows[10] = '203.0.113.9 - - [02/Nov/2026:09:15:10 +0000] "GET /index.html HTTP/1.1" 200 81\n'[:-12] + "\n"
+    rows[20] = '203.0.113.9 - - [02/Nov/2026:09:15:20 +0000] "GET /.env HTTP/1.1" 200 81\n'[:-12] + "\n"
+    rows[25] = "\x00\x01garbage from a crashed writer\n"
+    _, stats = scan_text("".join(rows), "combined", display="access.log")
+    assert [r.where for r in stats.rejections] == ["access.log:11", "access.log:21", "access.log:26"]
+    assert stats.rejections[0].reason.split(":")[0] == stats.rejections[1].reason.split(":")[0]
+    assert (stats.lines, stats.events, stats.skipped) == (30, 1, 26)  # the first line is always parsed

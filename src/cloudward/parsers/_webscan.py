@@ -39,6 +39,8 @@ from cloudward.parsers.base import ParseContext
 MAX_COUNTED = 8
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
+#: (block, start, end, lines) -> True when every one of those lines has the format's well-formed shape
+RunCheck = Callable[[bytes, int, int, int], bool]
 
 
 def _lit(text: str) -> str:
@@ -179,8 +181,12 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 class BlockScanner:
     def __init__(self, flt: WebLineFilter, *, target_start: str, target_prefix: str, target_end: str,
-                 status_4xx: str, ip_marker: Callable[[bytes], bytes]) -> None:
+                 status_4xx: str, ip_marker: Callable[[bytes], bytes], well_formed: RunCheck | None = None) -> None:
         self.flt = flt
+        #: honest rejection: a run of lines the trigger passed over is counted as skipped only when this
+        #: says each of them is well-formed; otherwise its lines are parsed one by one, so a malformed line
+        #: is rejected whatever its content (not "skipped" because it happened to name an ordinary page)
+        self.well_formed = well_formed
         self.target_start = target_start
         self.target_prefix = target_prefix
         self.target_end = target_end
@@ -224,22 +230,31 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
                     continue
             watched_ips: dict[str, int] = {}
             pending = scanner.flt.pending_ips() if scanner is not None else ()
+            well_formed = scanner.well_formed if scanner is not None else None
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
                     n = block.count(b"\n", pos, size)
                     if size > pos and block[size - 1] != 10:
                         n += 1
+                    if n and well_formed is not None and not well_formed(block, pos, size, n):
+                        for event in _each_line(block, pos, size, lineno, limit, parse_line, ctx, display):
+                            yield event
+                    else:
+                        skipped += n
                     lineno += n
-                    skipped += n
                     break
                 start = block.rfind(b"\n", pos, hit) + 1 or pos
                 end = block.find(b"\n", hit, size)
                 if end < 0:
                     end = size
                 n = block.count(b"\n", pos, start)
+                if n and well_formed is not None and not well_formed(block, pos, start, n):
+                    for event in _each_line(block, pos, start, lineno, limit, parse_line, ctx, display):
+                        yield event
+                else:
+                    skipped += n
                 lineno += n + 1
-                skipped += n
                 event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
                 search = scanner.search  # a directive line may have changed the trigger
                 if event is not None:
@@ -253,6 +268,19 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
     finally:
         stats.lines += lineno
         stats.skipped += skipped
+
+
+def _each_line(block: bytes, start: int, end: int, lineno: int, limit: int, parse_line: LineParser,
+               ctx: ParseContext, display: str) -> Iterator[Event]:
+    """The lines of block[start:end] through the line parser (which counts the ones it skips)."""
+    text = block[start:end]
+    rows = text.split(b"\n")
+    if text.endswith(b"\n"):
+        rows.pop()
+    for i, line in enumerate(rows, 1):
+        event = _one(line, lineno + i, limit, parse_line, ctx, display)
+        if event is not None:
+            yield event
 
 
 def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: ParseContext,

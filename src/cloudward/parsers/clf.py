@@ -19,7 +19,7 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import Event, HttpRequest
@@ -114,8 +114,25 @@ class CombinedLog(Format):
             scanner = BlockScanner(prefilter, target_start='"[A-Z]+ ', target_prefix='"[A-Z]+ [^ "]*',
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
-                                   ip_marker=lambda ip: b"\n" + ip + b" ")
+                                   ip_marker=lambda ip: b"\n" + ip + b" ",
+                                   well_formed=_run_check(src.head))
         yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
+
+
+def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
+    """A cheap test that each of n lines in block[start:end] is shaped like this file's first line:
+    one `] "` (the end of the time; quotes in values are escaped) per line and, in files whose lines
+    end with a quoted field (combined), one closing quote at every line end. Truncated and garbage
+    lines fail it; the caller then parses that run line by line."""
+    first = head.split(b"\n", 1)[0]
+    end_marker = (b'"\r\n' if first.endswith(b'"\r') else b'"\n') if first.rstrip(b"\r").endswith(b'"') else b""
+
+    def check(block: bytes, start: int, end: int, n: int) -> bool:
+        if block.count(b'] "', start, end) != n:
+            return False
+        return not end_marker or block.count(end_marker, start, end) == n
+
+    return check
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot

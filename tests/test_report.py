@@ -1,0 +1,36 @@
+"""The run summary says what became of the lines read, in plain words."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from cloudward.inputs import ScanStats
+from cloudward.pipeline import Pipeline
+from cloudward.report import print_summary, reading_summary
+
+
+def test_reading_summary_distinguishes_inspected_skipped_ignored():
+    stats = ScanStats(files=1, lines=120, events=7, skipped=100, ignored=10, rejected=3)
+    (line,) = reading_summary(stats)
+    assert line.startswith("Recognized 117 record(s): 7 inspected by the detections, 100 skipped by the prefilter")
+    assert "10 ignored (lines of programs no parser reads" in line
+    assert "skipped" not in reading_summary(ScanStats(lines=5, events=5))[0]
+
+
+def test_summary_of_a_real_run():
+    pipe = Pipeline()
+    from cloudward.inputs import InputFile
+
+    rows = "".join(f'203.0.113.9 - - [02/Nov/2026:09:15:{i:02d} +0000] "GET /a HTTP/1.1" 200 1 "-" "x"\n'
+                   for i in range(20))
+    rows += "Nov  2 10:00:00 h CRON[1]: (root) CMD (true)\n"
+    pipe.run_input(InputFile.from_bytes(rows.encode(), "access.log"), None)
+    alerts = pipe.finish()
+    out = io.StringIO()
+    print_summary(Console(file=out, width=300), pipe, alerts, 0.5)
+    text = out.getvalue()
+    assert "Read 1 input(s), 21 lines" in text
+    assert "inspected by the detections" in text and "skipped by the prefilter" in text
+    assert "Rejected 1 record(s)" in text  # the syslog line inside an access log
