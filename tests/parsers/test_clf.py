@@ -101,3 +101,26 @@ def test_malformed_lines_are_rejected_whatever_page_they_name():
     assert [r.where for r in stats.rejections] == ["access.log:11", "access.log:21", "access.log:26"]
     assert stats.rejections[0].reason.split(":")[0] == stats.rejections[1].reason.split(":")[0]
     assert (stats.lines, stats.events, stats.skipped) == (30, 1, 26)  # the first line is always parsed
+
+
+def test_forwarded_chains_fast_path_and_robust_parser_agree():
+    from web_annotated import load
+
+    from cloudward.parsers.clf import CHAIN_LINE, _FastPath, _LineParser
+
+    data, _ = load("combined_forwarded.log")
+    fast_ctx, slow_ctx = ParseContext(), ParseContext()
+    fast = _FastPath(_LineParser("a", 0, "s", fast_ctx), None)
+    slow = _LineParser("a", 0, "s", slow_ctx)
+    matched = 0
+    for n, line in enumerate(data.split(b"\n"), 1):
+        if not line:
+            continue
+        matched += CHAIN_LINE.match(line) is not None
+        a, b = fast.parse(line, n), slow.parse(line, n)
+        assert (a is None) == (b is None), line
+        if a is not None:
+            assert (a.client_ip, a.forwarded_for, a.username, a.path) == (b.client_ip, b.forwarded_for, b.username,
+                                                                         b.path), line
+    assert matched >= 5
+    assert [r.where for r in fast_ctx.stats.rejections] == [r.where for r in slow_ctx.stats.rejections]

@@ -144,6 +144,9 @@ _FIELDS = (
     rb'(?: "([^"]*)" "([^"]*)"(?: "[^"]*")*)?$'
 )
 CLF_LINE = re.compile(_FIELDS)
+#: the same with an X-Forwarded-For chain of two or more addresses first: elements hold neither space nor
+#: comma and are separated by ", ", so the chain ends at its only space not preceded by a comma
+CHAIN_LINE = re.compile(rb"((?:[^ ,]+, )+[^ ,]+) - " + _FIELDS[len(rb"(\S+) \S+ "):])
 VHOST_LINE = re.compile(rb"(\S+) " + _FIELDS)
 
 
@@ -161,8 +164,12 @@ class _FastPath:
 
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         m = self.match(line)
+        chain: list[str] = []
         if m is None:
-            return self.robust.parse(line, lineno)
+            m = CHAIN_LINE.match(line) if not self.robust.ip_col else None
+            if m is None:
+                return self.robust.parse(line, lineno)
+            chain = m.group(1).decode("utf-8", errors="replace").split(", ")
         robust = self.robust
         g = m.groups()
         vhost = robust.ip_col == 1
@@ -170,9 +177,15 @@ class _FastPath:
         if vhost:
             site_raw = g[0]
             g = g[1:]
-        ip = IP_BYTES_CACHE.get(g[0])
-        if ip is None:
-            ip = client_ip_bytes(g[0])
+        if chain:
+            ip = pick_client(chain, robust.trusted)
+            if not ip:  # the robust parser gives the reason
+                return robust.parse(line, lineno)
+            chain = chain_entity(chain)
+        else:
+            ip = IP_BYTES_CACHE.get(g[0])
+            if ip is None:
+                ip = client_ip_bytes(g[0])
         if not ip:
             robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {g[0][:60]!r}")
             return None
@@ -224,7 +237,7 @@ class _FastPath:
             user_agent=g[9].decode("utf-8", errors="replace") if g[9] else "",
             referer=g[8].decode("utf-8", errors="replace") if g[8] and g[8] != b"-" else "",
             bytes_sent=int(g[7]) if g[7] != b"-" else 0,
-            username="" if user == b"-" else user.decode("utf-8", errors="replace"),
+            username="" if user == b"-" else user.decode("utf-8", errors="replace"), forwarded_for=chain,
         )
 
 
