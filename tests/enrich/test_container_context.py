@@ -94,3 +94,34 @@ def test_inspect_paths_from_configuration():
     enricher = build(cfg)
     assert enricher.facts(SYSADMIN).capabilities == ["CAP_SYS_ADMIN"]
     assert enricher.facts(SYSADMIN[:12]).name == "cw-sysadmin"
+
+
+DOCKER_INFO = (
+    '{"ID":"7f0c9a3e-5b1d-4c2a-9e8f-1a2b3c4d5e6f","Containers":4,"ContainersRunning":2,"ContainersPaused":0,'
+    '"ContainersStopped":2,"Images":5,"Driver":"overlay2","LoggingDriver":"json-file","CgroupDriver":"systemd",'
+    '"CgroupVersion":"2","KernelVersion":"6.1.0-27-amd64","OperatingSystem":"Debian GNU/Linux 12 (bookworm)",'
+    '"OSType":"linux","Architecture":"x86_64","NCPU":2,"MemTotal":4109926400,"Name":"build-node-7",'
+    '"ServerVersion":"26.1.5","DockerRootDir":"/var/lib/docker"}\n'
+)
+
+
+def test_docker_info_names_the_host_of_docker_records_in_its_folder(tmp_path):
+    """docker events and inspect output carry no host name; `docker info` in the same folder gives it,
+    so the description says where instead of leaving the phrase out."""
+    node = tmp_path / "build-node-7"
+    node.mkdir()
+    shutil.copy(RECORDED / "docker-events.jsonl", node / "a-events.jsonl")
+    shutil.copy(RECORDED / "docker-inspect-containers.json", node / "b-inspect.json")
+    (node / "z-info.json").write_text(DOCKER_INFO)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(RECORDED / "docker-events.jsonl", other / "events.jsonl")
+    pipe = Pipeline(only={"K8S.NODE_PrivilegedContainerArtifacts"})
+    pipe.run_paths([str(tmp_path)])
+    alerts = pipe.finish()
+    named = [a for a in alerts if a.entities.get("host") == "build-node-7"]
+    assert named and all(a.description.startswith("On build-node-7, container ") for a in named)
+    assert all(a.description_ko.startswith("build-node-7에서 ") for a in named)
+    unnamed = [a for a in alerts if a.entities.get("host") != "build-node-7"]
+    assert unnamed and all(a.description.startswith("Container ") for a in unnamed)
+    assert pipe.stats.rejected == 0

@@ -14,6 +14,9 @@ output) and fills in what process and connection records lack:
 So that inspect files help records read before them, `prepare` loads the `docker inspect` inputs of
 a run first (found by their content); more inspect files can be named with the `docker_inspect`
 option or `[containers] docker_inspect = [...]` in the configuration.
+
+`docker info` output among the inputs names the daemon's host: records read from the same folder that
+carry no host name (docker events and inspect output never do) get it, so alerts can say where.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ MAX_CONTAINERS = 50_000
 MAX_PIDS = 200_000
 #: markers of `docker inspect` output in the first bytes of a file
 _INSPECT_MARKERS = (b'"HostConfig"', b'"ProcessConfig"', b'"RepoTags"')
+#: marker of `docker info` output
+_INFO_MARKER = b'"ServerVersion"'
+
+
+def _folder(origin: str) -> str:
+    path = origin.rsplit(":", 1)[0]
+    cut = path.rfind("/")
+    return path[:cut] if cut >= 0 else ""
 
 
 @dataclass(slots=True)
@@ -57,12 +68,19 @@ class ContainerContext(Enricher):
         #: (host, pid) -> privileged, for exec'd processes whose exec inspect said so
         self.exec_pids: dict[tuple[str, int], bool] = {}
         self._prefix_cache: dict[str, str] = {}
+        #: folder of a `docker info` input -> the daemon's name
+        self.daemon_names: dict[str, str] = {}
         self.loaded: set[str] = set()
         for path in inspect_paths or ():
             self.load(path)
 
     # -- learning -----------------------------------------------------------------------------
     def learn(self, ev: ContainerEvent) -> None:
+        if ev.action == "daemon_info":
+            name = ev.labels.get("daemon_name", "")
+            if name and len(self.daemon_names) < 10_000:
+                self.daemon_names[_folder(ev.origin)] = name
+            return
         if ev.action == "exec_inspect":
             if ev.exec_id:
                 self.execs[ev.exec_id] = (ev.privileged, ev.pid, ev.container_id)
@@ -108,7 +126,14 @@ class ContainerContext(Enricher):
         return self.containers.get(full) if full else None
 
     # -- enriching ----------------------------------------------------------------------------
+    def _name_host(self, event: Any) -> None:
+        if not event.host and self.daemon_names:
+            name = self.daemon_names.get(_folder(event.origin))
+            if name:
+                event.host = name
+
     def enrich(self, event: Any) -> None:
+        self._name_host(event)
         if type(event) is ContainerEvent:
             self._enrich_container_event(event)
             self.learn(event)
@@ -162,7 +187,9 @@ class ContainerContext(Enricher):
 
     # -- loading inspect files ahead of the run -------------------------------------------------
     def prepare(self, paths: list[str]) -> None:
-        """Load the `docker inspect` files among a run's inputs before any input is parsed."""
+        """Load the `docker info` and `docker inspect` files among a run's inputs before any input is
+        parsed (info first, so inspect data is keyed by the host it names)."""
+        info, inspect = [], []
         for path in paths:
             if path == "-" or path in self.loaded:
                 continue
@@ -174,8 +201,13 @@ class ContainerContext(Enricher):
             finally:
                 src.close()
             stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-            if stripped[:1] in (b"[", b"{") and any(m in head for m in _INSPECT_MARKERS):
-                self.load(path)
+            if stripped[:1] in (b"[", b"{"):
+                if _INFO_MARKER in head:
+                    info.append(path)
+                elif any(m in head for m in _INSPECT_MARKERS):
+                    inspect.append(path)
+        for path in info + inspect:
+            self.load(path)
 
     def load(self, path: str) -> None:
         from cloudward.parsers.base import ParseContext
@@ -188,6 +220,7 @@ class ContainerContext(Enricher):
         try:
             for event in JsonRecords().parse(src, ctx, forced=DockerInspect()):
                 if isinstance(event, ContainerEvent):
+                    self._name_host(event)
                     self.learn(event)
         except OSError:
             return

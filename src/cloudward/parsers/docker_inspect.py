@@ -5,7 +5,10 @@ inspect` for CRI runtimes): a JSON array of objects, or one object per line.
   `HostConfig.Privileged`, `HostConfig.CapAdd`, `Mounts`, `HostConfig.PortBindings`, labels;
 * exec (`GET /exec/<id>/json`): `ID`, `ContainerID`, `Pid`, `ProcessConfig.entrypoint` +
   `arguments`, `ProcessConfig.privileged` and `user`;
-* image: `Id`, `RepoTags` (kept so images named like miners are known; no event of its own).
+* image: `Id`, `RepoTags` (kept so images named like miners are known; no event of its own);
+* daemon (`docker info --format '{{json .}}'`): `Name` (the daemon's host name), `ServerVersion`,
+  `ID` - action `daemon_info`, from which the container-context enricher names the host of the
+  records read from the same folder that carry none.
 
 Each becomes a `ContainerEvent` with action `inspect`, `exec_inspect` or `image_inspect`; the
 container-context enricher learns pid -> container, image and privilege from them.
@@ -44,6 +47,8 @@ def kind_of(record: dict[str, Any]) -> str:
     status = record.get("status")
     if isinstance(status, dict) and isinstance(record.get("info"), dict) and "metadata" in status:
         return "cri"
+    if isinstance(record.get("ServerVersion"), str) and isinstance(record.get("Name"), str) and "ID" in record:
+        return "info"
     return ""
 
 
@@ -70,6 +75,12 @@ class DockerInspect(JsonDialect):
             )
         elif kind == "cri":
             yield self._cri(record, ref, ctx)
+        elif kind == "info":
+            name = _s(record.get("Name"))[:253]
+            yield ContainerEvent(
+                event_id=str(ref), time=0.0, raw=record, origin=str(ref), host=ctx.host or name, runtime="docker",
+                action="daemon_info", labels={"daemon_name": name, "server_version": _s(record.get("ServerVersion"))},
+            )
 
     def _container(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> ContainerEvent:
         state = _d(record.get("State"))
