@@ -196,8 +196,15 @@ class BlockScanner:
 
     def retarget(self, status_4xx: str) -> None:
         """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
-        pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, target_start=self.target_start,
-                                  target_end=self.target_end, status_4xx=status_4xx)
+        # the cards configure the filter once, before any input is read, so its pattern for a format is
+        # built once per run rather than once per file (it runs over every data-list entry)
+        memo: dict[tuple[str, ...], str] = self.flt.__dict__.setdefault("_trigger_memo", {})
+        key = (self.target_prefix, self.target_start, self.target_end, status_4xx)
+        pattern = memo.get(key)
+        if pattern is None:
+            pattern = memo[key] = trigger_pattern(self.flt, target_prefix=self.target_prefix,
+                                                  target_start=self.target_start, target_end=self.target_end,
+                                                  status_4xx=status_4xx)
         self.search = _first_match(_compiled(pattern))
 
 
@@ -231,6 +238,12 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
             watched_ips: dict[str, int] = {}
             pending = scanner.flt.pending_ips() if scanner is not None else ()
             well_formed = scanner.well_formed if scanner is not None else None
+            if well_formed is not None:
+                # one look at the whole block first: when every line of it is well-formed (nearly always)
+                # no run needs checking
+                total = block.count(b"\n", pos, size) + (1 if size > pos and block[size - 1] != 10 else 0)
+                if total and well_formed(block, pos, size, total):
+                    well_formed = None
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:

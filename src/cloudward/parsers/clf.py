@@ -120,17 +120,19 @@ class CombinedLog(Format):
 
 
 def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
-    """A cheap test that each of n lines in block[start:end] is shaped like this file's first line:
-    one `] "` (the end of the time; quotes in values are escaped) per line and, in files whose lines
-    end with a quoted field (combined), one closing quote at every line end. Truncated and garbage
-    lines fail it; the caller then parses that run line by line."""
+    """A cheap test that each of n lines in block[start:end] is shaped like this file's first line: in
+    files whose lines end with a quoted field (combined), a closing quote at every line end; otherwise
+    one `] "` (the end of the time; quotes in values are escaped) per line. Truncated and garbage lines
+    fail it; the caller then parses that run line by line."""
     first = head.split(b"\n", 1)[0]
     end_marker = (b'"\r\n' if first.endswith(b'"\r') else b'"\n') if first.rstrip(b"\r").endswith(b'"') else b""
 
     def check(block: bytes, start: int, end: int, n: int) -> bool:
-        if block.count(b'] "', start, end) != n:
-            return False
-        return not end_marker or block.count(end_marker, start, end) == n
+        # one count over the bytes: the closing quote at each line end when the file has one (truncated
+        # lines lack it), else the `] "` every line has once
+        if end_marker:
+            return block.count(end_marker, start, end) == n
+        return block.count(b'] "', start, end) == n
 
     return check
 

@@ -55,7 +55,8 @@ class W3cHttpLog(Format):
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
-                                          status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ")
+                                          status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ",
+                                          well_formed=parser.run_is_well_formed)
         yield from read_web_lines(src, ctx, parser.parse, parser.scanner)
 
 
@@ -71,6 +72,12 @@ class _W3cLines:
         self.scanner: BlockScanner | None = None
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
+
+    def run_is_well_formed(self, block: bytes, start: int, end: int, n: int) -> bool:
+        """Every one of the n data lines has as many fields as the header says (W3C values hold no
+        spaces, so that is a count of spaces); otherwise the run is parsed and the bad lines rejected."""
+        cols = self.cols
+        return cols is not None and cols.usable and block.count(b" ", start, end) == n * (cols.count - 1)
 
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         display, reject = self.display, self.reject
