@@ -80,3 +80,15 @@ def test_contract_keys():
     assert doc["source"] == "k8s_audit"
     assert doc["first_seen"].endswith("Z")
     assert set(doc["evidence"][0]) >= {"event_id", "time", "summary", "raw"}
+
+
+def test_render_leaves_out_phrases_whose_entity_is_unknown():
+    from cloudward.alerts import render
+
+    t = "[[On {host}, ]]the daemon listens on {bind}[[ (user {user})]]; it probed [[{site}||the site]]."
+    assert render(t, {"host": "web-01", "bind": "tcp://x", "user": "root", "site": "shop"}) == \
+        "On web-01, the daemon listens on tcp://x (user root); it probed shop."
+    assert render(t, {"host": "unknown", "bind": "tcp://x", "user": "", "site": "unknown"}) == \
+        "The daemon listens on tcp://x; it probed the site."
+    assert render("[[{host}에서 ]]컨테이너 {c}", {"c": "x"}) == "컨테이너 x"
+    assert render("{a} [[b {missing}]]c", {"a": "1"}) == "1 c"

@@ -111,8 +111,9 @@ _FORMATTER = string.Formatter()
 
 def _drop_absent(template: str, values: Mapping[str, Any]) -> str:
     """Resolve optional phrases: `[[On {host}, ]]` stays (brackets removed) when every field in it has a
-    value, and is left out when one is missing or empty; text right after a phrase left out at the very
-    start is capitalized ("[[On {host}, ]]the daemon" -> "The daemon")."""
+    value, and is left out when one is missing or empty - or replaced by its fallback, `[[{site}||a
+    site]]`; text right after a phrase left out at the very start is capitalized ("[[On {host}, ]]the
+    daemon" -> "The daemon")."""
     out: list[str] = []
     pos = 0
     while True:
@@ -125,7 +126,7 @@ def _drop_absent(template: str, values: Mapping[str, Any]) -> str:
             out.append(template[pos:])
             break
         out.append(template[pos:start])
-        phrase = template[start + 2:end]
+        phrase, _, fallback = template[start + 2:end].partition("||")
         try:
             fields = [f for _, f, _, _ in _FORMATTER.parse(phrase) if f is not None]
         except ValueError:
@@ -133,6 +134,8 @@ def _drop_absent(template: str, values: Mapping[str, Any]) -> str:
         present = all(_present(values.get(f.split(".")[0].split("[")[0])) for f in fields)
         if present:
             out.append(phrase)
+        elif fallback:
+            out.append(fallback)
         elif start == 0 and end + 2 < len(template) and template[end + 2].islower():
             template = template[: end + 2] + template[end + 2].upper() + template[end + 3:]
         pos = end + 2

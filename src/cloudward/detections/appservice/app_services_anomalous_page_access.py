@@ -51,10 +51,10 @@ CARD = Card(
     looks_at="successful requests for admin and login pages (web_admin_pages; any request to a Kudu/SCM site), "
              "per site; after learning_period from the site's first event, an address not in the site's "
              "baseline alerts",
-    description="{source_ip} reached {paths} ({apps}) on {site}, and no request from that address reached the "
+    description="{source_ip} reached {paths} ({apps}) on [[{site}||the site]], and no request from that address reached the "
                 "site's sensitive pages while the baseline was learned ({learned} addresses since {since}). "
                 "A new address on an admin page can be an administrator travelling, or stolen credentials.",
-    description_ko="{source_ip}이(가) {site}의 {paths}({apps})에 접근했습니다. 기준선을 학습하는 동안({since} 이후 "
+    description_ko="{source_ip}이(가) [[{site}||사이트]]의 {paths}({apps})에 접근했습니다. 기준선을 학습하는 동안({since} 이후 "
                    "주소 {learned}개) 이 주소에서 사이트의 민감한 페이지에 접근한 적이 없습니다. 관리 페이지에 새 "
                    "주소가 나타난 것은 출장 중인 관리자일 수도 있고, 도용된 자격 증명일 수도 있습니다.",
     remediation=(

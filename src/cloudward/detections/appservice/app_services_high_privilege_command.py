@@ -73,10 +73,10 @@ CARD = Card(
     looks_at="process starts in a web app's context (a web_workers ancestor, or a web_users account) that run "
              "a command of the high_privilege_commands list, directly or inside sh -c / cmd /c",
     description="[[On {host}, ]]the web app ({origin}) ran a high-privilege command: {matched} "
-                "(process {process}, pid {pid}, user {user}). A web application has no reason to change accounts, "
+                "(process {process}, pid {pid}[[, user {user}]]). A web application has no reason to change accounts, "
                 "privileges or system settings; this is an attacker trying to escalate from the web app.",
     description_ko="[[{host}에서 ]]웹 앱({origin_ko})이 높은 권한 명령을 실행했습니다: {matched} (프로세스 {process}, "
-                   "pid {pid}, 사용자 {user}). 웹 애플리케이션은 계정·권한·시스템 설정을 바꿀 이유가 없으므로, "
+                   "pid {pid}[[, 사용자 {user}]]). 웹 애플리케이션은 계정·권한·시스템 설정을 바꿀 이유가 없으므로, "
                    "웹 앱을 통해 권한 상승을 시도하는 공격자로 보입니다.",
     remediation=(
         "Check whether the command succeeded: new accounts (/etc/passwd, net user), sudoers and group changes, "

@@ -42,8 +42,8 @@ CARD = Card(
     looks_at="FTP events (IIS/App Service W3C, vsftpd, xferlog, ProFTPD, Pure-FTPd) whose client address the "
              "intel enricher found on a feed (--intel, [intel] feeds, [[intel.taxii]])",
     description="{source_ip}, listed in threat intelligence ({feeds}: {indicators}), connected to the FTP service "
-                "of {site}. Users: {users}. Files written: {files_written}. Files read: {files_read}.",
-    description_ko="위협 인텔리전스({feeds}: {indicators})에 등록된 {source_ip}이(가) {site}의 FTP 서비스에 "
+                "of [[{site}||the site]]. Users: {users}. Files written: {files_written}. Files read: {files_read}.",
+    description_ko="위협 인텔리전스({feeds}: {indicators})에 등록된 {source_ip}이(가) [[{site}||사이트]]의 FTP 서비스에 "
                    "연결했습니다. 사용자: {users}. 기록한 파일: {files_written}. 읽은 파일: {files_read}.",
     remediation=(
         "If a login succeeded, treat the account as compromised: reset its password and review its other sessions.",

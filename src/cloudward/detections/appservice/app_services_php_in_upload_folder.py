@@ -26,10 +26,10 @@ CARD = Card(
     looks_at="successful (2xx) HTTP requests for .php/.phtml/.php3-8/.phar files (any path segment, so "
              "PATH_INFO tricks count) below an upload folder (web_upload_folders: wp-content/uploads, uploads, "
              "files, images, media, ...)",
-    description="{source_ip} successfully requested {path} on {site}, a PHP file inside the upload folder "
+    description="{source_ip} successfully requested {path} on [[{site}||the site]], a PHP file inside the upload folder "
                 "{upload_folder}. Upload folders hold visitors' and editors' files; a PHP file there that the "
                 "server runs is the usual shape of an uploaded web shell.",
-    description_ko="{source_ip}이(가) {site}의 업로드 폴더 {upload_folder} 안에 있는 PHP 파일 {path}을(를) 성공적으로 "
+    description_ko="{source_ip}이(가) [[{site}||사이트]]의 업로드 폴더 {upload_folder} 안에 있는 PHP 파일 {path}을(를) 성공적으로 "
                    "요청했습니다. 업로드 폴더에는 방문자와 편집자의 파일만 있어야 하며, 서버가 실행하는 PHP 파일이 "
                    "있다면 업로드된 웹 셸일 가능성이 높습니다.",
     remediation=(

@@ -88,10 +88,10 @@ CARD = Card(
              "(web_scanner_agents), a high client-error ratio or many distinct failing paths within window; "
              "and the same address probing sensitive pages on >= cross_site_min_sites sites within "
              "cross_site_window (state keyed by address across all sites)",
-    description="{source_ip} probed {site} for possibly vulnerable or sensitive pages ({paths}) and behaves like "
+    description="{source_ip} probed [[{site}||the site]] for possibly vulnerable or sensitive pages ({paths}) and behaves like "
                 "a scanner: {reason}. Such pages leak secrets or are entry points of known exploits; scanners try "
                 "them on every site they find.",
-    description_ko="{source_ip}이(가) {site}에서 취약하거나 민감할 수 있는 페이지({paths})를 탐색했으며 스캐너처럼 "
+    description_ko="{source_ip}이(가) [[{site}||사이트]]에서 취약하거나 민감할 수 있는 페이지({paths})를 탐색했으며 스캐너처럼 "
                    "동작합니다: {reason}. 이런 페이지는 비밀 정보를 노출하거나 알려진 익스플로잇의 진입점이므로, "
                    "스캐너는 찾은 모든 사이트에서 이를 시도합니다.",
     remediation=(

@@ -35,9 +35,9 @@ CARD = Card(
     looks_at="process starts of PHP with inline code (-r/-R/-B/-E, -d auto_prepend_file) calling functions "
              "from php_suspicious_functions, and shells or interpreters (shells_and_interpreters) whose "
              "parent is a PHP process",
-    description="[[On {host}, ]]{reason}: {command_line} (pid {pid}, user {user}). PHP running OS commands or "
+    description="[[On {host}, ]]{reason}: {command_line} (pid {pid}[[, user {user}]]). PHP running OS commands or "
                 "decoding hidden code is how web shells and injected code behave.",
-    description_ko="[[{host}에서 ]]{reason_ko}: {command_line} (pid {pid}, 사용자 {user}). PHP가 OS 명령을 실행하거나 "
+    description_ko="[[{host}에서 ]]{reason_ko}: {command_line} (pid {pid}[[, 사용자 {user}]]). PHP가 OS 명령을 실행하거나 "
                    "숨겨진 코드를 디코딩하는 것은 웹 셸이나 주입된 코드의 전형적인 동작입니다.",
     remediation=(
         "Find the PHP file behind it: match the time with the access log and look for recently changed or "

@@ -106,10 +106,10 @@ CARD = Card(
     looks_at="user agents of fingerprinting tools (web_scanner_agents, purpose fingerprinting), tool-only paths "
              "(web_tool_paths: /nmaplowercheck..., /HNAP1, /evox/about), and one address fetching >= min_files "
              "distinct version-revealing files (web_fingerprint_files) from one site within window",
-    description="{source_ip} fingerprinted {site} with {tool} ({method}). Fingerprinting maps the software and "
+    description="{source_ip} fingerprinted [[{site}||the site]] with {tool} ({method}). Fingerprinting maps the software and "
                 "versions a site runs so that known vulnerabilities can be matched to it; it usually comes "
                 "before an attack.",
-    description_ko="{source_ip}이(가) {tool}(으)로 {site}을(를) 핑거프린팅했습니다({method}). 핑거프린팅은 사이트가 "
+    description_ko="{source_ip}이(가) {tool}(으)로 [[{site}||사이트]]을(를) 핑거프린팅했습니다({method}). 핑거프린팅은 사이트가 "
                    "실행하는 소프트웨어와 버전을 파악해 알려진 취약점과 대조하려는 것으로, 보통 공격에 앞서 일어납니다.",
     remediation=(
         "Check that the software and plugins the tool could identify are up to date.",

@@ -62,10 +62,10 @@ CARD = Card(
              "update.php?action=upload-theme, PUT of a theme PHP file, FTP uploads of PHP into wp-content/themes) "
              "followed by a direct 2xx request for a theme PHP file on the same site within correlation_window; "
              "or direct 2xx requests for theme PHP files with web-shell parameters (webshell_parameters)",
-    description="{source_ip} called the theme file {path} on {site} directly and it answered ({reason}). "
+    description="{source_ip} called the theme file {path} on [[{site}||the site]] directly and it answered ({reason}). "
                 "WordPress itself never requests theme PHP files by URL, so a theme file answering such calls "
                 "has most likely been turned into a web shell.",
-    description_ko="{source_ip}이(가) {site}의 테마 파일 {path}을(를) 직접 호출했고 응답을 받았습니다({reason}). "
+    description_ko="{source_ip}이(가) [[{site}||사이트]]의 테마 파일 {path}을(를) 직접 호출했고 응답을 받았습니다({reason}). "
                    "WordPress는 테마 PHP 파일을 URL로 직접 요청하지 않으므로, 이런 호출에 응답하는 테마 파일은 웹 셸로 "
                    "바뀌었을 가능성이 높습니다.",
     remediation=(
