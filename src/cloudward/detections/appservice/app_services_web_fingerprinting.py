@@ -126,6 +126,8 @@ CARD = Card(
     false_positives=(
         "Your own vulnerability scanner or an attack-surface service you contracted; allow it by address, "
         "e.g. { source_ip = \"192.0.2.10\" }.",
+        "A CDN cache warmer or asset preloader fetching a site's static files without a Referer (the behaviour "
+        "sign); allow its addresses the same way.",
     ),
     params={"window": "10m", "min_files": 5, "min_unlinked_ratio": 0.8, "min_plugins": 4},
     samples=(
