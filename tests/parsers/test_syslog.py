@@ -55,3 +55,14 @@ def test_mixed_file_through_the_pipeline(tmp_path):
     assert len(hits) == 1 and hits[0].entities["source_ip"] == "198.51.100.4"
     assert hits[0].count == 4  # vsftpd PAM, proftpd without a colon, proftpd with an unpadded day, pure-ftpd
     assert stats.ignored == 10 and stats.rejected == 2
+
+
+def test_rfc5424_messages_as_a_listener_receives_them():
+    ctx = ParseContext()
+    text = ('<30>1 2026-11-02T10:00:05.120Z ftp1 vsftpd 2101 - [meta note="a\\]b"][origin ip="10.0.0.5"] '
+            '[bob] OK LOGIN: Client "203.0.113.5"')
+    event = route_text(text, "udp:1", ctx, 2026)
+    assert event is not None and (event.user, event.client_ip, event.session) == ("bob", "203.0.113.5", "2101")
+    line = split_syslog("<86>1 2026-11-02T10:00:09+01:00 - proftpd - - - \ufeffhello", 2026)
+    assert (line.host, line.program, line.pid, line.message) == ("", "proftpd", "", "hello")
+    assert split_syslog("<86>1 not-a-time h p - - - m", 2026) is None

@@ -292,6 +292,44 @@ def _bsd_header(s: str) -> tuple[str, int] | None:
     return f"{s[:3]} {s[i:j]} {s[j + 1:j + 9]}", j + 10
 
 
+def _rfc5424(s: str) -> SyslogLine | None:
+    """`TIMESTAMP HOST APP PROCID MSGID [SD] MSG` after `<PRI>1 ` (RFC 5424, as rsyslog and syslog-ng
+    forward); `-` is an empty field. Structured data is skipped (its values may hold `]` escaped as `\\]`)."""
+    from cloudward.timeutil import parse_time
+
+    parts = s.split(" ", 5)
+    if len(parts) < 5:
+        return None
+    stamp, host, app, procid, _msgid = parts[:5]
+    when = parse_time(stamp)
+    if not when:
+        return None
+    rest = parts[5] if len(parts) > 5 else ""
+    if rest.startswith("-"):
+        message = rest[2:]
+    elif rest.startswith("["):
+        i, depth, n = 0, 0, len(rest)
+        while i < n:
+            c = rest[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == "[":
+                depth += 1
+            elif c == "]":
+                depth -= 1
+                if depth == 0 and rest[i + 1:i + 2] != "[":
+                    break
+            i += 1
+        message = rest[i + 2:]
+    else:
+        message = rest
+    if message.startswith("\ufeff"):  # the BOM RFC 5424 puts before a UTF-8 message
+        message = message[1:]
+    return SyslogLine(when, "" if host == "-" else host, "" if app == "-" else app,
+                      procid if procid.isdigit() else "", message)
+
+
 def split_syslog(s: str, year: int) -> SyslogLine | None:
     """The parts of one syslog line, or None when it does not start with a syslog header. A `<PRI>`
     prefix (as received on the wire) is dropped. A line with a header but no program tag
@@ -302,6 +340,8 @@ def split_syslog(s: str, year: int) -> SyslogLine | None:
         close = s.find(">", 1, 5)
         if close > 1 and s[1:close].isdigit():
             s = s[close + 1:]
+            if s.startswith("1 "):
+                return _rfc5424(s[2:])
     bsd = _bsd_header(s)
     if bsd is not None:
         stamp, after = bsd
