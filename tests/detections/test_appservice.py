@@ -183,3 +183,42 @@ def test_blind_elephant_among_visitors_with_and_without_the_prefilter(tmp_path):
         assert len(alerts[0].entities["plugins"]) == 5
         if prefilter:
             assert pipe.stats.skipped > 0  # the browser's front page and the feeds were never parsed
+
+
+def _proxied_rows(chain: bool) -> list[str]:
+    sensitive = ["/.env", "/.git/config", "/wp-config.php.bak", "/phpinfo.php", "/.aws/credentials",
+                 "/server-status", "/backup.sql", "/config.php.old", "/.DS_Store", "/actuator/env"]
+    rows = []
+    for i in range(400):
+        second = f"{i // 60:02d}:{i % 60:02d}"
+        if i % 40 == 0:  # a scanner (behind the balancer: its own forged header in front)
+            path, who, status = sensitive[(i // 40) % len(sensitive)], "45.155.205.17", 404
+            who = "1.2.3.4, " + who if chain else who
+        elif i % 7 == 0:  # a reader who hit one sensitive page, then browsed (a broken favicon)
+            who = "85.181.35.98"
+            path, status = ("/.env", 404) if i == 7 else ("/favicon.ico", 404) if i % 28 == 0 else \
+                (f"/blog/post-{i}/", 200)
+        else:
+            path, who, status = f"/blog/post-{i}/", f"198.51.100.{i % 50}", 200
+        who = who + ", 10.0.0.1" if chain else who
+        rows.append(f'{who} - - [02/Nov/2026:10:{second} +0000] "GET {path} HTTP/1.1" {status} 512 "-" "Mozilla/5.0"')
+    return rows
+
+
+def test_proxied_log_fast_path_counts_like_a_direct_one(tmp_path):
+    """Behind a load balancer (X-Forwarded-For chains first) the fast path counts the ordinary requests
+    of an address a card is judging wherever the address stands in the chain: the same alerts and the
+    same counts as the same traffic logged without a proxy."""
+    results = []
+    for chain in (True, False):
+        log = tmp_path / ("proxied" if chain else "direct") / "blog.example.com.access.log"
+        log.parent.mkdir()
+        log.write_text("\n".join(_proxied_rows(chain)) + "\n")
+        alerts, pipe = scan([log])
+        card = next(d for d in pipe.detections if d.card.id == "AppServices_ScanSensitivePage")
+        reader = card.windows.windows["85.181.35.98"]
+        results.append((sorted((a.alert_type, a.entities.get("source_ip"), a.count) for a in alerts),
+                        reader.requests, reader.errors, pipe.stats.skipped))
+        assert pipe.stats.skipped > 200
+    assert results[0] == results[1]
+    assert results[0][1] > 50  # the reader's ordinary requests were counted, not only its errors

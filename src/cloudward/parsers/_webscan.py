@@ -181,7 +181,8 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 class BlockScanner:
     def __init__(self, flt: WebLineFilter, *, target_start: str, target_prefix: str, target_end: str,
-                 status_4xx: str, ip_marker: Callable[[bytes], bytes], well_formed: RunCheck | None = None) -> None:
+                 status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]],
+                 well_formed: RunCheck | None = None) -> None:
         self.flt = flt
         #: honest rejection: a run of lines the trigger passed over is counted as skipped only when this
         #: says each of them is well-formed; otherwise its lines are parsed one by one, so a malformed line
@@ -313,10 +314,12 @@ def _count_watched(scanner: BlockScanner, block: bytes, start: int, end: int, pe
     """Ordinary requests of the addresses a card is judging: their lines in the block, less those that
     became events (which the card counted itself)."""
     for ip in pending[:MAX_COUNTED]:
-        marker = scanner.ip_marker(ip.encode("latin-1"))
-        total = block.count(marker, start, end)
-        if block.startswith(marker.lstrip(b"\n"), start):
-            total += 1
+        markers = scanner.ip_marker(ip.encode("latin-1"))
+        total = 0
+        for marker in markers if isinstance(markers, tuple) else (markers,):
+            total += block.count(marker, start, end)
+            if marker[:1] == b"\n" and block.startswith(marker[1:], start):
+                total += 1
         ordinary = total - seen.get(ip, 0)
         if ordinary > 0:
             scanner.flt.count_watched(ip, ordinary)

@@ -114,9 +114,23 @@ class CombinedLog(Format):
             scanner = BlockScanner(prefilter, target_start='"[A-Z]+ ', target_prefix='"[A-Z]+ [^ "]*',
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
-                                   ip_marker=lambda ip: b"\n" + ip + b" ",
+                                   ip_marker=_chain_markers if _has_chains(Head.of(src).lines) else _plain_marker,
                                    well_formed=_run_check(src.head))
         yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
+
+
+def _plain_marker(ip: bytes) -> bytes:
+    return b"\n" + ip + b" "
+
+
+def _chain_markers(ip: bytes) -> tuple[bytes, ...]:
+    """Where a watched address stands on a line that may start with an X-Forwarded-For chain: alone,
+    first, inside or last in the chain."""
+    return b"\n" + ip + b" ", b"\n" + ip + b", ", b", " + ip + b", ", b", " + ip + b" - "
+
+
+def _has_chains(lines: list[str]) -> bool:
+    return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
 def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
