@@ -100,3 +100,14 @@ def test_tetragon_and_falco_corpus():
     assert tmp.entities["path"].startswith("/tmp/go-build")
     # the benign Tetragon events (curl www.google.com, netserver, starwars) raise nothing of ours
     assert not any(a.entities.get("process") in ("curl", "netserver", "starwars-docker") for a in alerts)
+
+
+def test_exposed_docker_loopback_severity_is_validated():
+    import pytest
+
+    from cloudward.config import ConfigError, from_dict
+    from cloudward.pipeline import Pipeline
+
+    with pytest.raises(ConfigError, match="loopback_severity"):
+        Pipeline(from_dict({"detections": {"VM_ExposedDocker": {"loopback_severity": "severe"}}}),
+                 only={"VM_ExposedDocker"})

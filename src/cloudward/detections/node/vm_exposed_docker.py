@@ -12,6 +12,7 @@ from typing import Any
 
 from cloudward.alerts import Finding
 from cloudward.analytics.processes import container_event_entities, process_entities, program
+from cloudward.config import SEVERITIES, ConfigError
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, tetragon_exec
 from cloudward.events import ContainerEvent, ProcessExec
@@ -153,6 +154,9 @@ class ExposedDocker(Detection):
     def setup(self) -> None:
         self.ignore_loopback = bool(self.params["ignore_loopback"])
         self.loopback_severity = str(self.params["loopback_severity"])
+        if self.loopback_severity not in SEVERITIES:
+            raise ConfigError(f"[detections.VM_ExposedDocker] loopback_severity must be one of "
+                              f"{', '.join(SEVERITIES)}, got {self.loopback_severity!r}")
 
     def _exposed(self, hosts: list[str]) -> list[str]:
         out = []
