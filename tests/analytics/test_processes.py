@@ -90,7 +90,7 @@ def shell_options(draw: st.DrawFn, with_c: bool) -> list[str]:
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(shell=st.sampled_from(SHELLS), options=shell_options(with_c=True), code=TEXT,
        rest=st.lists(st.text(max_size=10), max_size=3))
 def test_shell_command_string_is_code(shell: str, options: list[str], code: str, rest: list[str]) -> None:
@@ -100,7 +100,7 @@ def test_shell_command_string_is_code(shell: str, options: list[str], code: str,
     assert run.kind == CODE and run.text == code and argv[run.index] == code
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(shell=st.sampled_from(SHELLS), options=shell_options(with_c=False), script=TEXT,
        rest=st.lists(st.text(max_size=10), max_size=3))
 def test_shell_script_operand_is_script(shell: str, options: list[str], script: str, rest: list[str]) -> None:
@@ -123,7 +123,7 @@ def test_inline_code_flags(argv0: str, flags: list[str], code: str) -> None:
     assert run is not None and run.kind == CODE and run.text == code
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(argv=st.lists(st.text(max_size=12), min_size=1, max_size=8),
        exe=st.sampled_from(["", "/bin/bash", "/usr/bin/python3", "/usr/bin/perl", "/usr/bin/php", "/bin/ls"]))
 def test_any_command_line_is_read_without_error(argv: list[str], exe: str) -> None:
