@@ -1,0 +1,348 @@
+"""The kernel audit stream over netlink (NETLINK_AUDIT), the way auditd, auditbeat and go-audit read it.
+
+Two ways to receive records:
+
+* **multicast** (`AUDIT_NLGRP_READLOG`): a read-only copy of every record, next to a running auditd;
+  needs CAP_AUDIT_READ;
+* **owner**: when no auditd runs, this socket registers itself as the audit daemon (`AUDIT_SET` pid),
+  so the kernel unicasts records to it instead of printing them to the kernel log; needs
+  CAP_AUDIT_CONTROL. On close the registration is dropped and the previous status restored.
+
+Rules are loaded as `audit_rule_data` structures (the same binary form auditctl sends) and removed on
+close: only the rules this process added, identified by their key. Records come out as text lines in
+auditd's RAW log layout (`type=SYSCALL msg=audit(...): ...`), so the auditd log parser reads them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+NETLINK_AUDIT = 9
+AUDIT_NLGRP_READLOG = 1
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+AUDIT_GET = 1000
+AUDIT_SET = 1001
+AUDIT_LIST_RULES = 1013
+AUDIT_ADD_RULE = 1011
+AUDIT_DEL_RULE = 1012
+AUDIT_STATUS_ENABLED = 0x1
+AUDIT_STATUS_PID = 0x4
+AUDIT_STATUS_BACKLOG_LIMIT = 0x10
+AUDIT_FILTER_EXIT = 0x04
+AUDIT_ALWAYS = 2
+AUDIT_ARCH = 11
+AUDIT_ARG2 = 202
+AUDIT_FILTERKEY = 210
+AUDIT_EQUAL = 0x40000000
+AUDIT_BITMASK_SIZE = 64
+AUDIT_MAX_FIELDS = 64
+SOL_NETLINK = 270
+
+#: record types the auditd parser reads, by number
+RECORD_TYPES: dict[int, bytes] = {
+    1300: b"SYSCALL", 1302: b"PATH", 1306: b"SOCKADDR", 1307: b"CWD", 1309: b"EXECVE", 1320: b"EOE",
+    1327: b"PROCTITLE",
+}
+ARCH_X86_64 = 0xC000003E
+ARCH_I386 = 0x40000003
+ARCH_AARCH64 = 0xC00000B7
+#: (arch, exec syscalls, connect syscalls) per machine; execveat is absent on old i386 tables
+_MACHINE_RULES: dict[str, list[tuple[int, tuple[int, ...], tuple[int, ...]]]] = {
+    "x86_64": [(ARCH_X86_64, (59, 322), (42,)), (ARCH_I386, (11, 358), ())],
+    "aarch64": [(ARCH_AARCH64, (221, 281), (203,))],
+}
+_STATUS = struct.Struct("=11I")
+_NLHDR = struct.Struct("=IHHII")
+
+
+class AuditError(OSError):
+    """The audit subsystem refused a request (errno set)."""
+
+
+@dataclass
+class AuditStatus:
+    enabled: int
+    failure: int
+    pid: int
+    rate_limit: int
+    backlog_limit: int
+    lost: int
+    backlog: int
+
+
+@dataclass(frozen=True)
+class AuditRule:
+    """One exit-filter rule: `-a always,exit -F arch=A -S nr... [-F a2=N] -k key`."""
+
+    arch: int
+    syscalls: tuple[int, ...]
+    key: str
+    arg2: int | None = None
+
+    def pack(self) -> bytes:
+        mask = [0] * AUDIT_BITMASK_SIZE
+        for nr in self.syscalls:
+            mask[nr // 32] |= 1 << (nr % 32)
+        fields = [(AUDIT_ARCH, self.arch, b"")]
+        if self.arg2 is not None:
+            fields.append((AUDIT_ARG2, self.arg2, b""))
+        key = self.key.encode()
+        fields.append((AUDIT_FILTERKEY, len(key), key))
+        names = [0] * AUDIT_MAX_FIELDS
+        values = [0] * AUDIT_MAX_FIELDS
+        flags = [0] * AUDIT_MAX_FIELDS
+        buf = b""
+        for i, (name, value, extra) in enumerate(fields):
+            names[i], values[i], flags[i] = name, value, AUDIT_EQUAL
+            buf += extra
+        return struct.pack(
+            f"=3I{AUDIT_BITMASK_SIZE}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}II",
+            AUDIT_FILTER_EXIT, AUDIT_ALWAYS, len(fields), *mask, *names, *values, *flags, len(buf),
+        ) + buf
+
+
+def agent_rules(key_exec: str = "cloudward_agent_exec", key_net: str = "cloudward_agent_net",
+                machine: str | None = None) -> list[AuditRule]:
+    """The execve/execveat and IPv4/IPv6 connect rules the agent loads (docs/host-telemetry.md)."""
+    rules = []
+    for arch, execs, connects in _MACHINE_RULES.get(machine or os.uname().machine, _MACHINE_RULES["x86_64"]):
+        rules.append(AuditRule(arch, execs, key_exec))
+        for addrlen in (16, 28) if connects else ():
+            rules.append(AuditRule(arch, connects, key_net, arg2=addrlen))
+    return rules
+
+
+class _Control:
+    """Request/ack exchanges on a netlink audit socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.seq = 0
+
+    def request(self, mtype: int, payload: bytes = b"", *, ack: bool = True) -> list[tuple[int, bytes]]:
+        self.seq += 1
+        flags = NLM_F_REQUEST | (NLM_F_ACK if ack else 0)
+        self.sock.send(_NLHDR.pack(_NLHDR.size + len(payload), mtype, flags, self.seq, 0) + payload)
+        replies: list[tuple[int, bytes]] = []
+        while True:
+            data = self.sock.recv(65536)
+            for rtype, _, rseq, body in split_messages(data):
+                if rseq != self.seq:
+                    continue  # a record or an old reply
+                if rtype == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", body)[0]
+                    if code:
+                        raise AuditError(code, f"audit request {mtype}: {os.strerror(code)}")
+                    return replies
+                if rtype == NLMSG_DONE:
+                    return replies
+                replies.append((rtype, body))
+                if not ack and mtype != AUDIT_LIST_RULES:
+                    return replies
+
+
+def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+    """(type, flags, seq, payload) of each netlink message in one datagram."""
+    off = 0
+    n = len(data)
+    while off + 16 <= n:
+        length, mtype, flags, seq, _ = _NLHDR.unpack_from(data, off)
+        if length < 16:
+            return
+        yield mtype, flags, seq, data[off + 16 : off + length]
+        off += (length + 3) & ~3
+
+
+def _open() -> socket.socket:
+    try:
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
+    except OSError as exc:
+        raise AuditError(exc.errno or errno.EPROTONOSUPPORT,
+                         f"no kernel audit netlink socket: {exc.strerror or exc}") from None
+
+
+def get_status() -> AuditStatus:
+    sock = _open()
+    try:
+        replies = _Control(sock).request(AUDIT_GET, ack=False)
+    finally:
+        sock.close()
+    for rtype, body in replies:
+        if rtype == AUDIT_GET:
+            vals = _STATUS.unpack_from(body.ljust(_STATUS.size, b"\0"))
+            return AuditStatus(*vals[1:8])
+    raise AuditError(errno.EPROTO, "no audit status reply")
+
+
+def list_rule_keys() -> list[str]:
+    """Keys of the loaded rules (for tests and `--status`)."""
+    sock = _open()
+    try:
+        replies = _Control(sock).request(AUDIT_LIST_RULES, ack=False)
+    finally:
+        sock.close()
+    keys = []
+    head = struct.calcsize(f"=3I{AUDIT_BITMASK_SIZE}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}II")
+    for rtype, body in replies:
+        if rtype != AUDIT_LIST_RULES or len(body) < head:
+            continue
+        count = struct.unpack_from("=I", body, 8)[0]
+        names = struct.unpack_from(f"={AUDIT_MAX_FIELDS}I", body, 12 + 4 * AUDIT_BITMASK_SIZE)
+        values = struct.unpack_from(f"={AUDIT_MAX_FIELDS}I", body, 12 + 4 * (AUDIT_BITMASK_SIZE + AUDIT_MAX_FIELDS))
+        buf = body[head:]
+        pos = 0
+        for i in range(min(count, AUDIT_MAX_FIELDS)):
+            if names[i] == AUDIT_FILTERKEY:
+                keys.append(buf[pos : pos + values[i]].decode("utf-8", "replace"))
+            if names[i] in (AUDIT_FILTERKEY, 105, 106, 107, 213):  # fields with a string in buf
+                pos += values[i]
+    return keys
+
+
+class AuditStream:
+    """Receives audit records; loads its rules on `open` and removes them (and its ownership) on `close`."""
+
+    def __init__(self, rules: list[AuditRule] | None = None, *, mode: str = "auto", backlog_limit: int = 8192,
+                 rcvbuf: int = 16 << 20) -> None:
+        self.rules = agent_rules() if rules is None else rules
+        self.requested_mode = mode
+        self.mode = ""
+        self.backlog_limit = backlog_limit
+        self.rcvbuf = rcvbuf
+        self.sock: socket.socket | None = None
+        self.control: socket.socket | None = None
+        self.added: list[AuditRule] = []
+        self.previous: AuditStatus | None = None
+        self.records = 0
+        self.overruns = 0
+        #: set by `stop_reading`; the reader notices within `poll_seconds`
+        self.closing = False
+        self.poll_seconds = 0.25
+
+    def open(self) -> None:
+        status = get_status()
+        self.previous = status
+        mode = self.requested_mode
+        if mode == "auto":
+            mode = "multicast" if status.pid and _alive(status.pid) else "owner"
+        self.control = _open()
+        ctl = _Control(self.control)
+        sock = _open()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, 33, self.rcvbuf)  # SO_RCVBUFFORCE, beyond rmem_max (root)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        if mode == "multicast":
+            sock.bind((0, 1 << (AUDIT_NLGRP_READLOG - 1)))
+        else:
+            sock.bind((0, 0))
+        self.sock = sock
+        try:
+            for rule in self.rules:
+                try:
+                    ctl.request(AUDIT_ADD_RULE, rule.pack())
+                except AuditError as exc:
+                    # the same rule with the agent's own key is left from a run that was killed: adopt it
+                    if exc.errno != errno.EEXIST:
+                        raise
+                self.added.append(rule)
+            if mode == "owner":
+                mask = AUDIT_STATUS_ENABLED | AUDIT_STATUS_PID | AUDIT_STATUS_BACKLOG_LIMIT
+                payload = _STATUS.pack(mask, 1, 0, os.getpid(), 0, max(self.backlog_limit, status.backlog_limit),
+                                       0, 0, 0, 0, 0)
+                _Control(sock).request(AUDIT_SET, payload)
+            elif not status.enabled:
+                ctl.request(AUDIT_SET, _STATUS.pack(AUDIT_STATUS_ENABLED, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        except BaseException:
+            self.close()
+            raise
+        self.mode = mode
+
+    def lines(self) -> Iterator[bytes]:
+        """Audit records as auditd RAW log lines, until the socket is closed."""
+        sock = self.sock
+        assert sock is not None
+        sock.settimeout(self.poll_seconds)
+        types = RECORD_TYPES
+        while not self.closing:
+            try:
+                data = sock.recv(1 << 16)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.overruns += 1  # the kernel dropped records for us; counted, keep reading
+                    continue
+                if exc.errno in (errno.EBADF, errno.ENOTSOCK) or self.sock is None:
+                    return
+                raise
+            if not data:
+                return
+            # kauditd sends one record a datagram, and its nlmsg_len counts the payload only (not the
+            # 16-byte header, unlike every other netlink family): the record is the rest of the datagram
+            if len(data) < 16:
+                continue
+            name = types.get(int.from_bytes(data[4:6], "little"))
+            if name is None:
+                continue
+            self.records += 1
+            body = data[16:]
+            end = body.find(b"\0")
+            yield b"type=" + name + b" msg=" + (body if end < 0 else body[:end]).rstrip(b"\n")
+
+    def stop_reading(self) -> None:
+        self.closing = True
+
+    def close(self) -> None:
+        """Remove the rules this stream added, give up ownership, restore the previous status."""
+        if self.control is not None:
+            ctl = _Control(self.control)
+            for rule in self.added:
+                try:
+                    ctl.request(AUDIT_DEL_RULE, rule.pack())
+                except OSError:
+                    pass
+            self.added = []
+            if self.mode == "owner" and self.previous is not None:
+                try:
+                    prev = self.previous
+                    mask = AUDIT_STATUS_PID | AUDIT_STATUS_ENABLED | AUDIT_STATUS_BACKLOG_LIMIT
+                    ctl.request(AUDIT_SET, _STATUS.pack(mask, prev.enabled, 0, 0, 0, prev.backlog_limit,
+                                                        0, 0, 0, 0, 0))
+                except OSError:
+                    pass
+            self.control.close()
+            self.control = None
+        if self.sock is not None:
+            sock, self.sock = self.sock, None
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def lost(self) -> int:
+        """Records the kernel reports lost since the stream opened."""
+        try:
+            now = get_status().lost
+        except OSError:
+            return 0
+        return max(0, now - (self.previous.lost if self.previous else 0))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

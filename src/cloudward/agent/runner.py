@@ -1,0 +1,256 @@
+"""The running agent: starts the collectors (the best available, fallbacks only where a better one
+cannot work), evaluates their events in small batches, writes every alert the moment it is raised,
+spools events for `--to`, keeps a status file for `--status`, and stops cleanly on SIGTERM/SIGINT —
+collectors undo what they changed on the host (the audit rules) on the way out."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cloudward.agent.collectors import Batch, Collector, registry
+from cloudward.agent.detect import Detector
+from cloudward.agent.settings import AgentSettings
+from cloudward.agent.spool import Spool
+from cloudward.alerts import Alert
+from cloudward.config import Config
+from cloudward.parsers.base import ParseContext
+from cloudward.sinks import outputs
+
+#: how long the better collector gets to report healthy before its fallback is started instead
+_FALLBACK_WAIT = 3.0
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"cloudward agent: {message}\n")
+    sys.stderr.flush()
+
+
+class Agent:
+    def __init__(self, config: Config, settings: AgentSettings, *, output: str = "jsonl",
+                 out: BinaryIO | None = None, to_url: str = "", token: str = "", lang: str = "en") -> None:
+        self.config = config
+        self.settings = settings
+        self.host = config.host or socket.gethostname()
+        self.out = out if out is not None else sys.stdout.buffer
+        writer = outputs().get(output)
+        if writer is None:
+            raise ValueError(f"unknown output {output!r}")
+        self.writer = writer
+        self.lang = lang
+        self.detector = Detector(config)
+        self.queue: queue.Queue[Batch] = queue.Queue(maxsize=100_000)
+        self.stop_event = threading.Event()
+        self.collectors: dict[str, Collector] = {}
+        self.started = time.time()
+        self.alerts_written = 0
+        self.dropped_batches = 0
+        self.spool: Spool | None = None
+        self.poster: Any = None
+        self.pending_records: dict[str, list[bytes]] = {}
+        self.rates: dict[str, float] = {}
+        self._last_counts: dict[str, int] = {}
+        self._last_rate_time = time.time()
+        if to_url:
+            from cloudward.agent.poster import Poster
+
+            self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+            self.poster = Poster(self.spool, to_url, token, timeout=settings.post_timeout, ca_file=settings.ca_file)
+
+    # -- collectors -------------------------------------------------------------------------
+    def _emit(self, batch: Batch) -> None:
+        try:
+            self.queue.put(batch, timeout=1.0)
+        except queue.Full:
+            self.dropped_batches += 1
+
+    def start_collectors(self) -> None:
+        available = registry()
+        wanted = [name for name in self.settings.collectors if name in available]
+        for name in wanted:
+            cls = available[name]
+            ctx = ParseContext(host=self.host)
+            collector = cls(self.settings, ctx)
+            self.collectors[name] = collector
+            better = [b for b in cls.replaced_by if b in self.collectors]
+            if better and self._healthy_soon(better):
+                collector.health.set("standby", f"not needed: {', '.join(better)} is healthy")
+                continue
+            if collector.start(self._emit):
+                _log(f"collector {name} started")
+            else:
+                _log(f"collector {name} unavailable: {collector.health.detail}")
+
+    def _healthy_soon(self, names: list[str]) -> bool:
+        deadline = time.time() + _FALLBACK_WAIT
+        while time.time() < deadline:
+            states = [self.collectors[n].health.state for n in names]
+            if "ok" in states:
+                return True
+            if all(s in ("unavailable", "stopped", "degraded") for s in states):
+                return False
+            time.sleep(0.02)
+        return False
+
+    # -- main loop ----------------------------------------------------------------------------
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.start_collectors()
+        if self.poster is not None:
+            self.poster.start()
+        self.write_status()
+        last_status = time.time()
+        try:
+            while not self.stop_event.is_set():
+                self.step(timeout=0.25)
+                now = time.time()
+                if now - last_status >= 1.0:
+                    self.write_status()
+                    last_status = now
+        finally:
+            self.shutdown()
+        return 0
+
+    def step(self, timeout: float = 0.25) -> int:
+        """Take what the collectors queued (waiting up to `timeout` for the first), evaluate, write alerts."""
+        try:
+            first = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        batches = [first]
+        deadline = time.monotonic() + self.settings.batch_seconds
+        while len(batches) < 2000:
+            try:
+                batches.append(self.queue.get_nowait())
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.005)
+        events = [ev for b in batches for ev in b.events]
+        changed = self.detector.feed(events)
+        if changed:
+            self.write_alerts(changed)
+        if self.spool is not None:
+            self.spool_batches(batches)
+        return len(events)
+
+    def write_alerts(self, alerts: list[Alert]) -> None:
+        self.writer(alerts, self.out, {"lang": self.lang})
+        self.out.flush()
+        self.alerts_written += len(alerts)
+
+    def spool_batches(self, batches: list[Batch]) -> None:
+        assert self.spool is not None
+        for b in batches:
+            lines = self.pending_records.setdefault(b.format, [])
+            for rec in b.records:
+                lines.append(rec if isinstance(rec, bytes) else json.dumps(rec, separators=(",", ":")).encode())
+        for fmt, lines in list(self.pending_records.items()):
+            while len(lines) >= self.settings.batch_events:
+                self.spool.append(fmt, lines[: self.settings.batch_events])
+                del lines[: self.settings.batch_events]
+        # what is left waits at most one step: a quiet host's few events are not held back
+        for fmt, lines in self.pending_records.items():
+            if lines:
+                self.spool.append(fmt, lines)
+        self.pending_records.clear()
+        if self.poster is not None:
+            self.poster.wake.set()
+
+    def shutdown(self) -> None:
+        for collector in reversed(list(self.collectors.values())):
+            collector.stop()
+        while True:  # what the collectors handed over before stopping still counts
+            if not self.step(timeout=0.05) and self.queue.empty():
+                break
+        changed = self.detector.finish()
+        if changed:
+            self.write_alerts(changed)
+        if self.poster is not None:
+            self.poster.drain()
+            self.poster.stop()
+        self.write_status(final=True)
+        _log(f"stopped: {self.detector.events} events, {self.alerts_written} alert updates written")
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        span = max(now - self._last_rate_time, 1e-3)
+        collectors: dict[str, Any] = {}
+        for name, c in self.collectors.items():
+            st = c.status()
+            count = st["events"]
+            if span >= 1.0 or name not in self.rates:
+                self.rates[name] = (count - self._last_counts.get(name, 0)) / span
+                self._last_counts[name] = count
+            st["events_per_second"] = round(self.rates[name], 1)
+            collectors[name] = st
+        if span >= 1.0:
+            self._last_rate_time = now
+        out: dict[str, Any] = {
+            "pid": os.getpid(), "host": self.host, "started": self.started, "updated": now,
+            "collectors": collectors, "events": self.detector.events, "alerts_written": self.alerts_written,
+            "queue_depth": self.queue.qsize(), "dropped_batches": self.dropped_batches,
+            "rejected_records": self.detector.rejected,
+        }
+        if self.spool is not None:
+            batches, size = self.spool.depth()
+            out["spool"] = {"batches": batches, "bytes": size, "dropped_batches": self.spool.dropped_batches}
+        if self.poster is not None:
+            s = self.poster.stats
+            out["delivery"] = {"sent_batches": s.sent_batches, "failed_attempts": s.failed_attempts,
+                               "rejected_batches": s.rejected_batches, "last_error": s.last_error}
+        return out
+
+    def write_status(self, final: bool = False) -> None:
+        path = Path(self.settings.status_file)
+        data = self.status()
+        if final:
+            data["stopped"] = time.time()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=2, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            if not final:
+                _log(f"cannot write status file {path}: {exc}")
+
+
+def probe(settings: AgentSettings) -> dict[str, str]:
+    """Without a running agent: whether each collector could run here, and if not why."""
+    out = {}
+    for name, cls in registry().items():
+        if name not in settings.collectors:
+            out[name] = "disabled in configuration"
+            continue
+        why = cls(settings, ParseContext()).available()
+        out[name] = why or "available"
+    return out
+
+
+def read_status(settings: AgentSettings) -> dict[str, Any] | None:
+    path = Path(settings.status_file)
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid")
+    alive = False
+    if isinstance(pid, int) and "stopped" not in data:
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except OSError:
+            alive = False
+    data["running"] = alive
+    return data
