@@ -60,29 +60,55 @@ class DockerAPI:
         return self.get(f"/exec/{quote(exec_id, safe='')}/json")  # type: ignore[no-any-return]
 
     def events(self, since: int | None = None, poll: float = 0.5) -> Iterator[dict[str, Any] | None]:
-        """Container events as they happen; yields None every `poll` seconds of silence (to check for stop)."""
+        """Container events as they happen; yields None every `poll` seconds of silence (to check for stop).
+
+        Read off the socket directly (HTTP/1.1 chunked framing decoded here), so a quiet stream can be
+        polled with a timeout without upsetting a half-read chunk.
+        """
         filters = quote(json.dumps({"type": ["container"]}))
         path = f"/events?filters={filters}" + (f"&since={since}" if since else "")
-        conn = UnixHTTPConnection(self.socket_path, timeout=self.timeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.request("GET", path, headers={"Host": "docker"})
-            resp = conn.getresponse()
-            if resp.status != 200:
-                raise DockerError(f"GET /events: HTTP {resp.status}")
-            assert conn.sock is not None
-            conn.sock.settimeout(poll)
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nAccept: application/json\r\n\r\n".encode())
             buf = b""
-            while True:
-                try:
-                    chunk = resp.read1(65536)
-                except TimeoutError:
-                    yield None
-                    continue
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
                 if not chunk:
-                    return  # the daemon went away
+                    raise DockerError("event stream: connection closed before the response")
                 buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                if len(buf) > 1 << 16:
+                    raise DockerError("event stream: response headers too long")
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or parts[1] != "200":
+                raise DockerError(f"GET /events: {lines[0]}")
+            chunked = any(ln.lower().startswith("transfer-encoding:") and "chunked" in ln.lower() for ln in lines)
+            sock.settimeout(poll)
+            body = b""  # decoded payload not yet split into lines
+            while True:
+                if chunked:
+                    # take every complete chunk out of buf
+                    while True:
+                        eol = buf.find(b"\r\n")
+                        if eol < 0:
+                            break
+                        try:
+                            size = int(buf[:eol].split(b";", 1)[0], 16)
+                        except ValueError:
+                            raise DockerError("event stream: bad chunk framing") from None
+                        if size == 0:
+                            return
+                        if len(buf) < eol + 2 + size + 2:
+                            break
+                        body += buf[eol + 2 : eol + 2 + size]
+                        buf = buf[eol + 2 + size + 2 :]
+                else:
+                    body, buf = body + buf, b""
+                while b"\n" in body:
+                    line, body = body.split(b"\n", 1)
                     if line.strip():
                         try:
                             record = json.loads(line)
@@ -90,9 +116,15 @@ class DockerAPI:
                             continue
                         if isinstance(record, dict):
                             yield record
-                if len(buf) > 1 << 20:
-                    buf = b""  # a runaway line; the daemon never sends one this long
-        except (http.client.HTTPException, ConnectionError) as exc:
-            raise DockerError(f"event stream: {exc}") from None
+                if len(body) > 1 << 20 or len(buf) > 8 << 20:
+                    raise DockerError("event stream: runaway record")
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    yield None
+                    continue
+                if not chunk:
+                    return  # the daemon went away
+                buf += chunk
         finally:
-            conn.close()
+            sock.close()
