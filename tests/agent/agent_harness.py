@@ -90,7 +90,7 @@ class RunningAgent:
             except (OSError, ValueError):
                 status = {}
             states = {n: c.get("state") for n, c in status.get("collectors", {}).items()}
-            if all(states.get(n) == "ok" for n in collectors):
+            if status.get("pid") == self.proc.pid and all(states.get(n) == "ok" for n in collectors):
                 return status
             time.sleep(0.1)
         pytest.fail(f"agent collectors {collectors} not ready: {status}; stderr: {self.stderr_path.read_text()}")

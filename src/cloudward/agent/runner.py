@@ -63,7 +63,8 @@ class Agent:
             from cloudward.agent.poster import Poster
 
             self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
-            self.poster = Poster(self.spool, to_url, token, timeout=settings.post_timeout, ca_file=settings.ca_file)
+            self.poster = Poster(self.spool, to_url, token, timeout=settings.post_timeout, ca_file=settings.ca_file,
+                                 max_backoff=settings.retry_max_seconds)
 
     # -- collectors -------------------------------------------------------------------------
     def _emit(self, batch: Batch) -> None:

@@ -21,6 +21,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "spool_max_bytes": (int, "spool size limit; the oldest batches are dropped (and counted) beyond it"),
     "batch_events": (int, "events per posted batch"),
     "post_timeout": (float, "seconds per HTTP request to the ingest server"),
+    "retry_max_seconds": (float, "longest wait between delivery retries (backoff doubles up to it)"),
     "ca_file": (str, "CA bundle to verify the ingest server's certificate ('' = system store)"),
     "metrics_port": (int, "Prometheus metrics on 127.0.0.1:PORT (0 = off)"),
     "status_file": (str, "where the running agent writes its collectors' health for --status"),
@@ -42,6 +43,7 @@ class AgentSettings:
     spool_max_bytes: int = 256 << 20
     batch_events: int = 500
     post_timeout: float = 10.0
+    retry_max_seconds: float = 60.0
     ca_file: str = ""
     metrics_port: int = 0
     status_file: str = "/run/cloudward-agent.status.json"
