@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 NETLINK_AUDIT = 9
@@ -37,6 +38,10 @@ AUDIT_STATUS_ENABLED = 0x1
 AUDIT_STATUS_PID = 0x4
 AUDIT_STATUS_BACKLOG_LIMIT = 0x10
 AUDIT_FILTER_EXIT = 0x04
+AUDIT_FILTER_EXCLUDE = 0x05
+AUDIT_NEVER = 0
+AUDIT_MSGTYPE = 12
+AUDIT_PATH_RECORD = 1302
 AUDIT_ALWAYS = 2
 AUDIT_ARCH = 11
 AUDIT_ARG2 = 202
@@ -80,15 +85,21 @@ class AuditStatus:
 
 @dataclass(frozen=True)
 class AuditRule:
-    """One exit-filter rule: `-a always,exit -F arch=A -S nr... [-F a2=N] -k key`."""
+    """One exit-filter rule: `-a always,exit -F arch=A -S nr... [-F a2=N] -k key`; or, with `msgtype`,
+    an exclude rule `-a never,exclude -F msgtype=N` (records of that type are not generated at all)."""
 
     arch: int
     syscalls: tuple[int, ...]
     key: str
     arg2: int | None = None
+    msgtype: int | None = None
 
     def pack(self) -> bytes:
         mask = [0] * AUDIT_BITMASK_SIZE
+        if self.msgtype is not None:
+            mask = [0xFFFFFFFF] * AUDIT_BITMASK_SIZE
+            fields = [(AUDIT_MSGTYPE, self.msgtype, b"")]
+            return self._pack(AUDIT_FILTER_EXCLUDE, AUDIT_NEVER, mask, fields)
         for nr in self.syscalls:
             mask[nr // 32] |= 1 << (nr % 32)
         fields = [(AUDIT_ARCH, self.arch, b"")]
@@ -96,6 +107,10 @@ class AuditRule:
             fields.append((AUDIT_ARG2, self.arg2, b""))
         key = self.key.encode()
         fields.append((AUDIT_FILTERKEY, len(key), key))
+        return self._pack(AUDIT_FILTER_EXIT, AUDIT_ALWAYS, mask, fields)
+
+    @staticmethod
+    def _pack(flags_: int, action_: int, mask: list[int], fields: list[tuple[int, int, bytes]]) -> bytes:
         names = [0] * AUDIT_MAX_FIELDS
         values = [0] * AUDIT_MAX_FIELDS
         flags = [0] * AUDIT_MAX_FIELDS
@@ -105,7 +120,7 @@ class AuditRule:
             buf += extra
         return struct.pack(
             f"=3I{AUDIT_BITMASK_SIZE}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}I{AUDIT_MAX_FIELDS}II",
-            AUDIT_FILTER_EXIT, AUDIT_ALWAYS, len(fields), *mask, *names, *values, *flags, len(buf),
+            flags_, action_, len(fields), *mask, *names, *values, *flags, len(buf),
         ) + buf
 
 
@@ -161,9 +176,11 @@ def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
         off += (length + 3) & ~3
 
 
-def _open() -> socket.socket:
+def _open(timeout: float | None = 5.0) -> socket.socket:
     try:
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
+        sock.settimeout(timeout)  # a control exchange never waits forever on a kernel that does not answer
+        return sock
     except OSError as exc:
         raise AuditError(exc.errno or errno.EPROTONOSUPPORT,
                          f"no kernel audit netlink socket: {exc.strerror or exc}") from None
@@ -245,8 +262,12 @@ class AuditStream:
         else:
             sock.bind((0, 0))
         self.sock = sock
+        rules = list(self.rules)
+        if mode == "owner":
+            # nobody else reads the stream: PATH records (two an exec, unused) are not made at all
+            rules.append(AuditRule(0, (), "", msgtype=AUDIT_PATH_RECORD))
         try:
-            for rule in self.rules:
+            for rule in rules:
                 try:
                     ctl.request(AUDIT_ADD_RULE, rule.pack())
                 except AuditError as exc:
@@ -266,16 +287,27 @@ class AuditStream:
             raise
         self.mode = mode
 
-    def lines(self) -> Iterator[bytes]:
-        """Audit records as auditd RAW log lines, until the socket is closed."""
+    def lines(self, on_idle: Callable[[], None] | None = None) -> Iterator[bytes]:
+        """Audit records as auditd RAW log lines, until `stop_reading`.
+
+        The socket is drained without blocking; `on_idle` is called each time it runs dry (before
+        waiting), so a consumer can hand on what it has in one go rather than record by record.
+        """
         sock = self.sock
         assert sock is not None
-        sock.settimeout(self.poll_seconds)
+        sock.setblocking(False)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        wait_ms = int(self.poll_seconds * 1000)
         types = RECORD_TYPES
+        recv = sock.recv
         while not self.closing:
             try:
-                data = sock.recv(1 << 16)
-            except TimeoutError:
+                data = recv(1 << 16)
+            except BlockingIOError:
+                if on_idle is not None:
+                    on_idle()
+                poller.poll(wait_ms)
                 continue
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
@@ -284,8 +316,6 @@ class AuditStream:
                 if exc.errno in (errno.EBADF, errno.ENOTSOCK) or self.sock is None:
                     return
                 raise
-            if not data:
-                return
             # kauditd sends one record a datagram, and its nlmsg_len counts the payload only (not the
             # 16-byte header, unlike every other netlink family): the record is the rest of the datagram
             if len(data) < 16:
@@ -294,9 +324,8 @@ class AuditStream:
             if name is None:
                 continue
             self.records += 1
-            body = data[16:]
-            end = body.find(b"\0")
-            yield b"type=" + name + b" msg=" + (body if end < 0 else body[:end]).rstrip(b"\n")
+            end = data.find(b"\0", 16)
+            yield b"type=" + name + b" msg=" + (data[16:] if end < 0 else data[16:end]).rstrip(b"\n")
 
     def stop_reading(self) -> None:
         self.closing = True

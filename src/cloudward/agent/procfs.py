@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import socket
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -130,34 +131,49 @@ def proc_info(pid: int, proc: str = PROC) -> ProcInfo:
 
 
 class CgroupCache:
-    """cgroup text by pid, read once while the process lives (bounded)."""
+    """cgroup text by pid (bounded), so a parent's is not read again for each of its children.
 
-    def __init__(self, size: int = 65536, proc: str = PROC) -> None:
+    A process's own cgroup is always read while it lives (a runtime moves a container's first process
+    into its cgroup just before the exec); the cached entry stands in once it is gone, and a parent's
+    cached entry is trusted for `parent_ttl` seconds.
+    """
+
+    def __init__(self, size: int = 65536, proc: str = PROC, parent_ttl: float = 1.0) -> None:
         self.size = size
         self.proc = proc
-        self.by_pid: OrderedDict[int, str] = OrderedDict()
+        self.parent_ttl = parent_ttl
+        self.by_pid: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self.misses = 0
 
     def lookup(self, pid: int, ppid: int = 0) -> str:
         """The process's cgroup, else its parent's (a child starts in its parent's cgroup)."""
         text = cgroup_of(pid, self.proc)
-        if not text:
-            text = self.by_pid.get(pid, "")
-        if not text and ppid:
-            text = self.by_pid.get(ppid) or cgroup_of(ppid, self.proc)
+        now = time.monotonic()
+        if text:
+            self.remember(pid, text, now)
+            return text
+        cached = self.by_pid.get(pid)
+        if cached is not None:
+            return cached[0]
+        if ppid:
+            cached = self.by_pid.get(ppid)
+            if cached is not None and now - cached[1] <= self.parent_ttl:
+                text = cached[0]
+            else:
+                text = cgroup_of(ppid, self.proc)
+                if text:
+                    self.remember(ppid, text, now)
         if not text:
             self.misses += 1
-            return ""
-        self.remember(pid, text)
         return text
 
-    def remember(self, pid: int, text: str) -> None:
+    def remember(self, pid: int, text: str, now: float) -> None:
         by_pid = self.by_pid
         if pid in by_pid:
             by_pid.move_to_end(pid)
         elif len(by_pid) >= self.size:
             by_pid.popitem(last=False)
-        by_pid[pid] = text
+        by_pid[pid] = (text, now)
 
 
 def all_pids(proc: str = PROC) -> list[int]:

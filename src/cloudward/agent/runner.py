@@ -5,9 +5,9 @@ collectors undo what they changed on the host (the audit rules) on the way out."
 
 from __future__ import annotations
 
+import gc
 import json
 import os
-import queue
 import signal
 import socket
 import sys
@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import orjson
 
 from cloudward.agent.collectors import Batch, Collector, registry
 from cloudward.agent.detect import Detector
@@ -47,7 +49,7 @@ class Agent:
         self.writer = writer
         self.lang = lang
         self.detector = Detector(config)
-        self.queue: queue.Queue[Batch] = queue.Queue(maxsize=100_000)
+        self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.collectors: dict[str, Collector] = {}
         self.started = time.time()
@@ -56,6 +58,8 @@ class Agent:
         self.spool: Spool | None = None
         self.poster: Any = None
         self.pending_records: dict[str, list[bytes]] = {}
+        #: the local event log: every normalized event as a JSON line (what was seen, for audits and tests)
+        self.events_out: BinaryIO | None = open(settings.events_file, "ab") if settings.events_file else None
         self.rates: dict[str, float] = {}
         self._last_counts: dict[str, int] = {}
         self._last_rate_time = time.time()
@@ -68,10 +72,10 @@ class Agent:
 
     # -- collectors -------------------------------------------------------------------------
     def _emit(self, batch: Batch) -> None:
-        try:
-            self.queue.put(batch, timeout=1.0)
-        except queue.Full:
-            self.dropped_batches += 1
+        """Evaluate a collector's batch in the collector's own thread (one lock around detection):
+        no hand-over between threads on the busy path, and an alert is written the moment it is raised."""
+        with self.lock:
+            self.process(batch)
 
     def start_collectors(self) -> None:
         available = registry()
@@ -105,14 +109,23 @@ class Agent:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        # what exists now (cards, data lists, parsers) lives as long as the agent: keep it out of the
+        # cyclic collector's way, so each collection only walks what the event stream allocated
+        gc.collect()
+        gc.freeze()
         self.start_collectors()
         if self.poster is not None:
             self.poster.start()
         self.write_status()
         last_status = time.time()
         try:
-            while not self.stop_event.is_set():
-                self.step(timeout=0.25)
+            while not self.stop_event.wait(self.settings.batch_seconds):
+                if self.spool is not None or self.events_out is not None:
+                    with self.lock:
+                        if self.spool is not None:
+                            self.flush_spool()
+                        if self.events_out is not None:
+                            self.events_out.flush()
                 now = time.time()
                 if now - last_status >= 1.0:
                     self.write_status()
@@ -121,65 +134,53 @@ class Agent:
             self.shutdown()
         return 0
 
-    def step(self, timeout: float = 0.25) -> int:
-        """Take what the collectors queued (waiting up to `timeout` for the first), evaluate, write alerts."""
-        try:
-            first = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return 0
-        batches = [first]
-        deadline = time.monotonic() + self.settings.batch_seconds
-        while len(batches) < 2000:
-            try:
-                batches.append(self.queue.get_nowait())
-            except queue.Empty:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.005)
-        events = [ev for b in batches for ev in b.events]
+    def process(self, batch: Batch) -> None:
+        """Evaluate one batch, write the alerts it changed, keep its records for the spool (lock held)."""
+        events = batch.events
         changed = self.detector.feed(events)
+        if self.events_out is not None and events:
+            self.events_out.write(b"".join(event_json(ev) for ev in events))
         if changed:
             self.write_alerts(changed)
-        if self.spool is not None:
-            self.spool_batches(batches)
-        return len(events)
+        if self.spool is not None and batch.records:
+            lines = self.pending_records.setdefault(batch.format, [])
+            for rec in batch.records:
+                lines.append(rec if isinstance(rec, bytes) else json.dumps(rec, separators=(",", ":")).encode())
+            if len(lines) >= self.settings.batch_events:
+                self.flush_spool()
 
     def write_alerts(self, alerts: list[Alert]) -> None:
         self.writer(alerts, self.out, {"lang": self.lang})
         self.out.flush()
         self.alerts_written += len(alerts)
 
-    def spool_batches(self, batches: list[Batch]) -> None:
+    def flush_spool(self) -> None:
+        """Write what waits for the spool as batches of at most `batch_events` records (lock held)."""
         assert self.spool is not None
-        for b in batches:
-            lines = self.pending_records.setdefault(b.format, [])
-            for rec in b.records:
-                lines.append(rec if isinstance(rec, bytes) else json.dumps(rec, separators=(",", ":")).encode())
-        for fmt, lines in list(self.pending_records.items()):
-            while len(lines) >= self.settings.batch_events:
-                self.spool.append(fmt, lines[: self.settings.batch_events])
-                del lines[: self.settings.batch_events]
-        # what is left waits at most one step: a quiet host's few events are not held back
+        wrote = False
         for fmt, lines in self.pending_records.items():
-            if lines:
-                self.spool.append(fmt, lines)
+            for i in range(0, len(lines), self.settings.batch_events):
+                self.spool.append(fmt, lines[i : i + self.settings.batch_events])
+                wrote = True
         self.pending_records.clear()
-        if self.poster is not None:
+        if wrote and self.poster is not None:
             self.poster.wake.set()
 
     def shutdown(self) -> None:
         for collector in reversed(list(self.collectors.values())):
             collector.stop()
-        while True:  # what the collectors handed over before stopping still counts
-            if not self.step(timeout=0.05) and self.queue.empty():
-                break
-        changed = self.detector.finish()
-        if changed:
-            self.write_alerts(changed)
+        with self.lock:
+            changed = self.detector.finish()
+            if changed:
+                self.write_alerts(changed)
+            if self.spool is not None:
+                self.flush_spool()
         if self.poster is not None:
             self.poster.drain()
             self.poster.stop()
         self.write_status(final=True)
+        if self.events_out is not None:
+            self.events_out.close()
         _log(f"stopped: {self.detector.events} events, {self.alerts_written} alert updates written")
 
     # -- status -------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ class Agent:
         out: dict[str, Any] = {
             "pid": os.getpid(), "host": self.host, "started": self.started, "updated": now,
             "collectors": collectors, "events": self.detector.events, "alerts_written": self.alerts_written,
-            "queue_depth": self.queue.qsize(), "dropped_batches": self.dropped_batches,
+            "dropped_batches": self.dropped_batches,
             "rejected_records": self.detector.rejected,
         }
         if self.spool is not None:
@@ -225,6 +226,21 @@ class Agent:
         except OSError as exc:
             if not final:
                 _log(f"cannot write status file {path}: {exc}")
+
+
+_EVENT_FIELDS = ("event_id", "time", "host", "pid", "ppid", "executable", "argv", "command_line", "cwd", "user", "uid",
+                 "euid", "auid", "parent_executable", "container_id", "container_name", "image", "privileged",
+                 "destination_ip", "destination_port", "action", "runtime", "origin")
+
+
+def event_json(event: Any) -> bytes:
+    """One normalized event as a JSON line (its raw record left out)."""
+    doc: dict[str, Any] = {"kind": type(event).__name__}
+    for name in _EVENT_FIELDS:
+        value = getattr(event, name, None)
+        if value not in (None, "", [], 0) or name in ("pid", "time"):
+            doc[name] = value
+    return orjson.dumps(doc, default=str) + b"\n"
 
 
 def probe(settings: AgentSettings) -> dict[str, str]:

@@ -16,7 +16,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "docker_daemon_json": (str, "path of the Docker daemon configuration file"),
     "host_config_interval": (float, "seconds between checks that dockerd (re)started"),
     "proc_net_interval": (float, "seconds between /proc/<pid>/net/tcp sweeps (no audit connect())"),
-    "batch_seconds": (float, "longest time events wait before they are evaluated"),
+    "batch_seconds": (float, "longest time records wait before they are written to the spool"),
     "spool_dir": (str, "directory of the on-disk spool of events for --to"),
     "spool_max_bytes": (int, "spool size limit; the oldest batches are dropped (and counted) beyond it"),
     "batch_events": (int, "events per posted batch"),
@@ -24,6 +24,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "retry_max_seconds": (float, "longest wait between delivery retries (backoff doubles up to it)"),
     "ca_file": (str, "CA bundle to verify the ingest server's certificate ('' = system store)"),
     "metrics_port": (int, "Prometheus metrics on 127.0.0.1:PORT (0 = off)"),
+    "events_file": (str, "also write every event, normalized, as JSON lines to this file ('' = off)"),
     "status_file": (str, "where the running agent writes its collectors' health for --status"),
 }
 
@@ -38,7 +39,7 @@ class AgentSettings:
     docker_daemon_json: str = "/etc/docker/daemon.json"
     host_config_interval: float = 2.0
     proc_net_interval: float = 1.0
-    batch_seconds: float = 0.05
+    batch_seconds: float = 0.5
     spool_dir: str = "/var/lib/cloudward/spool"
     spool_max_bytes: int = 256 << 20
     batch_events: int = 500
@@ -46,6 +47,7 @@ class AgentSettings:
     retry_max_seconds: float = 60.0
     ca_file: str = ""
     metrics_port: int = 0
+    events_file: str = ""
     status_file: str = "/run/cloudward-agent.status.json"
 
 

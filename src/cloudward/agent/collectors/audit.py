@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from cloudward.agent.audit_netlink import AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
 from cloudward.agent.procfs import CgroupCache, user_name
-from cloudward.events import NetConnection, ProcessExec
+from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.inputs import ScanStats
 from cloudward.parsers.auditd import Auditd
 
@@ -35,8 +35,10 @@ def _number(line: bytes, needle: bytes) -> int:
 class LiveAuditSource:
     """What the auditd parser reads from: the stream's lines, numbered, with cgroups read on the way."""
 
-    def __init__(self, stream: AuditStream, cgroups: CgroupCache, display: str = "audit-netlink") -> None:
+    def __init__(self, stream: AuditStream, cgroups: CgroupCache, display: str = "audit-netlink",
+                 on_idle: Callable[[], None] | None = None) -> None:
         self.stream = stream
+        self.on_idle = on_idle
         self.cgroups = cgroups
         self.display = display
         #: audit stamp -> cgroup text of the event's process
@@ -45,7 +47,9 @@ class LiveAuditSource:
 
     def lines(self, stats: ScanStats) -> Iterator[tuple[int, bytes]]:
         n = 0
-        for line in self.stream.lines():
+        for line in self.stream.lines(self.on_idle):
+            if line.startswith(b"type=EOE "):
+                continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
             n += 1
             if line.startswith(b"type=SYSCALL "):
                 pid = _number(line, b" pid=")
@@ -81,7 +85,16 @@ class AuditCollector(Collector):
         self.extra["rules"] = len(self.stream.added)
         self.health.set("ok", f"{self.stream.mode} mode, {len(self.stream.added)} rules loaded")
         cgroups = CgroupCache()
-        source = LiveAuditSource(self.stream, cgroups)
+        pending: list[Event] = []
+
+        def flush() -> None:
+            # what the socket had, handed on in one batch when it runs dry (or every 512 events)
+            if pending:
+                records, source.recent = source.recent, []
+                emit(Batch(self.name, "auditd", records, pending[:]))
+                pending.clear()
+
+        source = LiveAuditSource(self.stream, cgroups, on_idle=flush)
         parser = Auditd()
         for event in parser.parse(source, self.ctx):  # type: ignore[arg-type]
             if type(event) is ProcessExec or type(event) is NetConnection:
@@ -93,10 +106,12 @@ class AuditCollector(Collector):
                 if type(event) is ProcessExec and not cg:
                     self.health.misses += 1
             self.health.events += 1
-            records, source.recent = source.recent, []
-            emit(Batch(self.name, "auditd", records, [event]))
+            pending.append(event)
+            if len(pending) >= 512:
+                flush()
             if self.stopping.is_set():
                 break
+        flush()
         self.extra["cgroup_misses"] = cgroups.misses
 
     def interrupt(self) -> None:
