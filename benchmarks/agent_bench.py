@@ -105,9 +105,9 @@ def main() -> int:
         time.sleep(0.1)
     time.sleep(1.0)  # let start-up work (imports, cards) settle before measuring
     if os.environ.get("CW_BENCH_PROFILE"):  # a flame profile of the agent while it works (py-spy)
-        subprocess.Popen(["py-spy", "record", "--gil", "--pid", str(agent.pid), "-r", "100", "-d", str(int(args.seconds)),
-                          "-f", "raw", "-o", os.environ["CW_BENCH_PROFILE"]], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+        subprocess.Popen(["py-spy", "record", "--gil", "--pid", str(agent.pid), "-r", "100",
+                          "-d", str(int(args.seconds)), "-f", "raw", "-o", os.environ["CW_BENCH_PROFILE"]],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cgroups = make_cgroups()
     host_rate = args.rate * (1 - args.container_share)
     box_rate = args.rate * args.container_share
