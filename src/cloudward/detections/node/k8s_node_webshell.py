@@ -152,9 +152,16 @@ CARD = Card(
                params={"allowed_cgi": ["/usr/lib/cgi-bin/*"]}, expect=0),
         Sample("the container's declared health check, run as www-data", "auditd",
                shim(13060, 5200, NGINX_ID)
-               + audit_exec(13061, 5210, 5200, ["/bin/sh", "-c", "curl -fsS http://localhost/healthz || exit 1"],
-                            exe="/usr/bin/dash", uid=33),
-               params={"health_checks": ["curl -fsS http://localhost/healthz || exit 1"]}, expect=0),
+               + audit_exec(13061, 5210, 5200, ["/bin/sh", "-c", "ps aux | grep -q '[n]ginx: master' || exit 1"],
+                            exe="/usr/bin/dash", uid=33)
+               + audit_exec(13062, 5211, 5210, ["ps", "aux"], exe="/usr/bin/ps", uid=33),
+               params={"health_checks": ["ps aux | grep -q '[n]ginx: master' || exit 1"]}, expect=0),
+        Sample("the same commands when no health check declares them", "auditd",
+               shim(13060, 5200, NGINX_ID)
+               + audit_exec(13061, 5210, 5200, ["/bin/sh", "-c", "ps aux | grep -q '[n]ginx: master' || exit 1"],
+                            exe="/usr/bin/dash", uid=33)
+               + audit_exec(13062, 5211, 5210, ["ps", "aux"], exe="/usr/bin/ps", uid=33),
+               expect=1, entities={"recon": ["ps aux"]}),
         Sample("java running a build tool, not an app server, starts sh", "auditd",
                audit_exec(13070, 6100, 1, ["/usr/bin/java", "-cp", "/opt/gradle/lib/*", "org.gradle.launcher.GradleMain",
                                            "build"], exe="/usr/bin/java", uid=1000)
@@ -234,7 +241,6 @@ class Webshell(Detection):
         lines = set()
         if kind == "CMD-SHELL" and args:
             lines.add(args[0].strip())
-            lines.add(f"/bin/sh -c {args[0]}".strip())
         elif kind == "CMD" and args:
             lines.add(" ".join(args))
         if lines:
@@ -242,20 +248,27 @@ class Webshell(Detection):
             if len(self.health) > _MAX_CONTAINERS:
                 self.health.popitem(last=False)
 
+    def _shell_code(self, command_line: str) -> str:
+        """The code of `<shell> -c <code>` ('' for other command lines)."""
+        parts = command_line.split(" ", 2)
+        if len(parts) == 3 and parts[1] == "-c" and self.shells(basename(parts[0])):
+            return parts[2].strip()
+        return ""
+
     def _declared_check(self, event: ProcessExec) -> bool:
+        """The process is a declared health check, or a command such a check's shell runs."""
         cmd = event.command_line.strip()
         parent = event.parent_command_line.strip()
-        code = event.argv[2].strip() if len(event.argv) > 2 and event.argv[1] == "-c" else ""
-        for line in self.declared:
-            if line in (cmd, parent, code):
-                return True
+        candidates = {c for c in (cmd, self._shell_code(cmd), parent, self._shell_code(parent)) if c}
+        if candidates & self.declared:
+            return True
         if not event.container_id or not self.health:
             return False
         lines = self.health.get(event.container_id)
         if lines is None:
             lines = next((v for k, v in self.health.items() if k.startswith(event.container_id)
                           or event.container_id.startswith(k)), None)
-        return bool(lines) and (cmd in lines or parent in lines or code in lines)
+        return bool(lines and candidates & lines)
 
     # -- evaluation ----------------------------------------------------------------------------------
     def evaluate(self, event: ProcessExec | ContainerEvent) -> list[Finding] | None:
