@@ -72,3 +72,21 @@ def test_tmp_binary_run_by_www_data_through_the_process_connector(agent_factory:
     finally:
         binary.unlink()
     assert took <= 2.0 and alert["entities"]["user"] == "www-data"
+
+
+def test_prometheus_metrics_pass_promtool(agent_factory: Any) -> None:
+    require_root()
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    agent = agent_factory(agent=f'collectors = ["proc_connector", "host_config"]\nmetrics_port = {port}')
+    agent.wait_ready(("proc_connector",))
+    subprocess.run(["/bin/true"], check=True)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'cloudward_agent_events_total{collector="proc_connector"}' in text
+    assert 'cloudward_agent_collector_state{collector="proc_connector",state="ok"} 1.0' in text
+    promtool = require_tool("promtool")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -50,6 +50,8 @@ class Agent:
         self.lang = lang
         self.detector = Detector(config)
         self.lock = threading.Lock()
+        #: status() updates rates; the metrics endpoint and the main loop both call it
+        self.status_lock = threading.Lock()
         self.stop_event = threading.Event()
         self.collectors: dict[str, Collector] = {}
         self.started = time.time()
@@ -116,6 +118,11 @@ class Agent:
         self.start_collectors()
         if self.poster is not None:
             self.poster.start()
+        if self.settings.metrics_port:
+            from cloudward.agent.metrics import serve_metrics
+
+            serve_metrics(self.settings.metrics_port, self.locked_status)
+            _log(f"metrics on http://127.0.0.1:{self.settings.metrics_port}/metrics")
         self.write_status()
         last_status = time.time()
         try:
@@ -213,9 +220,13 @@ class Agent:
                                "rejected_batches": s.rejected_batches, "last_error": s.last_error}
         return out
 
+    def locked_status(self) -> dict[str, Any]:
+        with self.status_lock:
+            return self.status()
+
     def write_status(self, final: bool = False) -> None:
         path = Path(self.settings.status_file)
-        data = self.status()
+        data = self.locked_status()
         if final:
             data["stopped"] = time.time()
         try:
