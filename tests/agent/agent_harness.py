@@ -98,6 +98,20 @@ class RunningAgent:
     def status(self) -> dict[str, Any]:
         return json.loads(self.status_path.read_text())
 
+    def wait_status(self, check: Any, timeout: float = 5.0) -> dict[str, Any]:
+        """The status file once `check(status)` holds (it is rewritten every second)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status = self.status()
+            except (OSError, ValueError):
+                status = {}
+            if status and check(status):
+                return status
+            if time.monotonic() > deadline:
+                pytest.fail(f"agent status never satisfied the check: {status}")
+            time.sleep(0.1)
+
     def wait_for(self, alert_type: str, since: float, timeout: float = 2.0,
                  where: Any = None) -> tuple[float, dict[str, Any]]:
         """The first alert of `alert_type` written after `since` (monotonic), within `timeout` seconds."""

@@ -140,8 +140,8 @@ def test_docker_exec_ls_is_benign(docker_env: tuple[Dockerd, RunningAgent]) -> N
     with agent.lock:
         raised = [a for t, a in agent.alerts if t >= since and a["entities"].get("container") == "cw-plain"]
     assert raised == []
-    status = agent.status()["collectors"]["docker"]
-    assert status["state"] == "ok" and status["events"] > 0, status
+    status = agent.wait_status(lambda s: s["collectors"]["docker"]["events"] > 0)["collectors"]["docker"]
+    assert status["state"] == "ok", status
 
 
 def test_dockerd_on_tcp_is_exposed(docker_env: tuple[Dockerd, RunningAgent]) -> None:

@@ -24,8 +24,9 @@ def test_process_connector_sees_php_running_a_command(agent_factory: Any) -> Non
     took, alert = agent.wait_for("AppServices_SuspectPhp", since)
     assert took <= 2.0
     assert "sleep 0.3" in alert["entities"]["command_line"]
-    status = agent.status()["collectors"]["proc_connector"]
-    assert status["state"] == "ok" and status["events"] > 0 and "misses" in status
+    status = agent.wait_status(lambda s: s["collectors"]["proc_connector"]["events"] > 0)
+    assert status["collectors"]["proc_connector"]["state"] == "ok"
+    assert "misses" in status["collectors"]["proc_connector"]
 
 
 def test_proc_net_sees_a_connection_to_a_listed_address(agent_factory: Any, tmp_path: Path) -> None:
