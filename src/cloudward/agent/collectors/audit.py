@@ -89,7 +89,8 @@ class AuditCollector(Collector):
 
         def flush() -> None:
             # what the socket had, handed on in one batch when it runs dry (or every 512 events)
-            if pending:
+            # (records with no event of ours, next to an auditd with other rules, are handed on in bulk too)
+            if pending or len(source.recent) >= 4096:
                 records, source.recent = source.recent, []
                 emit(Batch(self.name, "auditd", records, pending[:]))
                 pending.clear()
