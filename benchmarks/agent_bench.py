@@ -81,6 +81,8 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=500.0, help="execs per second in total")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--container-share", type=float, default=0.2)
+    ap.add_argument("--generators", type=int, default=4, help="host load-generator processes (one more in the "
+                    "container); each spawns and reaps one process at a time")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("agent_bench needs root")
@@ -114,18 +116,19 @@ def main() -> int:
     join = " ; ".join(f"echo $$ > {p}/cgroup.procs" for p in cgroups)
     cpu0, t0 = cpu_times(agent.pid), time.monotonic()
     peak = 0
-    host_gen = subprocess.Popen([sys.executable, str(work / "gen.py"), str(host_rate), str(args.seconds), "host"],
-                                stdout=subprocess.PIPE, text=True)
+    host_gens = [subprocess.Popen([sys.executable, str(work / "gen.py"), str(host_rate / args.generators),
+                                   str(args.seconds), f"host{i}"], stdout=subprocess.PIPE, text=True)
+                 for i in range(args.generators)]
     box_gen = subprocess.Popen(
         ["sh", "-c", f'{join} ; exec unshare --fork --pid --mount-proc --net "$0" "$@"', sys.executable,
          str(work / "gen.py"), str(box_rate), str(args.seconds), "box"], stdout=subprocess.PIPE, text=True)
-    while host_gen.poll() is None or box_gen.poll() is None:
+    while any(g.poll() is None for g in [*host_gens, box_gen]):
         peak = max(peak, rss_kb(agent.pid))
         time.sleep(0.5)
     wall = time.monotonic() - t0
     cpu1 = cpu_times(agent.pid)
     user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
-    host_n = int(host_gen.stdout.read().strip() or 0)  # type: ignore[union-attr]
+    host_n = sum(int(g.stdout.read().strip() or 0) for g in host_gens)  # type: ignore[union-attr]
     box_n = int(box_gen.stdout.read().strip() or 0)  # type: ignore[union-attr]
     time.sleep(2.0)  # the last events through the pipeline
     rss_end, hwm = rss_kb(agent.pid), rss_kb(agent.pid, "VmHWM")
@@ -148,7 +151,7 @@ def main() -> int:
                 marker = argv[1]
                 in_box = marker.startswith("cwbench-box-")
                 seen[marker] = (not in_box) or ev.get("container_id") == CONTAINER_ID
-    host_full = sum(1 for m, ok in seen.items() if m.startswith("cwbench-host-") and ok)
+    host_full = sum(1 for m, ok in seen.items() if m.startswith("cwbench-host") and ok)
     box_full = sum(1 for m, ok in seen.items() if m.startswith("cwbench-box-") and ok)
     total = host_n + box_n
     audit = st["collectors"]["audit"]
