@@ -114,8 +114,9 @@ class RunningAgent:
 
     def wait_for(self, alert_type: str, since: float, timeout: float = 2.0,
                  where: Any = None) -> tuple[float, dict[str, Any]]:
-        """The first alert of `alert_type` written after `since` (monotonic), within `timeout` seconds."""
-        deadline = since + timeout
+        """The first alert of `alert_type` written after `since` (monotonic, the action's start), waiting up to
+        `timeout` seconds from now (the action is over); the time returned is counted from `since`."""
+        deadline = time.monotonic() + timeout
         while True:
             with self.lock:
                 for t, alert in self.alerts:

@@ -143,8 +143,9 @@ def test_benign_look_alikes_raise_nothing(agent: RunningAgent, tmp_path: Path) -
     # a marker exec the agent must see, so "nothing" means nothing rather than "not yet"
     marker = tmp_path / "marker"
     shutil.copy("/bin/true", marker)
+    marked = time.monotonic()
     subprocess.run([str(marker)], check=True)
-    agent.wait_for("AppServices_TmpFolderExecution", since, timeout=3.0,
+    agent.wait_for("AppServices_TmpFolderExecution", marked, timeout=3.0,
                    where=lambda a: a["entities"].get("executable") == str(marker))
     # other work on this machine is seen too: judge the alerts that name what this test ran
     ours = ("sudo", "php -v", "dpkg", "cw-agent-test", "postinst", "ldconfig", "su -l")

@@ -86,6 +86,7 @@ class Agent:
             cls = available[name]
             ctx = ParseContext(host=self.host)
             collector = cls(self.settings, ctx)
+            collector.keep_records = self.spool is not None
             self.collectors[name] = collector
             better = [b for b in cls.replaced_by if b in self.collectors]
             if better and self._healthy_soon(better):

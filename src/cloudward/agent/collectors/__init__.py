@@ -60,6 +60,8 @@ class Collector:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.extra: dict[str, Any] = {}
+        #: hand on the records read (for the spool); the agent turns it off when nothing ships them
+        self.keep_records = True
 
     # -- for subclasses -------------------------------------------------------------------
     def available(self) -> str:

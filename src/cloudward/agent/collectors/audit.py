@@ -36,8 +36,9 @@ class LiveAuditSource:
     """What the auditd parser reads from: the stream's lines, numbered, with cgroups read on the way."""
 
     def __init__(self, stream: AuditStream, cgroups: CgroupCache, display: str = "audit-netlink",
-                 on_idle: Callable[[], None] | None = None) -> None:
+                 on_idle: Callable[[], None] | None = None, keep_records: bool = True) -> None:
         self.stream = stream
+        self.keep_records = keep_records
         self.on_idle = on_idle
         self.cgroups = cgroups
         self.display = display
@@ -63,7 +64,8 @@ class LiveAuditSource:
                 uid = _number(line, b" uid=")
                 if b" uid=4294967295" not in line:
                     line = line + b'\x1dUID="' + user_name(uid).encode() + b'"'
-            self.recent.append(line)
+            if self.keep_records:
+                self.recent.append(line)
             yield n, line
 
 
@@ -95,7 +97,7 @@ class AuditCollector(Collector):
                 emit(Batch(self.name, "auditd", records, pending[:]))
                 pending.clear()
 
-        source = LiveAuditSource(self.stream, cgroups, on_idle=flush)
+        source = LiveAuditSource(self.stream, cgroups, on_idle=flush, keep_records=self.keep_records)
         parser = Auditd()
         for event in parser.parse(source, self.ctx):  # type: ignore[arg-type]
             if type(event) is ProcessExec or type(event) is NetConnection:
