@@ -58,9 +58,21 @@ class DockerCollector(Collector):
                                             "retrying")
             self.stopping.wait(1.0)
 
-    def _ref(self) -> RecordRef:
-        self.seq += 1
-        return RecordRef("agent:docker", self.seq)
+    def _ref(self, record: dict[str, Any]) -> RecordRef:
+        """A reference that is the same when the same thing is read again (an event replayed by `since`
+        after a reconnect, an unchanged container inspected again), so its alerts do not count it twice."""
+        if "timeNano" in record:
+            actor = record.get("Actor") if isinstance(record.get("Actor"), dict) else {}
+            key = f"docker-event:{record.get('timeNano')}:{str(actor.get('ID', ''))[:12]}:{record.get('Action', '')}"
+        elif "State" in record and "Id" in record:
+            state = record.get("State") if isinstance(record.get("State"), dict) else {}
+            key = f"docker-inspect:{str(record['Id'])[:12]}:{state.get('Status', '')}:{state.get('StartedAt', '')}"
+        elif "ProcessConfig" in record and "ID" in record:
+            key = f"docker-exec:{str(record['ID'])[:12]}:{record.get('Pid', '')}"
+        else:
+            self.seq += 1
+            key = f"agent:docker:{self.seq}"
+        return RecordRef(key, 1)
 
     def _event(self, emit: Emit, record: dict[str, Any]) -> None:
         action = str(record.get("Action") or "").split(":", 1)[0].strip()
@@ -90,7 +102,7 @@ class DockerCollector(Collector):
             self._emit(emit, "docker-inspect", self.inspect_dialect, data)
 
     def _emit(self, emit: Emit, fmt: str, dialect: Any, record: dict[str, Any]) -> None:
-        events = list(dialect.events(record, self._ref(), self.ctx))
+        events = list(dialect.events(record, self._ref(record), self.ctx))
         for ev in events:
             if not ev.time:
                 ev.time = time.time()
