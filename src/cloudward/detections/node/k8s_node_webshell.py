@@ -25,6 +25,9 @@ from cloudward.events import ContainerEvent, ProcessExec
 _SHELL_SEPARATORS = (";", "&&", "||", "|", "\n", "`", "$(")
 _MAX_SUBCOMMANDS = 16
 _MAX_CONTAINERS = 20_000
+#: attacker-controlled text is matched against shell-style patterns: bound how much of it
+_MAX_MATCH_CHARS = 4096
+_MAX_ARGS = 32
 
 NGINX_ID = container_id("cw-web")
 FPM = audit_exec(13001, 2210, 2200, ["php-fpm: pool www"], exe="/usr/sbin/php-fpm8.2", uid=33)
@@ -44,7 +47,7 @@ class _Command:
     def matches(self, args: list[str]) -> bool:
         if not self.args:
             return True
-        low = [a.lower() for a in args]
+        low = [a[:_MAX_MATCH_CHARS].lower() for a in args[:_MAX_ARGS]]
         return any(all(any(fnmatch.fnmatchcase(a, p) for a in low) for p in alt) for alt in self.args)
 
 
@@ -203,10 +206,10 @@ class Webshell(Detection):
     # -- what is a web server -----------------------------------------------------------------
     def _server(self, executable: str, command_line: str) -> bool:
         name = basename(executable)
-        key = (name, command_line[:512])
+        low = command_line[:_MAX_MATCH_CHARS].lower()
+        key = (name, low)
         hit = self._server_cache.get(key)
         if hit is None:
-            low = command_line.lower()
             padded = f" {low} "
             hit = False
             for pattern, lines in self.servers:
@@ -322,9 +325,9 @@ class Webshell(Detection):
     def _allowed(self, event: ProcessExec) -> bool:
         if self.allowed_cgi:
             for value in (event.executable, *event.argv[:3]):
-                if value and any(fnmatch.fnmatchcase(value, p) for p in self.allowed_cgi):
+                if value and any(fnmatch.fnmatchcase(value[:_MAX_MATCH_CHARS], p) for p in self.allowed_cgi):
                     return True
-        low = event.command_line.lower()
+        low = event.command_line[:_MAX_MATCH_CHARS].lower()
         if any(fnmatch.fnmatchcase(low, p) for p in self.allowed_commands):
             return True
         return self._declared_check(event)
