@@ -72,3 +72,29 @@ def test_sigterm_removes_the_audit_rules(tmp_path: Path) -> None:
     assert not [k for k in list_rule_keys() if k.startswith("cloudward_agent")]
     after = get_status()
     assert after.pid == 0 and after.enabled == before.enabled
+
+
+def test_a_second_agent_reads_the_multicast_copy_and_leaves_the_first_ones_rules(tmp_path: Path) -> None:
+    require_audit()
+    import subprocess
+    import time
+
+    from cloudward.agent.audit_netlink import get_status, list_rule_keys
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = RunningAgent(tmp_path / "a", agent='collectors = ["audit"]')
+    first.wait_ready(("audit",))
+    second = RunningAgent(tmp_path / "b", agent='collectors = ["audit"]')
+    status = second.wait_ready(("audit",))
+    assert status["collectors"]["audit"]["mode"] == "multicast"
+    assert get_status().pid == first.proc.pid
+    assert subprocess.run(["/bin/echo", "two-agents"], capture_output=True).returncode == 0
+    # both see it
+    for agent in (first, second):
+        agent.wait_status(lambda s: s["collectors"]["audit"]["events"] > 0, timeout=5)
+    assert second.stop() == 0
+    assert list_rule_keys().count("cloudward_agent_exec") == 2  # the first agent's rules are still loaded
+    time.sleep(0.2)
+    assert first.stop() == 0
+    assert not [k for k in list_rule_keys() if k.startswith("cloudward_agent")]

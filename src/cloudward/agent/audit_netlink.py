@@ -238,6 +238,7 @@ class AuditStream:
         self.sock: socket.socket | None = None
         self.control: socket.socket | None = None
         self.added: list[AuditRule] = []
+        self.enabled_by_us = False
         self.previous: AuditStatus | None = None
         self.records = 0
         self.overruns = 0
@@ -275,9 +276,13 @@ class AuditStream:
                 try:
                     ctl.request(AUDIT_ADD_RULE, rule.pack())
                 except AuditError as exc:
-                    # the same rule with the agent's own key is left from a run that was killed: adopt it
                     if exc.errno != errno.EEXIST:
                         raise
+                    # the rule is there already. Owning the socket, nobody else reads it: it is left by an
+                    # agent that was killed, adopt it (and remove it on exit). Next to another reader (auditd,
+                    # another agent) it is theirs: use it, leave it.
+                    if mode != "owner":
+                        continue
                 self.added.append(rule)
             if mode == "owner":
                 mask = AUDIT_STATUS_ENABLED | AUDIT_STATUS_PID | AUDIT_STATUS_BACKLOG_LIMIT
@@ -286,6 +291,7 @@ class AuditStream:
                 _Control(sock).request(AUDIT_SET, payload)
             elif not status.enabled:
                 ctl.request(AUDIT_SET, _STATUS.pack(AUDIT_STATUS_ENABLED, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+                self.enabled_by_us = True
         except BaseException:
             self.close()
             raise
@@ -351,6 +357,11 @@ class AuditStream:
                     mask = AUDIT_STATUS_PID | AUDIT_STATUS_ENABLED | AUDIT_STATUS_BACKLOG_LIMIT
                     ctl.request(AUDIT_SET, _STATUS.pack(mask, prev.enabled, 0, 0, 0, prev.backlog_limit,
                                                         0, 0, 0, 0, 0))
+                except OSError:
+                    pass
+            elif self.enabled_by_us:
+                try:
+                    ctl.request(AUDIT_SET, _STATUS.pack(AUDIT_STATUS_ENABLED, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
                 except OSError:
                     pass
             self.control.close()
