@@ -200,6 +200,20 @@ def get_status() -> AuditStatus:
     raise AuditError(errno.EPROTO, "no audit status reply")
 
 
+def set_status(*, enabled: int | None = None, backlog_limit: int | None = None) -> None:
+    """Set the audit subsystem's enabled flag and backlog limit (what `auditctl -e` and `-b` do)."""
+    mask = (AUDIT_STATUS_ENABLED if enabled is not None else 0) | (
+        AUDIT_STATUS_BACKLOG_LIMIT if backlog_limit is not None else 0)
+    if not mask:
+        return
+    sock = _open()
+    try:
+        _Control(sock).request(AUDIT_SET, _STATUS.pack(mask, enabled or 0, 0, 0, 0, backlog_limit or 0,
+                                                       0, 0, 0, 0, 0))
+    finally:
+        sock.close()
+
+
 def list_rule_keys() -> list[str]:
     """Keys of the loaded rules (for tests and `--status`)."""
     sock = _open()
