@@ -88,6 +88,7 @@ class DockerAPI:
             chunked = any(ln.lower().startswith("transfer-encoding:") and "chunked" in ln.lower() for ln in lines)
             sock.settimeout(poll)
             body = b""  # decoded payload not yet split into lines
+            ended = False
             while True:
                 if chunked:
                     # take every complete chunk out of buf
@@ -100,7 +101,8 @@ class DockerAPI:
                         except ValueError:
                             raise DockerError("event stream: bad chunk framing") from None
                         if size == 0:
-                            return
+                            ended = True  # the last chunk: what came before it is still handed out below
+                            break
                         if len(buf) < eol + 2 + size + 2:
                             break
                         body += buf[eol + 2 : eol + 2 + size]
@@ -116,6 +118,8 @@ class DockerAPI:
                             continue
                         if isinstance(record, dict):
                             yield record
+                if ended:
+                    return
                 if len(body) > 1 << 20 or len(buf) > 8 << 20:
                     raise DockerError("event stream: runaway record")
                 try:
