@@ -48,7 +48,7 @@ class AgentSettings:
     ca_file: str = ""
     metrics_port: int = 0
     events_file: str = ""
-    status_file: str = "/run/cloudward-agent.status.json"
+    status_file: str = "/run/cloudward/agent.status.json"
 
 
 KNOWN_COLLECTORS = ("audit", "proc_connector", "docker", "host_config", "proc_net")
