@@ -174,3 +174,40 @@ def test_reconnects_when_dockerd_restarts(docker_env: tuple[Dockerd, RunningAgen
     cid = daemon.cli("create", "--name", "cw-miner-2", "xmrig/xmrig:latest", "/bin/true").stdout.decode().strip()
     agent.wait_for("VM_MinerInContainerImage", since, timeout=3.0,
                    where=lambda a: a["entities"].get("container_id") == cid)
+
+
+def test_socket_activated_dockerd_listening_on_tcp_is_exposed(docker_env: tuple[Dockerd, RunningAgent]) -> None:
+    """`dockerd -H fd://` given a TCP socket the way systemd socket activation does: the command line
+    names no address, the listening socket is what exposes the daemon."""
+    import socket as socketlib
+
+    _, agent = docker_env
+    base = Path(tempfile.mkdtemp(prefix="cwf", dir="/tmp"))
+    listener = socketlib.socket()
+    listener.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    dockerd = require_tool("dockerd")
+    args = [dockerd, "-H", "fd://", "-H", f"unix://{base}/docker.sock", "--data-root", str(base / "root"),
+            "--exec-root", str(base / "exec"), "--pidfile", str(base / "docker.pid"), "--iptables=false",
+            "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"]
+    log = (base / "dockerd.log").open("ab")
+    since = time.monotonic()
+    # systemd's protocol: the socket is fd 3, LISTEN_FDS=1, LISTEN_PID = the daemon's own pid (sh execs it)
+    proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", *args],
+                            pass_fds=(listener.fileno(),), stdout=log, stderr=log,
+                            preexec_fn=lambda: os.dup2(listener.fileno(), 3))
+    try:
+        _, alert = agent.wait_for("VM_ExposedDocker", since, timeout=8.0,
+                                  where=lambda a: f"127.0.0.1:{port}" in json.dumps(a["entities"]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        listener.close()
+        shutil.rmtree(base, ignore_errors=True)
+    assert alert["entities"]["bind"] == [f"tcp://127.0.0.1:{port}"]

@@ -57,6 +57,7 @@ class HostConfigCollector(Collector):
         listening = sorted({f"{s.local_ip}:{s.local_port}" for s in tcp_sockets(info.pid)
                             if s.state == TCP_LISTEN and s.inode in inodes})
         self.extra["dockerd_listening"] = listening
+        self._listening(emit, info, listening)
         path = self.settings.docker_daemon_json
         if os.path.exists(path):
             try:
@@ -71,5 +72,34 @@ class HostConfigCollector(Collector):
                 emit(Batch(self.name, "docker-daemon-config", [doc], events))
                 self.health.events += len(events)
 
+
+    def _listening(self, emit: Emit, info: object, listening: list[str]) -> None:
+        """TCP sockets dockerd listens on that its command line does not name (socket activation with
+        `-H fd://`, a systemd socket unit): reported as listen addresses, as daemon.json's would be."""
+        from cloudward.agent.procfs import ProcInfo
+        from cloudward.detections.node.vm_exposed_docker import daemon_flags
+
+        assert isinstance(info, ProcInfo)
+        hosts, verify = daemon_flags(info.argv)
+        named = {h.split("://", 1)[-1] for h in hosts if h.startswith("tcp://")}
+        metrics = {a.split("=", 1)[1] for a in info.argv if a.startswith("--metrics-addr=")}
+        extra = []
+        for addr in listening:
+            port = int(addr.rsplit(":", 1)[1])
+            if addr in named or addr in metrics or port in _SWARM_PORTS:
+                continue
+            host = addr.rsplit(":", 1)[0]
+            extra.append(f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{addr}")
+        if not extra:
+            return
+        record = {"hosts": extra, "tlsverify": verify}
+        ref = RecordRef(f"(TCP sockets dockerd pid {info.pid} listens on)", 1)
+        events = list(DockerDaemonConfig().events(record, ref, self.ctx))
+        emit(Batch(self.name, "docker-daemon-config", [record], events))
+        self.health.events += len(events)
+
+
+#: swarm's own ports (cluster management, node gossip): not the Engine API
+_SWARM_PORTS = frozenset({2377, 7946})
 
 COLLECTOR = HostConfigCollector
