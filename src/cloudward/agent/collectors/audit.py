@@ -17,6 +17,7 @@ from cloudward.agent.collectors import Batch, Collector, Emit
 from cloudward.agent.procfs import CgroupCache, user_name
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.inputs import ScanStats
+from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers.auditd import Auditd
 
 _MAX_PENDING = 4096
@@ -87,6 +88,7 @@ class AuditCollector(Collector):
         self.extra["rules"] = len(self.stream.added)
         self.health.set("ok", f"{self.stream.mode} mode, {len(self.stream.added)} rules loaded")
         cgroups = CgroupCache()
+        containers: dict[str, str] = {}
         pending: list[Event] = []
 
         def flush() -> None:
@@ -106,6 +108,15 @@ class AuditCollector(Collector):
                 cg = source.cgroup_of.pop(key, "")
                 if cg and not event.container_id:
                     event.cgroup = cg
+                    # most processes share a handful of cgroups: read each text into a container id once
+                    found = containers.get(cg)
+                    if found is None:
+                        if len(containers) >= 4096:
+                            containers.clear()
+                        hit = from_cgroup(cg)
+                        found = containers[cg] = hit[1] if hit else ""
+                    if found:
+                        event.container_id = found
                 if type(event) is ProcessExec and not cg:
                     self.health.misses += 1
             self.health.events += 1
