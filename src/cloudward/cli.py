@@ -405,5 +405,11 @@ def alerts_dismiss(store_path: str | None, config_path: str | None, alert_id: st
     click.echo(f"dismissed {alert_id}")
 
 
+# `cloudward agent` lives in its own package (live host telemetry)
+from cloudward.agent.command import agent as _agent_command  # noqa: E402
+
+main.add_command(_agent_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

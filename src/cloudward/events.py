@@ -104,6 +104,8 @@ class ProcessExec(Event):
     capabilities: list[str] = field(default_factory=list)
     #: the process's cgroup path when the source records it (container context is read from it)
     cgroup: str = ""
+    #: threat-intel hits for addresses and domains named on the command line (intel enricher)
+    intel: list[dict[str, Any]] = field(default_factory=list)
 
     SOURCE: ClassVar[str] = "process"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudward.config import Config, ConfigError
 from cloudward.enrich import Enricher
-from cloudward.events import FtpEvent, HttpRequest, NetConnection
+from cloudward.events import FtpEvent, HttpRequest, NetConnection, ProcessExec
 from cloudward.intel.feeds import FeedError, FeedReport, load_feed
 from cloudward.intel.indicators import Hit, IntelIndex
 
@@ -20,7 +20,7 @@ _NO_HITS: list[Hit] = []
 
 
 class IntelEnricher(Enricher):
-    kinds = (HttpRequest, FtpEvent, NetConnection)
+    kinds = (HttpRequest, FtpEvent, NetConnection, ProcessExec)
     name = "intel"
 
     def __init__(self, index: IntelIndex, reports: list[FeedReport] | None = None) -> None:
@@ -41,6 +41,9 @@ class IntelEnricher(Enricher):
         return hits
 
     def enrich(self, event: Any) -> None:
+        if type(event) is ProcessExec:
+            self.enrich_command_line(event)
+            return
         if type(event) is NetConnection:
             hits = list(self.hits_for_ip(event.destination_ip))
             if event.destination_host:
@@ -53,6 +56,22 @@ class IntelEnricher(Enricher):
             self.matched += 1
             # copies: an event's hits are its own, whatever a card does with them
             event.intel = [Hit(h, field=field) for h in hits]
+
+    def enrich_command_line(self, event: ProcessExec) -> None:
+        """Hits for the addresses and domain names a process's command line names (curl, wget, nc...)."""
+        if not event.argv or len(event.argv) < 2:
+            return
+        from cloudward.intel.command_line import named_hosts
+
+        ips, domains = named_hosts(event.argv)
+        hits: list[Hit] = []
+        for ip in ips:
+            hits.extend(self.hits_for_ip(ip))
+        for domain in domains:
+            hits.extend(self.index.lookup_domain(domain))
+        if hits:
+            self.matched += 1
+            event.intel = [Hit(h, field="command_line") for h in hits]
 
     def summary(self) -> list[dict[str, Any]]:
         return [{"feed": r.name, "format": r.format, "loaded": r.loaded, "skipped": r.skipped,
