@@ -43,9 +43,9 @@ CARD = Card(
     looks_at="connections (audit connect(), Tetragon, ECS, Sysmon, the agent) whose destination, and process starts "
              "whose command line names an address or domain, that the intel enricher found on a feed (--intel, "
              "[intel] feeds, [[intel.taxii]])",
-    description="On {host}, {process} (pid {pid}, user {user}){where} {how} {indicators_matched}, listed in "
+    description="[[On {host}, ]]{process} (pid {pid}, user {user}){where} {how} {indicators_matched}, listed in "
                 "threat intelligence ({feeds}: {context}). Command line: {command_line}.",
-    description_ko="{host}에서 {process}(pid {pid}, 사용자 {user}){where_ko}이(가) 위협 인텔리전스({feeds}: {context})에 "
+    description_ko="[[{host}에서 ]]{process}(pid {pid}, 사용자 {user}){where_ko}이(가) 위협 인텔리전스({feeds}: {context})에 "
                    "등록된 {indicators_matched}에 {how_ko}. 명령줄: {command_line}.",
     remediation=(
         "Find out why the process talks to this address: its parent, the file it runs from, and who started it.",

@@ -87,9 +87,9 @@ CARD = Card(
     looks_at="process starts whose parent is a web server (web_servers) or that run as a web account (web_users): "
              "command shells (web_shells) and reconnaissance commands (recon_commands), directly or inside sh -c; "
              "container health checks from inspect data and docker events are learned",
-    description="On {host}, {origin} ran {what}: {command_line} (pid {pid}, user {user}){where}. Web servers serve "
+    description="[[On {host}, ]]{origin} ran {what}: {command_line} (pid {pid}, user {user}){where}. Web servers serve "
                 "pages; one that starts shells or asks who and where it is has most likely been given a web shell.",
-    description_ko="{host}에서 {origin_ko}이(가) {what_ko}을(를) 실행했습니다: {command_line} (pid {pid}, 사용자 {user})"
+    description_ko="[[{host}에서 ]]{origin_ko}이(가) {what_ko}을(를) 실행했습니다: {command_line} (pid {pid}, 사용자 {user})"
                    "{where_ko}. 웹 서버가 셸을 시작하거나 자신의 사용자·환경을 조회하는 것은 웹 셸이 심어졌을 가능성이 "
                    "높다는 뜻입니다.",
     remediation=(
