@@ -7,9 +7,11 @@
  * filter applies, and the Python side applies its full test to the lines returned, so this module only
  * makes skipping faster; it never decides alone that a line is needed.
  *
- * A line is skippable when: it starts with '{' and ends with '}' (or "}\r"); `,"verb":"` occurs in it with
- * no '{' between the opening brace and it; the verb value up to the next '"' has no backslash and is not
- * one of wanted_verbs.
+ * A line is skippable when it is blank (empty or a lone "\r"), or when: it starts with '{' and ends with '}'
+ * (or "}\r"); `,"verb":"` occurs in it with no '{' between the opening brace and it; the verb value up to the
+ * next '"' has no backslash and is not one of wanted_verbs; `"verb"` occurs nowhere else on the line (a
+ * parser keeps the last of duplicate keys, so a decoy must not decide); and no `\u004x`-`\u007x` escape,
+ * which could spell a letter of a key (`"\u0076erb"`), is on the line.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,9 +37,36 @@ static const char *find_bytes(const char *hay, Py_ssize_t hay_len, const char *n
     return NULL;
 }
 
+static const char VERB_TOKEN[] = "\"verb\"";
+#define VERB_TOKEN_LEN 6
+static const char ESCAPE_00[] = "\\u00";
+#define ESCAPE_00_LEN 4
+
+/* `"verb"` at k+1 is the line's only one and no escape on it can spell a letter */
+static int plain(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t k)
+{
+    if (find_bytes(b + s, k + 1 - s, VERB_TOKEN, VERB_TOKEN_LEN) != NULL)
+        return 0;
+    if (e - (k + 2) > 0 && find_bytes(b + k + 2, e - (k + 2), VERB_TOKEN, VERB_TOKEN_LEN) != NULL)
+        return 0;
+    Py_ssize_t p = s;
+    while (p < e) {
+        const char *u = find_bytes(b + p, e - p, ESCAPE_00, ESCAPE_00_LEN);
+        if (u == NULL)
+            break;
+        Py_ssize_t at = u - b;
+        if (at + 4 < e && b[at + 4] >= '4' && b[at + 4] <= '7')
+            return 0;
+        p = at + 4;
+    }
+    return 1;
+}
+
 static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted)
 {
-    if (e <= s || b[s] != '{')
+    if (e <= s || (e - s == 1 && b[s] == '\r'))
+        return 1; /* blank */
+    if (b[s] != '{')
         return 0;
     Py_ssize_t last = e - 1;
     if (b[last] == '\r') {
@@ -68,7 +97,7 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
         if (PyBytes_GET_SIZE(item) == vlen && memcmp(PyBytes_AS_STRING(item), b + v, (size_t)vlen) == 0)
             return 0;
     }
-    return 1;
+    return plain(b, s, e, i);
 }
 
 static PyObject *audit_lines(PyObject *self, PyObject *args)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from cloudward.textsafe import terminal_safe
 EXIT_ALERTS = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
+#: a bug or an unexpected environment failure: never confused with "alerts found" (1)
+EXIT_INTERNAL = 4
 #: inputs smaller than this finish before a progress bar would help
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024
 
@@ -47,7 +51,27 @@ def _load_config(path: str | None) -> Config:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Turns an unexpected exception into exit status 4 and one line on stderr (the traceback with
+    CLOUDWARD_DEBUG=1), so scripts can tell a crash from `--fail-on` (1), usage (2) and `--strict` (3)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+                traceback.print_exc()
+                hint = ""
+            else:
+                hint = " (set CLOUDWARD_DEBUG=1 for the traceback)"
+            message = terminal_safe(f"{type(exc).__name__}: {exc}", 400).replace("\n", " ")
+            click.echo(f"cloudward: internal error: {message}{hint}", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloudward")
 def main() -> None:
     """Cloudward: threat detection for Kubernetes clusters, container hosts and web apps."""
@@ -191,6 +215,17 @@ def _with_scan_options(f: Any) -> Any:
     return f
 
 
+def _missing(path: str) -> bool:
+    """No such path (a path that exists but cannot be looked at is scanned, and rejected with the reason)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @_with_scan_options
@@ -201,7 +236,7 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     Formats are recognized from the content: Kubernetes audit logs (native, AKS, EKS, GKE), web and FTP
     logs, and host telemetry. Alerts go to stdout; the summary and progress to stderr.
     """
-    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    missing = [p for p in paths if p != "-" and _missing(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     config = _load_config(config_path)

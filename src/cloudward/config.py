@@ -75,6 +75,9 @@ class Config:
     site: str = ""
     host: str = ""
     max_line_bytes: int = 4 * 1024 * 1024
+    #: caps on one gzip member: decompressed bytes, and decompressed/compressed ratio (decompression bombs)
+    max_decompressed_bytes: int = 32 * 1024**3
+    max_compression_ratio: float = 200.0
     evidence_limit: int = 10
     store_path: str = ""
     intel: list[str] = field(default_factory=list)
@@ -122,6 +125,10 @@ def from_dict(raw: dict[str, Any], source: str = "(dict)") -> Config:
     scan = raw.get("scan", {})
     if "max_line_bytes" in scan:
         cfg.max_line_bytes = int(scan["max_line_bytes"])
+    if "max_decompressed_bytes" in scan:
+        cfg.max_decompressed_bytes = int(scan["max_decompressed_bytes"])
+    if "max_compression_ratio" in scan:
+        cfg.max_compression_ratio = float(scan["max_compression_ratio"])
     output = raw.get("output", {})
     if "evidence_limit" in output:
         cfg.evidence_limit = int(output["evidence_limit"])

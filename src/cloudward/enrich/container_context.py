@@ -25,7 +25,7 @@ from typing import Any
 from cloudward.config import Config
 from cloudward.enrich import Enricher
 from cloudward.events import ContainerEvent, NetConnection, ProcessExec
-from cloudward.inputs import InputFile
+from cloudward.inputs import InputFile, is_regular
 from cloudward.parsers._container_ids import from_cgroup
 
 MAX_CONTAINERS = 50_000
@@ -164,8 +164,8 @@ class ContainerContext(Enricher):
     def prepare(self, paths: list[str]) -> None:
         """Load the `docker inspect` files among a run's inputs before any input is parsed."""
         for path in paths:
-            if path == "-" or path in self.loaded:
-                continue
+            if path == "-" or path in self.loaded or not is_regular(path):
+                continue  # a stream (pipe, /dev/stdin) can be read once only: by the scan itself
             src = InputFile(path)
             try:
                 head = src.head
