@@ -80,3 +80,22 @@ def test_contract_keys():
     assert doc["source"] == "k8s_audit"
     assert doc["first_seen"].endswith("Z")
     assert set(doc["evidence"][0]) >= {"event_id", "time", "summary", "raw"}
+
+
+def test_web_and_ftp_evidence_origin_is_file_and_line():
+    from importlib import resources
+    from pathlib import Path
+
+    from cloudward.pipeline import Pipeline
+
+    samples = Path(str(resources.files("cloudward").joinpath("samples")))
+    pipe = Pipeline(enrich_options={"intel": [str(p) for p in (samples / "_intel").iterdir()]})
+    pipe.run_paths([str(samples / "web")])
+    alerts = pipe.finish()
+    sources = {a.source for a in alerts}
+    assert {"http", "ftp"} <= sources
+    for a in alerts:
+        if a.source in ("http", "ftp"):
+            for e in a.evidence:
+                path, _, line = e["origin"].rpartition(":")
+                assert path.startswith(str(samples / "web")) and line.split("[")[0].isdigit(), (a.alert_type, e)
