@@ -75,7 +75,7 @@ def test_bad_config_is_a_usage_error(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[detections.K8S_Typo]\n")
     r = run("scan", "-c", str(cfg), str(FALCO))
-    assert r.returncode == 2 and b"unknown detections K8S_Typo" in r.stderr
+    assert r.returncode == 2 and b"c.toml: detections.K8S_Typo: unknown alert type" in r.stderr
 
 
 def test_table_output_neutralizes_terminal_escapes(tmp_path):

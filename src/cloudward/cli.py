@@ -383,6 +383,34 @@ def rules_test(alert_types: tuple[str, ...]) -> None:
     sys.exit(1 if failed else 0)
 
 
+# -- config ------------------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Check a configuration file; print the configuration reference."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_check(path: str) -> None:
+    """Validate FILE against the schema: every unknown key and wrong type, with its key path (exit 2)."""
+    try:
+        cfg = load(path)
+    except ConfigError as exc:
+        click.echo("\n".join(terminal_safe(line) for line in str(exc).splitlines()), err=True)
+        sys.exit(EXIT_USAGE)
+    sections = ", ".join(sorted(k for k, v in cfg.raw.items() if isinstance(v, dict))) or "none"
+    click.echo(f"{path}: valid ({len(cfg.detections)} detection setting(s), {len(cfg.suppress)} suppress "
+               f"rule(s); sections: {sections})")
+
+
+@config_group.command("reference")
+def config_reference() -> None:
+    """The configuration reference as Markdown (docs/configuration.md is this output)."""
+    from cloudward.config_schema import reference_markdown
+
+    sys.stdout.write(reference_markdown())
+
+
 # -- alerts (store) ----------------------------------------------------------------------------
 @main.group()
 def alerts() -> None:

@@ -28,7 +28,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-SEVERITIES = ("informational", "low", "medium", "high")
+from cloudward.config_schema import SEVERITIES, validate
+
+__all__ = ["SEVERITIES", "Config", "ConfigError", "DetectionSettings", "SuppressRule", "from_dict", "load"]
 
 
 class ConfigError(ValueError):
@@ -116,6 +118,11 @@ def _expiry(value: Any, where: str) -> float | None:
 
 
 def from_dict(raw: dict[str, Any], source: str = "(dict)") -> Config:
+    """The configuration in `raw`, validated against the schema (`cloudward.config_schema`) first: every
+    unknown key and wrong type is reported at once, each naming `source`, the key path and what was expected."""
+    errors = validate(raw, source)
+    if errors:
+        raise ConfigError("\n".join(errors))
     cfg = Config(raw=raw, source=source)
     for key in ("cluster", "site", "host"):
         value = raw.get(key, "")
