@@ -14,8 +14,11 @@ CLOUDWARD = str(Path(sys.executable).parent / "cloudward")
 FALCO = Path(__file__).parent / "data" / "k8s" / "falco-trace-files"
 
 
-def run(*args, stdin: bytes | None = None, cwd=None):
-    return subprocess.run([CLOUDWARD, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120)
+def run(*args, stdin: bytes | None = None, cwd=None, env_columns: int | None = None):
+    import os
+
+    env = {**os.environ, "COLUMNS": str(env_columns)} if env_columns else None
+    return subprocess.run([CLOUDWARD, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120, env=env)
 
 
 def miner_log(tmp_path):
@@ -185,3 +188,14 @@ def test_a_5000_digit_integer_does_not_stop_the_scan_of_other_files(tmp_path):
     assert r.returncode == 0, r.stderr
     assert [json.loads(x)["alert_type"] for x in r.stdout.decode().splitlines()] == ["K8S_MaliciousContainerImage"]
     assert "number too large" in (tmp_path / "r.jsonl").read_text()
+
+
+def test_summary_says_what_a_learning_period_held_back():
+    root = Path(__file__).parents[1]
+    r = run("scan", "-c", str(root / "examples" / "cloudward.toml"), str(root / "src/cloudward/samples/k8s"),
+            "-o", "jsonl", env_columns=200)
+    err = " ".join(r.stderr.decode().split())
+    assert "K8S_KubeSystemContainer: 1 finding(s) held back by its learning period (learning_period = 7d) until " \
+           "2026-11-09T" in err, err
+    r = run("scan", str(root / "src/cloudward/samples/k8s"), "-o", "jsonl")
+    assert b"held back" not in r.stderr
