@@ -183,3 +183,21 @@ def test_identity_follows_the_file_across_a_rename(tmp_path, name):
     assert InputFile(str(tmp_path / "a.log.1")).identity == before
     (tmp_path / "a.log").write_text("line\n")  # same bytes, another file
     assert InputFile(str(tmp_path / "a.log")).identity != before
+
+
+def test_a_fifo_named_explicitly_is_read_as_a_stream(tmp_path):
+    import threading
+
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    payload = (MINER + "\n").encode()
+
+    def writer() -> None:
+        with open(fifo, "wb") as fh:  # blocks until the scan opens the FIFO, then writes and closes
+            fh.write(payload)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    r = run("scan", str(fifo), "-o", "jsonl", "-q", timeout=30)
+    t.join(timeout=5)
+    assert [a["alert_type"] for a in alerts_of(r)] == ["K8S_MaliciousContainerImage"], r.stderr

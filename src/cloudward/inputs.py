@@ -243,7 +243,7 @@ class InputFile:
         """
         if self._identity is None:
             self._identity = self.display
-            if self._data is None and self.path != "-":
+            if self._data is None and self.path != "-" and is_regular(self.path):  # never reopen a stream
                 try:
                     with open(self.path, "rb") as fh:
                         st = os.fstat(fh.fileno())

@@ -7,6 +7,7 @@ then call `finish` for the alerts.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -275,8 +276,8 @@ class Pipeline:
         self.detection_errors += 1
         where = event.origin or event.event_id
         self.stats.reject(where, f"{who} failed on this event: {type(exc).__name__}: {exc}")
-        if self.detection_errors == 1:
-            traceback.print_exc()
+        if self.detection_errors == 1 and os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()  # otherwise the rejection (card, exception, file:line) says it in one line
 
     # -- end ---------------------------------------------------------------------------------
     def finish(self, min_severity: str = "informational") -> list[Alert]:
