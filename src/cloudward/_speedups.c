@@ -13,6 +13,7 @@
  * parser keeps the last of duplicate keys, so a decoy must not decide); and no `\u004x`-`\u007x` escape,
  * which could spell a letter of a key (`"\u0076erb"`), is on the line.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -22,42 +23,45 @@ static const char VERB_KEY[] = ",\"verb\":\"";
 
 static const char *find_bytes(const char *hay, Py_ssize_t hay_len, const char *needle, Py_ssize_t n_len)
 {
+    /* memmem (glibc, BSD libc): a vectorized search; a memchr loop on the first byte would stop at every
+       '"' of a JSON line */
     if (hay_len < n_len)
         return NULL;
-    const char *end = hay + hay_len - n_len + 1;
-    const char *p = hay;
-    while (p < end) {
-        p = memchr(p, needle[0], (size_t)(end - p));
-        if (p == NULL)
-            return NULL;
-        if (memcmp(p, needle, (size_t)n_len) == 0)
-            return p;
-        p++;
-    }
-    return NULL;
+    return (const char *)memmem(hay, (size_t)hay_len, needle, (size_t)n_len);
 }
 
 static const char VERB_TOKEN[] = "\"verb\"";
 #define VERB_TOKEN_LEN 6
-static const char ESCAPE_00[] = "\\u00";
-#define ESCAPE_00_LEN 4
+
+/* `"verb"` anywhere in hay[0:len]: memchr for 'v' (far rarer in audit JSON than '"'), then compare */
+static int has_verb_token(const char *hay, Py_ssize_t len)
+{
+    const char *p = hay + 1, *end = hay + len - (VERB_TOKEN_LEN - 2); /* p: the token's "v" */
+    while (p < end) {
+        p = memchr(p, 'v', (size_t)(end - p));
+        if (p == NULL)
+            return 0;
+        if (p[-1] == '"' && memcmp(p, VERB_TOKEN + 1, VERB_TOKEN_LEN - 1) == 0)
+            return 1;
+        p++;
+    }
+    return 0;
+}
 
 /* `"verb"` at k+1 is the line's only one and no escape on it can spell a letter */
 static int plain(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t k)
 {
-    if (find_bytes(b + s, k + 1 - s, VERB_TOKEN, VERB_TOKEN_LEN) != NULL)
+    if (has_verb_token(b + s, k + 1 - s) || (e - (k + 2) > 0 && has_verb_token(b + k + 2, e - (k + 2))))
         return 0;
-    if (e - (k + 2) > 0 && find_bytes(b + k + 2, e - (k + 2), VERB_TOKEN, VERB_TOKEN_LEN) != NULL)
-        return 0;
-    Py_ssize_t p = s;
-    while (p < e) {
-        const char *u = find_bytes(b + p, e - p, ESCAPE_00, ESCAPE_00_LEN);
+    /* backslashes are rare outside escaped `&` (\u0026) in request URIs: memchr from one to the next */
+    const char *p = b + s, *end = b + e;
+    while (p < end) {
+        const char *u = memchr(p, '\\', (size_t)(end - p));
         if (u == NULL)
             break;
-        Py_ssize_t at = u - b;
-        if (at + 4 < e && b[at + 4] >= '4' && b[at + 4] <= '7')
+        if (end - u > 4 && u[1] == 'u' && u[2] == '0' && u[3] == '0' && u[4] >= '4' && u[4] <= '7')
             return 0;
-        p = at + 4;
+        p = u + 1;
     }
     return 1;
 }
