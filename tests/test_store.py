@@ -178,6 +178,11 @@ def test_read_only_store_can_be_listed_and_shown_but_not_changed(shared_tmp):
     assert r.returncode == 0 and json.loads(r.stdout)["id"] == target
     r = _as_nobody("alerts", "dismiss", target, "--store", str(db))
     assert r.returncode == 2 and b"read-only" in r.stderr and b"Traceback" not in r.stderr, r.stderr
+    log = shared_tmp / "a.log"
+    log.write_text(priv("web-5cdcc99dbf-zzzzz", "z") + "\n")
+    log.chmod(0o644)
+    r = _as_nobody("scan", str(log), "--store", str(db), "-q")
+    assert r.returncode == 2 and b"read-only" in r.stderr and b"Traceback" not in r.stderr, r.stderr
 
 
 WEB_LINE = ('203.0.113.9 - - [02/Nov/2026:09:15:{s:02d} +0000] "GET /wp-content/uploads/2026/11/x.php?cmd={c} '
