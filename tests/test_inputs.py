@@ -87,9 +87,9 @@ def open_tmp():
     path = Path(tempfile.mkdtemp(prefix="cloudward-perm-"))
     path.chmod(0o755)
     yield path
-    for p in path.rglob("*"):
-        if p.is_dir():
-            p.chmod(0o755)
+    for root, dirs, _ in os.walk(path):  # top-down: open each folder before descending into it
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
     shutil.rmtree(path)
 
 
@@ -99,9 +99,9 @@ def test_unreadable_folder_and_file_are_reported_and_count_as_rejected(open_tmp)
     miner_log(folder)
     secret_dir = folder / "secret"
     miner_log(secret_dir)
-    secret_dir.chmod(0o700)
+    secret_dir.chmod(0o000)  # unreadable for anyone but root, and the scan runs as nobody when we are root
     closed = miner_log(folder, "closed.log")
-    closed.chmod(0o600)
+    closed.chmod(0o000)
     for p in (folder, folder / "audit.log"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     out = tmp_path / "out"
