@@ -201,3 +201,35 @@ def test_a_fifo_named_explicitly_is_read_as_a_stream(tmp_path):
     r = run("scan", str(fifo), "-o", "jsonl", "-q", timeout=30)
     t.join(timeout=5)
     assert [a["alert_type"] for a in alerts_of(r)] == ["K8S_MaliciousContainerImage"], r.stderr
+
+
+def test_blank_run_end_agrees_with_a_plain_scan():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cloudward.inputs import blank_run_end
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r", b"a", b"\n" * 300, b"\r\n" * 70]), max_size=30).map(
+        b"".join), st.integers(0, 50), st.integers(0, 10_000))
+    def check(data, start, stop):
+        pos = min(start, len(data))
+        end = min(max(stop, pos), len(data))
+        piece = data[pos:end]
+        assert blank_run_end(data, pos, end) == pos + len(piece) - len(piece.lstrip(b"\r\n"))
+
+    check()
+
+
+def test_a_gzip_of_a_gigabyte_of_newlines_is_cut_short_by_the_ratio_cap(tmp_path):
+    bomb = tmp_path / "nl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        chunk = b"\n" * (1 << 24)
+        for _ in range(64):
+            fh.write(chunk)
+    assert bomb.stat().st_size < 1_100_000
+    r = run("scan", str(bomb), "--format", "vsftpd", "--output-rejects", str(tmp_path / "r.jsonl"), timeout=60)
+    assert r.returncode == 0, r.stderr
+    [(where, reason)] = rejects(tmp_path / "r.jsonl").items()
+    # ended within the first few MiB, not after the whole gigabyte
+    assert reason.startswith("decompression limit") and int(where.rsplit(":", 1)[1]) < 32 << 20

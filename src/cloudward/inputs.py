@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import os
-import re
 import stat
 import sys
 import zlib
@@ -31,7 +30,6 @@ DEFAULT_MAX_DECOMPRESSED_BYTES = 32 * 1024**3
 DEFAULT_MAX_COMPRESSION_RATIO = 200
 #: the ratio is judged only once this much was decompressed, so a tiny file's header cannot trip it
 RATIO_GRACE_BYTES = 8 * 1024 * 1024
-_BLANK_RUN = re.compile(rb"[\r\n]+")
 #: bytes hashed to recognize a file under a new name (rotation): its identity is device, inode and these
 IDENTITY_BYTES = 4096
 #: how many rejected lines are listed individually; all are counted
@@ -278,8 +276,10 @@ class InputFile:
         stream: BinaryIO
         if first == GZIP_MAGIC:
             self.compressed = True
+            # unbuffered: the count is then what the decompressor consumed (to within gzip's 128 KiB reads),
+            # not what a buffer read ahead, so the ratio is judged on the bytes actually decompressed
             counted = _Counted(source)
-            member = gzip.GzipFile(fileobj=_Buffered(counted), mode="rb")
+            member = gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[arg-type]
             stream = _Buffered(_Capped(member, counted, self.max_decompressed_bytes,  # type: ignore[arg-type]
                                        self.max_compression_ratio))
         elif source is raw and isinstance(raw, io.BufferedReader):
@@ -339,7 +339,6 @@ class InputFile:
         limit = self.max_line_bytes
         lineno = 0
         where = self.display
-        blank_run = _BLANK_RUN.match
         try:
             for item in self.blocks(stats):
                 if isinstance(item, DroppedLine):
@@ -354,7 +353,7 @@ class InputFile:
                 while pos < end:
                     c = buf[pos]
                     if c == 10 or c == 13:
-                        run_end = buf.rfind(b"\n", pos, blank_run(buf, pos, end).end()) + 1  # type: ignore
+                        run_end = buf.rfind(b"\n", pos, blank_run_end(buf, pos, end)) + 1
                         if run_end > pos:
                             lineno += buf.count(b"\n", pos, run_end)
                             pos = run_end
@@ -462,6 +461,52 @@ class InputFile:
             return None
         stats.lines += data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         return data
+
+
+#: templates compared against runs of blank lines: equality of bytes is a memcmp, far faster than any loop
+_RUN_TEMPLATES = tuple((unit, unit * ((1 << 20) // len(unit))) for unit in (b"\n", b"\r\n", b"\r"))
+
+
+def _repeat_run(buf: bytes, pos: int, end: int, unit: bytes, template: bytes) -> int:
+    """How many bytes from `pos` are repeats of `unit` (a multiple of its length; at most the template's)."""
+    u = len(unit)
+    limit = min(end - pos, len(template)) // u
+    if limit == 0 or not buf.startswith(unit, pos):
+        return 0
+    good, bad = 1, 0  # counts of units known to match / known not to
+    probe = 1
+    while probe < limit:  # gallop
+        probe = min(probe * 16, limit)
+        if buf.startswith(template[: probe * u], pos):
+            good = probe
+        else:
+            bad = probe
+            break
+    if not bad:
+        return good * u
+    while bad - good > 1:  # bisect
+        mid = (good + bad) // 2
+        if buf.startswith(template[: mid * u], pos):
+            good = mid
+        else:
+            bad = mid
+    return good * u
+
+
+def blank_run_end(buf: bytes, pos: int, end: int) -> int:
+    """Where the run of CR/LF bytes starting at `pos` ends (at most `end`). Runs of blank lines (LF, CRLF)
+    cost a few memcmp-speed comparisons however long they are: a decompressed bomb of newlines is skipped,
+    not iterated."""
+    while pos < end:
+        c = buf[pos]
+        if c != 10 and c != 13:
+            break
+        for unit, template in _RUN_TEMPLATES:
+            n = _repeat_run(buf, pos, end, unit, template)
+            if n:
+                pos += n
+                break
+    return pos
 
 
 def _Buffered(raw: io.RawIOBase) -> io.BufferedReader:

@@ -20,14 +20,12 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile
+from cloudward.inputs import InputFile, blank_run_end
 from cloudward.parsers.base import BlockFilter, Format, Head, JsonDialect, ParseContext, RecordRef
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
 _TIME_PREFIX = re.compile(rb"^\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?[ \t]+(?=[{\[])")
 _DECODE_ERRORS = (orjson.JSONDecodeError, UnicodeDecodeError)
-#: a run of blank lines (a decompressed bomb of newlines) is passed over in one step
-_NEWLINES = re.compile(rb"[\r\n]+")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -130,11 +128,10 @@ class JsonRecords(Format):
                     lineno = base + count
                     continue
                 find = block.find
-                blank_run = _NEWLINES.match
                 while pos < size:
                     c = block[pos]
                     if c == 10 or c == 13:  # blank lines (a bomb of newlines) cost one step per run, not per line
-                        run_end = block.rfind(b"\n", pos, blank_run(block, pos, size).end()) + 1  # type: ignore
+                        run_end = block.rfind(b"\n", pos, blank_run_end(block, pos, size)) + 1
                         if run_end > pos:
                             run = block.count(b"\n", pos, run_end)
                             lineno += run
