@@ -92,3 +92,22 @@ def test_render_leaves_out_phrases_whose_entity_is_unknown():
         "The daemon listens on tcp://x; it probed the site."
     assert render("[[{host}에서 ]]컨테이너 {c}", {"c": "x"}) == "컨테이너 x"
     assert render("{a} [[b {missing}]]c", {"a": "1"}) == "1 c"
+
+
+def test_web_and_ftp_evidence_origin_is_file_and_line():
+    from importlib import resources
+    from pathlib import Path
+
+    from cloudward.pipeline import Pipeline
+
+    samples = Path(str(resources.files("cloudward").joinpath("samples")))
+    pipe = Pipeline(enrich_options={"intel": [str(p) for p in (samples / "_intel").iterdir()]})
+    pipe.run_paths([str(samples / "web")])
+    alerts = pipe.finish()
+    sources = {a.source for a in alerts}
+    assert {"http", "ftp"} <= sources
+    for a in alerts:
+        if a.source in ("http", "ftp"):
+            for e in a.evidence:
+                path, _, line = e["origin"].rpartition(":")
+                assert path.startswith(str(samples / "web")) and line.split("[")[0].isdigit(), (a.alert_type, e)

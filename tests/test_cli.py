@@ -14,8 +14,11 @@ CLOUDWARD = str(Path(sys.executable).parent / "cloudward")
 FALCO = Path(__file__).parent / "data" / "k8s" / "falco-trace-files"
 
 
-def run(*args, stdin: bytes | None = None, cwd=None):
-    return subprocess.run([CLOUDWARD, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120)
+def run(*args, stdin: bytes | None = None, cwd=None, env_columns: int | None = None):
+    import os
+
+    env = {**os.environ, "COLUMNS": str(env_columns)} if env_columns else None
+    return subprocess.run([CLOUDWARD, *args], input=stdin, capture_output=True, cwd=cwd, timeout=120, env=env)
 
 
 def miner_log(tmp_path):
@@ -75,7 +78,7 @@ def test_bad_config_is_a_usage_error(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[detections.K8S_Typo]\n")
     r = run("scan", "-c", str(cfg), str(FALCO))
-    assert r.returncode == 2 and b"unknown detections K8S_Typo" in r.stderr
+    assert r.returncode == 2 and b"c.toml: detections.K8S_Typo: unknown alert type" in r.stderr
 
 
 def test_table_output_neutralizes_terminal_escapes(tmp_path):
@@ -135,3 +138,64 @@ def test_ocsf_output():
 def test_missing_input_is_a_usage_error(tmp_path):
     r = run("scan", str(tmp_path / "nope.log"))
     assert r.returncode == 2 and b"no such file or folder" in r.stderr
+
+
+_CRASHING = """
+import sys
+from cloudward import pipeline
+from cloudward.cli import main
+
+def finish(self, min_severity="informational"):
+    raise RuntimeError("detector state is inconsistent")
+
+pipeline.Pipeline.finish = finish  # an internal bug, injected
+sys.argv = ["cloudward", *sys.argv[1:]]
+main()
+"""
+
+
+def test_internal_error_exits_4_with_one_line_and_no_traceback(tmp_path):
+    import os
+
+    log = miner_log(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "CLOUDWARD_DEBUG"}
+    r = subprocess.run([sys.executable, "-c", _CRASHING, "scan", str(log)], capture_output=True, env=env,
+                       timeout=60)
+    assert r.returncode == 4
+    err = r.stderr.decode().strip().splitlines()
+    assert err == ["cloudward: internal error: RuntimeError: detector state is inconsistent "
+                   "(set CLOUDWARD_DEBUG=1 for the traceback)"]
+    r = subprocess.run([sys.executable, "-c", _CRASHING, "scan", str(log)], capture_output=True,
+                       env={**env, "CLOUDWARD_DEBUG": "1"}, timeout=60)
+    assert r.returncode == 4 and b"Traceback (most recent call last)" in r.stderr
+
+
+def test_exit_statuses_stay_distinct(tmp_path):
+    log = miner_log(tmp_path)
+    assert run("scan", str(log), "-q", "--fail-on", "high").returncode == 1
+    assert run("scan", str(tmp_path / "nope.log"), "-q").returncode == 2
+    bad = tmp_path / "bad.log"
+    bad.write_text(log.read_text() + "{not json\n")
+    assert run("scan", str(bad), "-q", "--strict").returncode == 3
+
+
+def test_a_5000_digit_integer_does_not_stop_the_scan_of_other_files(tmp_path):
+    doc = tmp_path / "a-big.json"
+    doc.write_text(json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "x", "verb": "get",
+                               "n": "__BIG__"}, indent=2).replace('"__BIG__"', "9" * 5000))
+    log = miner_log(tmp_path)
+    r = run("scan", str(doc), str(log), "-o", "jsonl", "--output-rejects", str(tmp_path / "r.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["alert_type"] for x in r.stdout.decode().splitlines()] == ["K8S_MaliciousContainerImage"]
+    assert "number too large" in (tmp_path / "r.jsonl").read_text()
+
+
+def test_summary_says_what_a_learning_period_held_back():
+    root = Path(__file__).parents[1]
+    r = run("scan", "-c", str(root / "examples" / "cloudward.toml"), str(root / "src/cloudward/samples/k8s"),
+            "-o", "jsonl", env_columns=200)
+    err = " ".join(r.stderr.decode().split())
+    assert "K8S_KubeSystemContainer: 1 finding(s) held back by its learning period (learning_period = 7d) until " \
+           "2026-11-09T" in err, err
+    r = run("scan", str(root / "src/cloudward/samples/k8s"), "-o", "jsonl")
+    assert b"held back" not in r.stderr

@@ -7,10 +7,13 @@
  * filter applies, and the Python side applies its full test to the lines returned, so this module only
  * makes skipping faster; it never decides alone that a line is needed.
  *
- * A line is skippable when: it starts with '{' and ends with '}' (or "}\r"); `,"verb":"` occurs in it with
- * no '{' between the opening brace and it; the verb value up to the next '"' has no backslash and is not
- * one of wanted_verbs.
+ * A line is skippable when it is blank (empty or a lone "\r"), or when: it starts with '{' and ends with '}'
+ * (or "}\r"); `,"verb":"` occurs in it with no '{' between the opening brace and it; the verb value up to the
+ * next '"' has no backslash and is not one of wanted_verbs; `"verb"` occurs nowhere else on the line (a
+ * parser keeps the last of duplicate keys, so a decoy must not decide); and no `\u004x`-`\u007x` escape,
+ * which could spell a letter of a key (`"\u0076erb"`), is on the line.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -20,24 +23,54 @@ static const char VERB_KEY[] = ",\"verb\":\"";
 
 static const char *find_bytes(const char *hay, Py_ssize_t hay_len, const char *needle, Py_ssize_t n_len)
 {
+    /* memmem (glibc, BSD libc): a vectorized search; a memchr loop on the first byte would stop at every
+       '"' of a JSON line */
     if (hay_len < n_len)
         return NULL;
-    const char *end = hay + hay_len - n_len + 1;
-    const char *p = hay;
+    return (const char *)memmem(hay, (size_t)hay_len, needle, (size_t)n_len);
+}
+
+static const char VERB_TOKEN[] = "\"verb\"";
+#define VERB_TOKEN_LEN 6
+
+/* `"verb"` anywhere in hay[0:len]: memchr for 'v' (far rarer in audit JSON than '"'), then compare */
+static int has_verb_token(const char *hay, Py_ssize_t len)
+{
+    const char *p = hay + 1, *end = hay + len - (VERB_TOKEN_LEN - 2); /* p: the token's "v" */
     while (p < end) {
-        p = memchr(p, needle[0], (size_t)(end - p));
+        p = memchr(p, 'v', (size_t)(end - p));
         if (p == NULL)
-            return NULL;
-        if (memcmp(p, needle, (size_t)n_len) == 0)
-            return p;
+            return 0;
+        if (p[-1] == '"' && memcmp(p, VERB_TOKEN + 1, VERB_TOKEN_LEN - 1) == 0)
+            return 1;
         p++;
     }
-    return NULL;
+    return 0;
+}
+
+/* `"verb"` at k+1 is the line's only one and no escape on it can spell a letter */
+static int plain(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t k)
+{
+    if (has_verb_token(b + s, k + 1 - s) || (e - (k + 2) > 0 && has_verb_token(b + k + 2, e - (k + 2))))
+        return 0;
+    /* backslashes are rare outside escaped `&` (\u0026) in request URIs: memchr from one to the next */
+    const char *p = b + s, *end = b + e;
+    while (p < end) {
+        const char *u = memchr(p, '\\', (size_t)(end - p));
+        if (u == NULL)
+            break;
+        if (end - u > 4 && u[1] == 'u' && u[2] == '0' && u[3] == '0' && u[4] >= '4' && u[4] <= '7')
+            return 0;
+        p = u + 1;
+    }
+    return 1;
 }
 
 static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted)
 {
-    if (e <= s || b[s] != '{')
+    if (e <= s || (e - s == 1 && b[s] == '\r'))
+        return 1; /* blank */
+    if (b[s] != '{')
         return 0;
     Py_ssize_t last = e - 1;
     if (b[last] == '\r') {
@@ -68,7 +101,7 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
         if (PyBytes_GET_SIZE(item) == vlen && memcmp(PyBytes_AS_STRING(item), b + v, (size_t)vlen) == 0)
             return 0;
     }
-    return 1;
+    return plain(b, s, e, i);
 }
 
 static PyObject *audit_lines(PyObject *self, PyObject *args)

@@ -182,7 +182,7 @@ def default_resource(event: Event) -> tuple[str, str]:
 
 def evidence_of(event: Event) -> dict[str, Any]:
     out = {"event_id": event.event_id, "time": format_time(event.time), "summary": event.summary(),
-           "origin": event.origin, "raw": event.raw}
+           "origin": event.origin or event.event_id, "raw": event.raw}
     missing = getattr(event, "missing", None)
     if missing:  # fields the source could not supply (GKE has no audit stage or level, for example)
         out["missing"] = list(missing)
@@ -225,6 +225,18 @@ class AlertBook:
         self.suppressed: dict[str, int] = {}
         #: alerts changed since the last `drain_changed`, for streaming sinks
         self._changed: dict[str, Alert] = {}
+        #: input name -> identity (`InputFile.identity`): `path:line` event ids are remembered as identity:line
+        self.identities: dict[str, str] = {}
+
+    def seen_id(self, event: Event) -> str:
+        """The id under which an event counts as seen: `path:line` becomes `identity:line` for known inputs."""
+        event_id = event.event_id
+        path, sep, line = event_id.rpartition(":")
+        if sep and self.identities:
+            identity = self.identities.get(path)
+            if identity is not None and identity != path:
+                return f"{identity}:{line}"
+        return event_id
 
     def add(self, card: Card, finding: Finding, severity: str, source: str | None = None) -> Alert | None:
         """Fold a finding in; returns the alert if it was created or changed."""
@@ -237,7 +249,7 @@ class AlertBook:
             alert = self.loader(alert_id(card.id, rname, finding.key))
             if alert is not None:
                 self.alerts[book_key] = alert
-                if event.event_id in alert.seen_events:
+                if self.seen_id(event) in alert.seen_events:
                     return None
         if alert is None:
             alert = Alert(
@@ -261,10 +273,10 @@ class AlertBook:
                 evidence=[],
             )
             self.alerts[book_key] = alert
-        elif event.event_id in alert.seen_events:
+        elif self.seen_id(event) in alert.seen_events:
             return None
         if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
-            alert.seen_events.add(event.event_id)
+            alert.seen_events.add(self.seen_id(event))
         alert.count += 1
         if event.time:
             alert.first_seen = min(alert.first_seen, event.time) if alert.first_seen else event.time

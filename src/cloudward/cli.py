@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
 import threading
 import time
+import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,15 @@ from cloudward.inputs import InputFile, expand_paths
 from cloudward.pipeline import Pipeline
 from cloudward.report import print_summary
 from cloudward.sinks import outputs
-from cloudward.store import Store
+from cloudward.sinks.table import SEVERITY_STYLE, make_console, print_listing
+from cloudward.store import AmbiguousId, Store, StoreError, current_user
 from cloudward.textsafe import terminal_safe
 
 EXIT_ALERTS = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
+#: a bug or an unexpected environment failure: never confused with "alerts found" (1)
+EXIT_INTERNAL = 4
 #: inputs smaller than this finish before a progress bar would help
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024
 
@@ -47,7 +53,27 @@ def _load_config(path: str | None) -> Config:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Turns an unexpected exception into exit status 4 and one line on stderr (the traceback with
+    CLOUDWARD_DEBUG=1), so scripts can tell a crash from `--fail-on` (1), usage (2) and `--strict` (3)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+                traceback.print_exc()
+                hint = ""
+            else:
+                hint = " (set CLOUDWARD_DEBUG=1 for the traceback)"
+            message = terminal_safe(f"{type(exc).__name__}: {exc}", 400).replace("\n", " ")
+            click.echo(f"cloudward: internal error: {message}{hint}", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cloudward")
 def main() -> None:
     """Cloudward: threat detection for Kubernetes clusters, container hosts and web apps."""
@@ -113,12 +139,17 @@ def run_scan(
     writer = outputs().get(output)
     if writer is None:
         raise click.UsageError(f"unknown output {output!r}; choose from {', '.join(sorted(outputs()))}")
-    store = Store(store_path) if store_path else None
+    try:
+        store = Store(store_path) if store_path else None
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         pipe = Pipeline(config, only=set(only) if only else None, store=store,
                         enrich_options={"intel": list(intel)})
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise click.UsageError(str(store._error(exc) if store else exc)) from None
     started = time.perf_counter()
     try:
         if baseline_from:
@@ -134,6 +165,8 @@ def run_scan(
         alerts = pipe.finish(min_severity)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise click.UsageError(str(store._error(exc) if store else exc)) from None
     finally:
         if store is not None:
             store.close()
@@ -191,6 +224,17 @@ def _with_scan_options(f: Any) -> Any:
     return f
 
 
+def _missing(path: str) -> bool:
+    """No such path (a path that exists but cannot be looked at is scanned, and rejected with the reason)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @_with_scan_options
@@ -201,7 +245,7 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     Formats are recognized from the content: Kubernetes audit logs (native, AKS, EKS, GKE), web and FTP
     logs, and host telemetry. Alerts go to stdout; the summary and progress to stderr.
     """
-    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    missing = [p for p in paths if p != "-" and _missing(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     config = _load_config(config_path)
@@ -252,7 +296,8 @@ def rules() -> None:
 @rules.command("list")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table")
 @click.option("--source", type=click.Choice(["AUDIT", "HTTP", "FTP", "PROC", "HOST"]), help="Only this data source.")
-def rules_list(output: str, source: str | None) -> None:
+@click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True)
+def rules_list(output: str, source: str | None, lang: str) -> None:
     """Every detection with its id, severity, data source and tactics."""
     cards = [c.card for c in registry.all_classes() if source is None or c.card.data_source == source]
     if output == "json":
@@ -261,10 +306,14 @@ def rules_list(output: str, source: str | None) -> None:
             "tactics": list(c.tactics), "techniques": list(c.techniques), "maturity": c.maturity,
         } for c in cards], option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    table = Table("Alert type", "Title", "Severity", "Source", "Tactics", "Techniques")
-    for c in cards:
-        table.add_row(c.id, c.title, c.severity, c.data_source, ", ".join(c.tactics), ", ".join(c.techniques))
-    Console().print(table)
+    con = _stdout_console()
+    rows = [[c.id, c.title_ko if lang == "ko" else c.title, Text(c.severity, style=SEVERITY_STYLE.get(c.severity, "")),
+             c.data_source, ", ".join(c.tactics), ", ".join(c.techniques)] for c in cards]
+    print_listing(con, ["Alert type", "Title", "Severity", "Source", "Tactics", "Techniques"], rows)
+
+
+def _stdout_console() -> Console:
+    return make_console(sys.stdout, isatty=sys.stdout.isatty())
 
 
 @rules.command("show")
@@ -277,7 +326,7 @@ def rules_show(alert_type: str, lang: str) -> None:
         raise click.UsageError(f"no detection {alert_type!r}; see `cloudward rules list`")
     c = cls.card
     ko = lang == "ko"
-    con = Console()
+    con = _stdout_console()
     con.print(Text(f"{c.id} — {c.title_ko if ko else c.title}", style="bold"))
     rows = [
         ("Severity", c.severity), ("Data source", c.data_source), ("Tactics", ", ".join(c.tactics)),
@@ -287,6 +336,8 @@ def rules_show(alert_type: str, lang: str) -> None:
     if c.params:
         rows.append(("Parameters", ", ".join(f"{k} = {v!r}" for k, v in c.params.items())))
     table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # wrap, never cut (Korean included)
     for k, v in rows:
         table.add_row(Text(k, style="bold"), Text(v))
     con.print(table)
@@ -332,28 +383,83 @@ def rules_test(alert_types: tuple[str, ...]) -> None:
     sys.exit(1 if failed else 0)
 
 
+# -- config ------------------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Check a configuration file; print the configuration reference."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_check(path: str) -> None:
+    """Validate FILE against the schema: every unknown key and wrong type, with its key path (exit 2)."""
+    try:
+        cfg = load(path)
+    except ConfigError as exc:
+        click.echo("\n".join(terminal_safe(line) for line in str(exc).splitlines()), err=True)
+        sys.exit(EXIT_USAGE)
+    sections = ", ".join(sorted(k for k, v in cfg.raw.items() if isinstance(v, dict))) or "none"
+    click.echo(f"{path}: valid ({len(cfg.detections)} detection setting(s), {len(cfg.suppress)} suppress "
+               f"rule(s); sections: {sections})")
+
+
+@config_group.command("reference")
+def config_reference() -> None:
+    """The configuration reference as Markdown (docs/configuration.md is this output)."""
+    from cloudward.config_schema import reference_markdown
+
+    sys.stdout.write(reference_markdown())
+
+
 # -- alerts (store) ----------------------------------------------------------------------------
 @main.group()
 def alerts() -> None:
     """Alerts kept in the SQLite store (see scan --store)."""
 
 
-def _open_store(path: str | None, config_path: str | None) -> Store:
+def _open_store(path: str | None, config_path: str | None, *, readonly: bool = False) -> Store:
     config = _load_config(config_path)
     path = path or config.store_path
     if not path:
         raise click.UsageError("name the store with --store or [store] path in the configuration")
     if not Path(path).exists():
         raise click.UsageError(f"no store at {path}")
-    return Store(path)
+    try:
+        return Store(path, readonly=readonly)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+class _StoreCommand(click.Command):
+    """Store problems met while a command runs (damaged pages, a read-only file) are usage errors (exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AmbiguousId as exc:
+            raise click.UsageError(str(exc)) from None
+        except StoreError as exc:
+            raise click.UsageError(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise click.UsageError(f"store: {exc} (damaged, read-only or not a Cloudward store)") from None
+
+
+def print_alert_list(docs: list[dict[str, Any]]) -> None:
+    """`alerts list` for people: whole ids, types and resource names, wrapped to the width."""
+    rows = [[d["id"], Text(d["severity"], style=SEVERITY_STYLE.get(d["severity"], "")), d["alert_type"],
+             terminal_safe(d["resource"].get("name")), str(d["count"]), d["last_seen"], d["status"]] for d in docs]
+    print_listing(_stdout_console(), ["Id", "Severity", "Alert type", "Resource", "Count", "Last seen", "Status"],
+                  rows)
 
 
 _store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_STORE")
 _config_option = click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
                               envvar="CLOUDWARD_CONFIG")
+_by_option = click.option("--by", default=None, metavar="WHO",
+                          help="Who makes the change, for the status log (default: the OS user).")
 
 
-@alerts.command("list")
+@alerts.command("list", cls=_StoreCommand)
 @_store_option
 @_config_option
 @click.option("--type", "alert_type", help="Only this alert type.")
@@ -362,47 +468,69 @@ _config_option = click.option("--config", "-c", "config_path", type=click.Path(d
 def alerts_list(store_path: str | None, config_path: str | None, alert_type: str | None, status: str | None,
                 output: str) -> None:
     """Alerts in the store, newest first."""
-    store = _open_store(store_path, config_path)
-    docs = store.list_alerts(alert_type=alert_type, status=status)
-    store.close()
+    store = _open_store(store_path, config_path, readonly=True)
+    try:
+        docs = store.list_alerts(alert_type=alert_type, status=status)
+    finally:
+        store.close()
     if output == "jsonl":
         for d in docs:
             sys.stdout.write(orjson.dumps(d).decode() + "\n")
         return
-    table = Table("Id", "Severity", "Alert type", "Resource", "Count", "Last seen", "Status")
-    for d in docs:
-        table.add_row(d["id"][:12], d["severity"], d["alert_type"], Text(terminal_safe(d["resource"].get("name"), 60)),
-                      str(d["count"]), d["last_seen"], d["status"])
-    Console().print(table)
+    print_alert_list(docs)
 
 
-@alerts.command("show")
+@alerts.command("show", cls=_StoreCommand)
 @_store_option
 @_config_option
 @click.argument("alert_id")
 def alerts_show(store_path: str | None, config_path: str | None, alert_id: str) -> None:
-    """One alert (id or a prefix of it) as JSON."""
-    store = _open_store(store_path, config_path)
-    doc = store.get_alert(alert_id)
-    store.close()
+    """One alert (id or a unique prefix of it) as JSON, with its status history."""
+    store = _open_store(store_path, config_path, readonly=True)
+    try:
+        doc = store.get_alert(alert_id)
+    finally:
+        store.close()
     if doc is None:
         raise click.UsageError(f"no alert {alert_id!r} in the store")
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-@alerts.command("dismiss")
+def _change_status(store_path: str | None, config_path: str | None, alert_id: str, status: str, reason: str,
+                   by: str | None) -> str:
+    store = _open_store(store_path, config_path)
+    try:
+        full = store.resolve(alert_id)
+        store.set_status(full, status, reason, by=by if by is not None else current_user())
+    finally:
+        store.close()
+    return full
+
+
+@alerts.command("dismiss", cls=_StoreCommand)
 @_store_option
 @_config_option
 @click.argument("alert_id")
 @click.option("--reason", default="", help="Why (kept in the store's status log).")
-def alerts_dismiss(store_path: str | None, config_path: str | None, alert_id: str, reason: str) -> None:
+@_by_option
+def alerts_dismiss(store_path: str | None, config_path: str | None, alert_id: str, reason: str,
+                   by: str | None) -> None:
     """Mark an alert dismissed; later scans with the same store keep it dismissed."""
-    store = _open_store(store_path, config_path)
-    ok = store.set_status(alert_id, "dismissed", reason)
-    store.close()
-    if not ok:
-        raise click.UsageError(f"no alert {alert_id!r} in the store")
-    click.echo(f"dismissed {alert_id}")
+    full = _change_status(store_path, config_path, alert_id, "dismissed", reason, by)
+    click.echo(f"dismissed {full}")
+
+
+@alerts.command("reopen", cls=_StoreCommand)
+@_store_option
+@_config_option
+@click.argument("alert_id")
+@click.option("--reason", default="", help="Why (kept in the store's status log).")
+@_by_option
+def alerts_reopen(store_path: str | None, config_path: str | None, alert_id: str, reason: str,
+                  by: str | None) -> None:
+    """Make a dismissed or resolved alert active again."""
+    full = _change_status(store_path, config_path, alert_id, "active", reason, by)
+    click.echo(f"reopened {full}")
 
 
 # `cloudward agent` lives in its own package (live host telemetry)

@@ -28,7 +28,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-SEVERITIES = ("informational", "low", "medium", "high")
+from cloudward.config_schema import SEVERITIES, validate
+
+__all__ = ["SEVERITIES", "Config", "ConfigError", "DetectionSettings", "SuppressRule", "from_dict", "load"]
 
 
 class ConfigError(ValueError):
@@ -75,6 +77,9 @@ class Config:
     site: str = ""
     host: str = ""
     max_line_bytes: int = 4 * 1024 * 1024
+    #: caps on one gzip member: decompressed bytes, and decompressed/compressed ratio (decompression bombs)
+    max_decompressed_bytes: int = 32 * 1024**3
+    max_compression_ratio: float = 200.0
     evidence_limit: int = 10
     store_path: str = ""
     intel: list[str] = field(default_factory=list)
@@ -113,6 +118,11 @@ def _expiry(value: Any, where: str) -> float | None:
 
 
 def from_dict(raw: dict[str, Any], source: str = "(dict)") -> Config:
+    """The configuration in `raw`, validated against the schema (`cloudward.config_schema`) first: every
+    unknown key and wrong type is reported at once, each naming `source`, the key path and what was expected."""
+    errors = validate(raw, source)
+    if errors:
+        raise ConfigError("\n".join(errors))
     cfg = Config(raw=raw, source=source)
     for key in ("cluster", "site", "host"):
         value = raw.get(key, "")
@@ -122,6 +132,10 @@ def from_dict(raw: dict[str, Any], source: str = "(dict)") -> Config:
     scan = raw.get("scan", {})
     if "max_line_bytes" in scan:
         cfg.max_line_bytes = int(scan["max_line_bytes"])
+    if "max_decompressed_bytes" in scan:
+        cfg.max_decompressed_bytes = int(scan["max_decompressed_bytes"])
+    if "max_compression_ratio" in scan:
+        cfg.max_compression_ratio = float(scan["max_compression_ratio"])
     output = raw.get("output", {})
     if "evidence_limit" in output:
         cfg.evidence_limit = int(output["evidence_limit"])

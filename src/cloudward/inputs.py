@@ -8,19 +8,30 @@ and reported, a truncated gzip keeps every line before the damage, and every pro
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
+import stat
 import sys
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
+#: a gzip member may not decompress to more than this ...
+DEFAULT_MAX_DECOMPRESSED_BYTES = 32 * 1024**3
+#: ... nor to more than this many times the compressed bytes read so far (logs compress 5-30x; a stream of
+#: newlines or one repeated byte reaches deflate's ceiling of about 1030x)
+DEFAULT_MAX_COMPRESSION_RATIO = 200
+#: the ratio is judged only once this much was decompressed, so a tiny file's header cannot trip it
+RATIO_GRACE_BYTES = 8 * 1024 * 1024
+#: bytes hashed to recognize a file under a new name (rotation): its identity is device, inode and these
+IDENTITY_BYTES = 4096
 #: how many rejected lines are listed individually; all are counted
 MAX_LISTED_REJECTS = 200
 
@@ -102,6 +113,62 @@ class ReadFailure:
     reason: str
 
 
+class DecompressionLimit(OSError):
+    """A compressed member decompressed past the configured size or ratio (a decompression bomb)."""
+
+
+class _Counted(io.RawIOBase):
+    """Counts the compressed bytes a decompressor pulls from `raw`."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+        data = self._raw.read(len(buf))
+        n = len(data)
+        buf[:n] = data
+        self.count += n
+        return n
+
+
+class _Capped(io.RawIOBase):
+    """Decompressed bytes of `stream`, ended with `DecompressionLimit` past a size or ratio cap."""
+
+    def __init__(self, stream: BinaryIO, compressed: _Counted, max_bytes: int, max_ratio: float) -> None:
+        self._stream = stream
+        self._compressed = compressed
+        self._max_bytes = max_bytes
+        self._max_ratio = max_ratio
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+        data = self._stream.read1(len(buf)) if hasattr(self._stream, "read1") else self._stream.read(len(buf))
+        n = len(data)
+        buf[:n] = data
+        self.count += n
+        if self._max_bytes > 0 and self.count > self._max_bytes:
+            raise DecompressionLimit(f"decompressed size over {self._max_bytes} bytes "
+                                     f"([scan] max_decompressed_bytes)")
+        if (self._max_ratio > 0 and self.count > RATIO_GRACE_BYTES
+                and self.count > self._max_ratio * max(self._compressed.count, 1)):
+            raise DecompressionLimit(f"compression ratio over {self._max_ratio:g}:1 after {self.count} bytes "
+                                     f"([scan] max_compression_ratio)")
+        return n
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            super().close()
+
+
 class _Replay(io.RawIOBase):
     """Serves bytes already read for sniffing, then the rest of the stream."""
 
@@ -129,20 +196,33 @@ class InputFile:
     """One input: a regular file (optionally gzip-compressed) or standard input."""
 
     def __init__(self, path: str, *, display: str | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                 data: bytes | None = None) -> None:
+                 data: bytes | None = None, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+                 max_compression_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO) -> None:
         self.path = path
         self.display = display or path
         self.max_line_bytes = max_line_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self.max_compression_ratio = max_compression_ratio
         self._data = data
         self._head: bytes | None = None
         self._stream: BinaryIO | None = None
         self.compressed = False
         #: why the start of the input could not be read (a corrupt gzip header), else empty
         self.open_error = ""
+        #: a UTF-8 byte-order mark was dropped from the start of the content
+        self.bom_stripped = False
+        self._identity: str | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes, display: str = "<memory>") -> InputFile:
         return cls(display, display=display, data=data)
+
+    @classmethod
+    def for_config(cls, path: str, config: Any) -> InputFile:
+        """An input read with the limits of `config` (a `cloudward.config.Config`)."""
+        return cls(path, max_line_bytes=config.max_line_bytes,
+                   max_decompressed_bytes=getattr(config, "max_decompressed_bytes", DEFAULT_MAX_DECOMPRESSED_BYTES),
+                   max_compression_ratio=getattr(config, "max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO))
 
     @property
     def size(self) -> int | None:
@@ -151,9 +231,31 @@ class InputFile:
         if self.path == "-":
             return None
         try:
-            return os.path.getsize(self.path)
+            st = os.stat(self.path)
         except OSError:
             return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    @property
+    def identity(self) -> str:
+        """Who this file is, whatever its name: device and inode plus a hash of its first bytes.
+
+        A log rotated by renaming (`mv access.log access.log.1`) keeps its identity, so lines seen under the
+        old name are not new under the new one; a file rewritten in place gets a new one. Streams and
+        in-memory inputs are known by their name.
+        """
+        if self._identity is None:
+            self._identity = self.display
+            if self._data is None and self.path != "-" and is_regular(self.path):  # never reopen a stream
+                try:
+                    with open(self.path, "rb") as fh:
+                        st = os.fstat(fh.fileno())
+                        if stat.S_ISREG(st.st_mode):
+                            digest = hashlib.sha256(fh.read(IDENTITY_BYTES)).hexdigest()[:16]
+                            self._identity = f"file:{st.st_dev}:{st.st_ino}:{digest}"
+                except OSError:
+                    pass
+        return self._identity
 
     def _open_raw(self) -> BinaryIO:
         if self._data is not None:
@@ -163,7 +265,11 @@ class InputFile:
         return open(self.path, "rb")
 
     def open(self) -> BinaryIO:
-        """Open for reading, decompressing gzip when the magic bytes say so; sets `head`."""
+        """Open for reading, decompressing gzip when the magic bytes say so; sets `head`.
+
+        A gzip stream is capped (`max_decompressed_bytes`, `max_compression_ratio`): past either the read
+        ends with `DecompressionLimit`. A UTF-8 byte-order mark at the start of the content is dropped.
+        """
         raw = self._open_raw()
         first = raw.read(2)
         source: BinaryIO
@@ -175,7 +281,12 @@ class InputFile:
         stream: BinaryIO
         if first == GZIP_MAGIC:
             self.compressed = True
-            stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
+            # unbuffered: the count is then what the decompressor consumed (to within gzip's 128 KiB reads),
+            # not what a buffer read ahead, so the ratio is judged on the bytes actually decompressed
+            counted = _Counted(source)
+            member = gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[arg-type]
+            stream = _Buffered(_Capped(member, counted, self.max_decompressed_bytes,  # type: ignore[arg-type]
+                                       self.max_compression_ratio))
         elif source is raw and isinstance(raw, io.BufferedReader):
             stream = raw
         else:
@@ -184,6 +295,13 @@ class InputFile:
         self.open_error = ""
         try:
             head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
+            if head.startswith(UTF8_BOM):
+                stream.read(len(UTF8_BOM))
+                self.bom_stripped = True
+                head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]
+        except DecompressionLimit as exc:
+            head = b""
+            self.open_error = f"decompression limit: {exc}"
         except (EOFError, OSError, zlib.error) as exc:
             head = b""
             self.open_error = f"truncated or corrupt gzip: {exc}" if self.compressed else f"read error: {exc}"
@@ -216,35 +334,46 @@ class InputFile:
         self._stream = None
 
     def lines(self, stats: ScanStats) -> Iterator[tuple[int, bytes]]:
-        """Yield (line number, line without its newline); over-long lines and read errors are rejected.
+        """Yield (line number, line without its newline) of every non-blank line; over-long lines and read
+        errors are rejected.
 
-        A damaged gzip stream ends the file but keeps every line read before the damage.
+        Blank lines are counted but never yielded, and a run of them costs one step, not one per line (a
+        decompressed bomb of newlines). A damaged gzip stream ends the file but keeps every line read before
+        the damage.
         """
-        stream = self._stream if self._stream is not None else self.open()
         limit = self.max_line_bytes
-        readline = stream.readline
         lineno = 0
         where = self.display
         try:
-            while True:
-                line = readline(limit + 1)
-                if not line:
-                    break
-                lineno += 1
-                if len(line) > limit and not line.endswith(b"\n"):
-                    skipped = len(line)
-                    while True:  # drain the rest of the over-long line without keeping it
-                        more = readline(1 << 20)
-                        skipped += len(more)
-                        if not more or more.endswith(b"\n"):
-                            break
-                    stats.reject(f"{where}:{lineno}", f"line too long: {skipped} bytes (limit {limit})")
+            for item in self.blocks(stats):
+                if isinstance(item, DroppedLine):
+                    lineno += 1
+                    stats.reject(f"{where}:{lineno}", f"line too long: {item.length} bytes (limit {limit})")
                     continue
-                yield lineno, line.rstrip(b"\r\n")
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            stats.reject(f"{where}:{lineno + 1}", f"truncated or corrupt gzip: {exc}")
-        except OSError as exc:
-            stats.reject(f"{where}:{lineno + 1}", f"read error: {exc}")
+                if isinstance(item, ReadFailure):
+                    stats.reject(f"{where}:{lineno + 1}", item.reason)
+                    break
+                buf, pos, end = item
+                find = buf.find
+                while pos < end:
+                    c = buf[pos]
+                    if c == 10 or c == 13:
+                        run_end = buf.rfind(b"\n", pos, blank_run_end(buf, pos, end)) + 1
+                        if run_end > pos:
+                            lineno += buf.count(b"\n", pos, run_end)
+                            pos = run_end
+                            continue
+                    nl = find(b"\n", pos, end)
+                    if nl < 0:
+                        nl = end
+                    lineno += 1
+                    if nl - pos > limit:
+                        stats.reject(f"{where}:{lineno}", f"line too long: {nl - pos} bytes (limit {limit})")
+                    else:
+                        line = buf[pos:nl].rstrip(b"\r\n")
+                        if line:
+                            yield lineno, line
+                    pos = nl + 1
         finally:
             stats.lines += lineno
             self.close()
@@ -293,6 +422,8 @@ class InputFile:
                 if cut + 1 < len(data):
                     rest = data[cut + 1 :]
                 yield data, start, cut + 1
+        except DecompressionLimit as exc:
+            yield ReadFailure(f"decompression limit: {exc}")
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             # the partial line before the damage is part of the failure, not a record of its own
             yield ReadFailure(f"truncated or corrupt gzip: {exc}")
@@ -319,8 +450,14 @@ class InputFile:
         stream = self._stream if self._stream is not None else self.open()
         try:
             data = stream.read(limit + 1)
+        except DecompressionLimit as exc:
+            stats.reject(f"{self.display}:1", f"decompression limit: {exc}")
+            return None
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             stats.reject(f"{self.display}:1", f"truncated or corrupt gzip: {exc}")
+            return None
+        except OSError as exc:
+            stats.reject(f"{self.display}:1", f"read error: {exc}")
             return None
         finally:
             self.close()
@@ -331,22 +468,112 @@ class InputFile:
         return data
 
 
+#: templates compared against runs of blank lines: equality of bytes is a memcmp, far faster than any loop
+_RUN_TEMPLATES = tuple((unit, unit * ((1 << 20) // len(unit))) for unit in (b"\n", b"\r\n", b"\r"))
+
+
+def _repeat_run(buf: bytes, pos: int, end: int, unit: bytes, template: bytes) -> int:
+    """How many bytes from `pos` are repeats of `unit` (a multiple of its length; at most the template's)."""
+    u = len(unit)
+    limit = min(end - pos, len(template)) // u
+    if limit == 0 or not buf.startswith(unit, pos):
+        return 0
+    good, bad = 1, 0  # counts of units known to match / known not to
+    probe = 1
+    while probe < limit:  # gallop
+        probe = min(probe * 16, limit)
+        if buf.startswith(template[: probe * u], pos):
+            good = probe
+        else:
+            bad = probe
+            break
+    if not bad:
+        return good * u
+    while bad - good > 1:  # bisect
+        mid = (good + bad) // 2
+        if buf.startswith(template[: mid * u], pos):
+            good = mid
+        else:
+            bad = mid
+    return good * u
+
+
+def blank_run_end(buf: bytes, pos: int, end: int) -> int:
+    """Where the run of CR/LF bytes starting at `pos` ends (at most `end`). Runs of blank lines (LF, CRLF)
+    cost a few memcmp-speed comparisons however long they are: a decompressed bomb of newlines is skipped,
+    not iterated."""
+    while pos < end:
+        c = buf[pos]
+        if c != 10 and c != 13:
+            break
+        for unit, template in _RUN_TEMPLATES:
+            n = _repeat_run(buf, pos, end, unit, template)
+            if n:
+                pos += n
+                break
+    return pos
+
+
 def _Buffered(raw: io.RawIOBase) -> io.BufferedReader:
     return io.BufferedReader(raw, buffer_size=1 << 20)
 
 
-def expand_paths(paths: list[str]) -> Iterator[str]:
-    """Files named, and every regular file under folders named (sorted, hidden entries skipped)."""
+#: names of the kinds of non-regular file, for messages
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"))
+
+
+def file_kind(mode: int) -> str:
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def is_regular(path: str) -> bool:
+    """True for a regular file (following symlinks); False for pipes, devices, sockets and missing paths."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def expand_paths(paths: list[str], on_skip: Callable[[str, str], None] | None = None) -> Iterator[str]:
+    """Files named, and every regular file under folders named (sorted, hidden entries skipped).
+
+    A path named explicitly is read whatever it is (`/dev/stdin`, `<(cat f)` and FIFOs are streams). Inside a
+    folder only regular files are read: a FIFO would block the scan forever, a device never end. Those, and
+    folders or files that cannot be read, are passed to `on_skip(path, reason)`.
+    """
     for p in paths:
         if p == "-":
             yield p
             continue
-        path = Path(p)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
+        try:
+            is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+        except OSError:
+            is_dir = False  # opening it reports why (no permission on a parent folder, ...)
+        if is_dir:
+            def failed(exc: OSError, top: str = p) -> None:
+                if on_skip is not None:
+                    on_skip(exc.filename or top, f"cannot read folder: {exc.strerror or exc}")
+
+            for root, dirs, files in os.walk(p, onerror=failed):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith("."):
-                        yield os.path.join(root, name)
+                    if name.startswith("."):
+                        continue
+                    full = os.path.join(root, name)
+                    try:
+                        mode = os.stat(full).st_mode
+                    except OSError as exc:
+                        if on_skip is not None:
+                            on_skip(full, f"cannot open: {exc.strerror or exc}")
+                        continue
+                    if stat.S_ISREG(mode):
+                        yield full
+                    elif on_skip is not None:
+                        on_skip(full, f"not a regular file: {file_kind(mode)} inside a scanned folder, skipped "
+                                      "(name it to read it)")
         else:
             yield p

@@ -7,6 +7,7 @@ then call `finish` for the alerts.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -123,16 +124,20 @@ class Pipeline:
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:
-        expanded = list(expand_paths(list(paths)))
+        expanded = list(expand_paths(list(paths), on_skip=self._skip_path))
         for enricher in self.enrichers:  # context files (docker inspect) help inputs read before them
             prepare = getattr(enricher, "prepare", None)
             if prepare is not None:
                 prepare(expanded)
         for path in expanded:
-            src = InputFile(path, max_line_bytes=self.config.max_line_bytes)
+            src = InputFile.for_config(path, self.config)
             if on_input is not None:
                 on_input(src)
             self.run_input(src, fmt)
+
+    def _skip_path(self, path: str, reason: str) -> None:
+        """A path found while walking a folder that is not read (FIFO, socket, no permission): rejected."""
+        self.stats.reject(f"{path}:0", reason)
 
     def run_input(self, src: InputFile, fmt: str | None = None) -> None:
         """Parse one input and feed its events; unreadable inputs are rejected, never raised."""
@@ -142,6 +147,9 @@ class Pipeline:
         except OSError as exc:
             self.stats.reject(f"{src.display}:0", f"cannot open: {exc.strerror or exc}")
             return
+        # log-line evidence is `path:line`; the alert book dedups it on the file's identity instead, so a
+        # rotated (renamed) file's lines are not new under the new name
+        self.book.identities[src.display] = src.identity
         chosen = parsers.by_name(fmt) if fmt else None
         if fmt and chosen is None:
             raise ConfigError(f"unknown format {fmt!r}; known: {', '.join(parsers.names())}")
@@ -272,8 +280,8 @@ class Pipeline:
         self.detection_errors += 1
         where = event.origin or event.event_id
         self.stats.reject(where, f"{who} failed on this event: {type(exc).__name__}: {exc}")
-        if self.detection_errors == 1:
-            traceback.print_exc()
+        if self.detection_errors == 1 and os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()  # otherwise the rejection (card, exception, file:line) says it in one line
 
     # -- end ---------------------------------------------------------------------------------
     def finish(self, min_severity: str = "informational") -> list[Alert]:

@@ -12,6 +12,7 @@ from rich.text import Text
 from cloudward.alerts import Alert
 from cloudward.config import SEVERITIES
 from cloudward.textsafe import terminal_safe
+from cloudward.timeutil import format_time
 
 if TYPE_CHECKING:
     from cloudward.inputs import ScanStats
@@ -69,6 +70,13 @@ def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds
         console.print(Text(
             f"{stats.uninspectable:,} mutating Kubernetes requests were logged without a body (Metadata level) "
             f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow"))
+    for det in pipe.detections:
+        if det.held_back:
+            period = det.params.get("learning_period", "")
+            console.print(Text(
+                f"{det.card.id}: {det.held_back:,} finding(s) held back by its learning period "
+                f"(learning_period = {period}) until {format_time(det.held_until)}; what it saw meanwhile "
+                f"became its baseline.", style="yellow"))
     if pipe.allowed:
         console.print(f"{pipe.allowed:,} findings matched allow rules and were not raised.")
     for rule, n in sorted(pipe.book.suppressed.items()):

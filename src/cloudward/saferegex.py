@@ -11,7 +11,8 @@ from typing import Any
 
 import re2
 
-#: how much of one text value a pattern ever looks at; longer values are cut, not skipped
+#: how much of one trusted-but-large value (a feed's pattern) `bounded` keeps. Attacker text is never cut:
+#: RE2 is linear in its whole input, and padding in front of an indicator must not hide it
 MAX_SUBJECT = 64 * 1024
 
 _OPTIONS = re2.Options()
@@ -31,4 +32,5 @@ def compile(pattern: str | bytes, *, ignore_case: bool = False) -> Any:
 
 
 def bounded(text: str) -> str:
+    """`text` cut to MAX_SUBJECT: only for trusted data (threat-intel patterns), never for log content."""
     return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT]

@@ -45,14 +45,17 @@ def parse_time(value: object) -> float:
             return 0.0
         fast = _fast_utc(value)
         if fast is not None:
-            return fast
+            return fast if fast > 0 else 0.0
         try:
             dt = datetime.fromisoformat(value)
         except ValueError:
             return 0.0
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
+        ts = dt.timestamp()
+        # Go's zero time (0001-01-01T00:00:00Z: Docker's StartedAt of a container never started) and anything
+        # else before the epoch means "no time", not a date 2000 years ago
+        return ts if ts > 0 else 0.0
     if isinstance(value, bool):
         return 0.0
     if isinstance(value, (int, float)):

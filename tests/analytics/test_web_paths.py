@@ -64,3 +64,47 @@ def test_user_additions_from_configuration():
     c = PageClassifier()
     c.configure(DataLists(from_dict({"data": {"web_sensitive_pages": [{"name": "secret.txt", "category": "ours"}]}})))
     assert c.bits("/x/secret.txt") == SENSITIVE
+
+
+# -- resolving paths as servers do: evasions must not evade, traversal must not false-alert -----------
+@pytest.mark.parametrize(("raw", "resolved"), [
+    ("/wp-content/uploads/x.php.", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/x.php%20", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/x.php%20%20.", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/x.php::$DATA", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/x.php;jsessionid=0A1B2C", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/x.php%00.jpg", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/%c0%ae%c0%ae/uploads/x.php", "/wp-content/uploads/x.php"),
+    ("/wp-content/%c0%afuploads/x.php", "/wp-content/uploads/x.php"),
+    ("/wp-content/./uploads//x.php", "/wp-content/uploads/x.php"),
+    ("/wp-content;v=1/uploads/x.php", "/wp-content/uploads/x.php"),
+    ("\\wp-content\\uploads\\x.php", "/wp-content/uploads/x.php"),
+    ("/wp-content/uploads/../../index.php", "/index.php"),
+    ("/wp-content/themes/../uploads/photo.jpg", "/wp-content/uploads/photo.jpg"),
+    ("/../../../etc/passwd", "/etc/passwd"),
+    ("/a/b/..", "/a"),
+    ("/wp-admin/", "/wp-admin/"),
+    ("/.env", "/.env"),
+    ("/", "/"),
+])
+def test_normalize_resolves_like_a_server(raw, resolved):
+    assert normalize(raw) == resolved
+
+
+@pytest.mark.parametrize("path", [
+    "/wp-content/uploads/2026/11/x.php.", "/wp-content/uploads/x.php%20", "/wp-content/uploads/x.php::$DATA",
+    "/wp-content/uploads/x.php;jsessionid=0A1B2C", "/wp-content/uploads/x.php%00.jpg",
+    "/wp-content/uploads/%c0%ae%c0%ae/uploads/x.php", "/wp-content/./uploads/x.php",
+])
+def test_evasive_upload_php_paths_are_upload_php(pages, path):
+    assert pages.bits(path) & UPLOAD_PHP
+
+
+@pytest.mark.parametrize("path", ["/wp-content/uploads/../../index.php", "/wp-content/uploads/%2e%2e/%2e%2e/x.php"])
+def test_traversal_out_of_the_upload_folder_is_not_upload_php(pages, path):
+    assert not pages.bits(path) & UPLOAD_PHP
+
+
+def test_traversal_out_of_the_themes_folder_is_not_theme_php(pages):
+    assert not pages.bits("/wp-content/themes/../uploads/x.php") & THEME_PHP
+    assert pages.bits("/wp-content/themes/../uploads/x.php") & UPLOAD_PHP

@@ -222,3 +222,48 @@ def test_proxied_log_fast_path_counts_like_a_direct_one(tmp_path):
         assert pipe.stats.skipped > 200
     assert results[0] == results[1]
     assert results[0][1] > 50  # the reader's ordinary requests were counted, not only its errors
+
+
+# -- web path evasions, end to end through a combined log (the raw-line trigger and the cards) ---------
+def _combined(paths, status=200):
+    return "".join(f'198.51.100.66 - - [02/Nov/2026:09:{i // 60:02d}:{i % 60:02d} +0000] "GET {p} HTTP/1.1" '
+                   f'{status} 512 "-" "Mozilla/5.0"\n' for i, p in enumerate(paths))
+
+
+@pytest.mark.parametrize("path", [
+    "/wp-content/uploads/2026/11/x.php.", "/wp-content/uploads/2026/11/x.php%20",
+    "/wp-content/uploads/2026/11/x.php::$DATA", "/wp-content/uploads/2026/11/x.php;jsessionid=0A1B2C3D",
+    "/wp-content/uploads/2026/11/x.php%00.jpg", "/wp-content/uploads/2026/%c0%ae%c0%ae/11/x.php",
+    "/wp-content/./uploads/2026/11/x.php", "/wp-content//uploads/x.php", "/wp-content;a=b/uploads/x.php",
+])
+def test_php_in_upload_folder_evasions_alert_and_keep_the_raw_path(path):
+    from cloudward.pipeline import scan_text
+
+    filler = _combined([f"/shop/item/{i}" for i in range(200)])
+    alerts, _ = scan_text(filler + _combined([path]), "combined", raise_errors=True)
+    hits = [a for a in alerts if a.alert_type == "AppServices_PhpInUploadFolder"]
+    assert hits, path
+    assert hits[0].entities["path"] == path.split("?")[0]  # evidence keeps what was requested
+
+
+@pytest.mark.parametrize("path", [
+    "/wp-content/uploads/../../index.php", "/wp-content/themes/../uploads/2026/11/photo.jpg",
+    "/wp-content/themes/../../wp-login.php",
+])
+def test_traversal_out_of_upload_and_theme_folders_raises_nothing(path):
+    from cloudward.pipeline import scan_text
+
+    alerts, _ = scan_text(_combined([path]), "combined", raise_errors=True,
+                          only={"AppServices_PhpInUploadFolder", "AppServices_WpThemeInjection"})
+    assert alerts == [], [a.alert_type for a in alerts]
+
+
+@pytest.mark.parametrize("path", ["/wp-content/themes/../uploads/2026/11/x.php?cmd=id",
+                                  "/wp-content/themes/twentytwenty/../../uploads/s.php?cmd=id"])
+def test_a_theme_path_that_resolves_elsewhere_is_no_theme_injection(path):
+    from cloudward.pipeline import scan_text
+
+    alerts, _ = scan_text(_combined([path]), "combined", raise_errors=True)
+    types = {a.alert_type for a in alerts}
+    assert "AppServices_WpThemeInjection" not in types
+    assert "AppServices_PhpInUploadFolder" in types  # where it really is

@@ -91,3 +91,19 @@ def test_malformed_docker_records_are_rejected():
     _events, ctx = parse_records([{"Type": "container", "Action": "start", "Actor": "not-an-object"},
                                  {"HostConfig": {}, "State": "running"}])
     assert ctx.stats.rejected == 2
+
+
+def test_docker_zero_time_is_ignored_and_created_used():
+    import json
+
+    from cloudward.pipeline import scan_text
+    from cloudward.timeutil import parse_time
+
+    records = orjson.loads((RECORDED / "docker-inspect-containers.json").read_bytes())
+    never_started = next(r for r in records if r["State"]["StartedAt"].startswith("0001-01-01"))
+    events, _ = parse_records([never_started])
+    (event,) = events
+    assert event.time == parse_time(never_started["Created"]) > 1.7e9
+    alerts, _ = scan_text(json.dumps([never_started]), only={"K8S.NODE_PrivilegedContainerArtifacts"})
+    assert alerts and alerts[0].to_dict()["first_seen"].startswith(never_started["Created"][:16])
+    assert parse_time("0001-01-01T00:00:00Z") == 0.0 and parse_time("0001-01-01T00:00:00.000+00:00") == 0.0

@@ -59,3 +59,72 @@ def test_over_long_line_in_blocks_is_dropped_and_reading_continues():
     pipe.run_input(src)
     assert pipe.stats.rejected == 1 and pipe.stats.rejections[0].where == "m.log:2"
     assert pipe.finish()[0].count == 2
+
+
+# -- hostile values: huge integers, invalid UTF-8, byte-order marks ---------------------------
+BIG = "9" * 5000
+GOOD_DOC = json.loads(GOOD)
+
+
+def _with_big_int(doc: dict) -> dict:
+    return dict(doc, auditID="big-1", annotations={"size": "__BIG__"})
+
+
+def _layouts(records: list[dict]) -> dict[str, str]:
+    """The same records in every layout the reader understands."""
+    lines = [json.dumps(r) for r in records]
+    return {
+        "lines": "\n".join(lines) + "\n",
+        "array": json.dumps(records),
+        "pretty-array": json.dumps(records, indent=2),
+        "event-list": json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": records}),
+        "records-wrapper": json.dumps({"records": records}),
+        "concatenated-pretty": "\n".join(json.dumps(r, indent=2) for r in records) + "\n",
+    }
+
+
+def _run(data: bytes, name: str = "doc.json"):
+    pipe = Pipeline(raise_errors=True)
+    pipe.run_input(InputFile.from_bytes(data, name))
+    return pipe.finish(), pipe.stats
+
+
+def test_a_5000_digit_integer_rejects_its_record_in_every_layout_and_the_rest_is_read():
+    records = [_with_big_int(GOOD_DOC), dict(GOOD_DOC, auditID="ok-2")]
+    for layout, text in _layouts(records).items():
+        data = text.replace('"__BIG__"', BIG).encode()
+        alerts, stats = _run(data)
+        assert stats.rejected == 1, (layout, stats.rejections)
+        assert [a.alert_type for a in alerts] == ["K8S_PrivilegedContainer"], layout
+        assert alerts[0].count == 1, layout
+
+
+def test_invalid_utf8_in_a_field_keeps_the_event_in_every_layout():
+    doc = dict(GOOD_DOC, user={"username": "__USER__", "groups": ["system:authenticated"]})
+    for layout, text in _layouts([doc, dict(GOOD_DOC, auditID="x-2")]).items():
+        data = text.replace("__USER__", "mall\udcffory", 1).encode("utf-8", "surrogateescape")
+        assert b"mall\xffory" in data
+        alerts, stats = _run(data)
+        assert stats.rejected == 0, (layout, stats.rejections)
+        assert len(alerts) == 1 and alerts[0].count == 2, layout
+        assert "mall\ufffdory" in alerts[0].entities["user"] or any(
+            "mall\ufffdory" in str(e["raw"]) for e in alerts[0].evidence), layout
+
+
+def test_utf8_bom_at_file_start_is_stripped_in_every_layout():
+    for layout, text in _layouts([GOOD_DOC]).items():
+        alerts, stats = _run(b"\xef\xbb\xbf" + text.encode())
+        assert stats.rejected == 0, (layout, stats.rejections)
+        assert len(alerts) == 1, layout
+
+
+def test_runs_of_blank_lines_cost_one_step_per_run():
+    import time
+
+    second = json.dumps(dict(GOOD_DOC, auditID="after-the-blanks"))
+    data = GOOD.encode() + b"\n" + b"\n" * 20_000_000 + b"\r\n" * 1000 + second.encode()
+    started = time.perf_counter()
+    alerts, stats = _run(data, "blank.log")
+    assert time.perf_counter() - started < 5
+    assert stats.lines == 20_001_002 and stats.rejected == 0
+    assert alerts[0].count == 2

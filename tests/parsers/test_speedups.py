@@ -21,7 +21,9 @@ python_needed = _k8s.verb_line_filter(Interest(audit_verbs=WANTED, audit_resourc
 
 line_parts = st.one_of(
     st.sampled_from([b'{"kind":"Event"', b',"verb":"get"', b',"verb":"create"', b',"verb":"w\\u0061tch"',
-                     b',"user":{"verb":"get"}', b"}", b"\r", b'"', b",", b"{", b"[", b'"verb":"list"']),
+                     b',"user":{"verb":"get"}', b"}", b"\r", b'"', b",", b"{", b"[", b'"verb":"list"',
+                     # decoys and escapes: the C filter must refuse exactly what the Python one refuses
+                     b',"\\u0076erb":"create"', b"\\u0026", b"\\u004", b"\\\\u0065", b'"verb"', b"verb", b"\\"]),
     st.binary(max_size=12),
 )
 

@@ -9,9 +9,10 @@ lookups on the lowercased, percent-decoded path - no regular expression ever run
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from cloudward.datalists import DataLists
 
@@ -30,13 +31,64 @@ _CACHE_LIMIT = 200_000
 KEYS = ("path", "prefix", "suffix", "name", "segment", "ext")
 
 
+#: overlong UTF-8 forms of ASCII (`%c0%ae` is "."): servers that decode them leniently see the ASCII character
+_OVERLONG = re.compile(rb"[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x9f][\x80-\xbf]")
+
+
+def _overlong_ascii(m: re.Match[bytes]) -> bytes:
+    b = m.group(0)
+    if len(b) == 2:
+        return bytes([((b[0] & 0x1F) << 6) | (b[1] & 0x3F)])
+    code = ((b[0] & 0x0F) << 12) | ((b[1] & 0x3F) << 6) | (b[2] & 0x3F)
+    return bytes([code]) if code < 0x80 else chr(code).encode()
+
+
+def _segment(seg: str) -> str:
+    """One path segment as a server resolves it to a file name."""
+    if ";" in seg:  # path parameters (`x.php;jsessionid=...`): not part of the file name
+        seg = seg[: seg.find(";")]
+    if ":" in seg and "$" in seg:  # NTFS streams: x.php::$DATA, uploads::$INDEX_ALLOCATION
+        seg = seg[: seg.find(":")]
+    if seg not in (".", ".."):
+        stripped = seg.rstrip(". ")  # Windows drops trailing dots and spaces: "x.php." and "x.php " are x.php
+        seg = stripped if stripped or not seg else "."
+    return seg
+
+
 def normalize(path: str) -> str:
-    """Lowercased, percent-decoded, with runs of slashes collapsed: the form lists are matched on."""
+    """The path as a web server resolves it, lowercased: the form lists are matched on.
+
+    Percent-decoded once (overlong UTF-8 forms such as `%c0%ae` read as the ASCII they spell), cut at a NUL
+    (`x.php%00.jpg` runs x.php), backslashes as slashes, `;` path parameters, NTFS streams (`::$DATA`) and
+    trailing dots and spaces dropped from each segment, then `.` and `..` segments resolved (never above
+    the root) and runs of slashes collapsed. Cards keep the raw path as evidence; this is what they judge.
+    Written so that an ordinary path costs a lowercase and a few substring tests.
+    """
     p = path.lower()
     if "%" in p:
-        p = unquote(p).lower()
+        raw = unquote_to_bytes(p)
+        if b"\xc0" in raw or b"\xc1" in raw or b"\xe0" in raw:
+            raw = _OVERLONG.sub(_overlong_ascii, raw)
+        p = raw.decode("utf-8", errors="replace").lower()
+    if "\x00" in p:
+        p = p[: p.find("\x00")]
     if "\\" in p:
         p = p.replace("\\", "/")
+    if "/." in p or ";" in p or ":" in p or ". " in p or p.endswith((".", " ")) or "./" in p or " /" in p:
+        trailing = p.endswith("/")
+        out: list[str] = []
+        for seg in p.split("/"):
+            seg = _segment(seg)
+            if seg == "..":
+                if len(out) > 1:
+                    out.pop()
+            elif seg != "." and (seg or not out):
+                out.append(seg)
+        p = "/".join(out) if out != [""] else "/"
+        if not p.startswith("/") and path.startswith(("/", "\\", "%")):
+            p = "/" + p
+        if trailing and not p.endswith("/"):
+            p += "/"
     while "//" in p:
         p = p.replace("//", "/")
     return p

@@ -98,6 +98,9 @@ class Detection:
         self._shared = shared if shared is not None else {}
         #: True while the pipeline feeds a `--baseline-from` pass: learn, raise nothing
         self.learning = False
+        #: findings a learning period held back in this run, and when the latest such period ends (epoch s)
+        self.held_back = 0
+        self.held_until = 0.0
         unknown = set(self.settings.params) - set(self.card.params)
         if unknown:
             known = ", ".join(sorted(self.card.params)) or "none"
@@ -125,6 +128,12 @@ class Detection:
         """Take back what `state()` returned."""
 
     # -- helpers ----------------------------------------------------------------------------
+    def hold_back(self, until: float) -> None:
+        """Note a finding not raised because a learning period is running (until `until`), for the summary."""
+        if not self.learning:  # a --baseline-from pass raises nothing anyway
+            self.held_back += 1
+            self.held_until = max(self.held_until, until)
+
     def duration(self, name: str) -> float:
         try:
             return parse_duration(self.params[name])

@@ -28,7 +28,7 @@ from typing import Any
 from cloudward.config import Config
 from cloudward.enrich import Enricher
 from cloudward.events import ContainerEvent, NetConnection, ProcessExec
-from cloudward.inputs import InputFile
+from cloudward.inputs import InputFile, is_regular
 from cloudward.parsers._container_ids import from_cgroup
 
 MAX_CONTAINERS = 50_000
@@ -191,8 +191,8 @@ class ContainerContext(Enricher):
         parsed (info first, so inspect data is keyed by the host it names)."""
         info, inspect = [], []
         for path in paths:
-            if path == "-" or path in self.loaded:
-                continue
+            if path == "-" or path in self.loaded or not is_regular(path):
+                continue  # a stream (pipe, /dev/stdin) can be read once only: by the scan itself
             src = InputFile(path)
             try:
                 head = src.head

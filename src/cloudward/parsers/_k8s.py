@@ -92,18 +92,32 @@ def make_event(doc: dict[str, Any], ref: RecordRef, ctx: ParseContext, *, envelo
 _SHORT_VERBS = ("get", "list", "watch")
 
 
+def _has_letter_escape(buf: bytes, start: int, end: int) -> bool:
+    """True when `buf[start:end]` holds a `\\u004x`-`\\u007x` escape: one that can spell an ASCII letter, hence
+    a key the filter reads (`"\\u0076erb"` is `"verb"`). The API server escapes only `<`, `>`, `&` and control
+    characters (`\\u003c`, `\\u0026`, ...), so real logs never have these."""
+    i = buf.find(b"\\u00", start, end)
+    while i >= 0:
+        if i + 4 < end and 0x34 <= buf[i + 4] <= 0x37:  # '4'..'7'
+            return True
+        i = buf.find(b"\\u00", i + 4, end)
+    return False
+
+
 def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | None:
     """A raw-bytes test for one audit event line `buf[start:end]`: False only when the event provably has a
-    verb, or an objectRef resource, that no enabled detection asked for.
+    verb, or an objectRef resource, that no enabled detection asked for (or the line is blank).
 
     The API server writes compact JSON whose top-level keys before `"verb"` are plain strings (kind,
     apiVersion, level, auditID, stage, requestURI). When `,"verb":"` occurs with no `{` between the line's
-    opening brace and it, that key is at depth 1 (a key inside an array would need an object, hence a `{`),
-    so it is the event's verb — JSON objects have unique keys. Reading it costs a scan of the first ~200
-    bytes, however large the bodies behind it. For a wanted verb the resource decides: the single
-    `"objectRef"` key of the line, when no escaped letter (`\\u006x`, `\\u007x`) could hide another one.
+    opening brace and it, that key is at depth 1 (a key inside an array would need an object, hence a `{`).
+    It is the event's verb only if no other `"verb"` key is on the line: a JSON parser keeps the last of
+    duplicate keys, so a decoy `"verb":"get"` before a real `"verb":"create"` must not decide. Reading it
+    costs a scan of the first ~200 bytes and one search of the line, however large the bodies behind it.
+    For a wanted verb the resource decides: the single `"objectRef"` key of the line and its single
+    `"resource"`. An escape that could spell a letter of a key (`\\u0076erb`) makes the line parsed.
     Anything unusual — key order, whitespace, escapes, a line that does not end in `}` — is parsed, so the
-    test can cost speed but never a detection.
+    test can cost speed but never a detection. `_speedups.audit_lines` applies the same verb rule in C.
     """
     wanted = interest.audit_verbs
     if wanted is None:
@@ -114,11 +128,19 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
     resources = interest.audit_resources
     wanted_resources = None if resources is None else frozenset(r.encode() for r in resources)
     verb_key = b',"verb":"'
+    verb_token = b'"verb"'
     ref_key = b',"objectRef":{"resource":"'
     open_brace, close_brace, cr = 0x7B, 0x7D, 0x0D
 
+    def plain(buf: bytes, start: int, end: int, i: int) -> bool:
+        """The verb key at `i` is the line's only one and no escape could spell another key."""
+        return buf.find(verb_token, i + 2, end) < 0 and buf.find(verb_token, start, i) < 0 and (
+            not _has_letter_escape(buf, start, end))
+
     def needed(buf: bytes, start: int, end: int) -> bool:
-        if end <= start or buf[start] != open_brace:
+        if end <= start or (end - start == 1 and buf[start] == cr):
+            return False  # a blank line holds no record
+        if buf[start] != open_brace:
             return True
         last = buf[end - 1]
         if last != close_brace and not (last == cr and end - 2 > start and buf[end - 2] == close_brace):
@@ -127,11 +149,13 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
         if i < 0 or buf.find(b"{", start + 1, i) >= 0:
             return True
         if buf[i + 9 : i + 15] in skip_keys:
-            return False
+            return not plain(buf, start, end, i)
         j = buf.find(b'"', i + 9, end)
         verb = buf[i + 9 : j]
         if verb not in wanted_verbs:
-            return j < 0 or b"\\" in verb  # an escaped verb could spell a wanted one
+            if j < 0 or b"\\" in verb:  # an escaped verb could spell a wanted one
+                return True
+            return not plain(buf, start, end, i)
         if wanted_resources is None:
             return True
         k = buf.find(ref_key, i, end)
@@ -140,11 +164,12 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
         m = buf.find(b'"', k + 26, end)
         if m < 0 or buf[k + 26 : m] in wanted_resources:
             return True
-        # about to skip: prove this objectRef is the event's own (the only one, none hidden by an escape)
+        # about to skip: prove this objectRef and its resource are the event's own (the only ones, none hidden
+        # by an escape), and the verb is too
         return (
             buf.count(b'"objectRef"', start, end) != 1
-            or buf.find(b"\\u006", start, end) >= 0
-            or buf.find(b"\\u007", start, end) >= 0
+            or buf.count(b'"resource"', start, end) != 1
+            or not plain(buf, start, end, i)
         )
 
     return needed

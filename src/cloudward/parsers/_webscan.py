@@ -142,8 +142,9 @@ def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str
     tokens.discard("")
     if tokens:
         alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
-    # the classifier percent-decodes and folds backslashes; any such target is looked at closely
-    alternatives.append(f"{target_prefix}[%\\x5c]")
+    # the classifier resolves paths as servers do (web_paths.normalize: percent-decoding, backslashes, `;`
+    # parameters, `.`/`..` and empty segments); any target needing that is looked at closely
+    alternatives.append(f"{target_prefix}(?:[%\\x5c;]|/\\.{{0,2}}/)")
     if flt.client_errors:
         alternatives.append(status_4xx)
     if flt.tool_agents and flt.agents is not None:

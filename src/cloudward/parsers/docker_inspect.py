@@ -101,7 +101,7 @@ class DockerInspect(JsonDialect):
         runtime = "podman" if "ImageName" in record or "OCIRuntime" in record else "docker"
         path = _s(record.get("Path"))
         return ContainerEvent(
-            event_id=str(ref), time=parse_time(state.get("StartedAt") or record.get("Created")), raw=record,
+            event_id=str(ref), time=parse_time(state.get("StartedAt")) or parse_time(record.get("Created")), raw=record,
             origin=str(ref), host=ctx.host, runtime=runtime, action="inspect",
             container_id=_s(record.get("Id")), container_name=_s(record.get("Name")).lstrip("/"),
             image=_s(config.get("Image")) or _s(record.get("ImageName")),
@@ -133,7 +133,8 @@ class DockerInspect(JsonDialect):
         runtime, cid = strip_runtime_prefix(_s(status.get("id")))
         labels = {k: v for k, v in _d(status.get("labels")).items() if isinstance(v, str)}
         return ContainerEvent(
-            event_id=str(ref), time=parse_time(status.get("startedAt") or status.get("createdAt")), raw=record,
+            event_id=str(ref), raw=record,
+            time=parse_time(status.get("startedAt")) or parse_time(status.get("createdAt")),
             origin=str(ref), host=ctx.host, runtime=runtime or "cri", action="inspect", container_id=cid,
             container_name=_s(_d(status.get("metadata")).get("name")),
             image=_s(_d(status.get("image")).get("image")) or _s(status.get("imageRef")),

@@ -20,12 +20,51 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile
+from cloudward.inputs import InputFile, blank_run_end
 from cloudward.parsers.base import BlockFilter, Format, Head, JsonDialect, ParseContext, RecordRef
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
 _TIME_PREFIX = re.compile(rb"^\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?[ \t]+(?=[{\[])")
 _DECODE_ERRORS = (orjson.JSONDecodeError, UnicodeDecodeError)
+_BOM = b"\xef\xbb\xbf"
+
+
+def loads_lenient(data: bytes) -> Any:
+    """`orjson.loads` for a record orjson refused that is still readable: a timestamp prefix (CloudWatch), a
+    byte-order mark, or invalid UTF-8 in a string (decoded with U+FFFD, as a single-document file is).
+    Raises orjson.JSONDecodeError when it is not JSON."""
+    m = _TIME_PREFIX.match(data)
+    if m is not None:
+        data = data[m.end():]
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+    return orjson.loads(data)
+
+
+class _TooLong:
+    """Stands for an integer literal too long to convert (Python refuses over 4300 digits)."""
+
+
+_TOO_LONG = _TooLong()
+#: longest integer literal converted; longer ones make their record rejected
+MAX_INT_DIGITS = 4000
+
+
+def _contains_too_long(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if v is _TOO_LONG:
+            return True
+        if type(v) is dict:
+            stack.extend(v.values())
+        elif type(v) is list:
+            stack.extend(v)
+    return False
 
 
 def _describe(record: Any) -> str:
@@ -90,6 +129,16 @@ class JsonRecords(Format):
                     continue
                 find = block.find
                 while pos < size:
+                    c = block[pos]
+                    if c == 10 or c == 13:  # blank lines (a bomb of newlines) cost one step per run, not per line
+                        run_end = block.rfind(b"\n", pos, blank_run_end(block, pos, size)) + 1
+                        if run_end > pos:
+                            run = block.count(b"\n", pos, run_end)
+                            lineno += run
+                            if line_filter is not None:
+                                skipped += run
+                            pos = run_end
+                            continue
                     nl = find(b"\n", pos)  # every line of a block but the input's last ends in a newline
                     if nl < 0:
                         nl = size
@@ -110,14 +159,11 @@ class JsonRecords(Format):
                     reader: _DialectDispatch) -> list[Event]:
         try:
             record = orjson.loads(line)
-        except _DECODE_ERRORS as exc:
+        except _DECODE_ERRORS:
             if not line.strip():
                 return []
-            m = _TIME_PREFIX.match(line)
             try:
-                if m is None:
-                    raise exc
-                record = orjson.loads(line[m.end():])
+                record = loads_lenient(line)
             except _DECODE_ERRORS as exc2:
                 ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
                 return []
@@ -128,7 +174,7 @@ class JsonRecords(Format):
         if data is None:
             return
         try:
-            record = orjson.loads(data)
+            record = loads_lenient(data)
         except _DECODE_ERRORS:
             yield from self._parse_concatenated(data, src.display, ctx, reader)
             return
@@ -138,7 +184,16 @@ class JsonRecords(Format):
                             reader: _DialectDispatch) -> Iterator[Event]:
         """Objects one after another (pretty-printed or run together); a broken one ends the file."""
         text = data.decode("utf-8", errors="replace")
-        decoder = json.JSONDecoder()
+        too_long = False
+
+        def parse_int(digits: str) -> Any:
+            nonlocal too_long
+            if len(digits) > MAX_INT_DIGITS:
+                too_long = True
+                return _TOO_LONG
+            return int(digits)
+
+        decoder = json.JSONDecoder(parse_int=parse_int)
         pos, line = 0, 1
         end = len(text)
         while True:
@@ -150,12 +205,40 @@ class JsonRecords(Format):
                 return
             try:
                 record, stop = decoder.raw_decode(text, pos)
-            except (json.JSONDecodeError, RecursionError) as exc:
+            except (ValueError, RecursionError) as exc:
                 ctx.reject(f"{display}:{line}", f"malformed JSON: {getattr(exc, 'msg', exc)}")
                 return
-            yield from reader.dispatch(record, RecordRef(display, line))
+            ref = RecordRef(display, line)
+            if too_long:  # rare: drop the records holding such a number, keep the others
+                too_long = False
+                record = self._without_too_long(record, ref, ctx)
+            if record is not None:
+                yield from reader.dispatch(record, ref, top=True)
             line += text.count("\n", pos, stop)
             pos = stop
+
+
+    @staticmethod
+    def _without_too_long(record: Any, ref: RecordRef, ctx: ParseContext) -> Any:
+        """`record` without the records that hold an over-long integer (each rejected), or None."""
+        items = record
+        if type(record) is dict:
+            items = record.get("records") if type(record.get("records")) is list else record.get("items")
+        if (type(items) is list and items is not record) or type(record) is list:
+            kept = []
+            for i, item in enumerate(items):
+                if _contains_too_long(item):
+                    ctx.reject(str(RecordRef(ref.path, ref.line, i)),
+                               f"number too large: an integer over {MAX_INT_DIGITS} digits")
+                else:
+                    kept.append(item)
+            if type(record) is list:
+                return kept
+            if not _contains_too_long({k: v for k, v in record.items() if v is not items}):
+                return {**record, ("records" if "records" in record and record["records"] is items else "items"):
+                        kept}
+        ctx.reject(str(ref), f"number too large: an integer over {MAX_INT_DIGITS} digits")
+        return None
 
 
 def _first_line_is_json(head: bytes) -> bool:

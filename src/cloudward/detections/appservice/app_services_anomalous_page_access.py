@@ -177,6 +177,8 @@ class AnomalousPageAccess(Detection):
             return None
         ip = event.client_ip
         if self.learning or self.baselines.learning(b, event.time):
+            if ip not in b.ips:
+                self.hold_back(b.first_seen + self.baselines.learning_period)
             self.baselines.learn(b, ip)
             return None
         if ip in b.ips:

@@ -101,7 +101,7 @@ class LinuxCommandOnWindows(Detection):
         worker = self.web.worker_ancestor(event)
         if not worker:
             return None
-        text = saferegex.bounded(event.command_line)
+        text = event.command_line  # RE2: linear in the whole command line, never cut
         found = [name for name, rx in self.patterns if rx.search(text)]
         if not found:
             return None

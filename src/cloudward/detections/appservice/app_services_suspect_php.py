@@ -121,7 +121,7 @@ class SuspectPhp(Detection):
         """What makes this PHP command line suspicious, in English and Korean (('', '') if nothing)."""
         for i, arg in enumerate(argv[1:], 1):
             if arg in _CODE_OPTIONS and i + 1 < len(argv):
-                code = saferegex.bounded(argv[i + 1])
+                code = argv[i + 1]  # RE2: linear in the whole value, never cut
                 m = self.functions.search(code)
                 if m:
                     fn = m.group(1).lower()

@@ -3,9 +3,16 @@
 Images are matched against `miner_images`; commands, arguments and environment values against
 miner-only flags and URL schemes (`miner_arguments`), mining-pool domains (`miner_pools`) and
 wallet-like arguments.
+
+Attacker text is never cut before matching: 64 KiB of padding in front of `stratum+tcp://` must not hide
+it. Every search here is linear in the whole value — substring tests and RE2 — so matching all of it is
+safe however long it is.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
 
 from cloudward import saferegex
 from cloudward.datalists import DataLists
@@ -47,12 +54,11 @@ class MinerIndicators:
     def text(self, text: str) -> list[str]:
         """Indicators in command lines, arguments or environment values, described briefly.
 
-        Join several values with newlines and call once: the regular expressions only run when a cheap
-        substring test says they could match, which for ordinary workloads is never.
+        The whole text is searched (linear time: substring tests, then RE2 only when a cheap substring test
+        says it could match, which for ordinary workloads is never). For a list of arguments use `values`.
         """
         if not text:
             return []
-        text = saferegex.bounded(text)
         low = text.lower()
         # cheap gates first: a flag needs "--", "-a " or "stratum" (see _flag_gate); a pool domain a dot
         found = []
@@ -72,3 +78,26 @@ class MinerIndicators:
             if m:
                 found.append(f"wallet argument {m.group(1)[:12]}…")
         return found
+
+    def values(self, values: Iterable[str]) -> list[str]:
+        """Indicators in a command's arguments and environment values, each value searched on its own and
+        whole, plus each short flag with the value after it (`--coin monero`, `-u <wallet>`), so neither
+        padding inside a value nor in the values around it can hide one."""
+        vals = [v for v in values if isinstance(v, str) and v]
+        found: list[str] = []
+
+        def add(hits: list[str]) -> None:
+            for hit in hits:
+                if hit not in found:
+                    found.append(hit)
+
+        for value in vals:
+            add(self.text(value))
+        for flag, value in pairwise(vals):
+            if flag.startswith("-") and len(flag) <= _MAX_FLAG:
+                add(self.text(f"{flag} {value}"))
+        return found
+
+
+#: a command-line flag that takes its value in the next argument is short; longer "flags" are data
+_MAX_FLAG = 40

@@ -113,6 +113,8 @@ class KubeSystemContainer(PodSpecCard):
                 continue
             name = parse_image(c.image).name
             if learning:
+                if name not in baseline["images"]:
+                    self.hold_back(baseline["since"] + self.learning_period)
                 if len(baseline["images"]) < MAX_BASELINE_IMAGES:
                     baseline["images"].add(name)
             elif name not in baseline["images"]:

@@ -68,15 +68,19 @@ class MaliciousContainerImage(PodSpecCard):
         found = []
         if c.image and (pattern := self.miners.image(c.image)):
             found.append(f"container {c.name}: image {c.image} matches {pattern}")
-        texts: list[str] = []
+        # command and args are one argv; each env value stands alone (see MinerIndicators.values)
+        argv: list[str] = []
         for key in ("command", "args"):
             value = c.spec.get(key)
             if isinstance(value, list):
-                texts.append(" ".join(v for v in value if isinstance(v, str)))
+                argv.extend(v for v in value if isinstance(v, str))
+        hits = self.miners.values(argv)
         env = c.spec.get("env")
         if isinstance(env, list):
-            texts.extend(e["value"] for e in env if isinstance(e, dict) and isinstance(e.get("value"), str))
-        for hit in self.miners.text("\n".join(texts)):
+            for e in env:
+                if isinstance(e, dict) and isinstance(e.get("value"), str):
+                    hits.extend(h for h in self.miners.text(e["value"]) if h not in hits)
+        for hit in hits:
             note = f"container {c.name}: {hit}"
             if note not in found:
                 found.append(note)
