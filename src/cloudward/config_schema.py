@@ -66,9 +66,26 @@ OWNED_SECTIONS = ("engine", "sigma", "agent", "server", "sinks", "spark")
 _REGISTERED: dict[str, dict[str, Key]] = {}
 
 
+#: the module that registers each owned section's schema when imported (imported only when the section is used)
+SECTION_OWNERS = {"agent": "cloudward.agent.settings", "sigma": "cloudward.sigma.settings",
+                  "engine": "cloudward.engine", "sinks": "cloudward.sinks", "server": "cloudward.server.settings",
+                  "spark": "cloudward.spark.settings"}
+
+
 def register_section(name: str, schema: dict[str, Key]) -> None:
     """Let a module validate its own `[name]` section (call at import time of that module)."""
     _REGISTERED[name] = schema
+
+
+def _owned_schema(name: str) -> dict[str, Key] | None:
+    if name not in _REGISTERED and name in SECTION_OWNERS:
+        import importlib
+
+        try:
+            importlib.import_module(SECTION_OWNERS[name])
+        except ImportError:  # an optional part that is not installed validates nothing
+            return None
+    return _REGISTERED.get(name)
 
 
 _FEED = Key("table", "A feed with options (see docs/web-and-ftp.md).", keys={})
@@ -95,6 +112,11 @@ TOP: dict[str, Key] = {
         "feeds": Key("list", "Feed files: a path, or a table with the feed's options.", [],
                      items=Key("path", "", alternatives=(Key("map", "", values=Key("any", "")),))),
         "taxii": Key("any", "TAXII 2.1 collections to pull: a table or a list of tables.", []),
+    }),
+    "web": Key("table", "Web and FTP log reading.", keys={
+        "trusted_proxies": Key("list", "Proxies whose X-Forwarded-For entries are skipped when picking the client "
+                               "(addresses or CIDR networks); default: private, loopback and link-local ranges.",
+                               None, items=Key("string", "")),
     }),
     "containers": Key("table", "Container context for host telemetry.", keys={
         "docker_inspect": Key("list", "`docker inspect` output files loaded before any input.", [],
@@ -246,7 +268,7 @@ def validate(raw: dict[str, Any], source: str) -> list[str]:
     known_top = [*TOP, *OWNED_SECTIONS]
     for name, value in raw.items():
         if name in OWNED_SECTIONS or name in _REGISTERED:
-            schema = _REGISTERED.get(name)
+            schema = _owned_schema(name)
             if schema is not None:
                 if isinstance(value, dict):
                     check.table(name, schema, value)
@@ -349,6 +371,8 @@ def _default(key: Key) -> str:
 
 def reference_markdown() -> str:
     """docs/configuration.md, generated from the schema and the cards (`cloudward config reference`)."""
+    for owned in SECTION_OWNERS:  # every installed owner's section, whatever was imported before
+        _owned_schema(owned)
     from cloudward import detections as registry
     from cloudward.datalists import available
 

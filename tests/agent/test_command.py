@@ -36,7 +36,7 @@ def test_configuration_mistakes_are_usage_errors(tmp_path: Path) -> None:
     cfg = tmp_path / "agent.toml"
     cfg.write_text('[agent]\nbatch_events = "lots"\n')
     result = CliRunner().invoke(main, ["agent", "--config", str(cfg)])
-    assert result.exit_code == 2 and "agent.batch_events must be a int" in result.output
+    assert result.exit_code == 2 and "agent.batch_events: expected an integer" in result.output
 
 
 def test_to_needs_a_token_file(tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ def test_every_key_is_described() -> None:
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ({"colectors": []}, "agent.colectors is not a known key"),
-    ({"batch_events": "many"}, "agent.batch_events must be a int"),
+    ({"colectors": []}, "agent.colectors: unknown key"),
+    ({"batch_events": "many"}, "agent.batch_events: expected an integer"),
     ({"collectors": ["audit", "ebpf"]}, "unknown collector 'ebpf'"),
     ({"audit_mode": "sometimes"}, "agent.audit_mode must be auto, multicast or owner"),
-    ({"metrics_port": True}, "agent.metrics_port must be a int"),
+    ({"metrics_port": True}, "agent.metrics_port: expected an integer"),
 ])
 def test_mistakes_name_the_file_and_key(section: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -77,3 +77,23 @@ def agent_settings(config: Config) -> AgentSettings:
     if out.audit_mode not in ("auto", "multicast", "owner"):
         raise ConfigError(f"{where}: agent.audit_mode must be auto, multicast or owner, got {out.audit_mode!r}")
     return out
+
+
+def _schema_keys() -> dict[str, Any]:
+    """`SCHEMA` in the whole-file validator's terms (`cloudward config check` sees `[agent]` mistakes too)."""
+    from cloudward.config_schema import Key
+
+    kinds = {list: "list", str: "string", int: "integer", float: "number"}
+    defaults = AgentSettings()
+    return {name: Key(kinds[kind], doc, getattr(defaults, name),  # type: ignore[index]
+                      items=Key("string", "") if kind is list else None)
+            for name, (kind, doc) in SCHEMA.items()}
+
+
+def _register() -> None:
+    from cloudward.config_schema import register_section
+
+    register_section("agent", _schema_keys())
+
+
+_register()
