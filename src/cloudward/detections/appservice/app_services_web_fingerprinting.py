@@ -27,6 +27,7 @@ from cloudward.detections.appservice._web import (
 )
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, HttpRequest
+from cloudward.state import event_from_state, event_state, stable_key
 
 MAX_EVIDENCE_EVENTS = 10
 
@@ -43,7 +44,17 @@ class FingerprintWindow:
         self.reported = False
 
     def to_state(self) -> dict[str, Any]:
-        return {"start": self.start, "last": self.last, "files": self.files, "reported": self.reported}
+        return {"start": self.start, "last": self.last, "files": self.files, "reported": self.reported,
+                "events": [event_state(e) for e in self.events]}
+
+    def absorb(self, other: FingerprintWindow) -> None:
+        self.last = max(self.last, other.last)
+        for path, product in sorted(other.files.items()):
+            self.files.setdefault(path, product)
+        known = {e.event_id for e in self.events}
+        self.events = sorted([*self.events, *(e for e in other.events if e.event_id not in known)],
+                             key=stable_key)[:MAX_EVIDENCE_EVENTS]
+        self.reported = self.reported or other.reported
 
     @classmethod
     def from_state(cls, body: dict[str, Any]) -> FingerprintWindow:
@@ -51,6 +62,7 @@ class FingerprintWindow:
         w.last = float(body.get("last", w.start))
         w.files = {str(k): str(v) for k, v in (body.get("files") or {}).items()}
         w.reported = bool(body.get("reported"))
+        w.events = [event_from_state(e) for e in body.get("events", [])]
         return w
 
 
@@ -132,6 +144,7 @@ CARD = Card(
 class WebFingerprinting(Detection):
     card = CARD
     kinds = (HttpRequest,)
+    partition = "site and source IP"
 
     def setup(self) -> None:
         self.pages = pages(self)
@@ -190,7 +203,15 @@ class WebFingerprinting(Detection):
         return Finding(key=event.client_ip, entities=entities, event=event)
 
     def state(self) -> dict[str, Any]:
-        return self.windows.state()
+        """Keyed by (site, source address): one window each."""
+        return {"windows": self.windows.keyed(lambda k: f"{k[0]} {k[1]}")}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state, FingerprintWindow.from_state)
+    def merge(self, state: dict[str, Any]) -> None:
+        windows = state.get("windows")
+        if isinstance(windows, dict) and "now" in windows:  # the earlier, unkeyed shape
+            self.windows.restore(windows, FingerprintWindow.from_state)
+            return
+        self.windows.merge(windows or {}, FingerprintWindow.from_state, lambda text: tuple(text.split(" ", 1)))
+
+    def advance(self, watermark: float) -> None:
+        self.windows.advance(watermark)
