@@ -309,15 +309,9 @@ class Engine:
     def _take(self, events: Iterable[Event], st: _Stream, stream: str) -> None:
         stats = self.stats
         buffer = self._buffer
-        recent = self._recent
         hold = self.hold
         for event in events:
             stats.events += 1
-            if type(event) is K8sAudit:
-                if recent.seen((event.event_id, event.stage)):
-                    stats.duplicates += 1
-                    continue
-                self._note_uninspectable(event)
             when = event.time
             if when > self._newest:
                 self._newest = when
@@ -364,6 +358,12 @@ class Engine:
                 self._import_alert(event)  # type: ignore[arg-type]
             return
         if kind is K8sAudit:
+            # a redelivery (same audit ID and stage) is dropped here, in time order, not on arrival: of two
+            # copies the one first by (time, origin) stays, whichever input was read first
+            if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
+                self.stats.duplicates += 1
+                return
+            self._note_uninspectable(event)  # type: ignore[arg-type]
             detections = self._audit_cards(event.resource)  # type: ignore[attr-defined]
         else:
             detections = self._by_kind.get(kind, ())
