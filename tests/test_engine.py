@@ -236,3 +236,41 @@ def test_engine_section_is_validated():
         EngineSettings.from_config(from_dict({"engine": {"allowed_lateness": 5}}))
     with pytest.raises(ConfigError, match="unknown keys"):
         EngineSettings.from_config(from_dict({"engine": {"lateness": "5m"}}))
+
+
+# -- generated web traffic: scanners across sites, ordinary visitors, out-of-order files ---------------
+_PATHS = ["/", "/about/", "/.env", "/.git/config", "/wp-login.php", "/phpinfo.php", "/backup.zip", "/img/a.png",
+          "/wp-content/themes/t/404.php", "/admin/", "/actuator/env"]
+_AGENTS = ["Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+           "Mozilla/5.0 (compatible; Nuclei - Open-source project (github.com/projectdiscovery/nuclei))"]
+_request = st.tuples(
+    st.sampled_from(["shop.example.com", "blog.example.com", "docs.example.com", "api.example.com"]),
+    st.sampled_from(["203.0.113.7", "198.51.100.20", "192.0.2.33"]),
+    st.integers(0, 7200),
+    st.sampled_from(_PATHS),
+    st.sampled_from([200, 302, 403, 404, 405]),
+    st.sampled_from(_AGENTS),
+)
+
+
+def _log_files(requests: list[tuple[str, str, int, str, int, str]]) -> list[tuple[str, bytes]]:
+    by_site: dict[str, list[str]] = {}
+    for site, ip, second, path, status, agent in requests:
+        when = f"02/Nov/2026:{10 + second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+        by_site.setdefault(site, []).append(
+            f'{ip} - - [{when} +0000] "GET {path} HTTP/1.1" {status} 512 "-" "{agent}"')
+    return [(f"gen/{site}.access.log", ("\n".join(lines) + "\n").encode()) for site, lines in sorted(by_site.items())]
+
+
+@settings(max_examples=15, deadline=None)
+@given(requests=st.lists(_request, min_size=1, max_size=60), data=st.data())
+def test_generated_traffic_is_order_and_split_independent(requests, data):
+    files = _log_files(requests)
+    expected = whole(files)
+    order = [files[i] for i in data.draw(st.permutations(range(len(files))))]
+    assert whole(order) == expected
+    cut = data.draw(st.integers(0, len(order)))
+    first, second = scan(order[:cut]), scan(order[cut:])
+    second.merge(orjson.loads(orjson.dumps(first.checkpoint())))
+    second.advance(None)
+    assert contract(second.alerts()) == expected

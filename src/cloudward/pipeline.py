@@ -17,9 +17,10 @@ from cloudward.detections.base import Detection
 from cloudward.engine import MUTATING_VERBS, Engine, RecentIds
 from cloudward.enrich import Enricher
 from cloudward.events import Event
-from cloudward.inputs import InputFile, ScanStats, expand_paths
+from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers.base import ParseContext
-from cloudward.store import Store, save_state_rows
+from cloudward.runners.scan import feed_paths, finish
+from cloudward.store import Store
 
 __all__ = ["MUTATING_VERBS", "Pipeline", "RecentIds", "scan_text"]
 
@@ -88,16 +89,7 @@ class Pipeline:
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:
-        expanded = list(expand_paths(list(paths)))
-        for enricher in self.enrichers:  # context files (docker inspect) help inputs read before them
-            prepare = getattr(enricher, "prepare", None)
-            if prepare is not None:
-                prepare(expanded)
-        for path in expanded:
-            src = InputFile(path, max_line_bytes=self.config.max_line_bytes)
-            if on_input is not None:
-                on_input(src)
-            self.run_input(src, fmt)
+        feed_paths(self.engine, paths, fmt, on_input)
 
     def run_input(self, src: InputFile, fmt: str | None = None) -> None:
         """Decode one input and feed its events; unreadable inputs are rejected, never raised."""
@@ -118,14 +110,7 @@ class Pipeline:
     # -- end ---------------------------------------------------------------------------------
     def finish(self, min_severity: str = "informational") -> list[Alert]:
         """Run every event in time order, apply suppression, persist, and return the alerts (oldest first)."""
-        engine = self.engine
-        engine.advance(None)
-        engine.book.apply_suppression()
-        if self.store is not None:
-            self.store.save_alerts(engine.book.alerts.values())
-            save_state_rows(self.store, engine.state_rows())
-        return engine.alerts(min_severity)
-
+        return finish(self.engine, self.store, min_severity)
 
 def scan_text(text: str | bytes, fmt: str | None = None, *, config: Config | None = None,
               only: set[str] | None = None, display: str = "<sample>", raise_errors: bool = True,
