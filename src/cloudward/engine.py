@@ -7,7 +7,7 @@
 
 Events do not run through the cards in arrival order but in event-time order: each event waits in a
 reorder buffer until the watermark (the newest event time minus `allowed_lateness`) passes it, then
-the released events run sorted by (time, origin, event id). So the order of input files, how input is
+the released events run sorted by (time, origin file, line, event id). So the order of input files, how input is
 split across engines, and a checkpoint and restore in between never change an alert; an event that
 arrives after the watermark passed its time (later than the allowed lateness) still runs, at once,
 and is counted as late. A runner over a finite set of files (`scan`) sets `hold` so that nothing is
@@ -78,6 +78,20 @@ class EngineSettings:
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ConfigError(f"{where} release_every: expected a positive integer, got {every!r}")
         return cls(allowed_lateness=lateness, release_every=every)
+
+
+def _origin_parts(origin: str) -> tuple[str, int, str]:
+    """`path:57` -> (path, 57, ''); `path:1[5]` -> (path, 1, '[5]'); no line -> (origin, 0, '')."""
+    path, sep, rest = origin.rpartition(":")
+    if not sep:
+        return origin, 0, ""
+    i = 0
+    n = len(rest)
+    while i < n and rest[i].isdigit():
+        i += 1
+    if not i:
+        return origin, 0, ""
+    return path, int(rest[:i]), rest[i:]
 
 
 class RecentIds:
@@ -167,7 +181,10 @@ class Engine:
         self.hold = False
         self._recent = RecentIds()
         self._audit_by_resource: dict[str, list[Detection]] = {}
-        self._buffer: list[tuple[tuple[float, str, str, str, int], Event]] = []
+        #: (order key, event); the key is (time, origin file, origin line, rest of origin, event id, stream,
+        #: ordinal in stream): line numbers compare as numbers, so events of one file at one instant keep
+        #: the file's order
+        self._buffer: list[tuple[tuple[float, str, int, str, str, str, int], Event]] = []
         self._newest = -math.inf
         self._released = -math.inf
         self._streams: dict[str, _Stream] = {}
@@ -320,7 +337,8 @@ class Engine:
                 self._run(event)
                 continue
             st.ordinal += 1
-            buffer.append(((when, event.origin, event.event_id, stream, st.ordinal), event))
+            path, line, rest = _origin_parts(event.origin)
+            buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
 
     def _after_feed(self) -> list[Alert]:
         if not self.hold and len(self._buffer) >= self.settings.release_every:
@@ -515,7 +533,7 @@ class Engine:
             self._released = max(self._released, float(released))
         have = {key for key, _ in self._buffer}
         for key, body in state.get("buffer") or ():
-            k = (float(key[0]), str(key[1]), str(key[2]), str(key[3]), int(key[4]))
+            k = (float(key[0]), str(key[1]), int(key[2]), str(key[3]), str(key[4]), str(key[5]), int(key[6]))
             if k not in have:
                 self._buffer.append((k, event_from_state(body)))
         self._recent.merge(state.get("redelivery") or ())
