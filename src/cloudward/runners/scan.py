@@ -21,12 +21,10 @@ from cloudward.store import Store, save_state_rows
 def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
                on_input: Callable[[InputFile], None] | None = None) -> None:
     """Decode every file under `paths` (`-` is stdin) into `engine`."""
-    expanded = list(expand_paths(list(paths)))
-    for enricher in engine.enrichers:  # context files (docker inspect) are read once, before any input
-        prepare = getattr(enricher, "prepare", None)
-        if prepare is not None:
-            prepare(expanded)
-    for path in expanded:
+    # context inputs (docker inspect snapshots) are decoded once, like any input: their events carry no
+    # time, so the engine runs them first and the container-context enricher learns from them before
+    # any process event, whichever order the files came in
+    for path in expand_paths(list(paths)):
         src = InputFile(path, max_line_bytes=engine.config.max_line_bytes)
         if on_input is not None:
             on_input(src)
