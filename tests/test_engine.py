@@ -274,3 +274,40 @@ def test_generated_traffic_is_order_and_split_independent(requests, data):
     second.merge(orjson.loads(orjson.dumps(first.checkpoint())))
     second.advance(None)
     assert contract(second.alerts()) == expected
+
+
+def _host_events() -> list[Event]:
+    decoder = Engine(STREAMING)
+    events: list[Event] = []
+    for display, data in CORPORA["host recordings"] + CORPORA["tetragon"]:
+        events.extend(decoder.decode_input(InputFile.from_bytes(data, display)))
+    return sorted(events, key=lambda e: (e.time, e.origin))
+
+
+HOST_EVENTS = _host_events()
+_HOST_EXPECTED: list[list[dict[str, Any]]] = []
+
+
+def _host_expected() -> list[dict[str, Any]]:
+    if not _HOST_EXPECTED:
+        straight = _stream(HOST_EVENTS, step=50)
+        straight.advance(None)
+        _HOST_EXPECTED.append(contract(straight.alerts()))
+    return _HOST_EXPECTED[0]
+
+
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_checkpoint_mid_stream_keeps_process_ancestry_and_container_context(data):
+    # the enrichers' keyed state (process tree per host, container facts) travels in the checkpoint
+    expected = _host_expected()
+    assert expected
+    cut = data.draw(st.integers(0, len(HOST_EVENTS)))
+    engine = _stream(HOST_EVENTS[:cut], step=50)
+    state = orjson.loads(orjson.dumps(engine.checkpoint()))
+    assert "enricher:process_ancestry" in state["shared"] and "enricher:container_context" in state["shared"]
+    again = Engine(STREAMING, raise_errors=True)
+    again.restore(state)
+    _stream(HOST_EVENTS[cut:], again, step=50)
+    again.advance(None)
+    assert contract(again.alerts()) == expected

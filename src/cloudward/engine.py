@@ -478,9 +478,14 @@ class Engine:
 
     # -- state -------------------------------------------------------------------------------
     def _stateful_shared(self) -> dict[str, Any]:
-        """Analytics the cards share (the owner index...) that keep state, by class name."""
-        return {type(obj).__name__: obj for obj in self._shared.values()
-                if callable(getattr(obj, "state", None)) and callable(getattr(obj, "merge", None))}
+        """Analytics the cards share (the owner index...) and enrichers (process ancestry, container
+        context) that keep state, by name."""
+        found = {type(obj).__name__: obj for obj in self._shared.values()
+                 if callable(getattr(obj, "state", None)) and callable(getattr(obj, "merge", None))}
+        for enr in self.enrichers:
+            if callable(getattr(enr, "state", None)) and callable(getattr(enr, "merge", None)):
+                found[f"enricher:{enr.name}"] = enr
+        return found
 
     def checkpoint(self) -> dict[str, Any]:
         """The engine's whole state as plain JSON-serializable data."""
