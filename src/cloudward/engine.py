@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
 import math
 import traceback
 from collections import defaultdict
@@ -45,6 +46,8 @@ from cloudward.timeutil import parse_duration
 
 MUTATING_VERBS = frozenset({"create", "update", "patch"})
 STATE_VERSION = 1
+#: held events between two `gc.freeze()` calls (see `Engine._freeze`)
+FREEZE_EVERY = 256
 
 #: the `[engine]` configuration section: key -> (type, default, meaning); validated by `EngineSettings`
 ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
@@ -188,6 +191,8 @@ class Engine:
         self._newest = -math.inf
         self._released = -math.inf
         self._streams: dict[str, _Stream] = {}
+        self._next_freeze = FREEZE_EVERY
+        self._frozen = False
         self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
         self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
 
@@ -339,6 +344,24 @@ class Engine:
             st.ordinal += 1
             path, line, rest = _origin_parts(event.origin)
             buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
+            if len(buffer) >= self._next_freeze:
+                self._freeze()
+
+    def _freeze(self) -> None:
+        """Move what is alive now (mostly held events) out of the cyclic collector's way.
+
+        Held events are long-lived: without this, every collection of the oldest generation walks all
+        of them again, and decoding slows down as the buffer grows (5x for orjson.loads on a large audit
+        log). Frozen objects are still freed by reference counting; `advance(None)` unfreezes."""
+        gc.freeze()
+        self._frozen = True
+        self._next_freeze = len(self._buffer) + FREEZE_EVERY
+
+    def _thaw(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+        self._next_freeze = FREEZE_EVERY
 
     def _after_feed(self) -> list[Alert]:
         if not self.hold and len(self._buffer) >= self.settings.release_every:
@@ -403,6 +426,7 @@ class Engine:
         """Event time has reached `watermark`: run what it passed and close windows. None = end of input."""
         if watermark is None:
             self._release(math.inf)
+            self._thaw()
             self._released = max(self._released, self._newest)
             for det in self.detections:
                 try:
