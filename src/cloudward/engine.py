@@ -54,6 +54,9 @@ ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
     "allowed_lateness": (str, "5m", "how far behind the newest event time an event may arrive and still "
                                     "run in time order (a duration: 30s, 5m, 1h)"),
     "release_every": (int, 20_000, "buffered events that make a release of what the watermark passed"),
+    "max_held_events": (int, 500_000, "events a runner that holds input until its end (scan) keeps at most; "
+                                      "past it the older half runs, and order independence holds only "
+                                      "within what was held"),
 }
 
 
@@ -61,6 +64,7 @@ ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
 class EngineSettings:
     allowed_lateness: float = 300.0
     release_every: int = 20_000
+    max_held_events: int = 500_000
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:
@@ -77,10 +81,13 @@ class EngineSettings:
             lateness = parse_duration(lateness_text)
         except ValueError as exc:
             raise ConfigError(f"{where} allowed_lateness: {exc}") from None
-        every = section.get("release_every", ENGINE_SECTION["release_every"][1])
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ConfigError(f"{where} release_every: expected a positive integer, got {every!r}")
-        return cls(allowed_lateness=lateness, release_every=every)
+        counts = {}
+        for key in ("release_every", "max_held_events"):
+            value = section.get(key, ENGINE_SECTION[key][1])
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where} {key}: expected a positive integer, got {value!r}")
+            counts[key] = value
+        return cls(allowed_lateness=lateness, **counts)
 
 
 def _origin_parts(origin: str) -> tuple[str, int, str]:
@@ -193,6 +200,9 @@ class Engine:
         self._streams: dict[str, _Stream] = {}
         self._next_freeze = FREEZE_EVERY
         self._frozen = False
+        #: event time up to which a holding engine had to run events early (see `_spill`), and how often
+        self._spilled = -math.inf
+        self.spills = 0
         self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
         self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
 
@@ -337,7 +347,7 @@ class Engine:
             when = event.time
             if when > self._newest:
                 self._newest = when
-            if not hold and when <= self._released:
+            if when <= (self._spilled if hold else self._released):
                 self.late += 1
                 self._run(event)
                 continue
@@ -345,7 +355,20 @@ class Engine:
             path, line, rest = _origin_parts(event.origin)
             buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
             if len(buffer) >= self._next_freeze:
+                if hold and len(buffer) > self.settings.max_held_events:
+                    self._spill()
+                    buffer = self._buffer
                 self._freeze()
+
+    def _spill(self) -> None:
+        """Holding more than `max_held_events`: run the older half now, so memory stays bounded. Events
+        older than what ran are late from here on (they run at once, counted in `late`)."""
+        buffer = self._buffer
+        buffer.sort(key=itemgetter(0))
+        cut = buffer[len(buffer) // 2][0][0]
+        self._release(cut)
+        self._spilled = max(self._spilled, cut)
+        self.spills += 1
 
     def _freeze(self) -> None:
         """Move what is alive now (mostly held events) out of the cyclic collector's way.
