@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from cloudward.config import from_dict
 from cloudward.engine import Engine, EngineSettings, rows_to_state, state_to_rows
-from cloudward.events import Event, HttpRequest
+from cloudward.events import Event, HttpRequest, ProcessExec
 from cloudward.inputs import InputFile
 from cloudward.state import event_from_state, event_state
 
@@ -338,7 +338,8 @@ def test_a_holding_engine_past_its_limit_runs_the_older_half_and_counts_late_eve
     engine.hold = True
     engine.feed(events)
     assert engine.spills >= 1 and len(engine._buffer) <= 100 + 2 * 256 and engine.late == 0
-    engine.feed([dataclasses.replace(events[0], event_id="again", origin="again.log:1")])
+    oldest = next(e for e in events if isinstance(e, ProcessExec))
+    engine.feed([dataclasses.replace(oldest, event_id="again", origin="again.log:1")])
     assert engine.late == 1
     engine.advance(None)
     reference = Engine(raise_errors=True)

@@ -36,7 +36,7 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import Event, ExternalAlert, K8sAudit
+from cloudward.events import ContainerEvent, Event, ExternalAlert, K8sAudit
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
 from cloudward.parsers.json_records import JsonRecords
@@ -45,6 +45,10 @@ from cloudward.store import Store, load_state_rows
 from cloudward.timeutil import parse_duration
 
 MUTATING_VERBS = frozenset({"create", "update", "patch"})
+#: container records that are snapshots of state (`docker inspect`, the daemon's configuration), not things
+#: that happened: context for every event, so they run before any timed event whatever their own time
+CONTEXT_ACTIONS = frozenset({"inspect", "exec_inspect", "image_inspect", "daemon_config"})
+CONTEXT_TIME = -1e18
 STATE_VERSION = 1
 #: held events between two `gc.freeze()` calls (see `Engine._freeze`)
 FREEZE_EVERY = 256
@@ -345,9 +349,11 @@ class Engine:
         for event in events:
             stats.events += 1
             when = event.time
-            if when > self._newest:
+            if type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
+                when = CONTEXT_TIME
+            elif when > self._newest:
                 self._newest = when
-            if when <= (self._spilled if hold else self._released):
+            elif when <= (self._spilled if hold else self._released):
                 self.late += 1
                 self._run(event)
                 continue

@@ -38,3 +38,17 @@ def test_state_rows_are_kept_per_analytic_and_key_and_two_writers_keep_both(tmp_
     baselines = {key: body for analytic, key, body in rows if analytic == "card:AppServices_AnomalousPageAccess:sites"}
     assert baselines["shop.example.com"]["ips"] == ["203.0.113.50"]
     assert baselines["blog.example.com"]["ips"] == ["198.51.100.7"]
+
+
+def test_inspect_snapshots_are_context_for_every_event_whatever_their_time():
+    # docker inspect is dated by the container's start, after the exec inspect record (which has no time);
+    # as context it still runs first, so the privileged exec's records join one alert named for the container
+    recorded = Path(__file__).parents[1] / "data" / "host" / "recorded"
+    files = sorted(recorded.iterdir())
+    for order in (files, files[::-1]):
+        alerts = [a for a in _scan(order) if a["alert_type"] == "K8S.NODE_PrivilegedExecutionInContainer"]
+        (docker_exec,) = [a for a in alerts if a["entities"].get("container") == "cw-plain"]
+        assert docker_exec["count"] == 4
+        assert any(e["origin"].endswith("docker-inspect-execs.json:1[5]") for e in docker_exec["evidence"])
+        assert not any(a["entities"].get("container_id", "").startswith("0762b4bf") and a is not docker_exec
+                       and a["entities"].get("command_line") == "id" for a in alerts)
