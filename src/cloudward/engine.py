@@ -191,8 +191,11 @@ class Engine:
         self.late = 0
         #: while True (a `--baseline-from` pass), detections learn but findings are dropped
         self.learning = False
-        #: keep every event until `advance` (a runner over files that are not in time order sets this)
+        #: keep every event until `advance` (a runner over inputs it cannot order in time sets this)
         self.hold = False
+        #: no event older than this is still to come (a runner that knows its inputs sets it): automatic
+        #: releases never pass it
+        self.horizon = math.inf
         self._recent = RecentIds()
         self._audit_by_resource: dict[str, list[Detection]] = {}
         #: (order key, event); the key is (time, origin file, origin line, rest of origin, event id, stream,
@@ -267,13 +270,14 @@ class Engine:
     # -- decoding ------------------------------------------------------------------------------
     def decode_input(self, src: InputFile, fmt: str | None = None,
                      ctx: ParseContext | None = None) -> Iterator[Event]:
-        """The events of one input (opened here, closed at the end); unreadable inputs are rejected."""
+        """The events of one input (opened here, closed at the end); unreadable inputs are rejected.
+        Counts go to `ctx.stats` (the engine's own unless another context is given)."""
         ctx = ctx or self.ctx
-        self.stats.files += 1
+        ctx.stats.files += 1
         try:
             src.open()
         except OSError as exc:
-            self.stats.reject(f"{src.display}:0", f"cannot open: {exc.strerror or exc}")
+            ctx.stats.reject(f"{src.display}:0", f"cannot open: {exc.strerror or exc}")
             return
         chosen = parsers.by_name(fmt) if fmt else None
         if fmt and chosen is None:
@@ -286,12 +290,12 @@ class Engine:
             head = Head.of(src)
             if not head.data:
                 if src.open_error:
-                    self.stats.reject(f"{src.display}:1", src.open_error)
+                    ctx.stats.reject(f"{src.display}:1", src.open_error)
                 return
             format_ = chosen or parsers.sniff(head)
             if format_ is None:
                 kind = "binary data" if b"\x00" in head.data[:4096] else "text"
-                self.stats.reject(f"{src.display}:1", f"unrecognized input format ({kind})")
+                ctx.stats.reject(f"{src.display}:1", f"unrecognized input format ({kind})")
                 return
             events = format_.parse(src, ctx)
             if isinstance(format_, JsonRecords):  # JSON dialects count their own records
@@ -303,7 +307,7 @@ class Engine:
                     n += 1
                     yield event
             finally:
-                self.stats.formats[format_.name] += n
+                ctx.stats.formats[format_.name] += n
         finally:
             src.close()
 
@@ -361,7 +365,7 @@ class Engine:
             path, line, rest = _origin_parts(event.origin)
             buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
             if len(buffer) >= self._next_freeze:
-                if hold and len(buffer) > self.settings.max_held_events:
+                if len(buffer) > self.settings.max_held_events:
                     self._spill()
                     buffer = self._buffer
                 self._freeze()
@@ -394,7 +398,7 @@ class Engine:
 
     def _after_feed(self) -> list[Alert]:
         if not self.hold and len(self._buffer) >= self.settings.release_every:
-            self._release(self._newest - self.settings.allowed_lateness)
+            self._release(min(self._newest - self.settings.allowed_lateness, self.horizon))
         return self.book.drain_changed()
 
     def _release(self, watermark: float) -> None:

@@ -1,8 +1,9 @@
 """The earlier entry point, kept as a facade over `cloudward.engine.Engine`.
 
 `Pipeline(...).run_input/run_paths/feed/finish/learn_paths` keep their meaning: inputs are decoded and
-fed to one engine that holds every event until `finish` (a scan over files, which are not in event-time
-order), then runs them in time order and returns the alerts. New runners use the engine directly.
+fed to one engine; what `run_input` and `feed` hand it is held until `finish` (inputs are not in
+event-time order), the files of one `run_paths` call run as the scan goes, like `cloudward scan`.
+New runners use the engine directly.
 """
 
 from __future__ import annotations
@@ -89,7 +90,14 @@ class Pipeline:
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:
-        feed_paths(self.engine, paths, fmt, on_input)
+        # files of one call are read in the order of their first events and run as the scan goes
+        # (see `runners.scan.feed_paths`); single inputs handed to `run_input` are held until `finish`
+        engine = self.engine
+        engine.hold = False
+        try:
+            feed_paths(engine, paths, fmt, on_input, ordered=True)
+        finally:
+            engine.hold = True
 
     def run_input(self, src: InputFile, fmt: str | None = None) -> None:
         """Decode one input and feed its events; unreadable inputs are rejected, never raised."""

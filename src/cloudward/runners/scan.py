@@ -1,34 +1,68 @@
 """`cloudward scan`: a finite set of files (or stdin) through one engine, then the sinks.
 
-Files of one scan are not in event-time order (rotated logs read newest first, one site's day after
-another's), so the runner holds every event until its last input is read and then lets the engine run
-them in time order (`Engine.hold`); the alerts are the same whatever order the files were named in.
+Files of one scan are not in event-time order (rotated logs named newest first, one site's day after
+another's). The runner reads them in the order of their first event (a short look at each file first)
+and tells the engine the first time of the next file (`Engine.horizon`): what is older runs as the scan
+goes, in time order, and only files that overlap in time are held together. The alerts are the same
+whatever order the files were named in.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from cloudward.alerts import Alert
 from cloudward.config import Config
 from cloudward.engine import Engine
-from cloudward.inputs import InputFile, expand_paths
+from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.sinks import Sink
 from cloudward.store import Store, save_state_rows
 
 
+def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
+    """The time of the first event of the file at `path` (decoding stops there), inf when it has none or
+    cannot be read. Nothing is counted: the real pass counts."""
+    if path == "-":
+        return math.inf
+    ctx = dataclasses.replace(engine.ctx, stats=ScanStats())
+    src = InputFile(path, max_line_bytes=engine.config.max_line_bytes)
+    events = engine.decode_input(src, fmt, ctx)
+    try:
+        for event in events:
+            return event.time
+    except (OSError, ValueError):
+        return math.inf
+    finally:
+        events.close()
+    return math.inf
+
+
 def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
-               on_input: Callable[[InputFile], None] | None = None) -> None:
-    """Decode every file under `paths` (`-` is stdin) into `engine`."""
-    # context inputs (docker inspect snapshots) are decoded once, like any input: their events carry no
-    # time, so the engine runs them first and the container-context enricher learns from them before
-    # any process event, whichever order the files came in
-    for path in expand_paths(list(paths)):
+               on_input: Callable[[InputFile], None] | None = None, *, ordered: bool = False) -> None:
+    """Decode every file under `paths` (`-` is stdin) into `engine`.
+
+    With `ordered`, files are read in the order of their first event's time (then path), whatever order
+    they were named in, and the engine is told that nothing older than the next file's first event is
+    still to come: it runs what is older as it goes, so a scan of rotated or per-day files holds only
+    the files that overlap in time, and its alerts do not depend on the order of the command line.
+    Context inputs (docker inspect snapshots) are decoded once, like any input; the engine runs their
+    events before every timed event."""
+    expanded = list(expand_paths(list(paths)))
+    if ordered and not engine.hold:
+        firsts = {p: first_time(engine, p, fmt) for p in expanded}
+        expanded.sort(key=lambda p: (firsts[p], p))
+    for i, path in enumerate(expanded):
+        if ordered and not engine.hold:
+            later = [firsts[p] for p in expanded[i + 1:]]
+            engine.horizon = min(later) if later else math.inf
         src = InputFile(path, max_line_bytes=engine.config.max_line_bytes)
         if on_input is not None:
             on_input(src)
         engine.feed(engine.decode_input(src, fmt))
+    engine.horizon = math.inf
 
 
 def finish(engine: Engine, store: Store | None, min_severity: str = "informational") -> list[Alert]:
@@ -45,7 +79,6 @@ class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
                  intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None) -> None:
         self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])})
-        self.engine.hold = True
         self.store = store
         self.sinks = sinks or []
 
@@ -54,7 +87,7 @@ class ScanRunner:
         engine = self.engine
         engine.set_learning(True)
         try:
-            feed_paths(engine, paths, fmt)
+            feed_paths(engine, paths, fmt, ordered=True)
             engine.advance(None)
         finally:
             engine.set_learning(False)
@@ -63,7 +96,7 @@ class ScanRunner:
 
     def run(self, paths: Iterable[str], fmt: str | None = None, *, min_severity: str = "informational",
             on_input: Callable[[InputFile], None] | None = None) -> list[Alert]:
-        feed_paths(self.engine, paths, fmt, on_input)
+        feed_paths(self.engine, paths, fmt, on_input, ordered=True)
         return finish(self.engine, self.store, min_severity)
 
     def deliver(self, alerts: list[Alert]) -> None:
