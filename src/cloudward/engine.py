@@ -58,9 +58,9 @@ ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
     "allowed_lateness": (str, "5m", "how far behind the newest event time an event may arrive and still "
                                     "run in time order (a duration: 30s, 5m, 1h)"),
     "release_every": (int, 20_000, "buffered events that make a release of what the watermark passed"),
-    "max_held_events": (int, 500_000, "events a runner that holds input until its end (scan) keeps at most; "
-                                      "past it the older half runs, and order independence holds only "
-                                      "within what was held"),
+    "max_held_events": (int, 20_000, "events the reorder buffer keeps at most (it bounds memory at high "
+                                     "event rates); past it the older half runs, and later older events "
+                                     "count as late"),
 }
 
 
@@ -68,7 +68,7 @@ ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
 class EngineSettings:
     allowed_lateness: float = 300.0
     release_every: int = 20_000
-    max_held_events: int = 500_000
+    max_held_events: int = 20_000
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:
