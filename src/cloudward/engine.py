@@ -50,8 +50,9 @@ MUTATING_VERBS = frozenset({"create", "update", "patch"})
 CONTEXT_ACTIONS = frozenset({"inspect", "exec_inspect", "image_inspect", "daemon_config"})
 CONTEXT_TIME = -1e18
 STATE_VERSION = 1
-#: held events between two `gc.freeze()` calls (see `Engine._freeze`)
-FREEZE_EVERY = 256
+#: held events between two `gc.freeze()` calls (see `Engine._freeze`): every one, so a held event's
+#: objects are never walked by the collector's older generations (freezing costs a list splice)
+FREEZE_EVERY = 1
 
 #: the `[engine]` configuration section: key -> (type, default, meaning); validated by `EngineSettings`
 ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
