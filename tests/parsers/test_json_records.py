@@ -59,3 +59,11 @@ def test_over_long_line_in_blocks_is_dropped_and_reading_continues():
     pipe.run_input(src)
     assert pipe.stats.rejected == 1 and pipe.stats.rejections[0].where == "m.log:2"
     assert pipe.finish()[0].count == 2
+
+
+def test_junk_line_breaks_before_the_first_event_do_not_hide_it_from_sniffing():
+    # \r, \x85 and \u2028 are line breaks to str.splitlines but not to the readers (found by hypothesis)
+    text = "\n" * 4 + "\r\r\r\r\x85\u2028\u2028\n" * 2 + GOOD + "\n"
+    pipe = Pipeline(raise_errors=True)
+    pipe.run_input(InputFile.from_bytes(text.encode(), "j.log"))
+    assert [a.alert_type for a in pipe.finish()] == ["K8S_PrivilegedContainer"]
