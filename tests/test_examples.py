@@ -16,6 +16,20 @@ def test_example_configuration_is_valid():
     assert cfg.cluster == "prod-aks"
     assert "/srv/secrets" in pipe.data.strings("sensitive_host_paths")
     assert cfg.suppress and cfg.suppress[0].active(now=0)
+    assert pipe.engine.settings.allowed_lateness == 300
+
+
+def test_example_sinks_block_is_valid(tmp_path):
+    import tomllib
+
+    from cloudward.config import from_dict
+    from cloudward.sinks import from_config
+
+    text = (EXAMPLES / "cloudward.toml").read_text()
+    block = text[text.index("# [[sinks]]"):].split("\n\n", 1)[0]
+    raw = tomllib.loads("\n".join(line.removeprefix("# ").split("  #")[0] for line in block.splitlines()))
+    ((_sink, table),) = from_config(from_dict(raw))
+    assert table["type"] == "jsonl_file" and table["min_severity"] == "medium"
 
 
 def test_audit_policy_records_what_the_cards_read():

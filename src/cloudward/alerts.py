@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: list-valued entities keep at most this many distinct values
 MAX_ENTITY_VALUES = 50
+#: where events without a time (inspect snapshots) sort when choosing entities: after every timed event
+UNKNOWN_TIME = 1e18
 #: an alert remembers this many contributing event ids to ignore redeliveries
 MAX_REMEMBERED_EVENTS = 10_000
 
@@ -69,6 +71,37 @@ class Alert:
     suppression: dict[str, Any] | None = None
     #: contributing event ids, to make redelivery a no-op (not part of the contract)
     seen_events: set[str] = field(default_factory=set, repr=False)
+    #: the (time, origin, event id) that brought each entity value, so merged books agree (not in the contract)
+    entity_order: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the latest finding's order key and description parameters: the description is rendered from them
+    last_order: tuple[float, str, str] = field(default=(0.0, "", ""), repr=False)
+    last_params: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def state(self) -> dict[str, Any]:
+        """Everything, contract and bookkeeping, as plain data (for checkpoints and merges)."""
+        out = self.to_dict()
+        out["first_seen"], out["last_seen"] = self.first_seen, self.last_seen
+        out["seen_events"] = sorted(self.seen_events)
+        out["entity_order"] = self.entity_order
+        out["last_order"] = list(self.last_order)
+        out["last_params"] = self.last_params
+        return out
+
+    @classmethod
+    def from_state(cls, body: Mapping[str, Any]) -> Alert:
+        return cls(
+            id=body["id"], alert_type=body["alert_type"], title=body["title"], title_ko=body.get("title_ko", ""),
+            severity=body["severity"], tactics=list(body["tactics"]), techniques=list(body["techniques"]),
+            source=body["source"], first_seen=float(body["first_seen"]), last_seen=float(body["last_seen"]),
+            count=int(body["count"]), resource=dict(body["resource"]), entities=dict(body["entities"]),
+            description=body["description"], description_ko=body.get("description_ko", ""),
+            remediation=list(body["remediation"]), remediation_ko=list(body.get("remediation_ko", [])),
+            evidence=list(body["evidence"]), status=body.get("status", "active"),
+            suppression=body.get("suppression"), seen_events=set(body.get("seen_events", [])),
+            entity_order=dict(body.get("entity_order") or {}),
+            last_order=tuple(body.get("last_order") or (0.0, "", "")),  # type: ignore[arg-type]
+            last_params=dict(body.get("last_params") or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -202,15 +235,40 @@ def entity_matches(pattern: Mapping[str, Any], entities: Mapping[str, Any]) -> b
     return True
 
 
-def _merge_entities(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+def _value_id(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _merge_entities(alert: Alert, new: Mapping[str, Any], order: tuple[float, str, str]) -> None:
+    """Fold a finding's entities in. A scalar is the one of the earliest finding; a list holds the values
+    of the earliest findings, in that order - so the result depends on the set of findings only."""
+    into = alert.entities
+    keys = alert.entity_order
     for key, value in new.items():
-        old = into.get(key)
-        if old is None:
-            into[key] = list(value) if isinstance(value, (list, tuple)) else value
-        elif isinstance(old, list):
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if v not in old and len(old) < MAX_ENTITY_VALUES:
-                    old.append(v)
+        if isinstance(value, (list, tuple)):
+            slots = keys.setdefault(key, {})
+            if not isinstance(slots, dict):
+                slots = keys[key] = {}
+            for v in value:
+                vid = _value_id(v)
+                have = slots.get(vid)
+                if have is None or order < tuple(have[0]):
+                    slots[vid] = [list(order), v]
+            if len(slots) > MAX_ENTITY_VALUES:
+                kept = sorted(slots.items(), key=lambda kv: (tuple(kv[1][0]), kv[0]))[:MAX_ENTITY_VALUES]
+                slots.clear()
+                slots.update(kept)
+            into[key] = [v for _, (_, v) in sorted(slots.items(), key=lambda kv: (tuple(kv[1][0]), kv[0]))]
+        else:
+            have = keys.get(key)
+            if key not in into or not isinstance(have, list) or order < tuple(have):
+                into[key] = value
+                keys[key] = list(order)
+
+
+def _evidence_key(item: Mapping[str, Any]) -> tuple[bool, str, str, str]:
+    when = str(item.get("time") or "")
+    return (not when, when, str(item.get("origin") or ""), str(item.get("event_id") or ""))
 
 
 class AlertBook:
@@ -223,6 +281,8 @@ class AlertBook:
         self.evidence_limit = self.config.evidence_limit
         self.alerts: dict[tuple[str, str, str], Alert] = {}
         self.suppressed: dict[str, int] = {}
+        #: alert id -> the card's description templates (English, Korean), to re-render after a merge
+        self.templates: dict[str, tuple[str, str]] = {}
         #: alerts changed since the last `drain_changed`, for streaming sinks
         self._changed: dict[str, Alert] = {}
         #: input name -> identity (`InputFile.identity`): `path:line` event ids are remembered as identity:line
@@ -239,7 +299,11 @@ class AlertBook:
         return event_id
 
     def add(self, card: Card, finding: Finding, severity: str, source: str | None = None) -> Alert | None:
-        """Fold a finding in; returns the alert if it was created or changed."""
+        """Fold a finding in; returns the alert if it was created or changed.
+
+        The result is a function of the set of findings, not of their order: first/last seen are min/max,
+        evidence is the `evidence_limit` earliest events, entities and the description's parameters are
+        chosen by the events' (time, origin, id)."""
         event = finding.event
         rtype, rname = finding.resource or default_resource(event)
         book_key = (card.id, rname, finding.key)
@@ -273,8 +337,10 @@ class AlertBook:
                 evidence=[],
             )
             self.alerts[book_key] = alert
+            self.templates[alert.id] = (card.description, card.description_ko)
         elif self.seen_id(event) in alert.seen_events:
             return None
+        self.templates.setdefault(alert.id, (card.description, card.description_ko))
         if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
             alert.seen_events.add(self.seen_id(event))
         alert.count += 1
@@ -283,17 +349,81 @@ class AlertBook:
             alert.last_seen = max(alert.last_seen, event.time)
         if severity_rank(sev) > severity_rank(alert.severity):
             alert.severity = sev
-        _merge_entities(alert.entities, finding.entities)
-        values = {**alert.entities, **finding.params}
-        alert.description = render(card.description, values)
-        alert.description_ko = render(card.description_ko, values)
+        order = (event.time or UNKNOWN_TIME, event.origin, event.event_id)
+        _merge_entities(alert, finding.entities, order)
+        if order >= alert.last_order or not alert.last_params:
+            alert.last_order, alert.last_params = order, dict(finding.params)
+        self._render(alert)
+        known = {e["event_id"] for e in alert.evidence}
         for ev in (*finding.related, event):
-            if len(alert.evidence) >= self.evidence_limit:
-                break
-            if not any(e["event_id"] == ev.event_id for e in alert.evidence):
+            if ev.event_id not in known:
+                known.add(ev.event_id)
                 alert.evidence.append(evidence_of(ev))
+        self._trim_evidence(alert)
         self._changed[alert.id] = alert
         return alert
+
+    def _render(self, alert: Alert) -> None:
+        template, template_ko = self.templates.get(alert.id, ("", ""))
+        if not template:
+            return
+        values = {**alert.entities, **alert.last_params}
+        alert.description = render(template, values)
+        alert.description_ko = render(template_ko, values)
+
+    def _trim_evidence(self, alert: Alert) -> None:
+        alert.evidence.sort(key=_evidence_key)
+        del alert.evidence[self.evidence_limit:]
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The book as plain data, keyed by alert id."""
+        return {"alerts": {a.id: {"book_key": list(k), "alert": a.state(),
+                                  "templates": list(self.templates.get(a.id, ("", "")))}
+                           for k, a in self.alerts.items()}}
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Fold another book's `state()` in; merging is commutative and idempotent per alert."""
+        for body in (state.get("alerts") or {}).values():
+            key = tuple(body["book_key"])
+            other = Alert.from_state(body["alert"])
+            self.templates.setdefault(other.id, tuple(body.get("templates") or ("", "")))  # type: ignore[arg-type]
+            mine = self.alerts.get(key)  # type: ignore[arg-type]
+            if mine is None:
+                self.alerts[key] = other  # type: ignore[index]
+                self._changed[other.id] = other
+                continue
+            self._merge_alert(mine, other)
+            self._changed[mine.id] = mine
+
+    def _merge_alert(self, mine: Alert, other: Alert) -> None:
+        both = mine.seen_events & other.seen_events
+        union = mine.seen_events | other.seen_events
+        mine.count = mine.count + other.count - len(both)
+        mine.seen_events = union if len(union) <= MAX_REMEMBERED_EVENTS else set(sorted(union)[:MAX_REMEMBERED_EVENTS])
+        if other.first_seen and (not mine.first_seen or other.first_seen < mine.first_seen):
+            mine.first_seen = other.first_seen
+        mine.last_seen = max(mine.last_seen, other.last_seen)
+        if severity_rank(other.severity) > severity_rank(mine.severity):
+            mine.severity = other.severity
+        for key, value in other.entities.items():
+            order = other.entity_order.get(key)
+            if isinstance(value, list) and isinstance(order, dict):
+                for vid, (when, v) in order.items():
+                    _merge_entities(mine, {key: [v]}, tuple(when))  # type: ignore[arg-type]
+                    del vid
+            elif isinstance(order, list):
+                _merge_entities(mine, {key: value}, tuple(order))  # type: ignore[arg-type]
+            elif key not in mine.entities:
+                mine.entities[key] = value
+        if tuple(other.last_order) > tuple(mine.last_order):
+            mine.last_order, mine.last_params = tuple(other.last_order), dict(other.last_params)  # type: ignore[assignment]
+        known = {e["event_id"] for e in mine.evidence}
+        mine.evidence.extend(e for e in other.evidence if e["event_id"] not in known)
+        self._trim_evidence(mine)
+        if other.status != "active" and mine.status == "active":
+            mine.status, mine.suppression = other.status, other.suppression
+        self._render(mine)
 
     def apply_suppression(self, rules: Iterable[SuppressRule] | None = None, now: float | None = None) -> None:
         """Dismiss alerts matched by active suppression rules; counts per rule for the summary."""

@@ -24,9 +24,10 @@ from cloudward import detections as registry
 from cloudward.config import SEVERITIES, Config, ConfigError, load, severity_rank
 from cloudward.detections.testing import run_sample, sample_text
 from cloudward.inputs import InputFile, expand_paths
-from cloudward.pipeline import Pipeline
 from cloudward.report import print_summary
-from cloudward.sinks import outputs
+from cloudward.runners.scan import ScanRunner
+from cloudward.sinks import from_config as sinks_from_config
+from cloudward.sinks import known_types, make_sink
 from cloudward.sinks.table import SEVERITY_STYLE, make_console, print_listing
 from cloudward.store import AmbiguousId, Store, StoreError, current_user
 from cloudward.textsafe import terminal_safe
@@ -136,33 +137,31 @@ def run_scan(
     progress: bool | None, lang: str, quiet: bool, rejects_file: str | None,
 ) -> int:
     err = _stderr()
-    writer = outputs().get(output)
-    if writer is None:
-        raise click.UsageError(f"unknown output {output!r}; choose from {', '.join(sorted(outputs()))}")
+    stdout_sink = make_sink(output, sys.stdout.buffer)
+    if stdout_sink is None:
+        raise click.UsageError(f"unknown output {output!r}; choose from {', '.join(known_types())}")
     try:
         store = Store(store_path) if store_path else None
     except StoreError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        pipe = Pipeline(config, only=set(only) if only else None, store=store,
-                        enrich_options={"intel": list(intel)})
+        sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
+        runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     except sqlite3.DatabaseError as exc:
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
+    pipe = runner.engine
     started = time.perf_counter()
     try:
         if baseline_from:
-            pipe.learn_paths(baseline_from, fmt)
-            pipe.stats = type(pipe.stats)()
-            pipe.ctx.stats = pipe.stats
+            runner.learn(baseline_from, fmt)
         watcher = _ProgressWatcher(paths)
         if watcher.enabled(progress):
             with watcher:
-                pipe.run_paths(paths, fmt, on_input=watcher.on_input)
+                alerts = runner.run(paths, fmt, min_severity=min_severity, on_input=watcher.on_input)
         else:
-            pipe.run_paths(paths, fmt)
-        alerts = pipe.finish(min_severity)
+            alerts = runner.run(paths, fmt, min_severity=min_severity)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except sqlite3.DatabaseError as exc:
@@ -171,9 +170,10 @@ def run_scan(
         if store is not None:
             store.close()
     seconds = time.perf_counter() - started
-    out = sys.stdout.buffer
-    writer(alerts, out, {"lang": lang})
-    out.flush()
+    try:
+        runner.deliver(alerts)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write to a sink: {exc}") from None
     if not quiet:
         print_summary(err, pipe, alerts, seconds)
     if rejects_file:

@@ -68,7 +68,7 @@ _REGISTERED: dict[str, dict[str, Key]] = {}
 
 #: the module that registers each owned section's schema when imported (imported only when the section is used)
 SECTION_OWNERS = {"agent": "cloudward.agent.settings", "sigma": "cloudward.sigma.settings",
-                  "engine": "cloudward.engine", "sinks": "cloudward.sinks", "server": "cloudward.server.settings",
+                  "engine": "cloudward.engine", "server": "cloudward.server.settings",
                   "spark": "cloudward.spark.settings"}
 
 

@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS detection_state (
     updated REAL NOT NULL,
     state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state_rows (
+    analytic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    updated REAL NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (analytic, key)
+);
 CREATE TABLE IF NOT EXISTS status_log (
     alert_id TEXT NOT NULL,
     at REAL NOT NULL,
@@ -268,6 +275,23 @@ class _Guard:
             err = self.store._error(exc)
             raise StoreError(f"{self.what}: {err}") from None
         return False
+
+
+def load_state_rows(store: Store) -> list[tuple[str, str, Any]]:
+    """Every (analytic, partition key, state) row the engine saved."""
+    return [(a, k, orjson.loads(v)) for a, k, v in
+            store.db.execute("SELECT analytic, key, state FROM state_rows ORDER BY analytic, key")]
+
+
+def save_state_rows(store: Store, rows: Iterable[tuple[str, str, Any]]) -> None:
+    """Upsert engine state one row per (analytic, partition key): a writer replaces only the keys it holds."""
+    now = time.time()
+    with store.db:
+        store.db.executemany(
+            "INSERT INTO state_rows VALUES (?,?,?,?) ON CONFLICT(analytic, key) DO UPDATE SET "
+            "updated=excluded.updated, state=excluded.state",
+            [(a, k, now, orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS)) for a, k, v in rows],
+        )
 
 
 def _alert_from_body(doc: dict[str, Any], seen: set[str]) -> Alert:

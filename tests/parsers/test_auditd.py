@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudward.detections.node._samples import audit_connect, audit_exec, shim
+from cloudward.enrich.process_ancestry import ProcessAncestry
 from cloudward.events import NetConnection, ProcessExec
 from cloudward.inputs import InputFile
 from cloudward.parsers import by_name, sniff
@@ -18,9 +19,14 @@ RECORDED = Path(__file__).parents[1] / "data" / "host" / "recorded"
 
 
 def parse(text: str | bytes, ctx: ParseContext | None = None) -> tuple[list, ParseContext]:
+    """The parser's events, then the process-ancestry enricher over them in time order (as the engine runs it)."""
     ctx = ctx or ParseContext()
     data = text.encode() if isinstance(text, str) else text
-    return list(Auditd().parse(InputFile.from_bytes(data, "audit.log"), ctx)), ctx
+    events = list(Auditd().parse(InputFile.from_bytes(data, "audit.log"), ctx))
+    ancestry = ProcessAncestry()
+    for event in sorted(events, key=lambda e: e.time):  # stable: one instant keeps the file's order
+        ancestry.enrich(event)
+    return events, ctx
 
 
 def by_serial(events: list, serial: int):

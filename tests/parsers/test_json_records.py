@@ -128,3 +128,11 @@ def test_runs_of_blank_lines_cost_one_step_per_run():
     assert time.perf_counter() - started < 5
     assert stats.lines == 20_001_002 and stats.rejected == 0
     assert alerts[0].count == 2
+
+
+def test_junk_line_breaks_before_the_first_event_do_not_hide_it_from_sniffing():
+    # \r, \x85 and \u2028 are line breaks to str.splitlines but not to the readers (found by hypothesis)
+    text = "\n" * 4 + "\r\r\r\r\x85\u2028\u2028\n" * 2 + GOOD + "\n"
+    pipe = Pipeline(raise_errors=True)
+    pipe.run_input(InputFile.from_bytes(text.encode(), "j.log"))
+    assert [a.alert_type for a in pipe.finish()] == ["K8S_PrivilegedContainer"]

@@ -109,6 +109,15 @@ class CrossSiteProfiles:
         return {"profiles": {ip: {"hits": [list(h) for h in p.hits], "alerted": sorted(p.alerted_sites)}
                              for ip, p in self.profiles.items()}}
 
+    def keyed(self) -> dict[str, Any]:
+        """{source address: profile}: the partition key of cross-site state is the address."""
+        return {ip: {"hits": [list(h) for h in p.hits], "alerted": sorted(p.alerted_sites)}
+                for ip, p in self.profiles.items()}
+
+    def merge(self, keyed: dict[str, Any]) -> None:
+        """Union of hits and alerted sites per address (a set: commutative and idempotent)."""
+        self.restore({"profiles": keyed})
+
     def restore(self, state: dict[str, Any]) -> None:
         for ip, body in (state.get("profiles") or {}).items():
             prof = self.profiles.setdefault(ip, Profile())

@@ -96,6 +96,39 @@ class KeyedWindows(Generic[W]):
         for key, body in state.get("windows", []):
             self.windows[_key_in(key)] = loader(body)
 
+    # -- keyed state: {partition key: window} ---------------------------------------------------
+    def keyed(self, key_text: Callable[[Any], str] = str) -> dict[str, Any]:
+        return {key_text(k): w.to_state() for k, w in self.windows.items()}
+
+    def merge(self, keyed: dict[str, Any], loader: Callable[[dict[str, Any]], W],
+              key_of: Callable[[str], Any] = str) -> None:
+        """Fold windows of another instance in. A key only one side holds is taken as it is; when both
+        hold one and they overlap in time, the window that opened first absorbs the other (its counts,
+        paths, pending events), else the earlier window is kept - exact when the input was partitioned
+        by this key (every event of one key in one instance), which is how workers are meant to split it."""
+        for text, body in keyed.items():
+            key = key_of(text)
+            other = loader(body)
+            mine = self.windows.get(key)
+            if other.last > self.now:
+                self.now = other.last
+            if mine is None:
+                self.windows[key] = other
+                continue
+            first, second = (mine, other) if (mine.start, mine.last) <= (other.start, other.last) else (other, mine)
+            absorb = getattr(first, "absorb", None)
+            if absorb is not None and second.start <= first.start + self.length:
+                absorb(second)
+            self.windows[key] = first
+
+    def advance(self, watermark: float) -> None:
+        """Drop windows that ended more than one length before `watermark` (no later event can reach them)."""
+        horizon = watermark - 2 * self.length
+        stale = [k for k, w in self.windows.items() if w.last < horizon]
+        for k in stale:
+            del self.windows[k]
+        self.expired += len(stale)
+
 
 def _key_out(key: Any) -> Any:
     return list(key) if isinstance(key, tuple) else key

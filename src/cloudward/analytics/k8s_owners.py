@@ -30,6 +30,8 @@ def controller_of(metadata: dict[str, Any]) -> tuple[str, str] | None:
 
 
 class OwnerIndex:
+    partition = "namespace"
+
     def __init__(self) -> None:
         #: (namespace, kind, name) -> (owner kind, owner name)
         self.links: dict[tuple[str, str, str], tuple[str, str]] = {}
@@ -63,6 +65,10 @@ class OwnerIndex:
 
     def state(self) -> dict[str, Any]:
         return {"links": [[*k, *v] for k, v in self.links.items()]}
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Union of the links (a workload's owner never changes, so both sides agree on a shared link)."""
+        self.restore(state)
 
     def restore(self, state: dict[str, Any]) -> None:
         for ns, kind, name, okind, oname in state.get("links", []):

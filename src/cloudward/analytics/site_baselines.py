@@ -47,6 +47,10 @@ class SiteBaselines:
     def state(self) -> dict[str, Any]:
         return {"sites": {name: {"first_seen": b.first_seen, "ips": sorted(b.ips)} for name, b in self.sites.items()}}
 
+    def merge(self, state: dict[str, Any]) -> None:
+        """Union of learned addresses per site; the earlier start wins (commutative)."""
+        self.restore(state)
+
     def restore(self, state: dict[str, Any]) -> None:
         for name, body in (state.get("sites") or {}).items():
             b = self.site(name, float(body.get("first_seen") or 0.0))

@@ -59,6 +59,14 @@ class WebLineFilter:
         self.pages = pages or self.pages
         self.agents = agents or self.agents
 
+    def stateless(self) -> None:
+        """Answer from the line alone: no address-dependent counting, client errors become events.
+
+        The engine runs cards in event-time order after decoding, so a verdict that reads card state
+        while a line is parsed would depend on the order inputs arrive in."""
+        self.watched.clear()
+        self.error_sinks.clear()
+
     def site_always(self, site: str) -> bool:
         """Every line of this site must be parsed (an App Service Kudu/SCM site, where all is admin)."""
         return self.scm_sites and (site.lower().startswith("~1") or ".scm." in site.lower())

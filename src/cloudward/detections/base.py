@@ -121,11 +121,22 @@ class Detection:
         """Findings that only the end of the input reveals (windows still open)."""
         return ()
 
+    #: what the card's state is keyed by ("source IP", "site", "cluster"...); "" for stateless cards
+    partition: ClassVar[str] = ""
+
     def state(self) -> dict[str, Any] | None:
+        """Plain, keyed state: `{namespace: {partition key: body}}` (None for stateless cards)."""
         return None
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back what `state()` returned."""
+        """Take back what `state()` returned (into a fresh card: the same as `merge`)."""
+        self.merge(state)
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Fold another instance's `state()` in, key by key; commutative for disjoint keys."""
+
+    def advance(self, watermark: float) -> None:
+        """Event time has passed `watermark`: forget what no later event can use."""
 
     # -- helpers ----------------------------------------------------------------------------
     def hold_back(self, until: float) -> None:

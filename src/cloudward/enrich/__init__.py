@@ -34,4 +34,6 @@ def build_all(config: Config, **options: Any) -> list[Enricher]:
         build: Callable[..., Enricher | None] | None = getattr(module, "build", None)
         if build is not None and (enricher := build(config, **options)) is not None:
             out.append(enricher)
-    return out
+    # an enricher may read what another filled in (container context reads the container id that
+    # process ancestry found): lower `order` runs first
+    return sorted(out, key=lambda e: getattr(e, "order", 50))

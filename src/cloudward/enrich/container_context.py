@@ -11,12 +11,11 @@ output) and fills in what process and connection records lack:
 * name, image, privileged and capabilities by container id (short ids match by prefix);
 * for exec records, privileged and the pid from the exec's own inspect data.
 
-So that inspect files help records read before them, `prepare` loads the `docker inspect` inputs of
-a run first (found by their content); more inspect files can be named with the `docker_inspect`
-option or `[containers] docker_inspect = [...]` in the configuration.
-
-`docker info` output among the inputs names the daemon's host: records read from the same folder that
-carry no host name (docker events and inspect output never do) get it, so alerts can say where.
+Inspect snapshots carry no event time, so the engine runs their events before any timed record:
+inspect files among the inputs help records read before them without being read twice. More inspect
+files can be named with the `docker_inspect` option or `[containers] docker_inspect = [...]` in the
+configuration (read once, at start); `prepare` loads the inspect files among given paths ahead, for
+callers that feed events without an engine. State is keyed by container id (facts) and host (pids).
 """
 
 from __future__ import annotations
@@ -184,6 +183,40 @@ class ContainerContext(Enricher):
                     ev.privileged = facts.privileged
                 if not ev.capabilities:
                     ev.capabilities = list(facts.capabilities)
+
+    # -- keyed state -----------------------------------------------------------------------------
+    partition = "container id (facts, execs) and host (pids)"
+
+    def state(self) -> dict[str, Any]:
+        pids: dict[str, list[list[Any]]] = {}
+        for (host, pid), cid in self.pids.items():
+            pids.setdefault(host, []).append([pid, cid, bool(self.exec_pids.get((host, pid)))])
+        return {
+            "containers": {cid: [f.name, f.image, f.privileged, list(f.capabilities), f.pid]
+                           for cid, f in self.containers.items()},
+            "execs": {eid: list(v) for eid, v in self.execs.items()},
+            "pids": pids,
+        }
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Union; for a container both sides know, a fact one side lacks is taken from the other."""
+        for cid, (name, image, privileged, caps, pid) in (state.get("containers") or {}).items():
+            facts = self.containers.get(cid)
+            if facts is None:
+                facts = self.containers[cid] = ContainerFacts(cid)
+                self._prefix_cache.clear()
+            facts.name = facts.name or name
+            facts.image = facts.image or image
+            facts.privileged = facts.privileged if facts.privileged is not None else privileged
+            facts.capabilities = facts.capabilities or list(caps)
+            facts.pid = facts.pid or int(pid)
+        for eid, (privileged, pid, cid) in (state.get("execs") or {}).items():
+            self.execs.setdefault(eid, (privileged, int(pid), str(cid)))
+        for host, rows in (state.get("pids") or {}).items():
+            for pid, cid, privileged in rows:
+                self.pids.setdefault((str(host), int(pid)), str(cid))
+                if privileged:
+                    self.exec_pids[(str(host), int(pid))] = True
 
     # -- loading inspect files ahead of the run -------------------------------------------------
     def prepare(self, paths: list[str]) -> None:

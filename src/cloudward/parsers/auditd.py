@@ -10,7 +10,7 @@ ENRICHED lines carry a second part after an ASCII group separator (0x1d) with na
 logging host (`UID="root"`, `SYSCALL=execve`); the raw part is read the same way in both formats.
 
 Output: `ProcessExec` for successful execve/execveat, `NetConnection` for connect on IPv4/IPv6
-sockets. Parent, ancestors and container come from the run's process tree (earlier execs).
+sockets. Parent, ancestors and container are filled in later by the process-ancestry enricher.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from binascii import unhexlify
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cloudward.analytics.process_tree import ProcessTree, shared_tree
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.inputs import InputFile
 from cloudward.parsers.base import Format, Head, ParseContext
@@ -123,7 +122,6 @@ class Auditd(Format):
         return 90 if good == len(lines) else (70 if good else 0)
 
     def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        tree = shared_tree(ctx.options)
         display = src.display
         reject = ctx.reject
         stats = ctx.stats
@@ -165,7 +163,7 @@ class Auditd(Format):
                 ev = pending[key] = _Open(stamp, node, lineno)
                 if len(pending) > _MAX_OPEN:
                     oldest = next(iter(pending))
-                    out = self._close(pending.pop(oldest), display, ctx, tree)
+                    out = self._close(pending.pop(oldest), display, ctx)
                     if out is not None:
                         yield out
             ev.lines.append(line)
@@ -189,16 +187,16 @@ class Auditd(Format):
                     if len(poisoned) >= 1024:
                         poisoned.clear()
                     poisoned.add(key)
-                out = self._close(ev, display, ctx, tree)
+                out = self._close(ev, display, ctx)
                 if out is not None:
                     yield out
         for ev in list(pending.values()):
-            out = self._close(ev, display, ctx, tree)
+            out = self._close(ev, display, ctx)
             if out is not None:
                 yield out
 
     # -- one complete event -------------------------------------------------------------------
-    def _close(self, ev: _Open, display: str, ctx: ParseContext, tree: ProcessTree) -> Event | None:
+    def _close(self, ev: _Open, display: str, ctx: ParseContext) -> Event | None:
         where = f"{display}:{ev.first_line}"
         if ev.conflict:
             ctx.reject(where, "two SYSCALL records share one audit event id; event dropped")
@@ -261,7 +259,6 @@ class Auditd(Format):
                 command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(_field(f, b" euid=")),
                 auid=_int(_field(f, b" auid=")),
             )
-            tree.record(event)
             return event
         dest = self._sockaddr(ev.sockaddr or b"")
         if dest is None:
@@ -273,7 +270,7 @@ class Auditd(Format):
             event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
             executable=exe,
             command_line=" ".join(title) if title else _text(_raw_value(_field(f, b" comm=") or b"")),
-            container_id=tree.container_of(host, pid), destination_ip=ip, destination_port=port,
+            destination_ip=ip, destination_port=port,
             user=user, uid=uid,
         )
 

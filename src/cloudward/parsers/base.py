@@ -78,7 +78,15 @@ class Head:
     def of(cls, src: InputFile, max_lines: int = 20) -> Head:
         data = src.head
         text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
-        lines = [ln for ln in text.splitlines()[:max_lines] if ln.strip()]
+        # lines end at "\n", as every reader splits them: str.splitlines would also break at \r, \x85,
+        # \u2028... so a few junk characters could push the first real line out of the sniffers' view
+        lines: list[str] = []
+        for ln in text.split("\n"):
+            ln = ln.rstrip("\r")
+            if ln.strip():
+                lines.append(ln)
+                if len(lines) >= max_lines:
+                    break
         return cls(src.display, data, lines)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cloudward.analytics.process_tree import shared_tree
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers._values import number as _int
@@ -120,7 +119,6 @@ class EcsProcess(JsonDialect):
             parent_command_line=_s(field(record, "process.parent.command_line")) or " ".join(parent_args),
             **common,
         )
-        shared_tree(ctx.options).record(event)
         yield event
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cloudward.analytics.process_tree import shared_tree
-from cloudward.events import Event, ProcessExec
+from cloudward.events import Event
 from cloudward.parsers._sysmon import sysmon_event
 from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
 
@@ -59,8 +58,6 @@ class SysmonJson(JsonDialect):
         if event is None:
             ctx.stats.skipped += 1
             return
-        if isinstance(event, ProcessExec):
-            shared_tree(ctx.options).record(event)
         yield event
 
 

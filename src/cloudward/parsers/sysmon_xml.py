@@ -18,8 +18,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from cloudward.analytics.process_tree import shared_tree
-from cloudward.events import Event, ProcessExec
+from cloudward.events import Event
 from cloudward.inputs import InputFile
 from cloudward.parsers._sysmon import sysmon_event
 from cloudward.parsers.base import Format, Head, ParseContext
@@ -133,8 +132,6 @@ class SysmonXml(Format):
         if event is None:
             ctx.stats.skipped += 1
             return
-        if isinstance(event, ProcessExec):
-            shared_tree(ctx.options).record(event)
         yield event
 
 

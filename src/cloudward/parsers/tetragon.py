@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cloudward.analytics.process_tree import shared_tree
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.parsers._container_ids import strip_runtime_prefix
 from cloudward.parsers._values import mapping as _d
@@ -145,7 +144,6 @@ class Tetragon(JsonDialect):
             capabilities=caps, privileged=True if PRIVILEGED_CAPS.issubset(caps) else None,
             **self._context(process),
         )
-        shared_tree(ctx.options).record(event)
         return event
 
     def _connection(self, body: dict[str, Any], record: dict[str, Any], ref: RecordRef, ctx: ParseContext,

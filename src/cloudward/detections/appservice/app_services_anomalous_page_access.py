@@ -121,6 +121,7 @@ CARD = Card(
 class AnomalousPageAccess(Detection):
     card = CARD
     kinds = (HttpRequest,)
+    partition = "site"
 
     def setup(self) -> None:
         self.period = self.duration("learning_period")
@@ -195,5 +196,5 @@ class AnomalousPageAccess(Detection):
     def state(self) -> dict[str, Any]:
         return self.baselines.state()
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.baselines.restore(state)
+    def merge(self, state: dict[str, Any]) -> None:
+        self.baselines.merge(state)

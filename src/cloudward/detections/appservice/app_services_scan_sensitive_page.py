@@ -22,6 +22,7 @@ from cloudward.analytics.web_paths import SENSITIVE
 from cloudward.detections.appservice._web import CHROME, FIREFOX, agents, clf, line_filter, lines, pages
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, HttpRequest
+from cloudward.state import earlier, event_from_state, event_state, stable_key
 
 MAX_PENDING = 20
 MAX_ERROR_PATHS = 256
@@ -47,7 +48,24 @@ class ScanWindow:
     def to_state(self) -> dict[str, Any]:
         return {"start": self.start, "last": self.last, "requests": self.requests, "errors": self.errors,
                 "error_paths": sorted(self.error_paths), "tool": self.tool, "agents": self.agents,
-                "reported": sorted(list(r) for r in self.reported)}
+                "reported": sorted(list(r) for r in self.reported),
+                "pending": [event_state(e) for e in self.pending]}
+
+    def absorb(self, other: ScanWindow) -> None:
+        """Take in the counts and pending requests of an overlapping window of the same address."""
+        self.last = max(self.last, other.last)
+        self.requests += other.requests
+        self.errors += other.errors
+        self.error_paths |= set(sorted(other.error_paths)[: max(0, MAX_ERROR_PATHS - len(self.error_paths))])
+        if other.tool and (not self.tool or other.tool < self.tool):
+            self.tool = other.tool
+        for agent in other.agents:
+            if agent not in self.agents and len(self.agents) < 10:
+                self.agents.append(agent)
+        known = {e.event_id for e in self.pending}
+        self.pending = sorted([*self.pending, *(e for e in other.pending if e.event_id not in known)],
+                              key=stable_key)[:MAX_PENDING]  # type: ignore[assignment]
+        self.reported |= other.reported
 
     @classmethod
     def from_state(cls, body: dict[str, Any]) -> ScanWindow:
@@ -59,6 +77,7 @@ class ScanWindow:
         w.tool = str(body.get("tool", ""))
         w.agents = list(body.get("agents", []))
         w.reported = {(str(a), str(b)) for a, b in body.get("reported", [])}
+        w.pending = [event_from_state(e) for e in body.get("pending", [])]  # type: ignore[misc]
         return w
 
 
@@ -152,6 +171,7 @@ CARD = Card(
 class ScanSensitivePage(Detection):
     card = CARD
     kinds = (HttpRequest,)
+    partition = "source IP (every site of one address: cross-site profiles need them together)"
 
     def setup(self) -> None:
         self.pages = pages(self)
@@ -316,8 +336,33 @@ class ScanSensitivePage(Detection):
                        resource=CROSS_SITE_RESOURCE, params={"reason": reason, "site": ", ".join(sites)})
 
     def state(self) -> dict[str, Any]:
-        return {"windows": self.windows.state(), "cross_site": self.cross.state()}
+        """Keyed by source address: its window, its cross-site profile and a request per probed site."""
+        ips: dict[str, Any] = {}
+        for ip, body in self.windows.keyed().items():
+            ips.setdefault(ip, {})["window"] = body
+        for ip, body in self.cross.keyed().items():
+            ips.setdefault(ip, {})["profile"] = body
+        for (ip, site), event in self.hit_events.items():
+            ips.setdefault(ip, {}).setdefault("hits", {})[site] = event_state(event)
+        return {"ips": ips}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state.get("windows") or {}, ScanWindow.from_state)
-        self.cross.restore(state.get("cross_site") or {})
+    def merge(self, state: dict[str, Any]) -> None:
+        ips = state.get("ips")
+        if not isinstance(ips, dict):  # the earlier, unkeyed shape
+            self.windows.restore(state.get("windows") or {}, ScanWindow.from_state)
+            self.cross.restore(state.get("cross_site") or {})
+            return
+        self.windows.merge({ip: b["window"] for ip, b in ips.items() if "window" in b}, ScanWindow.from_state)
+        self.cross.merge({ip: b["profile"] for ip, b in ips.items() if "profile" in b})
+        for ip, body in ips.items():
+            for site, event in (body.get("hits") or {}).items():
+                key = (ip, site)
+                chosen = earlier(self.hit_events.get(key), event_from_state(event))
+                if chosen is not None:
+                    self.hit_events[key] = chosen
+            w = self.windows.windows.get(ip)
+            if w is not None and w.pending:
+                self.pending.add(ip)
+
+    def advance(self, watermark: float) -> None:
+        self.windows.advance(watermark)

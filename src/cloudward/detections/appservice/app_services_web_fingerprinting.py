@@ -32,6 +32,7 @@ from cloudward.detections.appservice._web import (
 )
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, HttpRequest
+from cloudward.state import event_from_state, event_state, stable_key
 
 MAX_EVIDENCE_EVENTS = 10
 
@@ -46,14 +47,26 @@ class FingerprintWindow:
         self.files: dict[str, str] = {}
         #: "family/plugin" names whose files were fetched
         self.plugins: set[str] = set()
-        #: distinct files fetched without a Referer
-        self.unlinked = 0
+        #: distinct files fetched without a Referer (a set, so two partial windows merge exactly)
+        self.unlinked: set[str] = set()
         self.events: list[Event] = []
         self.reported = False
 
     def to_state(self) -> dict[str, Any]:
         return {"start": self.start, "last": self.last, "files": self.files, "reported": self.reported,
-                "plugins": sorted(self.plugins), "unlinked": self.unlinked}
+                "plugins": sorted(self.plugins), "unlinked": sorted(self.unlinked),
+                "events": [event_state(e) for e in self.events]}
+
+    def absorb(self, other: FingerprintWindow) -> None:
+        self.last = max(self.last, other.last)
+        for path, product in sorted(other.files.items()):
+            self.files.setdefault(path, product)
+        self.plugins |= other.plugins
+        self.unlinked |= other.unlinked
+        known = {e.event_id for e in self.events}
+        self.events = sorted([*self.events, *(e for e in other.events if e.event_id not in known)],
+                             key=stable_key)[:MAX_EVIDENCE_EVENTS]
+        self.reported = self.reported or other.reported
 
     @classmethod
     def from_state(cls, body: dict[str, Any]) -> FingerprintWindow:
@@ -61,8 +74,9 @@ class FingerprintWindow:
         w.last = float(body.get("last", w.start))
         w.files = {str(k): str(v) for k, v in (body.get("files") or {}).items()}
         w.plugins = {str(p) for p in body.get("plugins") or ()}
-        w.unlinked = int(body.get("unlinked") or 0)
+        w.unlinked = {str(p) for p in body.get("unlinked") or ()}
         w.reported = bool(body.get("reported"))
+        w.events = [event_from_state(e) for e in body.get("events", [])]
         return w
 
 
@@ -196,6 +210,7 @@ CARD = Card(
 class WebFingerprinting(Detection):
     card = CARD
     kinds = (HttpRequest,)
+    partition = "site and source IP"
 
     def setup(self) -> None:
         self.pages = pages(self)
@@ -243,10 +258,10 @@ class WebFingerprinting(Detection):
                 break
         w.files[key] = family
         if not event.referer:
-            w.unlinked += 1
+            w.unlinked.add(key)
         if len(w.events) < MAX_EVIDENCE_EVENTS:
             w.events.append(event)
-        if len(w.files) < self.min_files or w.unlinked < self.min_unlinked * len(w.files):
+        if len(w.files) < self.min_files or len(w.unlinked) < self.min_unlinked * len(w.files):
             return None
         products = sorted(set(w.files.values()) - {"generic"}) or ["generic"]
         if len(products) < 2 and len(w.plugins) < self.min_plugins:
@@ -276,7 +291,15 @@ class WebFingerprinting(Detection):
         return Finding(key=event.client_ip, entities=entities, event=event)
 
     def state(self) -> dict[str, Any]:
-        return self.windows.state()
+        """Keyed by (site, source address): one window each."""
+        return {"windows": self.windows.keyed(lambda k: f"{k[0]} {k[1]}")}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state, FingerprintWindow.from_state)
+    def merge(self, state: dict[str, Any]) -> None:
+        windows = state.get("windows")
+        if isinstance(windows, dict) and "now" in windows:  # the earlier, unkeyed shape
+            self.windows.restore(windows, FingerprintWindow.from_state)
+            return
+        self.windows.merge(windows or {}, FingerprintWindow.from_state, lambda text: tuple(text.split(" ", 1)))
+
+    def advance(self, watermark: float) -> None:
+        self.windows.advance(watermark)

@@ -27,6 +27,7 @@ from cloudward.detections.appservice._web import (
 )
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.events import Event, FtpEvent, HttpRequest
+from cloudward.state import event_from_state, event_state, stable_key
 
 THEMES = "/wp-content/themes/"
 MAX_EDITS_PER_SITE = 32
@@ -137,6 +138,7 @@ CARD = Card(
 class WpThemeInjection(Detection):
     card = CARD
     kinds = (HttpRequest, FtpEvent)
+    partition = "site (theme edits) and theme file (FTP uploads, calls)"
 
     def setup(self) -> None:
         self.window = self.duration("correlation_window")
@@ -296,12 +298,33 @@ class WpThemeInjection(Detection):
 
     # -- state ----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"edits": {site: [[t, ip, what] for t, ip, what, _ in edits] for site, edits in self.edits.items()},
-                "ftp_uploads": {k: list(v) for k, v in self.ftp_uploads.items()}}
+        """Theme edits keyed by site; FTP uploads and remembered calls keyed by theme file."""
+        return {
+            "edits": {site: [[t, ip, what, event_state(e) if e is not None else None] for t, ip, what, e in edits]
+                      for site, edits in self.edits.items()},
+            "ftp_uploads": {k: list(v) for k, v in self.ftp_uploads.items()},
+            "calls": {k: [event_state(e) for e in calls] for k, calls in self.calls.items()},
+        }
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def merge(self, state: dict[str, Any]) -> None:
+        """Edits and calls: union in time order; an FTP upload: the later one per file (what a call meets)."""
         for site, edits in (state.get("edits") or {}).items():
-            for t, ip, what in edits:
-                self._edit(site, float(t), str(ip), str(what), None)
+            mine = {(t, ip, what) for t, ip, what, _ in self.edits.get(site, ())}
+            for t, ip, what, *rest in edits:
+                if (float(t), str(ip), str(what)) in mine:
+                    continue
+                event = event_from_state(rest[0]) if rest and rest[0] else None
+                self._edit(site, float(t), str(ip), str(what), event)
+            if site in self.edits:
+                self.edits[site].sort(key=lambda e: (e[0], e[1], e[2]))
         for k, (t, ip, what) in (state.get("ftp_uploads") or {}).items():
-            self.ftp_uploads[k] = (float(t), str(ip), str(what))
+            have = self.ftp_uploads.get(k)
+            if have is None or (float(t), str(ip), str(what)) > have:
+                self.ftp_uploads[k] = (float(t), str(ip), str(what))
+        for k, calls in (state.get("calls") or {}).items():
+            mine_calls = self.calls.setdefault(k, [])
+            known = {e.event_id for e in mine_calls}
+            mine_calls.extend(c for c in map(event_from_state, calls)  # type: ignore[misc]
+                              if c.event_id not in known)
+            mine_calls.sort(key=stable_key)
+            del mine_calls[:-8]

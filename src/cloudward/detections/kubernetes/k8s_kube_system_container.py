@@ -84,6 +84,7 @@ CARD = Card(
 
 class KubeSystemContainer(PodSpecCard):
     card = CARD
+    partition = "cluster"
 
     def setup(self) -> None:
         super().setup()
@@ -128,8 +129,17 @@ class KubeSystemContainer(PodSpecCard):
     def state(self) -> dict[str, Any] | None:
         if not self.baselines:
             return None
-        return {c: {"since": b["since"], "images": sorted(b["images"])} for c, b in self.baselines.items()}
+        return {"clusters": {c: {"since": b["since"], "images": sorted(b["images"])}
+                             for c, b in self.baselines.items()}}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        for cluster, b in state.items():
-            self.baselines[cluster] = {"since": float(b["since"]), "images": set(b["images"])}
+    def merge(self, state: dict[str, Any]) -> None:
+        """Per cluster: the earlier start and the union of learned images."""
+        clusters = state.get("clusters") if isinstance(state.get("clusters"), dict) else state  # earlier shape
+        for cluster, body in clusters.items():
+            b = self.baselines.get(cluster)
+            if b is None:
+                b = self.baselines[cluster] = {"since": float(body["since"]), "images": set()}
+            b["since"] = min(b["since"], float(body["since"]))
+            for image in body.get("images", []):
+                if len(b["images"]) < MAX_BASELINE_IMAGES:
+                    b["images"].add(image)

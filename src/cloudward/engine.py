@@ -1,0 +1,685 @@
+"""The engine: events (or the bytes of streams) in, changed alerts out, with keyed state on event time.
+
+    runner ── bytes / events ──► decoder per stream ─► reorder by event time ─► enrich ─► cards ─► alert book
+           ◄── changed alerts ──                                                           (keyed state)
+           ── watermark ───────► advance: events up to it run in (time, origin) order, windows close
+           ── checkpoint ──────► plain state: buffered events, every card's keyed state, the book
+
+Events do not run through the cards in arrival order but in event-time order: each event waits in a
+reorder buffer until the watermark (the newest event time minus `allowed_lateness`) passes it, then
+the released events run sorted by (time, origin file, line, event id). So the order of input files, how input is
+split across engines, and a checkpoint and restore in between never change an alert; an event that
+arrives after the watermark passed its time (later than the allowed lateness) still runs, at once,
+and is counted as late. A runner over a finite set of files (`scan`) sets `hold` so that nothing is
+released before its last file is read: files are not in time order, and nothing then counts as late.
+
+Runners own sources and sinks (`cloudward.runners`); `Pipeline` in `pipeline.py` is a facade over
+this class for callers written against the earlier shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gc
+import math
+import os
+import traceback
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
+from typing import Any
+
+from cloudward import detections as registry
+from cloudward import parsers
+from cloudward.alerts import Alert, AlertBook, Finding, entity_matches
+from cloudward.config import Config, ConfigError
+from cloudward.datalists import DataLists
+from cloudward.detections.base import Card, Detection
+from cloudward.enrich import Enricher, build_all
+from cloudward.events import ContainerEvent, Event, ExternalAlert, K8sAudit
+from cloudward.inputs import InputFile, ScanStats
+from cloudward.parsers._forwarded import TrustedProxies
+from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
+from cloudward.parsers.json_records import JsonRecords
+from cloudward.state import event_from_state, event_state
+from cloudward.store import Store, load_state_rows
+from cloudward.timeutil import parse_duration
+
+MUTATING_VERBS = frozenset({"create", "update", "patch"})
+#: container records that are snapshots of state (`docker inspect`, the daemon's configuration), not things
+#: that happened: context for every event, so they run before any timed event whatever their own time
+CONTEXT_ACTIONS = frozenset({"inspect", "exec_inspect", "image_inspect", "daemon_config"})
+CONTEXT_TIME = -1e18
+STATE_VERSION = 1
+#: held events between two `gc.freeze()` calls (see `Engine._freeze`): every one, so a held event's
+#: objects are never walked by the collector's older generations (freezing costs a list splice)
+FREEZE_EVERY = 1
+
+#: the `[engine]` configuration section: key -> (type, default, meaning); validated by `EngineSettings`
+ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
+    "allowed_lateness": (str, "5m", "how far behind the newest event time an event may arrive and still "
+                                    "run in time order (a duration: 30s, 5m, 1h)"),
+    "release_every": (int, 20_000, "buffered events that make a release of what the watermark passed"),
+    "max_held_events": (int, 20_000, "events the reorder buffer keeps at most (it bounds memory at high "
+                                     "event rates); past it the older half runs, and later older events "
+                                     "count as late"),
+}
+
+
+def _register_engine_section() -> None:
+    """`[engine]` in the whole-file validator's terms, so `cloudward config check` sees its mistakes too."""
+    from cloudward.config_schema import Key, register_section
+
+    register_section("engine", {
+        "allowed_lateness": Key("duration", ENGINE_SECTION["allowed_lateness"][2], "5m"),
+        "release_every": Key("integer", ENGINE_SECTION["release_every"][2], 20_000, minimum=1),
+        "max_held_events": Key("integer", ENGINE_SECTION["max_held_events"][2], 20_000, minimum=1),
+    })
+
+
+_register_engine_section()
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSettings:
+    allowed_lateness: float = 300.0
+    release_every: int = 20_000
+    max_held_events: int = 20_000
+
+    @classmethod
+    def from_config(cls, config: Config) -> EngineSettings:
+        section = config.section("engine")
+        where = f"{config.source}: [engine]"
+        unknown = sorted(set(section) - set(ENGINE_SECTION))
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {', '.join(unknown)} (known: {', '.join(ENGINE_SECTION)})")
+        lateness_text = section.get("allowed_lateness", ENGINE_SECTION["allowed_lateness"][1])
+        if not isinstance(lateness_text, str):
+            raise ConfigError(f"{where} allowed_lateness: expected a duration string such as \"5m\", "
+                              f"got {lateness_text!r}")
+        try:
+            lateness = parse_duration(lateness_text)
+        except ValueError as exc:
+            raise ConfigError(f"{where} allowed_lateness: {exc}") from None
+        counts = {}
+        for key in ("release_every", "max_held_events"):
+            value = section.get(key, ENGINE_SECTION[key][1])
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where} {key}: expected a positive integer, got {value!r}")
+            counts[key] = value
+        return cls(allowed_lateness=lateness, **counts)
+
+
+def _origin_parts(origin: str) -> tuple[str, int, str]:
+    """`path:57` -> (path, 57, ''); `path:1[5]` -> (path, 1, '[5]'); no line -> (origin, 0, '')."""
+    path, sep, rest = origin.rpartition(":")
+    if not sep:
+        return origin, 0, ""
+    i = 0
+    n = len(rest)
+    while i < n and rest[i].isdigit():
+        i += 1
+    if not i:
+        return origin, 0, ""
+    return path, int(rest[:i]), rest[i:]
+
+
+class RecentIds:
+    """Membership over the last ~2×`size` ids added: bounded memory for redelivery checks."""
+
+    partition = "event id"
+
+    def __init__(self, size: int = 500_000) -> None:
+        self.size = size
+        self.current: set[Any] = set()
+        self.previous: set[Any] = set()
+
+    def seen(self, key: Any) -> bool:
+        """True if `key` was added before; adds it otherwise."""
+        if key in self.current or key in self.previous:
+            return True
+        if len(self.current) >= self.size:
+            self.previous, self.current = self.current, set()
+        self.current.add(key)
+        return False
+
+    def state(self) -> list[list[str]]:
+        return sorted([list(k) for k in self.previous | self.current])
+
+    def merge(self, state: Iterable[Iterable[str]]) -> None:
+        for key in state:
+            self.seen(tuple(key))
+
+
+class _BufferedDecoder:
+    """Stand-in for `parsers.stream_decoder` until every format decodes incrementally: keeps the stream's
+    bytes and decodes them whole, with today's `parse`, when the stream ends."""
+
+    def __init__(self, engine: Engine, ctx: ParseContext, display: str, fmt: str | None) -> None:
+        self.engine, self.ctx, self.display, self.fmt = engine, ctx, display, fmt
+        self.data = bytearray()
+
+    def feed(self, data: bytes) -> list[Event]:
+        self.data += data
+        return []
+
+    def close(self) -> list[Event]:
+        src = InputFile.from_bytes(bytes(self.data), self.display)
+        self.data = bytearray()
+        return list(self.engine.decode_input(src, self.fmt, self.ctx))
+
+    def pending(self) -> bytes:
+        return bytes(self.data)
+
+
+class _Stream:
+    __slots__ = ("decoder", "defaults", "fmt", "ordinal")
+
+    def __init__(self, decoder: Any, fmt: str | None, defaults: dict[str, str]) -> None:
+        self.decoder = decoder
+        self.fmt = fmt
+        self.defaults = defaults
+        self.ordinal = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        only: set[str] | None = None,
+        store: Store | None = None,
+        enrich_options: dict[str, Any] | None = None,
+        raise_errors: bool = False,
+    ) -> None:
+        self.config = config or Config()
+        self.settings = EngineSettings.from_config(self.config)
+        self.data = DataLists(self.config)
+        self.detections: list[Detection] = registry.build(self.config, only, self.data)
+        self.enrichers: list[Enricher] = build_all(self.config, **(enrich_options or {}))
+        self.store = store
+        self.raise_errors = raise_errors
+        self.stats = ScanStats()
+        self.book = AlertBook(self.config, loader=store.load_alert if store else None)
+        self.allowed = 0
+        self.detection_errors = 0
+        #: events that arrived after the watermark had passed their time (they ran at once, out of order)
+        self.late = 0
+        #: while True (a `--baseline-from` pass), detections learn but findings are dropped
+        self.learning = False
+        #: keep every event until `advance` (a runner over inputs it cannot order in time sets this)
+        self.hold = False
+        #: no event older than this is still to come (a runner that knows its inputs sets it): automatic
+        #: releases never pass it
+        self.horizon = math.inf
+        self._recent = RecentIds()
+        self._audit_by_resource: dict[str, list[Detection]] = {}
+        #: (order key, event); the key is (time, origin file, origin line, rest of origin, event id, stream,
+        #: ordinal in stream): line numbers compare as numbers, so events of one file at one instant keep
+        #: the file's order
+        self._buffer: list[tuple[tuple[float, str, int, str, str, str, int], Event]] = []
+        self._newest = -math.inf
+        self._released = -math.inf
+        self._streams: dict[str, _Stream] = {}
+        self._next_freeze = FREEZE_EVERY
+        self._frozen = False
+        #: event time up to which a holding engine had to run events early (see `_spill`), and how often
+        self._spilled = -math.inf
+        self.spills = 0
+        self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
+        self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
+
+        self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
+        for det in self.detections:
+            for kind in det.kinds:
+                self._by_kind[kind].append(det)
+        self._enrichers_by_kind: dict[type[Event], list[Enricher]] = defaultdict(list)
+        for enr in self.enrichers:
+            for kind in enr.kinds:
+                self._enrichers_by_kind[kind].append(enr)
+
+        audit_cards = self._by_kind.get(K8sAudit, [])
+        verbs: set[str] | None = set()
+        resources: set[str] | None = set()
+        for det in audit_cards:
+            if det.audit_verbs is None:
+                verbs = None
+            elif verbs is not None:
+                verbs |= det.audit_verbs
+            if det.audit_resources is None:
+                resources = None
+            elif resources is not None:
+                resources |= det.audit_resources
+        self._audit_resources = frozenset(resources or ())
+        self.interest = Interest(
+            audit_verbs=frozenset(verbs) if verbs is not None else None,
+            audit_resources=frozenset(resources) if resources is not None else None,
+            kinds=frozenset(k.__name__ for k in self._by_kind),
+        )
+        self.ctx = ParseContext(
+            stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
+            host=self.config.host,
+        )
+        # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
+        self.ctx.options["trusted_proxies"] = TrustedProxies.from_section(self.config.section("web"),
+                                                                          self.config.source)
+        # raw-line prefilters the cards of one event kind offer parsers (web logs): used only when every card
+        # subscribed to that kind offers the same one, so no card misses a line it needs
+        for kind, subscribers in self._by_kind.items():
+            offers = [getattr(det, "line_prefilter", None) for det in subscribers]
+            if offers and all(offers):
+                prefilters = {id(f): f for f in (offer() for offer in offers)}
+                if len(prefilters) == 1:
+                    flt = next(iter(prefilters.values()))
+                    # a filter that consults card state while parsing (addresses being judged "now")
+                    # would depend on arrival order; the engine runs cards in event-time order later
+                    stateless = getattr(flt, "stateless", None)
+                    if stateless is not None:
+                        stateless()
+                    self.ctx.options[f"prefilter:{kind.__name__}"] = flt
+        if store is not None:
+            for det in self.detections:
+                state = store.load_state(det.card.id)
+                if state is not None:
+                    det.merge(state)
+            rows = load_state_rows(store)
+            if rows:
+                self.merge(rows_to_state(rows))
+
+    # -- decoding ------------------------------------------------------------------------------
+    def decode_input(self, src: InputFile, fmt: str | None = None,
+                     ctx: ParseContext | None = None) -> Iterator[Event]:
+        """The events of one input (opened here, closed at the end); unreadable inputs are rejected.
+        Counts go to `ctx.stats` (the engine's own unless another context is given)."""
+        ctx = ctx or self.ctx
+        ctx.stats.files += 1
+        try:
+            src.open()
+        except OSError as exc:
+            ctx.stats.reject(f"{src.display}:0", f"cannot open: {exc.strerror or exc}")
+            return
+        # log-line evidence is `path:line`; the alert book dedups it on the file's identity instead, so a
+        # rotated (renamed) file's lines are not new under the new name
+        if ctx is self.ctx:
+            self.book.identities[src.display] = src.identity
+        chosen = parsers.by_name(fmt) if fmt else None
+        if fmt and chosen is None:
+            src.close()
+            raise ConfigError(f"unknown format {fmt!r}; known: {', '.join(parsers.names())}")
+        try:
+            if isinstance(chosen, JsonDialect):
+                yield from JsonRecords().parse(src, ctx, forced=chosen)
+                return
+            head = Head.of(src)
+            if not head.data:
+                if src.open_error:
+                    ctx.stats.reject(f"{src.display}:1", src.open_error)
+                return
+            format_ = chosen or parsers.sniff(head)
+            if format_ is None:
+                kind = "binary data" if b"\x00" in head.data[:4096] else "text"
+                ctx.stats.reject(f"{src.display}:1", f"unrecognized input format ({kind})")
+                return
+            events = format_.parse(src, ctx)
+            if isinstance(format_, JsonRecords):  # JSON dialects count their own records
+                yield from events
+                return
+            n = 0
+            try:
+                for event in events:
+                    n += 1
+                    yield event
+            finally:
+                ctx.stats.formats[format_.name] += n
+        finally:
+            src.close()
+
+    def _stream(self, stream: str, fmt: str | None, defaults: dict[str, str] | None) -> _Stream:
+        st = self._streams.get(stream)
+        if st is None:
+            ctx = self.ctx
+            if defaults:
+                names = {k: v for k, v in defaults.items() if k in ("site", "cluster", "host")}
+                ctx = dataclasses.replace(ctx, **names)
+            factory = getattr(parsers, "stream_decoder", None)
+            decoder = factory(ctx, stream, fmt) if factory is not None else _BufferedDecoder(self, ctx, stream, fmt)
+            st = self._streams[stream] = _Stream(decoder, fmt, dict(defaults or {}))
+        return st
+
+    def feed_bytes(self, stream: str, data: bytes, *, fmt: str | None = None,
+                   defaults: dict[str, str] | None = None, final: bool = False) -> list[Alert]:
+        """Decode `data`, the next bytes of `stream` (any chunking), and feed its events."""
+        st = self._stream(stream, fmt, defaults)
+        events = st.decoder.feed(data) if data else []
+        self._take(events, st, stream)
+        if final:
+            return self.close_stream(stream)
+        return self._after_feed()
+
+    def close_stream(self, stream: str) -> list[Alert]:
+        """End of `stream`: decode what it still holds."""
+        st = self._streams.pop(stream, None)
+        if st is not None:
+            self._take(st.decoder.close(), st, stream)
+        return self._after_feed()
+
+    # -- events ------------------------------------------------------------------------------
+    def feed(self, events: Iterable[Event]) -> list[Alert]:
+        """Take normalized events; returns the alerts that changed (events the watermark passed ran)."""
+        self._take(events, self._fed, "")
+        return self._after_feed()
+
+    def _take(self, events: Iterable[Event], st: _Stream, stream: str) -> None:
+        stats = self.stats
+        buffer = self._buffer
+        hold = self.hold
+        for event in events:
+            stats.events += 1
+            when = event.time
+            if type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
+                when = CONTEXT_TIME
+            elif when > self._newest:
+                self._newest = when
+            elif when <= (self._spilled if hold else self._released):
+                self.late += 1
+                self._run(event)
+                continue
+            st.ordinal += 1
+            path, line, rest = _origin_parts(event.origin)
+            buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
+            if len(buffer) >= self._next_freeze:
+                if len(buffer) > self.settings.max_held_events:
+                    self._spill()
+                    buffer = self._buffer
+                self._freeze()
+
+    def _spill(self) -> None:
+        """Holding more than `max_held_events`: run the older half now, so memory stays bounded. Events
+        older than what ran are late from here on (they run at once, counted in `late`)."""
+        buffer = self._buffer
+        buffer.sort(key=itemgetter(0))
+        cut = buffer[len(buffer) // 2][0][0]
+        self._release(cut)
+        self._spilled = max(self._spilled, cut)
+        self.spills += 1
+
+    def _freeze(self) -> None:
+        """Move what is alive now (mostly held events) out of the cyclic collector's way.
+
+        Held events are long-lived: without this, every collection of the oldest generation walks all
+        of them again, and decoding slows down as the buffer grows (5x for orjson.loads on a large audit
+        log). Frozen objects are still freed by reference counting; `advance(None)` unfreezes."""
+        gc.freeze()
+        self._frozen = True
+        self._next_freeze = len(self._buffer) + FREEZE_EVERY
+
+    def _thaw(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+        self._next_freeze = FREEZE_EVERY
+
+    def _after_feed(self) -> list[Alert]:
+        if not self.hold and len(self._buffer) >= self.settings.release_every:
+            self._release(min(self._newest - self.settings.allowed_lateness, self.horizon))
+        return self.book.drain_changed()
+
+    def _release(self, watermark: float) -> None:
+        """Run the buffered events at or before `watermark`, in (time, origin, id) order."""
+        if watermark <= self._released and not self._buffer:
+            return
+        buffer = self._buffer
+        buffer.sort(key=itemgetter(0))
+        n = len(buffer)
+        if watermark != math.inf:
+            lo, hi = 0, n
+            while lo < hi:  # first index whose time is after the watermark
+                mid = (lo + hi) // 2
+                if buffer[mid][0][0] <= watermark:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            n = lo
+        ready, self._buffer = buffer[:n], buffer[n:]
+        if watermark > self._released:
+            self._released = watermark
+        run = self._run
+        for _, event in ready:
+            run(event)
+
+    def _run(self, event: Event) -> None:
+        """Enrich one event and offer it to the detections subscribed to its kind."""
+        kind = type(event)
+        if kind is ExternalAlert:
+            if not self.learning:
+                self._import_alert(event)  # type: ignore[arg-type]
+            return
+        if kind is K8sAudit:
+            # a redelivery (same audit ID and stage) is dropped here, in time order, not on arrival: of two
+            # copies the one first by (time, origin) stays, whichever input was read first
+            if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
+                self.stats.duplicates += 1
+                return
+            self._note_uninspectable(event)  # type: ignore[arg-type]
+            detections = self._audit_cards(event.resource)  # type: ignore[attr-defined]
+        else:
+            detections = self._by_kind.get(kind, ())
+        for enricher in self._enrichers_by_kind.get(kind, ()):
+            try:
+                enricher.enrich(event)
+            except Exception as exc:
+                self._error(f"enricher {enricher.name}", event, exc)
+        for det in detections:
+            try:
+                findings = det.evaluate(event)
+                if findings:
+                    for finding in findings:
+                        self._emit(det, finding)
+            except Exception as exc:
+                self._error(det.card.id, event, exc)
+
+    def advance(self, watermark: float | None = None) -> list[Alert]:
+        """Event time has reached `watermark`: run what it passed and close windows. None = end of input."""
+        if watermark is None:
+            self._release(math.inf)
+            self._thaw()
+            self._released = max(self._released, self._newest)
+            for det in self.detections:
+                try:
+                    for finding in det.finish():
+                        self._emit(det, finding)
+                except Exception as exc:
+                    if self.raise_errors:
+                        raise
+                    self.detection_errors += 1
+                    self.stats.reject("(end of input)", f"{det.card.id} failed at end of input: {exc}")
+            return self.book.drain_changed()
+        self._release(watermark)
+        for det in self.detections:
+            det.advance(watermark)
+        return self.book.drain_changed()
+
+    def _audit_cards(self, resource: str) -> list[Detection]:
+        """The Kubernetes cards that read `resource` (a pod event never reaches the RBAC cards)."""
+        cards = self._audit_by_resource.get(resource)
+        if cards is None:
+            cards = [d for d in self._by_kind.get(K8sAudit, ())
+                     if d.audit_resources is None or resource in d.audit_resources]
+            self._audit_by_resource[resource] = cards
+        return cards
+
+    def _note_uninspectable(self, event: K8sAudit) -> None:
+        if event.request_object is not None or event.response_object is not None:
+            return
+        if (
+            event.verb in MUTATING_VERBS
+            and event.resource in self._audit_resources
+            and not event.subresource
+            and event.stage != "RequestReceived"
+            and (event.succeeded or event.code == 0)
+            and event.subject_object is None
+        ):
+            self.stats.uninspectable += 1
+
+    def _emit(self, det: Detection, finding: Finding) -> None:
+        if self.learning:
+            return
+        for pattern in det.settings.allow:
+            if entity_matches(pattern, finding.entities):
+                self.allowed += 1
+                return
+        self.book.add(det.card, finding, det.severity)
+
+    def _import_alert(self, ext: ExternalAlert) -> None:
+        card = Card(
+            id=ext.alert_type, title=ext.title or ext.alert_type, title_ko=ext.title or ext.alert_type,
+            severity=ext.severity, tactics=tuple(ext.tactics), techniques=tuple(ext.techniques),
+            data_source="HOST", looks_at="imported alert", description="{_imported}",
+            description_ko="{_imported}", remediation=(), remediation_ko=(),
+        )
+        finding = Finding(key=ext.key or ext.event_id, entities=dict(ext.entities), event=ext,
+                          params={"_imported": ext.description},
+                          resource=(ext.resource_type, ext.resource_name or "unknown"))
+        self.book.add(card, finding, ext.severity, source=ext.alert_source)
+
+    def set_learning(self, learning: bool) -> None:
+        self.learning = learning
+        for det in self.detections:
+            det.learning = learning
+
+    def _error(self, who: str, event: Event, exc: Exception) -> None:
+        if self.raise_errors:
+            raise exc
+        self.detection_errors += 1
+        where = event.origin or event.event_id
+        self.stats.reject(where, f"{who} failed on this event: {type(exc).__name__}: {exc}")
+        if self.detection_errors == 1 and os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()  # otherwise the rejection (card, exception, file:line) says it in one line
+
+    # -- state -------------------------------------------------------------------------------
+    def _stateful_shared(self) -> dict[str, Any]:
+        """Analytics the cards share (the owner index...) and enrichers (process ancestry, container
+        context) that keep state, by name."""
+        found = {type(obj).__name__: obj for obj in self._shared.values()
+                 if callable(getattr(obj, "state", None)) and callable(getattr(obj, "merge", None))}
+        for enr in self.enrichers:
+            if callable(getattr(enr, "state", None)) and callable(getattr(enr, "merge", None)):
+                found[f"enricher:{enr.name}"] = enr
+        return found
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The engine's whole state as plain JSON-serializable data."""
+        streams: dict[str, Any] = {}
+        for name, st in self._streams.items():
+            pending = getattr(st.decoder, "pending", None)
+            streams[name] = {"fmt": st.fmt, "defaults": st.defaults, "ordinal": st.ordinal,
+                             "pending": base64.b64encode(pending() if pending else b"").decode("ascii")}
+        cards = {}
+        for det in self.detections:
+            body = det.state()
+            if body:
+                cards[det.card.id] = body
+        return {
+            "version": STATE_VERSION,
+            "newest": None if self._newest == -math.inf else self._newest,
+            "released": None if self._released == -math.inf else self._released,
+            "buffer": [[list(key), event_state(event)] for key, event in self._buffer],
+            "fed_ordinal": self._fed.ordinal,
+            "streams": streams,
+            "redelivery": self._recent.state(),
+            "cards": cards,
+            "shared": {name: obj.state() for name, obj in self._stateful_shared().items()},
+            "book": self.book.state(),
+            "counters": {"allowed": self.allowed, "late": self.late},
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from `checkpoint()` output (into a fresh engine)."""
+        self.merge(state)
+        self._fed.ordinal = max(self._fed.ordinal, int(state.get("fed_ordinal") or 0))
+        for name, body in (state.get("streams") or {}).items():
+            st = self._stream(name, body.get("fmt"), body.get("defaults") or None)
+            st.ordinal = int(body.get("ordinal") or 0)
+            pending = base64.b64decode(body.get("pending") or "")
+            if pending:
+                self._take(st.decoder.feed(pending), st, name)
+        self.book.drain_changed()
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Fold another engine's `checkpoint()` into this one."""
+        version = state.get("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            raise ValueError(f"engine state version {version} is not {STATE_VERSION}")
+        newest = state.get("newest")
+        if newest is not None:
+            self._newest = max(self._newest, float(newest))
+        released = state.get("released")
+        if released is not None:
+            self._released = max(self._released, float(released))
+        have = {key for key, _ in self._buffer}
+        for key, body in state.get("buffer") or ():
+            k = (float(key[0]), str(key[1]), int(key[2]), str(key[3]), str(key[4]), str(key[5]), int(key[6]))
+            if k not in have:
+                self._buffer.append((k, event_from_state(body)))
+        self._recent.merge(state.get("redelivery") or ())
+        cards = state.get("cards") or {}
+        for det in self.detections:
+            body = cards.get(det.card.id)
+            if body:
+                det.merge(body)
+        shared = self._stateful_shared()
+        for name, body in (state.get("shared") or {}).items():
+            if name in shared and body:
+                shared[name].merge(body)
+        self.book.merge(state.get("book") or {})
+        counters = state.get("counters") or {}
+        self.allowed += int(counters.get("allowed", 0))
+        self.late += int(counters.get("late", 0))
+
+    def state_rows(self) -> list[tuple[str, str, Any]]:
+        """The checkpoint as (analytic, partition key, body) rows, as the store keeps them."""
+        return state_to_rows(self.checkpoint())
+
+    # -- results -----------------------------------------------------------------------------
+    def alerts(self, min_severity: str = "informational") -> list[Alert]:
+        """Every alert so far, oldest first."""
+        return self.book.sorted(min_severity)
+
+
+def state_to_rows(state: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """Split a checkpoint by (analytic, key): card state per namespace and key, alerts per id, the rest whole.
+
+    Rows of two writers never overwrite each other unless they hold the same key, and loading rows
+    merges them, so two engines saving to one store both keep their state."""
+    rows: list[tuple[str, str, Any]] = []
+    for card_id, body in (state.get("cards") or {}).items():
+        for namespace, keyed in body.items():
+            if isinstance(keyed, dict):
+                for key, value in keyed.items():
+                    rows.append((f"card:{card_id}:{namespace}", str(key), value))
+            else:
+                rows.append((f"card-whole:{card_id}:{namespace}", "", keyed))
+    for name, body in (state.get("shared") or {}).items():
+        rows.append((f"shared:{name}", "", body))
+    # redelivery ids stay out: across runs the alerts' own event ids make a redelivery a no-op, and a
+    # rescan must still show (and update the status of) the alerts it finds again
+    return rows
+
+
+def rows_to_state(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
+    cards: dict[str, dict[str, Any]] = {}
+    shared: dict[str, Any] = {}
+    redelivery: list[Any] = []
+    for analytic, key, value in rows:
+        if analytic.startswith("card:"):
+            _, card_id, namespace = analytic.split(":", 2)
+            cards.setdefault(card_id, {}).setdefault(namespace, {})[key] = value
+        elif analytic.startswith("card-whole:"):
+            _, card_id, namespace = analytic.split(":", 2)
+            cards.setdefault(card_id, {})[namespace] = value
+        elif analytic.startswith("shared:"):
+            shared[analytic.split(":", 1)[1]] = value
+        elif analytic == "redelivery":
+            redelivery.extend(value)
+    return {"version": STATE_VERSION, "cards": cards, "shared": shared, "redelivery": redelivery}
