@@ -142,13 +142,13 @@ def test_missing_input_is_a_usage_error(tmp_path):
 
 _CRASHING = """
 import sys
-from cloudward import pipeline
+from cloudward.runners import scan
 from cloudward.cli import main
 
-def finish(self, min_severity="informational"):
+def finish(self, *args, **kwargs):
     raise RuntimeError("detector state is inconsistent")
 
-pipeline.Pipeline.finish = finish  # an internal bug, injected
+scan.ScanRunner.run = finish  # an internal bug, injected
 sys.argv = ["cloudward", *sys.argv[1:]]
 main()
 """

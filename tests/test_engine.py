@@ -233,9 +233,9 @@ def test_engine_section_is_validated():
     from cloudward.config import ConfigError
 
     assert EngineSettings.from_config(from_dict({"engine": {"allowed_lateness": "90s"}})).allowed_lateness == 90
-    with pytest.raises(ConfigError, match=r"\[engine\] allowed_lateness"):
+    with pytest.raises(ConfigError, match=r"engine\.allowed_lateness"):
         EngineSettings.from_config(from_dict({"engine": {"allowed_lateness": 5}}))
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"engine\.lateness: unknown key"):
         EngineSettings.from_config(from_dict({"engine": {"lateness": "5m"}}))
 
 

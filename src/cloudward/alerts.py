@@ -249,11 +249,12 @@ def _merge_entities(alert: Alert, new: Mapping[str, Any], order: tuple[float, st
             slots = keys.setdefault(key, {})
             if not isinstance(slots, dict):
                 slots = keys[key] = {}
-            for v in value:
+            for i, v in enumerate(value):  # a finding's own list keeps its order (an X-Forwarded-For chain)
                 vid = _value_id(v)
                 have = slots.get(vid)
-                if have is None or order < tuple(have[0]):
-                    slots[vid] = [list(order), v]
+                at = (*order, i)
+                if have is None or at < tuple(have[0]):
+                    slots[vid] = [list(at), v]
             if len(slots) > MAX_ENTITY_VALUES:
                 kept = sorted(slots.items(), key=lambda kv: (tuple(kv[1][0]), kv[0]))[:MAX_ENTITY_VALUES]
                 slots.clear()

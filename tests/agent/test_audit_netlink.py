@@ -47,7 +47,9 @@ def test_stream_loads_and_removes_its_rules_and_reads_records() -> None:
 
         deadline = time.monotonic() + 3
         want = b"cloudward audit test".hex().upper().encode()
-        while time.monotonic() < deadline and not any(want in ln for ln in lines):
+        # the event's EOE record follows its EXECVE record: wait for both (a busy machine delays the second)
+        while time.monotonic() < deadline and not (any(want in ln for ln in lines)
+                                                   and any(ln.startswith(b"type=EOE ") for ln in lines)):
             time.sleep(0.05)
     finally:
         stream.stop_reading()

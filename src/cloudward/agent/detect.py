@@ -1,8 +1,12 @@
-"""The agent's one seam to the detection pipeline.
+"""The agent's one seam to detection: the streaming engine (`cloudward.engine.Engine`).
 
-Everything the agent asks of detection goes through `Detector`: feed a batch of normalized events,
-get back the alerts that batch created or changed; at the end, close the windows. Today it drives
-`cloudward.pipeline.Pipeline`; switching to the streaming engine means changing this module only.
+Everything the agent asks of detection goes through `Detector`: feed a batch of normalized events, get
+back the alerts that batch created or changed; at the end, close the windows.
+
+The agent's collectors are live: the kernel, dockerd and /proc hand over events as they happen, so
+after each batch the watermark moves to the newest event time seen (minus `lateness`, 0 by default)
+and the batch runs at once, in event-time order. A record that arrives after newer ones (a slow
+collector) still runs, at once, and is counted by the engine as late.
 """
 
 from __future__ import annotations
@@ -12,37 +16,45 @@ from typing import Any
 
 from cloudward.alerts import Alert
 from cloudward.config import Config
+from cloudward.engine import Engine
 from cloudward.events import Event
-from cloudward.pipeline import Pipeline
+from cloudward.runners.scan import finish
 from cloudward.store import Store
 
 
 class Detector:
-    def __init__(self, config: Config, *, intel: list[str] | None = None, store: Store | None = None) -> None:
+    def __init__(self, config: Config, *, intel: list[str] | None = None, store: Store | None = None,
+                 lateness: float = 0.0) -> None:
         options: dict[str, Any] = {}
         if intel:
             options["intel"] = list(intel)
-        self.pipeline = Pipeline(config, store=store, enrich_options=options)
+        self.engine = Engine(config, store=store, enrich_options=options)
+        self.store = store
+        self.lateness = lateness
         self.events = 0
+        self._newest = float("-inf")
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
-        """Evaluate `events` (in order); the alerts created or changed by them, suppression applied."""
-        feed = self.pipeline.feed
-        n = 0
-        for event in events:
-            feed(event)
-            n += 1
-        self.events += n
-        changed = self.pipeline.book.drain_changed()
+        """Evaluate `events`; the alerts created or changed by them, suppression applied."""
+        batch = list(events)
+        self.events += len(batch)
+        for event in batch:
+            if event.time > self._newest:
+                self._newest = event.time
+        changed = {a.id: a for a in self.engine.feed(batch)}
+        if self._newest != float("-inf"):
+            changed.update((a.id, a) for a in self.engine.advance(self._newest - self.lateness))
         if changed:
-            self.pipeline.book.apply_suppression()
-        return changed
+            self.engine.book.apply_suppression()
+        return list(changed.values())
 
     def finish(self) -> list[Alert]:
         """Close open windows (and save to the store); the alerts that changed on the way."""
-        self.pipeline.finish()
-        return self.pipeline.book.drain_changed()
+        engine = self.engine
+        changed = engine.advance(None)
+        finish(engine, self.store)  # runs nothing more; applies suppression and saves alerts and state
+        return changed
 
     @property
     def rejected(self) -> int:
-        return self.pipeline.stats.rejected
+        return self.engine.stats.rejected
