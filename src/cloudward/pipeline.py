@@ -21,8 +21,7 @@ from cloudward.detections.base import Detection
 from cloudward.enrich import Enricher, build_all
 from cloudward.events import Event, ExternalAlert, K8sAudit
 from cloudward.inputs import InputFile, ScanStats, expand_paths
-from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
-from cloudward.parsers.json_records import JsonRecords
+from cloudward.parsers.base import Interest, ParseContext
 from cloudward.store import Store
 
 MUTATING_VERBS = frozenset({"create", "update", "patch"})
@@ -138,42 +137,20 @@ class Pipeline:
         except OSError as exc:
             self.stats.reject(f"{src.display}:0", f"cannot open: {exc.strerror or exc}")
             return
-        chosen = parsers.by_name(fmt) if fmt else None
-        if fmt and chosen is None:
-            raise ConfigError(f"unknown format {fmt!r}; known: {', '.join(parsers.names())}")
+        try:
+            decoder = parsers.stream_decoder(self.ctx, src.display, fmt, max_line_bytes=src.max_line_bytes)
+        except ValueError as exc:
+            src.close()
+            raise ConfigError(str(exc)) from None
         feed = self.feed
         try:
-            if isinstance(chosen, JsonDialect):
-                events = JsonRecords().parse(src, self.ctx, forced=chosen)
-            else:
-                head = Head.of(src)
-                if not head.data:
-                    if src.open_error:
-                        self.stats.reject(f"{src.display}:1", src.open_error)
-                    src.close()
-                    return
-                format_ = chosen or parsers.sniff(head)
-                if format_ is None:
-                    kind = "binary data" if b"\x00" in head.data[:4096] else "text"
-                    self.stats.reject(f"{src.display}:1", f"unrecognized input format ({kind})")
-                    src.close()
-                    return
-                events = format_.parse(src, self.ctx)
-                if not isinstance(format_, JsonRecords):  # JSON dialects count their own records
-                    events = self._counted(events, format_.name)
-            for event in events:
+            if src.open_error:  # the start of the input could not be read (a corrupt gzip header)
+                self.stats.reject(f"{src.display}:1", src.open_error)
+                return
+            for event in decoder.run(src):
                 feed(event)
         finally:
             src.close()
-
-    def _counted(self, events: Iterable[Event], name: str) -> Iterable[Event]:
-        n = 0
-        try:
-            for event in events:
-                n += 1
-                yield event
-        finally:
-            self.stats.formats[name] += n
 
     # -- events ------------------------------------------------------------------------------
     def feed(self, event: Event) -> None:

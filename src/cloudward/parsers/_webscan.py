@@ -33,7 +33,7 @@ from cloudward.analytics.web_paths import (
 )
 from cloudward.events import Event
 from cloudward.inputs import InputFile
-from cloudward.parsers.base import ParseContext
+from cloudward.parsers.base import Decoder, ParseContext, count_lines, iter_lines
 
 #: watched addresses whose ordinary requests are counted per block (each costs one pass over the block)
 MAX_COUNTED = 8
@@ -195,41 +195,47 @@ class BlockScanner:
         self.search = _first_match(_compiled(pattern))
 
 
-def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
-                   scanner: BlockScanner | None) -> Iterator[Event]:
-    """Every line of `src` through `parse_line`, or - with a scanner - only the lines its trigger
-    matches (and the first line), the rest counted as skipped."""
-    stats = ctx.stats
-    display = src.display
-    limit = src.max_line_bytes
-    lineno = 0
-    skipped = 0
-    search = scanner.search if scanner is not None else None
-    try:
-        for item in src.blocks(stats):
-            if not isinstance(item, tuple):
-                lineno = ctx.reject_unread(item, display, lineno, limit)
-                continue
-            block, pos, size = item
+class WebDecoder(Decoder):
+    """The lines of one web or FTP log stream through a format's line parser - every line, or with a
+    scanner only the lines its trigger matches in each block (and the stream's first line), the rest
+    counted as skipped."""
+
+    def __init__(self, ctx: ParseContext, display: str, max_line_bytes: int, parse_line: LineParser,
+                 scanner: BlockScanner | None) -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.parse_line = parse_line
+        self.scanner = scanner
+
+    def take_block(self, block: bytes, pos: int, size: int) -> list[Event]:
+        ctx = self.ctx
+        stats = ctx.stats
+        display = self.display
+        limit = self.limit
+        parse_line = self.parse_line
+        scanner = self.scanner
+        lineno = first = self.lineno
+        skipped = 0
+        out: list[Event] = []
+        start_of_block = pos
+        try:
+            search = scanner.search if scanner is not None else None
             if search is None or lineno == 0:
-                # every line (no prefilter), or the first block's first line, which is always parsed
+                # every line (no prefilter), or the stream's first line, which is always parsed
                 stop = size if search is None else (block.find(b"\n", pos, size) + 1 or size)
-                for line in block[pos:stop].split(b"\n")[: None if block[stop - 1:stop] != b"\n" else -1]:
+                for line in iter_lines(block, pos, stop):
                     lineno += 1
                     event = _one(line, lineno, limit, parse_line, ctx, display)
                     if event is not None:
-                        yield event
+                        out.append(event)
                 pos = stop
                 if search is None or pos >= size:
-                    continue
+                    return out
             watched_ips: dict[str, int] = {}
             pending = scanner.flt.pending_ips() if scanner is not None else ()
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
-                    n = block.count(b"\n", pos, size)
-                    if size > pos and block[size - 1] != 10:
-                        n += 1
+                    n = count_lines(block, pos, size)
                     lineno += n
                     skipped += n
                     break
@@ -246,13 +252,21 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
                     if pending:
                         ip = getattr(event, "client_ip", "")
                         watched_ips[ip] = watched_ips.get(ip, 0) + 1
-                    yield event
+                    out.append(event)
                 pos = end + 1
             if pending:
-                _count_watched(scanner, block, item[1], size, pending, watched_ips)
-    finally:
-        stats.lines += lineno
-        stats.skipped += skipped
+                _count_watched(scanner, block, start_of_block, size, pending, watched_ips)
+            return out
+        finally:
+            self.lineno = lineno
+            stats.lines += lineno - first
+            stats.skipped += skipped
+
+
+def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
+                   scanner: BlockScanner | None) -> Iterator[Event]:
+    """Every event of `src` through a `WebDecoder`."""
+    yield from WebDecoder(ctx, src.display, src.max_line_bytes, parse_line, scanner).run(src)
 
 
 def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: ParseContext,

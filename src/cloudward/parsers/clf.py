@@ -16,14 +16,13 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
-from cloudward.events import Event, HttpRequest
-from cloudward.inputs import InputFile
+from cloudward.events import HttpRequest
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
-from cloudward.parsers._webscan import BlockScanner, read_web_lines
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers._webscan import BlockScanner, WebDecoder
+from cloudward.parsers.base import Decoder, Format, Head, HeadFirst, ParseContext
 
 
 def _close_quote(s: str, start: int) -> int:
@@ -93,9 +92,12 @@ class CombinedLog(Format):
             return 40
         return 80
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        ip_col = detect_ip_column(Head.of(src).lines)
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        if head is None:  # the address column is chosen from the stream's first lines
+            return HeadFirst(ctx, display, max_line_bytes,
+                             lambda first: self.decoder(ctx, display, max_line_bytes=max_line_bytes, head=first))
+        ip_col = detect_ip_column(head.lines)
         robust = _LineParser(display, ip_col, default_site(ctx, display), ctx)
         prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
         if prefilter is not None and not ip_col and prefilter.site_always(robust.file_site):
@@ -108,7 +110,7 @@ class CombinedLog(Format):
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=lambda ip: b"\n" + ip + b" ")
-        yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
+        return WebDecoder(ctx, display, max_line_bytes, _FastPath(robust, prefilter).parse, scanner)
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot

@@ -9,15 +9,13 @@ The server's name comes first because the Host header is whatever the client sen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
-from cloudward.events import Event, HttpRequest
-from cloudward.inputs import InputFile
+from cloudward.events import HttpRequest
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
-from cloudward.parsers._webscan import BlockScanner, read_web_lines
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers._webscan import BlockScanner, WebDecoder
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 
 class _Columns:
@@ -49,14 +47,15 @@ class W3cHttpLog(Format):
         kind = header_kind(head)
         return 90 if kind == "http" else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
         prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
-        parser = _W3cLines(src.display, ctx, prefilter)
+        parser = _W3cLines(display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ")
-        yield from read_web_lines(src, ctx, parser.parse, parser.scanner)
+        return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner)
 
 
 class _W3cLines:
