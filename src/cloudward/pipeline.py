@@ -7,6 +7,7 @@ then call `finish` for the alerts.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -68,6 +69,8 @@ class Pipeline:
         #: while True (a `--baseline-from` pass), detections learn but findings are dropped
         self.learning = False
         self._recent = RecentIds()
+        #: inputs with content of which nothing at all was read (unrecognized, or every record rejected)
+        self.unread_inputs: list[str] = []
         self._audit_by_resource: dict[str, list[Detection]] = {}
 
         self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
@@ -118,16 +121,33 @@ class Pipeline:
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:
-        expanded = list(expand_paths(list(paths)))
+        paths = list(paths)
+        expanded = list(expand_paths(paths))
         for enricher in self.enrichers:  # context files (docker inspect) help inputs read before them
             prepare = getattr(enricher, "prepare", None)
             if prepare is not None:
                 prepare(expanded)
+        unread_before = len(self.unread_inputs)
+        read: set[str] = set()
         for path in expanded:
             src = InputFile(path, max_line_bytes=self.config.max_line_bytes)
             if on_input is not None:
                 on_input(src)
+            n = len(self.unread_inputs)
             self.run_input(src, fmt)
+            if len(self.unread_inputs) == n:
+                read.add(path)
+        # a folder is one input: lost only when nothing was read from any file in it (a README next
+        # to the logs is rejected as unrecognized, and that is all)
+        lost = self.unread_inputs[unread_before:]
+        del self.unread_inputs[unread_before:]
+        for arg in paths:
+            if arg in lost:
+                self.unread_inputs.append(arg)
+            elif os.path.isdir(arg):
+                inside = [p for p in lost if p.startswith(os.path.join(arg, ""))]
+                if inside and not any(p.startswith(os.path.join(arg, "")) for p in read):
+                    self.unread_inputs.append(arg)
 
     def run_input(self, src: InputFile, fmt: str | None = None) -> None:
         """Parse one input and feed its events; unreadable inputs are rejected, never raised."""
@@ -143,6 +163,8 @@ class Pipeline:
             src.close()
             raise ConfigError(str(exc)) from None
         feed = self.feed
+        stats = self.stats
+        before = (stats.events, stats.skipped, stats.duplicates, stats.rejected)
         try:
             if src.open_error:  # the start of the input could not be read (a corrupt gzip header)
                 self.stats.reject(f"{src.display}:1", src.open_error)
@@ -151,6 +173,9 @@ class Pipeline:
                 feed(event)
         finally:
             src.close()
+            if (stats.events, stats.skipped, stats.duplicates) == before[:3] and stats.rejected > before[3]:
+                # something was there and none of it was read: the whole input was lost
+                self.unread_inputs.append(src.display)
 
     # -- events ------------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
