@@ -401,8 +401,10 @@ class HeadFirst(Decoder):
     def overlong(self, prefix: bytes) -> bool:
         if self.decided:
             return self.inner is not None and self.inner.overlong(prefix)
-        if self._nonblank:
-            return False  # an over-long line after the first lines: dropped like any other
+        if self._nonblank or prefix.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+            # an over-long line after the first lines, or one that cannot start a document (junk,
+            # binary): dropped like any other, and sniffing looks past it
+            return False
         # the stream starts with one very long line: decide on it (cut to a sniffable size, so only
         # formats that recognize a document's start can take it whole)
         self._lines.append(prefix[:65536])

@@ -72,25 +72,28 @@ class JsonRecords(Format):
         yield from self.decoder(ctx, src.display, max_line_bytes=src.max_line_bytes, forced=forced).run(src)
 
 
-def _layout(head: Head) -> str:
+def _layout(head: Head, limit: int) -> str:
     """"lines" (JSON lines, maybe behind junk) or "document" (one value, pretty-printed or not, or
     objects one after another), from the stream's first complete lines."""
     data = head.data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not looks_like_json_start(data):
+        return "lines"
     if data[:1] == b"[":
         return "document"
-    if data[:1] == b"{":
-        # JSON lines when one of the first lines is a whole object by itself (a torn first record
-        # does not make the file a document); a pretty-printed document has no such line
-        for raw in head.data.split(b"\n")[:HEAD_LINES]:
-            raw = raw.strip()
-            if raw[:1] == b"{" and raw[-1:] == b"}":
-                try:
-                    if isinstance(orjson.loads(raw), dict):
-                        return "lines"
-                except _DECODE_ERRORS:
-                    continue
-        return "document"
-    return "lines"
+    first = data.split(b"\n", 1)[0]
+    if len(first) > limit:
+        return "document"  # one line too long to be a record: a document (as when it spans reads)
+    # JSON lines when one of the first lines is a whole object by itself (a torn first record does not
+    # make the file a document); a pretty-printed document has no such line
+    for raw in head.data.split(b"\n")[:HEAD_LINES]:
+        raw = raw.strip()
+        if raw[:1] == b"{" and raw[-1:] == b"}":
+            try:
+                if isinstance(orjson.loads(raw), dict):
+                    return "lines"
+            except _DECODE_ERRORS:
+                continue
+    return "document"
 
 
 def looks_like_json_start(data: bytes) -> bool:
@@ -113,7 +116,7 @@ class JsonDecoder(Decoder):
                  head: Head) -> None:
         super().__init__(ctx, display, max_line_bytes)
         self.reader = _DialectDispatch(ctx, forced)
-        self.document = _layout(head) == "document" if head.data.strip() else False
+        self.document = _layout(head, max_line_bytes) == "document" if head.data.strip() else False
         self._doc: list[bytes] = []
         self._doc_size = 0
         self._doc_lines = 0
@@ -155,6 +158,11 @@ class JsonDecoder(Decoder):
         try:
             record = orjson.loads(data)
         except _DECODE_ERRORS:
+            if not _first_value_decodes(data):
+                # not a document after all (a torn first record before JSON lines): read it as lines
+                ctx.stats.lines -= lines
+                self.document = False
+                return self.take_block(data, 0, len(data))
             return list(_parse_concatenated(data, self.display, ctx, self.reader))
         return self.reader.dispatch(record, RecordRef(self.display, 1), top=True)
 
@@ -237,6 +245,17 @@ def _parse_line(line: bytes, lineno: int, display: str, ctx: ParseContext, reade
             ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
             return []
     return reader.dispatch(record, RecordRef(display, lineno))
+
+
+def _first_value_decodes(data: bytes) -> bool:
+    """Whether the document's first JSON value is whole (objects one after another) or broken."""
+    text = data.decode("utf-8", errors="replace")
+    pos = len(text) - len(text.lstrip(" \t\r\n\ufeff"))
+    try:
+        json.JSONDecoder().raw_decode(text, pos)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return True
 
 
 def _parse_concatenated(data: bytes, display: str, ctx: ParseContext,
