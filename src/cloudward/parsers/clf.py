@@ -42,6 +42,12 @@ def _unescape(value: str) -> str:
     return value.replace('\\"', '"').replace("\\\\", "\\") if "\\" in value else value
 
 
+def header_value(value: str) -> str:
+    """A logged header as the events carry it: `-` (not sent) and an empty value are both empty. The
+    user agent is kept as logged (`-` included) by both parsers; the referer is normalized here."""
+    return "" if value == "-" else value
+
+
 def _prefix_tokens(s: str) -> list[str] | None:
     k = s.find('] "')
     if k < 27 or s[k - 27] != "[":
@@ -116,10 +122,12 @@ class CombinedLog(Format):
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
 #: match (`\S+` by a space, `[^"]*` by a quote), so a line matches in one way only; a line that does not
 #: fit (a user name with spaces, an escaped quote in a header, a malformed request) goes to the
-#: string-operation parser, which accepts or rejects it.
+#: string-operation parser, which accepts or rejects it. A referer or user agent holding a backslash (an escaped
+#: quote or backslash) goes there too, so escapes are undone, and a field ending in an escaped quote refused, in
+#: one place only.
 _FIELDS = (
     rb'(\S+) \S+ (\S+) \[([^\]]{26})\] "([A-Z]{1,20}) ([^ "]*) (HTTP/[0-9.]{1,3})" (\d{3}) (\d+|-)'
-    rb'(?: "([^"]*)" "([^"]*)"(?: "[^"]*")*)?$'
+    rb'(?: "([^"\\]*)" "([^"\\]*)"(?: "[^"]*")*)?$'
 )
 CLF_LINE = re.compile(_FIELDS)
 VHOST_LINE = re.compile(rb"(\S+) " + _FIELDS)
@@ -152,7 +160,7 @@ class _FastPath:
         if ip is None:
             ip = client_ip_bytes(g[0])
         if not ip:
-            robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {g[0][:60]!r}")
+            robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {decode(g[0])[:60]!r}")
             return None
         flt = self.flt
         if flt is not None and lineno > 1:
@@ -242,7 +250,8 @@ class _LineParser:
         rest = s[q + 2 :]
         sp = rest.find(" ")
         status_text = rest if sp < 0 else rest[:sp]
-        if len(status_text) != 3 or not status_text.isdigit() or (q + 1 < len(s) and s[q + 1] != " "):
+        if len(status_text) != 3 or not (status_text.isascii() and status_text.isdigit()) or (
+                q + 1 < len(s) and s[q + 1] != " "):
             reject(f"{display}:{lineno}", f"no status code after the request: {rest[:20]!r}")
             return None
         referer = agent = ""
@@ -251,7 +260,7 @@ class _LineParser:
             rest = rest[sp + 1 :]
             sp = rest.find(" ")
             size_text = rest if sp < 0 else rest[:sp]
-            if size_text.isdigit():
+            if size_text.isascii() and size_text.isdigit():
                 size = int(size_text)
             elif size_text != "-":
                 reject(f"{display}:{lineno}", f"bytes field is not a number: {size_text[:20]!r}")
@@ -268,7 +277,7 @@ class _LineParser:
                 if e2 < 0 or (e2 + 1 < len(rest) and rest[e2 + 1] != " "):
                     reject(f"{display}:{lineno}", "truncated line: user-agent field not closed")
                     return None
-                referer = _unescape(rest[sp + 2 : e1])
+                referer = header_value(_unescape(rest[sp + 2 : e1]))
                 agent = _unescape(rest[e1 + 3 : e2])
         request = s[k + 3 : q]
         method = path = query = ""
