@@ -20,7 +20,7 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import Event, ExternalAlert, K8sAudit
+from cloudward.events import Event, ExternalAlert, HttpSummary, K8sAudit
 from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.parsers.base import Interest, ParseContext
 from cloudward.store import Store
@@ -180,8 +180,9 @@ class Pipeline:
     # -- events ------------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
         """Enrich one normalized event and offer it to the detections subscribed to its kind."""
-        self.stats.events += 1
         kind = type(event)
+        if kind is not HttpSummary:  # a summary stands for lines counted as skipped, not for one event
+            self.stats.events += 1
         if kind is ExternalAlert:
             if not self.learning:
                 self._import_alert(event)  # type: ignore[arg-type]

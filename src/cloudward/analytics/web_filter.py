@@ -1,9 +1,11 @@
 """Deciding from a few raw bytes of a web log line whether any enabled card can use it.
 
 Most requests are ordinary - a page, an asset, a 200 - and no web card does anything with them. Each
-card says what it needs (which kinds of page, client errors, tool agents, addresses it is watching,
-the first line of each site), and the parsers ask this filter before building an event: a line is
-skipped only when it provably matters to none of them. The answers for a request target and a user
+card declares what it needs (which kinds of page, client errors, tool agents, summaries of the rest,
+every line of a Kudu site), and the decoders ask this filter before building an event: a line is
+skipped only when it provably matters to none of them. What a card takes in summary (client errors on
+ordinary pages, ordinary requests of recently active addresses) reaches it as `HttpSummary` events in
+line order, never through calls from the parser into the card. The answers for a request target and a user
 agent are cached by their exact bytes, so the filter costs a few lookups per line.
 
 The pipeline hands the filter to parsers only when every card subscribed to HttpRequest offers it
@@ -11,8 +13,6 @@ The pipeline hands the filter to parsers only when every card subscribed to Http
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from cloudward.analytics.agents import AgentClassifier
 from cloudward.analytics.web_paths import THEME_EDIT, THEME_EDIT_ACTIONS, PageClassifier, split_target
@@ -30,34 +30,32 @@ class WebLineFilter:
         self.error_cards = 0
         #: some card wants requests whose agent names a tool (any purpose)
         self.tool_agents = False
-        #: cards judging addresses: (the addresses being judged now, a function counting n ordinary
-        #: requests of one of them); parsers count those requests instead of building events for them
-        self.watched: list[tuple[Callable[[], list[str]], Callable[[str, int], None]]] = []
+        #: every card that wants client errors takes those on ordinary pages as HttpSummary entries, and
+        #: the ordinary requests of recently active addresses counted there (`summaries`)
+        self.summary_cards = 0
         #: some card needs every request of a Kudu/SCM site
         self.scm_sites = False
-        #: cards that can take a client error on an ordinary page without an event: (ip, time, path,
-        #: user agent) -> True when the card wants the full event after all
-        self.error_sinks: list[Callable[[str, float, str, str], bool]] = []
         self.pages: PageClassifier | None = None
         self.agents: AgentClassifier | None = None
         self.targets: dict[bytes, int] = {}
         self.agent_tools: dict[bytes, bool] = {}
 
     def want(self, *, path_mask: int = 0, client_errors: bool = False, tool_agents: bool = False,
-             watched: tuple[Callable[[], list[str]], Callable[[str, int], None]] | None = None,
              pages: PageClassifier | None = None, agents: AgentClassifier | None = None,
-             scm_sites: bool = False, error_sink: Callable[[str, float, str, str], bool] | None = None) -> None:
+             scm_sites: bool = False, summaries: bool = False) -> None:
         self.scm_sites = self.scm_sites or scm_sites
-        if error_sink is not None:
-            self.error_sinks.append(error_sink)
         self.path_mask |= path_mask
         self.client_errors = self.client_errors or client_errors
         self.error_cards += 1 if client_errors else 0
+        self.summary_cards += 1 if summaries and client_errors else 0
         self.tool_agents = self.tool_agents or tool_agents
-        if watched is not None and not any(w[0] is watched[0] for w in self.watched):
-            self.watched.append(watched)
         self.pages = pages or self.pages
         self.agents = agents or self.agents
+
+    @property
+    def summaries(self) -> bool:
+        """Client errors on ordinary pages and ordinary requests of recent addresses go to HttpSummary."""
+        return self.summary_cards > 0 and self.summary_cards == self.error_cards
 
     def site_always(self, site: str) -> bool:
         """Every line of this site must be parsed (an App Service Kudu/SCM site, where all is admin)."""
@@ -88,8 +86,8 @@ class WebLineFilter:
 
     def wants(self, target: bytes, status: bytes, agent: bytes) -> int:
         """What a line needs, from its raw target, three status digits and agent: SKIP (no card can use
-        it; watched addresses aside, which the caller counts), EVENT, or ERROR_ONLY (a client error on
-        an ordinary page: hand it to `take_error` instead of building an event)."""
+        it; the decoder still counts it for a recently active address), EVENT, or ERROR_ONLY (a client
+        error on an ordinary page: an `HttpSummary` entry instead of an event)."""
         bits = self.targets.get(target)
         if bits is None:
             bits = self.target_bits(target)
@@ -102,25 +100,5 @@ class WebLineFilter:
             if hit:
                 return EVENT
         if self.client_errors and status[:1] == b"4":
-            return ERROR_ONLY if self.error_sinks and len(self.error_sinks) == self.error_cards else EVENT
+            return ERROR_ONLY if self.summaries else EVENT
         return SKIP
-
-    def take_error(self, ip: str, when: float, path: str, agent: str) -> bool:
-        """Give a client error on an ordinary page to the cards; True when one wants the event anyway."""
-        wanted = False
-        for sink in self.error_sinks:
-            wanted = sink(ip, when, path, agent) or wanted
-        return wanted
-
-    def pending_ips(self) -> list[str]:
-        """Addresses some card is judging now (their ordinary requests count)."""
-        if not self.watched:
-            return []
-        out: list[str] = []
-        for pending, _ in self.watched:
-            out.extend(pending())
-        return out
-
-    def count_watched(self, ip: str, n: int) -> None:
-        for _, count in self.watched:
-            count(ip, n)

@@ -31,12 +31,60 @@ from cloudward.analytics.web_paths import (
     TOOL_PATH,
     UPLOAD_PHP,
 )
-from cloudward.events import Event
+from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile
 from cloudward.parsers.base import Decoder, ParseContext, count_lines, iter_lines
 
-#: watched addresses whose ordinary requests are counted per block (each costs one pass over the block)
+#: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
+
+
+class Summaries:
+    """What a web decoder summarizes instead of building events, kept in line order (`HttpSummary`).
+
+    Which addresses get their ordinary requests counted follows from the stream alone - the last
+    `MAX_COUNTED` distinct addresses of lines that became an event or an error entry - so the counts
+    are the same however the stream is cut, and no card is called from here."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.entries: list[tuple[Any, ...]] = []
+        self.first = ""
+        self.site = ""
+        self.when = 0.0
+        #: recently active addresses, oldest first
+        self.recent: dict[str, None] = {}
+
+    def active(self, ip: str) -> None:
+        recent = self.recent
+        if ip in recent:
+            del recent[ip]
+        elif len(recent) >= MAX_COUNTED:
+            del recent[next(iter(recent))]
+        recent[ip] = None
+
+    def _start(self, lineno: int, site: str) -> None:
+        self.first = f"{self.display}:{lineno}"
+        self.site = site
+
+    def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
+        if not self.entries:
+            self._start(lineno, site)
+        self.entries.append(("error", ip, when, path, agent))
+        self.when = max(self.when, when)
+        self.active(ip)
+
+    def ordinary(self, ip: str, n: int, lineno: int, site: str) -> None:
+        if not self.entries:
+            self._start(lineno, site)
+        self.entries.append(("ordinary", ip, n))
+
+    def flush(self, out: list[Event]) -> None:
+        if self.entries:
+            out.append(HttpSummary(event_id=self.first, origin=self.first, time=self.when, site=self.site,
+                                   entries=self.entries))
+            self.entries = []
+            self.when = 0.0
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
 
@@ -201,10 +249,20 @@ class WebDecoder(Decoder):
     counted as skipped."""
 
     def __init__(self, ctx: ParseContext, display: str, max_line_bytes: int, parse_line: LineParser,
-                 scanner: BlockScanner | None) -> None:
+                 scanner: BlockScanner | None, summaries: Summaries | None = None, site: str = "") -> None:
         super().__init__(ctx, display, max_line_bytes)
         self.parse_line = parse_line
         self.scanner = scanner
+        self.summaries = summaries
+        self.site = site
+
+    def _emit(self, event: Event, out: list[Event]) -> None:
+        summaries = self.summaries
+        if summaries is not None:
+            summaries.flush(out)  # what was summarized before this line reaches the cards before it
+            if type(event) is HttpRequest:
+                summaries.active(event.client_ip)  # type: ignore[attr-defined]
+        out.append(event)
 
     def take_block(self, block: bytes, pos: int, size: int) -> list[Event]:
         ctx = self.ctx
@@ -213,10 +271,11 @@ class WebDecoder(Decoder):
         limit = self.limit
         parse_line = self.parse_line
         scanner = self.scanner
+        summaries = self.summaries
+        emit = self._emit
         lineno = first = self.lineno
         skipped = 0
         out: list[Event] = []
-        start_of_block = pos
         try:
             search = scanner.search if scanner is not None else None
             if search is None or lineno == 0:
@@ -224,18 +283,19 @@ class WebDecoder(Decoder):
                 stop = size if search is None else (block.find(b"\n", pos, size) + 1 or size)
                 for line in iter_lines(block, pos, stop):
                     lineno += 1
+                    self.lineno = lineno
                     event = _one(line, lineno, limit, parse_line, ctx, display)
                     if event is not None:
-                        out.append(event)
+                        emit(event, out)
                 pos = stop
                 if search is None or pos >= size:
                     return out
-            watched_ips: dict[str, int] = {}
-            pending = scanner.flt.pending_ips() if scanner is not None else ()
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
                     n = count_lines(block, pos, size)
+                    if summaries is not None and summaries.recent:
+                        self._count_recent(block, pos, size, lineno + 1)
                     lineno += n
                     skipped += n
                     break
@@ -244,23 +304,35 @@ class WebDecoder(Decoder):
                 if end < 0:
                     end = size
                 n = block.count(b"\n", pos, start)
+                if n and summaries is not None and summaries.recent:
+                    self._count_recent(block, pos, start, lineno + 1)
                 lineno += n + 1
                 skipped += n
+                self.lineno = lineno
                 event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
                 search = scanner.search  # a directive line may have changed the trigger
                 if event is not None:
-                    if pending:
-                        ip = getattr(event, "client_ip", "")
-                        watched_ips[ip] = watched_ips.get(ip, 0) + 1
-                    out.append(event)
+                    emit(event, out)
                 pos = end + 1
-            if pending:
-                _count_watched(scanner, block, start_of_block, size, pending, watched_ips)
             return out
         finally:
+            if summaries is not None:
+                summaries.flush(out)
             self.lineno = lineno
             stats.lines += lineno - first
             stats.skipped += skipped
+
+    def _count_recent(self, block: bytes, start: int, end: int, lineno: int) -> None:
+        """Ordinary requests of the recently active addresses in the unparsed lines `block[start:end]`."""
+        summaries = self.summaries
+        marker_of = self.scanner.ip_marker  # type: ignore[union-attr]
+        for ip in list(summaries.recent):  # type: ignore[union-attr]
+            marker = marker_of(ip.encode("latin-1"))
+            total = block.count(marker, start, end)
+            if block.startswith(marker.lstrip(b"\n"), start):
+                total += 1
+            if total:
+                summaries.ordinary(ip, total, lineno, self.site)  # type: ignore[union-attr]
 
 
 def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
@@ -279,17 +351,3 @@ def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: Pars
         ctx.reject(f"{display}:{lineno}", f"line too long: {len(line)} bytes (limit {limit})")
         return None
     return parse_line(line, lineno)
-
-
-def _count_watched(scanner: BlockScanner, block: bytes, start: int, end: int, pending: list[str],
-                   seen: dict[str, int]) -> None:
-    """Ordinary requests of the addresses a card is judging: their lines in the block, less those that
-    became events (which the card counted itself)."""
-    for ip in pending[:MAX_COUNTED]:
-        marker = scanner.ip_marker(ip.encode("latin-1"))
-        total = block.count(marker, start, end)
-        if block.startswith(marker.lstrip(b"\n"), start):
-            total += 1
-        ordinary = total - seen.get(ip, 0)
-        if ordinary > 0:
-            scanner.flt.count_watched(ip, ordinary)

@@ -438,7 +438,8 @@ class Counted(Decoder):
 
     def _n(self, events: list[Event]) -> list[Event]:
         if events:
-            self.formats[self.name] += len(events)
+            # summaries of lines are not records of the format
+            self.formats[self.name] += sum(1 for e in events if not getattr(e, "entries", None))
         return events
 
     def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:

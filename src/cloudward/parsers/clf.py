@@ -21,7 +21,7 @@ from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilte
 from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
-from cloudward.parsers._webscan import BlockScanner, WebDecoder
+from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
 from cloudward.parsers.base import Decoder, Format, Head, HeadFirst, ParseContext
 
 
@@ -116,7 +116,10 @@ class CombinedLog(Format):
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=lambda ip: b"\n" + ip + b" ")
-        return WebDecoder(ctx, display, max_line_bytes, _FastPath(robust, prefilter).parse, scanner)
+        fast = _FastPath(robust, prefilter)
+        if prefilter is not None and prefilter.summaries:
+            fast.summaries = Summaries(display)
+        return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
@@ -142,6 +145,8 @@ class _FastPath:
         self.flt = prefilter
         self.match = (VHOST_LINE if robust.ip_col else CLF_LINE).match
         self.sites: dict[bytes, bool] = {}
+        #: where client errors on ordinary pages and counted ordinary requests go (the decoder's)
+        self.summaries: Summaries | None = None
         self.last_ts = b""
         self.last_time = 0.0
 
@@ -176,8 +181,9 @@ class _FastPath:
             need = EVENT if always else flt.wants(g[4], g[6], g[9] or b"")
             if need == SKIP:
                 robust.stats.skipped += 1
-                if flt.watched and ip in flt.pending_ips():
-                    flt.count_watched(ip, 1)
+                summaries = self.summaries
+                if summaries is not None and ip in summaries.recent:
+                    summaries.ordinary(ip, 1, lineno, robust.file_site)
                 return None
         else:
             need = EVENT
@@ -191,8 +197,9 @@ class _FastPath:
             self.last_ts = ts
         target = g[4].decode("utf-8", errors="replace")
         qm = target.find("?")
-        if need == ERROR_ONLY and flt is not None and not flt.take_error(
-                ip, self.last_time, target if qm < 0 else target[:qm], g[9].decode("utf-8", "replace") if g[9] else ""):
+        if need == ERROR_ONLY and self.summaries is not None:
+            self.summaries.error(ip, self.last_time, target if qm < 0 else target[:qm],
+                                 g[9].decode("utf-8", "replace") if g[9] else "", lineno, robust.file_site)
             robust.stats.skipped += 1
             return None
         if vhost:

@@ -14,7 +14,7 @@ from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
-from cloudward.parsers._webscan import BlockScanner, WebDecoder
+from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
 from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 
@@ -55,7 +55,8 @@ class W3cHttpLog(Format):
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ")
-        return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner)
+        return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
+                          parser.fallback_site)
 
 
 class _W3cLines:
@@ -68,6 +69,8 @@ class _W3cLines:
         self.site_cache: dict[tuple[str, str], str] = {}
         self.prefilter = prefilter
         self.scanner: BlockScanner | None = None
+        self.summaries: Summaries | None = Summaries(display) if prefilter is not None and prefilter.summaries \
+            else None
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
 
@@ -131,16 +134,18 @@ class _W3cLines:
                                  status_text.encode("ascii", "replace"), agent.encode("utf-8", "replace"))
                 if need == SKIP:
                     self.stats.skipped += 1
-                    if flt.watched and ip in flt.pending_ips():
-                        flt.count_watched(ip, 1)
+                    summaries = self.summaries
+                    if summaries is not None and ip in summaries.recent:
+                        summaries.ordinary(ip, 1, lineno, site)
                     return None
         try:
             when = iso_day_time(parts[cols.date], parts[cols.time])
         except ValueError as exc:
             reject(f"{display}:{lineno}", str(exc))
             return None
-        if need == ERROR_ONLY and flt is not None and not flt.take_error(
-                ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " ")):
+        if need == ERROR_ONLY and self.summaries is not None:
+            self.summaries.error(ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " "), lineno,
+                                 site)
             self.stats.skipped += 1
             return None
         query = parts[cols.query]
