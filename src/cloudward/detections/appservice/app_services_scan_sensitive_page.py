@@ -186,13 +186,17 @@ class ScanSensitivePage(Detection):
         bits = self.cache_get(event.path)
         if bits is None:
             bits = self.pages.bits(event.path)
-        if w is None and status < 400 and not bits & SENSITIVE:
+        if not 400 <= status < 500 and not bits & SENSITIVE:  # a server error is no probe either
             ua = event.user_agent
             tool = self.agent_get(ua, 0)
             if tool == 0:
                 tool = self.agents.tool(ua)
             if tool is None:
-                return None  # the common case: an ordinary request from an address not being watched
+                # an ordinary request only moves the error ratio of an address being watched - the same
+                # as the ordinary requests web decoders count in summaries instead of events
+                if w is not None:
+                    w.requests += 1
+                return None
         w = self.windows.open(ip, event.time)
         w.requests += 1
         if 400 <= status < 500:
