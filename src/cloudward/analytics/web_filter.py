@@ -14,11 +14,25 @@ The pipeline hands the filter to parsers only when every card subscribed to Http
 
 from __future__ import annotations
 
+from typing import Any
+
 from cloudward.analytics.agents import AgentClassifier
-from cloudward.analytics.web_paths import THEME_EDIT, THEME_EDIT_ACTIONS, PageClassifier, split_target
+from cloudward.analytics.web_paths import (
+    ADMIN,
+    FINGERPRINT,
+    SENSITIVE,
+    THEME_EDIT,
+    THEME_EDIT_ACTIONS,
+    THEME_PHP,
+    TOOL_PATH,
+    UPLOAD_PHP,
+    PageClassifier,
+    split_target,
+)
+from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP
 
 _CACHE_LIMIT = 200_000
-SKIP, EVENT, ERROR_ONLY = 0, 1, 2
+__all__ = ["ERROR_ONLY", "EVENT", "SKIP", "WebLineFilter", "trigger_pattern"]
 
 
 class WebLineFilter:
@@ -102,3 +116,117 @@ class WebLineFilter:
         if self.client_errors and status[:1] == b"4":
             return ERROR_ONLY if self.summaries else EVENT
         return SKIP
+
+    def trigger_pattern(self, *, target_prefix: str, target_start: str, target_end: str, status_4xx: str) -> str:
+        """The RE2 pattern a decoder's block scan uses (see `trigger_pattern`)."""
+        return trigger_pattern(self, target_prefix=target_prefix, target_start=target_start,
+                               target_end=target_end, status_4xx=status_4xx)
+
+
+# -- compiling the declared needs into one trigger pattern -----------------------------------------
+def _lit(text: str) -> str:
+    """`text` as an RE2 literal (non-alphanumerics as \\x escapes)."""
+    return "".join(c if c.isalnum() and c.isascii() else f"\\x{ord(c):02x}" for c in text.encode("utf-8").decode(
+        "latin-1"))
+
+
+def _not_exactly(words: list[str]) -> str:
+    """RE2 for a target continuation that is not exactly one of `words` (a word followed by the end
+    of the target - space, `?` or quote - is excluded; anything longer or different matches)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w.lower():
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        chars = [c for c in node if c]
+        other = "".join(_lit(c) for c in chars)
+        if "" in node:
+            alts = [f"[^{other} ?\\x22]" if other else "[^ ?\\x22]"]
+        else:
+            alts = [f"[^{other}]"] if other else []
+        alts += [_lit(c) + build(node[c]) for c in chars]
+        return "(?:" + "|".join(alts) + ")"
+
+    return build(trie)
+
+
+def _token(value: str) -> str:
+    """The most distinctive part of a path pattern: its last segment (a file name, usually), or its
+    longest segment when the last is too short to be telling (`/actuator/env` -> `actuator`)."""
+    value = value.lower()
+    if value.startswith(".") and "/" not in value:
+        return value
+    segments = [s for s in value.split("/") if s]
+    if not segments:
+        return ""
+    return segments[-1] if len(segments[-1]) >= 4 else max(segments, key=len)
+
+
+def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str, target_end: str,
+                    status_4xx: str) -> str:
+    """The RE2 pattern of lines that may matter to the cards behind `flt`.
+
+    In this format, `target_start` is what comes right before a request target, `target_prefix` that
+    plus any part of the target (what file-name tokens follow), `target_end` what ends a target, and
+    `status_4xx` a pattern for a client-error status."""
+    pages = flt.pages
+    alternatives: list[str] = ["^#"]
+    tokens: set[str] = set()
+    mask = flt.path_mask
+    if pages is not None:
+        lists = []
+        if mask & SENSITIVE:
+            lists.append(pages.sensitive)
+        if mask & ADMIN:
+            lists.append(pages.admin)
+        if mask & FINGERPRINT:
+            lists.append(pages.fingerprint)
+        if mask & TOOL_PATH:
+            lists.append(pages.tools)
+        anchored: list[str] = []  # whole paths and prefixes, matched where the target starts
+        for patterns in lists:
+            for entry in patterns.entries:
+                kind, _, value = entry["pattern"].partition(":")
+                if kind in ("path", "prefix") and value.startswith("/"):
+                    below = [e[len(value):] for e in patterns.excluded if kind == "prefix" and e.startswith(value)]
+                    bare = value.rstrip("/")
+                    if kind == "path":
+                        anchored.append(f"{_lit(bare)}/?{target_end}")
+                    elif below and value.endswith("/"):
+                        # everything below the prefix except exactly the excluded pages (/wp-admin/ but not
+                        # admin-ajax.php, a busy public endpoint)
+                        anchored.append(f"{_lit(bare)}(?:{target_end}|/{_not_exactly(below)})")
+                    elif value.endswith("/"):
+                        anchored.append(f"{_lit(bare)}(?:/|{target_end})")
+                    else:
+                        anchored.append(_lit(value))
+                else:
+                    tokens.add(_token(value))
+        if anchored:
+            alternatives.append(f"{target_start}(?:{'|'.join(sorted(set(anchored)))})")
+        # paths the classifier normalizes before matching (//x, /./x) are looked at closely
+        alternatives.append(f"{target_start}/[/.]")
+        php = "|".join(_lit(e) for e in pages.php_exts)
+        if mask & UPLOAD_PHP:
+            for folder in pages.upload_folders:
+                alternatives.append(f"{target_prefix}{_lit(folder.lstrip('/'))}[^ \"]*(?:{php})")
+        if mask & THEME_PHP:
+            alternatives.append(f"{target_prefix}wp-content/themes/[^ \"]*(?:{php})")
+        if mask & THEME_EDIT:
+            # admin-ajax.php and update.php are busy endpoints; only their theme-editing actions matter
+            tokens.update(("theme-editor.php", "theme-install.php"))
+            alternatives.append(f"{target_prefix}admin-ajax\\.php[? ][^ \"]*edit-theme-plugin-file")
+            alternatives.append(f"{target_prefix}update\\.php[? ][^ \"]*upload-theme")
+    tokens.discard("")
+    if tokens:
+        alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
+    # the classifier percent-decodes and folds backslashes; any such target is looked at closely
+    alternatives.append(f"{target_prefix}[%\\x5c]")
+    if flt.client_errors:
+        alternatives.append(status_4xx)
+    if flt.tool_agents and flt.agents is not None:
+        alternatives.append("(?:" + "|".join(sorted({_lit(t) for t, _ in flt.agents.entries})) + ")")
+    return "(?m)" + "|".join(alternatives)

@@ -1,15 +1,17 @@
 """Reading web logs fast: one RE2 scan per block finds the few lines any card can use.
 
-The cards' prefilter (`analytics.web_filter.WebLineFilter`) knows what they need: kinds of page (from
-the data lists), client errors, tool user agents. From that this module builds one linear-time RE2
-pattern - a trigger - that matches somewhere in every line that might matter (and in a few that turn
-out not to). A block of a megabyte or so is searched with it; the runs of lines between matches are
-counted, not parsed, and each matching line goes to the format's line parser, which builds the event
-and asks the prefilter again, exactly. The trigger is deliberately wider than the filter: a line it
+The cards declare what they need - kinds of page (from the data lists), client errors, tool user
+agents, summaries of the rest - and the pipeline compiles that into a `WebInterest` (parsers import
+nothing from the cards or analytics). From it comes one linear-time RE2 pattern - a trigger - that
+matches somewhere in every line that might matter (and in a few that turn out not to). A block of a
+megabyte or so is searched with it; the runs of lines between matches are counted, not parsed, and
+each matching line goes to the format's line parser, which builds the event and asks the interest
+again, exactly. The trigger is deliberately wider than the filter: a line it
 misses is a line no card could use.
 
-Ordinary requests from addresses a card is still judging (a sensitive-page request waiting for the
-address to look like a scanner) are counted per block with a plain substring count.
+Client errors on ordinary pages, and the ordinary requests of recently active addresses (counted per
+run of unparsed lines with a plain substring count), go to the cards as `HttpSummary` events, in line
+order with the full events.
 """
 
 from __future__ import annotations
@@ -21,19 +23,9 @@ from typing import Any
 import re2
 
 from cloudward import saferegex
-from cloudward.analytics.web_filter import WebLineFilter
-from cloudward.analytics.web_paths import (
-    ADMIN,
-    FINGERPRINT,
-    SENSITIVE,
-    THEME_EDIT,
-    THEME_PHP,
-    TOOL_PATH,
-    UPLOAD_PHP,
-)
 from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile
-from cloudward.parsers.base import Decoder, ParseContext, count_lines, iter_lines
+from cloudward.parsers.base import Decoder, ParseContext, WebInterest, count_lines, iter_lines
 
 #: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
@@ -89,114 +81,6 @@ class Summaries:
 LineParser = Callable[[bytes, int], Event | None]
 
 
-def _lit(text: str) -> str:
-    """`text` as an RE2 literal (non-alphanumerics as \\x escapes)."""
-    return "".join(c if c.isalnum() and c.isascii() else f"\\x{ord(c):02x}" for c in text.encode("utf-8").decode(
-        "latin-1"))
-
-
-def _not_exactly(words: list[str]) -> str:
-    """RE2 for a target continuation that is not exactly one of `words` (a word followed by the end
-    of the target - space, `?` or quote - is excluded; anything longer or different matches)."""
-    trie: dict[str, Any] = {}
-    for w in words:
-        node = trie
-        for ch in w.lower():
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        chars = [c for c in node if c]
-        other = "".join(_lit(c) for c in chars)
-        if "" in node:
-            alts = [f"[^{other} ?\\x22]" if other else "[^ ?\\x22]"]
-        else:
-            alts = [f"[^{other}]"] if other else []
-        alts += [_lit(c) + build(node[c]) for c in chars]
-        return "(?:" + "|".join(alts) + ")"
-
-    return build(trie)
-
-
-def _token(value: str) -> str:
-    """The most distinctive part of a path pattern: its last segment (a file name, usually), or its
-    longest segment when the last is too short to be telling (`/actuator/env` -> `actuator`)."""
-    value = value.lower()
-    if value.startswith(".") and "/" not in value:
-        return value
-    segments = [s for s in value.split("/") if s]
-    if not segments:
-        return ""
-    return segments[-1] if len(segments[-1]) >= 4 else max(segments, key=len)
-
-
-def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str, target_end: str,
-                    status_4xx: str) -> str:
-    """The RE2 pattern of lines that may matter to the cards behind `flt`.
-
-    In this format, `target_start` is what comes right before a request target, `target_prefix` that
-    plus any part of the target (what file-name tokens follow), `target_end` what ends a target, and
-    `status_4xx` a pattern for a client-error status."""
-    pages = flt.pages
-    alternatives: list[str] = ["^#"]
-    tokens: set[str] = set()
-    mask = flt.path_mask
-    if pages is not None:
-        lists = []
-        if mask & SENSITIVE:
-            lists.append(pages.sensitive)
-        if mask & ADMIN:
-            lists.append(pages.admin)
-        if mask & FINGERPRINT:
-            lists.append(pages.fingerprint)
-        if mask & TOOL_PATH:
-            lists.append(pages.tools)
-        anchored: list[str] = []  # whole paths and prefixes, matched where the target starts
-        for patterns in lists:
-            for entry in patterns.entries:
-                kind, _, value = entry["pattern"].partition(":")
-                if kind in ("path", "prefix") and value.startswith("/"):
-                    below = [e[len(value):] for e in patterns.excluded if kind == "prefix" and e.startswith(value)]
-                    bare = value.rstrip("/")
-                    if kind == "path":
-                        anchored.append(f"{_lit(bare)}/?{target_end}")
-                    elif below and value.endswith("/"):
-                        # everything below the prefix except exactly the excluded pages (/wp-admin/ but not
-                        # admin-ajax.php, a busy public endpoint)
-                        anchored.append(f"{_lit(bare)}(?:{target_end}|/{_not_exactly(below)})")
-                    elif value.endswith("/"):
-                        anchored.append(f"{_lit(bare)}(?:/|{target_end})")
-                    else:
-                        anchored.append(_lit(value))
-                else:
-                    tokens.add(_token(value))
-        if anchored:
-            alternatives.append(f"{target_start}(?:{'|'.join(sorted(set(anchored)))})")
-        # paths the classifier normalizes before matching (//x, /./x) are looked at closely
-        alternatives.append(f"{target_start}/[/.]")
-        php = "|".join(_lit(e) for e in pages.php_exts)
-        if mask & UPLOAD_PHP:
-            for folder in pages.upload_folders:
-                alternatives.append(f"{target_prefix}{_lit(folder.lstrip('/'))}[^ \"]*(?:{php})")
-        if mask & THEME_PHP:
-            alternatives.append(f"{target_prefix}wp-content/themes/[^ \"]*(?:{php})")
-        if mask & THEME_EDIT:
-            # admin-ajax.php and update.php are busy endpoints; only their theme-editing actions matter
-            tokens.update(("theme-editor.php", "theme-install.php"))
-            alternatives.append(f"{target_prefix}admin-ajax\\.php[? ][^ \"]*edit-theme-plugin-file")
-            alternatives.append(f"{target_prefix}update\\.php[? ][^ \"]*upload-theme")
-    tokens.discard("")
-    if tokens:
-        alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
-    # the classifier percent-decodes and folds backslashes; any such target is looked at closely
-    alternatives.append(f"{target_prefix}[%\\x5c]")
-    if flt.client_errors:
-        alternatives.append(status_4xx)
-    if flt.tool_agents and flt.agents is not None:
-        alternatives.append("(?:" + "|".join(sorted({_lit(t) for t, _ in flt.agents.entries})) + ")")
-    return "(?m)" + "|".join(alternatives)
-
-
 @cache
 def _compiled(pattern: str) -> object:
     return saferegex.compile(pattern.encode("latin-1"), ignore_case=True)
@@ -226,7 +110,7 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 
 class BlockScanner:
-    def __init__(self, flt: WebLineFilter, *, target_start: str, target_prefix: str, target_end: str,
+    def __init__(self, flt: WebInterest, *, target_start: str, target_prefix: str, target_end: str,
                  status_4xx: str, ip_marker: Callable[[bytes], bytes]) -> None:
         self.flt = flt
         self.target_start = target_start
@@ -238,8 +122,8 @@ class BlockScanner:
 
     def retarget(self, status_4xx: str) -> None:
         """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
-        pattern = trigger_pattern(self.flt, target_prefix=self.target_prefix, target_start=self.target_start,
-                                  target_end=self.target_end, status_4xx=status_4xx)
+        pattern = self.flt.trigger_pattern(target_prefix=self.target_prefix, target_start=self.target_start,
+                                           target_end=self.target_end, status_4xx=status_4xx)
         self.search = _first_match(_compiled(pattern))
 
 
@@ -255,6 +139,8 @@ class WebDecoder(Decoder):
         self.scanner = scanner
         self.summaries = summaries
         self.site = site
+        #: address -> (marker of its lines after a newline, marker at a run's start)
+        self._markers: dict[str, tuple[bytes, bytes]] = {}
 
     def _emit(self, event: Event, out: list[Event]) -> None:
         summaries = self.summaries
@@ -325,11 +211,17 @@ class WebDecoder(Decoder):
     def _count_recent(self, block: bytes, start: int, end: int, lineno: int) -> None:
         """Ordinary requests of the recently active addresses in the unparsed lines `block[start:end]`."""
         summaries = self.summaries
-        marker_of = self.scanner.ip_marker  # type: ignore[union-attr]
-        for ip in list(summaries.recent):  # type: ignore[union-attr]
-            marker = marker_of(ip.encode("latin-1"))
-            total = block.count(marker, start, end)
-            if block.startswith(marker.lstrip(b"\n"), start):
+        markers = self._markers
+        count = block.count
+        for ip in summaries.recent:  # type: ignore[union-attr]
+            marker = markers.get(ip)
+            if marker is None:
+                if len(markers) >= 4096:
+                    markers.clear()
+                full = self.scanner.ip_marker(ip.encode("latin-1"))  # type: ignore[union-attr]
+                marker = markers[ip] = (full, full.lstrip(b"\n"))
+            total = count(marker[0], start, end)
+            if block.startswith(marker[1], start):
                 total += 1
             if total:
                 summaries.ordinary(ip, total, lineno, self.site)  # type: ignore[union-attr]

@@ -18,13 +18,38 @@ import gzip
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from cloudward.events import Event
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES, HEAD_BYTES, DroppedLine, InputFile, ReadFailure, ScanStats
 
 #: (buffer, start, end) -> (lines that may be needed as (index, start, end), number of lines)
 BlockFilter = Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]]
+
+
+#: what a web line needs (`WebInterest.wants`): nothing, an event, or an entry in a summary
+SKIP, EVENT, ERROR_ONLY = 0, 1, 2
+
+
+class WebInterest(Protocol):
+    """What the enabled web cards need, compiled by the pipeline from what they declare (kinds of page,
+    client errors, tool agents, summaries); web decoders find it in `ParseContext.options` under
+    `prefilter:HttpRequest` and never call a card."""
+
+    #: client errors on ordinary pages and ordinary requests of recent addresses go to `HttpSummary`
+    summaries: bool
+
+    def wants(self, target: bytes, status: bytes, agent: bytes) -> int:
+        """SKIP, EVENT or ERROR_ONLY for a line's raw request target, status and user agent."""
+        ...
+
+    def site_always(self, site: str) -> bool:
+        """Every line of this site is needed."""
+        ...
+
+    def trigger_pattern(self, *, target_prefix: str, target_start: str, target_end: str, status_4xx: str) -> str:
+        """An RE2 pattern matching somewhere in every line that may be needed, in one format's terms."""
+        ...
 
 
 @dataclass

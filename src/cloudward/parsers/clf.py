@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 
-from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
 from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
-from cloudward.parsers.base import Decoder, Format, Head, HeadFirst, ParseContext
+from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, HeadFirst, ParseContext, WebInterest
 
 
 def _close_quote(s: str, start: int) -> int:
@@ -105,7 +104,7 @@ class CombinedLog(Format):
                              lambda first: self.decoder(ctx, display, max_line_bytes=max_line_bytes, head=first))
         ip_col = detect_ip_column(head.lines)
         robust = _LineParser(display, ip_col, default_site(ctx, display), ctx)
-        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
+        prefilter: WebInterest | None = ctx.options.get("prefilter:HttpRequest")
         if prefilter is not None and not ip_col and prefilter.site_always(robust.file_site):
             prefilter = None  # a Kudu/SCM site: every request matters
         scanner = None
@@ -140,7 +139,7 @@ class _FastPath:
     """One line: fields from one match of the shape above (the robust parser for anything else), the
     prefilter's exact verdict, then the event."""
 
-    def __init__(self, robust: _LineParser, prefilter: WebLineFilter | None) -> None:
+    def __init__(self, robust: _LineParser, prefilter: WebInterest | None) -> None:
         self.robust = robust
         self.flt = prefilter
         self.match = (VHOST_LINE if robust.ip_col else CLF_LINE).match

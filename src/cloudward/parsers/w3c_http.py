@@ -9,13 +9,12 @@ The server's name comes first because the Host header is whatever the client sen
 
 from __future__ import annotations
 
-from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
 from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
 from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
-from cloudward.parsers.base import Decoder, Format, Head, ParseContext
+from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, ParseContext, WebInterest
 
 
 class _Columns:
@@ -49,7 +48,7 @@ class W3cHttpLog(Format):
 
     def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                 head: Head | None = None) -> Decoder:
-        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
+        prefilter: WebInterest | None = ctx.options.get("prefilter:HttpRequest")
         parser = _W3cLines(display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
@@ -60,7 +59,7 @@ class W3cHttpLog(Format):
 
 
 class _W3cLines:
-    def __init__(self, display: str, ctx: ParseContext, prefilter: WebLineFilter | None) -> None:
+    def __init__(self, display: str, ctx: ParseContext, prefilter: WebInterest | None) -> None:
         self.display = display
         self.reject = ctx.reject
         self.stats = ctx.stats
