@@ -191,3 +191,37 @@ def test_the_web_fast_path_on_and_off_gives_the_same_alerts(path):
 @given(combined_logs(max_step=5, malformed=False))
 def test_generated_web_logs_with_and_without_the_fast_path(data):
     assert _without_fast_path(data, "shop.example.com.access.log") == _whole(data, "shop.example.com.access.log")[0]
+
+
+def test_web_parsers_import_nothing_from_cards_or_web_analytics():
+    import ast
+
+    for path in (ROOT / "src" / "cloudward" / "parsers").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("cloudward.detections"), path.name
+                # process ancestry still moves to an enricher (the engine's part); web needs are data
+                assert not node.module.startswith("cloudward.analytics.web"), path.name
+
+
+def test_client_errors_reach_the_scanner_card_as_summaries_in_line_order():
+    from cloudward.events import HttpSummary
+
+    rows = [f'198.51.100.7 - - [02/Nov/2026:09:00:{i:02d} +0000] "GET /missing-{i}.png HTTP/1.1" 404 0 "-" "-"'
+            for i in range(12)]
+    rows.insert(6, '198.51.100.7 - - [02/Nov/2026:09:00:06 +0000] "GET /.env HTTP/1.1" 404 0 "-" "Mozilla/5.0"')
+    rows.insert(0, '203.0.113.1 - - [02/Nov/2026:08:59:59 +0000] "GET / HTTP/1.1" 200 10 "-" "Mozilla/5.0"')
+    data = ("\n".join(rows) + "\n").encode()
+    pipe = Pipeline(raise_errors=True)
+    decoder = parsers.stream_decoder(pipe.ctx, "shop.example.com.access.log")
+    events = [e for line in _lines(data) for e in decoder.feed(line)] + decoder.close()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "HttpRequest" and "HttpSummary" in kinds
+    summaries = [e for e in events if isinstance(e, HttpSummary)]
+    assert sum(1 for s in summaries for entry in s.entries if entry[0] == "error") == 12
+    for event in events:
+        pipe.feed(event)
+    (alert,) = pipe.finish()
+    assert alert.alert_type == "AppServices_ScanSensitivePage" and alert.entities["source_ip"] == "198.51.100.7"
+    assert pipe.stats.events == 2 and pipe.stats.skipped == 12  # summaries are not events; their lines skipped
