@@ -36,40 +36,96 @@ class Summaries:
 
     Which addresses get their ordinary requests counted follows from the stream alone - the last
     `MAX_COUNTED` distinct addresses of lines that became an event or an error entry - so the counts
-    are the same however the stream is cut, and no card is called from here."""
+    are the same however the stream is cut, and no card is called from here.
 
-    def __init__(self, display: str) -> None:
+    In a block scan, the ordinary lines of a recent address are counted lazily, with one substring count
+    over the span since its last parsed line, when it matters: right before its next entry or event, when
+    it stops being recent, and at the end of the block. The card reads an address's counts only at that
+    address's own entries and events, so where in between they are counted changes nothing.
+    """
+
+    def __init__(self, display: str, marker: Callable[[bytes], bytes] | None = None) -> None:
         self.display = display
         self.entries: list[tuple[Any, ...]] = []
         self.first = ""
         self.site = ""
         self.when = 0.0
-        #: recently active addresses, oldest first
-        self.recent: dict[str, None] = {}
+        self.marker = marker
+        #: recently active addresses, oldest first -> where in `block` their uncounted lines start, and
+        #: whether a line starts right there (False: just after a parsed line's end)
+        self.recent: dict[str, tuple[int, bool]] = {}
+        #: the block being scanned (None outside a block scan: callers count ordinary lines themselves),
+        #: the start and end of the line being parsed, and its number
+        self.block: bytes | None = None
+        self.here = 0
+        self.here_end = 0
+        self.lineno = 0
+        self._markers: dict[str, tuple[bytes, bytes]] = {}
 
-    def active(self, ip: str) -> None:
+    def _settle(self, ip: str, upto: int, site: str) -> None:
+        """Count `ip`'s ordinary lines from its mark up to `upto` (a line start) into an entry."""
+        block = self.block
+        mark = self.recent.get(ip)
+        if block is None or mark is None or upto <= mark[0]:
+            return
+        markers = self._markers.get(ip)
+        if markers is None:
+            if len(self._markers) >= 4096:
+                self._markers.clear()
+            full = self.marker(ip.encode("latin-1"))  # type: ignore[misc]
+            markers = self._markers[ip] = (full, full.lstrip(b"\n"))
+        n = block.count(markers[0], mark[0], upto)
+        if mark[1] and block.startswith(markers[1], mark[0]):
+            n += 1
+        if n:
+            self.ordinary(ip, n, self.lineno, site)
+
+    def active(self, ip: str, site: str = "") -> None:
+        """A line of `ip` was parsed (an event or an entry): count its lines before it, mark after it."""
         recent = self.recent
         if ip in recent:
+            self._settle(ip, self.here, site)
             del recent[ip]
         elif len(recent) >= MAX_COUNTED:
-            del recent[next(iter(recent))]
-        recent[ip] = None
+            oldest = next(iter(recent))
+            self._settle(oldest, self.here, site)
+            del recent[oldest]
+        recent[ip] = (self.here_end, False)
+
+    def begin_block(self, block: bytes, start: int) -> None:
+        """A block scan starts at `start`: every recent address's uncounted lines start there."""
+        self.block = block
+        for ip in self.recent:
+            self.recent[ip] = (start, True)
+
+    def end_block(self, end: int, site: str) -> None:
+        """Count what is uncounted up to the end of the block scanned."""
+        if self.block is not None:
+            for ip in list(self.recent):
+                self._settle(ip, end, site)
+            self.block = None
 
     def _start(self, lineno: int, site: str) -> None:
         self.first = f"{self.display}:{lineno}"
         self.site = site
 
     def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
+        self.active(ip, site)
         if not self.entries:
             self._start(lineno, site)
         self.entries.append(("error", ip, when, path, agent))
         self.when = max(self.when, when)
-        self.active(ip)
 
     def ordinary(self, ip: str, n: int, lineno: int, site: str) -> None:
         if not self.entries:
             self._start(lineno, site)
         self.entries.append(("ordinary", ip, n))
+
+    def skipped(self, ip: str, lineno: int, site: str) -> None:
+        """An ordinary line that was parsed (a trigger hit the interest skips, or a line-by-line read)."""
+        if self.block is None and ip in self.recent:
+            self.ordinary(ip, 1, lineno, site)
+        # in a block scan the line lies in its address's uncounted span and is counted with it
 
     def flush(self, out: list[Event]) -> None:
         if self.entries:
@@ -77,6 +133,8 @@ class Summaries:
                                    entries=self.entries))
             self.entries = []
             self.when = 0.0
+
+
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
 
@@ -139,15 +197,13 @@ class WebDecoder(Decoder):
         self.scanner = scanner
         self.summaries = summaries
         self.site = site
-        #: address -> (marker of its lines after a newline, marker at a run's start)
-        self._markers: dict[str, tuple[bytes, bytes]] = {}
 
     def _emit(self, event: Event, out: list[Event]) -> None:
         summaries = self.summaries
         if summaries is not None:
-            summaries.flush(out)  # what was summarized before this line reaches the cards before it
             if type(event) is HttpRequest:
-                summaries.active(event.client_ip)  # type: ignore[attr-defined]
+                summaries.active(event.client_ip, self.site)  # type: ignore[attr-defined]
+            summaries.flush(out)  # what was summarized before this line reaches the cards before it
         out.append(event)
 
     def take_block(self, block: bytes, pos: int, size: int) -> list[Event]:
@@ -176,12 +232,12 @@ class WebDecoder(Decoder):
                 pos = stop
                 if search is None or pos >= size:
                     return out
+            if summaries is not None:
+                summaries.begin_block(block, pos)
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
                     n = count_lines(block, pos, size)
-                    if summaries is not None and summaries.recent:
-                        self._count_recent(block, pos, size, lineno + 1)
                     lineno += n
                     skipped += n
                     break
@@ -190,11 +246,11 @@ class WebDecoder(Decoder):
                 if end < 0:
                     end = size
                 n = block.count(b"\n", pos, start)
-                if n and summaries is not None and summaries.recent:
-                    self._count_recent(block, pos, start, lineno + 1)
                 lineno += n + 1
                 skipped += n
                 self.lineno = lineno
+                if summaries is not None:
+                    summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
                 event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
                 search = scanner.search  # a directive line may have changed the trigger
                 if event is not None:
@@ -203,28 +259,11 @@ class WebDecoder(Decoder):
             return out
         finally:
             if summaries is not None:
+                summaries.end_block(size, self.site)
                 summaries.flush(out)
             self.lineno = lineno
             stats.lines += lineno - first
             stats.skipped += skipped
-
-    def _count_recent(self, block: bytes, start: int, end: int, lineno: int) -> None:
-        """Ordinary requests of the recently active addresses in the unparsed lines `block[start:end]`."""
-        summaries = self.summaries
-        markers = self._markers
-        count = block.count
-        for ip in summaries.recent:  # type: ignore[union-attr]
-            marker = markers.get(ip)
-            if marker is None:
-                if len(markers) >= 4096:
-                    markers.clear()
-                full = self.scanner.ip_marker(ip.encode("latin-1"))  # type: ignore[union-attr]
-                marker = markers[ip] = (full, full.lstrip(b"\n"))
-            total = count(marker[0], start, end)
-            if block.startswith(marker[1], start):
-                total += 1
-            if total:
-                summaries.ordinary(ip, total, lineno, self.site)  # type: ignore[union-attr]
 
 
 def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,

@@ -117,7 +117,7 @@ class CombinedLog(Format):
                                    ip_marker=lambda ip: b"\n" + ip + b" ")
         fast = _FastPath(robust, prefilter)
         if prefilter is not None and prefilter.summaries:
-            fast.summaries = Summaries(display)
+            fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
         return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 
@@ -180,9 +180,8 @@ class _FastPath:
             need = EVENT if always else flt.wants(g[4], g[6], g[9] or b"")
             if need == SKIP:
                 robust.stats.skipped += 1
-                summaries = self.summaries
-                if summaries is not None and ip in summaries.recent:
-                    summaries.ordinary(ip, 1, lineno, robust.file_site)
+                if self.summaries is not None:
+                    self.summaries.skipped(ip, lineno, robust.file_site)
                 return None
         else:
             need = EVENT

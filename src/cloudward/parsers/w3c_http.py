@@ -54,6 +54,8 @@ class W3cHttpLog(Format):
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ")
+            if parser.summaries is not None:
+                parser.summaries.marker = parser.scanner.ip_marker
         return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
                           parser.fallback_site)
 
@@ -133,9 +135,8 @@ class _W3cLines:
                                  status_text.encode("ascii", "replace"), agent.encode("utf-8", "replace"))
                 if need == SKIP:
                     self.stats.skipped += 1
-                    summaries = self.summaries
-                    if summaries is not None and ip in summaries.recent:
-                        summaries.ordinary(ip, 1, lineno, site)
+                    if self.summaries is not None:
+                        self.summaries.skipped(ip, lineno, site)
                     return None
         try:
             when = iso_day_time(parts[cols.date], parts[cols.time])
