@@ -17,6 +17,7 @@ Results are printed as a Markdown table for benchmarks/web.md. Generated logs go
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -156,6 +157,80 @@ def generate(folder: Path, total: int, fmt: str, seed: int = 7) -> None:
         path.write_text("\n".join(out) + "\n")
 
 
+NOISY_SITE = "shop.example.com"
+SCANNER_AGENTS = ["Mozilla/5.0 zgrab/0.x", "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+                  BROWSERS[0], "python-requests/2.31.0", "Mozilla/5.0 (compatible; Nmap Scripting Engine)"]
+
+
+def generate_noisy(folder: Path, total: int, seed: int = 11) -> dict[str, object]:
+    """One busy nginx site for a day: `total` lines from 20,000 client addresses, about 5% of them client
+    errors on ordinary pages (missing images, stale links, forbidden folders), and about 1.5% scanner lines
+    from 150 addresses probing sensitive pages. Returns what a scan must find."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = _pages(rng)
+    weights = [w for _, _, w in pages]
+    clients = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+               for _ in range(20_000)]
+    scanners = sorted({f"45.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+                       for _ in range(150)})
+    missing = [f"/images/old-{i}.webp" for i in range(300)] + [f"/products/{i}/reviews" for i in range(200)] + [
+        "/apple-touch-icon.png", "/apple-touch-icon-precomposed.png", "/ads.txt", "/wp-content/uploads/"]
+    scanner_lines = int(total * 0.015)
+    n = total - scanner_lines
+    picks = rng.choices(range(len(pages)), weights=weights, k=n)
+    who = rng.choices(clients, k=n)
+    agents = rng.choices(BROWSERS, weights=[30, 15, 12, 15, 12, 5, 6, 3, 2, 1], k=n)
+    statuses = rng.choices((200, 304, 302, 404, 403, 500), weights=(84, 8, 2.6, 4.4, 0.6, 0.4), k=n)
+    rows: list[tuple[str, str, str, int, str, int]] = []
+    for i in range(n):
+        method, target, _ = pages[picks[i]]
+        status = statuses[i]
+        if status == 404:
+            target = missing[(i * 7) % len(missing)]
+        size = 0 if status in (304, 302) else 900 + (i * 37) % 40000
+        rows.append((who[i], method, target, status, agents[i], size))
+    # each scanner works in a burst of a few minutes somewhere in the day, as scanners do
+    placed: list[tuple[float, tuple[str, str, str, int, str, int]]] = [(float(i), r) for i, r in enumerate(rows)]
+    per_scanner = scanner_lines // len(scanners)
+    burst = n / 24 / 12  # about five minutes of ordinary traffic
+    for s, ip in enumerate(scanners):
+        start = rng.uniform(0, n - burst)
+        agent = SCANNER_AGENTS[s % len(SCANNER_AGENTS)]
+        for k in range(per_scanner + (1 if s < scanner_lines % len(scanners) else 0)):
+            placed.append((start + rng.uniform(0, burst) + 0.5, (ip, "GET", SENSITIVE[(k + s) % len(SENSITIVE)], 404,
+                                                                agent, 153)))
+    placed.sort(key=lambda p: p[0])
+    rows = [r for _, r in placed]
+    step = 86400 / len(rows)
+    out = []
+    for i, (ip, method, target, status, agent, size) in enumerate(rows):
+        ref = "-" if i % 3 else f"https://{NOISY_SITE}/"
+        out.append(f'{ip} - - [{_clf_time(START + i * step)}] "{method} {target} HTTP/1.1" {status} {size} '
+                   f'"{ref}" "{agent}"')
+    (folder / f"{NOISY_SITE}.access.log").write_text("\n".join(out) + "\n")
+    return {"lines": len(out), "scanners": scanners}
+
+
+def check_noisy(folder: Path, expected: dict[str, object]) -> str:
+    """Every line read, nothing rejected, every scanner reported, no ordinary client reported."""
+    from cloudward.pipeline import Pipeline
+
+    pipe = Pipeline()
+    pipe.run_paths([str(folder)])
+    alerts = pipe.finish()
+    stats = pipe.stats
+    if stats.lines != expected["lines"] or stats.rejected:
+        raise SystemExit(f"noisy profile: read {stats.lines:,} of {expected['lines']:,} lines, "
+                         f"{stats.rejected} rejected")
+    scanners = set(expected["scanners"])  # type: ignore[arg-type]
+    reported = {a.entities.get("source_ip") for a in alerts if a.alert_type == "AppServices_ScanSensitivePage"}
+    if reported != scanners:
+        raise SystemExit(f"noisy profile: {len(scanners - reported)} scanners missed, "
+                         f"{len(reported - scanners)} other addresses reported")
+    return f"{len(reported)} of {len(scanners)} scanners reported, no other address"
+
+
 REGEX_ONLY = r"""
 import os, re, sys
 PATTERNS = {
@@ -190,9 +265,17 @@ def _measure(cmd: list[str]) -> tuple[float, int, bytes]:
     return elapsed, usage.ru_maxrss, out
 
 
-def run(fmt: str, total: int, repeat: int) -> list[str]:
-    folder = OUT / f"web-{fmt}-{total}"
-    if not folder.exists():
+def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
+    folder = OUT / (f"web-noisy-{total}" if noisy else f"web-{fmt}-{total}")
+    expected: dict[str, object] = {}
+    if noisy:
+        t = time.perf_counter()
+        # in a child process: a measured child's peak RSS would include this process's memory
+        done = subprocess.run([sys.executable, __file__, "--generate-noisy", str(folder), str(total)],
+                              check=True, stdout=subprocess.PIPE)
+        expected = json.loads(done.stdout)
+        print(f"generated {folder} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    elif not folder.exists():
         t = time.perf_counter()
         generate(folder, total, fmt)
         print(f"generated {folder} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
@@ -204,13 +287,18 @@ def run(fmt: str, total: int, repeat: int) -> list[str]:
     for _ in range(repeat):  # alternate so both sides see the same page cache
         regexes.append(_measure(regex_cmd))
         scans.append(_measure(scan_cmd))
+    # checked after the timed runs, in this process: a child's peak RSS would include this process's memory
+    checked = check_noisy(folder, expected) if noisy else ""
     lines = int(regexes[0][2].split()[0])
     matched = int(regexes[0][2].split()[1])
     alerts = scans[0][2].count(b"\n")
     best_scan = min(t for t, _, _ in scans)
     best_regex = min(t for t, _, _ in regexes)
+    name = "combined, one noisy site" if noisy else fmt
+    where = f"1 site, 20,000 clients, 150 scanners ({checked})" if noisy else f"{len(SITES)} sites"
+    fmt = name
     return [
-        f"| {fmt}: input | {lines:,} lines in {len(SITES)} sites, {size / 1e6:,.0f} MB |",
+        f"| {fmt}: input | {lines:,} lines in {where}, {size / 1e6:,.0f} MB |",
         f"| {fmt}: `cloudward scan --output jsonl` | {lines / best_scan:,.0f} lines/s ({best_scan:.2f} s), peak RSS "
         f"{max(m for _, m, _ in scans) / 1024:.0f} MB, {alerts} alerts |",
         f"| {fmt}: one compiled regex per line | {lines / best_regex:,.0f} lines/s ({best_regex:.2f} s), peak RSS "
@@ -224,10 +312,18 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=2_000_000, help="lines per format (default 2,000,000)")
     ap.add_argument("--format", choices=("combined", "w3c", "both"), default="both")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported")
+    ap.add_argument("--noisy-lines", type=int, default=1_000_000,
+                    help="lines of the noisy single-site nginx profile (default 1,000,000; 0 to skip)")
+    ap.add_argument("--generate-noisy", nargs=2, metavar=("FOLDER", "LINES"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate_noisy:
+        print(json.dumps(generate_noisy(Path(args.generate_noisy[0]), int(args.generate_noisy[1]))))
+        return
     rows = ["| what | result |", "|---|---|"]
     for fmt in ("combined", "w3c") if args.format == "both" else (args.format,):
         rows += run(fmt, args.lines, args.repeat)
+    if args.noisy_lines and args.format in ("combined", "both"):
+        rows += run("combined", args.noisy_lines, args.repeat, noisy=True)
     print("\n".join(rows))
 
 

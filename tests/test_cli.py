@@ -51,10 +51,34 @@ def test_strict_and_rejects_file(tmp_path):
     bad = tmp_path / "bad.log"
     bad.write_text("{broken\n")
     rejects = tmp_path / "rejects.jsonl"
-    assert run("scan", str(bad), "-q").returncode == 0
+    assert run("scan", str(bad), "-q", "--allow-unread").returncode == 0
     assert run("scan", str(bad), "--strict", "-q", "--output-rejects", str(rejects)).returncode == 3
     (rec,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert rec["where"] == f"{bad}:1" and rec["reason"].startswith("malformed JSON")
+
+
+def test_an_input_of_which_nothing_was_read_is_loud_and_fails(tmp_path):
+    apache_errors = (b"[Tue Dec 01 10:00:00.123456 2026] [core:error] [pid 4242] [client 203.0.113.9:50122] "
+                     b"AH00126: Invalid URI in request GET /%%32%65 HTTP/1.1\n") * 3
+    r = run("scan", "-", "-q", stdin=apache_errors)
+    assert r.returncode == 3
+    assert b"nothing was read from 1 non-empty input(s): -" in r.stderr.replace(b"\n", b" ")
+    r = run("scan", "-", "-o", "jsonl", "--allow-unread", stdin=apache_errors)
+    assert r.returncode == 0 and r.stdout == b""
+    assert b"unrecognized input format (text)" in r.stderr
+    # a folder is one input: a README beside the logs is rejected, and the scan still succeeds
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "README.txt").write_text("These are the audit logs of the staging cluster.\n")
+    (logs / "audit.log").write_bytes((FALCO / "attach_cluster_admin_role.json").read_bytes())
+    r = run("scan", str(logs), "-o", "jsonl", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["alert_type"] == "K8S_ClusterAdminBinding"
+    (logs / "audit.log").write_text("\x00\x01binary\n")
+    assert run("scan", str(logs), "-q").returncode == 3
+    empty = tmp_path / "empty.log"
+    empty.write_text("\n\n")
+    assert run("scan", str(empty), "-q").returncode == 0  # blank is not lost
 
 
 def test_stdin_and_gzip(tmp_path):

@@ -134,7 +134,7 @@ class _ProgressWatcher:
 def run_scan(
     paths: list[str], *, config: Config, fmt: str | None, output: str, intel: list[str], min_severity: str,
     fail_on: str | None, strict: bool, store_path: str | None, baseline_from: list[str], only: list[str],
-    progress: bool | None, lang: str, quiet: bool, rejects_file: str | None,
+    progress: bool | None, lang: str, quiet: bool, rejects_file: str | None, allow_unread: bool = False,
 ) -> int:
     err = _stderr()
     stdout_sink = make_sink(output, sys.stdout.buffer)
@@ -180,9 +180,19 @@ def run_scan(
         with open(rejects_file, "wb") as fh:
             for r in pipe.stats.rejections:
                 fh.write(orjson.dumps({"where": r.where, "reason": r.reason}) + b"\n")
+    unread = pipe.unread_inputs
+    if unread:
+        # loud even with --quiet: a whole input lost is never a detail of the summary
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        err.print(Text(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
+                       "(unrecognized format or every record rejected; see the rejections)"
+                       + ("" if allow_unread else f"; exit status {EXIT_REJECTED}, --allow-unread accepts this"),
+                       style="bold red"))
     if fail_on and any(severity_rank(a.severity) >= severity_rank(fail_on) and a.status == "active" for a in alerts):
         return EXIT_ALERTS
     if strict and pipe.stats.rejected:
+        return EXIT_REJECTED
+    if unread and not allow_unread:
         return EXIT_REJECTED
     return 0
 
@@ -200,6 +210,8 @@ _scan_options = [
     click.option("--fail-on", type=severity_choice, help="Exit 1 when an active alert at or above this severity "
                  "is found (for CI)."),
     click.option("--strict", is_flag=True, help="Exit 3 when any input record was rejected."),
+    click.option("--allow-unread", is_flag=True, help="Exit 0 even when nothing at all could be read from a "
+                 "non-empty input (default: exit 3)."),
     click.option("--store", "store_path", type=click.Path(dir_okay=False),
                  help="SQLite store: keeps alerts, their status and learned baselines across runs."),
     click.option("--baseline-from", multiple=True, type=click.Path(exists=True),

@@ -37,11 +37,10 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import ContainerEvent, Event, ExternalAlert, K8sAudit
+from cloudward.events import ContainerEvent, Event, ExternalAlert, HttpSummary, K8sAudit
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
-from cloudward.parsers.base import Head, Interest, JsonDialect, ParseContext
-from cloudward.parsers.json_records import JsonRecords
+from cloudward.parsers.base import Interest, ParseContext
 from cloudward.state import event_from_state, event_state
 from cloudward.store import Store, load_state_rows
 from cloudward.timeutil import parse_duration
@@ -152,25 +151,43 @@ class RecentIds:
             self.seen(tuple(key))
 
 
-class _BufferedDecoder:
-    """Stand-in for `parsers.stream_decoder` until every format decodes incrementally: keeps the stream's
-    bytes and decodes them whole, with today's `parse`, when the stream ends."""
+class _ReplayDecoder:
+    """A stream's decoder that can be checkpointed mid-stream: it keeps the bytes of its open record - what
+    came after the last point where the decoder held nothing back - so a restored engine feeds them to a
+    fresh decoder and drops the events it had already handed on. Decoders are deterministic, so the same
+    bytes give the same events. Past `MAX_REPLAY_BYTES` of an open stream, only the last line is kept
+    (a stream that long is checkpointed at its line boundary, which every format but a JSON document is
+    safe at)."""
 
-    def __init__(self, engine: Engine, ctx: ParseContext, display: str, fmt: str | None) -> None:
-        self.engine, self.ctx, self.display, self.fmt = engine, ctx, display, fmt
-        self.data = bytearray()
+    __slots__ = ("decoder", "emitted", "replay")
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+        self.replay = bytearray()
+        #: events handed on since `replay` began
+        self.emitted = 0
 
     def feed(self, data: bytes) -> list[Event]:
-        self.data += data
-        return []
+        self.replay += data
+        out = self.decoder.feed(data)
+        self.emitted += len(out)
+        if len(self.replay) > MAX_REPLAY_BYTES:
+            cut = self.replay.rfind(b"\n") + 1
+            if cut > 0:
+                del self.replay[:cut]
+                self.emitted = 0
+        return out
 
     def close(self) -> list[Event]:
-        src = InputFile.from_bytes(bytes(self.data), self.display)
-        self.data = bytearray()
-        return list(self.engine.decode_input(src, self.fmt, self.ctx))
+        self.replay = bytearray()
+        return self.decoder.close()
 
-    def pending(self) -> bytes:
-        return bytes(self.data)
+    def pending(self) -> tuple[bytes, int]:
+        return bytes(self.replay), self.emitted
+
+
+#: bytes of one open stream kept for a mid-stream checkpoint before only its last line is kept
+MAX_REPLAY_BYTES = 64 * 1024 * 1024
 
 
 class _Stream:
@@ -214,6 +231,8 @@ class Engine:
         #: releases never pass it
         self.horizon = math.inf
         self._recent = RecentIds()
+        #: inputs with content of which nothing at all was read (unrecognized, or every record rejected)
+        self.unread_inputs: list[str] = []
         self._audit_by_resource: dict[str, list[Detection]] = {}
         #: (order key, event); the key is (time, origin file, origin line, rest of origin, event id, stream,
         #: ordinal in stream): line numbers compare as numbers, so events of one file at one instant keep
@@ -303,37 +322,27 @@ class Engine:
         # rotated (renamed) file's lines are not new under the new name
         if ctx is self.ctx:
             self.book.identities[src.display] = src.identity
-        chosen = parsers.by_name(fmt) if fmt else None
-        if fmt and chosen is None:
-            src.close()
-            raise ConfigError(f"unknown format {fmt!r}; known: {', '.join(parsers.names())}")
         try:
-            if isinstance(chosen, JsonDialect):
-                yield from JsonRecords().parse(src, ctx, forced=chosen)
+            decoder = parsers.stream_decoder(ctx, src.display, fmt, max_line_bytes=src.max_line_bytes)
+        except ValueError as exc:
+            src.close()
+            raise ConfigError(str(exc)) from None
+        stats = ctx.stats
+        before = (stats.events, stats.skipped, stats.duplicates, stats.rejected)
+        n = 0
+        try:
+            if src.open_error:  # the start of the input could not be read (a corrupt gzip header)
+                stats.reject(f"{src.display}:1", src.open_error)
                 return
-            head = Head.of(src)
-            if not head.data:
-                if src.open_error:
-                    ctx.stats.reject(f"{src.display}:1", src.open_error)
-                return
-            format_ = chosen or parsers.sniff(head)
-            if format_ is None:
-                kind = "binary data" if b"\x00" in head.data[:4096] else "text"
-                ctx.stats.reject(f"{src.display}:1", f"unrecognized input format ({kind})")
-                return
-            events = format_.parse(src, ctx)
-            if isinstance(format_, JsonRecords):  # JSON dialects count their own records
-                yield from events
-                return
-            n = 0
-            try:
-                for event in events:
-                    n += 1
-                    yield event
-            finally:
-                ctx.stats.formats[format_.name] += n
+            for event in decoder.run(src):
+                n += 1
+                yield event
         finally:
             src.close()
+            if ctx is self.ctx and n == 0 and (stats.skipped, stats.duplicates) == before[1:3] \
+                    and stats.rejected > before[3]:
+                # something was there and none of it was read: the whole input was lost
+                self.unread_inputs.append(src.display)
 
     def _stream(self, stream: str, fmt: str | None, defaults: dict[str, str] | None) -> _Stream:
         st = self._streams.get(stream)
@@ -342,8 +351,8 @@ class Engine:
             if defaults:
                 names = {k: v for k, v in defaults.items() if k in ("site", "cluster", "host")}
                 ctx = dataclasses.replace(ctx, **names)
-            factory = getattr(parsers, "stream_decoder", None)
-            decoder = factory(ctx, stream, fmt) if factory is not None else _BufferedDecoder(self, ctx, stream, fmt)
+            decoder = _ReplayDecoder(parsers.stream_decoder(ctx, stream, fmt,
+                                                            max_line_bytes=self.config.max_line_bytes))
             st = self._streams[stream] = _Stream(decoder, fmt, dict(defaults or {}))
         return st
 
@@ -375,7 +384,8 @@ class Engine:
         buffer = self._buffer
         hold = self.hold
         for event in events:
-            stats.events += 1
+            if type(event) is not HttpSummary:  # a summary stands for lines counted as skipped, not an event
+                stats.events += 1
             when = event.time
             if type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
                 when = CONTEXT_TIME
@@ -572,9 +582,9 @@ class Engine:
         """The engine's whole state as plain JSON-serializable data."""
         streams: dict[str, Any] = {}
         for name, st in self._streams.items():
-            pending = getattr(st.decoder, "pending", None)
+            replay, emitted = st.decoder.pending()
             streams[name] = {"fmt": st.fmt, "defaults": st.defaults, "ordinal": st.ordinal,
-                             "pending": base64.b64encode(pending() if pending else b"").decode("ascii")}
+                             "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted}
         cards = {}
         for det in self.detections:
             body = det.state()
@@ -602,8 +612,9 @@ class Engine:
             st = self._stream(name, body.get("fmt"), body.get("defaults") or None)
             st.ordinal = int(body.get("ordinal") or 0)
             pending = base64.b64decode(body.get("pending") or "")
-            if pending:
-                self._take(st.decoder.feed(pending), st, name)
+            if pending:  # the same bytes give the same events: drop those handed on before the checkpoint
+                again = st.decoder.feed(pending)[int(body.get("emitted") or 0):]
+                self._take(again, st, name)
         self.book.drain_changed()
 
     def merge(self, state: Mapping[str, Any]) -> None:

@@ -57,6 +57,25 @@ class HttpRequest(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class HttpSummary(Event):
+    """Web log lines a decoder did not turn into `HttpRequest` events because no card needs them whole,
+    summarized in line order for the cards that count them (see `Interest.web_summaries`).
+
+    `entries` are, in the order of their lines: `("error", ip, time, path, user agent)` for a client
+    error on an ordinary page, and `("ordinary", ip, n)` for n ordinary requests of an address seen
+    recently on a line that was parsed. `event_id`/`origin` name the first line summarized.
+    """
+
+    site: str = ""
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+
+    SOURCE: ClassVar[str] = "http"
+
+    def summary(self) -> str:
+        return f"{len(self.entries)} summarized request groups on {self.site}"
+
+
+@dataclass(slots=True, kw_only=True)
 class FtpEvent(Event):
     site: str = ""
     client_ip: str = ""
@@ -264,5 +283,5 @@ class ExternalAlert(Event):
 
 
 EVENT_KINDS: tuple[type[Event], ...] = (
-    HttpRequest, FtpEvent, ProcessExec, NetConnection, ContainerEvent, K8sAudit, ExternalAlert,
+    HttpRequest, FtpEvent, ProcessExec, NetConnection, ContainerEvent, K8sAudit, ExternalAlert, HttpSummary,
 )

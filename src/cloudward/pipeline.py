@@ -87,6 +87,10 @@ class Pipeline:
     def learning(self) -> bool:
         return self.engine.learning
 
+    @property
+    def unread_inputs(self) -> list[str]:
+        return self.engine.unread_inputs
+
     # -- inputs ------------------------------------------------------------------------------
     def run_paths(self, paths: Iterable[str], fmt: str | None = None,
                   on_input: Callable[[InputFile], None] | None = None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web_annotated import check, run
 
 from cloudward.inputs import InputFile
@@ -124,3 +126,62 @@ def test_forwarded_chains_fast_path_and_robust_parser_agree():
                                                                          b.path), line
     assert matched >= 5
     assert [r.where for r in fast_ctx.stats.rejections] == [r.where for r in slow_ctx.stats.rejections]
+
+
+# -- the fast path and the robust parser agree, field by field ------------------------------------------
+_TEXT = st.text(st.sampled_from([*"ab-/ \\\"x;()=", "é", "²", "\t"]), max_size=12)
+_HEADER = st.one_of(st.sampled_from(["", "-", "Mozilla/5.0", "a\\\\b", 'say \\"hi\\"', "ends\\", "\\x22q"]), _TEXT)
+
+
+@st.composite
+def _access_lines(draw: st.DrawFn) -> bytes:
+    ip = draw(st.sampled_from(["203.0.113.9", "2001:db8::1", "::ffff:198.51.100.2", "300.1.1.1", "-"]))
+    user = draw(st.sampled_from(["-", "alice", "bob smith", ""]))
+    stamp = draw(st.sampled_from(["02/Nov/2026:09:15:27 +0000", "02/Nov/2026:09:15:27 -0130", "2/Nov/2026:9:15:27"]))
+    method = draw(st.sampled_from(["GET", "POST", "PROPFIND", "get", ""]))
+    target = draw(st.sampled_from(["/", "/a?b=1", "/x%20y", "*", "/p\\q"]))
+    proto = draw(st.sampled_from([" HTTP/1.1", " HTTP/2.0", ""]))
+    status = draw(st.sampled_from(["200", "404", "99", "²00"]))
+    size = draw(st.sampled_from(["512", "-", "0", "1²"]))
+    line = f'{ip} - {user} [{stamp}] "{method} {target}{proto}" {status} {size}'
+    tail = draw(st.integers(0, 3))
+    if tail:
+        line += f' "{draw(_HEADER)}" "{draw(_HEADER)}"'
+        if tail == 3:
+            line += ' "-"'
+    return line.encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_access_lines())
+def test_fast_and_robust_parsers_agree_field_by_field(line):
+    from cloudward.parsers.clf import _FastPath, _LineParser
+
+    fast_ctx, robust_ctx = ParseContext(), ParseContext()
+    robust = _LineParser("x.log", 0, "shop.example.com", robust_ctx)
+    fast = _FastPath(_LineParser("x.log", 0, "shop.example.com", fast_ctx), None)
+    a, b = fast.parse(line, 7), robust.parse(line, 7)
+    assert (a is None) == (b is None), (a, b, robust_ctx.stats.rejections, fast_ctx.stats.rejections)
+    if a is not None:
+        assert a == b
+    assert [(r.where, r.reason) for r in fast_ctx.stats.rejections] == [
+        (r.where, r.reason) for r in robust_ctx.stats.rejections]
+
+
+@pytest.mark.parametrize("fields, referer, agent", [
+    ('"" "curl/8.5"', "", "curl/8.5"),
+    ('"-" "curl/8.5"', "", "curl/8.5"),
+    ('"-" "a\\\\b"', "", "a\\b"),
+    ('"-" "say \\"hi\\""', "", 'say "hi"'),
+])
+def test_the_three_cases_the_parsers_once_disagreed_on(fields, referer, agent):
+    line = f'203.0.113.9 - - [02/Nov/2026:09:15:27 +0000] "GET / HTTP/1.1" 200 1 {fields}\n'.encode()
+    (event,) = CombinedLog().parse(InputFile.from_bytes(line, "x.log"), ParseContext())
+    assert (event.referer, event.user_agent) == (referer, agent)
+
+
+def test_a_header_ending_in_an_escaped_quote_is_rejected():
+    line = b'203.0.113.9 - - [02/Nov/2026:09:15:27 +0000] "GET / HTTP/1.1" 200 1 "-" "tool\\"\n'
+    ctx = ParseContext()
+    assert list(CombinedLog().parse(InputFile.from_bytes(line, "x.log"), ctx)) == []
+    assert ctx.stats.rejections[0].reason.startswith("truncated line")

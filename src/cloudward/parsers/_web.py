@@ -12,10 +12,11 @@ import os
 import re
 import socket
 from calendar import timegm
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from cloudward.events import Event
 from cloudward.inputs import InputFile
-from cloudward.parsers.base import ParseContext
+from cloudward.parsers.base import Decoder, ParseContext, iter_lines
 
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
@@ -224,6 +225,30 @@ def file_year(display: str) -> int:
         return time.gmtime(os.path.getmtime(display)).tm_year
     except (OSError, ValueError):
         return time.gmtime().tm_year
+
+
+class TextLinesDecoder(Decoder):
+    """A text log whose lines are read independently of each other: each block's non-blank lines, as
+    (`path:line`, decoded text), go through `events` (a format's per-line loop)."""
+
+    def __init__(self, ctx: ParseContext, display: str, max_line_bytes: int,
+                 events: Callable[[Iterable[tuple[str, str]]], Iterable[Event]]) -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.events = events
+
+    def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:
+        display, limit = self.display, self.limit
+        lineno = first = self.lineno
+        lines: list[tuple[str, str]] = []
+        for raw in iter_lines(buf, start, end):
+            lineno += 1
+            if len(raw) > limit:
+                self.ctx.reject(f"{display}:{lineno}", f"line too long: {len(raw)} bytes (limit {limit})")
+            elif raw.strip():
+                lines.append((f"{display}:{lineno}", decode(raw.rstrip(b"\r\n"))))
+        self.lineno = lineno
+        self.ctx.stats.lines += lineno - first
+        return list(self.events(lines)) if lines else []
 
 
 def text_lines(src: InputFile, ctx: ParseContext) -> Iterator[tuple[str, str]]:

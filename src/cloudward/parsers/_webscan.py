@@ -1,15 +1,17 @@
 """Reading web logs fast: one RE2 scan per block finds the few lines any card can use.
 
-The cards' prefilter (`analytics.web_filter.WebLineFilter`) knows what they need: kinds of page (from
-the data lists), client errors, tool user agents. From that this module builds one linear-time RE2
-pattern - a trigger - that matches somewhere in every line that might matter (and in a few that turn
-out not to). A block of a megabyte or so is searched with it; the runs of lines between matches are
-counted, not parsed, and each matching line goes to the format's line parser, which builds the event
-and asks the prefilter again, exactly. The trigger is deliberately wider than the filter: a line it
+The cards declare what they need - kinds of page (from the data lists), client errors, tool user
+agents, summaries of the rest - and the pipeline compiles that into a `WebInterest` (parsers import
+nothing from the cards or analytics). From it comes one linear-time RE2 pattern - a trigger - that
+matches somewhere in every line that might matter (and in a few that turn out not to). A block of a
+megabyte or so is searched with it; the runs of lines between matches are counted, not parsed, and
+each matching line goes to the format's line parser, which builds the event and asks the interest
+again, exactly. The trigger is deliberately wider than the filter: a line it
 misses is a line no card could use.
 
-Ordinary requests from addresses a card is still judging (a sensitive-page request waiting for the
-address to look like a scanner) are counted per block with a plain substring count.
+Client errors on ordinary pages, and the ordinary requests of recently active addresses (counted per
+run of unparsed lines with a plain substring count), go to the cards as `HttpSummary` events, in line
+order with the full events.
 """
 
 from __future__ import annotations
@@ -21,135 +23,125 @@ from typing import Any
 import re2
 
 from cloudward import saferegex
-from cloudward.analytics.web_filter import WebLineFilter
-from cloudward.analytics.web_paths import (
-    ADMIN,
-    FINGERPRINT,
-    SENSITIVE,
-    THEME_EDIT,
-    THEME_PHP,
-    TOOL_PATH,
-    UPLOAD_PHP,
-)
-from cloudward.events import Event
+from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile
-from cloudward.parsers.base import ParseContext
+from cloudward.parsers.base import Decoder, ParseContext, WebInterest, count_lines, iter_lines
 
-#: watched addresses whose ordinary requests are counted per block (each costs one pass over the block)
+#: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
+
+
+class Summaries:
+    """What a web decoder summarizes instead of building events, kept in line order (`HttpSummary`).
+
+    Which addresses get their ordinary requests counted follows from the stream alone - the last
+    `MAX_COUNTED` distinct addresses of lines that became an event or an error entry - so the counts
+    are the same however the stream is cut, and no card is called from here.
+
+    In a block scan, the ordinary lines of a recent address are counted lazily, with one substring count
+    over the span since its last parsed line, when it matters: right before its next entry or event, when
+    it stops being recent, and at the end of the block. The card reads an address's counts only at that
+    address's own entries and events, so where in between they are counted changes nothing.
+    """
+
+    def __init__(self, display: str, marker: Callable[[bytes], bytes | tuple[bytes, ...]] | None = None) -> None:
+        self.display = display
+        self.entries: list[tuple[Any, ...]] = []
+        self.first = ""
+        self.site = ""
+        self.when = 0.0
+        self.marker = marker
+        #: recently active addresses, oldest first -> where in `block` their uncounted lines start, and
+        #: whether a line starts right there (False: just after a parsed line's end)
+        self.recent: dict[str, tuple[int, bool]] = {}
+        #: the block being scanned (None outside a block scan: callers count ordinary lines themselves),
+        #: the start and end of the line being parsed, and its number
+        self.block: bytes | None = None
+        self.here = 0
+        self.here_end = 0
+        self.lineno = 0
+        self._markers: dict[str, tuple[tuple[bytes, bytes | None], ...]] = {}
+
+    def _settle(self, ip: str, upto: int, site: str) -> None:
+        """Count `ip`'s ordinary lines from its mark up to `upto` (a line start) into an entry."""
+        block = self.block
+        mark = self.recent.get(ip)
+        if block is None or mark is None or upto <= mark[0]:
+            return
+        markers = self._markers.get(ip)
+        if markers is None:
+            if len(self._markers) >= 4096:
+                self._markers.clear()
+            made = self.marker(ip.encode("latin-1"))  # type: ignore[misc]
+            markers = self._markers[ip] = tuple((m, m[1:] if m[:1] == b"\n" else None)
+                                                for m in (made if isinstance(made, tuple) else (made,)))
+        n = 0
+        for full, line_start in markers:  # several places when lines may start with a forwarded chain
+            n += block.count(full, mark[0], upto)
+            if line_start is not None and mark[1] and block.startswith(line_start, mark[0]):
+                n += 1
+        if n:
+            self.ordinary(ip, n, self.lineno, site)
+
+    def active(self, ip: str, site: str = "") -> None:
+        """A line of `ip` was parsed (an event or an entry): count its lines before it, mark after it."""
+        recent = self.recent
+        if ip in recent:
+            self._settle(ip, self.here, site)
+            del recent[ip]
+        elif len(recent) >= MAX_COUNTED:
+            oldest = next(iter(recent))
+            self._settle(oldest, self.here, site)
+            del recent[oldest]
+        recent[ip] = (self.here_end, False)
+
+    def begin_block(self, block: bytes, start: int) -> None:
+        """A block scan starts at `start`: every recent address's uncounted lines start there."""
+        self.block = block
+        for ip in self.recent:
+            self.recent[ip] = (start, True)
+
+    def end_block(self, end: int, site: str) -> None:
+        """Count what is uncounted up to the end of the block scanned."""
+        if self.block is not None:
+            for ip in list(self.recent):
+                self._settle(ip, end, site)
+            self.block = None
+
+    def _start(self, lineno: int, site: str) -> None:
+        self.first = f"{self.display}:{lineno}"
+        self.site = site
+
+    def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
+        self.active(ip, site)
+        if not self.entries:
+            self._start(lineno, site)
+        self.entries.append(("error", ip, when, path, agent))
+        self.when = max(self.when, when)
+
+    def ordinary(self, ip: str, n: int, lineno: int, site: str) -> None:
+        if not self.entries:
+            self._start(lineno, site)
+        self.entries.append(("ordinary", ip, n))
+
+    def skipped(self, ip: str, lineno: int, site: str) -> None:
+        """An ordinary line that was parsed (a trigger hit the interest skips, or a line-by-line read)."""
+        if self.block is None and ip in self.recent:
+            self.ordinary(ip, 1, lineno, site)
+        # in a block scan the line lies in its address's uncounted span and is counted with it
+
+    def flush(self, out: list[Event]) -> None:
+        if self.entries:
+            out.append(HttpSummary(event_id=self.first, origin=self.first, time=self.when, site=self.site,
+                                   entries=self.entries))
+            self.entries = []
+            self.when = 0.0
+
+
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
 #: (block, start, end, lines) -> True when every one of those lines has the format's well-formed shape
 RunCheck = Callable[[bytes, int, int, int], bool]
-
-
-def _lit(text: str) -> str:
-    """`text` as an RE2 literal (non-alphanumerics as \\x escapes)."""
-    return "".join(c if c.isalnum() and c.isascii() else f"\\x{ord(c):02x}" for c in text.encode("utf-8").decode(
-        "latin-1"))
-
-
-def _not_exactly(words: list[str]) -> str:
-    """RE2 for a target continuation that is not exactly one of `words` (a word followed by the end
-    of the target - space, `?` or quote - is excluded; anything longer or different matches)."""
-    trie: dict[str, Any] = {}
-    for w in words:
-        node = trie
-        for ch in w.lower():
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        chars = [c for c in node if c]
-        other = "".join(_lit(c) for c in chars)
-        if "" in node:
-            alts = [f"[^{other} ?\\x22]" if other else "[^ ?\\x22]"]
-        else:
-            alts = [f"[^{other}]"] if other else []
-        alts += [_lit(c) + build(node[c]) for c in chars]
-        return "(?:" + "|".join(alts) + ")"
-
-    return build(trie)
-
-
-def _token(value: str) -> str:
-    """The most distinctive part of a path pattern: its last segment (a file name, usually), or its
-    longest segment when the last is too short to be telling (`/actuator/env` -> `actuator`)."""
-    value = value.lower()
-    if value.startswith(".") and "/" not in value:
-        return value
-    segments = [s for s in value.split("/") if s]
-    if not segments:
-        return ""
-    return segments[-1] if len(segments[-1]) >= 4 else max(segments, key=len)
-
-
-def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str, target_end: str,
-                    status_4xx: str) -> str:
-    """The RE2 pattern of lines that may matter to the cards behind `flt`.
-
-    In this format, `target_start` is what comes right before a request target, `target_prefix` that
-    plus any part of the target (what file-name tokens follow), `target_end` what ends a target, and
-    `status_4xx` a pattern for a client-error status."""
-    pages = flt.pages
-    alternatives: list[str] = ["^#"]
-    tokens: set[str] = set()
-    mask = flt.path_mask
-    if pages is not None:
-        lists = []
-        if mask & SENSITIVE:
-            lists.append(pages.sensitive)
-        if mask & ADMIN:
-            lists.append(pages.admin)
-        if mask & FINGERPRINT:
-            lists.append(pages.fingerprint)
-        if mask & TOOL_PATH:
-            lists.append(pages.tools)
-        anchored: list[str] = []  # whole paths and prefixes, matched where the target starts
-        for patterns in lists:
-            for entry in patterns.entries:
-                kind, _, value = entry["pattern"].partition(":")
-                if kind in ("path", "prefix") and value.startswith("/"):
-                    below = [e[len(value):] for e in patterns.excluded if kind == "prefix" and e.startswith(value)]
-                    bare = value.rstrip("/")
-                    if kind == "path":
-                        anchored.append(f"{_lit(bare)}/?{target_end}")
-                    elif below and value.endswith("/"):
-                        # everything below the prefix except exactly the excluded pages (/wp-admin/ but not
-                        # admin-ajax.php, a busy public endpoint)
-                        anchored.append(f"{_lit(bare)}(?:{target_end}|/{_not_exactly(below)})")
-                    elif value.endswith("/"):
-                        anchored.append(f"{_lit(bare)}(?:/|{target_end})")
-                    else:
-                        anchored.append(_lit(value))
-                else:
-                    tokens.add(_token(value))
-        if anchored:
-            alternatives.append(f"{target_start}(?:{'|'.join(sorted(set(anchored)))})")
-        # paths the classifier normalizes before matching (//x, /./x) are looked at closely
-        alternatives.append(f"{target_start}/[/.]")
-        php = "|".join(_lit(e) for e in pages.php_exts)
-        if mask & UPLOAD_PHP:
-            for folder in pages.upload_folders:
-                alternatives.append(f"{target_prefix}{_lit(folder.lstrip('/'))}[^ \"]*(?:{php})")
-        if mask & THEME_PHP:
-            alternatives.append(f"{target_prefix}wp-content/themes/[^ \"]*(?:{php})")
-        if mask & THEME_EDIT:
-            # admin-ajax.php and update.php are busy endpoints; only their theme-editing actions matter
-            tokens.update(("theme-editor.php", "theme-install.php"))
-            alternatives.append(f"{target_prefix}admin-ajax\\.php[? ][^ \"]*edit-theme-plugin-file")
-            alternatives.append(f"{target_prefix}update\\.php[? ][^ \"]*upload-theme")
-    tokens.discard("")
-    if tokens:
-        alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")
-    # the classifier resolves paths as servers do (web_paths.normalize: percent-decoding, backslashes, `;`
-    # parameters, `.`/`..` and empty segments); any target needing that is looked at closely
-    alternatives.append(f"{target_prefix}(?:[%\\x5c;]|/\\.{{0,2}}/)")
-    if flt.client_errors:
-        alternatives.append(status_4xx)
-    if flt.tool_agents and flt.agents is not None:
-        alternatives.append("(?:" + "|".join(sorted({_lit(t) for t, _ in flt.agents.entries})) + ")")
-    return "(?m)" + "|".join(alternatives)
 
 
 @cache
@@ -181,7 +173,7 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 
 class BlockScanner:
-    def __init__(self, flt: WebLineFilter, *, target_start: str, target_prefix: str, target_end: str,
+    def __init__(self, flt: WebInterest, *, target_start: str, target_prefix: str, target_end: str,
                  status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]],
                  well_formed: RunCheck | None = None) -> None:
         self.flt = flt
@@ -192,72 +184,83 @@ class BlockScanner:
         self.target_start = target_start
         self.target_prefix = target_prefix
         self.target_end = target_end
+        #: where an address stands on a line (several places when lines may start with a forwarded chain)
         self.ip_marker = ip_marker
         self.search: Callable[[bytes, int, int], int] = lambda *a: -1
         self.retarget(status_4xx)
 
     def retarget(self, status_4xx: str) -> None:
         """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
-        # the cards configure the filter once, before any input is read, so its pattern for a format is
-        # built once per run rather than once per file (it runs over every data-list entry)
-        memo: dict[tuple[str, ...], str] = self.flt.__dict__.setdefault("_trigger_memo", {})
-        key = (self.target_prefix, self.target_start, self.target_end, status_4xx)
-        pattern = memo.get(key)
-        if pattern is None:
-            pattern = memo[key] = trigger_pattern(self.flt, target_prefix=self.target_prefix,
-                                                  target_start=self.target_start, target_end=self.target_end,
-                                                  status_4xx=status_4xx)
+        pattern = self.flt.trigger_pattern(target_prefix=self.target_prefix, target_start=self.target_start,
+                                           target_end=self.target_end, status_4xx=status_4xx)
         self.search = _first_match(_compiled(pattern))
 
 
-def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
-                   scanner: BlockScanner | None) -> Iterator[Event]:
-    """Every line of `src` through `parse_line`, or - with a scanner - only the lines its trigger
-    matches (and the first line), the rest counted as skipped."""
-    stats = ctx.stats
-    display = src.display
-    limit = src.max_line_bytes
-    lineno = 0
-    skipped = 0
-    search = scanner.search if scanner is not None else None
-    try:
-        for item in src.blocks(stats):
-            if not isinstance(item, tuple):
-                lineno = ctx.reject_unread(item, display, lineno, limit)
-                continue
-            block, pos, size = item
+class WebDecoder(Decoder):
+    """The lines of one web or FTP log stream through a format's line parser - every line, or with a
+    scanner only the lines its trigger matches in each block (and the stream's first line), the rest
+    counted as skipped."""
+
+    def __init__(self, ctx: ParseContext, display: str, max_line_bytes: int, parse_line: LineParser,
+                 scanner: BlockScanner | None, summaries: Summaries | None = None, site: str = "") -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.parse_line = parse_line
+        self.scanner = scanner
+        self.summaries = summaries
+        self.site = site
+
+    def _emit(self, event: Event, out: list[Event]) -> None:
+        summaries = self.summaries
+        if summaries is not None:
+            if type(event) is HttpRequest:
+                summaries.active(event.client_ip, self.site)  # type: ignore[attr-defined]
+            summaries.flush(out)  # what was summarized before this line reaches the cards before it
+        out.append(event)
+
+    def take_block(self, block: bytes, pos: int, size: int) -> list[Event]:
+        ctx = self.ctx
+        stats = ctx.stats
+        display = self.display
+        limit = self.limit
+        parse_line = self.parse_line
+        scanner = self.scanner
+        summaries = self.summaries
+        emit = self._emit
+        lineno = first = self.lineno
+        skipped = 0
+        out: list[Event] = []
+        try:
+            search = scanner.search if scanner is not None else None
             if search is None or lineno == 0:
-                # every line (no prefilter), or the first block's first line, which is always parsed
+                # every line (no prefilter), or the stream's first line, which is always parsed
                 stop = size if search is None else (block.find(b"\n", pos, size) + 1 or size)
-                for line in block[pos:stop].split(b"\n")[: None if block[stop - 1:stop] != b"\n" else -1]:
+                for line in iter_lines(block, pos, stop):
                     lineno += 1
+                    self.lineno = lineno
                     event = _one(line, lineno, limit, parse_line, ctx, display)
                     if event is not None:
-                        yield event
+                        emit(event, out)
                 pos = stop
                 if search is None or pos >= size:
-                    continue
-            watched_ips: dict[str, int] = {}
-            pending = scanner.flt.pending_ips() if scanner is not None else ()
-            well_formed = scanner.well_formed if scanner is not None else None
+                    return out
+            if summaries is not None:
+                summaries.begin_block(block, pos)
+            well_formed = scanner.well_formed  # type: ignore[union-attr]
             if well_formed is not None:
-                # one look at the whole block first: when every line of it is well-formed (nearly always)
-                # no run needs checking
-                total = block.count(b"\n", pos, size) + (1 if size > pos and block[size - 1] != 10 else 0)
+                # one look at the whole block first: when every line is well-formed (nearly always) no run
+                # needs checking
+                total = count_lines(block, pos, size)
                 if total and well_formed(block, pos, size, total):
                     well_formed = None
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
-                    n = block.count(b"\n", pos, size)
-                    if size > pos and block[size - 1] != 10:
-                        n += 1
+                    n = count_lines(block, pos, size)
                     if n and well_formed is not None and not well_formed(block, pos, size, n):
-                        for event in _each_line(block, pos, size, lineno, limit, parse_line, ctx, display):
-                            yield event
+                        lineno = self._each_line(block, pos, size, lineno, out)
                     else:
+                        lineno += n
                         skipped += n
-                    lineno += n
                     break
                 start = block.rfind(b"\n", pos, hit) + 1 or pos
                 end = block.find(b"\n", hit, size)
@@ -265,37 +268,52 @@ def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
                     end = size
                 n = block.count(b"\n", pos, start)
                 if n and well_formed is not None and not well_formed(block, pos, start, n):
-                    for event in _each_line(block, pos, start, lineno, limit, parse_line, ctx, display):
-                        yield event
+                    lineno = self._each_line(block, pos, start, lineno, out)
                 else:
+                    lineno += n
                     skipped += n
-                lineno += n + 1
+                lineno += 1
+                self.lineno = lineno
+                if summaries is not None:
+                    summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
                 event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
-                search = scanner.search  # a directive line may have changed the trigger
+                search = scanner.search  # type: ignore[union-attr]  # a directive line may change the trigger
                 if event is not None:
-                    if pending:
-                        ip = getattr(event, "client_ip", "")
-                        watched_ips[ip] = watched_ips.get(ip, 0) + 1
-                    yield event
+                    emit(event, out)
                 pos = end + 1
-            if pending:
-                _count_watched(scanner, block, item[1], size, pending, watched_ips)
-    finally:
-        stats.lines += lineno
-        stats.skipped += skipped
+            return out
+        finally:
+            if summaries is not None:
+                summaries.end_block(size, self.site)
+                summaries.flush(out)
+            self.lineno = lineno
+            stats.lines += lineno - first
+            stats.skipped += skipped
+
+    def _each_line(self, block: bytes, start: int, end: int, lineno: int, out: list[Event]) -> int:
+        """Parse every line of block[start:end] (a run that is not all well-formed, so a malformed line in it
+        is rejected); returns the line number after it."""
+        summaries = self.summaries
+        pos = start
+        while pos < end:
+            stop = block.find(b"\n", pos, end)
+            if stop < 0:
+                stop = end
+            lineno += 1
+            self.lineno = lineno
+            if summaries is not None:
+                summaries.here, summaries.here_end, summaries.lineno = pos, stop, lineno
+            event = _one(block[pos:stop], lineno, self.limit, self.parse_line, self.ctx, self.display)
+            if event is not None:
+                self._emit(event, out)
+            pos = stop + 1
+        return lineno
 
 
-def _each_line(block: bytes, start: int, end: int, lineno: int, limit: int, parse_line: LineParser,
-               ctx: ParseContext, display: str) -> Iterator[Event]:
-    """The lines of block[start:end] through the line parser (which counts the ones it skips)."""
-    text = block[start:end]
-    rows = text.split(b"\n")
-    if text.endswith(b"\n"):
-        rows.pop()
-    for i, line in enumerate(rows, 1):
-        event = _one(line, lineno + i, limit, parse_line, ctx, display)
-        if event is not None:
-            yield event
+def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,
+                   scanner: BlockScanner | None) -> Iterator[Event]:
+    """Every event of `src` through a `WebDecoder`."""
+    yield from WebDecoder(ctx, src.display, src.max_line_bytes, parse_line, scanner).run(src)
 
 
 def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: ParseContext,
@@ -308,19 +326,3 @@ def _one(line: bytes, lineno: int, limit: int, parse_line: LineParser, ctx: Pars
         ctx.reject(f"{display}:{lineno}", f"line too long: {len(line)} bytes (limit {limit})")
         return None
     return parse_line(line, lineno)
-
-
-def _count_watched(scanner: BlockScanner, block: bytes, start: int, end: int, pending: list[str],
-                   seen: dict[str, int]) -> None:
-    """Ordinary requests of the addresses a card is judging: their lines in the block, less those that
-    became events (which the card counted itself)."""
-    for ip in pending[:MAX_COUNTED]:
-        markers = scanner.ip_marker(ip.encode("latin-1"))
-        total = 0
-        for marker in markers if isinstance(markers, tuple) else (markers,):
-            total += block.count(marker, start, end)
-            if marker[:1] == b"\n" and block.startswith(marker[1:], start):
-                total += 1
-        ordinary = total - seen.get(ip, 0)
-        if ordinary > 0:
-            scanner.flt.count_watched(ip, ordinary)

@@ -18,12 +18,11 @@ from __future__ import annotations
 import socket
 from binascii import Error as BinasciiError
 from binascii import unhexlify
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cloudward.events import Event, NetConnection, ProcessExec
-from cloudward.inputs import InputFile
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
+from cloudward.parsers.base import Decoder, Format, Head, LineDecoder, ParseContext
 
 #: record types that carry something we read; everything else is skipped without grouping
 _USED = frozenset({b"SYSCALL", b"EXECVE", b"CWD", b"PATH", b"PROCTITLE", b"SOCKADDR", b"EOE"})
@@ -121,79 +120,9 @@ class Auditd(Format):
         good = sum(1 for ln in lines if ln.startswith((b"type=", b"node=")) and b" msg=audit(" in ln)
         return 90 if good == len(lines) else (70 if good else 0)
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        reject = ctx.reject
-        stats = ctx.stats
-        pending: dict[bytes, _Open] = {}
-        #: ids of events rejected for holding two SYSCALL records; their late records are dropped too
-        poisoned: set[bytes] = set()
-        used = _USED
-        final = _FINAL
-        for lineno, line in src.lines(stats):
-            if line.startswith(b"node="):
-                sp = line.find(b" ")
-                node, rest = line[5:sp], line[sp + 1 :]
-            else:
-                node, rest = b"", line
-            i = rest.find(b" msg=audit(")
-            if not rest.startswith(b"type=") or i < 0:
-                if line.strip():
-                    reject(f"{display}:{lineno}", "not an audit record: no type= and msg=audit(...)")
-                continue
-            rtype = rest[5:i]
-            if rtype not in used:
-                stats.skipped += 1
-                continue
-            j = rest.find(b"):", i)
-            if j < 0:
-                reject(f"{display}:{lineno}", "malformed audit record: msg=audit( without a closing ):")
-                continue
-            if b"\x00" in line:
-                reject(f"{display}:{lineno}", "NUL bytes in audit record")
-                continue
-            stamp = rest[i + 11 : j]
-            body = rest[j + 3 :]
-            key = node + b" " + stamp if node else stamp
-            ev = pending.get(key)
-            if ev is None:
-                if poisoned and key in poisoned:
-                    stats.skipped += 1  # the rest of an event already rejected as ambiguous
-                    continue
-                ev = pending[key] = _Open(stamp, node, lineno)
-                if len(pending) > _MAX_OPEN:
-                    oldest = next(iter(pending))
-                    out = self._close(pending.pop(oldest), display, ctx)
-                    if out is not None:
-                        yield out
-            ev.lines.append(line)
-            if rtype == b"SYSCALL":
-                if ev.syscall is not None:
-                    ev.conflict = True
-                raw, _, enriched = body.partition(b"\x1d")
-                ev.syscall = raw
-                ev.enriched = enriched
-            elif rtype == b"EXECVE":
-                ev.execve.append(body)
-            elif rtype == b"CWD":
-                ev.cwd = body
-            elif rtype == b"SOCKADDR":
-                ev.sockaddr = body
-            elif rtype == b"PROCTITLE":
-                ev.proctitle = body
-            if rtype in final:
-                del pending[key]
-                if ev.conflict:
-                    if len(poisoned) >= 1024:
-                        poisoned.clear()
-                    poisoned.add(key)
-                out = self._close(ev, display, ctx)
-                if out is not None:
-                    yield out
-        for ev in list(pending.values()):
-            out = self._close(ev, display, ctx)
-            if out is not None:
-                yield out
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        return _AuditDecoder(self, ctx, display, max_line_bytes)
 
     # -- one complete event -------------------------------------------------------------------
     def _close(self, ev: _Open, display: str, ctx: ParseContext) -> Event | None:
@@ -335,6 +264,95 @@ class Auditd(Format):
         if family == socket.AF_INET6 and len(data) >= 24:
             return socket.inet_ntop(socket.AF_INET6, data[8:24]), port
         return None
+
+
+class _AuditDecoder(LineDecoder):
+    """One audit log stream: records are held per event until its last record (or the end) arrives."""
+
+    def __init__(self, fmt: Auditd, ctx: ParseContext, display: str, max_line_bytes: int) -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.fmt = fmt
+        self.pending: dict[bytes, _Open] = {}
+        #: ids of events rejected for holding two SYSCALL records; their late records are dropped too
+        self.poisoned: set[bytes] = set()
+
+    def line(self, line: bytes, lineno: int) -> list[Event] | None:
+        display = self.display
+        ctx = self.ctx
+        reject = ctx.reject
+        stats = ctx.stats
+        pending = self.pending
+        poisoned = self.poisoned
+        if line.startswith(b"node="):
+            sp = line.find(b" ")
+            node, rest = line[5:sp], line[sp + 1 :]
+        else:
+            node, rest = b"", line
+        i = rest.find(b" msg=audit(")
+        if not rest.startswith(b"type=") or i < 0:
+            if line.strip():
+                reject(f"{display}:{lineno}", "not an audit record: no type= and msg=audit(...)")
+            return None
+        rtype = rest[5:i]
+        if rtype not in _USED:
+            stats.skipped += 1
+            return None
+        j = rest.find(b"):", i)
+        if j < 0:
+            reject(f"{display}:{lineno}", "malformed audit record: msg=audit( without a closing ):")
+            return None
+        if b"\x00" in line:
+            reject(f"{display}:{lineno}", "NUL bytes in audit record")
+            return None
+        stamp = rest[i + 11 : j]
+        body = rest[j + 3 :]
+        key = node + b" " + stamp if node else stamp
+        out: list[Event] = []
+        ev = pending.get(key)
+        if ev is None:
+            if poisoned and key in poisoned:
+                stats.skipped += 1  # the rest of an event already rejected as ambiguous
+                return None
+            ev = pending[key] = _Open(stamp, node, lineno)
+            if len(pending) > _MAX_OPEN:
+                oldest = next(iter(pending))
+                done = self.fmt._close(pending.pop(oldest), display, ctx)
+                if done is not None:
+                    out.append(done)
+        ev.lines.append(line)
+        if rtype == b"SYSCALL":
+            if ev.syscall is not None:
+                ev.conflict = True
+            raw, _, enriched = body.partition(b"\x1d")
+            ev.syscall = raw
+            ev.enriched = enriched
+        elif rtype == b"EXECVE":
+            ev.execve.append(body)
+        elif rtype == b"CWD":
+            ev.cwd = body
+        elif rtype == b"SOCKADDR":
+            ev.sockaddr = body
+        elif rtype == b"PROCTITLE":
+            ev.proctitle = body
+        if rtype in _FINAL:
+            del pending[key]
+            if ev.conflict:
+                if len(poisoned) >= 1024:
+                    poisoned.clear()
+                poisoned.add(key)
+            done = self.fmt._close(ev, display, ctx)
+            if done is not None:
+                out.append(done)
+        return out
+
+    def end(self) -> list[Event]:
+        out: list[Event] = []
+        for ev in list(self.pending.values()):
+            done = self.fmt._close(ev, self.display, self.ctx)
+            if done is not None:
+                out.append(done)
+        self.pending.clear()
+        return out
 
 
 FORMATS = [Auditd()]

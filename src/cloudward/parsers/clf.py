@@ -19,15 +19,14 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
-from cloudward.events import Event, HttpRequest
-from cloudward.inputs import InputFile
+from cloudward.events import HttpRequest
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._forwarded import DEFAULT, TrustedProxies, chain_entity, is_chain_start, pick_client, split_chain
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
-from cloudward.parsers._webscan import BlockScanner, read_web_lines
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
+from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, HeadFirst, ParseContext, WebInterest
 
 
 def _close_quote(s: str, start: int) -> int:
@@ -45,6 +44,12 @@ def _close_quote(s: str, start: int) -> int:
 
 def _unescape(value: str) -> str:
     return value.replace('\\"', '"').replace("\\\\", "\\") if "\\" in value else value
+
+
+def header_value(value: str) -> str:
+    """A logged header as the events carry it: `-` (not sent) and an empty value are both empty. The
+    user agent is kept as logged (`-` included) by both parsers; the referer is normalized here."""
+    return "" if value == "-" else value
 
 
 def _prefix_tokens(s: str) -> list[str] | None:
@@ -100,11 +105,14 @@ class CombinedLog(Format):
             return 40
         return 80
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
-        ip_col = detect_ip_column(Head.of(src).lines)
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        if head is None:  # the address column is chosen from the stream's first lines
+            return HeadFirst(ctx, display, max_line_bytes,
+                             lambda first: self.decoder(ctx, display, max_line_bytes=max_line_bytes, head=first))
+        ip_col = detect_ip_column(head.lines)
         robust = _LineParser(display, ip_col, default_site(ctx, display), ctx)
-        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
+        prefilter: WebInterest | None = ctx.options.get("prefilter:HttpRequest")
         if prefilter is not None and not ip_col and prefilter.site_always(robust.file_site):
             prefilter = None  # a Kudu/SCM site: every request matters
         scanner = None
@@ -114,9 +122,12 @@ class CombinedLog(Format):
             scanner = BlockScanner(prefilter, target_start='"[A-Z]+ ', target_prefix='"[A-Z]+ [^ "]*',
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
-                                   ip_marker=_chain_markers if _has_chains(Head.of(src).lines) else _plain_marker,
-                                   well_formed=_run_check(src.head))
-        yield from read_web_lines(src, ctx, _FastPath(robust, prefilter).parse, scanner)
+                                   ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
+                                   well_formed=_run_check(head.data))
+        fast = _FastPath(robust, prefilter)
+        if prefilter is not None and prefilter.summaries:
+            fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
+        return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 
 def _plain_marker(ip: bytes) -> bytes:
@@ -154,10 +165,12 @@ def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
 #: match (`\S+` by a space, `[^"]*` by a quote), so a line matches in one way only; a line that does not
 #: fit (a user name with spaces, an escaped quote in a header, a malformed request) goes to the
-#: string-operation parser, which accepts or rejects it.
+#: string-operation parser, which accepts or rejects it. A referer or user agent holding a backslash (an escaped
+#: quote or backslash) goes there too, so escapes are undone, and a field ending in an escaped quote refused, in
+#: one place only.
 _FIELDS = (
     rb'(\S+) \S+ (\S+) \[([^\]]{26})\] "([A-Z]{1,20}) ([^ "]*) (HTTP/[0-9.]{1,3})" (\d{3}) (\d+|-)'
-    rb'(?: "([^"]*)" "([^"]*)"(?: "[^"]*")*)?$'
+    rb'(?: "([^"\\]*)" "([^"\\]*)"(?: "[^"]*")*)?$'
 )
 CLF_LINE = re.compile(_FIELDS)
 #: the same with an X-Forwarded-For chain of two or more addresses first: elements hold neither space nor
@@ -170,11 +183,13 @@ class _FastPath:
     """One line: fields from one match of the shape above (the robust parser for anything else), the
     prefilter's exact verdict, then the event."""
 
-    def __init__(self, robust: _LineParser, prefilter: WebLineFilter | None) -> None:
+    def __init__(self, robust: _LineParser, prefilter: WebInterest | None) -> None:
         self.robust = robust
         self.flt = prefilter
         self.match = (VHOST_LINE if robust.ip_col else CLF_LINE).match
         self.sites: dict[bytes, bool] = {}
+        #: where client errors on ordinary pages and counted ordinary requests go (the decoder's)
+        self.summaries: Summaries | None = None
         self.last_ts = b""
         self.last_time = 0.0
 
@@ -203,7 +218,7 @@ class _FastPath:
             if ip is None:
                 ip = client_ip_bytes(g[0])
         if not ip:
-            robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {g[0][:60]!r}")
+            robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {decode(g[0])[:60]!r}")
             return None
         flt = self.flt
         if flt is not None and lineno > 1:
@@ -219,8 +234,8 @@ class _FastPath:
             need = EVENT if always else flt.wants(g[4], g[6], g[9] or b"")
             if need == SKIP:
                 robust.stats.skipped += 1
-                if flt.watched and ip in flt.pending_ips():
-                    flt.count_watched(ip, 1)
+                if self.summaries is not None:
+                    self.summaries.skipped(ip, lineno, robust.file_site)
                 return None
         else:
             need = EVENT
@@ -234,8 +249,9 @@ class _FastPath:
             self.last_ts = ts
         target = g[4].decode("utf-8", errors="replace")
         qm = target.find("?")
-        if need == ERROR_ONLY and flt is not None and not flt.take_error(
-                ip, self.last_time, target if qm < 0 else target[:qm], g[9].decode("utf-8", "replace") if g[9] else ""):
+        if need == ERROR_ONLY and self.summaries is not None:
+            self.summaries.error(ip, self.last_time, target if qm < 0 else target[:qm],
+                                 g[9].decode("utf-8", "replace") if g[9] else "", lineno, robust.file_site)
             robust.stats.skipped += 1
             return None
         if vhost:
@@ -305,7 +321,8 @@ class _LineParser:
         rest = s[q + 2 :]
         sp = rest.find(" ")
         status_text = rest if sp < 0 else rest[:sp]
-        if len(status_text) != 3 or not status_text.isdigit() or (q + 1 < len(s) and s[q + 1] != " "):
+        if len(status_text) != 3 or not (status_text.isascii() and status_text.isdigit()) or (
+                q + 1 < len(s) and s[q + 1] != " "):
             reject(f"{display}:{lineno}", f"no status code after the request: {rest[:20]!r}")
             return None
         referer = agent = ""
@@ -314,7 +331,7 @@ class _LineParser:
             rest = rest[sp + 1 :]
             sp = rest.find(" ")
             size_text = rest if sp < 0 else rest[:sp]
-            if size_text.isdigit():
+            if size_text.isascii() and size_text.isdigit():
                 size = int(size_text)
             elif size_text != "-":
                 reject(f"{display}:{lineno}", f"bytes field is not a number: {size_text[:20]!r}")
@@ -331,7 +348,7 @@ class _LineParser:
                 if e2 < 0 or (e2 + 1 < len(rest) and rest[e2 + 1] != " "):
                     reject(f"{display}:{lineno}", "truncated line: user-agent field not closed")
                     return None
-                referer = _unescape(rest[sp + 2 : e1])
+                referer = header_value(_unescape(rest[sp + 2 : e1]))
                 agent = _unescape(rest[e1 + 3 : e2])
         request = s[k + 3 : q]
         method = path = query = ""

@@ -20,8 +20,18 @@ from typing import Any
 import orjson
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile, blank_run_end
-from cloudward.parsers.base import BlockFilter, Format, Head, JsonDialect, ParseContext, RecordRef
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES, InputFile, blank_run_end
+from cloudward.parsers.base import (
+    HEAD_LINES,
+    BlockFilter,
+    Decoder,
+    Format,
+    Head,
+    HeadFirst,
+    JsonDialect,
+    ParseContext,
+    RecordRef,
+)
 
 #: an RFC 3339 timestamp in front of a JSON object, as CloudWatch Logs exports write lines
 _TIME_PREFIX = re.compile(rb"^\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?[ \t]+(?=[{\[])")
@@ -81,7 +91,7 @@ class JsonRecords(Format):
 
     def sniff(self, head: Head) -> int:
         data = head.data.lstrip(b"\xef\xbb\xbf \t\r\n")
-        if data[:1] in (b"{", b"["):
+        if looks_like_json_start(data):
             return 60
         if _TIME_PREFIX.match(data):
             return 55
@@ -90,164 +100,267 @@ class JsonRecords(Format):
             return 30
         return 0
 
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None, forced: JsonDialect | None = None) -> Decoder:
+        if head is not None:
+            return JsonDecoder(ctx, display, max_line_bytes, forced, head)
+        return HeadFirst(ctx, display, max_line_bytes,
+                         lambda first: JsonDecoder(ctx, display, max_line_bytes, forced, first))
+
     def parse(self, src: InputFile, ctx: ParseContext, forced: JsonDialect | None = None) -> Iterator[Event]:
-        reader = _DialectDispatch(ctx, forced)
-        data = src.head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        if data[:1] == b"[" or (data[:1] == b"{" and not _first_line_is_json(src.head)):
-            yield from self._parse_document(src, ctx, reader)
-        else:
-            yield from self._parse_lines(src, ctx, reader)
+        yield from self.decoder(ctx, src.display, max_line_bytes=src.max_line_bytes, forced=forced).run(src)
 
-    def _parse_lines(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
-        """JSON lines, read in blocks: lines the dialect's filter rules out are never copied or decoded."""
-        stats = ctx.stats
-        display = src.display
-        limit = src.max_line_bytes
-        lineno = 0
-        skipped = 0
-        try:
-            for item in src.blocks(stats):
-                if not isinstance(item, tuple):
-                    lineno = ctx.reject_unread(item, display, lineno, limit)
-                    continue
-                block, pos, size = item
-                line_filter = reader.line_filter
-                block_filter = reader.block_filter
-                if block_filter is not None and line_filter is not None:
-                    spans, count = block_filter(block, pos, size)
-                    base = lineno
-                    for index, start, end in spans:
-                        lineno = base + index + 1
-                        if not line_filter(block, start, end):
-                            skipped += 1
-                        elif end - start > limit:
-                            ctx.reject(f"{display}:{lineno}", f"line too long: {end - start} bytes (limit {limit})")
-                        else:
-                            yield from self._parse_line(block[start:end], lineno, display, ctx, reader)
-                    skipped += count - len(spans)
-                    lineno = base + count
-                    continue
-                find = block.find
-                while pos < size:
-                    c = block[pos]
-                    if c == 10 or c == 13:  # blank lines (a bomb of newlines) cost one step per run, not per line
-                        run_end = block.rfind(b"\n", pos, blank_run_end(block, pos, size)) + 1
-                        if run_end > pos:
-                            run = block.count(b"\n", pos, run_end)
-                            lineno += run
-                            if line_filter is not None:
-                                skipped += run
-                            pos = run_end
-                            continue
-                    nl = find(b"\n", pos)  # every line of a block but the input's last ends in a newline
-                    if nl < 0:
-                        nl = size
-                    lineno += 1
-                    if line_filter is not None and not line_filter(block, pos, nl):
-                        skipped += 1
-                    elif nl - pos > limit:
-                        ctx.reject(f"{display}:{lineno}", f"line too long: {nl - pos} bytes (limit {limit})")
-                    else:
-                        yield from self._parse_line(block[pos:nl], lineno, display, ctx, reader)
-                        line_filter = reader.line_filter  # the first record picks the dialect
-                    pos = nl + 1
-        finally:
-            stats.lines += lineno
-            stats.skipped += skipped
 
-    def _parse_line(self, line: bytes, lineno: int, display: str, ctx: ParseContext,
-                    reader: _DialectDispatch) -> list[Event]:
-        try:
-            record = orjson.loads(line)
-        except _DECODE_ERRORS:
-            if not line.strip():
-                return []
+def _layout(head: Head, limit: int) -> str:
+    """"lines" (JSON lines, maybe behind junk) or "document" (one value, pretty-printed or not, or
+    objects one after another), from the stream's first complete lines."""
+    data = head.data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not looks_like_json_start(data):
+        return "lines"
+    if data[:1] == b"[":
+        return "document"
+    first = data.split(b"\n", 1)[0]
+    if len(first) > limit:
+        return "document"  # one line too long to be a record: a document (as when it spans reads)
+    # JSON lines when one of the first lines is a whole object by itself (a torn first record does not
+    # make the file a document); a pretty-printed document has no such line
+    for raw in head.data.split(b"\n")[:HEAD_LINES]:
+        raw = raw.strip()
+        if raw[:1] == b"{" and raw[-1:] == b"}":
             try:
-                record = loads_lenient(line)
-            except _DECODE_ERRORS as exc2:
-                ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
-                return []
-        return reader.dispatch(record, RecordRef(display, lineno))
+                if isinstance(orjson.loads(raw), dict):
+                    return "lines"
+            except _DECODE_ERRORS:
+                continue
+    return "document"
 
-    def _parse_document(self, src: InputFile, ctx: ParseContext, reader: _DialectDispatch) -> Iterator[Event]:
-        data = src.read_all(ctx.stats, ctx.max_document_bytes)
-        if data is None:
-            return
+
+def looks_like_json_start(data: bytes) -> bool:
+    """Whether `data` can begin a JSON document of records: `{` then a key or `}`, `[` then a value or `]`
+    (an Apache error log's `[Tue Dec 01 ...]` or a `[INFO]` line is not)."""
+    data = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first, rest = data[:1], data[1:].lstrip(b" \t\r\n")
+    if first == b"{":
+        return rest[:1] in (b'"', b"}", b"")
+    if first == b"[":
+        return rest[:1] in (b"{", b"[", b"]", b'"', b"") or rest[:1].isdigit() or rest[:1] == b"-"
+    return False
+
+
+class JsonDecoder(Decoder):
+    """JSON records of one stream: JSON lines decoded as they come (through the dialect's raw-bytes
+    filters), or one document held until the end of the stream (at most `ctx.max_document_bytes`)."""
+
+    def __init__(self, ctx: ParseContext, display: str, max_line_bytes: int, forced: JsonDialect | None,
+                 head: Head) -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.reader = _DialectDispatch(ctx, forced)
+        self.document = _layout(head, max_line_bytes) == "document" if head.data.strip() else False
+        self._doc: list[bytes] = []
+        self._doc_size = 0
+        self._doc_lines = 0
+        self._doc_ends_line = True
+        self.skipped = 0
+
+    # -- a document ----------------------------------------------------------------------------
+    def is_raw(self) -> bool:
+        return self.document
+
+    def overlong(self, prefix: bytes) -> bool:
+        if self.lineno == 0 and looks_like_json_start(prefix):
+            self.document = True  # one long line: a document (docker inspect, an export wrapper)
+        return self.document
+
+    def take_raw(self, data: bytes) -> list[Event]:
+        self._doc_lines += data.count(b"\n")
+        if data:
+            self._doc_ends_line = data.endswith(b"\n")
+        if self._doc_size <= self.ctx.max_document_bytes:
+            self._doc_size += len(data)
+            if self._doc_size <= self.ctx.max_document_bytes:
+                self._doc.append(data)
+            else:
+                self._doc = []  # over the limit: rejected at the end, the rest only counted
+        return []
+
+    def _end_document(self) -> list[Event]:
+        ctx = self.ctx
+        lines = self._doc_lines + (0 if self._doc_ends_line or not self._doc_size else 1)
+        ctx.stats.lines += lines
+        if self._doc_size > ctx.max_document_bytes:
+            ctx.reject(f"{self.display}:1", f"document too large: over {ctx.max_document_bytes} bytes")
+            return []
+        data = b"".join(self._doc)
+        self._doc = []
+        if not data.strip():
+            return []
         try:
             record = loads_lenient(data)
         except _DECODE_ERRORS:
-            yield from self._parse_concatenated(data, src.display, ctx, reader)
-            return
-        yield from reader.dispatch(record, RecordRef(src.display, 1), top=True)
+            if not _first_value_decodes(data):
+                # not a document after all (a torn first record before JSON lines): read it as lines
+                ctx.stats.lines -= lines
+                self.document = False
+                return self.take_block(data, 0, len(data))
+            return list(_parse_concatenated(data, self.display, ctx, self.reader))
+        return self.reader.dispatch(record, RecordRef(self.display, 1), top=True)
 
-    def _parse_concatenated(self, data: bytes, display: str, ctx: ParseContext,
-                            reader: _DialectDispatch) -> Iterator[Event]:
-        """Objects one after another (pretty-printed or run together); a broken one ends the file."""
-        text = data.decode("utf-8", errors="replace")
-        too_long = False
+    # -- JSON lines ----------------------------------------------------------------------------
+    def take_block(self, buf: bytes, pos: int, size: int) -> list[Event]:
+        if self.document:
+            return self.take_raw(buf[pos:size])
+        out: list[Event] = []
+        while pos < size:
+            pos = self._lines(buf, pos, size, out)
+        return out
 
-        def parse_int(digits: str) -> Any:
-            nonlocal too_long
-            if len(digits) > MAX_INT_DIGITS:
-                too_long = True
-                return _TOO_LONG
-            return int(digits)
-
-        decoder = json.JSONDecoder(parse_int=parse_int)
-        pos, line = 0, 1
-        end = len(text)
-        while True:
-            start = pos
-            while pos < end and text[pos] in " \t\r\n\ufeff":
-                pos += 1
-            line += text.count("\n", start, pos)
-            if pos >= end:
-                return
-            try:
-                record, stop = decoder.raw_decode(text, pos)
-            except (ValueError, RecursionError) as exc:
-                ctx.reject(f"{display}:{line}", f"malformed JSON: {getattr(exc, 'msg', exc)}")
-                return
-            ref = RecordRef(display, line)
-            if too_long:  # rare: drop the records holding such a number, keep the others
-                too_long = False
-                record = self._without_too_long(record, ref, ctx)
-            if record is not None:
-                yield from reader.dispatch(record, ref, top=True)
-            line += text.count("\n", pos, stop)
-            pos = stop
-
-
-    @staticmethod
-    def _without_too_long(record: Any, ref: RecordRef, ctx: ParseContext) -> Any:
-        """`record` without the records that hold an over-long integer (each rejected), or None."""
-        items = record
-        if type(record) is dict:
-            items = record.get("records") if type(record.get("records")) is list else record.get("items")
-        if (type(items) is list and items is not record) or type(record) is list:
-            kept = []
-            for i, item in enumerate(items):
-                if _contains_too_long(item):
-                    ctx.reject(str(RecordRef(ref.path, ref.line, i)),
-                               f"number too large: an integer over {MAX_INT_DIGITS} digits")
+    def _lines(self, buf: bytes, pos: int, size: int, out: list[Event]) -> int:
+        """Decode the lines of `buf[pos:size]` into `out`; returns where it stopped: `size`, or right after
+        the line whose record picked the dialect (whose raw-bytes filters then apply to the rest)."""
+        ctx = self.ctx
+        display = self.display
+        limit = self.limit
+        reader = self.reader
+        lineno = first = self.lineno
+        skipped = 0
+        line_filter = reader.line_filter
+        block_filter = reader.block_filter
+        try:
+            if block_filter is not None and line_filter is not None:
+                spans, count = block_filter(buf, pos, size)
+                for index, start, end in spans:
+                    lineno = first + index + 1
+                    if not line_filter(buf, start, end):
+                        skipped += 1
+                    elif end - start > limit:
+                        ctx.reject(f"{display}:{lineno}", f"line too long: {end - start} bytes (limit {limit})")
+                    else:
+                        out += _parse_line(buf[start:end], lineno, display, ctx, reader)
+                skipped += count - len(spans)
+                lineno = first + count
+                return size
+            find = buf.find
+            while pos < size:
+                c = buf[pos]
+                if c == 10 or c == 13:  # blank lines (a bomb of newlines) cost one step per run, not per line
+                    run_end = buf.rfind(b"\n", pos, blank_run_end(buf, pos, size)) + 1
+                    if run_end > pos:
+                        run = buf.count(b"\n", pos, run_end)
+                        lineno += run
+                        if line_filter is not None:
+                            skipped += run
+                        pos = run_end
+                        continue
+                nl = find(b"\n", pos, size)
+                if nl < 0:
+                    nl = size
+                lineno += 1
+                if line_filter is not None and not line_filter(buf, pos, nl):
+                    skipped += 1
+                elif nl - pos > limit:
+                    ctx.reject(f"{display}:{lineno}", f"line too long: {nl - pos} bytes (limit {limit})")
                 else:
-                    kept.append(item)
-            if type(record) is list:
-                return kept
-            if not _contains_too_long({k: v for k, v in record.items() if v is not items}):
-                return {**record, ("records" if "records" in record and record["records"] is items else "items"):
-                        kept}
-        ctx.reject(str(ref), f"number too large: an integer over {MAX_INT_DIGITS} digits")
-        return None
+                    out += _parse_line(buf[pos:nl], lineno, display, ctx, reader)
+                    if reader.line_filter is not line_filter:
+                        return min(nl + 1, size)  # the dialect changed: its filters for the rest
+                pos = nl + 1
+            return size
+        finally:
+            self.lineno = lineno
+            ctx.stats.lines += lineno - first
+            ctx.stats.skipped += skipped
+
+    def take_dropped(self, length: int) -> list[Event]:
+        if self.document:
+            return []
+        return super().take_dropped(length)
+
+    def end(self) -> list[Event]:
+        return self._end_document() if self.document else []
 
 
-def _first_line_is_json(head: bytes) -> bool:
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+def _parse_line(line: bytes, lineno: int, display: str, ctx: ParseContext, reader: _DialectDispatch) -> list[Event]:
     try:
-        orjson.loads(first)
+        record = orjson.loads(line)
     except _DECODE_ERRORS:
+        if not line.strip():
+            return []
+        try:
+            record = loads_lenient(line)  # a time prefix, a BOM, invalid UTF-8 in a string
+        except _DECODE_ERRORS as exc2:
+            ctx.reject(f"{display}:{lineno}", f"malformed JSON: {exc2}")
+            return []
+    return reader.dispatch(record, RecordRef(display, lineno))
+
+
+def _first_value_decodes(data: bytes) -> bool:
+    """Whether the document's first JSON value is whole (objects one after another) or broken."""
+    text = data.decode("utf-8", errors="replace")
+    pos = len(text) - len(text.lstrip(" \t\r\n\ufeff"))
+    try:
+        json.JSONDecoder().raw_decode(text, pos)
+    except (json.JSONDecodeError, RecursionError):
         return False
     return True
+
+
+def _parse_concatenated(data: bytes, display: str, ctx: ParseContext,
+                        reader: _DialectDispatch) -> Iterator[Event]:
+    """Objects one after another (pretty-printed or run together); a broken one ends the file."""
+    text = data.decode("utf-8", errors="replace")
+    too_long = False
+
+    def parse_int(digits: str) -> Any:
+        nonlocal too_long
+        if len(digits) > MAX_INT_DIGITS:  # Python refuses to convert such a literal: reject its record only
+            too_long = True
+            return _TOO_LONG
+        return int(digits)
+
+    decoder = json.JSONDecoder(parse_int=parse_int)
+    pos, line = 0, 1
+    end = len(text)
+    while True:
+        start = pos
+        while pos < end and text[pos] in " \t\r\n\ufeff":
+            pos += 1
+        line += text.count("\n", start, pos)
+        if pos >= end:
+            return
+        try:
+            record, stop = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            ctx.reject(f"{display}:{line}", f"malformed JSON: {getattr(exc, 'msg', exc)}")
+            return
+        ref = RecordRef(display, line)
+        if too_long:  # rare: drop the records holding such a number, keep the others
+            too_long = False
+            record = _without_too_long(record, ref, ctx)
+        if record is not None:
+            yield from reader.dispatch(record, ref, top=True)
+        line += text.count("\n", pos, stop)
+        pos = stop
+
+
+def _without_too_long(record: Any, ref: RecordRef, ctx: ParseContext) -> Any:
+    """`record` without the records that hold an over-long integer (each rejected), or None."""
+    items = record
+    if type(record) is dict:
+        items = record.get("records") if type(record.get("records")) is list else record.get("items")
+    if (type(items) is list and items is not record) or type(record) is list:
+        kept = []
+        for i, item in enumerate(items):
+            if _contains_too_long(item):
+                ctx.reject(str(RecordRef(ref.path, ref.line, i)),
+                           f"number too large: an integer over {MAX_INT_DIGITS} digits")
+            else:
+                kept.append(item)
+        if type(record) is list:
+            return kept
+        if not _contains_too_long({k: v for k, v in record.items() if v is not items}):
+            return {**record, ("records" if "records" in record and record["records"] is items else "items"): kept}
+    ctx.reject(str(ref), f"number too large: an integer over {MAX_INT_DIGITS} digits")
+    return None
 
 
 class _DialectDispatch:

@@ -12,20 +12,20 @@ account name after it. The address is what follows the last `@` inside those par
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import InputFile
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import (
     SyslogLine,
+    TextLinesDecoder,
     clf_time,
     client_ip,
     default_site,
     file_year,
     split_syslog,
-    text_lines,
 )
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 CLF_METHODS = {"PUT": ("upload", "STOR"), "GET": ("download", "RETR")}
 
@@ -49,10 +49,15 @@ class PureFtpdLog(Format):
         clf = sum(1 for ln in head.lines if _is_clf_transfer(ln))
         return 60 if clf * 2 >= len(head.lines) else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        fallback = default_site(ctx, src.display)
-        year = file_year(src.path)
-        for where, s in text_lines(src, ctx):
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        fallback = default_site(ctx, display)
+        year = file_year(display)
+        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
+
+    def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
+                year: int) -> Iterator[Event]:
+        for where, s in lines:
             if _is_clf_transfer(s):
                 event = _clf(s, where, ctx.site or fallback, ctx)
             else:

@@ -18,13 +18,13 @@ a syslog listener can call it per received message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import InputFile
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers import proftpd, pureftpd, vsftpd
-from cloudward.parsers._web import SyslogLine, default_site, file_year, split_syslog, text_lines
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers._web import SyslogLine, TextLinesDecoder, default_site, file_year, split_syslog
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 #: one daemon's syslog line -> its event (or None: rejected with a reason, or ignored)
 LineReader = Callable[[SyslogLine, str, str, str, ParseContext], FtpEvent | None]
@@ -68,10 +68,15 @@ class SyslogFile(Format):
         # below the single-daemon formats (85), which read a file of only their own lines
         return 30 if framed * 2 > len(head.lines) else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        fallback = default_site(ctx, src.display)
-        year = file_year(src.path)
-        for where, text in text_lines(src, ctx):
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        fallback = default_site(ctx, display)
+        year = file_year(display)
+        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
+
+    def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
+                year: int) -> Iterator[Event]:
+        for where, text in lines:
             event = route_text(text, where, ctx, year, fallback)
             if event is not None:
                 yield event

@@ -19,9 +19,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._sysmon import sysmon_event
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers.base import Decoder, Format, Head, HeadFirst, LineDecoder, ParseContext
 
 _OPEN = "<Event"
 _CLOSE = "</Event>"
@@ -71,33 +71,31 @@ class SysmonXml(Format):
             return 85
         return 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        head = src.head.decode("utf-8", "replace")
-        first = next((ln for ln in head.splitlines() if _OPEN in ln), "")
-        if _CLOSE in first and "<!DOCTYPE" not in head:
-            yield from self._lines(src, ctx)
-        else:
-            yield from self._document(src, ctx)
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        if head is None:  # one event per line or a document: told by the first lines
+            return HeadFirst(ctx, display, max_line_bytes,
+                             lambda first: self.decoder(ctx, display, max_line_bytes=max_line_bytes, head=first))
+        text = head.data.decode("utf-8", "replace")
+        first = next((ln for ln in text.splitlines() if _OPEN in ln), "")
+        document = not (_CLOSE in first and "<!DOCTYPE" not in text)
+        return _SysmonDecoder(self, ctx, display, max_line_bytes, document)
 
-    def _lines(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        for lineno, line in src.lines(ctx.stats):
-            text = line.decode("utf-8", "replace")
-            start = text.find(_OPEN)
-            end = text.rfind(_CLOSE)
-            if start < 0 or end < start:
-                if text.strip():
-                    ctx.stats.skipped += 1
-                continue
-            yield from self._one(text[start : end + len(_CLOSE)], f"{src.display}:{lineno}", ctx)
-
-    def _document(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        data = src.read_all(ctx.stats, ctx.max_document_bytes)
-        if data is None:
+    def _line(self, line: bytes, where: str, ctx: ParseContext) -> Iterator[Event]:
+        text = line.decode("utf-8", "replace")
+        start = text.find(_OPEN)
+        end = text.rfind(_CLOSE)
+        if start < 0 or end < start:
+            if text.strip():
+                ctx.stats.skipped += 1
             return
+        yield from self._one(text[start : end + len(_CLOSE)], where, ctx)
+
+    def _document(self, data: bytes, display: str, ctx: ParseContext) -> Iterator[Event]:
         text = data.decode("utf-8", "replace")
         if "<!DOCTYPE" in text or "<!ENTITY" in text:
             line = text.count("\n", 0, max(text.find("<!DOCTYPE"), text.find("<!ENTITY"), 0)) + 1
-            ctx.reject(f"{src.display}:{line}", "XML with a DTD or entity declarations refused (possible XML bomb)")
+            ctx.reject(f"{display}:{line}", "XML with a DTD or entity declarations refused (possible XML bomb)")
         pos, line = 0, 1
         while True:
             start = text.find(_OPEN, pos)
@@ -109,10 +107,10 @@ class SysmonXml(Format):
             line += text.count("\n", pos, start)
             end = text.find(_CLOSE, start)
             if end < 0:
-                ctx.reject(f"{src.display}:{line}", "truncated Sysmon XML: <Event> without </Event>")
+                ctx.reject(f"{display}:{line}", "truncated Sysmon XML: <Event> without </Event>")
                 return
             chunk = text[start : end + len(_CLOSE)]
-            yield from self._one(chunk, f"{src.display}:{line}", ctx)
+            yield from self._one(chunk, f"{display}:{line}", ctx)
             line += chunk.count("\n")
             pos = end + len(_CLOSE)
 
@@ -133,6 +131,53 @@ class SysmonXml(Format):
             ctx.stats.skipped += 1
             return
         yield event
+
+
+class _SysmonDecoder(LineDecoder):
+    """One stream of Sysmon XML: an `<Event>` per line, or a document held until the end of the stream."""
+
+    def __init__(self, fmt: SysmonXml, ctx: ParseContext, display: str, max_line_bytes: int, document: bool) -> None:
+        super().__init__(ctx, display, max_line_bytes)
+        self.fmt = fmt
+        self.document = document
+        self._doc: list[bytes] = []
+        self._size = 0
+        self._last = b""  # the last byte of the document so far (does it end its last line?)
+
+    def line(self, line: bytes, lineno: int) -> list[Event]:
+        return list(self.fmt._line(line, f"{self.display}:{lineno}", self.ctx))
+
+    def is_raw(self) -> bool:
+        return self.document
+
+    def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:
+        if self.document:
+            return self.take_raw(buf[start:end])
+        return super().take_block(buf, start, end)
+
+    def take_raw(self, data: bytes) -> list[Event]:
+        limit = self.ctx.max_document_bytes
+        if self._size <= limit:
+            self._size += len(data)
+            if self._size <= limit:
+                self._doc.append(data)
+            else:
+                self._doc = []
+        self.lineno += data.count(b"\n")
+        self._last = data[-1:] or self._last
+        return []
+
+    def end(self) -> list[Event]:
+        if not self.document:
+            return []
+        ctx = self.ctx
+        ctx.stats.lines += self.lineno + (1 if self._last not in (b"", b"\n") else 0)
+        if self._size > ctx.max_document_bytes:
+            ctx.reject(f"{self.display}:1", f"document too large: over {ctx.max_document_bytes} bytes")
+            return []
+        data = b"".join(self._doc)
+        self._doc = []
+        return list(self.fmt._document(data, self.display, ctx))
 
 
 FORMATS = [SysmonXml()]

@@ -21,21 +21,21 @@ Times are GMT unless vsftpd runs with `use_localtime=YES`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import InputFile
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import (
     SyslogLine,
+    TextLinesDecoder,
     client_ip,
     ctime_time,
     default_site,
     file_year,
     pam_auth_failure,
     split_syslog,
-    text_lines,
 )
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 MARKER = ': Client "'
 #: vsftpd's verbs -> FtpEvent.action (FAIL variants of transfers are plain commands)
@@ -68,10 +68,15 @@ class VsftpdLog(Format):
                 hits += sl is not None and sl.daemon == "vsftpd"
         return 85 if hits and hits * 2 >= len(head.lines) else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        fallback = default_site(ctx, src.display)
-        year = file_year(src.path)
-        for where, s in text_lines(src, ctx):
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        fallback = default_site(ctx, display)
+        year = file_year(display)
+        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
+
+    def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
+                year: int) -> Iterator[Event]:
+        for where, s in lines:
             site = fallback
             pid = ""
             if _is_native(s):

@@ -9,15 +9,12 @@ The server's name comes first because the Host header is whatever the client sen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from cloudward.analytics.web_filter import ERROR_ONLY, EVENT, SKIP, WebLineFilter
-from cloudward.events import Event, HttpRequest
-from cloudward.inputs import InputFile
+from cloudward.events import HttpRequest
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
-from cloudward.parsers._webscan import BlockScanner, read_web_lines
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
+from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, ParseContext, WebInterest
 
 
 class _Columns:
@@ -49,19 +46,23 @@ class W3cHttpLog(Format):
         kind = header_kind(head)
         return 90 if kind == "http" else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        prefilter: WebLineFilter | None = ctx.options.get("prefilter:HttpRequest")
-        parser = _W3cLines(src.display, ctx, prefilter)
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        prefilter: WebInterest | None = ctx.options.get("prefilter:HttpRequest")
+        parser = _W3cLines(display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ",
                                           well_formed=parser.run_is_well_formed)
-        yield from read_web_lines(src, ctx, parser.parse, parser.scanner)
+            if parser.summaries is not None:
+                parser.summaries.marker = parser.scanner.ip_marker
+        return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
+                          parser.fallback_site)
 
 
 class _W3cLines:
-    def __init__(self, display: str, ctx: ParseContext, prefilter: WebLineFilter | None) -> None:
+    def __init__(self, display: str, ctx: ParseContext, prefilter: WebInterest | None) -> None:
         self.display = display
         self.reject = ctx.reject
         self.stats = ctx.stats
@@ -70,6 +71,8 @@ class _W3cLines:
         self.site_cache: dict[tuple[str, str], str] = {}
         self.prefilter = prefilter
         self.scanner: BlockScanner | None = None
+        self.summaries: Summaries | None = Summaries(display) if prefilter is not None and prefilter.summaries \
+            else None
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
 
@@ -139,16 +142,17 @@ class _W3cLines:
                                  status_text.encode("ascii", "replace"), agent.encode("utf-8", "replace"))
                 if need == SKIP:
                     self.stats.skipped += 1
-                    if flt.watched and ip in flt.pending_ips():
-                        flt.count_watched(ip, 1)
+                    if self.summaries is not None:
+                        self.summaries.skipped(ip, lineno, site)
                     return None
         try:
             when = iso_day_time(parts[cols.date], parts[cols.time])
         except ValueError as exc:
             reject(f"{display}:{lineno}", str(exc))
             return None
-        if need == ERROR_ONLY and flt is not None and not flt.take_error(
-                ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " ")):
+        if need == ERROR_ONLY and self.summaries is not None:
+            self.summaries.error(ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " "), lineno,
+                                 site)
             self.stats.skipped += 1
             return None
         query = parts[cols.query]

@@ -11,12 +11,12 @@ may hold spaces, so the fixed columns are read from both ends and the name is wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import InputFile
-from cloudward.parsers._web import client_ip, ctime_time, decode, default_site
-from cloudward.parsers.base import Format, Head, ParseContext
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
+from cloudward.parsers._web import TextLinesDecoder, client_ip, ctime_time, default_site
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 DIRECTIONS = {"i": "upload", "o": "download", "d": "delete"}
 
@@ -50,14 +50,13 @@ class XferLog(Format):
                 good += 1
         return 85 if good and good * 2 >= len(head.lines) else 0
 
-    def parse(self, src: InputFile, ctx: ParseContext) -> Iterator[Event]:
-        display = src.display
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
         site = default_site(ctx, display)
-        for lineno, line in src.lines(ctx.stats):
-            if not line.strip():
-                continue
-            where = f"{display}:{lineno}"
-            s = decode(line)
+        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, site))
+
+    def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, site: str) -> Iterator[Event]:
+        for where, s in lines:
             parts = _split(s) if len(s) > 25 and s[24] == " " else None
             if parts is None or not _valid(parts[2]):
                 ctx.reject(where, "not an xferlog line (expected 14 columns after the time)")

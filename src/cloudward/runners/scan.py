@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -53,10 +54,13 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
     def skipped(path: str, reason: str) -> None:  # a FIFO, socket or unreadable entry found in a folder
         engine.stats.reject(f"{path}:0", reason)
 
-    expanded = list(expand_paths(list(paths), on_skip=skipped))
+    paths = list(paths)
+    expanded = list(expand_paths(paths, on_skip=skipped))
     if ordered and not engine.hold:
         firsts = {p: first_time(engine, p, fmt) for p in expanded}
         expanded.sort(key=lambda p: (firsts[p], p))
+    unread_before = len(engine.unread_inputs)
+    read: set[str] = set()
     for i, path in enumerate(expanded):
         if ordered and not engine.hold:
             later = [firsts[p] for p in expanded[i + 1:]]
@@ -64,8 +68,22 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
         src = InputFile.for_config(path, engine.config)
         if on_input is not None:
             on_input(src)
+        n = len(engine.unread_inputs)
         engine.feed(engine.decode_input(src, fmt))
+        if len(engine.unread_inputs) == n:
+            read.add(path)
     engine.horizon = math.inf
+    # a folder is one input: lost only when nothing was read from any file in it (a README next to the
+    # logs is rejected as unrecognized, and that is all)
+    lost = engine.unread_inputs[unread_before:]
+    del engine.unread_inputs[unread_before:]
+    for arg in paths:
+        if arg in lost:
+            engine.unread_inputs.append(arg)
+        elif os.path.isdir(arg):
+            inside = [p for p in lost if p.startswith(os.path.join(arg, ""))]
+            if inside and not any(p.startswith(os.path.join(arg, "")) for p in read):
+                engine.unread_inputs.append(arg)
 
 
 def finish(engine: Engine, store: Store | None, min_severity: str = "informational") -> list[Alert]:

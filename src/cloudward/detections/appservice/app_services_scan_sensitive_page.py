@@ -21,7 +21,7 @@ from cloudward.analytics.web_filter import WebLineFilter
 from cloudward.analytics.web_paths import SENSITIVE
 from cloudward.detections.appservice._web import CHROME, FIREFOX, agents, clf, line_filter, lines, pages
 from cloudward.detections.base import Card, Detection, Sample
-from cloudward.events import Event, HttpRequest
+from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.state import earlier, event_from_state, event_state, stable_key
 
 MAX_PENDING = 20
@@ -170,7 +170,7 @@ CARD = Card(
 
 class ScanSensitivePage(Detection):
     card = CARD
-    kinds = (HttpRequest,)
+    kinds = (HttpRequest, HttpSummary)
     partition = "source IP (every site of one address: cross-site profiles need them together)"
 
     def setup(self) -> None:
@@ -189,26 +189,34 @@ class ScanSensitivePage(Detection):
         self.pending: set[str] = set()
         #: (ip, site) -> a sensitive-page request, evidence for a later cross-site alert
         self.hit_events: dict[tuple[str, str], Event] = {}
+        # client errors on ordinary pages and the ordinary requests of recently active addresses come
+        # as HttpSummary entries (in line order) instead of full events
         self.prefilter = line_filter(self, path_mask=SENSITIVE, client_errors=True, tool_agents=True,
-                                     watched=(self.pending_ips, self.count_ordinary), error_sink=self.take_error)
+                                     summaries=True)
 
     def line_prefilter(self) -> WebLineFilter:
         return self.prefilter
 
-    def evaluate(self, event: HttpRequest) -> list[Finding] | None:
+    def evaluate(self, event: HttpRequest | HttpSummary) -> list[Finding] | None:
+        if type(event) is HttpSummary:
+            return self._summarized(event)
         ip = event.client_ip
         w = self.windows.windows.get(ip)
         status = event.status
         bits = self.cache_get(event.path)
         if bits is None:
             bits = self.pages.bits(event.path)
-        if w is None and status < 400 and not bits & SENSITIVE:
+        if not 400 <= status < 500 and not bits & SENSITIVE:  # a server error is no probe either
             ua = event.user_agent
             tool = self.agent_get(ua, 0)
             if tool == 0:
                 tool = self.agents.tool(ua)
             if tool is None:
-                return None  # the common case: an ordinary request from an address not being watched
+                # an ordinary request only moves the error ratio of an address being watched - the same
+                # as the ordinary requests web decoders count in summaries instead of events
+                if w is not None:
+                    w.requests += 1
+                return None
         w = self.windows.open(ip, event.time)
         w.requests += 1
         if 400 <= status < 500:
@@ -236,46 +244,36 @@ class ScanSensitivePage(Detection):
                 out.extend(self._report(w, reason))
         return out or None
 
-    def take_error(self, ip: str, when: float, path: str, agent: str) -> bool:
-        """A client error on an ordinary page, from the parser without an event: the same bookkeeping
-        `evaluate` does for one. An address with sensitive-page requests pending is judged on it, so
-        for such an address the event is asked for instead (True)."""
-        w = self.windows.windows.get(ip)
-        if w is not None and w.pending:
-            return True
-        w = self.windows.open(ip, when)
-        if w.pending:
-            return True
-        w.requests += 1
-        w.errors += 1
-        if len(w.error_paths) < MAX_ERROR_PATHS:
-            w.error_paths.add(path)
-        if agent:
-            if not w.tool:
-                tool = self.agents.tool(agent)
-                if tool is not None:
-                    w.tool = str(tool["tool"])
-            if agent not in w.agents and len(w.agents) < 10:
-                w.agents.append(agent)
-        return False
-
-    def pending_ips(self) -> list[str]:
-        """Addresses with sensitive-page requests waiting for them to look like a scanner."""
+    def _summarized(self, summary: HttpSummary) -> list[Finding] | None:
+        """Lines the decoder summarized, in their order: a client error on an ordinary page gets the
+        bookkeeping `evaluate` does for one (and can complete the case against an address with
+        sensitive-page requests pending); ordinary requests only move the error ratio."""
+        out: list[Finding] = []
         windows = self.windows.windows
-        self.pending = {ip for ip in self.pending if (w := windows.get(ip)) is not None and w.pending}
-        # only windows still open at the stream's current time gain anything from more counting
-        horizon = self.windows.now - self.windows.length
-        live = [ip for ip in self.pending if windows[ip].last >= horizon]
-        if len(live) <= 8:
-            return live
-        return sorted(live, key=lambda ip: windows[ip].last, reverse=True)  # most recently active first
-
-    def count_ordinary(self, ip: str, n: int) -> None:
-        """Ordinary requests (no sensitive page, no error, no tool agent) of an address being judged: the
-        parser counts them here instead of building events; they only move the error ratio."""
-        w = self.windows.windows.get(ip)
-        if w is not None:
-            w.requests += n
+        for entry in summary.entries:
+            if entry[0] == "ordinary":
+                w = windows.get(entry[1])
+                if w is not None:
+                    w.requests += entry[2]
+                continue
+            _, ip, when, path, agent = entry
+            w = self.windows.open(ip, when)
+            w.requests += 1
+            w.errors += 1
+            if len(w.error_paths) < MAX_ERROR_PATHS:
+                w.error_paths.add(path)
+            if agent:
+                if not w.tool:
+                    tool = self.agents.tool(agent)
+                    if tool is not None:
+                        w.tool = str(tool["tool"])
+                if agent not in w.agents and len(w.agents) < 10:
+                    w.agents.append(agent)
+            if w.pending:
+                reason = self._scanner_reason(w)
+                if reason:
+                    out.extend(self._report(w, reason))
+        return out or None
 
     def _scanner_reason(self, w: ScanWindow) -> str:
         reasons = []
