@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from cloudward.events import EVENT_KINDS, Event
+from cloudward.events import EVENT_KINDS, Event, HttpSummary
 
 _KINDS: dict[str, type[Event]] = {k.__name__: k for k in EVENT_KINDS}
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
@@ -62,6 +62,8 @@ def event_from_state(body: Mapping[str, Any]) -> Event:
     values = {n: body[n] for n in names if n in body}
     for n in _TUPLE_FIELDS & values.keys():
         values[n] = tuple(values[n])
+    if kind is HttpSummary and "entries" in values:  # a summary's entries are tuples
+        values["entries"] = [tuple(e) for e in values["entries"]]
     return kind(**values)
 
 

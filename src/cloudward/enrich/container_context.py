@@ -196,6 +196,7 @@ class ContainerContext(Enricher):
                            for cid, f in self.containers.items()},
             "execs": {eid: list(v) for eid, v in self.execs.items()},
             "pids": pids,
+            "daemon_names": dict(self.daemon_names),
         }
 
     def merge(self, state: dict[str, Any]) -> None:
@@ -212,6 +213,8 @@ class ContainerContext(Enricher):
             facts.pid = facts.pid or int(pid)
         for eid, (privileged, pid, cid) in (state.get("execs") or {}).items():
             self.execs.setdefault(eid, (privileged, int(pid), str(cid)))
+        for folder, name in (state.get("daemon_names") or {}).items():
+            self.daemon_names.setdefault(str(folder), str(name))
         for host, rows in (state.get("pids") or {}).items():
             for pid, cid, privileged in rows:
                 self.pids.setdefault((str(host), int(pid)), str(cid))

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from cloudward.events import Event
-from cloudward.inputs import DEFAULT_MAX_LINE_BYTES, HEAD_BYTES, DroppedLine, InputFile, ReadFailure, ScanStats
+from cloudward.inputs import (
+    DEFAULT_MAX_LINE_BYTES,
+    HEAD_BYTES,
+    DecompressionLimit,
+    DroppedLine,
+    InputFile,
+    ReadFailure,
+    ScanStats,
+)
 
 #: (buffer, start, end) -> (lines that may be needed as (index, start, end), number of lines)
 BlockFilter = Callable[[bytes, int, int], tuple[list[tuple[int, int, int]], int]]
@@ -260,7 +268,8 @@ class Decoder:
                 except OSError as exc:
                     self._rest = bytearray()
                     self._dropping = -1
-                    yield from self.take_failure(ReadFailure(f"read error: {exc}"))
+                    what = "decompression limit" if isinstance(exc, DecompressionLimit) else "read error"
+                    yield from self.take_failure(ReadFailure(f"{what}: {exc}"))
                     break
                 if not data:
                     break

@@ -298,8 +298,9 @@ def _first_value_decodes(data: bytes) -> bool:
     text = data.decode("utf-8", errors="replace")
     pos = len(text) - len(text.lstrip(" \t\r\n\ufeff"))
     try:
-        json.JSONDecoder().raw_decode(text, pos)
-    except (json.JSONDecodeError, RecursionError):
+        # over-long integers are not converted here (Python refuses them); the real pass rejects their records
+        json.JSONDecoder(parse_int=lambda digits: 0).raw_decode(text, pos)
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -19,6 +19,7 @@ from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.inputs import ScanStats
 from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers.auditd import Auditd
+from cloudward.parsers.base import ParseContext
 
 _MAX_PENDING = 4096
 
@@ -70,6 +71,15 @@ class LiveAuditSource:
             yield n, line
 
 
+def _decoded(source: LiveAuditSource, ctx: ParseContext) -> Iterator[Event]:
+    """The events of the live stream through the auditd format's decoder, one record line at a time (an
+    event comes out as soon as its last record is in)."""
+    decoder = Auditd().decoder(ctx, source.display)
+    for _, line in source.lines(ctx.stats):
+        yield from decoder.feed(line + b"\n")
+    yield from decoder.close()
+
+
 class AuditCollector(Collector):
     name = "audit"
 
@@ -100,8 +110,7 @@ class AuditCollector(Collector):
                 pending.clear()
 
         source = LiveAuditSource(self.stream, cgroups, on_idle=flush, keep_records=self.keep_records)
-        parser = Auditd()
-        for event in parser.parse(source, self.ctx):  # type: ignore[arg-type]
+        for event in _decoded(source, self.ctx):
             if type(event) is ProcessExec or type(event) is NetConnection:
                 stamp = event.event_id.rsplit(":", 2)
                 key = ":".join(stamp[-2:])

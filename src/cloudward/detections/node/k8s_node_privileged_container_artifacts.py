@@ -112,8 +112,17 @@ class PrivilegedContainerArtifacts(Detection):
     card = CARD
     kinds = (ContainerEvent, ProcessExec)
 
+    partition = "host and container (the containers already reported, once per way they were seen)"
+
     def setup(self) -> None:
         self.seen = FirstSeen()
+
+    def state(self) -> dict[str, Any] | None:
+        return {"seen": dict.fromkeys(self.seen.keys, 1)} if self.seen.keys else None
+
+    def merge(self, state: dict[str, Any]) -> None:
+        for key in sorted(state.get("seen") or {}):
+            self.seen.first(key)
 
     def evaluate(self, event: ContainerEvent | ProcessExec) -> list[Finding] | None:
         if type(event) is ContainerEvent:
