@@ -396,7 +396,7 @@ class Engine:
                 self._run(event)
                 continue
             st.ordinal += 1
-            path, line, rest = _origin_parts(event.origin)
+            path, line, rest = _origin_parts(event.origin or event.event_id)  # web lines carry their path:line as id
             buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
             if len(buffer) >= self._next_freeze:
                 if len(buffer) > self.settings.max_held_events:

@@ -41,7 +41,7 @@ class KeyedState(Protocol):
 
 
 def stable_key(event: Event) -> tuple[float, str, str]:
-    return (event.time, event.origin, event.event_id)
+    return (event.time, event.origin or event.event_id, event.event_id)
 
 
 def event_state(event: Event) -> dict[str, Any]:

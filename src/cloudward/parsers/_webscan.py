@@ -50,6 +50,10 @@ class Summaries:
         self.first = ""
         self.site = ""
         self.when = 0.0
+        #: time of the last line parsed (an error entry or an event)
+        self.last = 0.0
+        #: summaries completed but not yet handed on
+        self.ready: list[Event] = []
         self.marker = marker
         #: recently active addresses, oldest first -> where in `block` their uncounted lines start, and
         #: whether a line starts right there (False: just after a parsed line's end)
@@ -114,15 +118,24 @@ class Summaries:
 
     def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
         self.active(ip, site)
+        if self.entries and when != self.when:
+            # one summary holds entries of one time only: the engine runs events in (time, line) order, and
+            # a summary then runs exactly where its lines would have
+            self._close()
         if not self.entries:
             self._start(lineno, site)
         self.entries.append(("error", ip, when, path, agent))
-        self.when = max(self.when, when)
+        self.when = self.last = when
 
     def ordinary(self, ip: str, n: int, lineno: int, site: str) -> None:
         if not self.entries:
             self._start(lineno, site)
+            self.when = self.last  # counted lines carry no time of their own: the time of the line before
         self.entries.append(("ordinary", ip, n))
+
+    def seen(self, when: float) -> None:
+        """An event was handed on (its time is the time of the lines counted after it)."""
+        self.last = when
 
     def skipped(self, ip: str, lineno: int, site: str) -> None:
         """An ordinary line that was parsed (a trigger hit the interest skips, or a line-by-line read)."""
@@ -130,12 +143,18 @@ class Summaries:
             self.ordinary(ip, 1, lineno, site)
         # in a block scan the line lies in its address's uncounted span and is counted with it
 
-    def flush(self, out: list[Event]) -> None:
+    def _close(self) -> None:
         if self.entries:
-            out.append(HttpSummary(event_id=self.first, origin=self.first, time=self.when, site=self.site,
-                                   entries=self.entries))
+            self.ready.append(HttpSummary(event_id=self.first, origin=self.first, time=self.when, site=self.site,
+                                          entries=self.entries))
             self.entries = []
             self.when = 0.0
+
+    def flush(self, out: list[Event]) -> None:
+        self._close()
+        if self.ready:
+            out.extend(self.ready)
+            self.ready = []
 
 
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
@@ -215,6 +234,7 @@ class WebDecoder(Decoder):
             if type(event) is HttpRequest:
                 summaries.active(event.client_ip, self.site)  # type: ignore[attr-defined]
             summaries.flush(out)  # what was summarized before this line reaches the cards before it
+            summaries.seen(event.time)
         out.append(event)
 
     def take_block(self, block: bytes, pos: int, size: int) -> list[Event]:
@@ -237,21 +257,18 @@ class WebDecoder(Decoder):
                 for line in iter_lines(block, pos, stop):
                     lineno += 1
                     self.lineno = lineno
+                    before = (stats.rejected, stats.skipped, stats.ignored)
                     event = _one(line, lineno, limit, parse_line, ctx, display)
                     if event is not None:
                         emit(event, out)
+                    elif (stats.rejected, stats.skipped, stats.ignored) == before and line.strip():
+                        skipped += 1  # an ordinary line the parser passed over, as in a skipped run
                 pos = stop
                 if search is None or pos >= size:
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
             well_formed = scanner.well_formed  # type: ignore[union-attr]
-            if well_formed is not None:
-                # one look at the whole block first: when every line is well-formed (nearly always) no run
-                # needs checking
-                total = count_lines(block, pos, size)
-                if total and well_formed(block, pos, size, total):
-                    well_formed = None
             while pos < size:
                 hit = search(block, pos, size)
                 if hit < 0:
@@ -303,9 +320,13 @@ class WebDecoder(Decoder):
             self.lineno = lineno
             if summaries is not None:
                 summaries.here, summaries.here_end, summaries.lineno = pos, stop, lineno
+            stats = self.ctx.stats
+            before = (stats.rejected, stats.skipped, stats.ignored)
             event = _one(block[pos:stop], lineno, self.limit, self.parse_line, self.ctx, self.display)
             if event is not None:
                 self._emit(event, out)
+            elif (stats.rejected, stats.skipped, stats.ignored) == before and block[pos:stop].strip():
+                stats.skipped += 1  # an ordinary line the parser passed over: skipped, as in a skipped run
             pos = stop + 1
         return lineno
 
