@@ -29,6 +29,7 @@ from cloudward.inputs import (
     InputFile,
     ReadFailure,
     ScanStats,
+    blank_run_end,
 )
 
 #: (buffer, start, end) -> (lines that may be needed as (index, start, end), number of lines)
@@ -398,14 +399,33 @@ class HeadFirst(Decoder):
         return out
 
     def _hold_lines(self, buf: bytes, start: int, end: int) -> bool:
-        """Note the lines of a held block for the head; True once the head is complete."""
-        for raw in iter_lines(buf, start, end):
-            self._lines.append(raw)
+        """Note the lines of a held block for the head; True once the head is complete. A run of blank
+        lines is one blank line of the head (a bomb of newlines costs a few comparisons, not a loop)."""
+        lines = self._lines
+        pos = start
+        while pos < end:
+            c = buf[pos]
+            if c == 10 or c == 13:
+                run_end = buf.rfind(b"\n", pos, blank_run_end(buf, pos, end)) + 1
+                if run_end > pos + 1:
+                    if not lines or lines[-1].strip():
+                        lines.append(b"")
+                    self._bytes += run_end - pos
+                    pos = run_end
+                    if self._bytes >= HEAD_MAX_BYTES:
+                        return True
+                    continue
+            nl = buf.find(b"\n", pos, end)
+            if nl < 0:
+                nl = end
+            raw = buf[pos:nl]
+            lines.append(raw)
             self._bytes += len(raw) + 1
             if raw.strip():
                 self._nonblank += 1
             if self._nonblank >= HEAD_LINES or self._bytes >= HEAD_MAX_BYTES:
                 return True
+            pos = nl + 1
         return False
 
     def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:
