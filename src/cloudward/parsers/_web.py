@@ -15,8 +15,8 @@ from calendar import timegm
 from collections.abc import Callable, Iterable, Iterator
 
 from cloudward.events import Event
-from cloudward.inputs import InputFile
-from cloudward.parsers.base import Decoder, ParseContext, iter_lines
+from cloudward.inputs import DEFAULT_MAX_LINE_BYTES, InputFile
+from cloudward.parsers.base import Decoder, Format, Head, ParseContext, iter_lines
 
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
@@ -249,6 +249,21 @@ class TextLinesDecoder(Decoder):
         self.lineno = lineno
         self.ctx.stats.lines += lineno - first
         return list(self.events(lines)) if lines else []
+
+
+class TextLineFormat(Format):
+    """A syslog-style text format read line by line: subclasses give `_events(lines, ctx, fallback_site,
+    year)`; the decoder, the site a file's name implies and the year of syslog stamps are the same for all."""
+
+    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                head: Head | None = None) -> Decoder:
+        fallback = default_site(ctx, display)
+        year = file_year(display)
+        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
+
+    def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
+                year: int) -> Iterator[Event]:
+        raise NotImplementedError
 
 
 def text_lines(src: InputFile, ctx: ParseContext) -> Iterator[tuple[str, str]]:

@@ -17,17 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import (
     SyslogLine,
-    TextLinesDecoder,
+    TextLineFormat,
     client_ip,
-    default_site,
-    file_year,
     pam_auth_failure,
     split_syslog,
 )
-from cloudward.parsers.base import Decoder, Format, Head, ParseContext
+from cloudward.parsers.base import Head, ParseContext
 from cloudward.timeutil import parse_time
 
 
@@ -47,7 +44,7 @@ def _native(s: str) -> tuple[float, str, str, str] | None:
     return when, host, tag[8:-1], s[tag_end + 1:]
 
 
-class ProftpdLog(Format):
+class ProftpdLog(TextLineFormat):
     name = "proftpd"
     description = "ProFTPD system log (session opened/closed, logins, failures), file or syslog"
     kinds = ("FtpEvent",)
@@ -55,12 +52,6 @@ class ProftpdLog(Format):
     def sniff(self, head: Head) -> int:
         hits = sum(1 for ln in head.lines if "proftpd" in ln and "[" in ln and ("): " in ln or ") - " in ln))
         return 85 if hits and hits * 2 >= len(head.lines) else 0
-
-    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                head: Head | None = None) -> Decoder:
-        fallback = default_site(ctx, display)
-        year = file_year(display)
-        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
 
     def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
                 year: int) -> Iterator[Event]:

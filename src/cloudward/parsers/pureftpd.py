@@ -15,17 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import (
     SyslogLine,
-    TextLinesDecoder,
+    TextLineFormat,
     clf_time,
     client_ip,
-    default_site,
-    file_year,
     split_syslog,
 )
-from cloudward.parsers.base import Decoder, Format, Head, ParseContext
+from cloudward.parsers.base import Head, ParseContext
 
 CLF_METHODS = {"PUT": ("upload", "STOR"), "GET": ("download", "RETR")}
 
@@ -35,7 +32,7 @@ def _is_clf_transfer(ln: str) -> bool:
     return k > 0 and ln[k + 3: k + 7] in ("PUT ", "GET ") and " HTTP/" not in ln
 
 
-class PureFtpdLog(Format):
+class PureFtpdLog(TextLineFormat):
     name = "pure-ftpd"
     description = "Pure-FTPd syslog messages and its CLF transfer log (--altlog clf:FILE)"
     kinds = ("FtpEvent",)
@@ -48,12 +45,6 @@ class PureFtpdLog(Format):
             return 85
         clf = sum(1 for ln in head.lines if _is_clf_transfer(ln))
         return 60 if clf * 2 >= len(head.lines) else 0
-
-    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                head: Head | None = None) -> Decoder:
-        fallback = default_site(ctx, display)
-        year = file_year(display)
-        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
 
     def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
                 year: int) -> Iterator[Event]:

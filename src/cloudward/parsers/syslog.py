@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers import proftpd, pureftpd, vsftpd
-from cloudward.parsers._web import SyslogLine, TextLinesDecoder, default_site, file_year, split_syslog
-from cloudward.parsers.base import Decoder, Format, Head, ParseContext
+from cloudward.parsers._web import SyslogLine, TextLineFormat, split_syslog
+from cloudward.parsers.base import Head, ParseContext
 
 #: one daemon's syslog line -> its event (or None: rejected with a reason, or ignored)
 LineReader = Callable[[SyslogLine, str, str, str, ParseContext], FtpEvent | None]
@@ -56,7 +55,7 @@ def route_text(text: str, where: str, ctx: ParseContext, year: int, fallback_sit
     return route(line, where, text, ctx.site or line.host.lower() or fallback_site, ctx)
 
 
-class SyslogFile(Format):
+class SyslogFile(TextLineFormat):
     name = "syslog"
     description = "syslog files of many daemons (/var/log/messages, secure, daemon.log): FTP daemons' lines"
     kinds = ("FtpEvent",)
@@ -67,12 +66,6 @@ class SyslogFile(Format):
         framed = sum(1 for ln in head.lines if split_syslog(ln, 2000) is not None)
         # below the single-daemon formats (85), which read a file of only their own lines
         return 30 if framed * 2 > len(head.lines) else 0
-
-    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                head: Head | None = None) -> Decoder:
-        fallback = default_site(ctx, display)
-        year = file_year(display)
-        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
 
     def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
                 year: int) -> Iterator[Event]:

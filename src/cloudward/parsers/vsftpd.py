@@ -24,18 +24,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
-from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._web import (
     SyslogLine,
-    TextLinesDecoder,
+    TextLineFormat,
     client_ip,
     ctime_time,
-    default_site,
-    file_year,
     pam_auth_failure,
     split_syslog,
 )
-from cloudward.parsers.base import Decoder, Format, Head, ParseContext
+from cloudward.parsers.base import Head, ParseContext
 
 MARKER = ': Client "'
 #: vsftpd's verbs -> FtpEvent.action (FAIL variants of transfers are plain commands)
@@ -53,7 +50,7 @@ def _is_native(s: str) -> bool:
     return len(s) > 30 and s[24:30] == " [pid " and s[3] == " " and s[7] == " "
 
 
-class VsftpdLog(Format):
+class VsftpdLog(TextLineFormat):
     name = "vsftpd"
     description = "vsftpd.log (CONNECT / OK LOGIN / FAIL LOGIN / OK UPLOAD / OK DOWNLOAD ...), file or syslog"
     kinds = ("FtpEvent",)
@@ -67,12 +64,6 @@ class VsftpdLog(Format):
                 sl = split_syslog(ln, 2000)
                 hits += sl is not None and sl.daemon == "vsftpd"
         return 85 if hits and hits * 2 >= len(head.lines) else 0
-
-    def decoder(self, ctx: ParseContext, display: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                head: Head | None = None) -> Decoder:
-        fallback = default_site(ctx, display)
-        year = file_year(display)
-        return TextLinesDecoder(ctx, display, max_line_bytes, lambda lines: self._events(lines, ctx, fallback, year))
 
     def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, fallback: str,
                 year: int) -> Iterator[Event]:
