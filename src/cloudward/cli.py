@@ -405,5 +405,27 @@ def alerts_dismiss(store_path: str | None, config_path: str | None, alert_id: st
     click.echo(f"dismissed {alert_id}")
 
 
+# -- serve (the always-on service) ---------------------------------------------------------------
+@main.command()
+@_config_option
+@click.option("--listen", help="HOST:PORT (overrides [server] listen; default 127.0.0.1:8765).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="SQLite store (overrides [server] db).")
+def serve(config_path: str | None, listen: str | None, db_path: str | None) -> None:
+    """Run the service: Kubernetes audit webhook, ingest endpoints, REST API, alert delivery."""
+    from cloudward.migrations import StoreVersionError
+    from cloudward.server.run import serve as run_serve
+    from cloudward.server.settings import ServerSettings
+
+    config = _load_config(config_path)
+    try:
+        settings = ServerSettings.from_config(config, listen=listen, db=db_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        run_serve(config, settings)
+    except StoreVersionError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from cloudward.alerts import Alert
+from cloudward.migrations import migrate
 from cloudward.timeutil import parse_time
 
 SCHEMA = """
@@ -62,6 +63,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        migrate(self.db, self.path)  # serve's tables and the schema version (cloudward.migrations)
 
     def close(self) -> None:
         self.db.close()
