@@ -136,3 +136,45 @@ def read_event(i: int, when: str = "2026-11-02T09:15:00.000000Z") -> dict[str, A
 
 def event_list(items: list[dict[str, Any]], version: str = "v1") -> dict[str, Any]:
     return {"kind": "EventList", "apiVersion": f"audit.k8s.io/{version}", "metadata": {}, "items": items}
+
+
+class Receiver:
+    """A small real HTTP server (thread) that records what it is POSTed; answers `status`."""
+
+    def __init__(self, port: int = 0, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = status
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_for(self, n: int, timeout: float = 20.0) -> list[tuple[str, dict[str, str], bytes]]:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.requests
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

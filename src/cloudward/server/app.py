@@ -22,6 +22,7 @@ from cloudward.config import Config
 from cloudward.engine import Engine
 from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list
 from cloudward.server.metrics import Metrics
+from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
 from cloudward.server.settings import ServerSettings
 from cloudward.server.tokens import Principal, TokenBook, load_tokens
@@ -45,13 +46,14 @@ class Service:
     reader: Reader
     tokens: TokenBook
     metrics: Metrics
+    outbox: Outbox
     #: tokens generated on this start, (name, role, token): printed once, never again
     fresh_tokens: list[tuple[str, str, str]] = field(default_factory=list)
-    on_commit_hooks: list[Callable[..., None]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
     def close(self) -> None:
         self.worker.stop()
+        self.outbox.stop()
         self.store.close()
 
 
@@ -60,10 +62,12 @@ def build_service(config: Config, settings: ServerSettings) -> Service:
     store = Store(settings.db)
     metrics = Metrics()
     engine = Engine(config, store=store)
-    worker = IngestWorker(engine, store, max_queue=settings.max_queue, metrics=metrics)
+    outbox = Outbox(settings.db, open_sinks(config), metrics)
+    worker = IngestWorker(engine, store, max_queue=settings.max_queue, metrics=metrics,
+                          on_commit=outbox.enqueue, after_commit=outbox.after_commit)
     book, fresh = load_tokens(store.db, settings.tokens)
     return Service(config=config, settings=settings, store=store, engine=engine, worker=worker,
-                   reader=Reader(settings.db), tokens=book, metrics=metrics, fresh_tokens=fresh)
+                   reader=Reader(settings.db), tokens=book, metrics=metrics, outbox=outbox, fresh_tokens=fresh)
 
 
 def _problem(status: int, reason: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -76,8 +80,10 @@ def create_app(service: Service) -> FastAPI:
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         service.worker.start()
+        service.outbox.start()
         yield
         await asyncio.to_thread(service.worker.stop)
+        await asyncio.to_thread(service.outbox.stop)
 
     app = FastAPI(title="Cloudward", version=__version__, openapi_url="/api/v1/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)

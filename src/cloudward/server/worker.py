@@ -96,11 +96,13 @@ class SourceStats:
 class IngestWorker:
     def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64,
                  on_commit: Callable[[list[Alert], Any], None] | None = None,
-                 metrics: Any = None) -> None:
+                 after_commit: Callable[[list[Alert]], None] | None = None, metrics: Any = None) -> None:
         self.engine = engine
         self.store = store
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
+        #: called inside the commit's transaction (the outbox adds its rows), and after it
         self.on_commit = on_commit
+        self.after_commit = after_commit
         self.metrics = metrics
         self.sources: dict[str, SourceStats] = {}
         self._saved_rows: dict[tuple[str, str], bytes] = {}
@@ -304,3 +306,5 @@ class IngestWorker:
                 self.on_commit(changed, db)
         for a, k, _, body in state_rows:
             self._saved_rows[(a, k)] = body
+        if self.after_commit is not None:
+            self.after_commit(changed)
