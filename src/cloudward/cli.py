@@ -427,5 +427,28 @@ def serve(config_path: str | None, listen: str | None, db_path: str | None) -> N
         raise click.UsageError(str(exc)) from None
 
 
+@main.group("sinks")
+def sinks_group() -> None:
+    """Alert delivery ([[sinks]] in the configuration)."""
+
+
+@sinks_group.command("test")
+@_config_option
+def sinks_test(config_path: str | None) -> None:
+    """Send one clearly marked sample alert through every configured sink and report each result."""
+    from cloudward.sinks._testing import test_sinks
+
+    config = _load_config(config_path)
+    try:
+        results = test_sinks(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not results:
+        raise click.UsageError("no [[sinks]] in the configuration")
+    for name, kind, ok, detail in results:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {name} ({kind}): {terminal_safe(detail, 300)}")
+    sys.exit(0 if all(ok for *_, ok, _ in results) else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
