@@ -43,6 +43,10 @@ def test_healthz_needs_no_token(server: Server) -> None:
     ("GET", "/api/v1/sources", {"reader", "admin"}),
     ("POST", "/api/v1/alerts/nope/dismiss", {"admin"}),
     ("POST", "/api/v1/alerts:bulk", {"admin"}),
+    ("GET", "/api/v1/suppressions", {"reader", "admin"}),
+    ("POST", "/api/v1/suppressions", {"admin"}),
+    ("DELETE", "/api/v1/suppressions/nope", {"admin"}),
+    ("POST", "/api/v1/suppressions:simulate", {"reader", "admin"}),
 ])
 def test_every_endpoint_checks_the_role(server: Server, method: str, path: str, allowed: set[str]) -> None:
     body = event_list([read_event(7)]) if path == "/k8s-audit" else b"" if method == "POST" else None

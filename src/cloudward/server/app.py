@@ -18,13 +18,14 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from cloudward import __version__, parsers
-from cloudward.config import Config
+from cloudward.config import Config, ConfigError
 from cloudward.engine import Engine
 from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list
 from cloudward.server.metrics import Metrics
 from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
 from cloudward.server.settings import ServerSettings
+from cloudward.server.suppressions import rule_doc, rule_from_doc, save_rule, simulate
 from cloudward.server.tokens import Principal, TokenBook, load_tokens
 from cloudward.server.worker import IngestWorker, Job
 from cloudward.store import Store
@@ -303,6 +304,47 @@ def create_app(service: Service) -> FastAPI:
         if not isinstance(reason, str):
             raise _problem(400, "reason: expected a string")
         return reason[:2000]
+
+    # -- suppression rules -------------------------------------------------------------------
+    @app.get("/api/v1/suppressions", summary="Suppression rules made through the API")
+    def list_rules(_: Principal = read_role) -> JSONResponse:
+        with service.worker.lock:
+            rules = list(service.worker.api_rules)
+        return JSONResponse({"items": [rule_doc(*r) for r in rules]})
+
+    @app.post("/api/v1/suppressions", summary="Create a rule: alert_type, match, reason, expires (like [[suppress]])")
+    async def create_rule(request: Request, who: Principal = admin_role) -> JSONResponse:
+        doc = await _json_object(request)
+        try:
+            rule = rule_from_doc(doc)
+        except ConfigError as exc:
+            raise _problem(400, str(exc)) from None
+
+        def save() -> dict[str, Any]:
+            with service.worker.lock:
+                rule_id, created = save_rule(service.store.db, rule, who.name)
+                service.worker.api_rules.append((rule_id, rule, created, who.name))
+            return rule_doc(rule_id, rule, created, who.name)
+        return JSONResponse(await asyncio.to_thread(save), status_code=201)
+
+    @app.delete("/api/v1/suppressions/{rule_id}", summary="Delete a rule")
+    def delete_rule(rule_id: str, _: Principal = admin_role) -> JSONResponse:
+        with service.worker.lock, service.store.db as db:
+            cur = db.execute("DELETE FROM suppression_rules WHERE id = ?", (rule_id,))
+            service.worker.api_rules = [r for r in service.worker.api_rules if r[0] != rule_id]
+        if not cur.rowcount:
+            raise _problem(404, "no such rule")
+        return JSONResponse({"deleted": rule_id})
+
+    @app.post("/api/v1/suppressions:simulate", summary="Which active alerts a rule would dismiss")
+    async def simulate_rule(request: Request, _: Principal = read_role) -> JSONResponse:
+        doc = await _json_object(request)
+        try:
+            rule = rule_from_doc(doc)
+        except ConfigError as exc:
+            raise _problem(400, str(exc)) from None
+        hits = await asyncio.to_thread(lambda: simulate(service.reader.db(), rule))
+        return JSONResponse({"would_dismiss": hits, "count": len(hits)})
 
     return app
 

@@ -111,6 +111,8 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._loop, name="cloudward-ingest", daemon=True)
         self.ready = threading.Event()
         self.lock = threading.Lock()  # held while the engine and its book change (readers of the book wait)
+        #: suppression rules made through the API: (id, rule, created, who)
+        self.api_rules: list[tuple[str, Any, float, str]] = []
         self._recent = RecordingRecentIds()
         engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
         self._load()
@@ -125,6 +127,8 @@ class IngestWorker:
                 "SELECT source, last_event, last_received, events, rejected, reasons FROM sources"):
             self.sources[name] = SourceStats(last_event, last_received, events, rejected,
                                              Counter(orjson.loads(reasons)))
+        from cloudward.server.suppressions import load_rules
+        self.api_rules = load_rules(db)
         for analytic, key, body in self._state_rows():
             self._saved_rows[(analytic, key)] = body
 
@@ -190,7 +194,7 @@ class IngestWorker:
                 self._fed_changes = []
                 if newest != -math.inf:
                     changed_by_id.update((a.id, a) for a in engine.advance(newest))
-                engine.book.apply_suppression()
+                engine.book.apply_suppression([*engine.config.suppress, *(r[1] for r in self.api_rules)])
                 changed_by_id.update((a.id, a) for a in engine.book.drain_changed())
                 changed = list(changed_by_id.values())
                 duplicates = engine.stats.duplicates - duplicates_before
