@@ -12,11 +12,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from cloudward.detections.kubernetes._samples import audit, container, pod
 from cloudward.detections.kubernetes.k8s_cluster_admin_binding import _binding
@@ -178,3 +180,29 @@ class Receiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    servers: list[Server] = []
+
+    def make(server_keys: str = "", rest: str = "", *, tokens: bool = True, name: str = "srv") -> Server:
+        root = tmp_path / name
+        root.mkdir(exist_ok=True)
+        config = root / "cloudward.toml"
+        if tokens:
+            write_config(config, server_keys, rest)
+        else:
+            config.write_text(rest)
+        srv = Server(root=root, config=config, db=root / "cloudward.db")
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def server(make_server: Any) -> Server:
+    return make_server().start()

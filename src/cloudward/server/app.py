@@ -193,7 +193,8 @@ def create_app(service: Service) -> FastAPI:
         source = f"ingest/{fmt or 'sniffed'}" + "".join(f" {k}={v}" for k, v in sorted(defaults.items()))
         if body and not body.endswith(b"\n"):
             body += b"\n"
-        return await run_job(Job(source=source, data=body, fmt=fmt, defaults=defaults))
+        batch_key = request.headers.get("x-cloudward-batch", "")[:512]
+        return await run_job(Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key))
 
     @app.post("/ingest", summary="Any format Cloudward reads, sniffed; newline-delimited, gzip allowed")
     async def ingest_sniffed(request: Request, _: Principal = ingest_role) -> JSONResponse:

@@ -68,6 +68,8 @@ class Job:
     fmt: str | None = None
     defaults: dict[str, str] = dataclasses.field(default_factory=dict)
     display: str = ""
+    #: a client's key for the batch (file identity + offset range): a batch already committed is skipped
+    batch_key: str = ""
     future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
 
 
@@ -168,11 +170,12 @@ class IngestWorker:
                 jobs.append(more)
             if self.metrics is not None:
                 self.metrics.queue_depth.set(self.queue.qsize())
-            self._process(jobs)
+            self.process(jobs)
             if stop:
                 return
 
-    def _process(self, jobs: list[Job]) -> None:
+    def process(self, jobs: list[Job]) -> None:
+        """Feed `jobs`, commit, and answer their futures (the worker thread, or a runner without one)."""
         started = time.monotonic()
         engine = self.engine
         results: list[dict[str, Any] | BaseException] = []
@@ -219,6 +222,11 @@ class IngestWorker:
 
     def _feed(self, job: Job, now: float) -> dict[str, Any]:
         engine = self.engine
+        if job.batch_key:
+            key = ("batch", job.batch_key)
+            if key in self._recent.current or key in self._recent.previous:
+                return {"accepted": 0, "rejected": 0, "rejections": [], "duplicate_batch": True}
+            self._recent.seen(key)
         stats = ScanStats()
         before = engine.stats.events
         newest_before = engine._newest
