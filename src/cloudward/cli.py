@@ -423,7 +423,7 @@ def serve(config_path: str | None, listen: str | None, db_path: str | None) -> N
         raise click.UsageError(str(exc)) from None
     try:
         run_serve(config, settings)
-    except StoreVersionError as exc:
+    except (StoreVersionError, ConfigError) as exc:
         raise click.UsageError(str(exc)) from None
 
 

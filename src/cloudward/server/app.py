@@ -26,6 +26,7 @@ from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
 from cloudward.server.settings import ServerSettings
 from cloudward.server.suppressions import rule_doc, rule_from_doc, save_rule, simulate
+from cloudward.server.syslog import SyslogListener, SyslogSettings
 from cloudward.server.tokens import Principal, TokenBook, load_tokens
 from cloudward.server.worker import IngestWorker, Job
 from cloudward.store import Store
@@ -48,6 +49,7 @@ class Service:
     tokens: TokenBook
     metrics: Metrics
     outbox: Outbox
+    syslog: SyslogSettings | None = None
     #: tokens generated on this start, (name, role, token): printed once, never again
     fresh_tokens: list[tuple[str, str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
@@ -68,7 +70,8 @@ def build_service(config: Config, settings: ServerSettings) -> Service:
                           on_commit=outbox.enqueue, after_commit=outbox.after_commit)
     book, fresh = load_tokens(store.db, settings.tokens)
     return Service(config=config, settings=settings, store=store, engine=engine, worker=worker,
-                   reader=Reader(settings.db), tokens=book, metrics=metrics, outbox=outbox, fresh_tokens=fresh)
+                   reader=Reader(settings.db), tokens=book, metrics=metrics, outbox=outbox, fresh_tokens=fresh,
+                   syslog=SyslogSettings.from_config(config))
 
 
 def _problem(status: int, reason: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -82,7 +85,13 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         service.worker.start()
         service.outbox.start()
+        listener = None
+        if service.syslog is not None:
+            listener = SyslogListener(service.syslog, service.worker)
+            await listener.start()
         yield
+        if listener is not None:
+            await listener.stop()
         await asyncio.to_thread(service.worker.stop)
         await asyncio.to_thread(service.outbox.stop)
 
