@@ -53,10 +53,12 @@ class Server:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     output: list[str] = field(default_factory=list)
+    #: for a server with TLS: the client side (CA, and a client certificate when one is required)
+    tls: Any = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, *extra: str) -> Server:
         self.port = self.port or free_port()
@@ -108,7 +110,7 @@ class Server:
             hdrs["Content-Encoding"] = "gzip"
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=self.tls) as resp:
                 return Reply(resp.status, dict(resp.headers), resp.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, dict(exc.headers), exc.read())
