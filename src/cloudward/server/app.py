@@ -24,6 +24,7 @@ from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list
 from cloudward.server.metrics import Metrics
 from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
+from cloudward.server.retention import apply_retention
 from cloudward.server.settings import ServerSettings
 from cloudward.server.suppressions import rule_doc, rule_from_doc, save_rule, simulate
 from cloudward.server.syslog import SyslogListener, SyslogSettings
@@ -63,6 +64,7 @@ class Service:
 def build_service(config: Config, settings: ServerSettings) -> Service:
     """Open the store (migrating it), load the engine's state from it, and the tokens."""
     store = Store(settings.db)
+    apply_retention(store.db, settings.retention_days)
     metrics = Metrics()
     engine = Engine(config, store=store)
     outbox = Outbox(settings.db, open_sinks(config), metrics)

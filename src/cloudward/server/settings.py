@@ -24,6 +24,8 @@ SERVER_SECTION: dict[str, tuple[type, Any, str]] = {
     "tls_key": (str, "", "the certificate's key file (PEM)"),
     "client_ca": (str, "", "CA file: clients must present a certificate it signed (the API server can)"),
     "dashboard_url": (str, "", "base URL links to an alert start with (Slack messages)"),
+    "retention_days": (int, 0, "delete closed alerts, delivered outbox rows and redelivery keys older than "
+                               "this many days (0: keep everything)"),
     "tokens": (list, [], "[[server.tokens]] tables: name, role (ingest|reader|admin), and one of secret, "
                          "secret_file, secret_env"),
 }
@@ -51,6 +53,7 @@ class ServerSettings:
     tls_key: str = ""
     client_ca: str = ""
     dashboard_url: str = ""
+    retention_days: int = 0
     tokens: tuple[TokenSpec, ...] = ()
 
     @classmethod
@@ -63,8 +66,9 @@ class ServerSettings:
         values: dict[str, Any] = {}
         for key, (kind, default, _) in SERVER_SECTION.items():
             value = section.get(key, default)
-            if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ConfigError(f"{where} {key}: expected a positive integer, got {value!r}")
+            least = 0 if key == "retention_days" else 1
+            if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+                raise ConfigError(f"{where} {key}: expected an integer of at least {least}, got {value!r}")
             if kind is str and not isinstance(value, str):
                 raise ConfigError(f"{where} {key}: expected a string, got {value!r}")
             if kind is list and not isinstance(value, list):
