@@ -45,7 +45,7 @@ def test_metrics_pass_promtool(server: Server) -> None:
     reply = server.request("GET", "/metrics")
     assert reply.status == 200
     text = reply.body.decode()
-    assert 'cloudward_events_in_total{format="k8s-audit",source="k8s-audit"} 3.0' in text
+    assert 'cloudward_events_in_total{format="k8s-audit",source="k8s-audit"} 2.0' in text
     assert 'cloudward_alerts_changed_total{alert_type="K8S_PrivilegedContainer",severity="low"} 1.0' in text
     assert "cloudward_batch_seconds_bucket" in text and "cloudward_queue_depth" in text
     check = subprocess.run([promtool, "check", "metrics"], input=reply.body, capture_output=True, timeout=30)

@@ -236,7 +236,21 @@ class IngestWorker:
             cluster = job.defaults.get("cluster") or engine.ctx.cluster
             ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
             events = []
+            # the scan's raw-bytes prefilter, on parsed records: an event whose verb or resource no
+            # enabled card reads cannot change an alert (counted as skipped, like `scan` does)
+            verbs = engine.interest.audit_verbs
+            resources = engine.interest.audit_resources
             for i, record in enumerate(job.records):
+                verb = record.get("verb")
+                if verbs is not None and type(verb) is str and verb and verb not in verbs:
+                    stats.skipped += 1
+                    continue
+                if resources is not None:
+                    ref_obj = record.get("objectRef")
+                    if type(ref_obj) is dict and type(ref_obj.get("resource")) is str \
+                            and ref_obj["resource"] not in resources:
+                        stats.skipped += 1
+                        continue
                 ref = RecordRef(display, 1, i)
                 try:
                     events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
@@ -256,12 +270,13 @@ class IngestWorker:
                 engine.ctx = saved_ctx
         events = engine.stats.events - before
         engine.stats.merge(dataclasses.replace(stats, events=0))
+        src_skipped = stats.skipped
         src = self.sources.setdefault(job.source, SourceStats())
         src.last_received = now
-        src.events += events
+        src.events += events + src_skipped
         src.rejected += stats.rejected
         src.reasons.update(stats.reject_reasons)
-        src.recent.append((now, events))
+        src.recent.append((now, events + src_skipped))
         if engine._newest != newest_before and engine._newest != -math.inf:
             src.last_event = max(src.last_event or -math.inf, engine._newest)
         if self.metrics is not None:
@@ -269,7 +284,7 @@ class IngestWorker:
                 self.metrics.events_in.labels(job.source, fmt).inc(n)
             if stats.rejected:
                 self.metrics.rejected.labels(job.source).inc(stats.rejected)
-        return {"accepted": events, "rejected": stats.rejected,
+        return {"accepted": events, "skipped": stats.skipped, "rejected": stats.rejected,
                 "rejections": [{"where": r.where, "reason": r.reason} for r in stats.rejections[:20]]}
 
     # -- persistence -------------------------------------------------------------------------
