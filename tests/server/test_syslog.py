@@ -80,3 +80,14 @@ def test_rsyslogd_forwards_an_nginx_log_to_the_listener(make_server: Any, tmp_pa
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+def test_udp_rfc5424_datagrams_with_the_hostname_as_site(make_server: Any) -> None:
+    port = free_port()
+    srv = make_server(f'syslog = {{ udp = "127.0.0.1:{port}", site_from = "hostname" }}').start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for raw in SHOP.read_bytes().splitlines():
+            s.sendto(b"<190>1 2026-11-02T09:15:27Z shop-web-2 nginx - - - " + raw, ("127.0.0.1", port))
+            time.sleep(0.001)  # loopback UDP drops what the socket buffer cannot hold
+    items = _wait_alerts(srv, "type=AppServices_PhpInUploadFolder", 1)
+    assert [a["resource"]["name"] for a in items] == ["shop-web-2"]
