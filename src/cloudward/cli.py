@@ -551,5 +551,101 @@ from cloudward.agent.command import agent as _agent_command  # noqa: E402
 main.add_command(_agent_command)
 
 
+# -- serve (the always-on service) ---------------------------------------------------------------
+@main.command()
+@_config_option
+@click.option("--listen", help="HOST:PORT (overrides [server] listen; default 127.0.0.1:8765).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="SQLite store (overrides [server] db).")
+def serve(config_path: str | None, listen: str | None, db_path: str | None) -> None:
+    """Run the service: Kubernetes audit webhook, ingest endpoints, REST API, alert delivery."""
+    from cloudward.migrations import StoreVersionError
+    from cloudward.server.run import serve as run_serve
+    from cloudward.server.settings import ServerSettings
+
+    config = _load_config(config_path)
+    try:
+        settings = ServerSettings.from_config(config, listen=listen, db=db_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        run_serve(config, settings)
+    except (StoreVersionError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.group("sinks")
+def sinks_group() -> None:
+    """Alert delivery ([[sinks]] in the configuration)."""
+
+
+@sinks_group.command("test")
+@_config_option
+def sinks_test(config_path: str | None) -> None:
+    """Send one clearly marked sample alert through every configured sink and report each result."""
+    from cloudward.sinks._testing import test_sinks
+
+    config = _load_config(config_path)
+    try:
+        results = test_sinks(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not results:
+        raise click.UsageError("no [[sinks]] in the configuration")
+    for name, kind, ok, detail in results:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {name} ({kind}): {terminal_safe(detail, 300)}")
+    sys.exit(0 if all(ok for *_, ok, _ in results) else 1)
+
+
+@main.command("tail")
+@click.argument("paths", nargs=-1, required=True)
+@_config_option
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_STORE",
+              help="In-process: the SQLite store (default: [store] path or cloudward-tail.db).")
+@click.option("--to", "to_url", help="Post batches to this `cloudward serve` instead of detecting in-process.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Ingest token for --to.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), default=".cloudward-tail.db",
+              show_default=True, help="With --to: where offsets are kept.")
+@click.option("--format", "-f", "fmt", help="Input format (default: sniffed per batch).")
+@click.option("--site", help="Site name for web and FTP logs (sent as ?site= with --to).")
+@click.option("--host", "host_name", help="Host name for host telemetry.")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+def tail_cmd(paths: tuple[str, ...], config_path: str | None, store_path: str | None, to_url: str | None,
+             token_file: str | None, state_path: str, fmt: str | None, site: str | None, host_name: str | None,
+             interval: float, once: bool) -> None:
+    """Follow files and globs like tail -F (rotation, new files, .gz rotations); offsets survive restarts."""
+    from cloudward.runners.tail import LocalTail, RemoteTail
+
+    config = _load_config(config_path)
+    if site:
+        config.site = site
+    if host_name:
+        config.host = host_name
+    runner: Any
+    if to_url:
+        if not token_file:
+            raise click.UsageError("--to needs --token-file (an ingest token)")
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+        params = {k: v for k, v in (("site", site), ("host", host_name)) if v}
+        runner = RemoteTail(to_url, token, state_path, list(paths), fmt, params)
+    else:
+        runner = LocalTail(config, store_path or config.store_path or "cloudward-tail.db", list(paths), fmt)
+    try:
+        while True:
+            runner.poll()
+            if isinstance(runner, LocalTail):
+                runner.deliver()
+            if once:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        _stderr().print(f"cloudward tail: {terminal_safe(str(exc), 500)}")
+        sys.exit(1)
+    finally:
+        runner.close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from cloudward.alerts import Alert
+from cloudward.migrations import migrate
 from cloudward.timeutil import parse_time
 
 SCHEMA = """
@@ -103,6 +104,7 @@ class Store:
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
                 self._migrate()
+                migrate(self.db, self.path)  # serve's tables and the schema version (cloudward.migrations)
             self._check()
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None

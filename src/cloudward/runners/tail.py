@@ -1,0 +1,279 @@
+"""`cloudward tail`: follow files and globs like `tail -F`, in-process (own store) or shipping to `serve`.
+
+Each file is known by its identity: device + inode, checked against a hash of its first bytes (an
+inode reused by a new file is a new file). What was read is kept per identity as an offset:
+
+- rename-and-create: the renamed file keeps its inode (it is still read to its end when a glob
+  names it); the new file is a new identity, read from its start;
+- copytruncate: the copy is a new inode whose first bytes match a known identity, so it continues at
+  that identity's offset; the truncated original (smaller than its offset) starts again at 0;
+- a `.gz` rotation whose decompressed first bytes match an identity not read to its end continues
+  at that offset; a `.gz` still being written (truncated stream) waits for the next pass.
+
+Only whole lines are read. In-process, offsets commit in the same transaction as the alerts and
+state they caused; with `--to`, a batch is posted with the key `identity:start-end` (the service
+skips a key it committed) and its offset is saved only after the 2xx, so a restart neither skips
+nor repeats a line.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import os
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HEAD_BYTES = 1024
+#: most bytes read from one file in one pass (one batch)
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+OFFSETS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tail_offsets (
+    identity TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    head_len INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    updated REAL NOT NULL
+)
+"""
+
+
+def head_hash(data: bytes) -> str:
+    return hashlib.sha256(data[:HEAD_BYTES]).hexdigest()
+
+
+@dataclass
+class Record:
+    identity: str
+    path: str
+    offset: int
+    head_len: int
+    head_hash: str
+
+
+@dataclass
+class Chunk:
+    """Whole lines of one file: `data` is bytes [start, end) of its (decompressed) content."""
+
+    record: Record
+    start: int
+    end: int
+    data: bytes
+
+    @property
+    def key(self) -> str:
+        return f"{self.record.identity}:{self.start}-{self.end}"
+
+
+def load_records(db: sqlite3.Connection) -> dict[str, Record]:
+    db.execute(OFFSETS_SCHEMA)
+    return {r[0]: Record(*r) for r in db.execute(
+        "SELECT identity, path, offset, head_len, head_hash FROM tail_offsets")}
+
+
+def save_records(db: sqlite3.Connection, records: Iterable[Record]) -> None:
+    """Inside the caller's transaction."""
+    now = time.time()
+    db.executemany("INSERT INTO tail_offsets VALUES (?,?,?,?,?,?) ON CONFLICT(identity) DO UPDATE SET "
+                   "path=excluded.path, offset=excluded.offset, head_len=excluded.head_len, "
+                   "head_hash=excluded.head_hash, updated=excluded.updated",
+                   [(r.identity, r.path, r.offset, r.head_len, r.head_hash, now) for r in records])
+
+
+def expand(patterns: Iterable[str]) -> list[str]:
+    found: set[str] = set()
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            found.update(p for p in glob.glob(pattern) if os.path.isfile(p))
+        elif os.path.isfile(pattern):
+            found.add(pattern)
+    return sorted(found)
+
+
+def _content(path: str) -> bytes | None:
+    """The file's bytes (decompressed for .gz); None when a .gz is not complete yet."""
+    if path.endswith(".gz"):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            return gzip.decompress(raw)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+            return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class Follower:
+    """Decides, for every file the patterns match, what is new since the last committed pass."""
+
+    def __init__(self, patterns: list[str], records: dict[str, Record]) -> None:
+        self.patterns = patterns
+        self.records = records
+
+    def scan(self) -> list[Chunk]:
+        known = dict(self.records)  # decisions against what was committed, before this pass changes it
+        by_head: dict[tuple[int, str], Record] = {(r.head_len, r.head_hash): r for r in known.values()}
+        chunks = []
+        for path in expand(self.patterns):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            identity = f"{st.st_dev}:{st.st_ino}"
+            content = _content(path)
+            if content is None:
+                continue
+            record = known.get(identity)
+            if record is not None and (len(content) < record.offset
+                                       or head_hash(content[:record.head_len]) != record.head_hash):
+                record = Record(identity, path, 0, 0, head_hash(b""))  # truncated, or a new file on a reused inode
+            if record is None:
+                # a copy (copytruncate) or a compressed rotation of a file we know continues where it was
+                base = None
+                for length in sorted({r.head_len for r in known.values()}, reverse=True):
+                    if length and len(content) >= length:
+                        base = by_head.get((length, head_hash(content[:length])))
+                        if base is not None and base.identity != identity:
+                            break
+                        base = None
+                offset = base.offset if base is not None and base.offset <= len(content) else 0
+                record = Record(identity, path, offset, min(len(content), offset), head_hash(content[:offset]))
+            end = content.rfind(b"\n", record.offset, record.offset + MAX_BATCH_BYTES) + 1
+            new = Record(identity, path, record.offset, record.head_len, record.head_hash)
+            if end > record.offset:
+                head_len = min(end, HEAD_BYTES)
+                new = Record(identity, path, end, head_len, head_hash(content[:head_len]))
+                chunks.append(Chunk(new, record.offset, end, content[record.offset:end]))
+            elif record.identity not in self.records or self.records[identity] != record:
+                chunks.append(Chunk(new, record.offset, record.offset, b""))
+        return chunks
+
+    def committed(self, chunks: Iterable[Chunk]) -> None:
+        for chunk in chunks:
+            self.records[chunk.record.identity] = chunk.record
+
+
+# -- in-process ----------------------------------------------------------------------------------
+class LocalTail:
+    """Follow into an engine with its own store (alerts, state and offsets commit together)."""
+
+    def __init__(self, config: Any, store_path: str, patterns: list[str], fmt: str | None = None) -> None:
+        from cloudward.engine import Engine
+        from cloudward.server.outbox import Outbox, open_sinks
+        from cloudward.server.worker import IngestWorker
+        from cloudward.store import Store
+
+        self.store = Store(store_path)
+        self.fmt = fmt
+        self.outbox = Outbox(store_path, open_sinks(config))
+        self._pending: list[Chunk] = []
+
+        def on_commit(changed: Any, db: sqlite3.Connection) -> None:
+            self.outbox.enqueue(changed, db)
+            save_records(db, [c.record for c in self._pending])
+
+        self.engine = Engine(config, store=self.store)
+        self.worker = IngestWorker(self.engine, self.store, on_commit=on_commit,
+                                   after_commit=self.outbox.after_commit)
+        self.follower = Follower(patterns, load_records(self.store.db))
+        self.store.db.commit()
+
+    def poll(self) -> int:
+        """One pass; returns the number of bytes read."""
+        from cloudward.server.worker import Job
+
+        chunks = self.follower.scan()
+        if not chunks:
+            return 0
+        self._pending = chunks
+        jobs = [Job(source=f"tail {c.record.path}", data=c.data, fmt=self.fmt, display=c.record.path)
+                for c in chunks if c.data]
+        self.worker.process(jobs)
+        for job in jobs:
+            job.future.result()
+        self.follower.committed(chunks)
+        self._pending = []
+        return sum(len(c.data) for c in chunks)
+
+    def deliver(self) -> None:
+        """Send what the outbox holds (a pass of the delivery loop, in this thread)."""
+        import sqlite3 as _sqlite3
+        db = _sqlite3.connect(self.store.path, timeout=30)
+        try:
+            self.outbox.deliver_due(db, dict(self.outbox.delivering))
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self.outbox.stop()
+        self.store.close()
+
+
+# -- shipping to serve -----------------------------------------------------------------------------
+class RemoteTail:
+    """Post new lines to a `cloudward serve`; offsets saved (in `state_path`) only after a 2xx."""
+
+    def __init__(self, url: str, token: str, state_path: str, patterns: list[str], fmt: str | None = None,
+                 params: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.endpoint = url.rstrip("/") + (f"/ingest/{urllib.parse.quote(fmt)}" if fmt else "/ingest")
+        if params:
+            self.endpoint += "?" + urllib.parse.urlencode(params)
+        self.token = token
+        Path(state_path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(state_path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.follower = Follower(patterns, load_records(self.db))
+        self.db.commit()
+        self.sleep = sleep
+
+    def post(self, chunk: Chunk, attempts: int = 8) -> None:
+        delay = 0.5
+        for attempt in range(attempts):
+            req = urllib.request.Request(self.endpoint, data=gzip.compress(chunk.data), method="POST", headers={
+                "Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip",
+                "Content-Type": "text/plain", "X-Cloudward-Batch": chunk.key})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    resp.read()
+                    return
+            except urllib.error.HTTPError as exc:
+                if exc.code in (400, 401, 403, 404, 413):
+                    raise RuntimeError(f"{self.endpoint} refused the batch: {exc.code} {exc.read()[:300]!r}") from None
+                retry = exc.headers.get("Retry-After")
+                wait = float(retry) if retry and retry.isdigit() else delay
+            except (urllib.error.URLError, OSError):
+                wait = delay
+            if attempt == attempts - 1:
+                break
+            self.sleep(wait)
+            delay = min(delay * 2, 30.0)
+        raise RuntimeError(f"{self.endpoint}: not reachable after {attempts} attempts")
+
+    def poll(self) -> int:
+        chunks = self.follower.scan()
+        total = 0
+        for chunk in chunks:
+            if chunk.data:
+                self.post(chunk)
+                total += len(chunk.data)
+            with self.db:
+                save_records(self.db, [chunk.record])
+            self.follower.committed([chunk])
+        return total
+
+    def close(self) -> None:
+        self.db.close()

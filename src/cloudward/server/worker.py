@@ -1,0 +1,337 @@
+"""The ingest worker: one thread owns the engine and the store's write connection.
+
+Requests hand batches to a bounded queue (full: the request is answered 429, nothing is accepted and
+dropped). The worker takes what is queued, feeds it to the engine, lets event time advance to the
+newest event, and commits in one SQLite transaction the alerts that changed, the detection state rows
+that changed, the redelivery keys (audit ID + stage) of the events it ran, the per-source counters
+and the outbox rows for the sinks. Only then is each request answered 2xx: a `kill -9` at any moment
+loses nothing that was acknowledged, and a batch sent again after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import math
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from cloudward.alerts import Alert
+from cloudward.engine import Engine, RecentIds, state_to_rows
+from cloudward.inputs import ScanStats
+from cloudward.parsers._k8s import make_event
+from cloudward.parsers.base import RecordRef
+from cloudward.store import Store
+
+ALERT_UPSERT = (
+    "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+    "severity=excluded.severity, status=CASE WHEN alerts.status='active' THEN excluded.status "
+    "ELSE alerts.status END, first_seen=excluded.first_seen, last_seen=excluded.last_seen, "
+    "count=excluded.count, body=excluded.body, seen_events=excluded.seen_events"
+)
+#: jobs one commit takes at most (group commit: one fsync for many requests under load)
+MAX_GROUP = 64
+#: window of the events/s figure per source
+RATE_WINDOW = 60.0
+
+
+class RecordingRecentIds(RecentIds):
+    """The engine's redelivery memory, also listing the keys added since the last `take_added`."""
+
+    def __init__(self, size: int = 500_000) -> None:
+        super().__init__(size)
+        self.added: list[Any] = []
+
+    def seen(self, key: Any) -> bool:
+        if super().seen(key):
+            return True
+        self.added.append(key)
+        return False
+
+    def take_added(self) -> list[Any]:
+        added, self.added = self.added, []
+        return added
+
+
+@dataclasses.dataclass
+class Job:
+    source: str
+    #: parsed audit events (dicts) for /k8s-audit, or None
+    records: list[dict[str, Any]] | None = None
+    data: bytes = b""
+    fmt: str | None = None
+    defaults: dict[str, str] = dataclasses.field(default_factory=dict)
+    display: str = ""
+    #: a client's key for the batch (file identity + offset range): a batch already committed is skipped
+    batch_key: str = ""
+    future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
+
+
+@dataclasses.dataclass
+class SourceStats:
+    last_event: float | None = None
+    last_received: float = 0.0
+    events: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = dataclasses.field(default_factory=Counter)
+    recent: deque[tuple[float, int]] = dataclasses.field(default_factory=deque)
+
+    def rate(self, now: float) -> float:
+        while self.recent and self.recent[0][0] < now - RATE_WINDOW:
+            self.recent.popleft()
+        return sum(n for _, n in self.recent) / RATE_WINDOW
+
+    def to_dict(self, name: str, now: float) -> dict[str, Any]:
+        from cloudward.timeutil import format_time
+        return {"source": name, "last_event": format_time(self.last_event) if self.last_event else None,
+                "last_received": format_time(self.last_received) if self.last_received else None,
+                "events": self.events, "events_per_second": round(self.rate(now), 3),
+                "rejected": self.rejected, "reject_reasons": dict(self.reasons)}
+
+
+class IngestWorker:
+    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64,
+                 on_commit: Callable[[list[Alert], Any], None] | None = None,
+                 after_commit: Callable[[list[Alert]], None] | None = None, metrics: Any = None) -> None:
+        self.engine = engine
+        self.store = store
+        self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
+        #: called inside the commit's transaction (the outbox adds its rows), and after it
+        self.on_commit = on_commit
+        self.after_commit = after_commit
+        self.metrics = metrics
+        self.sources: dict[str, SourceStats] = {}
+        self._saved_rows: dict[tuple[str, str], bytes] = {}
+        self._sequence = 0
+        self._fed_changes: list[Alert] = []
+        self._thread = threading.Thread(target=self._loop, name="cloudward-ingest", daemon=True)
+        self.ready = threading.Event()
+        self.lock = threading.Lock()  # held while the engine and its book change (readers of the book wait)
+        #: suppression rules made through the API: (id, rule, created, who)
+        self.api_rules: list[tuple[str, Any, float, str]] = []
+        self._recent = RecordingRecentIds()
+        engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
+        self._load()
+
+    # -- startup -----------------------------------------------------------------------------
+    def _load(self) -> None:
+        db = self.store.db
+        keys = [tuple(orjson.loads(k)) for (k,) in db.execute("SELECT key FROM redelivery ORDER BY at")]
+        self._recent.merge(keys)
+        self._recent.take_added()
+        for name, last_event, last_received, events, rejected, reasons in db.execute(
+                "SELECT source, last_event, last_received, events, rejected, reasons FROM sources"):
+            self.sources[name] = SourceStats(last_event, last_received, events, rejected,
+                                             Counter(orjson.loads(reasons)))
+        from cloudward.server.suppressions import load_rules
+        self.api_rules = load_rules(db)
+        for analytic, key, body in self._state_rows():
+            self._saved_rows[(analytic, key)] = body
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ready.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self.queue.put(None)
+            self._thread.join(timeout)
+
+    # -- requests ----------------------------------------------------------------------------
+    def submit(self, job: Job) -> concurrent.futures.Future[dict[str, Any]]:
+        """Queue `job`; raises `queue.Full` when the engine is this far behind."""
+        self.queue.put_nowait(job)
+        if self.metrics is not None:
+            self.metrics.queue_depth.set(self.queue.qsize())
+        return job.future
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while len(jobs) < MAX_GROUP:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            if self.metrics is not None:
+                self.metrics.queue_depth.set(self.queue.qsize())
+            self.process(jobs)
+            if stop:
+                return
+
+    def process(self, jobs: list[Job]) -> None:
+        """Feed `jobs`, commit, and answer their futures (the worker thread, or a runner without one)."""
+        started = time.monotonic()
+        engine = self.engine
+        results: list[dict[str, Any] | BaseException] = []
+        touched: set[str] = set()
+        now = time.time()
+        with self.lock:
+            duplicates_before = engine.stats.duplicates
+            try:
+                for job in jobs:
+                    try:
+                        results.append(self._feed(job, now))
+                        touched.add(job.source)
+                    except Exception as exc:  # one bad batch must not stop the others
+                        results.append(exc)
+                # run everything received (the service alerts as events arrive); feed and advance both
+                # hand back what changed, and drain the book as they do
+                newest = engine._newest
+                changed_by_id = {a.id: a for a in self._fed_changes}
+                self._fed_changes = []
+                if newest != -math.inf:
+                    changed_by_id.update((a.id, a) for a in engine.advance(newest))
+                engine.book.apply_suppression([*engine.config.suppress, *(r[1] for r in self.api_rules)])
+                changed_by_id.update((a.id, a) for a in engine.book.drain_changed())
+                changed = list(changed_by_id.values())
+                duplicates = engine.stats.duplicates - duplicates_before
+                self._commit(changed, touched, now)
+            except BaseException as exc:
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                raise
+        changed_ids = {a.id for a in changed}
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                result["duplicates_in_commit"] = duplicates
+                result["alerts_changed"] = sorted(changed_ids) if len(jobs) == 1 else result.get("alerts_changed", [])
+                job.future.set_result(result)
+        if self.metrics is not None:
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            for alert in changed:
+                self.metrics.alerts_changed.labels(alert.alert_type, alert.severity).inc()
+
+    def _feed(self, job: Job, now: float) -> dict[str, Any]:
+        engine = self.engine
+        if job.batch_key:
+            key = ("batch", job.batch_key)
+            if key in self._recent.current or key in self._recent.previous:
+                return {"accepted": 0, "rejected": 0, "rejections": [], "duplicate_batch": True}
+            self._recent.seen(key)
+        stats = ScanStats()
+        before = engine.stats.events
+        newest_before = engine._newest
+        self._sequence += 1
+        display = job.display or f"{job.source}#{self._sequence}"
+        if job.records is not None:
+            cluster = job.defaults.get("cluster") or engine.ctx.cluster
+            ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
+            events = []
+            # the scan's raw-bytes prefilter, on parsed records: an event whose verb or resource no
+            # enabled card reads cannot change an alert (counted as skipped, like `scan` does)
+            verbs = engine.interest.audit_verbs
+            resources = engine.interest.audit_resources
+            for i, record in enumerate(job.records):
+                verb = record.get("verb")
+                if verbs is not None and type(verb) is str and verb and verb not in verbs:
+                    stats.skipped += 1
+                    continue
+                if resources is not None:
+                    ref_obj = record.get("objectRef")
+                    if type(ref_obj) is dict and type(ref_obj.get("resource")) is str \
+                            and ref_obj["resource"] not in resources:
+                        stats.skipped += 1
+                        continue
+                ref = RecordRef(display, 1, i)
+                try:
+                    events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
+                except ValueError as exc:
+                    ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
+                except (TypeError, KeyError, AttributeError) as exc:
+                    ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
+            self._fed_changes += engine.feed(events)
+            stats.formats["k8s-audit"] += len(events)
+        else:
+            saved_ctx = engine.ctx
+            engine.ctx = dataclasses.replace(saved_ctx, stats=stats)
+            try:
+                self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
+                                                       final=True)
+            finally:
+                engine.ctx = saved_ctx
+        events = engine.stats.events - before
+        engine.stats.merge(dataclasses.replace(stats, events=0))
+        src_skipped = stats.skipped
+        src = self.sources.setdefault(job.source, SourceStats())
+        src.last_received = now
+        src.events += events + src_skipped
+        src.rejected += stats.rejected
+        src.reasons.update(stats.reject_reasons)
+        src.recent.append((now, events + src_skipped))
+        if engine._newest != newest_before and engine._newest != -math.inf:
+            src.last_event = max(src.last_event or -math.inf, engine._newest)
+        if self.metrics is not None:
+            for fmt, n in stats.formats.items():
+                self.metrics.events_in.labels(job.source, fmt).inc(n)
+            if stats.rejected:
+                self.metrics.rejected.labels(job.source).inc(stats.rejected)
+        return {"accepted": events, "skipped": stats.skipped, "rejected": stats.rejected,
+                "rejections": [{"where": r.where, "reason": r.reason} for r in stats.rejections[:20]]}
+
+    # -- persistence -------------------------------------------------------------------------
+    def _state_rows(self) -> list[tuple[str, str, bytes]]:
+        """Card and shared state as (analytic, key, serialized body), without the alert book (the
+        alerts table holds it) or held events (the service runs everything it receives)."""
+        engine = self.engine
+        cards = {}
+        for det in engine.detections:
+            body = det.state()
+            if body:
+                cards[det.card.id] = body
+        shared = {name: obj.state() for name, obj in engine._stateful_shared().items()}
+        return [(a, k, orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS))
+                for a, k, v in state_to_rows({"cards": cards, "shared": shared})]
+
+    def _commit(self, changed: list[Alert], touched: Iterable[str], now: float) -> None:
+        alert_rows = []
+        for a in changed:
+            body = orjson.dumps(a.to_dict(), default=str)
+            alert_rows.append((a.id, a.alert_type, a.severity, a.status, orjson.dumps(a.resource).decode(),
+                               a.first_seen, a.last_seen, a.count, body, orjson.dumps(sorted(a.seen_events))))
+        state_rows = [(a, k, now, body) for a, k, body in self._state_rows()
+                      if self._saved_rows.get((a, k)) != body]
+        keys = [(orjson.dumps(list(k)).decode(), now) for k in self._recent.take_added()]
+        source_rows = []
+        for name in touched:
+            s = self.sources[name]
+            source_rows.append((name, s.last_event, s.last_received, s.events, s.rejected,
+                                orjson.dumps(dict(s.reasons))))
+        db = self.store.db
+        with db:
+            if alert_rows:
+                db.executemany(ALERT_UPSERT, alert_rows)
+            if state_rows:
+                db.executemany("INSERT INTO state_rows VALUES (?,?,?,?) ON CONFLICT(analytic, key) DO UPDATE SET "
+                               "updated=excluded.updated, state=excluded.state", state_rows)
+            if keys:
+                db.executemany("INSERT OR IGNORE INTO redelivery VALUES (?,?)", keys)
+            if source_rows:
+                db.executemany("INSERT INTO sources VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET "
+                               "last_event=excluded.last_event, last_received=excluded.last_received, "
+                               "events=excluded.events, rejected=excluded.rejected, reasons=excluded.reasons",
+                               source_rows)
+            if self.on_commit is not None:
+                self.on_commit(changed, db)
+        for a, k, _, body in state_rows:
+            self._saved_rows[(a, k)] = body
+        if self.after_commit is not None:
+            self.after_commit(changed)
