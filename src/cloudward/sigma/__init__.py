@@ -17,6 +17,7 @@ as detections (`detection`); correlation rules keep keyed, windowed state (`corr
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def detections(config: Config, data: DataLists | None = None, only: set[str] | N
         return []
     if only is not None:
         for group in ruleset.groups:
-            group.rules = [r for r in group.rules if r.card.id in only]
+            group.rules = [r for r in group.rules if any(fnmatch.fnmatchcase(r.card.id, o) for o in only)]
             group.prepare()
         ruleset.groups = [g for g in ruleset.groups if g.rules]
     return detections_for(ruleset, data)

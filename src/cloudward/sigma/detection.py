@@ -19,6 +19,7 @@ from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.events import Event, K8sAudit
 from cloudward.sigma.compiler import EventValues
+from cloudward.sigma.fields import LogSourceMapping
 from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
 
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
@@ -32,11 +33,12 @@ class SigmaFinding(Finding):
     card: Card | None = None
 
 
-def _group_card(group: RuleGroup) -> Card:
+def _group_card(group: RuleGroup | None) -> Card:
+    name = group.name if group is not None else "none"
     return Card(
-        id=f"SIGMA:{group.name}", title=f"Sigma rules ({group.name})", title_ko=f"Sigma 규칙 ({group.name})",
+        id=f"SIGMA:{name}", title=f"Sigma rules ({name})", title_ko=f"Sigma 규칙 ({name})",
         severity="medium", tactics=(), techniques=(), data_source="HOST",
-        looks_at=f"{len(group.rules)} Sigma rule(s) for log source {group.name}",
+        looks_at=f"{len(group.rules) if group else 0} Sigma rule(s) for log source {name}",
         description="", description_ko="", remediation=(), remediation_ko=(),
     )
 
@@ -47,18 +49,20 @@ class SigmaRules(Detection):
     card: ClassVar[Card]  # set per instance
     kinds: ClassVar[tuple[type[Event], ...]] = ()
 
-    def __init__(self, group: RuleGroup, ruleset: RuleSet, *, owns_correlations: bool = False,
-                 data: DataLists | None = None) -> None:
-        self.group = group
+    def __init__(self, group: RuleGroup | None, ruleset: RuleSet, *, data: DataLists | None = None) -> None:
+        """`group` None: no rule loaded; the detection only carries the rule set's report of problems."""
+        self.group = group if group is not None else RuleGroup(_NO_MAPPING, None)
         self.ruleset = ruleset
         self.card = _group_card(group)  # type: ignore[misc]
-        self.kinds = group.mapping.kinds  # type: ignore[misc]
-        self.owns_correlations = owns_correlations
+        self.kinds = group.mapping.kinds if group is not None else ()  # type: ignore[misc]
         self._observed = 0
         self._watermark = -math.inf
-        self._entities = group.mapping.entity_getters()
+        self._entities = self.group.mapping.entity_getters()
+        #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
+        self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
-        self.audit_verbs, self.audit_resources = _audit_interest(group) if K8sAudit in self.kinds else (None, None)
+        self.audit_verbs, self.audit_resources = _audit_interest(self.group) if K8sAudit in self.kinds else (
+            None, None)
 
     def evaluate(self, event: Any) -> Iterable[Finding] | None:
         hits = self.group.match(event)
@@ -66,6 +70,8 @@ class SigmaRules(Detection):
             return None
         out: list[Finding] = []
         for rule, values in hits:
+            if self.trace is not None:
+                self.trace.append((event, rule, rule.why(values)))
             if rule.alerts:
                 finding = self.finding(rule, event, values)
                 if finding is not None:
@@ -149,8 +155,14 @@ def _audit_interest(group: RuleGroup) -> tuple[frozenset[str] | None, frozenset[
     return frozenset(verbs), frozenset(resources)
 
 
+_NO_MAPPING = LogSourceMapping(name="none", match={"\x00": ""}, kinds=(), fields={})
+
+
 def detections_for(ruleset: RuleSet, data: DataLists | None = None) -> list[Detection]:
-    out: list[Detection] = []
-    for i, group in enumerate(ruleset.groups):
-        out.append(SigmaRules(group, ruleset, owns_correlations=i == 0, data=data))
-    return out
+    """One detection per log-source group; one without rules when nothing loaded, to carry the report."""
+    out: list[Detection] = [SigmaRules(group, ruleset, data=data) for group in ruleset.groups]
+    return out or [SigmaRules(None, ruleset, data=data)]
+
+
+def sigma_detections(detections: list[Detection]) -> list[SigmaRules]:
+    return [d for d in detections if isinstance(d, SigmaRules)]
