@@ -68,6 +68,10 @@ class Unsupported(Exception):
     """A rule feature Cloudward does not evaluate; the message says which."""
 
 
+class Invalid(Exception):  # noqa: N818 - reads as "this rule is invalid: reason"
+    """A rule that breaks Sigma's own rules in a way pySigma only finds when the condition is used."""
+
+
 class EventValues:
     """One event's field values, read once each and kept in the forms the matchers need."""
 
@@ -389,16 +393,24 @@ def _cidr(field: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) ->
 
 
 def _fieldref(field: str, ref: SigmaFieldReference) -> Pred:
+    """This field compared with another field of the same event (`fieldref`; with `contains`,
+    `startswith` or `endswith`, pySigma marks the reference as matching at the start and/or the end)."""
+    if ref.starts_with and ref.ends_with:
+        def test(a: str, b: str) -> bool:
+            return b in a
+    elif ref.starts_with:
+        def test(a: str, b: str) -> bool:
+            return a.startswith(b)
+    elif ref.ends_with:
+        def test(a: str, b: str) -> bool:
+            return a.endswith(b)
+    else:
+        def test(a: str, b: str) -> bool:
+            return a == b
+
     def pred(ev: EventValues) -> bool:
-        mine = ev.folded(field) or []
         others = ev.folded(ref.field) or []
-        for a in mine:
-            for b in others:
-                if (ref.starts_with and a.startswith(b)) or (ref.ends_with and a.endswith(b)):
-                    return True
-                if not ref.starts_with and not ref.ends_with and a == b:
-                    return True
-        return False
+        return any(test(a, b) for a in ev.folded(field) or () for b in others)
 
     return pred
 
@@ -447,12 +459,12 @@ class RuleCompiler:
     def condition(self, node: Any, named: Mapping[str, Compiled]) -> Compiled:
         if isinstance(node, ConditionIdentifier):
             if node.identifier not in named:
-                raise Unsupported(f"condition names {node.identifier!r}, which the rule does not define")
+                raise Invalid(f"condition names {node.identifier!r}, which the rule does not define")
             return named[node.identifier]
         if isinstance(node, ConditionSelector):
             ids = node.resolve_referenced_detections(self.rule.detection)
             if not ids:
-                raise Unsupported(f"'{node.args[0]} of {node.pattern}' matches no detection")
+                raise Invalid(f"'{node.args[0]} of {node.pattern}' matches no detection")
             subs = [named[i.identifier] for i in ids]
             return _all(subs) if node.cond_class is ConditionAND else _any(subs)
         if isinstance(node, ConditionNOT):

@@ -27,6 +27,11 @@ def _http_target(ev: HttpRequest) -> str:
     return ev.path + "?" + ev.query if ev.query else ev.path
 
 
+def _http_user_agent(ev: HttpRequest) -> str:
+    # access logs write "-" for a request without the header: Sigma's `null` must match it
+    return "" if ev.user_agent == "-" else ev.user_agent
+
+
 def _pod_specs(ev: K8sAudit) -> list[dict[str, Any]]:
     """Pod specs in the object a create or update carries (a Pod, a workload template, a CronJob's job)."""
     obj = ev.subject_object
@@ -87,6 +92,7 @@ def _initiated(ev: NetConnection) -> str:
 #: computed values a mapping may name as `fn:NAME`
 COMPUTED: dict[str, Getter] = {
     "http_target": _http_target,
+    "http_user_agent": _http_user_agent,
     "pod_host_paths": _pod_host_paths,
     "pod_capabilities": _pod_capabilities,
     "first_source_ip": _first_source_ip,

@@ -17,7 +17,7 @@ from sigma.rule import SigmaRule
 
 from cloudward.config import Config, ConfigError, DetectionSettings
 from cloudward.detections.base import Card
-from cloudward.sigma.compiler import RAW, Compiled, EventValues, RuleCompiler, Unsupported
+from cloudward.sigma.compiler import RAW, Compiled, EventValues, Invalid, RuleCompiler, Unsupported
 from cloudward.sigma.fields import Getter, LogSourceMapping
 from cloudward.sigma.loader import LoadedRules, Problem, rule_path
 
@@ -291,6 +291,9 @@ def compile_rules(loaded: LoadedRules, mappings: list[LogSourceMapping], config:
             compiled = _compile_one(rule, mapping, config, placeholders, license_)
         except Unsupported as exc:
             problems.append(Problem(path, "unsupported", str(exc), rid, rule.title))
+            continue
+        except Invalid as exc:
+            problems.append(Problem(path, "invalid", str(exc), rid, rule.title))
             continue
         except ConfigError:
             raise
