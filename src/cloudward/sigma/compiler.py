@@ -68,7 +68,7 @@ class Unsupported(Exception):
     """A rule feature Cloudward does not evaluate; the message says which."""
 
 
-class Invalid(Exception):  # noqa: N818 - reads as "this rule is invalid: reason"
+class Invalid(Exception):
     """A rule that breaks Sigma's own rules in a way pySigma only finds when the condition is used."""
 
 

@@ -90,8 +90,11 @@ def load_text(text: str, display: str, out: LoadedRules | None = None) -> Loaded
     except Exception as exc:  # YAML syntax and anything pySigma does not collect
         out.problems.append(Problem(display, "invalid", _reason(exc)))
         return out
-    for err in collection.errors:
-        out.problems.append(Problem(_where(err, display), "invalid", _reason(err)))
+    per_rule = {id(e) for rule in collection.rules for e in rule.errors} | {
+        str(e) for rule in collection.rules for e in rule.errors}
+    for err in collection.errors:  # errors of a rule that did parse are reported with that rule below
+        if id(err) not in per_rule and str(err) not in per_rule:
+            out.problems.append(Problem(_where(err, display), "invalid", _reason(err)))
     for rule in collection.rules:
         _set_source(rule, display)
         if rule.errors:
