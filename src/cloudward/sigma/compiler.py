@@ -72,6 +72,9 @@ class Invalid(Exception):
     """A rule that breaks Sigma's own rules in a way pySigma only finds when the condition is used."""
 
 
+_UNSET: Any = object()
+
+
 class EventValues:
     """One event's field values, read once each and kept in the forms the matchers need."""
 
@@ -84,10 +87,9 @@ class EventValues:
         self._folded: dict[str, list[str] | None] = {}
 
     def raw(self, name: str) -> Any:
-        try:
-            return self._raw[name]
-        except KeyError:
-            pass
+        value = self._raw.get(name, _UNSET)
+        if value is not _UNSET:
+            return value
         if name == RAW:
             value = raw_text(self.event)
         else:
@@ -110,10 +112,9 @@ class EventValues:
         return None if t is None else [t]
 
     def folded(self, name: str) -> list[str] | None:
-        try:
-            return self._folded[name]
-        except KeyError:
-            pass
+        out = self._folded.get(name, _UNSET)
+        if out is not _UNSET:
+            return out  # type: ignore[return-value]
         texts = self.texts(name)
         out = None if texts is None else [t.casefold() for t in texts]
         self._folded[name] = out
@@ -152,7 +153,10 @@ Pred = Callable[[EventValues], bool]
 
 @dataclass
 class Compiled:
-    """A predicate and the literals that prefilter it (None: no literal set is necessary)."""
+    """A predicate and the literals that prefilter it (None: no literal set is necessary).
+
+    A literal is written `field US text` (0x1f between; RS, 0x1e, for the whole value of an exact match):
+    the field whose value must contain the text."""
 
     pred: Pred
     literals: frozenset[str] | None
@@ -180,7 +184,23 @@ def _best(options: list[frozenset[str] | None]) -> frozenset[str] | None:
     known = [o for o in options if o]
     if not known:
         return None
-    return max(known, key=lambda s: (min(map(len, s)), -len(s)))
+    return max(known, key=lambda s: (min(map(literal_weight, s)), -len(s)))
+
+
+def literal_parts(entry: str) -> tuple[str, str]:
+    """`field US text` (a substring literal) or `field RS text` (the whole value of an exact match)."""
+    for sep in ("\x1f", "\x1e"):
+        field, found, text = entry.partition(sep)
+        if found:
+            return field, text
+    raise ValueError(entry)
+
+
+def literal_weight(entry: str) -> int:
+    """How selective a literal is likely to be: its length, less for whole values of exact matches
+    (`GET`, `create`, `200`: a few such values make up most of the traffic)."""
+    _, text = literal_parts(entry)
+    return len(text) - (3 if "\x1e" in entry else 0)
 
 
 def _union(options: list[frozenset[str] | None]) -> frozenset[str] | None:
@@ -231,14 +251,15 @@ class ValueCompiler:
         fold = (lambda x: x) if cased else str.casefold
         pieces = [p for p in parts if isinstance(p, str)]
         longest = max(pieces, key=len, default="").casefold()
-        lits = frozenset({longest}) if len(longest) >= MIN_LITERAL else None
+        lits = frozenset({f"{field}\x1f{longest}"}) if len(longest) >= MIN_LITERAL else None
         specials = [p for p in parts if not isinstance(p, str)]
         values = (lambda ev: ev.texts(field)) if cased else (lambda ev: ev.folded(field))
         multi = SpecialChars.WILDCARD_MULTI
         if not specials:
             want = fold("".join(pieces))
             pins = {} if cased or field == RAW else {field: frozenset({want})}
-            return Compiled(lambda ev: any(v == want for v in values(ev) or ()), lits, pins)
+            exact = frozenset({f"{field}\x1e{longest}"}) if lits else None
+            return Compiled(lambda ev: any(v == want for v in values(ev) or ()), exact, pins)
         inner = parts[1:-1] if len(parts) >= 2 else []
         if all(isinstance(p, str) for p in inner) and len(parts) >= 2 and parts[0] == multi and parts[-1] == multi:
             want = fold("".join(inner))  # type: ignore[arg-type]
@@ -282,7 +303,10 @@ class ValueCompiler:
             want = "true" if v.boolean else "false"
             return Compiled(lambda ev: any(x == want for x in ev.folded(field) or ()), None)
         if isinstance(v, SigmaNumber):
-            return Compiled(_number_equals(field, v.number), None)
+            text = str(v.number)  # a value equal to the number shows these digits
+            lits = frozenset({f"{field}\x1e{text}"}) if len(text) >= MIN_LITERAL and not isinstance(
+                v.number, float) else None
+            return Compiled(_number_equals(field, v.number), lits)
         if isinstance(v, SigmaNull):
             return Compiled(lambda ev: not ev.texts(field) or all(x == "" for x in ev.texts(field) or ()), None)
         if isinstance(v, SigmaExists):
@@ -343,6 +367,8 @@ def _number_equals(field: str, n: int | float) -> Pred:
 
     def pred(ev: EventValues) -> bool:
         v = ev.raw(field)
+        if type(v) is int:  # the common case: a status code
+            return v == want
         for x in v if isinstance(v, list | tuple) else (v,):
             if x is None:
                 continue

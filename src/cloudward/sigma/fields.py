@@ -134,19 +134,24 @@ def _raw_getter(name: str) -> Getter:
 
 
 def getter(spec: str, where: str) -> Getter:
-    """The getter for one value spec (`attr:NAME`, `doc:a.b`, `raw:NAME`, `fn:NAME`)."""
+    """The getter for one value spec (`attr:NAME`, `opt:NAME`, `doc:a.b`, `raw:NAME`, `fn:NAME`)."""
     kind, _, name = spec.partition(":")
     if kind == "attr" and name:
         def get_attr(ev: Any, _n: str = name) -> Any:
             return getattr(ev, _n, None)
         return get_attr
+    if kind == "opt" and name:
+        def get_opt(ev: Any, _n: str = name) -> Any:
+            v = getattr(ev, _n, None)
+            return v if v not in ("", 0, [], None) or v is False else None
+        return get_opt
     if kind == "doc" and name:
         return _doc_getter(name)
     if kind == "raw" and name:
         return _raw_getter(name)
     if kind == "fn" and name in COMPUTED:
         return COMPUTED[name]
-    raise ConfigError(f"{where}: {spec!r} is not a value spec (attr:NAME, doc:a.b, raw:NAME or fn:"
+    raise ConfigError(f"{where}: {spec!r} is not a value spec (attr:NAME, opt:NAME, doc:a.b, raw:NAME or fn:"
                       f"{'|'.join(sorted(COMPUTED))})")
 
 

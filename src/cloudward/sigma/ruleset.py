@@ -17,7 +17,16 @@ from sigma.rule import SigmaRule
 
 from cloudward.config import Config, ConfigError, DetectionSettings
 from cloudward.detections.base import Card
-from cloudward.sigma.compiler import RAW, Compiled, EventValues, Invalid, RuleCompiler, Unsupported
+from cloudward.sigma.compiler import (
+    RAW,
+    Compiled,
+    EventValues,
+    Invalid,
+    RuleCompiler,
+    Unsupported,
+    _text,
+    literal_parts,
+)
 from cloudward.sigma.fields import Getter, LogSourceMapping
 from cloudward.sigma.loader import LoadedRules, Problem, rule_path
 
@@ -133,6 +142,7 @@ class RuleGroup:
         self._always: list[int] = []
         self.getters: dict[str, Getter] = {}
         self._haystack_fields: list[str] = []
+        self._haystack_getters: list[Getter] = []
 
     @property
     def name(self) -> str:
@@ -145,14 +155,19 @@ class RuleGroup:
         """Build the shared literal automaton once every rule is in."""
         self._by_literal.clear()
         self._always = []
+        fields: set[str] = set()
         for i, r in enumerate(self.rules):
             self.getters.update(r.getters)
             if r.condition.literals:
-                for lit in r.condition.literals:
+                for entry in r.condition.literals:
+                    name, lit = literal_parts(entry)
+                    fields.add(name)
                     self._by_literal.setdefault(lit, []).append(i)
             else:
                 self._always.append(i)
-        self._haystack_fields = sorted(self.getters)
+        # only the fields that carry a chosen literal go into the haystack
+        self._haystack_fields = sorted(fields)
+        self._haystack_getters = [self.getters[f] for f in self._haystack_fields]
         if self._by_literal:
             automaton = ahocorasick.Automaton()
             for lit in self._by_literal:
@@ -174,15 +189,29 @@ class RuleGroup:
             return isinstance(raw, dict) and isinstance(raw.get("records"), list)
         return True
 
+    def haystack(self, values: EventValues) -> str:
+        """The literal-carrying field values of one event, joined and casefolded once."""
+        parts: list[str] = []
+        raw = values.raw
+        for name in self._haystack_fields:
+            v = raw(name)
+            if v is None:
+                continue
+            if isinstance(v, str):
+                parts.append(v)
+            elif isinstance(v, list | tuple):
+                parts.extend(t for x in v if (t := _text(x)))
+            else:
+                t = _text(v)
+                if t:
+                    parts.append(t)
+        return "\n".join(parts).casefold()
+
     def candidates(self, values: EventValues) -> list[int]:
         if self._automaton is None:
             return self._always
-        parts = []
-        for name in self._haystack_fields:
-            texts = values.folded(name)
-            if texts:
-                parts.extend(texts)
-        found = {lit for _, lit in self._automaton.iter("\n".join(parts))} if parts else ()
+        text = self.haystack(values)
+        found = {lit for _, lit in self._automaton.iter(text)} if text else ()
         if not found:
             return self._always
         chosen = set(self._always)
