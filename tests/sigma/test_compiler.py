@@ -209,6 +209,8 @@ MODIFIER_CASES = [
     ("detection:\n  sel:\n    cs-uri-query|contains|all: ['alpha', 'beta']\n  condition: sel",
      "/?a=alpha&b=beta", "/?a=alpha"),
     ("detection:\n  sel:\n    cs-uri-query|fieldref|contains: cs-method\n  condition: sel", "/api/GET/x", "/api/x"),
+    ("detection:\n  sel:\n    cs-uri-stem: /login\n    cs-uri-query|neq: /login\n  condition: sel", None, None),
+    ("detection:\n  sel:\n    cs-uri-stem: /x\n    sc-status|neq: 200\n  condition: sel", ("/x", 500), ("/x", 200)),
 ]
 
 

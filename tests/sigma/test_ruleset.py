@@ -98,6 +98,11 @@ id: 1d000000-0000-4000-8000-000000000005
 logsource: {category: webserver}
 detection: {sel: {cs-method: GET}, condition: sel and other}
 ---
+title: Timestamp part
+id: 1d000000-0000-4000-8000-000000000007
+logsource: {category: webserver}
+detection: {sel: {sc-status|minute: 5}, condition: sel}
+---
 title: Fine
 id: 1d000000-0000-4000-8000-000000000006
 logsource: {category: webserver}
@@ -107,10 +112,10 @@ detection: {sel: {cs-method: TRACE}, condition: sel}
     problems = {p.rule_id[-1]: p for p in ruleset.problems}
     assert [r.card.id[-1] for r in ruleset.rules] == ["6"]
     assert {k: p.kind for k, p in problems.items()} == {"1": "unsupported", "2": "unsupported", "3": "unsupported",
-                                                       "4": "invalid", "5": "invalid"}
+                                                       "4": "invalid", "5": "invalid", "7": "unsupported"}
     assert "category: proxy" in problems["1"].reason and "cs-cookie" in problems["2"].reason
     assert "%scanners%" in problems["3"].reason and "(a)\\1" in problems["4"].reason
-    assert "other" in problems["5"].reason
+    assert "other" in problems["5"].reason and "timestamp" in problems["7"].reason
 
 
 def test_disabled_rule_and_severity_override(tmp_path):

@@ -52,6 +52,7 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
 )
 
@@ -302,6 +303,8 @@ class ValueCompiler:
         if isinstance(v, SigmaBool):
             want = "true" if v.boolean else "false"
             return Compiled(lambda ev: any(x == want for x in ev.folded(field) or ()), None)
+        if isinstance(v, SigmaTimestampPart):
+            raise Unsupported(f"timestamp-part modifier on {field} (minute, hour, day ...) is not evaluated")
         if isinstance(v, SigmaNumber):
             text = str(v.number)  # a value equal to the number shows these digits
             lits = frozenset({f"{field}\x1e{text}"}) if len(text) >= MIN_LITERAL and not isinstance(
