@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from sigma_helpers import EMERGING, RULES, SNAPSHOT, write_rule
 
@@ -28,8 +29,13 @@ def _accounted(ruleset) -> tuple[set[str], set[str]]:
     return evaluated, reported
 
 
-def test_every_snapshot_rule_is_evaluated_or_reported():
-    ruleset = build(Config(), [SNAPSHOT])
+@pytest.fixture(scope="module")
+def snapshot():
+    return build(Config(), [SNAPSHOT])
+
+
+def test_every_snapshot_rule_is_evaluated_or_reported(snapshot):
+    ruleset = snapshot
     evaluated, reported = _accounted(ruleset)
     docs = _rule_files(SNAPSHOT)
     assert len(docs) == 342
@@ -39,8 +45,8 @@ def test_every_snapshot_rule_is_evaluated_or_reported():
     assert counts["evaluated"] == 309 and counts["unsupported"] == 33 and counts["invalid"] == 0
 
 
-def test_webserver_kubernetes_and_linux_process_creation_rules():
-    ruleset = build(Config(), [RULES / "web", RULES / "application", RULES / "linux" / "process_creation", EMERGING])
+def test_webserver_kubernetes_and_linux_process_creation_rules(snapshot):
+    ruleset = snapshot
     evaluated, reported = _accounted(ruleset)
     docs = _rule_files(RULES / "web", RULES / "application", RULES / "linux" / "process_creation", EMERGING)
     web = {i for i, d in docs.items() if d["logsource"].get("category") == "webserver"}
