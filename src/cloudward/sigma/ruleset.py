@@ -189,15 +189,19 @@ class RuleGroup:
             return isinstance(raw, dict) and isinstance(raw.get("records"), list)
         return True
 
-    def haystack(self, values: EventValues) -> str:
-        """The literal-carrying field values of one event, joined and casefolded once."""
+    def haystack(self, subject: Any) -> str:
+        """The literal-carrying field values of one event (or auditd record), joined and casefolded once.
+
+        Read with the getters directly: most events stop here, so they never pay for the value cache."""
         parts: list[str] = []
-        raw = values.raw
-        for name in self._haystack_fields:
-            v = raw(name)
+        for get in self._haystack_getters:
+            try:
+                v = get(subject)
+            except (AttributeError, TypeError, ValueError):
+                continue
             if v is None:
                 continue
-            if isinstance(v, str):
+            if type(v) is str:
                 parts.append(v)
             elif isinstance(v, list | tuple):
                 parts.extend(t for x in v if (t := _text(x)))
@@ -207,11 +211,14 @@ class RuleGroup:
                     parts.append(t)
         return "\n".join(parts).casefold()
 
-    def candidates(self, values: EventValues) -> list[int]:
+    def candidates(self, subject: Any) -> list[int]:
+        """Indexes of the rules worth evaluating on `subject`: those whose literals occur, and the rest."""
         if self._automaton is None:
             return self._always
-        text = self.haystack(values)
-        found = {lit for _, lit in self._automaton.iter(text)} if text else ()
+        text = self.haystack(subject)
+        if not text:
+            return self._always
+        found = {lit for _, lit in self._automaton.iter(text)}
         if not found:
             return self._always
         chosen = set(self._always)
@@ -223,12 +230,15 @@ class RuleGroup:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
         if not self.applies(event):
             return []
-        subjects = [EventValues(rec, self.getters) for rec in audit_records(event)] if self.records else [
-            EventValues(event, self.getters)]
+        subjects = audit_records(event) if self.records else (event,)
         out: list[tuple[CompiledRule, EventValues]] = []
         done: set[int] = set()
-        for values in subjects:
-            for i in self.candidates(values):
+        for subject in subjects:
+            chosen = self.candidates(subject)
+            if not chosen:
+                continue
+            values = EventValues(subject, self.getters)
+            for i in chosen:
                 if i in done:
                     continue
                 rule = self.rules[i]
