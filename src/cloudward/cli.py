@@ -421,10 +421,12 @@ def _sigma_test(events: list[str], sigma_paths: tuple[str, ...], fmt: str | None
         con.print(Text.assemble(Text(terminal_safe(where, 120), style="bold"), "  ",
                                 Text(rule.card.id, style="cyan"), f"  {rule.card.severity}  ",
                                 Text(terminal_safe(rule.card.title, 100))))
-        con.print(Text(f"    matched: {', '.join(why) or '(condition)'}  |  {terminal_safe(event.summary(), 160)}"))
+        con.print(Text(f"    matched (일치): {terminal_safe(', '.join(why), 200) or '(condition)'}  |  "
+                       f"{terminal_safe(event.summary(), 160)}"))
     rules_hit = {r.card.id for _, r, _ in trace}
     con.print(f"{len(trace)} match(es) of {len(rules_hit)} rule(s) in {pipe.stats.events} event(s); "
-              f"{pipe.stats.rejected} record(s) rejected.")
+              f"{pipe.stats.rejected} record(s) rejected. (이벤트 {pipe.stats.events}개 중 규칙 {len(rules_hit)}개가 "
+              f"{len(trace)}번 일치, 거부된 레코드 {pipe.stats.rejected}개)")
     if found:
         _print_sigma_problems(_stderr(), found[0].ruleset)
     return 0 if trace else 1

@@ -65,7 +65,7 @@ def test_rules_test_sigma_shows_matches_and_why(tmp_path):
     out = r.stdout.decode()
     assert r.returncode == 0, r.stderr
     assert "access.log:1" in out and "SIGMA_7745c2ea-24a5-4290-b680-04359cb84b35" in out
-    assert "matched: selection" in out and "access.log:2" not in out
+    assert "matched (일치): selection" in out and "access.log:2" not in out
     quiet = tmp_path / "quiet.log"
     quiet.write_text(combined("/index.html"))
     assert run("rules", "test", "--sigma", str(TRAVERSAL), str(quiet)).returncode == 1
