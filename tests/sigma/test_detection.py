@@ -98,3 +98,21 @@ def test_the_same_file_line_twice_counts_once():
     for _ in range(2):
         pipe.run_input(InputFile.from_bytes(combined("/a/../../../etc/passwd").encode(), "access.log"))
     assert [a.count for a in pipe.finish()] == [1]
+
+
+def test_iis_w3c_logs_read_the_same_fields():
+    """W3C logs keep stem and query in separate columns: `cs-uri-query` is still the whole target."""
+    header = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+              "#Fields: date time s-sitename s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+              "cs(User-Agent) cs(Referer) cs-host sc-status sc-substatus sc-win32-status sc-bytes time-taken\n")
+
+    def line(stem: str, query: str, second: int) -> str:
+        return (f"2026-11-02 09:15:{second:02d} SHOP 10.0.0.4 GET {stem} {query} 443 - 198.51.100.23 "
+                f"Mozilla/5.0+(X11) - shop.example.net 200 0 0 4523 31\n")
+
+    sqli = WEB / "web_sql_injection_in_access_logs.yml"
+    text = (header + line("/item", "id=1%20UNION%20SELECT%20password", 1)
+            + line("/cgi-bin/", "f=../../../etc/passwd", 2) + line("/index.html", "-", 3))
+    alerts = scan(text, [TRAVERSAL, sqli])
+    assert alert_types(alerts) == {TRAVERSAL_ID, "SIGMA_5513deaf-f49a-46c2-a6c8-3f111b5cb453"}
+    assert {a.entities["source_ip"] for a in alerts} == {"198.51.100.23"}
