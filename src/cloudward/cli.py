@@ -320,8 +320,14 @@ def _print_sigma_report(err: Console, pipe: Pipeline) -> None:
 @rules.command("show")
 @click.argument("alert_type")
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en")
-def rules_show(alert_type: str, lang: str) -> None:
-    """A card's metadata, what it looks at, its parameters and a sample."""
+@click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Sigma rule files or folders to look a SIGMA_<id> alert type up in (repeatable).")
+@_config_option
+def rules_show(alert_type: str, lang: str, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
+    """A card's metadata, what it looks at, its parameters and a sample (or a Sigma rule's)."""
+    if alert_type.startswith("SIGMA_"):
+        _show_sigma_rule(alert_type, lang == "ko", sigma_paths, config_path)
+        return
     cls = registry.by_id(alert_type)
     if cls is None:
         raise click.UsageError(f"no detection {alert_type!r}; see `cloudward rules list`")
@@ -352,6 +358,29 @@ def rules_show(alert_type: str, lang: str) -> None:
         con.print(Text(f"Sample ({positive.format}, alerts): {positive.name}", style="bold"))
         con.print(Text(terminal_safe(sample_text(positive)[:1500])))
     con.print(Text(f"{len(c.samples)} samples; run them with: cloudward rules test {c.id}", style="dim"))
+
+
+def _show_sigma_rule(alert_type: str, ko: bool, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
+    """`rules show SIGMA_<id>`: the rule's card. Its text comes from a rule file, so it is made terminal-safe."""
+    ruleset = _sigma_ruleset(config_path, sigma_paths)
+    cards = [x.card for x in (*ruleset.rules, *ruleset.correlations)] if ruleset is not None else []
+    c = next((card for card in cards if card.id == alert_type), None)
+    if c is None:
+        raise click.UsageError(f"no Sigma rule {alert_type!r} in the given rules (--sigma PATH or [sigma] paths)")
+    con = Console()
+    con.print(Text(terminal_safe(f"{c.id} — {c.title_ko if ko else c.title}", 300), style="bold"))
+    table = Table(show_header=False, box=None)
+    for k, v in (("Severity", c.severity), ("Data source", c.data_source), ("Tactics", ", ".join(c.tactics)),
+                 ("Techniques", ", ".join(c.techniques)), ("Status", c.maturity), ("Looks at", c.looks_at),
+                 ("Description", c.description_ko if ko else c.description)):
+        table.add_row(Text(k, style="bold"), Text(terminal_safe(v, 2000)))
+    con.print(table)
+    for heading, items in (("Remediation:", c.remediation_ko if ko else c.remediation),
+                           ("Known false positives:", c.false_positives), ("References:", c.references)):
+        if items:
+            con.print(Text(heading, style="bold"))
+            for item in items:
+                con.print(Text("  - " + terminal_safe(item, 500)))
 
 
 @rules.command("test")

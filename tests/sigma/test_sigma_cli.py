@@ -70,3 +70,12 @@ def test_rules_test_sigma_shows_matches_and_why(tmp_path):
     quiet.write_text(combined("/index.html"))
     assert run("rules", "test", "--sigma", str(TRAVERSAL), str(quiet)).returncode == 1
     assert run("rules", "test", "--sigma", str(TRAVERSAL)).returncode == 2
+
+
+def test_rules_show_a_sigma_rule():
+    r = run("rules", "show", "SIGMA_402b955c-8fe0-4a8c-b635-622b4ac5f902", "--sigma", str(K8S))
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert "Container With A hostPath Mount" in out and "T1611" in out and "References:" in out
+    missing = run("rules", "show", "SIGMA_00000000-0000-4000-8000-000000000000", "--sigma", str(K8S))
+    assert missing.returncode == 2 and b"no Sigma rule" in missing.stderr
