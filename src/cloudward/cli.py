@@ -19,11 +19,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from cloudward import __version__, parsers
+from cloudward import __version__, parsers, sigma
 from cloudward import detections as registry
 from cloudward.config import SEVERITIES, Config, ConfigError, load, severity_rank
 from cloudward.detections.testing import run_sample, sample_text
+from cloudward.engine import Engine
 from cloudward.inputs import InputFile, expand_paths
+from cloudward.pipeline import Pipeline
 from cloudward.report import print_summary
 from cloudward.runners.scan import ScanRunner
 from cloudward.sinks import from_config as sinks_from_config
@@ -152,6 +154,8 @@ def run_scan(
     except sqlite3.DatabaseError as exc:
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
     pipe = runner.engine
+    if not quiet:
+        _print_sigma_report(err, pipe)
     started = time.perf_counter()
     try:
         if baseline_from:
@@ -250,8 +254,10 @@ def _missing(path: str) -> bool:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @_with_scan_options
+@click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Sigma rule file or folder to run next to the cards (repeatable); also [sigma] paths.")
 def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, cluster: str | None,
-         host_name: str | None, **kw: Any) -> None:
+         host_name: str | None, sigma_paths: tuple[str, ...], **kw: Any) -> None:
     """Scan log files, folders, .gz files or - (stdin) and report alerts.
 
     Formats are recognized from the content: Kubernetes audit logs (native, AKS, EKS, GKE), web and FTP
@@ -264,6 +270,7 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     for attr, value in (("site", site), ("cluster", cluster), ("host", host_name)):
         if value:
             setattr(config, attr, value)
+    sigma.add_run_paths(config, sigma_paths)
     store_path = kw.pop("store_path") or config.store_path or None
     intel = list(kw.pop("intel"))  # feeds in the configuration are read by the intel enricher itself
     code = run_scan(list(paths), config=config, store_path=store_path, intel=intel,
@@ -299,6 +306,10 @@ def formats_cmd() -> None:
     Console().print(table)
 
 
+_config_option = click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+                              envvar="CLOUDWARD_CONFIG")
+
+
 # -- rules -------------------------------------------------------------------------------------
 @main.group()
 def rules() -> None:
@@ -309,30 +320,78 @@ def rules() -> None:
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table")
 @click.option("--source", type=click.Choice(["AUDIT", "HTTP", "FTP", "PROC", "HOST"]), help="Only this data source.")
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True)
-def rules_list(output: str, source: str | None, lang: str) -> None:
-    """Every detection with its id, severity, data source and tactics."""
+@click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Also list the Sigma rules in this file or folder (repeatable); [sigma] paths are listed too.")
+@_config_option
+def rules_list(output: str, source: str | None, lang: str, sigma_paths: tuple[str, ...],
+               config_path: str | None) -> None:
+    """Every detection with its id, severity, data source and tactics (cards, then Sigma rules)."""
     cards = [c.card for c in registry.all_classes() if source is None or c.card.data_source == source]
+    ruleset = _sigma_ruleset(config_path, sigma_paths)
+    sigma_cards = [r.card for r in ruleset.rules] if ruleset is not None else []
+    sigma_cards += [c.card for c in ruleset.correlations] if ruleset is not None else []
+    sigma_cards = [c for c in sigma_cards if source is None or c.data_source == source]
     if output == "json":
         sys.stdout.write(orjson.dumps([{
             "id": c.id, "title": c.title, "title_ko": c.title_ko, "severity": c.severity, "source": c.data_source,
             "tactics": list(c.tactics), "techniques": list(c.techniques), "maturity": c.maturity,
-        } for c in cards], option=orjson.OPT_INDENT_2).decode() + "\n")
+            "kind": "sigma" if c in sigma_cards else "card",
+        } for c in [*cards, *sigma_cards]], option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     con = _stdout_console()
     rows = [[c.id, c.title_ko if lang == "ko" else c.title, Text(c.severity, style=SEVERITY_STYLE.get(c.severity, "")),
              c.data_source, ", ".join(c.tactics), ", ".join(c.techniques)] for c in cards]
+    rows += [[c.id, Text(terminal_safe(c.title, 80)), Text(c.severity, style=SEVERITY_STYLE.get(c.severity, "")),
+              c.data_source, Text(terminal_safe(", ".join(c.tactics))), Text(terminal_safe(", ".join(c.techniques)))]
+             for c in sigma_cards]
     print_listing(con, ["Alert type", "Title", "Severity", "Source", "Tactics", "Techniques"], rows)
+    if ruleset is not None:
+        _print_sigma_problems(_stderr(), ruleset, limit=len(ruleset.problems))
 
 
 def _stdout_console() -> Console:
     return make_console(sys.stdout, isatty=sys.stdout.isatty())
 
 
+def _sigma_ruleset(config_path: str | None, sigma_paths: tuple[str, ...]) -> sigma.RuleSet | None:
+    config = _load_config(config_path)
+    sigma.add_run_paths(config, sigma_paths)
+    try:
+        return sigma.ruleset_for(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _print_sigma_problems(err: Console, ruleset: sigma.RuleSet, limit: int = 10) -> None:
+    counts = ruleset.counts()
+    n, unsupported, invalid = counts["evaluated"], counts["unsupported"], counts["invalid"]
+    err.print(Text(f"Sigma: {n} rule(s) evaluated from {counts['files']} file(s); {unsupported} unsupported, "
+                   f"{invalid} invalid (규칙 {n}개 평가, {unsupported}개 미지원, {invalid}개 오류)"))
+    for p in ruleset.problems[:limit]:
+        err.print(Text("  " + terminal_safe(p.line(), 300)))
+    if len(ruleset.problems) > limit:
+        err.print(Text(f"  ... and {len(ruleset.problems) - limit} more (cloudward rules list --sigma PATH shows all)"))
+
+
+def _print_sigma_report(err: Console, pipe: Engine) -> None:
+    from cloudward.sigma.detection import sigma_detections
+
+    found = sigma_detections(pipe.detections)
+    if found:
+        _print_sigma_problems(err, found[0].ruleset)
+
+
 @rules.command("show")
 @click.argument("alert_type")
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en")
-def rules_show(alert_type: str, lang: str) -> None:
-    """A card's metadata, what it looks at, its parameters and a sample."""
+@click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Sigma rule files or folders to look a SIGMA_<id> alert type up in (repeatable).")
+@_config_option
+def rules_show(alert_type: str, lang: str, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
+    """A card's metadata, what it looks at, its parameters and a sample (or a Sigma rule's)."""
+    if alert_type.startswith("SIGMA_"):
+        _show_sigma_rule(alert_type, lang == "ko", sigma_paths, config_path)
+        return
     cls = registry.by_id(alert_type)
     if cls is None:
         raise click.UsageError(f"no detection {alert_type!r}; see `cloudward rules list`")
@@ -367,10 +426,44 @@ def rules_show(alert_type: str, lang: str) -> None:
     con.print(Text(f"{len(c.samples)} samples; run them with: cloudward rules test {c.id}", style="dim"))
 
 
+def _show_sigma_rule(alert_type: str, ko: bool, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
+    """`rules show SIGMA_<id>`: the rule's card. Its text comes from a rule file, so it is made terminal-safe."""
+    ruleset = _sigma_ruleset(config_path, sigma_paths)
+    cards = [x.card for x in (*ruleset.rules, *ruleset.correlations)] if ruleset is not None else []
+    c = next((card for card in cards if card.id == alert_type), None)
+    if c is None:
+        raise click.UsageError(f"no Sigma rule {alert_type!r} in the given rules (--sigma PATH or [sigma] paths)")
+    con = Console()
+    con.print(Text(terminal_safe(f"{c.id} — {c.title_ko if ko else c.title}", 300), style="bold"))
+    table = Table(show_header=False, box=None)
+    for k, v in (("Severity", c.severity), ("Data source", c.data_source), ("Tactics", ", ".join(c.tactics)),
+                 ("Techniques", ", ".join(c.techniques)), ("Status", c.maturity), ("Looks at", c.looks_at),
+                 ("Description", c.description_ko if ko else c.description)):
+        table.add_row(Text(k, style="bold"), Text(terminal_safe(v, 2000)))
+    con.print(table)
+    for heading, items in (("Remediation:", c.remediation_ko if ko else c.remediation),
+                           ("Known false positives:", c.false_positives), ("References:", c.references)):
+        if items:
+            con.print(Text(heading, style="bold"))
+            for item in items:
+                con.print(Text("  - " + terminal_safe(item, 500)))
+
+
 @rules.command("test")
-@click.argument("alert_types", nargs=-1)
-def rules_test(alert_types: tuple[str, ...]) -> None:
-    """Run cards' own positive and negative samples through the real pipeline."""
+@click.argument("args", nargs=-1)
+@click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Test Sigma rules: the arguments are then event files, and every match is shown with why.")
+@click.option("--format", "fmt", metavar="NAME", help="Format of the event files (default: recognized).")
+@_config_option
+def rules_test(args: tuple[str, ...], sigma_paths: tuple[str, ...], fmt: str | None, config_path: str | None) -> None:
+    """Run cards' own positive and negative samples through the real pipeline.
+
+    With --sigma PATH, run those Sigma rules over the event files given as arguments instead and show
+    which rule matched which event, and which of its selections held.
+    """
+    if sigma_paths:
+        sys.exit(_sigma_test(list(args), sigma_paths, fmt, config_path))
+    alert_types = args
     classes = [c for c in registry.all_classes() if not alert_types or c.card.id in alert_types]
     if alert_types and len(classes) != len(set(alert_types)):
         raise click.UsageError("unknown alert type among: " + ", ".join(alert_types))
@@ -421,6 +514,43 @@ def config_reference() -> None:
     from cloudward.config_schema import reference_markdown
 
     sys.stdout.write(reference_markdown())
+def _sigma_test(events: list[str], sigma_paths: tuple[str, ...], fmt: str | None, config_path: str | None) -> int:
+    """Exit 0 when some rule matched, 1 when none did, 2 for usage errors."""
+    from cloudward.sigma.detection import sigma_detections
+
+    if not events:
+        raise click.UsageError("give the event files to test the Sigma rules on")
+    missing = [p for p in events if p != "-" and not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    config = _load_config(config_path)
+    config.raw = {**config.raw, "sigma": {**config.section("sigma"), "paths": []}}
+    sigma.add_run_paths(config, sigma_paths)
+    try:
+        pipe = Pipeline(config, only={"SIGMA_*"})
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    found = sigma_detections(pipe.detections)
+    trace: list[Any] = []
+    for det in found:
+        det.trace = trace
+    pipe.run_paths(events, fmt)
+    pipe.finish()
+    con = Console()
+    for event, rule, why in trace:
+        where = event.origin or event.event_id
+        con.print(Text.assemble(Text(terminal_safe(where, 120), style="bold"), "  ",
+                                Text(rule.card.id, style="cyan"), f"  {rule.card.severity}  ",
+                                Text(terminal_safe(rule.card.title, 100))))
+        con.print(Text(f"    matched (일치): {terminal_safe(', '.join(why), 200) or '(condition)'}  |  "
+                       f"{terminal_safe(event.summary(), 160)}"))
+    rules_hit = {r.card.id for _, r, _ in trace}
+    con.print(f"{len(trace)} match(es) of {len(rules_hit)} rule(s) in {pipe.stats.events} event(s); "
+              f"{pipe.stats.rejected} record(s) rejected. (이벤트 {pipe.stats.events}개 중 규칙 {len(rules_hit)}개가 "
+              f"{len(trace)}번 일치, 거부된 레코드 {pipe.stats.rejected}개)")
+    if found:
+        _print_sigma_problems(_stderr(), found[0].ruleset)
+    return 0 if trace else 1
 
 
 # -- alerts (store) ----------------------------------------------------------------------------
@@ -465,8 +595,6 @@ def print_alert_list(docs: list[dict[str, Any]]) -> None:
 
 
 _store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_STORE")
-_config_option = click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
-                              envvar="CLOUDWARD_CONFIG")
 _by_option = click.option("--by", default=None, metavar="WHO",
                           help="Who makes the change, for the status log (default: the OS user).")
 

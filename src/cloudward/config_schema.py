@@ -66,8 +66,18 @@ OWNED_SECTIONS = ("engine", "sigma", "agent", "server", "sinks", "spark")
 _REGISTERED: dict[str, dict[str, Key]] = {}
 
 
+#: alert types of Sigma rules (`cloudward.sigma`): known only once the rules load, so not checked by name
+SIGMA_PREFIX = "SIGMA_"
+
+
+class _SigmaRuleCard:
+    params: dict[str, Any] = {}
+
+
+_SIGMA_RULE = _SigmaRuleCard()
+
 #: the module that registers each owned section's schema when imported (imported only when the section is used)
-SECTION_OWNERS = {"agent": "cloudward.agent.settings", "sigma": "cloudward.sigma.settings",
+SECTION_OWNERS = {"agent": "cloudward.agent.settings", "sigma": "cloudward.sigma.schema",
                   "engine": "cloudward.engine", "server": "cloudward.server.settings",
                   "spark": "cloudward.spark.settings"}
 
@@ -305,6 +315,8 @@ def validate(raw: dict[str, Any], source: str) -> list[str]:
         for alert_type, table in detections.items():
             path = f"detections.{alert_type}"
             card = cards.get(alert_type)
+            if card is None and str(alert_type).startswith(SIGMA_PREFIX):
+                card = _SIGMA_RULE  # a Sigma rule's alert type: the common keys only
             if card is None:
                 check.unknown(path, alert_type, list(cards), "alert type")
                 continue
@@ -346,7 +358,7 @@ def validate(raw: dict[str, Any], source: str) -> list[str]:
                 if name not in rule_keys:
                     check.unknown(where, name, list(rule_keys))
                 elif name == "alert_type":
-                    if value != "*" and value not in cards:
+                    if value != "*" and value not in cards and not str(value).startswith(SIGMA_PREFIX):
                         check.unknown(where, str(value), list(cards), "alert type")
                 elif name == "match":
                     entity_table(where, value)

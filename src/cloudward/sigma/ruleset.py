@@ -1,0 +1,378 @@
+"""Loaded Sigma rules, compiled and grouped by log source, with a detection card per rule.
+
+A `RuleGroup` holds every rule of one log source (webserver, Kubernetes audit, Linux process creation,
+...). For each event it builds one lowercase haystack of the field values its rules read, runs one
+Aho-Corasick automaton over it, and evaluates only the rules whose literals occur (plus the few rules
+that have no necessary literal), so a hundred rules cost little more than one on ordinary traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+from sigma.rule import SigmaRule
+
+from cloudward.config import Config, ConfigError, DetectionSettings
+from cloudward.detections.base import Card
+from cloudward.sigma.compiler import (
+    RAW,
+    Compiled,
+    EventValues,
+    Invalid,
+    RuleCompiler,
+    Unsupported,
+    _text,
+    literal_parts,
+)
+from cloudward.sigma.fields import Getter, LogSourceMapping
+from cloudward.sigma.loader import LoadedRules, Problem, rule_path
+
+#: Sigma level -> Cloudward severity (Cloudward's scale tops out at high)
+LEVELS = {"informational": "informational", "low": "low", "medium": "medium", "high": "high", "critical": "high"}
+DATA_SOURCES = {"HttpRequest": "HTTP", "K8sAudit": "AUDIT", "ProcessExec": "PROC", "NetConnection": "HOST"}
+NO_KOREAN = "이 Sigma 규칙에는 한국어 설명이 없어 영어 원문을 표시합니다."
+
+
+def tactic_name(tag: str) -> str:
+    """`initial-access` -> `InitialAccess` (ATT&CK tactic short names as the cards write them)."""
+    return "".join(w.capitalize() for w in tag.replace("_", "-").split("-"))
+
+
+def attack_tags(rule: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tactics: list[str] = []
+    techniques: list[str] = []
+    for tag in rule.tags or ():
+        if tag.namespace != "attack":
+            continue
+        name = tag.name
+        if name[:1].lower() == "t" and name[1:2].isdigit():
+            t = name.upper()
+            if t not in techniques:
+                techniques.append(t)
+        elif not (name[:1].lower() in "gs" and name[1:2].isdigit()):  # groups (g0001) and software (s0001)
+            t = tactic_name(name)
+            if t not in tactics:
+                tactics.append(t)
+    return tuple(tactics), tuple(techniques)
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def card_for(rule: Any, mapping_name: str, data_source: str, entities: Iterable[str], license_: str) -> Card:
+    tactics, techniques = attack_tags(rule)
+    level = str(rule.level.name).lower() if rule.level else "medium"
+    desc = " ".join((rule.description or rule.title).split())
+    shown = ", ".join(f"{k}={{{k}}}" for k in entities)
+    refs = tuple(rule.references or ())
+    fps = tuple(str(f) for f in rule.falsepositives or ())
+    author = rule.author or "unknown"
+    return Card(
+        id=f"SIGMA_{rule.id}",
+        title=rule.title,
+        title_ko=rule.title,
+        severity=LEVELS.get(level, "medium"),
+        tactics=tactics,
+        techniques=techniques,
+        data_source=data_source,
+        looks_at=f"Sigma rule {rule_path(rule)} (log source {mapping_name}; author {author}; licence {license_})",
+        description=_braces(desc) + f" [Sigma rule by {_braces(author)}; {shown}]",
+        description_ko=f"Sigma 규칙 '{_braces(rule.title)}'이(가) 일치했습니다 ({shown}). {NO_KOREAN} " + _braces(desc),
+        remediation=(
+            "Review the matching event(s) in the evidence and decide whether the activity was expected.",
+            *(f"Rule reference: {r}" for r in refs[:5]),
+        ),
+        remediation_ko=(
+            "증거의 일치한 이벤트를 검토하고 예상된 활동인지 판단하십시오.",
+            *(f"규칙 참고 자료: {r}" for r in refs[:5]),
+        ),
+        false_positives=fps,
+        references=refs,
+        maturity=str(rule.status.name).lower() if rule.status else "experimental",
+    )
+
+
+@dataclass
+class CompiledRule:
+    rule: SigmaRule
+    card: Card
+    mapping: LogSourceMapping
+    condition: Compiled
+    named: dict[str, Compiled]
+    getters: dict[str, Getter]
+    settings: DetectionSettings
+    #: False for a correlation's base rule that should not alert on its own (`generate: false`)
+    alerts: bool = True
+    license: str = ""
+    #: correlations that count this rule's matches
+    correlations: list[Any] = field(default_factory=list)
+
+    @property
+    def severity(self) -> str:
+        return self.settings.severity or self.card.severity
+
+    def matches(self, values: EventValues) -> bool:
+        return self.condition.pred(values)
+
+    def why(self, values: EventValues) -> list[str]:
+        """The named detections (selections, filters) that hold for this event: why it matched."""
+        return [name for name, c in self.named.items() if c.pred(values)]
+
+
+def _group_key(mapping: LogSourceMapping, logsource: Any) -> tuple[str, str | None]:
+    product = (logsource.product or "").lower()
+    os_name = mapping.os or (product if product in ("linux", "windows") else None)
+    return mapping.name, os_name
+
+
+class RuleGroup:
+    """The rules of one log source (and operating system), matched together."""
+
+    def __init__(self, mapping: LogSourceMapping, os_name: str | None) -> None:
+        self.mapping = mapping
+        self.os = os_name
+        self.rules: list[CompiledRule] = []
+        self.records = mapping.default == "record"
+        self._automaton: Any = None
+        self._by_literal: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        self.getters: dict[str, Getter] = {}
+        self._haystack_fields: list[str] = []
+        self._haystack_getters: list[Getter] = []
+
+    @property
+    def name(self) -> str:
+        return self.mapping.name + (f"/{self.os}" if self.os and not self.mapping.os else "")
+
+    def add(self, rule: CompiledRule) -> None:
+        self.rules.append(rule)
+
+    def prepare(self) -> None:
+        """Build the shared literal automaton once every rule is in."""
+        self._by_literal.clear()
+        self._always = []
+        fields: set[str] = set()
+        for i, r in enumerate(self.rules):
+            self.getters.update(r.getters)
+            if r.condition.literals:
+                for entry in r.condition.literals:
+                    name, lit = literal_parts(entry)
+                    fields.add(name)
+                    self._by_literal.setdefault(lit, []).append(i)
+            else:
+                self._always.append(i)
+        # only the fields that carry a chosen literal go into the haystack
+        self._haystack_fields = sorted(fields)
+        self._haystack_getters = [self.getters[f] for f in self._haystack_fields]
+        if self._by_literal:
+            automaton = ahocorasick.Automaton()
+            for lit in self._by_literal:
+                automaton.add_word(lit, lit)
+            automaton.make_automaton()
+            self._automaton = automaton
+        else:
+            self._automaton = None
+
+    def stats(self) -> dict[str, int]:
+        return {"rules": len(self.rules), "literal_prefiltered": len(self.rules) - len(self._always),
+                "always_evaluated": len(self._always), "literals": len(self._by_literal)}
+
+    def applies(self, event: Any) -> bool:
+        if self.os and getattr(event, "os", self.os) != self.os:
+            return False
+        if self.records:
+            raw = getattr(event, "raw", None)
+            return isinstance(raw, dict) and isinstance(raw.get("records"), list)
+        return True
+
+    def haystack(self, subject: Any) -> str:
+        """The literal-carrying field values of one event (or auditd record), joined and casefolded once.
+
+        Read with the getters directly: most events stop here, so they never pay for the value cache."""
+        parts: list[str] = []
+        for get in self._haystack_getters:
+            try:
+                v = get(subject)
+            except (AttributeError, TypeError, ValueError):
+                continue
+            if v is None:
+                continue
+            if type(v) is str:
+                parts.append(v)
+            elif isinstance(v, list | tuple):
+                parts.extend(t for x in v if (t := _text(x)))
+            else:
+                t = _text(v)
+                if t:
+                    parts.append(t)
+        return "\n".join(parts).casefold()
+
+    def candidates(self, subject: Any) -> list[int]:
+        """Indexes of the rules worth evaluating on `subject`: those whose literals occur, and the rest."""
+        if self._automaton is None:
+            return self._always
+        text = self.haystack(subject)
+        if not text:
+            return self._always
+        found = {lit for _, lit in self._automaton.iter(text)}
+        if not found:
+            return self._always
+        chosen = set(self._always)
+        for lit in found:
+            chosen.update(self._by_literal[lit])
+        return sorted(chosen)
+
+    def match(self, event: Any) -> list[tuple[CompiledRule, EventValues]]:
+        """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
+        if not self.applies(event):
+            return []
+        subjects = audit_records(event) if self.records else (event,)
+        out: list[tuple[CompiledRule, EventValues]] = []
+        done: set[int] = set()
+        for subject in subjects:
+            chosen = self.candidates(subject)
+            if not chosen:
+                continue
+            values = EventValues(subject, self.getters)
+            for i in chosen:
+                if i in done:
+                    continue
+                rule = self.rules[i]
+                if rule.matches(values):
+                    done.add(i)
+                    out.append((rule, values))
+        return out
+
+
+def audit_records(event: Any) -> list[dict[str, str]]:
+    """The auditd records of an event from the auditd reader, as Sigma's auditd fields (type, a0, exe...)."""
+    raw = getattr(event, "raw", None)
+    lines = raw.get("records") if isinstance(raw, dict) else None
+    return [parse_audit_record(line) for line in lines or () if isinstance(line, str)]
+
+
+def parse_audit_record(line: str) -> dict[str, str]:
+    """`type=EXECVE msg=audit(..): argc=2 a0="ls" a1=2D6C` -> {"type": "EXECVE", "a0": "ls", "a1": "-l", ...}.
+
+    Quoted values are taken as written; unquoted hex (auditd's encoding of values with spaces or
+    specials) is decoded for the argument, title and name fields. The ENRICHED part after 0x1d adds
+    the resolved names (UID, SYSCALL...).
+    """
+    out: dict[str, str] = {"\x00line": line}
+    for tok in line.replace("\x1d", " ").split(" "):
+        key, sep, value = tok.partition("=")
+        if not sep or not key:
+            continue
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        elif ((key[:1] == "a" and key[1:].isdigit()) or key in ("proctitle", "name", "cwd", "exe", "comm")) and \
+                len(value) % 2 == 0 and value and all(c in "0123456789ABCDEFabcdef" for c in value):
+            try:
+                value = bytes.fromhex(value).decode("utf-8", "replace").replace("\x00", " ")
+            except ValueError:
+                pass
+        if key == "msg" and value.startswith("audit("):
+            continue
+        out.setdefault(key, value)
+    return out
+
+
+@dataclass
+class RuleSet:
+    """Every loaded rule, compiled and grouped, with what did not load and why."""
+
+    groups: list[RuleGroup]
+    problems: list[Problem]
+    loaded: LoadedRules
+    correlations: list[Any] = field(default_factory=list)
+
+    @property
+    def rules(self) -> list[CompiledRule]:
+        return [r for g in self.groups for r in g.rules]
+
+    def counts(self) -> dict[str, int]:
+        out = {"files": self.loaded.files, "evaluated": len(self.rules) + len(self.correlations),
+               "invalid": 0, "unsupported": 0}
+        for p in self.problems:
+            out[p.kind] = out.get(p.kind, 0) + 1
+        return out
+
+
+def compile_rules(loaded: LoadedRules, mappings: list[LogSourceMapping], config: Config,
+                  placeholders: Mapping[str, list[str]], license_: str = "") -> RuleSet:
+    groups: dict[tuple[str, str | None], RuleGroup] = {}
+    problems = list(loaded.problems)
+    seen_ids: dict[str, str] = {}
+    compiled_by_id: dict[str, CompiledRule] = {}
+    for rule in loaded.rules:
+        path = rule_path(rule)
+        rid = str(rule.id or "")
+        if not rid:
+            problems.append(Problem(path, "invalid", "rule has no id (alert types are SIGMA_<id>)", "", rule.title))
+            continue
+        if rid in seen_ids:
+            problems.append(Problem(path, "invalid", f"duplicate rule id, first loaded from {seen_ids[rid]}",
+                                    rid, rule.title))
+            continue
+        mapping = next((m for m in mappings if m.applies_to(vars(rule.logsource))), None)
+        if mapping is None:
+            ls = rule.logsource
+            what = ", ".join(f"{k}: {v}" for k, v in (("category", ls.category), ("product", ls.product),
+                                                      ("service", ls.service)) if v)
+            problems.append(Problem(path, "unsupported", f"log source ({what}) has no Cloudward event kind",
+                                    rid, rule.title))
+            continue
+        try:
+            compiled = _compile_one(rule, mapping, config, placeholders, license_)
+        except Unsupported as exc:
+            problems.append(Problem(path, "unsupported", str(exc), rid, rule.title))
+            continue
+        except Invalid as exc:
+            problems.append(Problem(path, "invalid", str(exc), rid, rule.title))
+            continue
+        except ConfigError:
+            raise
+        except Exception as exc:  # pySigma raising on a construct while we walk it: report, keep the rest
+            problems.append(Problem(path, "invalid", f"{type(exc).__name__}: {exc}", rid, rule.title))
+            continue
+        seen_ids[rid] = path
+        compiled_by_id[rid] = compiled
+        if rule.name:
+            compiled_by_id[rule.name] = compiled
+        if not compiled.settings.enabled:
+            continue
+        key = _group_key(mapping, rule.logsource)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = RuleGroup(mapping, key[1])
+        group.add(compiled)
+    from cloudward.sigma.correlation import build_correlations
+
+    correlations = build_correlations(loaded.correlations, compiled_by_id, problems, config, license_)
+    for g in groups.values():
+        g.prepare()
+    return RuleSet(list(groups.values()), problems, loaded, correlations)
+
+
+def _compile_one(rule: SigmaRule, mapping: LogSourceMapping, config: Config,
+                 placeholders: Mapping[str, list[str]], license_: str) -> CompiledRule:
+    rc = RuleCompiler(rule, mapping, placeholders)
+    named = {name: rc.detection(det) for name, det in rule.detection.detections.items()}
+    conditions = rule.detection.parsed_condition
+    if len(conditions) != 1:
+        raise Unsupported(f"{len(conditions)} conditions in one rule (write one condition with 'or')")
+    tree = conditions[0].parse(postprocess=False)
+    condition = rc.condition(tree, named)
+    kind_names = [k.__name__ for k in mapping.kinds]
+    data_source = DATA_SOURCES.get(kind_names[0], "HOST")
+    lic = rule.license or license_
+    card = card_for(rule, mapping.name, data_source, mapping.entities, lic or "not stated")
+    return CompiledRule(rule=rule, card=card, mapping=mapping, condition=condition, named=named,
+                        getters=dict(rc.getters), settings=config.detection(card.id), license=lic)
+
+
+__all__ = ["RAW", "CompiledRule", "RuleGroup", "RuleSet", "compile_rules", "parse_audit_record"]

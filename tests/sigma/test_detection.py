@@ -1,0 +1,118 @@
+"""Sigma rules as detections in the real pipeline: the alert contract, deduplication by the log source's
+entities, per-rule configuration (severity, enabled, allow), running next to the cards, and the Kubernetes
+parser interest the rules' pinned verbs and resources give."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+from sigma_helpers import K8S, WEB, alert_types, combined, scan, write_rule
+
+from cloudward.config import from_dict
+from cloudward.pipeline import Pipeline, scan_text
+from cloudward.sigma.detection import SigmaRules, sigma_detections
+from cloudward.sinks import outputs
+
+TRAVERSAL = WEB / "web_path_traversal_exploitation_attempt.yml"
+TRAVERSAL_ID = "SIGMA_7745c2ea-24a5-4290-b680-04359cb84b35"
+
+
+def test_alert_contract_of_a_sigma_alert():
+    alerts = scan(combined("/cgi-bin/../../../etc/passwd", status=400), [TRAVERSAL],
+                  extra={"license": "DRL 1.1"})
+    out = io.BytesIO()
+    outputs()["jsonl"](alerts, out, {})
+    doc = orjson.loads(out.getvalue().splitlines()[0])
+    assert doc["alert_type"] == TRAVERSAL_ID and doc["title"] == "Path Traversal Exploitation Attempts"
+    assert doc["severity"] == "medium" and doc["tactics"] == ["InitialAccess"] and doc["techniques"] == ["T1190"]
+    assert doc["source"] == "http" and doc["resource"]["type"] == "site"
+    ents = doc["entities"]
+    assert ents["source_ip"] == "203.0.113.9" and ents["rule_license"] == "DRL 1.1"
+    assert "Florian Roth" in ents["rule_author"] and ents["rule_references"]
+    assert doc["evidence"][0]["event_id"].endswith(":1") and doc["description"].startswith("Detects path traversal")
+    assert doc["title_ko"] and "영어 원문" in doc["description_ko"] and doc["remediation_ko"]
+
+
+def test_dedup_by_rule_and_log_source_entities():
+    lines = (combined("/a/../../../etc/passwd", second=1) + combined("/b/../../../etc/shadow", second=2)
+             + combined("/c/../../../etc/hosts", ip="198.51.100.4", second=3))
+    alerts = scan(lines, [TRAVERSAL])
+    assert sorted((a.entities["source_ip"], a.count) for a in alerts) == [("198.51.100.4", 1), ("203.0.113.9", 2)]
+
+
+def test_allow_severity_and_enabled_per_rule():
+    line = combined("/cgi-bin/../../../etc/passwd")
+    paths = {"paths": [str(TRAVERSAL)]}
+    allowed = from_dict({"sigma": paths, "detections": {TRAVERSAL_ID: {"allow": [{"source_ip": "203.0.113.*"}]}}})
+    assert scan_text(line, config=allowed, only={"SIGMA_*"})[0] == []
+    raised = from_dict({"sigma": paths, "detections": {TRAVERSAL_ID: {"severity": "high"}}})
+    assert [a.severity for a in scan_text(line, config=raised, only={"SIGMA_*"})[0]] == ["high"]
+    off = from_dict({"sigma": paths, "detections": {TRAVERSAL_ID: {"enabled": False}}})
+    assert scan_text(line, config=off, only={"SIGMA_*"})[0] == []
+
+
+def test_sigma_rules_run_next_to_the_cards():
+    """A web shell in an upload folder: the card and a Sigma rule both see it, in one run."""
+    config = from_dict({"sigma": {"paths": [str(TRAVERSAL)]}})
+    lines = (combined("/wp-content/uploads/2026/11/x.php?cmd=id", status=200)
+             + combined("/cgi-bin/../../../etc/passwd", second=2))
+    alerts, stats = scan_text(lines, config=config)
+    types = alert_types(alerts)
+    assert "AppServices_PhpInUploadFolder" in types and TRAVERSAL_ID in types and stats.rejected == 0
+
+
+def test_kubernetes_rules_that_pin_verbs_narrow_what_the_parser_reads(tmp_path):
+    for name in ("kubernetes_audit_exec_into_container.yml", "kubernetes_audit_secrets_enumeration.yml"):
+        (tmp_path / name).write_text((K8S / name).read_text())
+    pipe = Pipeline(from_dict({"sigma": {"paths": [str(tmp_path)]}}), only={"SIGMA_*"})
+    assert pipe.engine.interest.audit_verbs == frozenset({"create", "list"})
+    assert pipe.engine.interest.audit_resources == frozenset({"pods", "secrets"})
+    # a rule that can match any verb makes every event count
+    (tmp_path / "u.yml").write_text((K8S / "kubernetes_audit_unauthorized_unauthenticated_actions.yml").read_text())
+    pipe = Pipeline(from_dict({"sigma": {"paths": [str(tmp_path)]}}), only={"SIGMA_*"})
+    assert pipe.engine.interest.audit_verbs is None
+
+
+def test_groups_subscribe_to_their_event_kinds():
+    config = from_dict({"sigma": {"paths": [str(TRAVERSAL), str(K8S)]}})
+    dets = sigma_detections(Pipeline(config).detections)
+    kinds = sorted(k.__name__ for d in dets for k in d.kinds)
+    assert kinds == ["HttpRequest", "K8sAudit"]
+
+
+def test_nothing_loaded_still_reports(tmp_path):
+    path = write_rule(tmp_path, "title: P\nid: 3f000000-0000-4000-8000-000000000001\nlogsource: {category: proxy}\n"
+                                "detection: {sel: {c-useragent: x}, condition: sel}\n")
+    dets = sigma_detections(Pipeline(from_dict({"sigma": {"paths": [str(path)]}})).detections)
+    assert len(dets) == 1 and isinstance(dets[0], SigmaRules) and dets[0].kinds == ()
+    assert dets[0].ruleset.counts()["unsupported"] == 1
+
+
+def test_the_same_file_line_twice_counts_once():
+    """A redelivered record (same file:line) is one contribution, as for the cards."""
+    config = from_dict({"sigma": {"paths": [str(TRAVERSAL)]}})
+    pipe = Pipeline(config, only={"SIGMA_*"})
+    from cloudward.inputs import InputFile
+
+    for _ in range(2):
+        pipe.run_input(InputFile.from_bytes(combined("/a/../../../etc/passwd").encode(), "access.log"))
+    assert [a.count for a in pipe.finish()] == [1]
+
+
+def test_iis_w3c_logs_read_the_same_fields():
+    """W3C logs keep stem and query in separate columns: `cs-uri-query` is still the whole target."""
+    header = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+              "#Fields: date time s-sitename s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+              "cs(User-Agent) cs(Referer) cs-host sc-status sc-substatus sc-win32-status sc-bytes time-taken\n")
+
+    def line(stem: str, query: str, second: int) -> str:
+        return (f"2026-11-02 09:15:{second:02d} SHOP 10.0.0.4 GET {stem} {query} 443 - 198.51.100.23 "
+                f"Mozilla/5.0+(X11) - shop.example.net 200 0 0 4523 31\n")
+
+    sqli = WEB / "web_sql_injection_in_access_logs.yml"
+    text = (header + line("/item", "id=1%20UNION%20SELECT%20password", 1)
+            + line("/cgi-bin/", "f=../../../etc/passwd", 2) + line("/index.html", "-", 3))
+    alerts = scan(text, [TRAVERSAL, sqli])
+    assert alert_types(alerts) == {TRAVERSAL_ID, "SIGMA_5513deaf-f49a-46c2-a6c8-3f111b5cb453"}
+    assert {a.entities["source_ip"] for a in alerts} == {"198.51.100.23"}

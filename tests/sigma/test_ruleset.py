@@ -1,0 +1,152 @@
+"""The whole SigmaHQ snapshot: every webserver, Kubernetes and Linux process-creation rule loads and is either
+evaluated or reported (never dropped), and the rule cards carry the rule's metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sigma_helpers import EMERGING, RULES, SNAPSHOT, write_rule
+
+from cloudward.config import Config, from_dict
+from cloudward.sigma import build
+from cloudward.sigma.ruleset import attack_tags, parse_audit_record
+
+
+def _rule_files(*folders: Path) -> dict[str, dict]:
+    out = {}
+    for folder in folders:
+        for f in sorted(folder.rglob("*.yml")):
+            doc = yaml.safe_load(f.read_text())
+            out[str(doc["id"])] = doc
+    return out
+
+
+def _accounted(ruleset) -> tuple[set[str], set[str]]:
+    evaluated = {r.card.id.removeprefix("SIGMA_") for r in ruleset.rules}
+    reported = {p.rule_id for p in ruleset.problems}
+    return evaluated, reported
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    return build(Config(), [SNAPSHOT])
+
+
+def test_every_snapshot_rule_is_evaluated_or_reported(snapshot):
+    ruleset = snapshot
+    evaluated, reported = _accounted(ruleset)
+    docs = _rule_files(SNAPSHOT)
+    assert len(docs) == 342
+    assert evaluated | reported == set(docs) and not evaluated & reported
+    assert all(p.reason and p.path.endswith(".yml") for p in ruleset.problems)
+    counts = ruleset.counts()
+    assert counts["evaluated"] == 309 and counts["unsupported"] == 33 and counts["invalid"] == 0
+
+
+def test_webserver_kubernetes_and_linux_process_creation_rules(snapshot):
+    ruleset = snapshot
+    evaluated, reported = _accounted(ruleset)
+    docs = _rule_files(RULES / "web", RULES / "application", RULES / "linux" / "process_creation", EMERGING)
+    web = {i for i, d in docs.items() if d["logsource"].get("category") == "webserver"}
+    k8s = {i for i, d in docs.items() if d["logsource"].get("product") == "kubernetes"}
+    proc = {i for i, d in docs.items() if d["logsource"].get("category") == "process_creation"}
+    assert (len(web), len(k8s), len(proc)) == (86, 16, 122)
+    for group in (web, k8s, proc):
+        assert group <= evaluated | reported
+    assert k8s <= evaluated and proc <= evaluated
+    # one webserver rule reads the request's content type, which access logs do not carry
+    unsupported_web = {p.rule_id: p.reason for p in ruleset.problems if p.rule_id in web}
+    assert len(unsupported_web) == 1 and "cs-content-type" in next(iter(unsupported_web.values()))
+    # proxy and error-log rules have no Cloudward event kind: reported, with the log source named
+    proxy = [p for p in ruleset.problems if "category: proxy" in p.reason]
+    assert len(proxy) == 29
+    groups = {g.name: g.stats() for g in ruleset.groups}
+    assert groups["webserver"]["rules"] == 85 and groups["kubernetes_audit"]["rules"] == 16
+    assert groups["webserver"]["always_evaluated"] == 0  # every webserver rule is behind the literal prefilter
+
+
+def test_rule_cards_carry_rule_metadata():
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    card = next(r.card for r in ruleset.rules if r.card.title == "Container With A hostPath Mount Created")
+    assert card.id == "SIGMA_402b955c-8fe0-4a8c-b635-622b4ac5f902"
+    assert card.severity == "low" and card.techniques == ("T1611",) and card.tactics == ("PrivilegeEscalation",)
+    assert card.data_source == "AUDIT" and card.references and card.false_positives
+    assert "Leo Tsaousis" in card.looks_at and card.title_ko == card.title
+    assert "한국어 설명이 없어" in card.description_ko and len(card.remediation) == len(card.remediation_ko)
+
+
+def test_rules_reported_unsupported(tmp_path):
+    text = """
+title: Proxy rule
+id: 1d000000-0000-4000-8000-000000000001
+logsource: {category: proxy}
+detection: {sel: {c-useragent: x}, condition: sel}
+---
+title: Unknown field
+id: 1d000000-0000-4000-8000-000000000002
+logsource: {category: webserver}
+detection: {sel: {cs-cookie|contains: session}, condition: sel}
+---
+title: Placeholder without values
+id: 1d000000-0000-4000-8000-000000000003
+logsource: {category: webserver}
+detection: {sel: {c-ip|expand: '%scanners%'}, condition: sel}
+---
+title: Backreference (pySigma checks regular expressions with RE2 too)
+id: 1d000000-0000-4000-8000-000000000004
+logsource: {category: webserver}
+detection: {sel: {cs-uri-query|re: '(a)\\1'}, condition: sel}
+---
+title: Undefined selection
+id: 1d000000-0000-4000-8000-000000000005
+logsource: {category: webserver}
+detection: {sel: {cs-method: GET}, condition: sel and other}
+---
+title: Timestamp part
+id: 1d000000-0000-4000-8000-000000000007
+logsource: {category: webserver}
+detection: {sel: {sc-status|minute: 5}, condition: sel}
+---
+title: Fine
+id: 1d000000-0000-4000-8000-000000000006
+logsource: {category: webserver}
+detection: {sel: {cs-method: TRACE}, condition: sel}
+"""
+    ruleset = build(Config(), [write_rule(tmp_path, text)])
+    problems = {p.rule_id[-1]: p for p in ruleset.problems}
+    assert [r.card.id[-1] for r in ruleset.rules] == ["6"]
+    assert {k: p.kind for k, p in problems.items()} == {"1": "unsupported", "2": "unsupported", "3": "unsupported",
+                                                       "4": "invalid", "5": "invalid", "7": "unsupported"}
+    assert "category: proxy" in problems["1"].reason and "cs-cookie" in problems["2"].reason
+    assert "%scanners%" in problems["3"].reason and "(a)\\1" in problems["4"].reason
+    assert "other" in problems["5"].reason and "timestamp" in problems["7"].reason
+
+
+def test_disabled_rule_and_severity_override(tmp_path):
+    path = write_rule(tmp_path, "title: T\nid: 2e000000-0000-4000-8000-000000000001\nlogsource: {category: "
+                                "webserver}\ndetection: {sel: {cs-method: TRACE}, condition: sel}\nlevel: low\n")
+    config = from_dict({"detections": {"SIGMA_2e000000-0000-4000-8000-000000000001": {"severity": "high"}}})
+    assert build(config, [path]).rules[0].severity == "high"
+    config = from_dict({"detections": {"SIGMA_2e000000-0000-4000-8000-000000000001": {"enabled": False}}})
+    assert build(config, [path]).rules == []
+
+
+def test_attack_tags_to_tactics_and_techniques():
+    class Tag:
+        def __init__(self, ns, name):
+            self.namespace, self.name = ns, name
+
+    class Rule:
+        tags = [Tag("attack", "initial-access"), Tag("attack", "t1190"), Tag("attack", "command-and-control"),
+                Tag("attack", "t1059.004"), Tag("attack", "g0032"), Tag("cve", "2021-44228")]
+
+    assert attack_tags(Rule) == (("InitialAccess", "CommandAndControl"), ("T1190", "T1059.004"))
+
+
+def test_audit_record_fields():
+    rec = parse_audit_record('type=EXECVE msg=audit(1795931000.000:7): argc=3 a0="ls" a1=2D6C61 a2="/tmp dir"')
+    assert rec["type"] == "EXECVE" and rec["a0"] == "ls" and rec["a1"] == "-la"
+    rec = parse_audit_record('type=SYSCALL msg=audit(1.0:1): syscall=59 exe="/usr/bin/dd" key="k"\x1dUID="root"')
+    assert rec["exe"] == "/usr/bin/dd" and rec["key"] == "k" and rec["UID"] == "root"
