@@ -14,7 +14,8 @@ from cloudward.runners.workers import Task, plan, split_file
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLES = Path(__file__).parents[2] / "src" / "cloudward" / "samples"
-CORPORA = sorted({p.parent for p in DATA.rglob("*") if p.is_file() and not p.name.startswith(".")})
+MIXED = DATA / "web" / "mixed"
+CORPORA = sorted(p for p in DATA.iterdir() if p.is_dir())
 
 
 def _scan(paths, workers: int, **kw):
@@ -87,20 +88,27 @@ def test_scanners_spread_over_many_files(tmp_path):
 
 
 def test_one_large_file_split_by_byte_ranges_keeps_line_numbers(tmp_path):
-    (tmp_path / "src").mkdir()
-    parts = _generated_sites(tmp_path / "src", sites=6)
-    lines = sorted(line for p in parts for line in p.read_text().splitlines(keepends=True))
-    big = tmp_path / "all.access.log"
-    big.write_text("".join(lines) + "not a log line\n" + lines[0])
-    tasks = plan([str(big)], 2, min_range_bytes=big.stat().st_size // 8)
+    # a day of ordinary traffic, a malformed line, then the attacks of the mixed web corpus: the attacks
+    # land in the last byte range, and their evidence must carry the line numbers of the whole file
+    rng = random.Random(5)
+    noise = [_combined(f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}", t, f"/products/{t % 50}", 200)
+             for t in range(0, 86400 - 3600, 9)]
+    attacks = (MIXED / "shop.example.com.access.log").read_text()
+    big = tmp_path / "shop.example.com.access.log"
+    big.write_text("".join(noise[:4000]) + "not a log line\n" + "".join(noise[4000:]) + attacks)
+    size = big.stat().st_size
+    tasks = plan([str(big)], 2, min_range_bytes=size // 8)
     assert len(tasks) == 4 and all(not t.whole for t in tasks)
-    assert tasks[0].start == 0 and tasks[-1].end == big.stat().st_size
+    assert tasks[0].start == 0 and tasks[-1].end == size
+    data = big.read_bytes()
     for a, b in itertools.pairwise(tasks):
         assert a.end == b.start
-        assert big.read_bytes()[b.start - 1:b.start] == b"\n"
-        assert b.lines_before == big.read_bytes()[:b.start].count(b"\n")
-    one = _assert_same([big], workers=2, min_range_bytes=big.stat().st_size // 8)
-    assert any(a["alert_type"] == "AppServices_ScanSensitivePage" for a in one)
+        assert data[b.start - 1:b.start] == b"\n"
+        assert b.lines_before == data[:b.start].count(b"\n")
+    one = _assert_same([big], workers=2, min_range_bytes=size // 8)
+    assert "AppServices_PhpInUploadFolder" in {a["alert_type"] for a in one}
+    lines = {int(e["event_id"].rsplit(":", 1)[1]) for a in one for e in a["evidence"]}
+    assert min(lines) > len(noise) + 1 > tasks[-1].lines_before  # numbered as in the whole file
 
 
 def test_split_file_cuts_only_at_line_starts(tmp_path):
