@@ -23,6 +23,7 @@ from cloudward.detections.testing import run_sample, sample_text
 from cloudward.inputs import InputFile, expand_paths
 from cloudward.report import print_summary
 from cloudward.runners.scan import ScanRunner
+from cloudward.runners.workers import default_workers
 from cloudward.sinks import from_config as sinks_from_config
 from cloudward.sinks import known_types, make_sink
 from cloudward.store import Store
@@ -108,7 +109,7 @@ class _ProgressWatcher:
 def run_scan(
     paths: list[str], *, config: Config, fmt: str | None, output: str, intel: list[str], min_severity: str,
     fail_on: str | None, strict: bool, store_path: str | None, baseline_from: list[str], only: list[str],
-    progress: bool | None, lang: str, quiet: bool, rejects_file: str | None,
+    progress: bool | None, lang: str, quiet: bool, rejects_file: str | None, workers: int | None = 1,
 ) -> int:
     err = _stderr()
     stdout_sink = make_sink(output, sys.stdout.buffer)
@@ -117,7 +118,8 @@ def run_scan(
     store = Store(store_path) if store_path else None
     try:
         sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
-        runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks)
+        runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks,
+                            workers=default_workers() if workers is None else workers)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     pipe = runner.engine
@@ -126,7 +128,8 @@ def run_scan(
         if baseline_from:
             runner.learn(baseline_from, fmt)
         watcher = _ProgressWatcher(paths)
-        if watcher.enabled(progress):
+        # the progress bar follows one reader's position in each file; workers read files side by side
+        if runner.workers == 1 and watcher.enabled(progress):
             with watcher:
                 alerts = runner.run(paths, fmt, min_severity=min_severity, on_input=watcher.on_input)
         else:
@@ -194,6 +197,9 @@ def _with_scan_options(f: Any) -> Any:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @_with_scan_options
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that decode the inputs (default: the number of cores; 1 = one process). "
+              "The alerts are the same for any number.")
 def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, cluster: str | None,
          host_name: str | None, **kw: Any) -> None:
     """Scan log files, folders, .gz files or - (stdin) and report alerts.

@@ -131,3 +131,17 @@ def test_gzip_and_w3c_files_are_never_split(tmp_path):
     gz.write_bytes(gzip.compress(_combined("10.0.0.1", 5, "/").encode() * 4000))
     tasks = plan([str(w3c), str(gz)], 2, min_range_bytes=1024)
     assert [t.whole for t in tasks] == [True, True]
+
+
+def test_cli_scan_output_is_the_same_for_any_number_of_workers():
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    outputs = []
+    for workers in ("1", "2", "3"):
+        result = CliRunner().invoke(main, ["scan", str(DATA), str(SAMPLES), "-o", "jsonl", "-q", "--workers", workers])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0].count("\n") > 20
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]

@@ -361,6 +361,10 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     stdin = [p for p in expanded if p == "-"]
     tasks = plan([p for p in expanded if p != "-"], workers, fmt,
                  max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes)
+    if len(tasks) < 2:  # nothing to share out: one process, no pool to start
+        from cloudward.runners.scan import feed_paths
+        feed_paths(engine, expanded, fmt, ordered=True)
+        return tasks
     # fork where there is one: workers start with the parent's modules and packaged data lists loaded
     # (a fresh interpreter pays ~1.5 s for those); the parent runs no threads while it forks
     methods = multiprocessing.get_all_start_methods()
