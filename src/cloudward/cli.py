@@ -221,6 +221,50 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     sys.exit(code)
 
 
+@main.command("spark-scan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the alerts (created; must not exist): JSON-lines part files by default.")
+@click.option("--master", help="Spark master URL (default: local[*]); under spark-submit, the session's own.")
+@click.option("--format", "out_format", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
+              help="How the alerts are written.")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_CONFIG",
+              help="TOML configuration file.")
+@click.option("--intel", multiple=True, metavar="FEED", help="Threat-intelligence feed file (repeatable).")
+@click.option("--only", multiple=True, metavar="ALERT_TYPE", help="Run only these detections (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_format: str,
+               config_path: str | None, intel: tuple[str, ...], only: tuple[str, ...], quiet: bool) -> None:
+    """Run the detections on Apache Spark (PySpark) and write the alerts under --output.
+
+    The alerts are those `cloudward scan` reports for the same inputs (same ids, counts and evidence).
+    """
+    try:
+        from cloudward import spark as spark_job
+    except ImportError as exc:  # pragma: no cover - pyspark is an install-time dependency
+        raise click.UsageError(f"spark-scan needs pyspark: {exc}") from None
+    from cloudward.runners.scan import finish
+
+    missing = [p for p in paths if "://" not in p and not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    if Path(output_dir).exists():
+        raise click.UsageError(f"output folder exists already: {output_dir}")
+    config = _load_config(config_path)
+    started = time.perf_counter()
+    session = spark_job.session(master)
+    try:
+        engine = spark_job.run(session, list(paths), config, only=set(only) or None, intel=list(intel))
+        alerts = finish(engine, None)
+        spark_job.write_alerts(session, [a.to_dict() for a in alerts], output_dir, out_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        session.stop()
+    if not quiet:
+        print_summary(_stderr(), engine, alerts, time.perf_counter() - started)
+
+
 @main.command()
 @click.option("--output", "-o", default="table", show_default=True, help="table, jsonl, json or ocsf.")
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True)
