@@ -31,6 +31,8 @@ from cloudward.runners.workers import Task, plan, run_task
 from cloudward.state import event_from_state
 
 OUTPUT_FORMATS = ("jsonl", "parquet")
+#: the shuffle key of the decoding counts, which ride along with the events (one Spark job in all)
+COUNTS = "~counts"
 
 
 def scope_of(event: Event) -> str:
@@ -68,7 +70,7 @@ def decode_partition(tasks: Iterable[Task], config: Config, only: set[str] | Non
         state, stats = run_task(task)
         for key, body in state["buffer"]:
             yield (_scope_of_state(body), tuple(key)), body
-        yield None, stats
+        yield (COUNTS, (task.path, task.start)), stats
 
 
 def detect_partition(rows: Iterable[tuple[Any, Any]], config: Config, only: set[str] | None,
@@ -84,6 +86,9 @@ def detect_partition(rows: Iterable[tuple[Any, Any]], config: Config, only: set[
                                       "detection_errors": engine.detection_errors}, engine.stats)
 
     for (row_scope, _key), body in rows:
+        if row_scope == COUNTS:
+            yield {}, {}, body
+            continue
         if row_scope != scope:
             if engine is not None:
                 yield done(engine)
@@ -112,18 +117,19 @@ def run(spark: Any, paths: list[str], config: Config, *, only: set[str] | None =
         raise ValueError("spark-scan reads local or mounted paths here; object-store URIs need the "
                          "binaryFiles form documented in README 'Scaling out'")
     decoded = sc.parallelize(tasks, max(1, min(len(tasks), parallelism * 4))).mapPartitions(
-        lambda part: decode_partition(part, config, only, intel)).cache()
-    counts = decoded.filter(lambda r: r[0] is None).map(lambda r: r[1]).collect()
-    events = decoded.filter(lambda r: r[0] is not None)
-    books = (events.repartitionAndSortWithinPartitions(parallelism, partitionFunc=_partition_of)
+        lambda part: decode_partition(part, config, only, intel))
+    books = (decoded.repartitionAndSortWithinPartitions(parallelism, partitionFunc=_partition_of)
              .mapPartitions(lambda part: detect_partition(part, config, only, intel))
              .collect())
-    decoded.unpersist()
     driver = Engine(config, only=only, enrich_options={"intel": intel})
     driver.hold = True
-    for stats in counts:
-        driver.stats.merge(stats)
+    # decoding counts first (lines, events, rejects of the inputs), then what running the cards added
+    for _book, counters, stats in books:
+        if not counters:
+            driver.stats.merge(stats)
     for book, counters, stats in books:
+        if not counters:
+            continue
         driver.book.merge(book)
         driver.allowed += counters["allowed"]
         driver.late += counters["late"]
@@ -144,7 +150,8 @@ def session(master: str | None = None, app_name: str = "cloudward-spark-scan") -
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name).master(master or "local[*]")
-    builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+    builder = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "8"))
     return builder.getOrCreate()
 
 
