@@ -149,7 +149,10 @@ def session(master: str | None = None, app_name: str = "cloudward-spark-scan") -
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name).master(master or "local[*]")
+    builder = SparkSession.builder.appName(app_name)
+    # under spark-submit (a gateway is already running) the master is spark-submit's; else local[*]
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        builder = builder.master(master or "local[*]")
     builder = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "8"))
     return builder.getOrCreate()
