@@ -25,6 +25,8 @@ worker shifts every `file:line` reference (origins, event ids, rejections) by th
 from __future__ import annotations
 
 import dataclasses
+import gc
+import itertools
 import math
 import multiprocessing
 import os
@@ -140,34 +142,53 @@ def _line_start_after(fh: Any, offset: int) -> int:
             return fh.tell() - len(block) + nl + 1
 
 
-def split_file(path: str, pieces: int, fmt: str) -> list[Task]:
-    """`path` as `pieces` byte ranges cut at line starts, each knowing how many lines come before it."""
+def split_file(path: str, pieces: int, fmt: str, *, count_lines: bool = True) -> list[Task]:
+    """`path` as `pieces` byte ranges cut at line starts, each knowing how many lines come before it
+    (with `count_lines`; otherwise the pool counts them, see `number_ranges`)."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         cuts = sorted({_line_start_after(fh, size * i // pieces) for i in range(pieces)} | {size})
-        cuts = [c for c in cuts if c <= size]
-        counts = [0]
-        fh.seek(0)
-        pos = 0
-        lines = 0
-        for cut in cuts[1:]:
-            while pos < cut:
-                block = fh.read(min(1 << 22, cut - pos))
-                if not block:
-                    break
-                lines += block.count(b"\n")
-                pos += len(block)
-            counts.append(lines)
-    tasks = []
-    for i in range(len(cuts) - 1):
-        if cuts[i] < cuts[i + 1]:
-            tasks.append(Task(path, cuts[i], cuts[i + 1], counts[i], fmt))
+    tasks = [Task(path, a, b, 0, fmt) for a, b in itertools.pairwise(cuts) if a < b]
+    if count_lines:
+        tasks = number_ranges(tasks, [count_newlines(t) for t in tasks])
     return tasks
 
 
+def count_newlines(task: Task) -> int:
+    """Newlines in a task's byte range (0 for a whole input)."""
+    if task.whole:
+        return 0
+    n = 0
+    with open(task.path, "rb") as fh:
+        fh.seek(task.start)
+        left = task.end - task.start  # type: ignore[operator]
+        while left > 0:
+            block = fh.read(min(1 << 22, left))
+            if not block:
+                break
+            n += block.count(b"\n")
+            left -= len(block)
+    return n
+
+
+def number_ranges(tasks: list[Task], newlines: list[int]) -> list[Task]:
+    """Give each byte range the count of lines before it, from every range's own newline count."""
+    out = []
+    before: dict[str, int] = {}
+    for task, n in zip(tasks, newlines, strict=True):
+        if task.whole:
+            out.append(task)
+            continue
+        out.append(dataclasses.replace(task, lines_before=before.get(task.path, 0)))
+        before[task.path] = before.get(task.path, 0) + n
+    return out
+
+
 def plan(paths: Iterable[str], workers: int, fmt: str | None = None, *,
-         max_line_bytes: int = 4 * 1024 * 1024, min_range_bytes: int = MIN_RANGE_BYTES) -> list[Task]:
-    """The tasks for `paths`: one per file, except big line-oriented files, which are cut in ranges."""
+         max_line_bytes: int = 4 * 1024 * 1024, min_range_bytes: int = MIN_RANGE_BYTES,
+         count_lines: bool = True) -> list[Task]:
+    """The tasks for `paths`: one per file, except big line-oriented files, which are cut in ranges
+    (numbered here, or by the caller from `count_newlines` of each range when not `count_lines`)."""
     tasks: list[Task] = []
     for path in expand_paths(list(paths)):
         size = None
@@ -181,7 +202,7 @@ def plan(paths: Iterable[str], workers: int, fmt: str | None = None, *,
         if workers > 1 and pieces >= 2 and size:
             range_fmt = splittable_format(path, fmt, max_line_bytes)
             if range_fmt is not None:
-                tasks.extend(split_file(path, pieces, range_fmt))
+                tasks.extend(split_file(path, pieces, range_fmt, count_lines=count_lines))
                 continue
         tasks.append(Task(path, fmt=fmt))
     return tasks
@@ -313,6 +334,11 @@ def _reset(engine: Engine) -> None:
     engine._thaw()
 
 
+def probe(task: Task) -> tuple[float, int]:
+    """A task's first event time and the newlines in its range (the first pass over the pool)."""
+    return first_time_of(task), count_newlines(task)
+
+
 def first_time_of(task: Task) -> float:
     """The time of a task's first timed event (decoding stops there); inf when it has none."""
     engine: Engine = _WORKER["engine"]
@@ -343,7 +369,11 @@ def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
         engine.feed(engine.decode_input(src, task.fmt))
     else:
         engine.feed(decode_range(engine, task))
-    state = engine.checkpoint()
+    gc.disable()
+    try:
+        state = engine.checkpoint()
+    finally:
+        gc.enable()
     stats = engine.stats
     _reset(engine)
     return state, stats
@@ -360,7 +390,7 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     expanded = list(expand_paths(list(paths)))
     stdin = [p for p in expanded if p == "-"]
     tasks = plan([p for p in expanded if p != "-"], workers, fmt,
-                 max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes)
+                 max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes, count_lines=False)
     if len(tasks) < 2:  # nothing to share out: one process, no pool to start
         from cloudward.runners.scan import feed_paths
         feed_paths(engine, expanded, fmt, ordered=True)
@@ -372,7 +402,9 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(tasks) or 1)), mp_context=ctx,
                              initializer=_worker_init,
                              initargs=(engine.config, only, list(intel or []))) as pool:
-        firsts = list(pool.map(first_time_of, tasks))
+        probed = list(pool.map(probe, tasks))
+        firsts = [first for first, _ in probed]
+        tasks = number_ranges(tasks, [n for _, n in probed])
         order = sorted(range(len(tasks)), key=lambda i: (firsts[i], tasks[i].path, tasks[i].start))
         ordered = [tasks[i] for i in order]
         times = [firsts[i] for i in order]
@@ -380,7 +412,13 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
         for i, (state, stats) in enumerate(pool.map(run_task, ordered)):
             if on_task is not None:
                 on_task(ordered[i])
-            engine.merge(state)
+            # rebuilding held events allocates much and frees nothing: the cyclic collector would walk
+            # every event already held again and again (3x the merge's time on big audit records)
+            gc.disable()
+            try:
+                engine.merge(state)
+            finally:
+                gc.enable()
             del state
             engine.stats.merge(stats)
             later = times[i + 1:]
