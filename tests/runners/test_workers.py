@@ -23,7 +23,7 @@ def _scan(paths, workers: int, **kw):
     alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
     stats = runner.engine.stats
     counts = (stats.files, stats.lines, stats.events, stats.skipped, stats.rejected, dict(stats.formats),
-              stats.uninspectable, stats.duplicates)
+              stats.uninspectable, stats.duplicates, [(r.where, r.reason) for r in stats.rejections])
     return alerts, counts
 
 
@@ -87,6 +87,10 @@ def test_scanners_spread_over_many_files(tmp_path):
     assert any(a["alert_type"] == "AppServices_ScanSensitivePage" for a in alerts)
 
 
+#: a request any prefilter keeps (a sensitive page) from a client column that is not an address: rejected
+BAD_LINE = 'not-an-ip - - [02/Nov/2026:00:00:00 +0000] "GET /.env HTTP/1.1" 404 1 "-" "curl/8.4.0"\n'
+
+
 def test_one_large_file_split_by_byte_ranges_keeps_line_numbers(tmp_path):
     # a day of ordinary traffic, a malformed line, then the attacks of the mixed web corpus: the attacks
     # land in the last byte range, and their evidence must carry the line numbers of the whole file
@@ -95,7 +99,7 @@ def test_one_large_file_split_by_byte_ranges_keeps_line_numbers(tmp_path):
              for t in range(0, 86400 - 3600, 9)]
     attacks = (MIXED / "shop.example.com.access.log").read_text()
     big = tmp_path / "shop.example.com.access.log"
-    big.write_text("".join(noise[:4000]) + "not a log line\n" + "".join(noise[4000:]) + attacks)
+    big.write_text("".join(noise[:4000]) + BAD_LINE + "".join(noise[4000:]) + attacks)
     size = big.stat().st_size
     tasks = plan([str(big)], 2, min_range_bytes=size // 8)
     assert len(tasks) == 4 and all(not t.whole for t in tasks)
@@ -109,6 +113,8 @@ def test_one_large_file_split_by_byte_ranges_keeps_line_numbers(tmp_path):
     assert "AppServices_PhpInUploadFolder" in {a["alert_type"] for a in one}
     lines = {int(e["event_id"].rsplit(":", 1)[1]) for a in one for e in a["evidence"]}
     assert min(lines) > len(noise) + 1 > tasks[-1].lines_before  # numbered as in the whole file
+    _, counts = _scan([big], 2, min_range_bytes=size // 8)
+    assert counts[-1] == [(f"{big}:4001", counts[-1][0][1])]  # the malformed line, at its own line number
 
 
 def test_split_file_cuts_only_at_line_starts(tmp_path):
