@@ -28,6 +28,7 @@ from cloudward.inputs import InputFile, expand_paths
 from cloudward.pipeline import Pipeline
 from cloudward.report import print_summary
 from cloudward.runners.scan import ScanRunner
+from cloudward.runners.workers import default_workers
 from cloudward.sinks import from_config as sinks_from_config
 from cloudward.sinks import known_types, make_sink
 from cloudward.sinks.table import SEVERITY_STYLE, make_console, print_listing
@@ -137,6 +138,7 @@ def run_scan(
     paths: list[str], *, config: Config, fmt: str | None, output: str, intel: list[str], min_severity: str,
     fail_on: str | None, strict: bool, store_path: str | None, baseline_from: list[str], only: list[str],
     progress: bool | None, lang: str, quiet: bool, rejects_file: str | None, allow_unread: bool = False,
+    workers: int | None = 1,
 ) -> int:
     err = _stderr()
     stdout_sink = make_sink(output, sys.stdout.buffer)
@@ -148,7 +150,8 @@ def run_scan(
         raise click.UsageError(str(exc)) from None
     try:
         sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
-        runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks)
+        runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks,
+                            workers=default_workers() if workers is None else workers)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     except sqlite3.DatabaseError as exc:
@@ -161,7 +164,8 @@ def run_scan(
         if baseline_from:
             runner.learn(baseline_from, fmt)
         watcher = _ProgressWatcher(paths)
-        if watcher.enabled(progress):
+        # the progress bar follows one reader's position in each file; workers read files side by side
+        if runner.workers == 1 and watcher.enabled(progress):
             with watcher:
                 alerts = runner.run(paths, fmt, min_severity=min_severity, on_input=watcher.on_input)
         else:
@@ -256,6 +260,8 @@ def _missing(path: str) -> bool:
 @_with_scan_options
 @click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
               help="Sigma rule file or folder to run next to the cards (repeatable); also [sigma] paths.")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that decode the inputs (1 = one process). The alerts are the same for any number.")
 def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, cluster: str | None,
          host_name: str | None, sigma_paths: tuple[str, ...], **kw: Any) -> None:
     """Scan log files, folders, .gz files or - (stdin) and report alerts.
@@ -276,6 +282,50 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     code = run_scan(list(paths), config=config, store_path=store_path, intel=intel,
                     baseline_from=list(kw.pop("baseline_from")), only=list(kw.pop("only")), **kw)
     sys.exit(code)
+
+
+@main.command("spark-scan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the alerts (created; must not exist): JSON-lines part files by default.")
+@click.option("--master", help="Spark master URL (default: local[*]); under spark-submit, the session's own.")
+@click.option("--format", "out_format", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
+              help="How the alerts are written.")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_CONFIG",
+              help="TOML configuration file.")
+@click.option("--intel", multiple=True, metavar="FEED", help="Threat-intelligence feed file (repeatable).")
+@click.option("--only", multiple=True, metavar="ALERT_TYPE", help="Run only these detections (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_format: str,
+               config_path: str | None, intel: tuple[str, ...], only: tuple[str, ...], quiet: bool) -> None:
+    """Run the detections on Apache Spark (PySpark) and write the alerts under --output.
+
+    The alerts are those `cloudward scan` reports for the same inputs (same ids, counts and evidence).
+    """
+    try:
+        from cloudward import spark as spark_job
+    except ImportError as exc:  # pragma: no cover - pyspark is an install-time dependency
+        raise click.UsageError(f"spark-scan needs pyspark: {exc}") from None
+    from cloudward.runners.scan import finish
+
+    missing = [p for p in paths if "://" not in p and not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    if Path(output_dir).exists():
+        raise click.UsageError(f"output folder exists already: {output_dir}")
+    config = _load_config(config_path)
+    started = time.perf_counter()
+    session = spark_job.session(master)
+    try:
+        engine = spark_job.run(session, list(paths), config, only=set(only) or None, intel=list(intel))
+        alerts = finish(engine, None)
+        spark_job.write_alerts(session, [a.to_dict() for a in alerts], output_dir, out_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        session.stop()
+    if not quiet:
+        print_summary(_stderr(), engine, alerts, time.perf_counter() - started)
 
 
 @main.command()

@@ -98,10 +98,16 @@ def finish(engine: Engine, store: Store | None, min_severity: str = "information
 
 class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
-                 intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None) -> None:
+                 intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None,
+                 workers: int = 1, min_range_bytes: int | None = None) -> None:
         self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])})
         self.store = store
         self.sinks = sinks or []
+        # `--workers N`: decoding on a process pool (`runners.workers`); the alerts are the same
+        self.workers = max(1, workers)
+        self.only = only
+        self.intel = list(intel or [])
+        self.min_range_bytes = min_range_bytes
 
     def learn(self, paths: Iterable[str], fmt: str | None = None) -> None:
         """`--baseline-from`: baselines learn from these; nothing in them alerts, and their counts are dropped."""
@@ -117,7 +123,14 @@ class ScanRunner:
 
     def run(self, paths: Iterable[str], fmt: str | None = None, *, min_severity: str = "informational",
             on_input: Callable[[InputFile], None] | None = None) -> list[Alert]:
-        feed_paths(self.engine, paths, fmt, on_input, ordered=True)
+        if self.workers > 1:
+            from cloudward.runners import workers
+
+            extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
+            workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
+                                  **extra)
+        else:
+            feed_paths(self.engine, paths, fmt, on_input, ordered=True)
         return finish(self.engine, self.store, min_severity)
 
     def deliver(self, alerts: list[Alert]) -> None:

@@ -1,0 +1,463 @@
+"""`cloudward scan --workers N`: decoding spread over a process pool, detection exactly as one process.
+
+    plan ─► tasks (a whole file, or a byte range of one big file cut at line boundaries)
+    pool: one Engine per worker process, holding ─► decode the task ─► `checkpoint()` (the held events)
+    parent: `Engine.merge` of the checkpoints in the scan's own order ─► cards run in event-time order
+
+Which analytics need a shuffle by key? All of them can, and most of them would be wrong without one:
+the cross-site scanner profile (every site one source IP touched), per-address windows (a burst
+straddling two byte ranges), site baselines (learning periods on event time), the owner index and
+kube-system baselines (per cluster), process trees and container context (per host), the alert book's
+dedup (per alert key) and the audit redelivery ids (an audit ID in two files). Merging two partial
+*card* states is not exact for windows and "first seen" learning: a window open at the end of one
+range and the requests that close it in the next would each fall short of the threshold. So the
+shuffle here is by event time, the key every one of those analytics orders by: workers hand back
+their decoded, prefiltered events (the engine's reorder buffer, in its checkpoint), and the parent
+engine runs them as one time-ordered stream. That is exact by construction — the same ordering key
+(time, origin file, line, ...) a one-process scan uses — and keeps every card's keyed state in one
+place. The work that scales with input bytes (reading, decompressing, JSON and log-line decoding, the
+raw-line prefilters that drop most web and audit lines) runs in the workers.
+
+Line numbers stay right for byte ranges: the parent counts the newlines before each range, and the
+worker shifts every `file:line` reference (origins, event ids, rejections) by that count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import itertools
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import orjson
+
+from cloudward import parsers
+from cloudward.config import Config
+from cloudward.datalists import shipped
+from cloudward.engine import CONTEXT_ACTIONS, Engine
+from cloudward.events import ContainerEvent, Event
+from cloudward.inputs import GZIP_MAGIC, InputFile, Rejection, ScanStats, expand_paths
+from cloudward.parsers.base import Format, Head, JsonDialect
+from cloudward.parsers.json_records import JsonRecords
+
+#: a file is cut into byte ranges only when each range gets at least this much
+MIN_RANGE_BYTES = 4 << 20
+#: ranges per worker for one big file (more than one evens out ranges that decode at different speeds)
+RANGES_PER_WORKER = 2
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One unit of decoding: a whole input, or bytes [start, end) of a file beginning after `lines_before`
+    lines, decoded as `fmt` (the format sniffed from the head of the whole file)."""
+
+    path: str
+    start: int = 0
+    end: int | None = None
+    lines_before: int = 0
+    fmt: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.end is None
+
+
+# -- planning ------------------------------------------------------------------------------------
+def splittable_format(path: str, fmt: str | None, max_line_bytes: int) -> str | None:
+    """The format name to decode byte ranges of `path` as, or None when the file must be read whole
+    (compressed, not a regular file, a format whose records span lines, JSON that is not JSON lines)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    if head[:2] == GZIP_MAGIC:
+        return None
+    allowed = set(shipped("line_independent_formats"))
+    if fmt:
+        chosen = parsers.by_name(fmt)
+        name = "json" if isinstance(chosen, JsonDialect) else fmt
+    else:
+        src = InputFile(path, max_line_bytes=max_line_bytes)
+        try:
+            src.open()
+            found = parsers.sniff(Head.of(src))
+        except OSError:
+            return None
+        finally:
+            src.close()
+        if found is None:
+            return None
+        name = found.name
+    if name not in allowed or _first_line(path, max_line_bytes) is None:
+        return None
+    if name == "combined":
+        # virtual-host logs always read the first line of each site: a range would meet "first" lines
+        # the whole file does not have
+        from cloudward.parsers.clf import detect_ip_column
+        src = InputFile(path, max_line_bytes=max_line_bytes)
+        try:
+            src.open()
+            vhost = detect_ip_column(Head.of(src).lines)
+        finally:
+            src.close()
+        if vhost:
+            return None
+    if name == "json":
+        first = head.split(b"\n", 1)[0].strip()
+        if b"\n" not in head or not first.startswith(b"{"):
+            return None
+        try:
+            orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return None
+    return fmt or name
+
+
+def _line_start_after(fh: Any, offset: int) -> int:
+    """The offset of the first line that starts at or after `offset` (a line boundary)."""
+    if offset <= 0:
+        return 0
+    fh.seek(offset - 1)
+    while True:
+        block = fh.read(1 << 16)
+        if not block:
+            return fh.tell()
+        nl = block.find(b"\n")
+        if nl >= 0:
+            return fh.tell() - len(block) + nl + 1
+
+
+def split_file(path: str, pieces: int, fmt: str, *, count_lines: bool = True) -> list[Task]:
+    """`path` as `pieces` byte ranges cut at line starts, each knowing how many lines come before it
+    (with `count_lines`; otherwise the pool counts them, see `number_ranges`)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        cuts = sorted({_line_start_after(fh, size * i // pieces) for i in range(pieces)} | {size})
+    tasks = [Task(path, a, b, 0, fmt) for a, b in itertools.pairwise(cuts) if a < b]
+    if count_lines:
+        tasks = number_ranges(tasks, [count_newlines(t) for t in tasks])
+    return tasks
+
+
+def count_newlines(task: Task) -> int:
+    """Newlines in a task's byte range (0 for a whole input)."""
+    if task.whole:
+        return 0
+    n = 0
+    with open(task.path, "rb") as fh:
+        fh.seek(task.start)
+        left = task.end - task.start  # type: ignore[operator]
+        while left > 0:
+            block = fh.read(min(1 << 22, left))
+            if not block:
+                break
+            n += block.count(b"\n")
+            left -= len(block)
+    return n
+
+
+def number_ranges(tasks: list[Task], newlines: list[int]) -> list[Task]:
+    """Give each byte range the count of lines before it, from every range's own newline count."""
+    out = []
+    before: dict[str, int] = {}
+    for task, n in zip(tasks, newlines, strict=True):
+        if task.whole:
+            out.append(task)
+            continue
+        out.append(dataclasses.replace(task, lines_before=before.get(task.path, 0)))
+        before[task.path] = before.get(task.path, 0) + n
+    return out
+
+
+def plan(paths: Iterable[str], workers: int, fmt: str | None = None, *,
+         max_line_bytes: int = 4 * 1024 * 1024, min_range_bytes: int = MIN_RANGE_BYTES,
+         count_lines: bool = True) -> list[Task]:
+    """The tasks for `paths`: one per file, except big line-oriented files, which are cut in ranges
+    (numbered here, or by the caller from `count_newlines` of each range when not `count_lines`)."""
+    tasks: list[Task] = []
+    for path in expand_paths(list(paths)):
+        size = None
+        if path != "-":
+            try:
+                st = os.stat(path)
+                size = st.st_size if os.path.isfile(path) else None
+            except OSError:
+                size = None
+        pieces = min(workers * RANGES_PER_WORKER, (size or 0) // max(1, min_range_bytes))
+        if workers > 1 and pieces >= 2 and size:
+            range_fmt = splittable_format(path, fmt, max_line_bytes)
+            if range_fmt is not None:
+                tasks.extend(split_file(path, pieces, range_fmt, count_lines=count_lines))
+                continue
+        tasks.append(Task(path, fmt=fmt))
+    return tasks
+
+
+# -- decoding in a worker ------------------------------------------------------------------------
+def _shift_ref(text: str, prefix: str, lines: int) -> str:
+    """`path:57...` -> `path:(57+lines)...` when `text` starts with `prefix` (`path:`) and a line number."""
+    if not text.startswith(prefix):
+        return text
+    i = n = len(prefix)
+    end = len(text)
+    while i < end and text[i].isdigit():
+        i += 1
+    if i == n:
+        return text
+    return f"{prefix}{int(text[n:i]) + lines}{text[i:]}"
+
+
+def _ref_line(ref: str, prefix: str) -> int:
+    """The line number in `path:57...` (0 when `ref` is not such a reference)."""
+    if ref.startswith(prefix):
+        i = n = len(prefix)
+        while i < len(ref) and ref[i].isdigit():
+            i += 1
+        if i > n:
+            return int(ref[n:i])
+    return 0
+
+
+def _local_line(event: Event, prefix: str) -> int:
+    return _ref_line(event.origin, prefix) or _ref_line(event.event_id, prefix)
+
+
+def _first_line(path: str, limit: int) -> bytes | None:
+    """The file's first line with its newline, or None when it is longer than `limit`."""
+    with open(path, "rb") as fh:
+        line = fh.readline(limit + 1)
+    return line if line.endswith(b"\n") else None
+
+
+def _parse(chosen: Any, src: InputFile, ctx: Any) -> Iterator[Event]:
+    if isinstance(chosen, JsonDialect):
+        return JsonRecords().parse(src, ctx, forced=chosen)
+    if isinstance(chosen, Format):
+        return chosen.parse(src, ctx)
+    raise ValueError(f"no format {chosen!r} for a byte range")  # plan() only makes ranges of known formats
+
+
+def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
+    """The events of a byte range, with the line numbers of the whole file (counts go to `engine.ctx`).
+
+    A range after the first is decoded behind the file's own first line: parsers read a file's first
+    line always and choose per-file layout from its head (the client-address column of a web log), so
+    the range's lines are judged exactly as in the whole file. That borrowed line's event and counts are
+    taken out again (it belongs to the first range)."""
+    ctx = engine.ctx
+    stats = ctx.stats
+    limit = engine.config.max_line_bytes
+    if task.start == 0:
+        stats.files += 1
+    try:
+        with open(task.path, "rb") as fh:
+            fh.seek(task.start)
+            data = fh.read(task.end - task.start)  # type: ignore[operator]
+        borrowed = _first_line(task.path, limit) if task.start else b""
+    except OSError as exc:
+        stats.reject(f"{task.path}:{task.lines_before + 1}", f"cannot open: {exc.strerror or exc}")
+        return
+    if borrowed is None:  # plan() does not cut files whose first line is over the limit
+        raise ValueError(f"{task.path}: first line longer than {limit} bytes")
+    chosen = parsers.by_name(task.fmt or "")
+    prefix = f"{task.path}:"
+    shift = task.lines_before - (1 if borrowed else 0)
+    if borrowed:  # what the borrowed line alone adds to the counts, to take out afterwards
+        alone = dataclasses.replace(ctx, stats=ScanStats())
+        one = InputFile(task.path, max_line_bytes=limit, data=borrowed)
+        one.open()
+        for _ in _parse(chosen, one, alone):
+            pass
+        extra = alone.stats
+    src = InputFile(task.path, max_line_bytes=limit, data=borrowed + data)
+    src.open()
+    first_reject = len(stats.rejections)
+    try:
+        n = 0
+        for event in _parse(chosen, src, ctx):
+            if borrowed and _local_line(event, prefix) == 1:
+                continue
+            n += 1
+            if shift:
+                event.origin = _shift_ref(event.origin, prefix, shift)
+                event.event_id = _shift_ref(event.event_id, prefix, shift)
+            yield event
+        if not isinstance(chosen, JsonRecords | JsonDialect):
+            stats.formats[chosen.name] += n
+    finally:
+        src.close()
+        mine = stats.rejections[first_reject:]
+        if borrowed:
+            mine = [r for r in mine if _ref_line(r.where, prefix) != 1]
+            for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
+                setattr(stats, name, getattr(stats, name) - getattr(extra, name))
+            stats.reject_reasons.subtract(extra.reject_reasons)
+            stats.formats.subtract(extra.formats)
+            for counter in (stats.reject_reasons, stats.formats):
+                for key in [k for k, v in counter.items() if v <= 0]:
+                    del counter[key]
+        stats.rejections[first_reject:] = [Rejection(_shift_ref(r.where, prefix, shift), r.reason) for r in mine]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(config: Config, only: set[str] | None, intel: list[str]) -> None:
+    engine = Engine(config, only=only, enrich_options={"intel": intel})
+    engine.hold = True
+    # a worker only decodes: everything it reads is handed back, so nothing may run early
+    engine.settings = dataclasses.replace(engine.settings, max_held_events=sys.maxsize)
+    _WORKER["engine"] = engine
+
+
+def _reset(engine: Engine) -> None:
+    engine.stats = ScanStats()
+    engine.ctx.stats = engine.stats
+    engine._buffer = []
+    engine._newest = -math.inf
+    engine._fed.ordinal = 0
+    engine._thaw()
+
+
+def probe(task: Task) -> tuple[float, int]:
+    """A task's first event time and the newlines in its range (the first pass over the pool)."""
+    return first_time_of(task), count_newlines(task)
+
+
+def first_time_of(task: Task) -> float:
+    """The time of a task's first timed event (decoding stops there); inf when it has none."""
+    engine: Engine = _WORKER["engine"]
+    _reset(engine)
+    if task.whole:
+        from cloudward.runners.scan import first_time
+        return first_time(engine, task.path, task.fmt)
+    end = min(task.end or 0, task.start + (1 << 16))
+    part = dataclasses.replace(task, end=end)
+    events = decode_range(engine, part)
+    try:
+        for event in events:
+            if not (type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS):  # type: ignore[attr-defined]
+                return event.time
+    except (OSError, ValueError):
+        return math.inf
+    finally:
+        events.close()
+    return math.inf
+
+
+def pack(state: dict[str, Any]) -> bytes:
+    """A checkpoint as one bytes object: JSON (pickle when a value is beyond JSON, a 100-bit number).
+
+    One flat object crosses the process boundary cheaply; unpickling a checkpoint's many small objects
+    in the pool's result thread ran the cyclic collector over and over (9 s for 65 MB)."""
+    try:
+        return b"J" + orjson.dumps(state)
+    except TypeError:
+        return b"P" + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    """`pack` undone, with the cyclic collector paused (it would walk every object made so far)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return orjson.loads(memoryview(blob)[1:]) if blob[:1] == b"J" else pickle.loads(memoryview(blob)[1:])
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
+    """Decode one task into the worker's holding engine; its checkpoint (the held events) and counts."""
+    engine: Engine = _WORKER["engine"]
+    _reset(engine)
+    if task.whole:
+        src = InputFile(task.path, max_line_bytes=engine.config.max_line_bytes)
+        engine.feed(engine.decode_input(src, task.fmt))
+    else:
+        engine.feed(decode_range(engine, task))
+    gc.disable()
+    try:
+        state = engine.checkpoint()
+    finally:
+        gc.enable()
+    stats = engine.stats
+    _reset(engine)
+    return state, stats
+
+
+def run_packed(task: Task) -> tuple[bytes, ScanStats]:
+    state, stats = run_task(task)
+    return pack(state), stats
+
+
+# -- the parent ----------------------------------------------------------------------------------
+def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
+                  only: set[str] | None = None, intel: list[str] | None = None,
+                  on_task: Callable[[Task], None] | None = None,
+                  min_range_bytes: int = MIN_RANGE_BYTES) -> list[Task]:
+    """Decode `paths` on `workers` processes and merge what they read into `engine`, in the order a
+    one-process scan reads it (by each task's first event time, then path and offset): what the next
+    tasks cannot precede runs as the merge goes, so the parent holds only tasks that overlap in time."""
+    expanded = list(expand_paths(list(paths)))
+    stdin = [p for p in expanded if p == "-"]
+    tasks = plan([p for p in expanded if p != "-"], workers, fmt,
+                 max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes, count_lines=False)
+    if len(tasks) < 2:  # nothing to share out: one process, no pool to start
+        from cloudward.runners.scan import feed_paths
+        feed_paths(engine, expanded, fmt, ordered=True)
+        return tasks
+    # fork where there is one: workers start with the parent's modules and packaged data lists loaded
+    # (a fresh interpreter pays ~1.5 s for those); the parent runs no threads while it forks
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(tasks) or 1)), mp_context=ctx,
+                             initializer=_worker_init,
+                             initargs=(engine.config, only, list(intel or []))) as pool:
+        probed = list(pool.map(probe, tasks))
+        firsts = [first for first, _ in probed]
+        tasks = number_ranges(tasks, [n for _, n in probed])
+        order = sorted(range(len(tasks)), key=lambda i: (firsts[i], tasks[i].path, tasks[i].start))
+        ordered = [tasks[i] for i in order]
+        times = [firsts[i] for i in order]
+        lateness = engine.settings.allowed_lateness
+        for i, (blob, stats) in enumerate(pool.map(run_packed, ordered)):
+            if on_task is not None:
+                on_task(ordered[i])
+            # rebuilding held events allocates much and frees nothing: the cyclic collector would walk
+            # every event already held again and again (3x the merge's time on big audit records)
+            state = unpack(blob)
+            del blob
+            gc.disable()
+            try:
+                engine.merge(state)
+            finally:
+                gc.enable()
+            del state
+            # held events out of the cyclic collector's way, as the engine does for what it decodes itself
+            engine._freeze()
+            engine.stats.merge(stats)
+            later = times[i + 1:]
+            horizon = min(later) if later else math.inf
+            if not engine.hold and len(engine._buffer) >= engine.settings.release_every:
+                engine._release(min(engine._newest - lateness, horizon))
+            engine.book.drain_changed()
+    for path in stdin:
+        engine.feed(engine.decode_input(InputFile(path, max_line_bytes=engine.config.max_line_bytes), fmt))
+    return ordered

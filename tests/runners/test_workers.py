@@ -1,0 +1,153 @@
+"""`scan --workers N` reports exactly the alerts and counts of a one-process scan."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from cloudward.config import Config
+from cloudward.runners.scan import ScanRunner
+from cloudward.runners.workers import Task, plan, split_file
+
+DATA = Path(__file__).parents[1] / "data"
+SAMPLES = Path(__file__).parents[2] / "src" / "cloudward" / "samples"
+MIXED = DATA / "web" / "mixed"
+CORPORA = sorted(p for p in DATA.iterdir() if p.is_dir())
+
+
+def _scan(paths, workers: int, **kw):
+    runner = ScanRunner(Config(), workers=workers, **kw)
+    alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
+    stats = runner.engine.stats
+    counts = (stats.files, stats.lines, stats.events, stats.skipped, stats.rejected, dict(stats.formats),
+              stats.uninspectable, stats.duplicates, [(r.where, r.reason) for r in stats.rejections])
+    return alerts, counts
+
+
+def _assert_same(paths, workers: int = 2, **kw):
+    one, one_counts = _scan(paths, 1)
+    many, many_counts = _scan(paths, workers, **kw)
+    assert [a["id"] for a in many] == [a["id"] for a in one]
+    for a, b in zip(one, many, strict=True):
+        assert b == a, a["alert_type"]
+    assert many_counts == one_counts
+    return one
+
+
+@pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: str(p.relative_to(DATA)))
+def test_every_test_corpus_gives_the_same_alerts_on_two_workers(corpus):
+    _assert_same([corpus])
+
+
+def test_all_corpora_and_samples_together():
+    alerts = _assert_same([DATA, SAMPLES], workers=3)
+    assert len({a["alert_type"] for a in alerts}) > 10
+
+
+def _combined(ip: str, t: int, site_path: str, status: int = 404) -> str:
+    day, rest = divmod(t, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return (f'{ip} - - [{2 + day:02d}/Nov/2026:{h:02d}:{m:02d}:{s:02d} +0000] "GET {site_path} HTTP/1.1" {status} 153 '
+            f'"-" "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"\n')
+
+
+def _generated_sites(folder: Path, sites: int = 24, lines: int = 400, seed: int = 3) -> list[Path]:
+    """Many sites' logs with scanners probing sensitive pages across them, each site a file of its own:
+    a scanner's requests land in files that different workers decode."""
+    rng = random.Random(seed)
+    pages = ["/", "/products/1", "/blog/2026/11/post-2/", "/static/site.css", "/images/p3.webp"]
+    probes = ["/.env", "/.git/config", "/phpinfo.php", "/wp-config.php.bak", "/actuator/env", "/backup.sql"]
+    scanners = ["203.0.113.77", "198.51.100.23", "192.0.2.201"]
+    paths = []
+    for i in range(sites):
+        out = []
+        for _ in range(lines):
+            t = rng.randrange(0, 2 * 86400)
+            ip = f"10.{rng.randrange(4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            out.append((t, _combined(ip, t, rng.choice(pages), 200)))
+        for scanner in scanners[: 1 + i % 3]:
+            base = rng.randrange(3600, 80000)
+            for k, probe in enumerate(rng.sample(probes, 4)):
+                t = base + k * 7 + i * 3
+                out.append((t, _combined(scanner, t, probe)))
+        out.sort()
+        path = folder / f"site{i:02d}.example.com.access.log"
+        path.write_text("".join(line for _, line in out))
+        paths.append(path)
+    return paths
+
+
+def test_scanners_spread_over_many_files(tmp_path):
+    paths = _generated_sites(tmp_path)
+    alerts = _assert_same(paths, workers=2)
+    assert any(a["alert_type"] == "AppServices_ScanSensitivePage" for a in alerts)
+
+
+#: a request any prefilter keeps (a sensitive page) from a client column that is not an address: rejected
+BAD_LINE = 'not-an-ip - - [02/Nov/2026:00:00:00 +0000] "GET /.env HTTP/1.1" 404 1 "-" "curl/8.4.0"\n'
+
+
+def test_one_large_file_split_by_byte_ranges_keeps_line_numbers(tmp_path):
+    # a day of ordinary traffic, a malformed line, then the attacks of the mixed web corpus: the attacks
+    # land in the last byte range, and their evidence must carry the line numbers of the whole file
+    rng = random.Random(5)
+    noise = [_combined(f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}", t, f"/products/{t % 50}", 200)
+             for t in range(0, 86400 - 3600, 9)]
+    attacks = (MIXED / "shop.example.com.access.log").read_text()
+    big = tmp_path / "shop.example.com.access.log"
+    big.write_text("".join(noise[:4000]) + BAD_LINE + "".join(noise[4000:]) + attacks)
+    size = big.stat().st_size
+    tasks = plan([str(big)], 2, min_range_bytes=size // 8)
+    assert len(tasks) == 4 and all(not t.whole for t in tasks)
+    assert tasks[0].start == 0 and tasks[-1].end == size
+    data = big.read_bytes()
+    for a, b in itertools.pairwise(tasks):
+        assert a.end == b.start
+        assert data[b.start - 1:b.start] == b"\n"
+        assert b.lines_before == data[:b.start].count(b"\n")
+    one = _assert_same([big], workers=2, min_range_bytes=size // 8)
+    assert "AppServices_PhpInUploadFolder" in {a["alert_type"] for a in one}
+    lines = {int(e["event_id"].rsplit(":", 1)[1]) for a in one for e in a["evidence"]}
+    assert min(lines) > len(noise) + 1 > tasks[-1].lines_before  # numbered as in the whole file
+    _, counts = _scan([big], 2, min_range_bytes=size // 8)
+    assert counts[-1] == [(f"{big}:4001", counts[-1][0][1])]  # the malformed line, at its own line number
+
+
+def test_split_file_cuts_only_at_line_starts(tmp_path):
+    path = tmp_path / "x.log"
+    path.write_bytes(b"a\nbb\n\nccc\ndddd")
+    tasks = split_file(str(path), 5, "combined")
+    data = path.read_bytes()
+    assert b"".join(data[t.start:t.end] for t in tasks) == data
+    assert all(t.start == 0 or data[t.start - 1:t.start] == b"\n" for t in tasks)
+    assert [t.lines_before for t in tasks] == [data[:t.start].count(b"\n") for t in tasks]
+    assert isinstance(tasks[0], Task)
+
+
+def test_gzip_and_w3c_files_are_never_split(tmp_path):
+    import gzip
+    w3c = tmp_path / "u_ex261102.log"
+    w3c.write_text("#Software: Microsoft Internet Information Services 10.0\n#Fields: date time cs-method "
+                   "cs-uri-stem sc-status c-ip\n" + "2026-11-02 08:00:00 GET / 200 10.0.0.1\n" * 2000)
+    gz = tmp_path / "a.log.gz"
+    gz.write_bytes(gzip.compress(_combined("10.0.0.1", 5, "/").encode() * 4000))
+    tasks = plan([str(w3c), str(gz)], 2, min_range_bytes=1024)
+    assert [t.whole for t in tasks] == [True, True]
+
+
+def test_cli_scan_output_is_the_same_for_any_number_of_workers():
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    outputs = []
+    for workers in ("1", "2", "3"):
+        result = CliRunner().invoke(main, ["scan", str(DATA), str(SAMPLES), "-o", "jsonl", "-q", "--workers", workers])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0].count("\n") > 20
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
