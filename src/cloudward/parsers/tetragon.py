@@ -8,7 +8,8 @@ Each record is `{"<event type>": {...}, "node_name": ..., "time": ...}`:
   ...) with a socket or sockaddr argument -> `NetConnection`;
 * the 2022 sensor's `process_connect` (destination_ip / destination_port) -> `NetConnection`;
 * `process_exit`, `process_close`, `process_listen`, `process_tracepoint`... carry nothing the
-  detections use: counted, no event.
+  detections use: no event. A line that starts with such a type is counted as skipped on its raw
+  bytes, without decoding it (so a torn one is not reported as malformed: it could give nothing).
 
 A container is privileged when the process's effective capability set holds the capabilities only
 `--privileged` (or an equivalent securityContext) grants together.
