@@ -225,3 +225,21 @@ def test_interleaved_events_never_mix(argvs, rnd):
     events, ctx = parse("\n".join(lines) + "\n")
     assert ctx.stats.rejected == 0
     assert sorted((e.pid, e.argv) for e in events) == sorted((700 + i, argv) for i, argv in enumerate(argvs))
+
+
+_SYSCALL_KEYS = ["arch", "syscall", "success", "pid", "ppid", "uid", "euid", "auid", "exe", "comm"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*_SYSCALL_KEYS, "a0", "items", "key", "suid", "fsuid", "xpid"]),
+                          st.text(alphabet='ab0"=x(/', max_size=6)), max_size=14),
+       st.sampled_from(["", " ", "  "]))
+def test_one_pass_syscall_fields_agree_with_field_by_field_search(tokens, gap):
+    from cloudward.parsers.auditd import _field, _syscall_fields
+
+    # repeated keys, empty values, "=" inside values, doubled spaces: the one-pass read must find, for every
+    # key, exactly what a search for " key=" finds
+    record = (" " + gap.join(f"{k}={v}" for k, v in tokens)).encode()
+    fields = _syscall_fields(record)
+    for key in _SYSCALL_KEYS:
+        assert fields.get(key.encode()) == _field(record, b" " + key.encode() + b"="), (record, key)

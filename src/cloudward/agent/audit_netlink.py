@@ -352,6 +352,53 @@ class AuditStream:
             end = data.find(b"\0", 16)
             yield b"type=" + name + b" msg=" + (data[16:] if end < 0 else data[16:end]).rstrip(b"\n")
 
+    def batches(self, max_records: int = 2048) -> Iterator[tuple[list[bytes], bool]]:
+        """What the socket holds, drained without blocking: (records as auditd RAW lines, ran dry), until
+        `stop_reading`. One step of the generator per burst rather than per record: the consumer's loop
+        is the only per-record Python work. After the socket ran dry (an empty or short list with
+        `ran dry` true) the next step waits for data, then `coalesce_seconds` more so a burst is read
+        in one go."""
+        sock = self.sock
+        assert sock is not None
+        sock.setblocking(False)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        wait_ms = int(self.poll_seconds * 1000)
+        types = RECORD_TYPES
+        recv = sock.recv
+        from_bytes = int.from_bytes
+        while not self.closing:
+            out: list[bytes] = []
+            append = out.append
+            dry = False
+            try:
+                while len(out) < max_records:
+                    data = recv(1 << 16)
+                    # one record a datagram; nlmsg_len counts the payload only (see `lines`)
+                    if len(data) < 16:
+                        continue
+                    name = types.get(from_bytes(data[4:6], "little"))
+                    if name is None:
+                        continue
+                    end = data.find(b"\0", 16)
+                    append(b"type=" + name + b" msg=" + (data[16:] if end < 0 else data[16:end]).rstrip(b"\n"))
+            except BlockingIOError:
+                dry = True
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.overruns += 1  # the kernel dropped records for us; counted, keep reading
+                elif exc.errno in (errno.EBADF, errno.ENOTSOCK) or self.sock is None:
+                    self.records += len(out)
+                    if out:
+                        yield out, True
+                    return
+                else:
+                    raise
+            self.records += len(out)
+            yield out, dry
+            if dry and poller.poll(wait_ms) and self.coalesce_seconds:
+                time.sleep(self.coalesce_seconds)
+
     def stop_reading(self) -> None:
         self.closing = True
 

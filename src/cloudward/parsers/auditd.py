@@ -15,6 +15,7 @@ sockets. Parent, ancestors and container are filled in later by the process-ance
 
 from __future__ import annotations
 
+import re
 import socket
 from binascii import Error as BinasciiError
 from binascii import unhexlify
@@ -80,6 +81,16 @@ def _field(body: bytes, needle: bytes) -> bytes | None:
     return body[i:] if j < 0 else body[i:j]
 
 
+#: the SYSCALL fields an event is built from, found in one pass: a value runs to the next space (audit
+#: writes values holding spaces hex-encoded), so a key can never be found inside another's value
+_SYSCALL_FIELDS = re.compile(rb" (arch|syscall|success|pid|ppid|uid|euid|auid|exe|comm)=([^ ]*)")
+
+
+def _syscall_fields(record: bytes) -> dict[bytes, bytes]:
+    """key -> value of the fields `_close` reads; the first occurrence wins, as with `_field`."""
+    return dict(reversed(_SYSCALL_FIELDS.findall(record)))
+
+
 def _int(v: bytes | None) -> int | None:
     if v is None:
         return None
@@ -134,22 +145,23 @@ class Auditd(Format):
             if ev.execve or ev.sockaddr:
                 ctx.reject(where, "partial audit event: records without their SYSCALL record")
             return None
-        f = b" " + ev.syscall
+        f = _syscall_fields(b" " + ev.syscall)
+        get = f.get
         names = b" " + ev.enriched if ev.enriched else b""
         syscall_name = _field(names, b" SYSCALL=") if names else None
-        exec_nums, connect_nums = _SYSCALLS.get(_field(f, b" arch=") or b"", _NO_SYSCALLS)
+        exec_nums, connect_nums = _SYSCALLS.get(get(b"arch") or b"", _NO_SYSCALLS)
         if ev.execve or syscall_name in (b"execve", b"execveat"):
             is_exec = True
         else:
-            number = _field(f, b" syscall=")
+            number = get(b"syscall")
             is_exec = number in exec_nums
             if not is_exec and not (ev.sockaddr and (syscall_name == b"connect" or number in connect_nums)):
                 ctx.stats.skipped += 1
                 return None
-        if is_exec and _field(f, b" success=") == b"no":
+        if is_exec and get(b"success") == b"no":
             ctx.stats.skipped += 1
             return None
-        pid = _int(_field(f, b" pid="))
+        pid = _int(get(b"pid"))
         if pid is None:
             ctx.reject(where, "audit SYSCALL record without a pid")
             return None
@@ -165,28 +177,28 @@ class Auditd(Format):
             when = float(stamp.partition(":")[0])
         except ValueError:
             when = 0.0
-        uid = _int(_field(f, b" uid="))
+        uid = _int(get(b"uid"))
         uname = _field(names, b" UID=") if names else None
         if uname:
             user = _text(_raw_value(uname))
         else:
             user = _WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else ""
-        exe = _text(_raw_value(_field(f, b" exe=") or b""))
+        exe = _text(_raw_value(get(b"exe") or b""))
         # one decode for the evidence: lines with NUL bytes never get here
         raw = {"records": b"\n".join(ev.lines).decode("utf-8", "replace").split("\n")}
-        ppid = _int(_field(f, b" ppid=")) or 0
+        ppid = _int(get(b"ppid")) or 0
         if is_exec:
             argv = self._argv(ev.execve) if ev.execve else self._proctitle(ev.proctitle)
             if not argv:
-                argv = [_text(_raw_value(_field(f, b" comm=") or b"")) or exe]
+                argv = [_text(_raw_value(get(b"comm") or b"")) or exe]
             cwd = ""
             if ev.cwd is not None:
                 cwd = _text(_raw_value(_field(b" " + ev.cwd, b" cwd=") or b""))
             event = ProcessExec(
                 event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
                 ppid=ppid, executable=exe or argv[0], argv=argv,
-                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(_field(f, b" euid=")),
-                auid=_int(_field(f, b" auid=")),
+                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(get(b"euid")),
+                auid=_int(get(b"auid")),
             )
             return event
         dest = self._sockaddr(ev.sockaddr or b"")
@@ -198,7 +210,7 @@ class Auditd(Format):
         return NetConnection(
             event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
             executable=exe,
-            command_line=" ".join(title) if title else _text(_raw_value(_field(f, b" comm=") or b"")),
+            command_line=" ".join(title) if title else _text(_raw_value(get(b"comm") or b"")),
             destination_ip=ip, destination_port=port,
             user=user, uid=uid,
         )

@@ -8,7 +8,8 @@ Each record is `{"<event type>": {...}, "node_name": ..., "time": ...}`:
   ...) with a socket or sockaddr argument -> `NetConnection`;
 * the 2022 sensor's `process_connect` (destination_ip / destination_port) -> `NetConnection`;
 * `process_exit`, `process_close`, `process_listen`, `process_tracepoint`... carry nothing the
-  detections use: counted, no event.
+  detections use: no event. A line that starts with such a type is counted as skipped on its raw
+  bytes, without decoding it (so a torn one is not reported as malformed: it could give nothing).
 
 A container is privileged when the process's effective capability set holds the capabilities only
 `--privileged` (or an equivalent securityContext) grants together.
@@ -16,7 +17,7 @@ A container is privileged when the process's effective capability set holds the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from cloudward.events import Event, NetConnection, ProcessExec
@@ -24,7 +25,7 @@ from cloudward.parsers._container_ids import strip_runtime_prefix
 from cloudward.parsers._values import mapping as _d
 from cloudward.parsers._values import number as _int
 from cloudward.parsers._values import text as _s
-from cloudward.parsers.base import JsonDialect, ParseContext, RecordRef
+from cloudward.parsers.base import Interest, JsonDialect, ParseContext, RecordRef
 from cloudward.timeutil import parse_time
 
 EVENT_TYPES = frozenset({
@@ -34,6 +35,17 @@ EVENT_TYPES = frozenset({
 #: together only in a privileged container's (or the host's) effective set; Docker's default lacks all
 PRIVILEGED_CAPS = frozenset({"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"})
 _CONNECT_FUNCTIONS = ("connect", "tcp_v4_connect", "tcp_v6_connect")
+#: record types that never give an event: a line that starts with one (as Tetragon writes them, the type
+#: first) is skipped on its raw bytes, without decoding the JSON
+_NO_EVENT_TYPES = EVENT_TYPES - {"process_exec", "process_kprobe", "process_connect"}
+_NO_EVENT_PREFIXES = tuple(b'{"' + t.encode() + b'":' for t in sorted(_NO_EVENT_TYPES))
+
+
+def _may_have_event(buf: bytes, start: int, end: int) -> bool:
+    """False only for a line whose first key is a type without events (`process_exit`, ...): the parser
+    takes the first event-type key of a record, so nothing after it can change that. A line that also
+    names "records" might be a wrapper of other records and is decoded."""
+    return not buf.startswith(_NO_EVENT_PREFIXES, start, end) or buf.find(b'"records"', start, end) >= 0
 
 
 def split_arguments(arguments: str) -> list[str]:
@@ -80,84 +92,110 @@ class Tetragon(JsonDialect):
                 return True
         return False
 
-    def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> Iterator[Event]:
-        kind = next(k for k in record if k in EVENT_TYPES)
+    def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool]:
+        return _may_have_event
+
+    def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> list[Event]:
+        # a list, not a generator: one frame fewer per record
+        for kind in record:
+            if kind in EVENT_TYPES:
+                break
+        else:
+            raise ValueError("no Tetragon event type")
         body = record[kind]
-        if not isinstance(body, dict):
+        if type(body) is not dict:
             raise ValueError(f"{kind} is not an object")
         if kind == "process_exec":
-            yield self._exec(body, record, ref, ctx)
-        elif kind == "process_connect":
+            return [self._exec(body, record, str(ref), ctx)]
+        if kind == "process_connect":
             ip = _s(body.get("destination_ip"))
             if ip:
-                yield self._connection(body, record, ref, ctx, ip, _int(body.get("destination_port")))
+                return [self._connection(body, record, str(ref), ctx, ip, _int(body.get("destination_port")))]
         elif kind == "process_kprobe":
             function = _s(body.get("function_name"))
             if function.endswith(_CONNECT_FUNCTIONS):
                 dest = self._kprobe_destination(body.get("args"))
                 if dest is not None:
-                    yield self._connection(body, record, ref, ctx, *dest)
+                    return [self._connection(body, record, str(ref), ctx, *dest)]
+        return []
 
     @staticmethod
-    def _context(process: dict[str, Any]) -> dict[str, Any]:
-        pod = _d(process.get("pod"))
-        container = _d(pod.get("container"))
-        _, cid = strip_runtime_prefix(_s(container.get("id")))
-        return {
-            "container_id": cid or _s(process.get("docker")),
-            "container_name": _s(container.get("name")),
-            "image": _s(_d(container.get("image")).get("name")),
-            "pod": _s(pod.get("name")),
-            "namespace": _s(pod.get("namespace")),
-        }
+    def _context(process: dict[str, Any]) -> tuple[str, str, str, str, str]:
+        """(container id, container name, image, pod, namespace) of a process."""
+        pod = process.get("pod")
+        if type(pod) is not dict:
+            docker = process.get("docker")
+            return (docker if type(docker) is str else _s(docker)), "", "", "", ""
+        container = pod.get("container")
+        if type(container) is not dict:
+            container = {}
+        cid = container.get("id")
+        cid = cid if type(cid) is str else _s(cid)
+        if "://" in cid:
+            cid = strip_runtime_prefix(cid)[1]
+        if not cid:
+            cid = _s(process.get("docker"))
+        image = container.get("image")
+        name, pod_name, namespace = container.get("name"), pod.get("name"), pod.get("namespace")
+        return (cid, name if type(name) is str else _s(name),
+                _s(image.get("name")) if type(image) is dict else "",
+                pod_name if type(pod_name) is str else _s(pod_name),
+                namespace if type(namespace) is str else _s(namespace))
 
     @staticmethod
     def _user(process: dict[str, Any]) -> tuple[str, int | None]:
         uid = process.get("uid")
         uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
-        name = _s(_d(process.get("user")).get("name"))
+        user = process.get("user")
+        name = _s(user.get("name")) if type(user) is dict else ""
         if not name and uid is not None:
             name = "root" if uid == 0 else str(uid)
         return name, uid
 
-    def _exec(self, body: dict[str, Any], record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> ProcessExec:
+    def _exec(self, body: dict[str, Any], record: dict[str, Any], where: str, ctx: ParseContext) -> ProcessExec:
         process = body.get("process")
-        if not isinstance(process, dict) or not isinstance(process.get("binary"), str):
-            raise ValueError("process_exec without a process binary")
-        parent = _d(body.get("parent"))
+        if type(process) is not dict or type(process.get("binary")) is not str:
+            if not isinstance(process, dict) or not isinstance(process.get("binary"), str):
+                raise ValueError("process_exec without a process binary")
+        parent = body.get("parent")
+        if type(parent) is not dict:
+            parent = {}
         binary = process["binary"]
-        args = split_arguments(_s(process.get("arguments")))
+        arguments = process.get("arguments")
+        text_args = arguments if type(arguments) is str else _s(arguments)
         parent_args = _s(parent.get("arguments"))
         parent_binary = _s(parent.get("binary"))
-        caps = _caps(process)
+        caps = _caps(process) if "cap" in process else []
         user, uid = self._user(process)
         auid = process.get("auid")
-        event = ProcessExec(
-            event_id=str(ref), time=parse_time(record.get("time") or process.get("start_time")), raw=record,
-            origin=str(ref), host=ctx.host or _s(record.get("node_name")), pid=_int(process.get("pid")),
-            ppid=_int(parent.get("pid")), executable=binary, argv=[binary, *args],
-            command_line=binary + (" " + process["arguments"] if process.get("arguments") else ""),
+        cid, cname, image, pod, namespace = self._context(process)
+        return ProcessExec(
+            event_id=where, time=parse_time(record.get("time") or process.get("start_time")), raw=record,
+            origin=where, host=ctx.host or _s(record.get("node_name")), pid=_int(process.get("pid")),
+            ppid=_int(parent.get("pid")), executable=binary, argv=[binary, *split_arguments(text_args)],
+            command_line=binary + (" " + arguments if arguments else ""),
             cwd=_s(process.get("cwd")), user=user, uid=uid,
             auid=auid if isinstance(auid, int) and auid != 4294967295 else None,
             parent_executable=parent_binary,
             parent_command_line=parent_binary + (" " + parent_args if parent_args else ""),
             capabilities=caps, privileged=True if PRIVILEGED_CAPS.issubset(caps) else None,
-            **self._context(process),
+            container_id=cid, container_name=cname, image=image, pod=pod, namespace=namespace,
         )
-        return event
 
-    def _connection(self, body: dict[str, Any], record: dict[str, Any], ref: RecordRef, ctx: ParseContext,
+    def _connection(self, body: dict[str, Any], record: dict[str, Any], where: str, ctx: ParseContext,
                     ip: str, port: int) -> NetConnection:
         process = _d(body.get("process"))
         binary = _s(process.get("binary"))
         arguments = _s(process.get("arguments"))
         user, uid = self._user(process)
+        cid, cname, image, pod, namespace = self._context(process)
         return NetConnection(
-            event_id=str(ref), time=parse_time(record.get("time")), raw=record, origin=str(ref),
+            event_id=where, time=parse_time(record.get("time")), raw=record, origin=where,
             host=ctx.host or _s(record.get("node_name")), pid=_int(process.get("pid")),
             ppid=_int(_d(body.get("parent")).get("pid")), executable=binary,
             command_line=binary + (" " + arguments if arguments else ""), destination_ip=ip,
-            destination_port=port, user=user, uid=uid, **self._context(process),
+            destination_port=port, user=user, uid=uid, container_id=cid, container_name=cname, image=image,
+            pod=pod, namespace=namespace,
         )
 
     @staticmethod

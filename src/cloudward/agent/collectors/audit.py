@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 
 from cloudward.agent.audit_netlink import AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
 from cloudward.agent.procfs import CgroupCache, user_name
 from cloudward.events import Event, NetConnection, ProcessExec
-from cloudward.inputs import ScanStats
 from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers.auditd import Auditd
 from cloudward.parsers.base import ParseContext
@@ -35,49 +34,71 @@ def _number(line: bytes, needle: bytes) -> int:
 
 
 class LiveAuditSource:
-    """What the auditd parser reads from: the stream's lines, numbered, with cgroups read on the way."""
+    """Reads what the auditd parser needs off each SYSCALL record as it arrives: the process's cgroup
+    (the earliest moment there is), and the user name as auditd's ENRICHED format resolves it."""
 
-    def __init__(self, stream: AuditStream, cgroups: CgroupCache, display: str = "audit-netlink",
-                 on_idle: Callable[[], None] | None = None, keep_records: bool = True) -> None:
-        self.stream = stream
+    def __init__(self, cgroups: CgroupCache, keep_records: bool = True) -> None:
         self.keep_records = keep_records
-        self.on_idle = on_idle
         self.cgroups = cgroups
-        self.display = display
         #: audit stamp -> cgroup text of the event's process
         self.cgroup_of: OrderedDict[str, str] = OrderedDict()
         self.recent: list[bytes] = []
 
-    def lines(self, stats: ScanStats) -> Iterator[tuple[int, bytes]]:
-        n = 0
-        for line in self.stream.lines(self.on_idle):
-            if line.startswith(b"type=EOE "):
+    def syscall(self, line: bytes) -> bytes:
+        """A SYSCALL record: its process's cgroup noted under its stamp; the record with the user's name."""
+        pid = _number(line, b" pid=")
+        cg = self.cgroups.lookup(pid, _number(line, b" ppid="))
+        if cg:
+            close = line.find(b"):")
+            stamp = line[line.find(b"audit(") + 6 : close].decode("ascii", "replace")
+            self.cgroup_of[stamp] = cg
+            if len(self.cgroup_of) > _MAX_PENDING:
+                self.cgroup_of.popitem(last=False)
+        if b" uid=4294967295" not in line:
+            line = line + b'\x1dUID="' + user_name(_number(line, b" uid=")).encode() + b'"'
+        return line
+
+
+def decode_batches(batches: Iterable[tuple[list[bytes], bool]], source: LiveAuditSource, ctx: ParseContext,
+                   on_events: Callable[[list[Event]], None], on_idle: Callable[[], None],
+                   display: str = "audit-netlink", stop: Callable[[], bool] = lambda: False) -> None:
+    """The live stream's record batches through the auditd format's record decoder, one record at a
+    time (an event comes out as soon as its last record is in); `on_idle` each time the socket ran dry.
+
+    The decoder's per-record entry point is called directly: records arrive whole, one a datagram, so
+    the byte-stream side (splitting blocks into lines) would only add calls."""
+    decoder = Auditd().decoder(ctx, display)
+    line_events = decoder.line  # type: ignore[attr-defined]
+    limit = decoder.limit
+    stats = ctx.stats
+    keep = source.keep_records
+    syscall = source.syscall
+    n = 0
+    for records, dry in batches:
+        first = n
+        for rec in records:
+            if rec.startswith(b"type=EOE "):
                 continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
             n += 1
-            if line.startswith(b"type=SYSCALL "):
-                pid = _number(line, b" pid=")
-                cg = self.cgroups.lookup(pid, _number(line, b" ppid="))
-                close = line.find(b"):")
-                stamp = line[line.find(b"audit(") + 6 : close].decode("ascii", "replace")
-                if cg:
-                    self.cgroup_of[stamp] = cg
-                    if len(self.cgroup_of) > _MAX_PENDING:
-                        self.cgroup_of.popitem(last=False)
-                uid = _number(line, b" uid=")
-                if b" uid=4294967295" not in line:
-                    line = line + b'\x1dUID="' + user_name(uid).encode() + b'"'
-            if self.keep_records:
-                self.recent.append(line)
-            yield n, line
-
-
-def _decoded(source: LiveAuditSource, ctx: ParseContext) -> Iterator[Event]:
-    """The events of the live stream through the auditd format's decoder, one record line at a time (an
-    event comes out as soon as its last record is in)."""
-    decoder = Auditd().decoder(ctx, source.display)
-    for _, line in source.lines(ctx.stats):
-        yield from decoder.feed(line + b"\n")
-    yield from decoder.close()
+            if rec.startswith(b"type=SYSCALL "):
+                rec = syscall(rec)
+            if keep:
+                source.recent.append(rec)  # (a new list each time a batch is handed on)
+            if len(rec) > limit:
+                ctx.reject(f"{display}:{n}", f"line too long: {len(rec)} bytes (limit {limit})")
+                continue
+            events = line_events(rec, n)
+            if events:
+                on_events(events)
+        decoder.lineno = n
+        stats.lines += n - first
+        if dry:
+            on_idle()
+        if stop():
+            break
+    done = decoder.close()
+    if done:
+        on_events(done)
 
 
 class AuditCollector(Collector):
@@ -100,6 +121,8 @@ class AuditCollector(Collector):
         cgroups = CgroupCache()
         containers: dict[str, str] = {}
         pending: list[Event] = []
+        source = LiveAuditSource(cgroups, keep_records=self.keep_records)
+        health = self.health
 
         def flush() -> None:
             # what the socket had, handed on in one batch when it runs dry (or every 512 events)
@@ -109,31 +132,32 @@ class AuditCollector(Collector):
                 emit(Batch(self.name, "auditd", records, pending[:]))
                 pending.clear()
 
-        source = LiveAuditSource(self.stream, cgroups, on_idle=flush, keep_records=self.keep_records)
-        for event in _decoded(source, self.ctx):
-            if type(event) is ProcessExec or type(event) is NetConnection:
-                stamp = event.event_id.rsplit(":", 2)
-                key = ":".join(stamp[-2:])
-                cg = source.cgroup_of.pop(key, "")
-                if cg and not event.container_id:
-                    event.cgroup = cg
-                    # most processes share a handful of cgroups: read each text into a container id once
-                    found = containers.get(cg)
-                    if found is None:
-                        if len(containers) >= 4096:
-                            containers.clear()
-                        hit = from_cgroup(cg)
-                        found = containers[cg] = hit[1] if hit else ""
-                    if found:
-                        event.container_id = found
-                if type(event) is ProcessExec and not cg:
-                    self.health.misses += 1
-            self.health.events += 1
-            pending.append(event)
+        def take(events: list[Event]) -> None:
+            cgroup_of = source.cgroup_of
+            for event in events:
+                kind = type(event)
+                if kind is ProcessExec or kind is NetConnection:
+                    stamp = event.event_id.rsplit(":", 2)
+                    cg = cgroup_of.pop(":".join(stamp[-2:]), "")
+                    if cg and not event.container_id:
+                        event.cgroup = cg
+                        # most processes share a handful of cgroups: read each text into a container id once
+                        found = containers.get(cg)
+                        if found is None:
+                            if len(containers) >= 4096:
+                                containers.clear()
+                            hit = from_cgroup(cg)
+                            found = containers[cg] = hit[1] if hit else ""
+                        if found:
+                            event.container_id = found
+                    if kind is ProcessExec and not cg:
+                        health.misses += 1
+                health.events += 1
+                pending.append(event)
             if len(pending) >= 512:
                 flush()
-            if self.stopping.is_set():
-                break
+
+        decode_batches(self.stream.batches(), source, self.ctx, take, flush, stop=self.stopping.is_set)
         flush()
         self.extra["cgroup_misses"] = cgroups.misses
 

@@ -12,7 +12,9 @@ program the configuration lists (`allowed_cgi`), and PHP's mail() handing mail t
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +45,23 @@ class _Command:
     name: str
     #: alternatives, each a tuple of patterns that must all match some argument
     args: tuple[tuple[str, ...], ...]
+    #: the same patterns compiled once (what fnmatchcase does on each call, behind a cache lookup)
+    matchers: tuple[tuple[Callable[[str], Any], ...], ...] = ()
 
     def matches(self, args: list[str]) -> bool:
         if not self.args:
             return True
         low = [a[:_MAX_MATCH_CHARS].lower() for a in args[:_MAX_ARGS]]
-        return any(all(any(fnmatch.fnmatchcase(a, p) for a in low) for p in alt) for alt in self.args)
+        for alt in self.matchers:
+            for match in alt:
+                for a in low:
+                    if match(a) is not None:
+                        break
+                else:
+                    break  # this pattern matches no argument: the alternative fails
+            else:
+                return True
+        return False
 
 
 def _commands(entries: tuple[Any, ...]) -> dict[str, list[_Command]]:
@@ -59,7 +72,8 @@ def _commands(entries: tuple[Any, ...]) -> dict[str, list[_Command]]:
         if not isinstance(e, dict) or not isinstance(e.get("name"), str):
             continue
         alts = tuple(tuple(str(a).lower().split()) for a in e.get("args") or ())
-        out.setdefault(e["name"].lower(), []).append(_Command(e["name"].lower(), alts))
+        matchers = tuple(tuple(re.compile(fnmatch.translate(p)).match for p in alt) for alt in alts)
+        out.setdefault(e["name"].lower(), []).append(_Command(e["name"].lower(), alts, matchers))
     return out
 
 
