@@ -46,6 +46,7 @@ from cloudward.events import ContainerEvent, Event
 from cloudward.inputs import GZIP_MAGIC, InputFile, Rejection, ScanStats, expand_paths
 from cloudward.parsers.base import Format, Head, JsonDialect
 from cloudward.parsers.json_records import JsonRecords
+from cloudward.runners.scan import feed_paths, note_unread
 
 #: a file is cut into byte ranges only when each range gets at least this much
 MIN_RANGE_BYTES = 4 << 20
@@ -383,15 +384,24 @@ def unpack(blob: bytes) -> dict[str, Any]:
             gc.enable()
 
 
-def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
-    """Decode one task into the worker's holding engine; its checkpoint (the held events) and counts."""
+def _counted(events: Iterable[Event], tally: list[int]) -> Iterator[Event]:
+    for event in events:
+        tally[0] += 1
+        yield event
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], ScanStats, int]:
+    """Decode one task into the worker's holding engine; its checkpoint (the held events), counts, and
+    how many events the decoder handed on (with the counts, what tells whether an input was read)."""
     engine: Engine = _WORKER["engine"]
     _reset(engine)
+    tally = [0]
     if task.whole:
         src = InputFile(task.path, max_line_bytes=engine.config.max_line_bytes)
-        engine.feed(engine.decode_input(src, task.fmt))
+        engine.feed(_counted(engine.decode_input(src, task.fmt), tally))
+        del engine.unread_inputs[:]  # the parent judges inputs from every task's counts (`UnreadTally`)
     else:
-        engine.feed(decode_range(engine, task))
+        engine.feed(_counted(decode_range(engine, task), tally))
     gc.disable()
     try:
         state = engine.checkpoint()
@@ -399,12 +409,38 @@ def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
         gc.enable()
     stats = engine.stats
     _reset(engine)
-    return state, stats
+    return state, stats, tally[0]
 
 
-def run_packed(task: Task) -> tuple[bytes, ScanStats]:
-    state, stats = run_task(task)
-    return pack(state), stats
+def run_packed(task: Task) -> tuple[bytes, ScanStats, int]:
+    state, stats, handed_on = run_task(task)
+    return pack(state), stats, handed_on
+
+
+class UnreadTally:
+    """Which inputs of a parallel scan had content of which nothing was read, judged per file over all its
+    tasks (a byte range of nothing but rejected lines is no loss when another range of the file was read)
+    by the rule `Engine.decode_input` applies to a whole input: no event handed on, nothing skipped as
+    uninteresting or duplicate, something rejected."""
+
+    def __init__(self) -> None:
+        self.handed_on: dict[str, int] = {}
+        self.quiet: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+
+    def add(self, task: Task, stats: ScanStats, handed_on: int) -> None:
+        path = task.path
+        self.handed_on[path] = self.handed_on.get(path, 0) + handed_on
+        self.quiet[path] = self.quiet.get(path, 0) + stats.skipped + stats.duplicates
+        self.rejected[path] = self.rejected.get(path, 0) + stats.rejected
+
+    def lost(self) -> list[str]:
+        return [p for p in self.handed_on
+                if self.handed_on[p] == 0 and self.quiet[p] == 0 and self.rejected[p] > 0]
+
+    def read(self) -> list[str]:
+        lost = set(self.lost())
+        return [p for p in self.handed_on if p not in lost]
 
 
 # -- the parent ----------------------------------------------------------------------------------
@@ -415,14 +451,19 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     """Decode `paths` on `workers` processes and merge what they read into `engine`, in the order a
     one-process scan reads it (by each task's first event time, then path and offset): what the next
     tasks cannot precede runs as the merge goes, so the parent holds only tasks that overlap in time."""
-    expanded = list(expand_paths(list(paths)))
+    paths = list(paths)
+
+    def skipped(path: str, reason: str) -> None:  # as `feed_paths` reports a FIFO or unreadable entry of a folder
+        engine.stats.reject(f"{path}:0", reason)
+
+    expanded = list(expand_paths(paths, on_skip=skipped))
     stdin = [p for p in expanded if p == "-"]
     tasks = plan([p for p in expanded if p != "-"], workers, fmt,
                  max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes, count_lines=False)
     if len(tasks) < 2:  # nothing to share out: one process, no pool to start
-        from cloudward.runners.scan import feed_paths
-        feed_paths(engine, expanded, fmt, ordered=True)
+        feed_paths(engine, paths, fmt, ordered=True)
         return tasks
+    tally = UnreadTally()
     # fork where there is one: workers start with the parent's modules and packaged data lists loaded
     # (a fresh interpreter pays ~1.5 s for those); the parent runs no threads while it forks
     methods = multiprocessing.get_all_start_methods()
@@ -437,9 +478,10 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
         ordered = [tasks[i] for i in order]
         times = [firsts[i] for i in order]
         lateness = engine.settings.allowed_lateness
-        for i, (blob, stats) in enumerate(pool.map(run_packed, ordered)):
+        for i, (blob, stats, handed_on) in enumerate(pool.map(run_packed, ordered)):
             if on_task is not None:
                 on_task(ordered[i])
+            tally.add(ordered[i], stats, handed_on)
             # rebuilding held events allocates much and frees nothing: the cyclic collector would walk
             # every event already held again and again (3x the merge's time on big audit records)
             state = unpack(blob)
@@ -458,6 +500,10 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
             if not engine.hold and len(engine._buffer) >= engine.settings.release_every:
                 engine._release(min(engine._newest - lateness, horizon))
             engine.book.drain_changed()
+    unread_before = len(engine.unread_inputs)
     for path in stdin:
         engine.feed(engine.decode_input(InputFile(path, max_line_bytes=engine.config.max_line_bytes), fmt))
+    lost = tally.lost() + engine.unread_inputs[unread_before:]
+    del engine.unread_inputs[unread_before:]
+    note_unread(engine, paths, lost, tally.read())
     return ordered

@@ -67,7 +67,7 @@ def decode_partition(tasks: Iterable[Task], config: Config, only: set[str] | Non
     """Stateless stage: decode tasks; yields ((scope, order key), event state) and (None, counts)."""
     _worker_engine(config, only, intel)
     for task in tasks:
-        state, stats = run_task(task)
+        state, stats, _ = run_task(task)
         for key, body in state["buffer"]:
             yield (_scope_of_state(body), tuple(key)), body
         yield (COUNTS, (task.path, task.start)), stats
