@@ -151,3 +151,56 @@ def test_cli_scan_output_is_the_same_for_any_number_of_workers():
         outputs.append(result.stdout)
     assert outputs[0].count("\n") > 20
     assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+
+
+def _unread(paths, workers: int, fmt: str | None = None, **kw) -> list[str]:
+    runner = ScanRunner(Config(), workers=workers, **kw)
+    runner.run([str(p) for p in paths], fmt)
+    return runner.engine.unread_inputs
+
+
+def test_an_input_of_which_nothing_was_read_is_named_as_by_one_process(tmp_path):
+    # a folder is one input: a README beside the logs is rejected, and that is all
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "README.txt").write_text("These are the audit logs of the staging cluster.\n")
+    (logs / "access.log").write_text("".join(_combined("10.0.0.1", t, "/") for t in range(50)))
+    unreadable = tmp_path / "binary.log"
+    unreadable.write_bytes(b"\x00\x01binary\n" * 20)
+    other = tmp_path / "other.log"
+    other.write_text("".join(_combined("10.0.0.2", t, "/") for t in range(50)))
+    for workers in (1, 2):
+        assert _unread([logs, unreadable, other], workers) == [str(unreadable)]
+    (logs / "access.log").write_bytes(b"\x00\x01binary\n")
+    for workers in (1, 2):
+        assert _unread([logs, other], workers) == [str(logs)]
+
+
+def test_a_file_cut_in_byte_ranges_is_lost_only_when_no_range_was_read(tmp_path):
+    big = tmp_path / "shop.example.com.access.log"
+    big.write_text("".join(_combined("10.0.0.1", t, "/") for t in range(2000)) + BAD_LINE * 4000)
+    size = big.stat().st_size
+    tasks = plan([str(big)], 2, min_range_bytes=size // 8)
+    assert len(tasks) == 4
+    # the last ranges hold nothing but rejected lines, the first ones were read: no input lost
+    assert _unread([big], 2, min_range_bytes=size // 8) == [] == _unread([big], 1)
+    big.write_text(BAD_LINE * 6000)  # every line rejected, in every range
+    tasks = plan([str(big)], 2, "combined", min_range_bytes=size // 8)
+    assert len(tasks) == 4
+    assert _unread([big], 2, "combined", min_range_bytes=size // 8) == [str(big)] == _unread([big], 1, "combined")
+
+
+def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path):
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "README.txt").write_text("These are the audit logs of the staging cluster.\n")
+    (logs / "audit.log").write_bytes((DATA / "k8s/falco-trace-files/attach_cluster_admin_role.json").read_bytes())
+    result = CliRunner().invoke(main, ["scan", str(logs), "-o", "jsonl", "-q", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    (logs / "audit.log").write_text("\x00\x01binary\n")
+    result = CliRunner().invoke(main, ["scan", str(logs), "-q", "--workers", "2"])
+    assert result.exit_code == 3 and "nothing was read from 1 non-empty input(s)" in result.output.replace("\n", " ")

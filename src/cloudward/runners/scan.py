@@ -73,10 +73,18 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
         if len(engine.unread_inputs) == n:
             read.add(path)
     engine.horizon = math.inf
-    # a folder is one input: lost only when nothing was read from any file in it (a README next to the
-    # logs is rejected as unrecognized, and that is all)
     lost = engine.unread_inputs[unread_before:]
     del engine.unread_inputs[unread_before:]
+    note_unread(engine, paths, lost, read)
+
+
+def note_unread(engine: Engine, paths: Iterable[str], lost: Iterable[str], read: Iterable[str]) -> None:
+    """Name in `engine.unread_inputs` the inputs named on the command line of which nothing was read, from
+    the files that were `lost` (content, none of it read) and those `read`. A folder is one input: lost
+    only when nothing was read from any file in it (a README next to the logs is rejected as
+    unrecognized, and that is all)."""
+    lost = list(lost)
+    read = set(read)
     for arg in paths:
         if arg in lost:
             engine.unread_inputs.append(arg)

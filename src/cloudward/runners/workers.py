@@ -33,7 +33,7 @@ import os
 import pickle
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import orjson
@@ -46,6 +46,7 @@ from cloudward.events import ContainerEvent, Event
 from cloudward.inputs import GZIP_MAGIC, InputFile, Rejection, ScanStats, expand_paths
 from cloudward.parsers.base import Format, Head, JsonDialect
 from cloudward.parsers.json_records import JsonRecords
+from cloudward.runners.scan import feed_paths, note_unread
 
 #: a file is cut into byte ranges only when each range gets at least this much
 MIN_RANGE_BYTES = 4 << 20
@@ -383,15 +384,39 @@ def unpack(blob: bytes) -> dict[str, Any]:
             gc.enable()
 
 
-def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
-    """Decode one task into the worker's holding engine; its checkpoint (the held events) and counts."""
+class _Counted:
+    """The events of a task as they pass, counted, with the time of the first one `first_time_of` would
+    find (the first event of a whole input; of a byte range, the first that is not a context record)."""
+
+    def __init__(self, events: Iterable[Event], whole: bool) -> None:
+        self.events = events
+        self.whole = whole
+        self.handed_on = 0
+        self.first = math.inf
+
+    def __iter__(self) -> Iterator[Event]:
+        for event in self.events:
+            self.handed_on += 1
+            if self.first == math.inf and (self.whole or not (
+                    type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS)):  # type: ignore[attr-defined]
+                self.first = event.time
+            yield event
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], ScanStats, int, float]:
+    """Decode one task into the worker's holding engine; its checkpoint (the held events), counts, how
+    many events the decoder handed on (with the counts, what tells whether an input was read) and the
+    time of its first event (`first_time_of`, learnt on the way)."""
     engine: Engine = _WORKER["engine"]
     _reset(engine)
     if task.whole:
         src = InputFile(task.path, max_line_bytes=engine.config.max_line_bytes)
-        engine.feed(engine.decode_input(src, task.fmt))
+        counted = _Counted(engine.decode_input(src, task.fmt), True)
+        engine.feed(counted)
+        del engine.unread_inputs[:]  # the parent judges inputs from every task's counts (`UnreadTally`)
     else:
-        engine.feed(decode_range(engine, task))
+        counted = _Counted(decode_range(engine, task), False)
+        engine.feed(counted)
     gc.disable()
     try:
         state = engine.checkpoint()
@@ -399,12 +424,38 @@ def run_task(task: Task) -> tuple[dict[str, Any], ScanStats]:
         gc.enable()
     stats = engine.stats
     _reset(engine)
-    return state, stats
+    return state, stats, counted.handed_on, counted.first
 
 
-def run_packed(task: Task) -> tuple[bytes, ScanStats]:
-    state, stats = run_task(task)
-    return pack(state), stats
+def run_packed(task: Task) -> tuple[bytes, ScanStats, int, float]:
+    state, stats, handed_on, first = run_task(task)
+    return pack(state), stats, handed_on, first
+
+
+class UnreadTally:
+    """Which inputs of a parallel scan had content of which nothing was read, judged per file over all its
+    tasks (a byte range of nothing but rejected lines is no loss when another range of the file was read)
+    by the rule `Engine.decode_input` applies to a whole input: no event handed on, nothing skipped as
+    uninteresting or duplicate, something rejected."""
+
+    def __init__(self) -> None:
+        self.handed_on: dict[str, int] = {}
+        self.quiet: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+
+    def add(self, task: Task, stats: ScanStats, handed_on: int) -> None:
+        path = task.path
+        self.handed_on[path] = self.handed_on.get(path, 0) + handed_on
+        self.quiet[path] = self.quiet.get(path, 0) + stats.skipped + stats.duplicates
+        self.rejected[path] = self.rejected.get(path, 0) + stats.rejected
+
+    def lost(self) -> list[str]:
+        return [p for p in self.handed_on
+                if self.handed_on[p] == 0 and self.quiet[p] == 0 and self.rejected[p] > 0]
+
+    def read(self) -> list[str]:
+        lost = set(self.lost())
+        return [p for p in self.handed_on if p not in lost]
 
 
 # -- the parent ----------------------------------------------------------------------------------
@@ -415,14 +466,19 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     """Decode `paths` on `workers` processes and merge what they read into `engine`, in the order a
     one-process scan reads it (by each task's first event time, then path and offset): what the next
     tasks cannot precede runs as the merge goes, so the parent holds only tasks that overlap in time."""
-    expanded = list(expand_paths(list(paths)))
+    paths = list(paths)
+
+    def skipped(path: str, reason: str) -> None:  # as `feed_paths` reports a FIFO or unreadable entry of a folder
+        engine.stats.reject(f"{path}:0", reason)
+
+    expanded = list(expand_paths(paths, on_skip=skipped))
     stdin = [p for p in expanded if p == "-"]
     tasks = plan([p for p in expanded if p != "-"], workers, fmt,
                  max_line_bytes=engine.config.max_line_bytes, min_range_bytes=min_range_bytes, count_lines=False)
     if len(tasks) < 2:  # nothing to share out: one process, no pool to start
-        from cloudward.runners.scan import feed_paths
-        feed_paths(engine, expanded, fmt, ordered=True)
+        feed_paths(engine, paths, fmt, ordered=True)
         return tasks
+    tally = UnreadTally()
     # fork where there is one: workers start with the parent's modules and packaged data lists loaded
     # (a fresh interpreter pays ~1.5 s for those); the parent runs no threads while it forks
     methods = multiprocessing.get_all_start_methods()
@@ -430,16 +486,28 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(tasks) or 1)), mp_context=ctx,
                              initializer=_worker_init,
                              initargs=(engine.config, only, list(intel or []))) as pool:
-        probed = list(pool.map(probe, tasks))
-        firsts = [first for first, _ in probed]
-        tasks = number_ranges(tasks, [n for _, n in probed])
-        order = sorted(range(len(tasks)), key=lambda i: (firsts[i], tasks[i].path, tasks[i].start))
-        ordered = [tasks[i] for i in order]
-        times = [firsts[i] for i in order]
+        # only byte ranges need a first look (the lines before each range number its lines); a whole
+        # file's first event time is learnt while it is decoded, not by decoding its head twice (a web
+        # log whose prefilters drop every line up to the first attack was read whole by that look)
+        ranges = [i for i, t in enumerate(tasks) if not t.whole]
+        probed = dict(zip(ranges, pool.map(probe, [tasks[i] for i in ranges]), strict=True))
+        tasks = number_ranges(tasks, [probed[i][1] if i in probed else 0 for i in range(len(tasks))])
+        #: first event time of each task not merged yet (None: a whole file still being decoded)
+        pending: dict[int, float | None] = {i: probed[i][0] if i in probed else None for i in range(len(tasks))}
+        firsts: dict[int, float] = {}
+        done: dict[int, tuple[ScanStats, int]] = {}
         lateness = engine.settings.allowed_lateness
-        for i, (blob, stats) in enumerate(pool.map(run_packed, ordered)):
+        futures = {pool.submit(run_packed, task): i for i, task in enumerate(tasks)}
+        # merged as they finish: held events are ordered by the engine's own key whatever the merge order,
+        # and what is released never passes the first event time of a task still out (unknown: nothing)
+        for future in as_completed(futures):
+            i = futures[future]
+            blob, stats, handed_on, first = future.result()
+            del future
+            firsts[i] = first if i not in probed else probed[i][0]
+            done[i] = (stats, handed_on)
             if on_task is not None:
-                on_task(ordered[i])
+                on_task(tasks[i])
             # rebuilding held events allocates much and frees nothing: the cyclic collector would walk
             # every event already held again and again (3x the merge's time on big audit records)
             state = unpack(blob)
@@ -450,14 +518,25 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
             finally:
                 gc.enable()
             del state
+            del pending[i]
             # held events out of the cyclic collector's way, as the engine does for what it decodes itself
             engine._freeze()
-            engine.stats.merge(stats)
-            later = times[i + 1:]
-            horizon = min(later) if later else math.inf
-            if not engine.hold and len(engine._buffer) >= engine.settings.release_every:
+            if not engine.hold and len(engine._buffer) >= engine.settings.release_every \
+                    and None not in pending.values():
+                horizon = min((t for t in pending.values() if t is not None), default=math.inf)
                 engine._release(min(engine._newest - lateness, horizon))
             engine.book.drain_changed()
+        # counts and rejections in the order a one-process scan reads the inputs: by first event time
+        order = sorted(range(len(tasks)), key=lambda i: (firsts[i], tasks[i].path, tasks[i].start))
+        ordered = [tasks[i] for i in order]
+        for i in order:
+            stats, handed_on = done[i]
+            tally.add(tasks[i], stats, handed_on)
+            engine.stats.merge(stats)
+    unread_before = len(engine.unread_inputs)
     for path in stdin:
         engine.feed(engine.decode_input(InputFile(path, max_line_bytes=engine.config.max_line_bytes), fmt))
+    lost = tally.lost() + engine.unread_inputs[unread_before:]
+    del engine.unread_inputs[unread_before:]
+    note_unread(engine, paths, lost, tally.read())
     return ordered
