@@ -149,9 +149,81 @@ static PyObject *audit_lines(PyObject *self, PyObject *args)
     return Py_BuildValue("(Nn)", out, index);
 }
 
+
+/*
+ * plain_json(line) -> bool: True when no number literal on the line could decode differently in orjson and
+ * msgspec (an exponent of three or more digits, which may overflow a double, which orjson refuses; 20 or more
+ * digits and dots, past the 64-bit integers orjson reads as floats where msgspec keeps ints) and the line
+ * nests less than 1000 deep (orjson's limit is 1024). Strings are
+ * skipped whole, so a UID like "...-e123-..." does not count. False only costs speed: such a line is decoded
+ * by the general path. The caller has already checked that the line is valid JSON (msgspec decoded it).
+ */
+static PyObject *plain_json(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)view.buf, *end = p + view.len;
+    Py_ssize_t depth = 0;
+    int ok = 1;
+    while (p < end && ok) {
+        unsigned char c = *p;
+        if (c == '"') {
+            p++;
+            for (;;) { /* to the closing quote: memchr, then count the backslashes before it */
+                const unsigned char *q = memchr(p, '"', (size_t)(end - p));
+                if (q == NULL) {
+                    p = end;
+                    break;
+                }
+                const unsigned char *b = q;
+                while (b > p && b[-1] == '\\')
+                    b--;
+                p = q + 1;
+                if (((q - b) & 1) == 0)
+                    break;
+            }
+        } else if (c == '{' || c == '[') {
+            if (++depth >= 1000)
+                ok = 0;
+            p++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+            p++;
+        } else if ((c >= '0' && c <= '9') || c == '-') {
+            Py_ssize_t digits = 0;
+            p++;
+            while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) {
+                digits++;
+                p++;
+            }
+            if (digits >= 19) /* 20 characters or more: past 64-bit integers, which orjson reads as floats */
+                ok = 0;
+            if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                    p++;
+                Py_ssize_t exp = 0;
+                while (p < end && *p >= '0' && *p <= '9') {
+                    exp++;
+                    p++;
+                }
+                if (exp >= 3)
+                    ok = 0;
+            }
+        } else {
+            p++;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"audit_lines", audit_lines, METH_VARARGS,
      "audit_lines(buf, start, end, wanted_verbs) -> (list of (index, start, end) not skippable, line count)"},
+    {"plain_json", plain_json, METH_O,
+     "plain_json(line) -> whether no number could overflow a double and nesting stays under 1000"},
     {NULL, NULL, 0, NULL},
 };
 
