@@ -303,17 +303,19 @@ ACCELERATED = _audit_lines is not None
 
 
 def verb_block_filter(interest: Interest) -> BlockFilter | None:
-    """The verb rule of `verb_line_filter` over a whole block in C: (lines that may be needed, lines seen).
+    """The verb and resource rules of `verb_line_filter` over a whole block in C, one pass: (lines that may be
+    needed, lines seen).
 
-    Each returned line still goes through the full line filter (resource rule included), so the accelerator
-    only makes skipping cheaper. None when the accelerator is not built or every verb is wanted.
+    Each returned line still goes through the full line filter, so the accelerator only makes skipping cheaper. None when the accelerator is not built or every verb is wanted.
     """
     if not ACCELERATED or interest.audit_verbs is None:
         return None
     wanted = tuple(sorted(v.encode() for v in interest.audit_verbs))
+    resources = interest.audit_resources
+    wanted_resources = None if resources is None else tuple(sorted(r.encode() for r in resources))
     audit_lines = _audit_lines
 
     def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
-        return audit_lines(buf, start, end, wanted)  # type: ignore[misc]
+        return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
     return scan
