@@ -306,7 +306,8 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
     """The verb and resource rules of `verb_line_filter` over a whole block in C, one pass: (lines that may be
     needed, lines seen).
 
-    Each returned line still goes through the full line filter, so the accelerator only makes skipping cheaper. None when the accelerator is not built or every verb is wanted.
+    Each returned line still goes through the full line filter, so the accelerator only makes skipping
+    cheaper. None when the accelerator is not built or every verb is wanted.
     """
     if not ACCELERATED or interest.audit_verbs is None:
         return None
