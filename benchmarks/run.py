@@ -57,7 +57,7 @@ def _k8s_block(results: list[dict]) -> str:
 
 
 BENCHMARKS = [
-    Benchmark("k8s", "k8s_bench.py", "| Kubernetes audit", _k8s_rows, _k8s_block),
+    Benchmark("k8s", "k8s_bench.py", "| Kubernetes audit, ", _k8s_rows, _k8s_block),
 ]
 
 
@@ -71,14 +71,16 @@ def run(bench: Benchmark, extra: list[str]) -> list[dict]:
 def rewrite(text: str, bench: Benchmark, results: list[dict]) -> str:
     """`text` (the README) with the benchmark's summary rows and its marked block replaced."""
     lines = text.split("\n")
-    rows = bench.rows(results)
-    owned = [i for i, line in enumerate(lines) if line.startswith(bench.row_prefix)]
-    if owned:
-        lines[owned[0]:owned[-1] + 1] = rows + [ln for ln in lines[owned[0]:owned[-1] + 1]
-                                                if not ln.startswith(bench.row_prefix)]
-    else:  # after the summary table's header rows
-        header = next(i for i, line in enumerate(lines) if line.startswith("| input | end to end"))
-        lines[header + 2:header + 2] = rows
+    header = next(i for i, line in enumerate(lines) if line.startswith("| input | end to end"))
+    end = header + 2
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    table = lines[header + 2:end]  # only the summary table's rows: other tables are left alone
+    owned = [i for i, line in enumerate(table) if line.startswith(bench.row_prefix)]
+    at = owned[0] if owned else 0
+    table = [ln for ln in table if not ln.startswith(bench.row_prefix)]
+    table[at:at] = bench.rows(results)
+    lines[header + 2:end] = table
     text = "\n".join(lines)
     start, end = f"<!-- {bench.name}:start -->", f"<!-- {bench.name}:end -->"
     block = f"{start}\n{bench.block(results)}\n{end}"
