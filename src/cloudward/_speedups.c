@@ -1,7 +1,7 @@
 /*
  * Optional accelerator for the Kubernetes audit fast path (see cloudward/parsers/_k8s.py).
  *
- * audit_lines(buf, start, end, wanted_verbs) walks the newline-separated lines of buf[start:end] and
+ * audit_lines(buf, start, end, wanted_verbs, wanted_resources=None) walks the newline-separated lines of buf[start:end] and
  * returns (lines, count): `lines` lists (index, line_start, line_end) for every line that is NOT provably an
  * event with an unwanted verb; `count` is the number of lines seen. The rule is the one the pure-Python
  * filter applies, and the Python side applies its full test to the lines returned, so this module only
@@ -11,7 +11,9 @@
  * (or "}\r"); `,"verb":"` occurs in it with no '{' between the opening brace and it; the verb value up to the
  * next '"' has no backslash and is not one of wanted_verbs; `"verb"` occurs nowhere else on the line (a
  * parser keeps the last of duplicate keys, so a decoy must not decide); and no `\u004x`-`\u007x` escape,
- * which could spell a letter of a key (`"\u0076erb"`), is on the line.
+ * which could spell a letter of a key (`"\u0076erb"`), is on the line. With wanted_resources, a line with a
+ * wanted verb is skippable too when the resource rule of the Python filter proves its resource unwanted
+ * (`resource_skippable`): verb and resource are decided in one pass over the block.
  */
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
@@ -66,7 +68,54 @@ static int plain(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t k)
     return 1;
 }
 
-static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted)
+static const char REF_KEY[] = ",\"objectRef\":{\"resource\":\"";
+#define REF_KEY_LEN 26
+
+/* occurrences of needle in hay[0:len], counting no further than `most` */
+static int count_bytes(const char *hay, Py_ssize_t len, const char *needle, Py_ssize_t n_len, int most)
+{
+    int n = 0;
+    const char *p = hay, *end = hay + len;
+    while (n < most) {
+        const char *q = find_bytes(p, end - p, needle, n_len);
+        if (q == NULL)
+            break;
+        n++;
+        p = q + n_len;
+    }
+    return n;
+}
+
+static int in_tuple(PyObject *tuple, const char *v, Py_ssize_t vlen)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    for (Py_ssize_t w = 0; w < n; w++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, w);
+        if (PyBytes_GET_SIZE(item) == vlen && memcmp(PyBytes_AS_STRING(item), v, (size_t)vlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A wanted verb at key position i: the line is still skippable when its single objectRef's single resource,
+   right after `,"verb":"...",` in the API server's layout, is not wanted (kubelet lease renewals). The same
+   proof as the Python filter: one `"objectRef"` and one `"resource"` on the line, and `plain`. */
+static int resource_skippable(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t i, PyObject *resources)
+{
+    const char *k = find_bytes(b + i, e - i, REF_KEY, REF_KEY_LEN);
+    if (k == NULL)
+        return 0;
+    Py_ssize_t r = (k - b) + REF_KEY_LEN;
+    if (r >= e)
+        return 0;
+    const char *m = memchr(b + r, '"', (size_t)(e - r));
+    if (m == NULL || in_tuple(resources, b + r, m - (b + r)))
+        return 0;
+    return count_bytes(b + s, e - s, "\"objectRef\"", 11, 2) == 1
+           && count_bytes(b + s, e - s, "\"resource\"", 10, 2) == 1 && plain(b, s, e, i);
+}
+
+static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted, PyObject *resources)
 {
     if (e <= s || (e - s == 1 && b[s] == '\r'))
         return 1; /* blank */
@@ -95,12 +144,8 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
     Py_ssize_t vlen = q - (b + v);
     if (vlen > 0 && memchr(b + v, '\\', (size_t)vlen) != NULL)
         return 0;
-    Py_ssize_t n = PyTuple_GET_SIZE(wanted);
-    for (Py_ssize_t w = 0; w < n; w++) {
-        PyObject *item = PyTuple_GET_ITEM(wanted, w);
-        if (PyBytes_GET_SIZE(item) == vlen && memcmp(PyBytes_AS_STRING(item), b + v, (size_t)vlen) == 0)
-            return 0;
-    }
+    if (in_tuple(wanted, b + v, vlen))
+        return resources != NULL && resource_skippable(b, s, e, i, resources);
     return plain(b, s, e, i);
 }
 
@@ -108,14 +153,24 @@ static PyObject *audit_lines(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     Py_ssize_t start, end;
-    PyObject *wanted;
-    if (!PyArg_ParseTuple(args, "y*nnO!", &view, &start, &end, &PyTuple_Type, &wanted))
+    PyObject *wanted, *resources = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnO!|O", &view, &start, &end, &PyTuple_Type, &wanted, &resources))
         return NULL;
-    for (Py_ssize_t w = 0; w < PyTuple_GET_SIZE(wanted); w++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(wanted, w))) {
-            PyBuffer_Release(&view);
-            PyErr_SetString(PyExc_TypeError, "wanted_verbs must be a tuple of bytes");
-            return NULL;
+    if (resources == Py_None)
+        resources = NULL;
+    else if (!PyTuple_Check(resources)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "wanted_resources must be a tuple of bytes or None");
+        return NULL;
+    }
+    for (int t = 0; t < 2; t++) {
+        PyObject *tuple = t == 0 ? wanted : resources;
+        for (Py_ssize_t w = 0; tuple != NULL && w < PyTuple_GET_SIZE(tuple); w++) {
+            if (!PyBytes_Check(PyTuple_GET_ITEM(tuple, w))) {
+                PyBuffer_Release(&view);
+                PyErr_SetString(PyExc_TypeError, "wanted verbs and resources must be tuples of bytes");
+                return NULL;
+            }
         }
     }
     if (start < 0)
@@ -132,7 +187,7 @@ static PyObject *audit_lines(PyObject *self, PyObject *args)
     while (pos < end) {
         const char *nlp = memchr(b + pos, '\n', (size_t)(end - pos));
         Py_ssize_t nl = nlp ? nlp - b : end;
-        if (!skippable(b, pos, nl, wanted)) {
+        if (!skippable(b, pos, nl, wanted, resources)) {
             PyObject *item = Py_BuildValue("(nnn)", index, pos, nl);
             if (item == NULL || PyList_Append(out, item) < 0) {
                 Py_XDECREF(item);
@@ -149,9 +204,82 @@ static PyObject *audit_lines(PyObject *self, PyObject *args)
     return Py_BuildValue("(Nn)", out, index);
 }
 
+
+/*
+ * plain_json(line) -> bool: True when no number literal on the line could decode differently in orjson and
+ * msgspec (an exponent of three or more digits, which may overflow a double, which orjson refuses; 20 or more
+ * digits and dots, past the 64-bit integers orjson reads as floats where msgspec keeps ints) and the line
+ * nests less than 1000 deep (orjson's limit is 1024). Strings are
+ * skipped whole, so a UID like "...-e123-..." does not count. False only costs speed: such a line is decoded
+ * by the general path. The caller has already checked that the line is valid JSON (msgspec decoded it).
+ */
+static PyObject *plain_json(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)view.buf, *end = p + view.len;
+    Py_ssize_t depth = 0;
+    int ok = 1;
+    while (p < end && ok) {
+        unsigned char c = *p;
+        if (c == '"') {
+            p++;
+            for (;;) { /* to the closing quote: memchr, then count the backslashes before it */
+                const unsigned char *q = memchr(p, '"', (size_t)(end - p));
+                if (q == NULL) {
+                    p = end;
+                    break;
+                }
+                const unsigned char *b = q;
+                while (b > p && b[-1] == '\\')
+                    b--;
+                p = q + 1;
+                if (((q - b) & 1) == 0)
+                    break;
+            }
+        } else if (c == '{' || c == '[') {
+            if (++depth >= 1000)
+                ok = 0;
+            p++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+            p++;
+        } else if ((c >= '0' && c <= '9') || c == '-') {
+            Py_ssize_t digits = 0;
+            p++;
+            while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) {
+                digits++;
+                p++;
+            }
+            if (digits >= 19) /* 20 characters or more: past 64-bit integers, which orjson reads as floats */
+                ok = 0;
+            if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                    p++;
+                Py_ssize_t exp = 0;
+                while (p < end && *p >= '0' && *p <= '9') {
+                    exp++;
+                    p++;
+                }
+                if (exp >= 3)
+                    ok = 0;
+            }
+        } else {
+            p++;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"audit_lines", audit_lines, METH_VARARGS,
-     "audit_lines(buf, start, end, wanted_verbs) -> (list of (index, start, end) not skippable, line count)"},
+     "audit_lines(buf, start, end, wanted_verbs, wanted_resources=None) -> (list of (index, start, end) not "
+     "skippable, line count)"},
+    {"plain_json", plain_json, METH_O,
+     "plain_json(line) -> whether no number could overflow a double and nesting stays under 1000"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,32 +8,24 @@ import sys
 import threading
 import time
 import traceback
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-from rich.table import Table
-from rich.text import Text
 
-from cloudward import __version__, parsers, sigma
-from cloudward import detections as registry
+from cloudward import __version__
 from cloudward.config import SEVERITIES, Config, ConfigError, load, severity_rank
-from cloudward.detections.testing import run_sample, sample_text
-from cloudward.engine import Engine
-from cloudward.inputs import InputFile, expand_paths
-from cloudward.pipeline import Pipeline
-from cloudward.report import print_summary
-from cloudward.runners.scan import ScanRunner
-from cloudward.runners.workers import default_workers
-from cloudward.sinks import from_config as sinks_from_config
-from cloudward.sinks import known_types, make_sink
-from cloudward.sinks.table import SEVERITY_STYLE, make_console, print_listing
-from cloudward.store import AmbiguousId, Store, StoreError, current_user
 from cloudward.textsafe import terminal_safe
+
+if TYPE_CHECKING:  # the commands import what they use: `cloudward scan` never loads rich tables or pySigma
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from cloudward import sigma
+    from cloudward.engine import Engine
+    from cloudward.inputs import InputFile
+    from cloudward.store import Store
 
 EXIT_ALERTS = 1
 EXIT_USAGE = 2
@@ -47,6 +39,7 @@ severity_choice = click.Choice(SEVERITIES, case_sensitive=False)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
     return Console(stderr=True, highlight=False)
 
 
@@ -87,6 +80,7 @@ class _ProgressWatcher:
     """Moves a progress bar from the inputs' file positions, off the hot loop."""
 
     def __init__(self, paths: list[str]) -> None:
+        from cloudward.inputs import expand_paths
         files = [p for p in expand_paths(paths) if p != "-"]
         sizes = []
         for p in files:
@@ -113,6 +107,14 @@ class _ProgressWatcher:
         self.current = src
 
     def __enter__(self) -> _ProgressWatcher:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
         self.progress = Progress(TextColumn("scanning"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                                  TimeElapsedColumn(), console=_stderr(), transient=True)
         self.progress.start()
@@ -140,6 +142,11 @@ def run_scan(
     progress: bool | None, lang: str, quiet: bool, rejects_file: str | None, allow_unread: bool = False,
     workers: int | None = 1,
 ) -> int:
+
+    from cloudward.runners.scan import ScanRunner
+    from cloudward.sinks import from_config as sinks_from_config
+    from cloudward.sinks import known_types, make_sink
+    from cloudward.store import Store, StoreError
     err = _stderr()
     stdout_sink = make_sink(output, sys.stdout.buffer)
     if stdout_sink is None:
@@ -151,7 +158,7 @@ def run_scan(
     try:
         sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
         runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks,
-                            workers=default_workers() if workers is None else workers)
+                            workers=_default_workers() if workers is None else workers)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     except sqlite3.DatabaseError as exc:
@@ -183,6 +190,8 @@ def run_scan(
     except OSError as exc:
         raise click.UsageError(f"cannot write to a sink: {exc}") from None
     if not quiet:
+        from cloudward.report import print_summary
+
         print_summary(err, pipe, alerts, seconds)
     if rejects_file:
         with open(rejects_file, "wb") as fh:
@@ -190,6 +199,8 @@ def run_scan(
                 fh.write(orjson.dumps({"where": r.where, "reason": r.reason}) + b"\n")
     unread = pipe.unread_inputs
     if unread:
+        from rich.text import Text
+
         # loud even with --quiet: a whole input lost is never a detail of the summary
         shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
         err.print(Text(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
@@ -238,6 +249,12 @@ _scan_options = [
 ]
 
 
+def _default_workers() -> int:
+    from cloudward.runners.workers import default_workers
+
+    return default_workers()
+
+
 def _with_scan_options(f: Any) -> Any:
     for option in reversed(_scan_options):
         f = option(f)
@@ -269,6 +286,7 @@ def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, clus
     Formats are recognized from the content: Kubernetes audit logs (native, AKS, EKS, GKE), web and FTP
     logs, and host telemetry. Alerts go to stdout; the summary and progress to stderr.
     """
+    from cloudward import sigma
     missing = [p for p in paths if p != "-" and _missing(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
@@ -302,6 +320,7 @@ def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_
 
     The alerts are those `cloudward scan` reports for the same inputs (same ids, counts and evidence).
     """
+    from cloudward.report import print_summary
     try:
         from cloudward import spark as spark_job
     except ImportError as exc:  # pragma: no cover - pyspark is an install-time dependency
@@ -333,6 +352,9 @@ def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True)
 def demo(output: str, lang: str) -> None:
     """Scan the bundled sample logs (Kubernetes audit, web and FTP, host telemetry)."""
+    from importlib import resources
+
+    from rich.text import Text
     samples = resources.files("cloudward").joinpath("samples")
     paths = sorted(str(p) for p in Path(str(samples)).iterdir() if not p.name.startswith(("_", ".")))
     intel = [str(p) for p in Path(str(samples)).glob("_intel/*") if p.is_file()]
@@ -348,6 +370,10 @@ def demo(output: str, lang: str) -> None:
 @main.command("formats")
 def formats_cmd() -> None:
     """List the input formats Cloudward recognizes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cloudward import parsers
     table = Table("Name", "Kind", "Description")
     for f in parsers.formats():
         table.add_row(f.name, "file format", f.description)
@@ -376,6 +402,10 @@ def rules() -> None:
 def rules_list(output: str, source: str | None, lang: str, sigma_paths: tuple[str, ...],
                config_path: str | None) -> None:
     """Every detection with its id, severity, data source and tactics (cards, then Sigma rules)."""
+    from rich.text import Text
+
+    from cloudward import detections as registry
+    from cloudward.sinks.table import SEVERITY_STYLE, print_listing
     cards = [c.card for c in registry.all_classes() if source is None or c.card.data_source == source]
     ruleset = _sigma_ruleset(config_path, sigma_paths)
     sigma_cards = [r.card for r in ruleset.rules] if ruleset is not None else []
@@ -400,10 +430,12 @@ def rules_list(output: str, source: str | None, lang: str, sigma_paths: tuple[st
 
 
 def _stdout_console() -> Console:
+    from cloudward.sinks.table import make_console
     return make_console(sys.stdout, isatty=sys.stdout.isatty())
 
 
 def _sigma_ruleset(config_path: str | None, sigma_paths: tuple[str, ...]) -> sigma.RuleSet | None:
+    from cloudward import sigma
     config = _load_config(config_path)
     sigma.add_run_paths(config, sigma_paths)
     try:
@@ -413,6 +445,7 @@ def _sigma_ruleset(config_path: str | None, sigma_paths: tuple[str, ...]) -> sig
 
 
 def _print_sigma_problems(err: Console, ruleset: sigma.RuleSet, limit: int = 10) -> None:
+    from rich.text import Text
     counts = ruleset.counts()
     n, unsupported, invalid = counts["evaluated"], counts["unsupported"], counts["invalid"]
     err.print(Text(f"Sigma: {n} rule(s) evaluated from {counts['files']} file(s); {unsupported} unsupported, "
@@ -424,9 +457,10 @@ def _print_sigma_problems(err: Console, ruleset: sigma.RuleSet, limit: int = 10)
 
 
 def _print_sigma_report(err: Console, pipe: Engine) -> None:
-    from cloudward.sigma.detection import sigma_detections
-
-    found = sigma_detections(pipe.detections)
+    detection = sys.modules.get("cloudward.sigma.detection")
+    if detection is None:
+        return  # no Sigma rule was loaded (and pySigma need not be)
+    found = detection.sigma_detections(pipe.detections)
     if found:
         _print_sigma_problems(err, found[0].ruleset)
 
@@ -439,6 +473,11 @@ def _print_sigma_report(err: Console, pipe: Engine) -> None:
 @_config_option
 def rules_show(alert_type: str, lang: str, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
     """A card's metadata, what it looks at, its parameters and a sample (or a Sigma rule's)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from cloudward import detections as registry
+    from cloudward.detections.testing import sample_text
     if alert_type.startswith("SIGMA_"):
         _show_sigma_rule(alert_type, lang == "ko", sigma_paths, config_path)
         return
@@ -478,6 +517,9 @@ def rules_show(alert_type: str, lang: str, sigma_paths: tuple[str, ...], config_
 
 def _show_sigma_rule(alert_type: str, ko: bool, sigma_paths: tuple[str, ...], config_path: str | None) -> None:
     """`rules show SIGMA_<id>`: the rule's card. Its text comes from a rule file, so it is made terminal-safe."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
     ruleset = _sigma_ruleset(config_path, sigma_paths)
     cards = [x.card for x in (*ruleset.rules, *ruleset.correlations)] if ruleset is not None else []
     c = next((card for card in cards if card.id == alert_type), None)
@@ -511,6 +553,11 @@ def rules_test(args: tuple[str, ...], sigma_paths: tuple[str, ...], fmt: str | N
     With --sigma PATH, run those Sigma rules over the event files given as arguments instead and show
     which rule matched which event, and which of its selections held.
     """
+    from rich.console import Console
+    from rich.text import Text
+
+    from cloudward import detections as registry
+    from cloudward.detections.testing import run_sample
     if sigma_paths:
         sys.exit(_sigma_test(list(args), sigma_paths, fmt, config_path))
     alert_types = args
@@ -566,6 +613,11 @@ def config_reference() -> None:
     sys.stdout.write(reference_markdown())
 def _sigma_test(events: list[str], sigma_paths: tuple[str, ...], fmt: str | None, config_path: str | None) -> int:
     """Exit 0 when some rule matched, 1 when none did, 2 for usage errors."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from cloudward import sigma
+    from cloudward.pipeline import Pipeline
     from cloudward.sigma.detection import sigma_detections
 
     if not events:
@@ -610,6 +662,7 @@ def alerts() -> None:
 
 
 def _open_store(path: str | None, config_path: str | None, *, readonly: bool = False) -> Store:
+    from cloudward.store import Store, StoreError
     config = _load_config(config_path)
     path = path or config.store_path
     if not path:
@@ -626,6 +679,7 @@ class _StoreCommand(click.Command):
     """Store problems met while a command runs (damaged pages, a read-only file) are usage errors (exit 2)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from cloudward.store import AmbiguousId, StoreError
         try:
             return super().invoke(ctx)
         except AmbiguousId as exc:
@@ -638,6 +692,9 @@ class _StoreCommand(click.Command):
 
 def print_alert_list(docs: list[dict[str, Any]]) -> None:
     """`alerts list` for people: whole ids, types and resource names, wrapped to the width."""
+    from rich.text import Text
+
+    from cloudward.sinks.table import SEVERITY_STYLE, print_listing
     rows = [[d["id"], Text(d["severity"], style=SEVERITY_STYLE.get(d["severity"], "")), d["alert_type"],
              terminal_safe(d["resource"].get("name")), str(d["count"]), d["last_seen"], d["status"]] for d in docs]
     print_listing(_stdout_console(), ["Id", "Severity", "Alert type", "Resource", "Count", "Last seen", "Status"],
@@ -688,6 +745,7 @@ def alerts_show(store_path: str | None, config_path: str | None, alert_id: str) 
 
 def _change_status(store_path: str | None, config_path: str | None, alert_id: str, status: str, reason: str,
                    by: str | None) -> str:
+    from cloudward.store import current_user
     store = _open_store(store_path, config_path)
     try:
         full = store.resolve(alert_id)

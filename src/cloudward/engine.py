@@ -452,10 +452,14 @@ class Engine:
                     hi = mid
             n = lo
         ready, self._buffer = buffer[:n], buffer[n:]
+        del buffer
         if watermark > self._released:
             self._released = watermark
         run = self._run
-        for _, event in ready:
+        for i in range(len(ready)):
+            event = ready[i][1]
+            # not kept here once run: what the cards decoded of it (audit bodies) is freed as they finish
+            ready[i] = None  # type: ignore[call-overload]
             run(event)
 
     def _run(self, event: Event) -> None:

@@ -254,6 +254,62 @@ class K8sAudit(Event):
         return f"{self.user} {self.verb} {target} {self.name}{ns} -> {self.code}".replace("  ", " ")
 
 
+class LazyJson:
+    """JSON bytes read off an audit line and decoded on first use, once (see `K8sAudit`).
+
+    The parser only hands over bytes that decoded as JSON already (msgspec, with numbers orjson reads the
+    same), so decoding gives what decoding the whole line with orjson gave before; invalid UTF-8 reads with
+    U+FFFD, as the JSON reader's lenient path does.
+    """
+
+    __slots__ = ("data", "done", "value")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.value: Any = None
+        self.done = False
+
+    def decode(self) -> Any:
+        if not self.done:
+            import orjson  # events.py is imported by everything: orjson only when a body is read
+
+            data = self.data
+            try:
+                self.value = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                try:
+                    self.value = orjson.loads(bytes(data).decode("utf-8", errors="replace").encode("utf-8"))
+                except orjson.JSONDecodeError:
+                    self.value = None
+            self.data = None
+            self.done = True
+        return self.value
+
+
+def _lazy_field(slot: Any, as_object: bool) -> property:
+    """A property over the slot `slot` that decodes a `LazyJson` held there on first read."""
+
+    def get(self: Any) -> Any:
+        v = slot.__get__(self)
+        if type(v) is LazyJson:
+            v = v.decode()
+            if as_object and type(v) is not dict:
+                v = None
+            slot.__set__(self, v)
+        return v
+
+    return property(get, slot.__set__, doc=slot.__doc__)
+
+
+# K8sAudit's raw record, `doc` and request/response objects may be given as `LazyJson` (the JSON-lines fast
+# path does): held events then cost their bytes, not a tree of dicts, and bodies no card reads are never built.
+# Reading the attribute decodes it; dataclass fields, state and equality see the decoded values.
+K8sAudit.raw = _lazy_field(Event.__dict__["raw"], False)  # type: ignore[method-assign,assignment]
+K8sAudit.doc = _lazy_field(K8sAudit.__dict__["doc"], False)  # type: ignore[method-assign,assignment]
+K8sAudit.request_object = _lazy_field(K8sAudit.__dict__["request_object"], True)  # type: ignore[method-assign,assignment]
+K8sAudit.response_object = _lazy_field(K8sAudit.__dict__["response_object"], True)  # type: ignore[method-assign,assignment]
+
+
 @dataclass(slots=True, kw_only=True)
 class ExternalAlert(Event):
     """An alert another engine already raised (Falco, say), imported into our alert contract.

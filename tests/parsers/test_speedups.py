@@ -42,6 +42,42 @@ def test_same_decision_as_python_on_arbitrary_lines(lines):
         pos += len(line) + 1
 
 
+RESOURCES = frozenset({"pods", "daemonsets"})
+python_needed_by_resource = _k8s.verb_line_filter(Interest(audit_verbs=WANTED, audit_resources=RESOURCES))
+resource_parts = st.one_of(
+    line_parts,
+    st.sampled_from([b',"objectRef":{"resource":"leases"', b',"objectRef":{"resource":"pods"', b',"resource":"x"',
+                     b',"objectRef":{"resource":"le\\u0061ses"', b'"objectRef"', b'"resource"', b',"namespace":"n"}',
+                     b',"\\u006fbjectRef":{"resource":"pods"}', b',"objectRef": {"resource":"leases"}']),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(resource_parts, max_size=9).map(b"".join), min_size=1, max_size=12))
+def test_resource_rule_in_c_never_skips_what_python_keeps(lines):
+    lines = [ln.replace(b"\n", b" ") for ln in lines]
+    buf = b"\n".join(lines)
+    spans, count = speedups.audit_lines(buf, 0, len(buf), tuple(sorted(v.encode() for v in WANTED)),
+                                        tuple(sorted(r.encode() for r in RESOURCES)))
+    returned = {index for index, _, _ in spans}
+    pos = 0
+    for index, line in enumerate(lines[:count]):
+        # C may return more than Python keeps (Python decides those), never fewer
+        if python_needed_by_resource(buf, pos, pos + len(line)):
+            assert index in returned, line
+        pos += len(line) + 1
+
+
+def test_lease_renewals_are_skipped_in_c():
+    lease = orjson.dumps(audit("update", "leases", {"kind": "Lease", "metadata": {"name": "n1"}}))
+    daemonset = orjson.dumps(audit("update", "daemonsets", {"kind": "DaemonSet", "metadata": {"name": "d"}}))
+    buf = lease + b"\n" + daemonset
+    spans, count = speedups.audit_lines(buf, 0, len(buf), (b"create", b"patch", b"update"), (b"daemonsets", b"pods"))
+    assert count == 2 and [index for index, _, _ in spans] == [1]
+    spans, _ = speedups.audit_lines(buf, 0, len(buf), (b"create", b"patch", b"update"))
+    assert [index for index, _, _ in spans] == [0, 1]  # no resources given: the verb rule alone
+
+
 def test_pipeline_results_identical_with_and_without_accelerator(monkeypatch):
     lines = []
     for i in range(3000):

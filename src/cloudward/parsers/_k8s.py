@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudward.events import K8sAudit
+import msgspec
+
+from cloudward.events import K8sAudit, LazyJson
 from cloudward.parsers._values import strings as _strs
 from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import BlockFilter, Interest, ParseContext, RecordRef
@@ -85,6 +87,117 @@ def make_event(doc: dict[str, Any], ref: RecordRef, ctx: ParseContext, *, envelo
         envelope=envelope,
         missing=missing,
     )
+
+
+class _AuditLine(msgspec.Struct):
+    """The top-level fields of an audit event that normalization reads, typed loosely (`Any`: a wrong type reads
+    as empty, as in `make_event`); the bodies stay raw bytes until a card asks. Every other key is skipped
+    without building anything."""
+
+    kind: Any = None
+    apiVersion: Any = None
+    auditID: Any = None
+    verb: Any = None
+    stage: Any = None
+    level: Any = None
+    objectRef: Any = None
+    user: Any = None
+    sourceIPs: Any = None
+    userAgent: Any = None
+    responseStatus: Any = None
+    stageTimestamp: Any = None
+    requestReceivedTimestamp: Any = None
+    timestamp: Any = None
+    metadata: Any = None
+    #: present as a list, the line is an export wrapper, not an event: the general path reads it
+    records: Any = None
+    requestObject: msgspec.Raw = msgspec.Raw()
+    responseObject: msgspec.Raw = msgspec.Raw()
+
+
+_decode_audit_line = msgspec.json.Decoder(_AuditLine).decode
+_DECODE_FAILED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+#: integers orjson keeps as int (beyond them it reads floats); `plain_json` already refuses longer literals
+_INT_MIN, _INT_END = -(1 << 63), 1 << 64
+
+
+def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAudit | None] | None:
+    """Typed decoding of one JSON-lines audit event (`line` is the whole line): None for a line it does not
+    decode exactly as the general path would (not an audit event, an EventList, a wrapper, an unusual number,
+    no verb...), which then goes through orjson and `make_event` as before, rejections included.
+
+    Only when the C accelerator is built (its `plain_json` proves the numbers read the same in msgspec and
+    orjson). The event's raw record, `doc` and bodies are `LazyJson`: decoded by orjson when first read."""
+    if not FAST_DECODE or _plain_json is None:
+        return None
+    plain = _plain_json
+    decode = _decode_audit_line
+    failed = _DECODE_FAILED
+
+    def decode_line(line: bytes, ref: RecordRef) -> K8sAudit | None:
+        try:
+            head = decode(line)
+        except failed:
+            return None
+        verb = head.verb
+        audit_id = head.auditID
+        kind = head.kind
+        api = head.apiVersion
+        if (
+            type(verb) is not str or not verb or type(audit_id) is not str or not audit_id
+            or type(head.records) is list or not plain(line)
+        ):
+            return None
+        # looks_like_audit_event, for an object that has a string verb and auditID
+        if type(api) is str and api.startswith("audit.k8s.io/"):
+            if kind is not None and kind != "Event":
+                return None
+        elif kind is not None and kind != "Event":
+            return None
+        ref_obj = head.objectRef
+        if type(ref_obj) is not dict:
+            ref_obj = _EMPTY
+        user = head.user
+        if type(user) is not dict:
+            user = _EMPTY
+        status = head.responseStatus
+        code = status.get("code") if type(status) is dict else None
+        if type(code) is not int or not _INT_MIN <= code < _INT_END:
+            code = 0
+        when = head.stageTimestamp or head.requestReceivedTimestamp or head.timestamp
+        if not when and type(meta := head.metadata) is dict:
+            when = meta.get("creationTimestamp")
+        ua = head.userAgent
+        stage = head.stage
+        level = head.level
+        request = head.requestObject
+        response = head.responseObject
+        record = LazyJson(line)
+        return K8sAudit(
+            event_id=audit_id,
+            time=parse_time(when),
+            raw=record,
+            origin=f"{ref.path}:{ref.line}",
+            doc=record,
+            cluster=ctx.cluster,
+            verb=verb,
+            resource=_s(ref_obj.get("resource")),
+            subresource=_s(ref_obj.get("subresource")),
+            api_group=_s(ref_obj.get("apiGroup")),
+            namespace=_s(ref_obj.get("namespace")),
+            name=_s(ref_obj.get("name")),
+            user=_s(user.get("username")),
+            groups=_strs(user.get("groups")),
+            source_ips=_strs(head.sourceIPs),
+            user_agent=ua if type(ua) is str else "",
+            stage=stage if type(stage) is str else "",
+            level=level if type(level) is str else "",
+            code=code,
+            request_object=LazyJson(memoryview(request)) if len(request) else None,
+            response_object=LazyJson(memoryview(response)) if len(response) else None,
+        )
+
+    return decode_line
 
 
 #: verbs no card wants and short enough that six bytes after `"verb":"` spell them whole, closing quote
@@ -177,25 +290,33 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
 
 try:  # the optional C accelerator (setup.py builds it when a compiler is there)
     from cloudward._speedups import audit_lines as _audit_lines
+    from cloudward._speedups import plain_json as _plain_json
 except ImportError:  # pragma: no cover - exercised where no compiler was available
     _audit_lines = None
+    _plain_json = None
+
+#: tests switch typed decoding off to compare it with orjson and `make_event`
+FAST_DECODE = True
 
 #: tests switch the accelerator off to check the pure-Python path gives the same results
 ACCELERATED = _audit_lines is not None
 
 
 def verb_block_filter(interest: Interest) -> BlockFilter | None:
-    """The verb rule of `verb_line_filter` over a whole block in C: (lines that may be needed, lines seen).
+    """The verb and resource rules of `verb_line_filter` over a whole block in C, one pass: (lines that may be
+    needed, lines seen).
 
-    Each returned line still goes through the full line filter (resource rule included), so the accelerator
-    only makes skipping cheaper. None when the accelerator is not built or every verb is wanted.
+    Each returned line still goes through the full line filter, so the accelerator only makes skipping
+    cheaper. None when the accelerator is not built or every verb is wanted.
     """
     if not ACCELERATED or interest.audit_verbs is None:
         return None
     wanted = tuple(sorted(v.encode() for v in interest.audit_verbs))
+    resources = interest.audit_resources
+    wanted_resources = None if resources is None else tuple(sorted(r.encode() for r in resources))
     audit_lines = _audit_lines
 
     def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
-        return audit_lines(buf, start, end, wanted)  # type: ignore[misc]
+        return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
     return scan

@@ -280,6 +280,12 @@ class JsonDecoder(Decoder):
 
 
 def _parse_line(line: bytes, lineno: int, display: str, ctx: ParseContext, reader: _DialectDispatch) -> list[Event]:
+    fast = reader.line_decoder
+    if fast is not None:  # the current dialect decodes its own lines straight into events (None: not this one)
+        event = fast(line, RecordRef(display, lineno))
+        if event is not None:
+            ctx.stats.formats[reader.current.name] += 1  # type: ignore[union-attr]
+            return [event]
     try:
         record = orjson.loads(line)
     except _DECODE_ERRORS:
@@ -376,6 +382,8 @@ class _DialectDispatch:
         self.current: JsonDialect | None = None
         self.line_filter: Callable[[bytes, int, int], bool] | None = None
         self.block_filter: BlockFilter | None = None
+        #: the current dialect's typed line decoder, if it has one (`line_decoder(ctx)`)
+        self.line_decoder: Callable[[bytes, RecordRef], Event | None] | None = None
 
     def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
         cur = self.current
@@ -386,6 +394,8 @@ class _DialectDispatch:
                 self.current = d
                 self.line_filter = d.line_filter(self.ctx.interest)
                 self.block_filter = d.block_filter(self.ctx.interest)
+                make_decoder = getattr(d, "line_decoder", None)
+                self.line_decoder = make_decoder(self.ctx) if make_decoder is not None else None
                 return d
         return None
 

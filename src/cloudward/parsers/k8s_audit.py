@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cloudward.events import Event
+from cloudward.events import Event, K8sAudit
 from cloudward.parsers._k8s import (
+    audit_line_decoder,
     looks_like_audit_event,
     looks_like_event_list,
     make_event,
@@ -45,6 +46,10 @@ class K8sAuditDialect(JsonDialect):
 
     def block_filter(self, interest: Interest) -> BlockFilter | None:
         return verb_block_filter(interest)
+
+    def line_decoder(self, ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAudit | None] | None:
+        """Typed decoding of a JSON line straight into an event (None from it: decode the line as usual)."""
+        return audit_line_decoder(ctx)
 
 
 FORMATS = [K8sAuditDialect()]

@@ -20,13 +20,27 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
-from cloudward.sigma.fields import load_mappings
-from cloudward.sigma.loader import LoadedRules, Problem, load_paths
-from cloudward.sigma.ruleset import RuleSet, compile_rules
+
+if TYPE_CHECKING:
+    from cloudward.sigma.loader import LoadedRules, Problem
+    from cloudward.sigma.ruleset import RuleSet
+
+# pySigma (and pyparsing under it) loads only when rules are: a scan without [sigma] paths starts faster
+_LAZY = {"LoadedRules": "cloudward.sigma.loader", "Problem": "cloudward.sigma.loader",
+         "RuleSet": "cloudward.sigma.ruleset"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 #: the `[sigma]` section: key -> what it must be (for the configuration schema check)
 SECTION_SCHEMA: dict[str, str] = {
@@ -81,6 +95,10 @@ def add_run_paths(config: Config, paths: Iterable[str]) -> None:
 
 def build(config: Config, paths: Iterable[str] | None = None) -> RuleSet:
     """Load, compile and group the rules of `paths` (default: the configuration's and the run's)."""
+    from cloudward.sigma.fields import load_mappings
+    from cloudward.sigma.loader import load_paths
+    from cloudward.sigma.ruleset import compile_rules
+
     s = settings(config)
     mappings = load_mappings(s["field_mappings"], config.source)
     loaded = load_paths(list(paths) if paths is not None else s["paths"])
@@ -94,11 +112,11 @@ def ruleset_for(config: Config) -> RuleSet | None:
 
 def detections(config: Config, data: DataLists | None = None, only: set[str] | None = None) -> list[Any]:
     """The Sigma detections for `detections.build`: one per log-source group of the configured rules."""
-    from cloudward.sigma.detection import detections_for
-
     ruleset = ruleset_for(config)
     if ruleset is None:
         return []
+    from cloudward.sigma.detection import detections_for
+
     if only is not None:
         for group in ruleset.groups:
             group.rules = [r for r in group.rules if any(fnmatch.fnmatchcase(r.card.id, o) for o in only)]
