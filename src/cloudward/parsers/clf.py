@@ -19,7 +19,6 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
@@ -123,7 +122,7 @@ class CombinedLog(Format):
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
-                                   well_formed=_run_check(head.data))
+                                   shape=_shape(head.data))
         fast = _FastPath(robust, prefilter)
         if prefilter is not None and prefilter.summaries:
             fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
@@ -144,22 +143,13 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
-def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
-    """A cheap test that each of n lines in block[start:end] is shaped like this file's first line: in
-    files whose lines end with a quoted field (combined), a closing quote at every line end; otherwise
-    one `] "` (the end of the time; quotes in values are escaped) per line. Truncated and garbage lines
-    fail it; the caller then parses that run line by line."""
-    first = head.split(b"\n", 1)[0]
-    end_marker = (b'"\r\n' if first.endswith(b'"\r') else b'"\n') if first.rstrip(b"\r").endswith(b'"') else b""
-
-    def check(block: bytes, start: int, end: int, n: int) -> bool:
-        # one count over the bytes: the closing quote at each line end when the file has one (truncated
-        # lines lack it), else the `] "` every line has once
-        if end_marker:
-            return block.count(end_marker, start, end) == n
-        return block.count(b'] "', start, end) == n
-
-    return check
+def _shape(head: bytes) -> str:
+    """RE2 for what a malformed line of this file shows: where its lines end with a quoted field (combined,
+    judged from the first line), a line that does not end with its closing quote; otherwise (common) a
+    line that does not end with the size field's digit or `-`. Truncated lines and garbage show it, and
+    are parsed (and rejected) whatever page they name; a blank line does not (blank lines are counted)."""
+    first = next((ln for ln in head.split(b"\n") if ln.strip()), b"").rstrip(b"\r")
+    return '[^"\\r\\n]\\r?$' if first.endswith(b'"') else "[^0-9\\-\\r\\n]\\r?$"
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
