@@ -143,13 +143,25 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
+#: a quoted field as the servers write it (quotes and backslashes inside escaped), in RE2
+_QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+#: where a line of a `combined` file ends if it is not a whole line: not at a quote, at an escaped quote, or
+#: at a quote that opens or closes the request or the referer (a line cut after any of its first fields)
+COMBINED_SHAPE = "|".join((
+    r'[^"\r\n]\r?$', r'\\"\r?$', r'" "\r?$',
+    rf'\] (?:{_QUOTED}|")\r?$', rf'" [0-9]{{3}} (?:[0-9]+|-) (?:{_QUOTED}|")\r?$',
+))
+#: the same for `common` files, whose lines end with the size field: not at a digit or `-`, or right after
+#: the request or inside the status
+COMMON_SHAPE = r'[^0-9\-\r\n]\r?$|"\r?$|" [0-9]{0,2}\r?$|" [0-9]{4,}\r?$'
+
+
 def _shape(head: bytes) -> str:
-    """RE2 for what a malformed line of this file shows: where its lines end with a quoted field (combined,
-    judged from the first line), a line that does not end with its closing quote; otherwise (common) a
-    line that does not end with the size field's digit or `-`. Truncated lines and garbage show it, and
-    are parsed (and rejected) whatever page they name; a blank line does not (blank lines are counted)."""
+    """RE2 for what a malformed line of this file shows (see `BlockScanner`), by whether its first line ends
+    with a quoted field (combined) or not (common). Truncated lines and garbage show it, and are parsed
+    (and rejected) whatever page they name; blank lines do not (they are counted)."""
     first = next((ln for ln in head.split(b"\n") if ln.strip()), b"").rstrip(b"\r")
-    return '[^"\\r\\n]\\r?$' if first.endswith(b'"') else "[^0-9\\-\\r\\n]\\r?$"
+    return COMBINED_SHAPE if first.endswith(b'"') else COMMON_SHAPE
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
