@@ -89,8 +89,6 @@ def test_trusted_proxies_setting_picks_the_client():
     assert alerts[0].entities["forwarded_for"] == chain
 
 
-@pytest.mark.xfail(strict=True, reason="the per-run well-formed check is off: it was not exact per line, "
-                   "so chunking changed verdicts (issue 8, honest rejection, still open)")
 def test_malformed_lines_are_rejected_whatever_page_they_name():
     """With the raw-bytes fast path on, a truncated line naming an ordinary page is rejected exactly like
     one naming a sensitive page (it used to be "skipped by the prefilter")."""

@@ -13,7 +13,7 @@ def test_annotated_messages():
 
 def test_other_programs_are_counted_as_ignored():
     _, _, ctx = run("messages", "syslog")
-    assert ctx.stats.ignored == 10  # the ten "expect nothing" lines
+    assert ctx.stats.ignored == 11  # the eleven "expect nothing" lines
     assert ctx.stats.rejected == 2
 
 
@@ -54,7 +54,7 @@ def test_mixed_file_through_the_pipeline(tmp_path):
     hits = [a for a in alerts if a.alert_type == "AppServices_IncomingTiClientIpFtp"]
     assert len(hits) == 1 and hits[0].entities["source_ip"] == "198.51.100.4"
     assert hits[0].count == 4  # vsftpd PAM, proftpd without a colon, proftpd with an unpadded day, pure-ftpd
-    assert stats.ignored == 10 and stats.rejected == 2
+    assert stats.ignored == 11 and stats.rejected == 2
 
 
 def test_rfc5424_messages_as_a_listener_receives_them():
@@ -66,3 +66,23 @@ def test_rfc5424_messages_as_a_listener_receives_them():
     line = split_syslog("<86>1 2026-11-02T10:00:09+01:00 - proftpd - - - \ufeffhello", 2026)
     assert (line.host, line.program, line.pid, line.message) == ("", "proftpd", "", "hello")
     assert split_syslog("<86>1 not-a-time h p - - - m", 2026) is None
+
+
+def test_sshd_lines_are_a_known_program_counted_as_ignored():
+    ctx = ParseContext()
+    for text in ("Dec 5 15:44:32 bastion sshd[881]: Failed password for root from 203.0.113.9 port 52144 ssh2",
+                 "Dec  5 15:44:33 bastion sshd[881]: Accepted publickey for ops from 192.0.2.10 port 50122 ssh2",
+                 "Dec 5 15:44:34 bastion sshd[882]: error: kex_exchange_identification: Connection closed"):
+        assert route_text(text, "secure:1", ctx, 2026) is None
+    assert ctx.stats.ignored == 3 and ctx.stats.rejected == 0
+
+
+def test_ctime_stamps_padded_unpadded_and_zero_padded():
+    from cloudward.parsers._web import ctime_length, ctime_time
+
+    padded = ctime_time("Sat Dec  5 15:44:32 2026")
+    for text, n in (("Sat Dec  5 15:44:32 2026 [pid 1]", 24), ("Sat Dec 5 15:44:32 2026 [pid 1]", 23),
+                    ("Sat Dec 05 15:44:32 2026", 24)):
+        assert ctime_length(text) == n and ctime_time(text[:n]) == padded, text
+    for text in ("Sat Dec 5 15:44:32 20261", "Sat Dec  5 1:44:32 2026 x", "Sat Xyz  5 15:44:32 2026", "short"):
+        assert ctime_length(text) == 0, text

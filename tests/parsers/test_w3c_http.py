@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from web_annotated import check
 
 from cloudward.inputs import InputFile
@@ -32,8 +31,6 @@ def test_site_falls_back_to_host_then_site_option_then_path():
     assert events[0].site == "intranet"
 
 
-@pytest.mark.xfail(strict=True, reason="the per-run well-formed check is off: it was not exact per line, "
-                   "so chunking changed verdicts (issue 8, honest rejection, still open)")
 def test_lines_with_the_wrong_field_count_are_rejected_whatever_page_they_name():
     """With the fast path on, a line with a missing field naming an ordinary page is rejected like one
     naming a sensitive page, not counted as skipped."""

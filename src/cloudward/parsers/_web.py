@@ -204,6 +204,27 @@ def ctime_time(text: str) -> float:
     return base + int(hms[0:2]) * 3600 + int(hms[3:5]) * 60 + int(hms[6:8])
 
 
+def ctime_length(s: str) -> int:
+    """Length of the ctime stamp at the start of `s` (`Mon Nov  2 10:00:05 2026`, 24 characters; the
+    day may also be unpadded, `Mon Nov 2 10:00:05 2026`, 23, or zero-padded), or 0 when there is none.
+    The stamp must be followed by a space or end the text."""
+    if len(s) < 23 or s[3] != " " or s[7] != " " or s[4:7] not in MONTHS:
+        return 0
+    if s[8] == " " or s[9] != " ":  # `  2` (space-padded) or `12` / `02`
+        n = 24
+        if not s[9].isdigit() or (s[8] != " " and not s[8].isdigit()) or s[10:11] != " ":
+            return 0
+    else:  # ` 2 ` unpadded
+        n = 23
+        if not s[8].isdigit():
+            return 0
+    rest = s[n - 13:n]  # `HH:MM:SS YYYY` after the day and its space
+    if len(rest) != 13 or rest[2] != ":" or rest[5] != ":" or rest[8] != " " or not (
+            rest[:2] + rest[3:5] + rest[6:8] + rest[9:]).isdigit():
+        return 0
+    return n if len(s) == n or s[n] == " " else 0
+
+
 def syslog_time(text: str, year: int) -> float:
     """`Nov  2 10:00:05` (RFC 3164 has no year: the caller supplies one)."""
     parts = text.split()
@@ -417,6 +438,14 @@ def split_syslog(s: str, year: int) -> SyslogLine | None:
         if not pid.isdigit():
             return SyslogLine(when, host, "", "", after)
     return SyslogLine(when, host, tag, pid, message)
+
+
+def route_other(line: SyslogLine, where: str, raw: str, site: str, ctx: ParseContext) -> Event | None:
+    """A syslog line of another program inside one FTP daemon's syslog file (sshd, cron, another FTP
+    daemon): read by that program's reader through the syslog router, or counted as ignored."""
+    from cloudward.parsers.syslog import route  # the router imports the daemons' modules
+
+    return route(line, where, raw, site, ctx)
 
 
 def pam_auth_failure(message: str) -> tuple[str, str] | None:

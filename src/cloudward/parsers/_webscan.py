@@ -159,8 +159,6 @@ class Summaries:
 
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
-#: (block, start, end, lines) -> True when every one of those lines has the format's well-formed shape
-RunCheck = Callable[[bytes, int, int, int], bool]
 
 
 @cache
@@ -192,26 +190,39 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
 
 
 class BlockScanner:
+    """The trigger of one stream: what the cards declared, compiled for the format's layout, plus the
+    format's `shape` - a pattern that matches somewhere in every line that lacks the shape of a
+    well-formed line (no closing quote at its end, the wrong number of fields...).
+
+    The shape is part of the same one RE2 pass, so honest rejection costs no second look at the bytes:
+    a line is passed over (counted as skipped) only when the trigger finds nothing in it, which says both
+    that no card can use it and that it is well-formed by the shape. Any other line goes to the line
+    parser, which accepts it or rejects it with its file:line. The verdict is a function of the line
+    alone (and of the file's layout, read from its first lines), never of its page or of where the
+    stream was cut: a truncated line naming /about/ is rejected exactly like one naming /.env."""
+
     def __init__(self, flt: WebInterest, *, target_start: str, target_prefix: str, target_end: str,
-                 status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]],
-                 well_formed: RunCheck | None = None) -> None:
+                 status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]], shape: str = "") -> None:
         self.flt = flt
-        #: honest rejection: a run of lines the trigger passed over is counted as skipped only when this
-        #: says each of them is well-formed; otherwise its lines are parsed one by one, so a malformed line
-        #: is rejected whatever its content (not "skipped" because it happened to name an ordinary page)
-        self.well_formed = well_formed
         self.target_start = target_start
         self.target_prefix = target_prefix
         self.target_end = target_end
         #: where an address stands on a line (several places when lines may start with a forwarded chain)
         self.ip_marker = ip_marker
         self.search: Callable[[bytes, int, int], int] = lambda *a: -1
-        self.retarget(status_4xx)
+        #: the format's parser wants the next line whatever the trigger says (W3C: the first data line after
+        #: a #Fields header starts the site's history); it clears this when it has it
+        self.take_next = False
+        self.retarget(status_4xx, shape)
 
-    def retarget(self, status_4xx: str) -> None:
-        """Rebuild the trigger for a new client-error pattern (a W3C file's next #Fields header)."""
+    def retarget(self, status_4xx: str, shape: str | None = None) -> None:
+        """Rebuild the trigger for a new client-error pattern and line shape (a W3C file's next #Fields)."""
+        if shape is not None:
+            self.shape = shape
         pattern = self.flt.trigger_pattern(target_prefix=self.target_prefix, target_start=self.target_start,
                                            target_end=self.target_end, status_4xx=status_4xx)
+        if self.shape:
+            pattern += "|" + self.shape  # the pattern is one (?m) alternation; the shape is one more branch
         self.search = _first_match(_compiled(pattern))
 
 
@@ -265,30 +276,22 @@ class WebDecoder(Decoder):
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
-            # the per-run well-formed check (`scanner.well_formed`) is not applied: counted over a run, it is not
-            # exact per line, so whether a malformed line was rejected or skipped depended on where a stream
-            # was cut (see the split property test); until it is exact per line, runs are skipped unchecked
-            well_formed = None
+            # lines the trigger passes over are well-formed (the shape is part of the trigger) and of no use
+            # to any card: counted, not parsed
             while pos < size:
-                hit = search(block, pos, size)
+                hit = pos if scanner.take_next else search(block, pos, size)  # type: ignore[union-attr]
                 if hit < 0:
                     n = count_lines(block, pos, size)
-                    if n and well_formed is not None and not well_formed(block, pos, size, n):
-                        lineno = self._each_line(block, pos, size, lineno, out)
-                    else:
-                        lineno += n
-                        skipped += n
+                    lineno += n
+                    skipped += n
                     break
                 start = block.rfind(b"\n", pos, hit) + 1 or pos
                 end = block.find(b"\n", hit, size)
                 if end < 0:
                     end = size
                 n = block.count(b"\n", pos, start)
-                if n and well_formed is not None and not well_formed(block, pos, start, n):
-                    lineno = self._each_line(block, pos, start, lineno, out)
-                else:
-                    lineno += n
-                    skipped += n
+                lineno += n
+                skipped += n
                 lineno += 1
                 self.lineno = lineno
                 if summaries is not None:
@@ -306,29 +309,6 @@ class WebDecoder(Decoder):
             self.lineno = lineno
             stats.lines += lineno - first
             stats.skipped += skipped
-
-    def _each_line(self, block: bytes, start: int, end: int, lineno: int, out: list[Event]) -> int:
-        """Parse every line of block[start:end] (a run that is not all well-formed, so a malformed line in it
-        is rejected); returns the line number after it."""
-        summaries = self.summaries
-        pos = start
-        while pos < end:
-            stop = block.find(b"\n", pos, end)
-            if stop < 0:
-                stop = end
-            lineno += 1
-            self.lineno = lineno
-            if summaries is not None:
-                summaries.here, summaries.here_end, summaries.lineno = pos, stop, lineno
-            stats = self.ctx.stats
-            before = (stats.rejected, stats.skipped, stats.ignored)
-            event = _one(block[pos:stop], lineno, self.limit, self.parse_line, self.ctx, self.display)
-            if event is not None:
-                self._emit(event, out)
-            elif (stats.rejected, stats.skipped, stats.ignored) == before and block[pos:stop].strip():
-                stats.skipped += 1  # an ordinary line the parser passed over: skipped, as in a skipped run
-            pos = stop + 1
-        return lineno
 
 
 def read_web_lines(src: InputFile, ctx: ParseContext, parse_line: LineParser,

@@ -19,7 +19,6 @@ wrote with spaces (an HTTP user name) ends up in that field, never in another.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
@@ -123,7 +122,7 @@ class CombinedLog(Format):
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
-                                   well_formed=_run_check(head.data))
+                                   shape=_shape(head.data))
         fast = _FastPath(robust, prefilter)
         if prefilter is not None and prefilter.summaries:
             fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
@@ -144,22 +143,25 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
-def _run_check(head: bytes) -> Callable[[bytes, int, int, int], bool]:
-    """A cheap test that each of n lines in block[start:end] is shaped like this file's first line: in
-    files whose lines end with a quoted field (combined), a closing quote at every line end; otherwise
-    one `] "` (the end of the time; quotes in values are escaped) per line. Truncated and garbage lines
-    fail it; the caller then parses that run line by line."""
-    first = head.split(b"\n", 1)[0]
-    end_marker = (b'"\r\n' if first.endswith(b'"\r') else b'"\n') if first.rstrip(b"\r").endswith(b'"') else b""
+#: a quoted field as the servers write it (quotes and backslashes inside escaped), in RE2
+_QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+#: where a line of a `combined` file ends if it is not a whole line: not at a quote, at an escaped quote, or
+#: at a quote that opens or closes the request or the referer (a line cut after any of its first fields)
+COMBINED_SHAPE = "|".join((
+    r'[^"\r\n]\r?$', r'\\"\r?$', r'" "\r?$',
+    rf'\] (?:{_QUOTED}|")\r?$', rf'" [0-9]{{3}} (?:[0-9]+|-) (?:{_QUOTED}|")\r?$',
+))
+#: the same for `common` files, whose lines end with the size field: not at a digit or `-`, or right after
+#: the request or inside the status
+COMMON_SHAPE = r'[^0-9\-\r\n]\r?$|"\r?$|" [0-9]{0,2}\r?$|" [0-9]{4,}\r?$'
 
-    def check(block: bytes, start: int, end: int, n: int) -> bool:
-        # one count over the bytes: the closing quote at each line end when the file has one (truncated
-        # lines lack it), else the `] "` every line has once
-        if end_marker:
-            return block.count(end_marker, start, end) == n
-        return block.count(b'] "', start, end) == n
 
-    return check
+def _shape(head: bytes) -> str:
+    """RE2 for what a malformed line of this file shows (see `BlockScanner`), by whether its first line ends
+    with a quoted field (combined) or not (common). Truncated lines and garbage show it, and are parsed
+    (and rejected) whatever page they name; blank lines do not (they are counted)."""
+    first = next((ln for ln in head.split(b"\n") if ln.strip()), b"").rstrip(b"\r")
+    return COMBINED_SHAPE if first.endswith(b'"') else COMMON_SHAPE
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot

@@ -9,6 +9,10 @@ line is routed by its program tag to the reader of that daemon.
         (Login failed): Incorrect password                                                   (one line)
     Nov  2 10:00:12 ftp1 pure-ftpd: (?@198.51.100.4) [WARNING] Authentication failed for user [admin]
     Nov  2 10:00:13 ftp1 CRON[2210]: (root) CMD (run-parts /etc/cron.hourly)
+    Dec 5 15:44:32 ftp1 sshd[2211]: Failed password for root from 198.51.100.4 port 50122 ssh2
+
+The day may be unpadded (`Dec 5`). sshd's lines are read as a known program's and counted as ignored:
+no card reads SSH logins yet, and a /var/log/secure full of them is not an error.
 
 Lines of programs no parser reads (CRON, systemd, kernel...) are counted as ignored, never rejected,
 so a file whose first lines belong to other daemons is read like any other. A line without a syslog
@@ -28,11 +32,19 @@ from cloudward.parsers.base import Head, ParseContext
 #: one daemon's syslog line -> its event (or None: rejected with a reason, or ignored)
 LineReader = Callable[[SyslogLine, str, str, str, ParseContext], FtpEvent | None]
 
+def _known_unread(line: SyslogLine, where: str, raw: str, site: str, ctx: ParseContext) -> FtpEvent | None:
+    """A daemon whose lines are recognized but that no card reads (sshd in /var/log/secure and auth.log):
+    each of its lines is counted as ignored, never rejected, whatever its message."""
+    ctx.stats.ignored += 1
+    return None
+
+
 #: daemon (program tag without pid or `(module)`, lower-cased) -> the reader of its lines
 ROUTES: dict[str, LineReader] = {
     "vsftpd": vsftpd.syslog_event,
     "proftpd": proftpd.syslog_event,
     "pure-ftpd": pureftpd.syslog_event,
+    "sshd": _known_unread,
 }
 
 

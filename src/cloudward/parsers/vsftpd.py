@@ -3,6 +3,7 @@
     Mon Nov  2 10:00:00 2026 [pid 1234] CONNECT: Client "203.0.113.5"
     Mon Nov  2 10:00:01 2026 [pid 1236] [ftpuser] OK LOGIN: Client "203.0.113.5"
     Mon Nov  2 10:00:05 2026 [pid 1238] [ftpuser] OK UPLOAD: Client "203.0.113.5", "/srv/a.php", 52 bytes, 1.2Kbyte/sec
+    Sat Dec 5 15:44:32 2026 [pid 1239] CONNECT: Client "203.0.113.5"          (day unpadded, as some builds write)
     Nov  2 10:00:01 ftp1 vsftpd[1236]: [ftpuser] FAIL LOGIN: Client "203.0.113.5"
     Oct 23 21:15:42 vps vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0
         tty=ftp ruser= rhost=198.51.100.4  user=bob                                          (one line)
@@ -28,8 +29,10 @@ from cloudward.parsers._web import (
     SyslogLine,
     TextLineFormat,
     client_ip,
+    ctime_length,
     ctime_time,
     pam_auth_failure,
+    route_other,
     split_syslog,
 )
 from cloudward.parsers.base import Head, ParseContext
@@ -46,8 +49,10 @@ VERBS = {
 _VERBS_BY_LENGTH = sorted(VERBS, key=len, reverse=True)
 
 
-def _is_native(s: str) -> bool:
-    return len(s) > 30 and s[24:30] == " [pid " and s[3] == " " and s[7] == " "
+def _native_stamp(s: str) -> int:
+    """Length of the ctime stamp of a line of vsftpd's own log (day padded or not), 0 for other lines."""
+    n = ctime_length(s)
+    return n if n and s[n:n + 6] == " [pid " else 0
 
 
 class VsftpdLog(TextLineFormat):
@@ -58,7 +63,7 @@ class VsftpdLog(TextLineFormat):
     def sniff(self, head: Head) -> int:
         hits = 0
         for ln in head.lines:
-            if MARKER in ln and _is_native(ln):
+            if MARKER in ln and _native_stamp(ln):
                 hits += 1
             elif "vsftpd" in ln:
                 sl = split_syslog(ln, 2000)
@@ -70,22 +75,28 @@ class VsftpdLog(TextLineFormat):
         for where, s in lines:
             site = fallback
             pid = ""
-            if _is_native(s):
+            stamp = _native_stamp(s)
+            if stamp:
                 try:
-                    when = ctime_time(s[:24])
+                    when = ctime_time(s[:stamp])
                 except ValueError as exc:
                     ctx.reject(where, str(exc))
                     continue
-                close = s.find("] ", 30)
-                if close < 0 or not s[30:close].isdigit():
+                close = s.find("] ", stamp + 6)
+                if close < 0 or not s[stamp + 6:close].isdigit():
                     ctx.reject(where, "no [pid N] after the time")
                     continue
-                pid = s[30:close]
+                pid = s[stamp + 6:close]
                 body = s[close + 2:]
             else:
                 sl = split_syslog(s, year)
-                if sl is None or sl.daemon != "vsftpd":
+                if sl is None:
                     ctx.reject(where, "not a vsftpd log line")
+                    continue
+                if sl.daemon != "vsftpd":  # another program's line in this syslog file: its own reader, or ignored
+                    event = route_other(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
+                    if event is not None:
+                        yield event
                     continue
                 event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
                 if event is not None:

@@ -16,6 +16,17 @@ from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
 from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
 from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, ParseContext, WebInterest
 
+#: before a usable #Fields header every data line is malformed (and rejected): the trigger finds them all
+NO_FIELDS_SHAPE = "^[^#\\r\\n]"
+
+
+def field_count_shape(count: int) -> str:
+    """RE2 for a data line without exactly `count` fields (W3C values hold no spaces): fewer (a line that
+    ends before its count-1'th space), more (a count'th space), or an empty first field. Blank lines and
+    directives do not match."""
+    fewer = f"^[^ \\r\\n#][^ \\n]*(?: [^ \\n]*){{0,{count - 2}}}$|" if count >= 2 else ""
+    return f"{fewer}^[^\\n]*(?: [^ \\n]*){{{count}}}|^ "
+
 
 class _Columns:
     def __init__(self, f: W3cFields) -> None:
@@ -54,7 +65,7 @@ class W3cHttpLog(Format):
             # the target is the field that starts with "/"; client errors are found by position (retarget)
             parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ",
-                                          well_formed=parser.run_is_well_formed)
+                                          shape=NO_FIELDS_SHAPE)
             if parser.summaries is not None:
                 parser.summaries.marker = parser.scanner.ip_marker
         return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
@@ -76,12 +87,6 @@ class _W3cLines:
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
 
-    def run_is_well_formed(self, block: bytes, start: int, end: int, n: int) -> bool:
-        """Every one of the n data lines has as many fields as the header says (W3C values hold no
-        spaces, so that is a count of spaces); otherwise the run is parsed and the bad lines rejected."""
-        cols = self.cols
-        return cols is not None and cols.usable and block.count(b" ", start, end) == n * (cols.count - 1)
-
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         display, reject = self.display, self.reject
         if line[:1] == b"#":
@@ -89,11 +94,16 @@ class _W3cLines:
             if fields is not None:
                 cols = self.cols = _Columns(fields)
                 self.first_after_header = True
+                if self.scanner is not None:
+                    self.scanner.take_next = True
                 if not cols.usable:
                     reject(f"{display}:{lineno}", "#Fields header lacks date, time, c-ip or cs-uri-stem")
+                    if self.scanner is not None:
+                        self.scanner.retarget("^#", NO_FIELDS_SHAPE)
                 elif self.scanner is not None:
                     status = "(?:[^ \\n]* )" + "{" + str(cols.status) + "}" if cols.status < cols.count else ""
-                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#")
+                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#",
+                                          field_count_shape(cols.count))
             return None
         cols = self.cols
         if cols is None or not cols.usable:
@@ -136,6 +146,8 @@ class _W3cLines:
         if flt is not None:
             if self.first_after_header or flt.site_always(site):
                 self.first_after_header = False
+                if self.scanner is not None:
+                    self.scanner.take_next = False
             else:
                 need = flt.wants((parts[cols.stem] if parts[cols.query] == "-" else
                                   f"{parts[cols.stem]}?{parts[cols.query]}").encode("utf-8", "replace"),

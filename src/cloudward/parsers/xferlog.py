@@ -15,15 +15,19 @@ from collections.abc import Iterable, Iterator
 
 from cloudward.events import Event, FtpEvent
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
-from cloudward.parsers._web import TextLinesDecoder, client_ip, ctime_time, default_site
+from cloudward.parsers._web import TextLinesDecoder, client_ip, ctime_length, ctime_time, default_site
 from cloudward.parsers.base import Decoder, Format, Head, ParseContext
 
 DIRECTIONS = {"i": "upload", "o": "download", "d": "delete"}
 
 
 def _split(s: str) -> tuple[list[str], str, list[str]] | None:
-    """(left columns, file name, right columns) of an xferlog line after its timestamp."""
-    tokens = s[25:].split(" ")
+    """(left columns, file name, right columns) of an xferlog line after its timestamp (day padded,
+    `Mon Nov  2 ...`, or not, `Sat Dec 5 ...`)."""
+    stamp = ctime_length(s)
+    if not stamp or len(s) <= stamp + 1:
+        return None
+    tokens = s[stamp + 1:].split(" ")
     if len(tokens) < 12:
         return None
     tail = 9 if tokens[-1] in ("c", "i") else 8
@@ -45,7 +49,7 @@ class XferLog(Format):
     def sniff(self, head: Head) -> int:
         good = 0
         for ln in head.lines:
-            parts = _split(ln) if len(ln) > 25 and ln[24] == " " else None
+            parts = _split(ln)
             if parts and _valid(parts[2]) and parts[0][1] and parts[0][2].isdigit():
                 good += 1
         return 85 if good and good * 2 >= len(head.lines) else 0
@@ -57,13 +61,13 @@ class XferLog(Format):
 
     def _events(self, lines: Iterable[tuple[str, str]], ctx: ParseContext, site: str) -> Iterator[Event]:
         for where, s in lines:
-            parts = _split(s) if len(s) > 25 and s[24] == " " else None
+            parts = _split(s)
             if parts is None or not _valid(parts[2]):
                 ctx.reject(where, "not an xferlog line (expected 14 columns after the time)")
                 continue
             left, name, right = parts
             try:
-                when = ctime_time(s[:24])
+                when = ctime_time(s[:ctime_length(s)])
             except ValueError as exc:
                 ctx.reject(where, str(exc))
                 continue
