@@ -73,6 +73,8 @@ class Job:
     display: str = ""
     #: a client's key for the batch (file identity + offset range): a batch already committed is skipped
     batch_key: str = ""
+    #: the stream (`display`) ends with this batch; `tail` keeps a followed file's stream open across reads
+    final: bool = True
     future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
 
 
@@ -291,7 +293,7 @@ class IngestWorker:
             engine.ctx = dataclasses.replace(saved_ctx, stats=stats)
             try:
                 self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
-                                                       final=True)
+                                                       final=job.final)
             finally:
                 engine.ctx = saved_ctx
         events = engine.stats.events - before
