@@ -68,7 +68,7 @@ def test_module_owned_sections_are_accepted_and_validated_once_registered():
     from cloudward import config_schema
     from cloudward.config_schema import Key
 
-    from_dict({"server": {"anything": 1}}, "my.toml")  # an owned section whose owner registered nothing
+    from_dict({"sinks": {"anything": 1}}, "my.toml")  # an owned section whose owner registered nothing
     config_schema.register_section("spark", {"master": Key("string", "Spark master URL.")})
     try:
         from_dict({"spark": {"master": "local[2]"}}, "my.toml")

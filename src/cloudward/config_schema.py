@@ -430,4 +430,11 @@ def reference_markdown() -> str:
     for name in sorted(_REGISTERED):
         out += [f"### `[{name}]`", ""]
         rows("", _REGISTERED[name])
+        for sub, key in _REGISTERED[name].items():  # its sub-tables ([server.syslog], [[server.tokens]])
+            if key.kind == "table" and key.keys:
+                out += [f"#### `[{name}.{sub}]`", "", key.doc, ""]
+                rows("", key.keys)
+            elif key.kind == "list" and key.items is not None and key.items.kind == "table" and key.items.keys:
+                out += [f"#### `[[{name}.{sub}]]`", "", key.doc, ""]
+                rows("", key.items.keys)
     return "\n".join(out).rstrip() + "\n"

@@ -622,6 +622,21 @@ class Engine:
                 self._take(again, st, name)
         self.book.drain_changed()
 
+    def stream_state(self, stream: str) -> dict[str, Any] | None:
+        """One open stream's part of `checkpoint()` (the bytes of its open record), None when not open:
+        a follower (`tail`) commits it with its file offset, so a restart continues mid-record."""
+        st = self._streams.get(stream)
+        if st is None:
+            return None
+        replay, emitted = st.decoder.pending()
+        return {"fmt": st.fmt, "defaults": st.defaults, "ordinal": st.ordinal,
+                "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted}
+
+    def restore_stream(self, stream: str, body: Mapping[str, Any]) -> list[Alert]:
+        """Reopen `stream` from `stream_state()` output (events handed on before are dropped)."""
+        self.restore({"version": STATE_VERSION, "streams": {stream: body}})
+        return self._after_feed()
+
     def merge(self, state: Mapping[str, Any]) -> None:
         """Fold another engine's `checkpoint()` into this one."""
         version = state.get("version", STATE_VERSION)

@@ -134,3 +134,84 @@ def test_tail_ships_to_serve_and_a_resent_batch_is_skipped(tmp_path: Path, make_
     sources = srv.request("GET", "/api/v1/sources", token=READER).json()["items"]
     assert sources[0]["source"] == "ingest/combined site=shop"
     assert sources[0]["events"] > 0
+
+
+IIS = SHOP.with_name("u_ex261102.log")
+
+
+def _tail_once(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_followed_file_is_one_stream_across_reads_and_restarts(tmp_path: Path) -> None:
+    """The W3C `#Fields` line is read once, at the start; the lines read by later passes (each a new
+    `tail` process here) are still decoded with it, as `scan` decodes the whole file."""
+    log = tmp_path / "u_ex261102.log"
+    data = IIS.read_bytes()
+    cut = [data.index(b"\n", data.index(b"#Fields")) + 1]  # the first pass reads the header only
+    cut.append(data.index(b"\n", len(data) // 2) + 1)
+    store = tmp_path / "tail.db"
+    args = ["tail", str(log), "--store", str(store), "--once"]
+    log.write_bytes(data[:cut[0]])
+    _tail_once(args)
+    with log.open("ab") as f:
+        f.write(data[cut[0]:cut[1]])
+    _tail_once(args)
+    with log.open("ab") as f:
+        f.write(data[cut[1]:])
+    _tail_once(args)
+    db = Store(store)
+    alerts = db.list_alerts()
+    rejected = db.db.execute("SELECT SUM(rejected) FROM sources").fetchone()[0]
+    db.close()
+    whole = CliRunner().invoke(main, ["scan", str(IIS), "--output", "jsonl", "--no-store"]
+                               if "--no-store" in CliRunner().invoke(main, ["scan", "--help"]).output
+                               else ["scan", str(IIS), "--output", "jsonl"])
+    expected = sorted((a["alert_type"], a["count"]) for a in map(_json, whole.output.splitlines()) if a)
+    assert expected, whole.output
+    assert sorted((a["alert_type"], a["count"]) for a in alerts) == expected
+    assert not rejected
+
+
+def _json(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def test_an_auditd_event_split_between_reads_and_a_restart_is_one_event(tmp_path: Path) -> None:
+    from cloudward.config import from_dict
+    from cloudward.detections.node._samples import audit_exec
+    from cloudward.runners.tail import LocalTail
+
+    feed = tmp_path / "feed.txt"
+    feed.write_text("203.0.113.0/24 ; test C2 range\n")
+    config = from_dict({"intel": {"feeds": [str(feed)]}})
+    log = tmp_path / "audit.log"
+    records = audit_exec(7001, 4242, 1, ["curl", "-s", "http://203.0.113.9/x"], exe="/usr/bin/curl").encode() + b"\n"
+    lines = records.splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:2]))  # SYSCALL and EXECVE now; CWD, PATH, PROCTITLE later
+    store = str(tmp_path / "tail.db")
+    tail = LocalTail(config, store, [str(log)], "auditd")
+    tail.poll()
+    tail.close()  # like a kill: the stream is not closed, its open record is in the store
+    with log.open("ab") as f:
+        f.write(b"".join(lines[2:]))
+        f.write(audit_exec(7002, 4243, 1, ["/bin/true"]).encode() + b"\n")  # the next event ends the first
+    tail = LocalTail(config, store, [str(log)], "auditd")
+    tail.poll()
+    tail.close()
+    db = Store(store)
+    alerts = [a for a in db.list_alerts() if a["alert_type"] == "K8S.NODE_ThreatIntelConnection"]
+    events, rejected = db.db.execute("SELECT SUM(events), SUM(rejected) FROM sources").fetchone()
+    db.close()
+    assert len(alerts) == 1 and alerts[0]["count"] == 1
+    assert "203.0.113.9" in alerts[0]["entities"]["command_line"]
+    assert (events, rejected) == (2, 0)
+    # the event was joined whole across the restart: its CWD, PATH and PROCTITLE records are its evidence
+    records = alerts[0]["evidence"][0]["raw"]["records"]
+    assert [r.split(" ", 1)[0] for r in records] == [ln.decode().split(" ", 1)[0] for ln in lines if ln.strip()]

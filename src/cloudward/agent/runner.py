@@ -70,7 +70,7 @@ class Agent:
 
             self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
             self.poster = Poster(self.spool, to_url, token, timeout=settings.post_timeout, ca_file=settings.ca_file,
-                                 max_backoff=settings.retry_max_seconds)
+                                 max_backoff=settings.retry_max_seconds, host=self.host, health=self.locked_status)
 
     # -- collectors -------------------------------------------------------------------------
     def _emit(self, batch: Batch) -> None:

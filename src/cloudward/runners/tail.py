@@ -33,10 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 HEAD_BYTES = 1024
 #: most bytes read from one file in one pass (one batch)
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
+#: `tail`'s open streams: the bytes of each followed file's unfinished record (`Engine.stream_state`)
+STREAMS_SCHEMA = "CREATE TABLE IF NOT EXISTS tail_streams (identity TEXT PRIMARY KEY, stream TEXT NOT NULL, body BLOB)"
 OFFSETS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tail_offsets (
     identity TEXT PRIMARY KEY,
@@ -70,6 +74,8 @@ class Chunk:
     start: int
     end: int
     data: bytes
+    #: the file's identity starts over (truncated, or a new file on a reused inode)
+    fresh: bool = False
 
     @property
     def key(self) -> str:
@@ -123,8 +129,11 @@ class Follower:
     def __init__(self, patterns: list[str], records: dict[str, Record]) -> None:
         self.patterns = patterns
         self.records = records
+        #: identities the last pass found
+        self.present: set[str] = set()
 
     def scan(self) -> list[Chunk]:
+        self.present = set()
         known = dict(self.records)  # decisions against what was committed, before this pass changes it
         by_head: dict[tuple[int, str], Record] = {(r.head_len, r.head_hash): r for r in known.values()}
         chunks = []
@@ -137,10 +146,13 @@ class Follower:
             content = _content(path)
             if content is None:
                 continue
+            self.present.add(identity)
             record = known.get(identity)
+            fresh = False
             if record is not None and (len(content) < record.offset
                                        or head_hash(content[:record.head_len]) != record.head_hash):
                 record = Record(identity, path, 0, 0, head_hash(b""))  # truncated, or a new file on a reused inode
+                fresh = True
             if record is None:
                 # a copy (copytruncate) or a compressed rotation of a file we know continues where it was
                 base = None
@@ -157,9 +169,9 @@ class Follower:
             if end > record.offset:
                 head_len = min(end, HEAD_BYTES)
                 new = Record(identity, path, end, head_len, head_hash(content[:head_len]))
-                chunks.append(Chunk(new, record.offset, end, content[record.offset:end]))
+                chunks.append(Chunk(new, record.offset, end, content[record.offset:end], fresh))
             elif record.identity not in self.records or self.records[identity] != record:
-                chunks.append(Chunk(new, record.offset, record.offset, b""))
+                chunks.append(Chunk(new, record.offset, record.offset, b"", fresh))
         return chunks
 
     def committed(self, chunks: Iterable[Chunk]) -> None:
@@ -181,32 +193,75 @@ class LocalTail:
         self.fmt = fmt
         self.outbox = Outbox(store_path, open_sinks(config))
         self._pending: list[Chunk] = []
+        #: file identity -> its engine stream (named by the path it was first read under): one decoder
+        #: per followed file, so a record that spans reads (W3C #Fields, multi-line JSON, an auditd
+        #: event's records) is decoded whole
+        self.streams: dict[str, str] = {}
+        self._closed: set[str] = set()
 
         def on_commit(changed: Any, db: sqlite3.Connection) -> None:
             self.outbox.enqueue(changed, db)
             save_records(db, [c.record for c in self._pending])
+            # each open stream's unfinished record commits with the offset past it: a restart resumes it
+            rows = []
+            for identity, name in self.streams.items():
+                body = self.engine.stream_state(name)
+                if body is not None:
+                    rows.append((identity, name, orjson.dumps(body)))
+            db.executemany("DELETE FROM tail_streams WHERE identity = ?", [(i,) for i in self._closed])
+            db.executemany("INSERT INTO tail_streams VALUES (?,?,?) ON CONFLICT(identity) DO UPDATE SET "
+                           "stream=excluded.stream, body=excluded.body", rows)
 
         self.engine = Engine(config, store=self.store)
         self.worker = IngestWorker(self.engine, self.store, on_commit=on_commit,
                                    after_commit=self.outbox.after_commit)
         self.follower = Follower(patterns, load_records(self.store.db))
+        db = self.store.db
+        db.execute(STREAMS_SCHEMA)
+        for identity, name, body in db.execute("SELECT identity, stream, body FROM tail_streams").fetchall():
+            self.streams[identity] = name
+            self.engine.restore_stream(name, orjson.loads(body))
         self.store.db.commit()
+
+    def _stream_name(self, chunk: Chunk) -> str:
+        name = self.streams.get(chunk.record.identity)
+        if name is None:
+            name = chunk.record.path
+            if name in self.streams.values():  # a renamed file still followed holds this path's name
+                name = f"{name}#{chunk.record.identity}"
+            self.streams[chunk.record.identity] = name
+        return name
 
     def poll(self) -> int:
         """One pass; returns the number of bytes read."""
         from cloudward.server.worker import Job
 
         chunks = self.follower.scan()
-        if not chunks:
+        jobs = []
+        closed = set()
+        # a file gone from the patterns ends its stream; so does a file that starts over
+        for identity in [i for i in self.streams if i not in self.follower.present]:
+            closed.add(identity)
+        for chunk in chunks:
+            if chunk.fresh and chunk.record.identity in self.streams:
+                closed.add(chunk.record.identity)
+        for identity in closed:
+            name = self.streams.pop(identity)
+            jobs.append(Job(source=f"tail {name.split('#', 1)[0]}", fmt=self.fmt, display=name, final=True))
+        for chunk in chunks:
+            if chunk.data:
+                jobs.append(Job(source=f"tail {chunk.record.path}", data=chunk.data, fmt=self.fmt,
+                                display=self._stream_name(chunk), final=False))
+        if not chunks and not jobs:
             return 0
         self._pending = chunks
-        jobs = [Job(source=f"tail {c.record.path}", data=c.data, fmt=self.fmt, display=c.record.path)
-                for c in chunks if c.data]
+        self._closed = closed
         self.worker.process(jobs)
         for job in jobs:
             job.future.result()
         self.follower.committed(chunks)
         self._pending = []
+        self._closed = set()
         return sum(len(c.data) for c in chunks)
 
     def deliver(self) -> None:

@@ -193,7 +193,8 @@ def create_app(service: Service) -> FastAPI:
             raise _problem(413, f"one event of {len(body)} bytes is over the limit of {settings.max_event_bytes}")
         defaults = origin_defaults(request)
         source = "k8s-audit" + (f" cluster={defaults['cluster']}" if "cluster" in defaults else "")
-        return await run_job(Job(source=source, records=records, defaults=defaults))
+        return await run_job(Job(source=source, records=records, defaults=defaults,
+                                 batch_key=idempotency_key(request)))
 
     async def ingest_bytes(request: Request, fmt: str | None) -> JSONResponse:
         if fmt is not None and parsers.by_name(fmt) is None:
@@ -204,7 +205,7 @@ def create_app(service: Service) -> FastAPI:
         source = f"ingest/{fmt or 'sniffed'}" + "".join(f" {k}={v}" for k, v in sorted(defaults.items()))
         if body and not body.endswith(b"\n"):
             body += b"\n"
-        batch_key = request.headers.get("x-cloudward-batch", "")[:512]
+        batch_key = idempotency_key(request)
         return await run_job(Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key))
 
     @app.post("/ingest", summary="Any format Cloudward reads, sniffed; newline-delimited, gzip allowed")
@@ -252,7 +253,16 @@ def create_app(service: Service) -> FastAPI:
         now = time.time()
         with service.worker.lock:
             items = [s.to_dict(name, now) for name, s in sorted(service.worker.sources.items())]
-        return JSONResponse({"items": items})
+            agents = [agent_health_doc(e, now) for _, e in sorted(service.worker.agents.items())]
+        return JSONResponse({"items": items, "agents": agents})
+
+    @app.post("/api/v1/agents/{host}/health", summary="An agent's collectors' health (`cloudward agent --to`)")
+    async def agent_health(host: str, request: Request, _: Principal = ingest_role) -> JSONResponse:
+        doc = await _json_object(request)
+        status = clean_agent_status(doc)
+        name = terminal_safe(host, 256)
+        entry = await asyncio.to_thread(service.worker.report_agent, name, status, time.time())
+        return JSONResponse(agent_health_doc(entry, time.time()))
 
     # -- status changes ----------------------------------------------------------------------
     def change_status(ids: list[str], action: str, reason: str, who: Principal) -> dict[str, Any]:
@@ -359,6 +369,56 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse({"would_dismiss": hits, "count": len(hits)})
 
     return app
+
+
+#: collector states that mean it is not collecting (the agent's `--status` words)
+FAILED_STATES = ("unavailable", "degraded", "stopped")
+#: an agent reports about every few seconds; one silent this long is shown as stale
+AGENT_STALE_SECONDS = 60.0
+
+
+def clean_agent_status(doc: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an agent's status the service keeps, bounded and with text made safe."""
+    collectors: dict[str, Any] = {}
+    raw = doc.get("collectors")
+    if not isinstance(raw, dict):
+        raise _problem(400, "collectors: expected an object of collector name -> status")
+    for name, st in list(raw.items())[:32]:
+        if not isinstance(st, dict):
+            continue
+        entry: dict[str, Any] = {"state": terminal_safe(str(st.get("state", "")), 32),
+                                 "detail": terminal_safe(str(st.get("detail", "")), 500)}
+        for key in ("events", "misses", "events_per_second"):
+            value = st.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                entry[key] = value
+        collectors[terminal_safe(str(name), 64)] = entry
+    out: dict[str, Any] = {"collectors": collectors}
+    for key in ("spool", "delivery"):
+        value = doc.get(key)
+        if isinstance(value, dict):
+            out[key] = {terminal_safe(str(k), 64): (v if isinstance(v, int | float) else terminal_safe(str(v), 500))
+                        for k, v in list(value.items())[:16]}
+    return out
+
+
+def agent_health_doc(entry: dict[str, Any], now: float) -> dict[str, Any]:
+    from cloudward.timeutil import format_time
+
+    collectors = entry["status"].get("collectors", {})
+    failed = sorted(n for n, st in collectors.items() if st.get("state") in FAILED_STATES)
+    stale = now - entry["received"] > AGENT_STALE_SECONDS
+    return {"source": f"agent host={entry['host']}", "host": entry["host"],
+            "last_report": format_time(entry["received"]), "stale": stale, "healthy": not failed and not stale,
+            "failed_collectors": failed, **entry["status"]}
+
+
+def idempotency_key(request: Request) -> str:
+    """The client's key for a batch: `Idempotency-Key` (the agent's spooled batch id), else
+    `X-Cloudward-Batch` (`tail --to`: file identity + offset range). A batch whose key was committed is
+    answered 2xx again and changes nothing (kept with the redelivery keys, so across restarts too)."""
+    key = request.headers.get("idempotency-key") or request.headers.get("x-cloudward-batch") or ""
+    return key.strip()[:512]
 
 
 def _check_line_lengths(body: bytes, limit: int) -> None:

@@ -26,8 +26,22 @@ SERVER_SECTION: dict[str, tuple[type, Any, str]] = {
     "dashboard_url": (str, "", "base URL links to an alert start with (Slack messages)"),
     "retention_days": (int, 0, "delete closed alerts, delivered outbox rows and redelivery keys older than "
                                "this many days (0: keep everything)"),
-    "tokens": (list, [], "[[server.tokens]] tables: name, role (ingest|reader|admin), and one of secret, "
-                         "secret_file, secret_env"),
+    "tokens": (list, [], "[[server.tokens]] tables: name, role (ingest, reader or admin), and one of "
+                         "secret, secret_file, secret_env"),
+}
+#: the `[server.syslog]` section: key -> (type, default, meaning)
+SYSLOG_SECTION: dict[str, tuple[type, Any, str]] = {
+    "tcp": (str, "", "HOST:PORT for TCP (octet counting or newline framing)"),
+    "udp": (str, "", "HOST:PORT for UDP"),
+    "tls": (str, "", "HOST:PORT for syslog over TLS (RFC 5425, octet counting; 6514 is the usual port)"),
+    "tls_cert": (str, "", "certificate file (PEM) of the TLS listener"),
+    "tls_key": (str, "", "the TLS listener's key file (PEM)"),
+    "tls_client_ca": (str, "", "CA file: TLS senders must present a certificate it signed ('' = any sender)"),
+    "format": (str, "", "the bodies' format (default: sniffed per batch)"),
+    "site_from": (str, "app_name", "app_name, hostname or none: what names the site of web and FTP logs"),
+    "sites": (dict, {}, "app name -> site name, overriding site_from"),
+    "flush_ms": (int, 200, "longest a message waits to be batched"),
+    "max_message_bytes": (int, 64 * 1024, "longest message accepted (longer ones are dropped and counted)"),
 }
 TOKEN_KEYS = {"name": "what the token is for (shown in status history)", "role": "ingest, reader or admin",
               "secret": "the token itself", "secret_file": "a file holding the token",
@@ -131,3 +145,37 @@ def _token(table: Any, where: str) -> TokenSpec:
     if len(secret) < 16:
         raise ConfigError(f"{where}: the token must be at least 16 characters")
     return TokenSpec(name=name, role=role, secret=secret)
+
+
+def _schema_keys() -> dict[str, Any]:
+    """`[server]` (with `[server.syslog]` and `[[server.tokens]]`) in the whole-file validator's terms, so
+    `cloudward config check` sees its mistakes and `docs/configuration.md` lists its keys."""
+    from cloudward.config_schema import Key
+
+    kinds = {str: "string", int: "integer", dict: "map"}
+
+    def key(kind: type, default: Any, doc: str, least: int | None = None) -> Key:
+        if kind is dict:
+            return Key("map", doc, values=Key("string", ""))
+        return Key(kinds[kind], doc, default if default != "" else None, minimum=least)
+
+    out: dict[str, Any] = {}
+    for name, (kind, default, doc) in SERVER_SECTION.items():
+        if name == "tokens":
+            out[name] = Key("list", doc, items=Key("table", "one API token", keys={
+                k: Key("string", d) for k, d in TOKEN_KEYS.items()}))
+        else:
+            out[name] = key(kind, default, doc, (0 if name == "retention_days" else 1) if kind is int else None)
+    out["syslog"] = Key("table", "the syslog listener (TCP, TLS, UDP)", keys={
+        name: key(kind, default, doc, 1 if kind is int else None)
+        for name, (kind, default, doc) in SYSLOG_SECTION.items()})
+    return out
+
+
+def _register() -> None:
+    from cloudward.config_schema import register_section
+
+    register_section("server", _schema_keys())
+
+
+_register()

@@ -1,5 +1,6 @@
 """The syslog listener of `cloudward serve` (`[server.syslog]`): TCP (RFC 6587 octet counting and
-newline framing) and UDP, RFC 5424 and RFC 3164 messages. The message body goes to the sniffed parser
+newline framing), TLS (RFC 5425, the same framing inside TLS) and UDP, RFC 5424 and RFC 3164
+messages. The message body goes to the sniffed parser
 (or `format`); the app name (or `sites`, a mapping of app name to site) gives the site, the syslog
 hostname the host. Messages are grouped per (site, host) for up to `flush_ms` into one engine batch."""
 
@@ -8,29 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import queue
+import ssl
 from typing import Any
 
 from cloudward.config import Config, ConfigError
-from cloudward.server.settings import parse_listen
+from cloudward.server.settings import SYSLOG_SECTION, parse_listen
 from cloudward.server.worker import IngestWorker, Job
-
-#: the `[server.syslog]` section: key -> (type, default, meaning)
-SYSLOG_SECTION: dict[str, tuple[type, Any, str]] = {
-    "tcp": (str, "", "HOST:PORT for TCP (octet counting or newline framing)"),
-    "udp": (str, "", "HOST:PORT for UDP"),
-    "format": (str, "", "the bodies' format (default: sniffed per batch)"),
-    "site_from": (str, "app_name", "app_name, hostname or none: what names the site of web and FTP logs"),
-    "sites": (dict, {}, "app name -> site name, overriding site_from"),
-    "flush_ms": (int, 200, "longest a message waits to be batched"),
-    "max_message_bytes": (int, 64 * 1024, "longest message accepted (longer ones are dropped and counted)"),
-}
 
 
 @dataclasses.dataclass(frozen=True)
 class SyslogSettings:
     tcp: tuple[str, int] | None = None
     udp: tuple[str, int] | None = None
+    #: RFC 5425: syslog over TLS (octet counting; newline framing accepted too)
+    tls: tuple[str, int] | None = None
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
     format: str | None = None
     site_from: str = "app_name"
     sites: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -55,9 +52,19 @@ class SyslogSettings:
             raise ConfigError(f"{where} site_from: expected app_name, hostname or none")
         tcp = parse_listen(section["tcp"], f"{where} tcp") if section.get("tcp") else None
         udp = parse_listen(section["udp"], f"{where} udp") if section.get("udp") else None
-        if not tcp and not udp:
-            raise ConfigError(f"{where}: give tcp, udp or both (HOST:PORT)")
-        return cls(tcp=tcp, udp=udp, format=section.get("format") or None,
+        tls = parse_listen(section["tls"], f"{where} tls") if section.get("tls") else None
+        if not tcp and not udp and not tls:
+            raise ConfigError(f"{where}: give at least one of tcp, udp and tls (HOST:PORT)")
+        cert, key, client_ca = (section.get(k, "") for k in ("tls_cert", "tls_key", "tls_client_ca"))
+        if tls and not (cert and key):
+            raise ConfigError(f"{where} tls: needs tls_cert and tls_key (PEM files)")
+        if (cert or key or client_ca) and not tls:
+            raise ConfigError(f"{where} tls_cert, tls_key, tls_client_ca: only with tls (HOST:PORT)")
+        for name, path in (("tls_cert", cert), ("tls_key", key), ("tls_client_ca", client_ca)):
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{where} {name}: no such file {path}")
+        return cls(tcp=tcp, udp=udp, tls=tls, tls_cert=cert, tls_key=key, tls_client_ca=client_ca,
+                   format=section.get("format") or None,
                    site_from=section.get("site_from", "app_name"),
                    sites={str(k): str(v) for k, v in (section.get("sites") or {}).items()},
                    flush_ms=int(section.get("flush_ms", 200)),
@@ -212,12 +219,26 @@ class SyslogListener:
         finally:
             writer.close()
 
+    def tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        if self.settings.tls_client_ca:  # RFC 5425 mutual authentication: senders present a certificate
+            ctx.load_verify_locations(self.settings.tls_client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.settings.tcp:
             host, port = self.settings.tcp
             self._servers.append(await asyncio.start_server(self._tcp, host, port,
                                                             limit=self.settings.max_message_bytes + 64))
+        if self.settings.tls:
+            host, port = self.settings.tls
+            self._servers.append(await asyncio.start_server(self._tcp, host, port, ssl=self.tls_context(),
+                                                            limit=self.settings.max_message_bytes + 64,
+                                                            ssl_handshake_timeout=30))
         if self.settings.udp:
             listener = self
 

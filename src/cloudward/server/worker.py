@@ -39,6 +39,9 @@ ALERT_UPSERT = (
 MAX_GROUP = 64
 #: window of the events/s figure per source
 RATE_WINDOW = 60.0
+#: agents' last health reports (`cloudward agent --to`): kept next to the sources they feed
+AGENT_HEALTH_SCHEMA = ("CREATE TABLE IF NOT EXISTS agent_health (host TEXT PRIMARY KEY, received REAL NOT NULL, "
+                       "body BLOB NOT NULL)")
 
 
 class RecordingRecentIds(RecentIds):
@@ -70,6 +73,8 @@ class Job:
     display: str = ""
     #: a client's key for the batch (file identity + offset range): a batch already committed is skipped
     batch_key: str = ""
+    #: the stream (`display`) ends with this batch; `tail` keeps a followed file's stream open across reads
+    final: bool = True
     future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
 
 
@@ -115,6 +120,8 @@ class IngestWorker:
         self.lock = threading.Lock()  # held while the engine and its book change (readers of the book wait)
         #: suppression rules made through the API: (id, rule, created, who)
         self.api_rules: list[tuple[str, Any, float, str]] = []
+        #: host -> the last health report of the agent there ({"host", "received", "status"})
+        self.agents: dict[str, dict[str, Any]] = {}
         self._recent = RecordingRecentIds()
         engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
         self._load()
@@ -131,8 +138,23 @@ class IngestWorker:
                                              Counter(orjson.loads(reasons)))
         from cloudward.server.suppressions import load_rules
         self.api_rules = load_rules(db)
+        with db:
+            db.execute(AGENT_HEALTH_SCHEMA)
+        for host, received, body in db.execute("SELECT host, received, body FROM agent_health"):
+            self.agents[host] = {"host": host, "received": received, "status": orjson.loads(body)}
         for analytic, key, body in self._state_rows():
             self._saved_rows[(analytic, key)] = body
+
+    # -- agents' collector health -------------------------------------------------------------
+    def report_agent(self, host: str, status: dict[str, Any], now: float) -> dict[str, Any]:
+        """Keep what an agent says about its collectors (and commit it: health survives a restart)."""
+        entry = {"host": host, "received": now, "status": status}
+        with self.lock, self.store.db as db:
+            db.execute(AGENT_HEALTH_SCHEMA)
+            db.execute("INSERT INTO agent_health VALUES (?,?,?) ON CONFLICT(host) DO UPDATE SET "
+                       "received=excluded.received, body=excluded.body", (host, now, orjson.dumps(status)))
+            self.agents[host] = entry
+        return entry
 
     def start(self) -> None:
         self._thread.start()
@@ -221,12 +243,18 @@ class IngestWorker:
                 self.metrics.alerts_changed.labels(alert.alert_type, alert.severity).inc()
 
     def _feed(self, job: Job, now: float) -> dict[str, Any]:
-        engine = self.engine
         if job.batch_key:
             key = ("batch", job.batch_key)
             if key in self._recent.current or key in self._recent.previous:
-                return {"accepted": 0, "rejected": 0, "rejections": [], "duplicate_batch": True}
-            self._recent.seen(key)
+                return {"accepted": 0, "skipped": 0, "rejected": 0, "rejections": [], "duplicate_batch": True}
+        result = self._feed_new(job, now)
+        if job.batch_key:
+            # only a batch that was fed is remembered: one that failed may be sent again
+            self._recent.seen(("batch", job.batch_key))
+        return result
+
+    def _feed_new(self, job: Job, now: float) -> dict[str, Any]:
+        engine = self.engine
         stats = ScanStats()
         before = engine.stats.events
         newest_before = engine._newest
@@ -265,7 +293,7 @@ class IngestWorker:
             engine.ctx = dataclasses.replace(saved_ctx, stats=stats)
             try:
                 self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
-                                                       final=True)
+                                                       final=job.final)
             finally:
                 engine.ctx = saved_ctx
         events = engine.stats.events - before
