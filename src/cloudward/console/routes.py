@@ -226,7 +226,10 @@ def mount_console(app: FastAPI, service: Any, *,
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             raise HTTPException(413, "form over 1 MiB")
-        return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=20_000)
+        try:
+            return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=20_000)
+        except ValueError:
+            raise HTTPException(400, "form has too many fields") from None
 
     def first(form: dict[str, list[str]], key: str, limit: int = 2000) -> str:
         values = form.get(key) or [""]
@@ -456,7 +459,7 @@ def mount_console(app: FastAPI, service: Any, *,
             doc = service.reader.get_alert(similar[:200])
             if doc is not None:
                 lines = [f"{k}={v}" for k, v in sorted((doc.get("entities") or {}).items())
-                         if isinstance(v, str) and v and k not in VOLATILE_ENTITIES]
+                         if isinstance(v, str) and v and "\n" not in v and k not in VOLATILE_ENTITIES]
                 draft.update(alert_type=doc["alert_type"], match="\n".join(lines))
         return suppressions_view(request, session, draft)
 
