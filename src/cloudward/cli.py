@@ -361,9 +361,18 @@ def demo(output: str, lang: str) -> None:
     err = _stderr()
     err.print(Text(f"Cloudward {__version__} demo: scanning {len(paths)} bundled sample folder(s) in {samples}",
                    style="bold"))
+    # the alerts also go to a store of their own (a fresh folder each run, so runs never share one) that
+    # `serve` can open: the web console shows the same alerts
+    import tempfile
+
+    store = Path(tempfile.mkdtemp(prefix="cloudward-demo-")) / "cloudward.db"
     code = run_scan(paths, config=Config(), fmt=None, output=output, intel=intel, min_severity="informational",
-                    fail_on=None, strict=False, store_path=None, baseline_from=[], only=[], progress=False,
+                    fail_on=None, strict=False, store_path=str(store), baseline_from=[], only=[], progress=False,
                     lang=lang, quiet=False, rejects_file=None)
+    err.print(Text("\nSee these alerts in the web console: start the service on the demo's store (it prints an "
+                   "admin token to sign in with),", style="bold"))
+    err.print(Text(f"  cloudward serve --db {store}"), soft_wrap=True)
+    err.print(Text("and open http://127.0.0.1:8765/"))
     sys.exit(code)
 
 

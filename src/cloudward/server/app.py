@@ -368,6 +368,9 @@ def create_app(service: Service) -> FastAPI:
         hits = await asyncio.to_thread(lambda: simulate(service.reader.db(), rule))
         return JSONResponse({"would_dismiss": hits, "count": len(hits)})
 
+    # -- the web console at / (cloudward.console), changing statuses through the API's own function
+    from cloudward.console import mount_console
+    mount_console(app, service, change_status=change_status)
     return app
 
 
