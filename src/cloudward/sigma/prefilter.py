@@ -74,7 +74,7 @@ def safe_run(text: str, unsafe: frozenset[str]) -> str:
 
 
 def _re_bytes(text: str) -> str:
-    """`text` (ASCII) as an RE2 literal for a latin-1 pattern over bytes."""
+    """`text` (ASCII) as an RE2 literal (patterns are str, encoded as latin-1 and read by RE2 as UTF-8)."""
     return "".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in text)
 
 
@@ -100,13 +100,13 @@ class RawNeeds:
     literals: tuple[str, ...]
     #: texts that stand in the request target (web); anywhere when a format cannot say where that is
     target_literals: tuple[str, ...]
-    #: extra RE2 alternatives (latin-1 over bytes) of lines always read (case-folding specials, JSON escapes)
+    #: extra RE2 alternatives of lines always read (case-folding specials, JSON escapes)
     extra: tuple[str, ...]
     #: the value specs the literals sit on
     fields: frozenset[str]
 
     def alternative(self, target_prefix: str | None = None) -> str:
-        """One RE2 alternative (latin-1 pattern over bytes, compiled case-insensitively); with `target_prefix`
+        """One RE2 alternative (compiled case-insensitively); with `target_prefix`
         (a pattern matching the line up to any point of the request target) target literals are anchored."""
         return _alternative(self.literals, self.target_literals, self.extra, target_prefix)
 
@@ -159,8 +159,7 @@ def raw_needs(rules: Iterable[Any], mapping: Any, kind: str) -> RawNeeds | None:
     kept = sorted(t for t in texts if not any(o != t and o in t for o in texts))
     kept_target = sorted(t for t in on_target if not any(o in t for o in texts) and not any(
         o != t and o in t for o in on_target))
-    extra = _audit_extra() if kind == "K8sAudit" else tuple(
-        "".join(f"\\x{b:02x}" for b in ch.encode("utf-8")) for ch in casefold_specials())
+    extra = _audit_extra() if kind == "K8sAudit" else _specials()
     return RawNeeds(tuple(kept), tuple(kept_target), extra, frozenset(_spec(mapping, n) for n in names))
 
 
@@ -274,5 +273,11 @@ class AuditRawTest:
 
 
 def _audit_extra() -> tuple[str, ...]:
-    specials = tuple("".join(f"\\x{b:02x}" for b in ch.encode("utf-8")) for ch in casefold_specials())
-    return (*specials, _JSON_ESCAPES)
+    return (*_specials(), _JSON_ESCAPES)
+
+
+def _specials() -> tuple[str, ...]:
+    """The case-folding specials as pattern text: RE2 reads the (latin-1 encoded) pattern bytes as UTF-8, so
+    each character is written as its UTF-8 bytes, unescaped (an escape `\\xc5` would mean U+00C5); matched
+    case-sensitively, since RE2's own case folding would have the Kelvin sign match every `k`."""
+    return ("(?-i:" + "|".join(ch.encode("utf-8").decode("latin-1") for ch in casefold_specials()) + ")",)
