@@ -43,7 +43,7 @@ WEB_RULES = [SNAPSHOT / "rules" / "web", SNAPSHOT / "rules-emerging-threats"]
 K8S_RULES = [SNAPSHOT / "rules" / "application" / "kubernetes"]
 OUT = HERE / "out"
 CLOUDWARD = str(Path(sys.executable).parent / "cloudward")
-READ = re.compile(r"Read (\d+) input\(s\), ([\d,]+) lines, ([\d,]+) events")
+READ = re.compile(r"Read (\d+) input\(s\), ([\d,]+) lines")
 
 #: attack lines and the rules each must raise
 WEB_ATTACKS = [
