@@ -218,6 +218,19 @@ def _with_raw_lines(scan: BlockFilter, raw: Callable[[bytes, int, int], int]) ->
 
     def scan_and_raw(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
         spans, count = scan(buf, start, end)
+        block_lines = getattr(raw, "block_lines", None)
+        if block_lines is not None:  # one pass, remembered for the line filter that follows
+            found = block_lines(buf, start, end)
+            if not found:
+                return spans, count
+            known = {s for _, s, _ in spans}
+            extra, index, counted = [], 0, start
+            for line_start, line_end in found:
+                index += buf.count(b"\n", counted, line_start)
+                counted = line_start
+                if line_start not in known:
+                    extra.append((index, line_start, line_end))
+            return (sorted(spans + extra), count) if extra else (spans, count)
         hit = raw(buf, start, end)
         if hit < 0:
             return spans, count

@@ -253,8 +253,37 @@ class AuditRawTest:
             return -1, -1, False
         return m.start(), m.end(), m.start(1) >= 0
 
+    #: the block last scanned by `block_lines` (the reader then asks about its lines one by one)
+    _memo: tuple[bytes, int, int, frozenset[int]] | None = None
+
+    def block_lines(self, buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+        """(start, end) of every line of buf[start:end] the rules need, in order; remembered, so asking
+        `self(buf, a, b)` about one of the block's lines afterwards costs a set lookup, not a search."""
+        out: list[tuple[int, int]] = []
+        pos = start
+        while pos < end:
+            hit = self._first(buf, pos, end)
+            if hit < 0:
+                break
+            line_start = buf.rfind(b"\n", start, hit) + 1 or start
+            line_end = buf.find(b"\n", hit, end)
+            if line_end < 0:
+                line_end = end
+            out.append((line_start, line_end))
+            pos = line_end + 1
+        self._memo = (buf, start, end, frozenset(s for s, _ in out))
+        return out
+
     def __call__(self, buf: bytes, start: int, end: int) -> int:
         """Where the first line of buf[start:end] the rules need stands, or -1 (`Interest.audit_raw`)."""
+        memo = self._memo
+        if memo is not None and memo[0] is buf and memo[1] <= start and end <= memo[2]:
+            nl = buf.find(b"\n", start, end)
+            if nl < 0:  # one line of the block scanned: known
+                return start if start in memo[3] else -1
+        return self._first(buf, start, end)
+
+    def _first(self, buf: bytes, start: int, end: int) -> int:
         pos = start
         while pos < end:
             hit, hit_end, settled = self._spans(buf, pos, end)
