@@ -261,20 +261,35 @@ class Engine:
         audit_cards = self._by_kind.get(K8sAudit, [])
         verbs: set[str] | None = set()
         resources: set[str] | None = set()
+        card_resources: set[str] | None = set()
+        raw_tests: list[Any] = []
         for det in audit_cards:
-            if det.audit_verbs is None:
+            # a detection may ask the parsers for other lines than the events it is handed
+            # (`audit_interest`: Sigma rules take every parsed event, but need only pinned verbs and
+            # resources plus the lines holding their literals)
+            det_verbs, det_resources, raw = getattr(det, "audit_interest", None) or (
+                det.audit_verbs, det.audit_resources, None)
+            if raw is not None:
+                raw_tests.append(raw)
+            if det_verbs is None:
                 verbs = None
             elif verbs is not None:
-                verbs |= det.audit_verbs
-            if det.audit_resources is None:
+                verbs |= det_verbs
+            if det_resources is None:
                 resources = None
             elif resources is not None:
-                resources |= det.audit_resources
-        self._audit_resources = frozenset(resources or ())
+                resources |= det_resources
+            if getattr(det, "audit_interest", None) is None:
+                if det.audit_resources is None:
+                    card_resources = None
+                elif card_resources is not None:
+                    card_resources |= det.audit_resources
+        self._audit_resources = frozenset(card_resources or ())
         self.interest = Interest(
             audit_verbs=frozenset(verbs) if verbs is not None else None,
             audit_resources=frozenset(resources) if resources is not None else None,
             kinds=frozenset(k.__name__ for k in self._by_kind),
+            audit_raw=_any_raw(raw_tests),
         )
         self.ctx = ParseContext(
             stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
@@ -284,13 +299,21 @@ class Engine:
         self.ctx.options["trusted_proxies"] = TrustedProxies.from_section(self.config.section("web"),
                                                                           self.config.source)
         # raw-line prefilters the cards of one event kind offer parsers (web logs): used only when every card
-        # subscribed to that kind offers the same one, so no card misses a line it needs
+        # subscribed to that kind offers the same one, so no card misses a line it needs; a detection that
+        # offers `widen_line_prefilter` (Sigma rules) widens it with its own needs, or returns None (every line)
         for kind, subscribers in self._by_kind.items():
-            offers = [getattr(det, "line_prefilter", None) for det in subscribers]
-            if offers and all(offers):
-                prefilters = {id(f): f for f in (offer() for offer in offers)}
-                if len(prefilters) == 1:
-                    flt = next(iter(prefilters.values()))
+            wideners = [det for det in subscribers if getattr(det, "widen_line_prefilter", None) is not None]
+            offers = [getattr(det, "line_prefilter", None) for det in subscribers if det not in wideners]
+            if (offers and all(offers)) or (wideners and not offers):
+                prefilters = {id(f): f for f in (offer() for offer in offers)}  # type: ignore[misc]
+                if len(prefilters) <= 1:
+                    flt = next(iter(prefilters.values()), None)
+                    for det in wideners:
+                        flt = det.widen_line_prefilter(flt)  # type: ignore[attr-defined]
+                        if flt is None:
+                            break
+                    if flt is None:
+                        continue
                     # a filter that consults card state while parsing (addresses being judged "now")
                     # would depend on arrival order; the engine runs cards in event-time order later
                     stateless = getattr(flt, "stateless", None)
@@ -714,3 +737,15 @@ def rows_to_state(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
         elif analytic == "redelivery":
             redelivery.extend(value)
     return {"version": STATE_VERSION, "cards": cards, "shared": shared, "redelivery": redelivery}
+
+
+def _any_raw(tests: list[Any]) -> Any:
+    """`Interest.audit_raw` from the detections' raw tests: the first hit of any (None when there is none)."""
+    if len(tests) <= 1:
+        return tests[0] if tests else None
+
+    def first(buf: bytes, start: int, end: int) -> int:
+        hits = [h for h in (t(buf, start, end) for t in tests) if h >= 0]
+        return min(hits) if hits else -1
+
+    return first

@@ -62,14 +62,22 @@ def test_sigma_rules_run_next_to_the_cards():
     assert "AppServices_PhpInUploadFolder" in types and TRAVERSAL_ID in types and stats.rejected == 0
 
 
-def test_kubernetes_rules_that_pin_verbs_narrow_what_the_parser_reads(tmp_path):
-    for name in ("kubernetes_audit_exec_into_container.yml", "kubernetes_audit_secrets_enumeration.yml"):
+def test_kubernetes_rules_ask_the_parser_for_their_lines_only(tmp_path):
+    """Pinned verbs and resources and the other rules' literals become a raw-line test; a rule with no
+    literal at all makes every event count."""
+    for name in ("kubernetes_audit_exec_into_container.yml", "kubernetes_audit_secrets_enumeration.yml",
+                 "kubernetes_audit_unauthorized_unauthenticated_actions.yml"):
         (tmp_path / name).write_text((K8S / name).read_text())
     pipe = Pipeline(from_dict({"sigma": {"paths": [str(tmp_path)]}}), only={"SIGMA_*"})
-    assert pipe.engine.interest.audit_verbs == frozenset({"create", "list"})
-    assert pipe.engine.interest.audit_resources == frozenset({"pods", "secrets"})
-    # a rule that can match any verb makes every event count
-    (tmp_path / "u.yml").write_text((K8S / "kubernetes_audit_unauthorized_unauthenticated_actions.yml").read_text())
+    assert pipe.engine.interest.audit_verbs == frozenset() and pipe.engine.interest.audit_raw is not None
+    write_rule(tmp_path, """title: Server errors
+id: 7c3a4a52-2f0e-4a7e-9f63-3c1b8f0d2a11
+logsource: {product: kubernetes, service: audit}
+detection:
+  selection: {responseStatus.code|gte: 500}
+  condition: selection
+level: low
+""", "errors.yml")
     pipe = Pipeline(from_dict({"sigma": {"paths": [str(tmp_path)]}}), only={"SIGMA_*"})
     assert pipe.engine.interest.audit_verbs is None
 

@@ -285,7 +285,15 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
             or not plain(buf, start, end, i)
         )
 
-    return needed
+    raw = interest.audit_raw
+    if raw is None:
+        return needed
+
+    def needed_or_raw(buf: bytes, start: int, end: int) -> bool:
+        # a line some detection needs for its raw text (Sigma rules' literals), whatever its verb
+        return needed(buf, start, end) or (end > start and raw(buf, start, end) >= 0)
+
+    return needed_or_raw
 
 
 try:  # the optional C accelerator (setup.py builds it when a compiler is there)
@@ -319,4 +327,51 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
     def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
         return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
-    return scan
+    raw = interest.audit_raw
+    if raw is None:
+        return scan
+    return _with_raw_lines(scan, raw)
+
+
+def _with_raw_lines(scan: BlockFilter, raw: Callable[[bytes, int, int], int]) -> BlockFilter:
+    """`scan` plus the lines holding a raw text some detection needs (`Interest.audit_raw`), found with one
+    search over the block."""
+
+    def scan_and_raw(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
+        spans, count = scan(buf, start, end)
+        block_lines = getattr(raw, "block_lines", None)
+        if block_lines is not None:  # one pass, remembered for the line filter that follows
+            found = block_lines(buf, start, end)
+            if not found:
+                return spans, count
+            known = {s for _, s, _ in spans}
+            extra, index, counted = [], 0, start
+            for line_start, line_end in found:
+                index += buf.count(b"\n", counted, line_start)
+                counted = line_start
+                if line_start not in known:
+                    extra.append((index, line_start, line_end))
+            return (sorted(spans + extra), count) if extra else (spans, count)
+        hit = raw(buf, start, end)
+        if hit < 0:
+            return spans, count
+        known = {s for _, s, _ in spans}
+        extra: list[tuple[int, int, int]] = []
+        index, counted = 0, start  # line index of `counted`, a line start
+        while hit >= 0:
+            line_start = buf.rfind(b"\n", start, hit) + 1 or start
+            line_end = buf.find(b"\n", hit, end)
+            if line_end < 0:
+                line_end = end
+            index += buf.count(b"\n", counted, line_start)
+            counted = line_start
+            if line_start not in known:
+                extra.append((index, line_start, line_end))
+            if line_end >= end:
+                break
+            hit = raw(buf, line_end + 1, end)
+        if not extra:
+            return spans, count
+        return sorted(spans + extra), count
+
+    return scan_and_raw

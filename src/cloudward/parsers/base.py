@@ -72,6 +72,9 @@ class Interest:
     audit_verbs: frozenset[str] | None = None
     audit_resources: frozenset[str] | None = None
     kinds: frozenset[str] = frozenset()
+    #: lines needed whatever their verb and resource (Sigma rules' literals): (buf, start, end) -> where in
+    #: buf[start:end] the first raw text some detection needs stands, or -1
+    audit_raw: Callable[[bytes, int, int], int] | None = None
 
 
 @dataclass

@@ -268,17 +268,22 @@ class IngestWorker:
             # enabled card reads cannot change an alert (counted as skipped, like `scan` does)
             verbs = engine.interest.audit_verbs
             resources = engine.interest.audit_resources
+            # lines some detection needs whatever their verb (Sigma rules' literals): tested on the record
+            # written back as compact JSON, the form the scan's raw test reads
+            raw_needed = engine.interest.audit_raw
             for i, record in enumerate(job.records):
                 verb = record.get("verb")
-                if verbs is not None and type(verb) is str and verb and verb not in verbs:
+                skip = verbs is not None and type(verb) is str and verb and verb not in verbs
+                if not skip and resources is not None:
+                    ref_obj = record.get("objectRef")
+                    skip = type(ref_obj) is dict and type(ref_obj.get("resource")) is str \
+                        and ref_obj["resource"] not in resources
+                if skip and raw_needed is not None:
+                    text = orjson.dumps(record)
+                    skip = raw_needed(text, 0, len(text)) < 0
+                if skip:
                     stats.skipped += 1
                     continue
-                if resources is not None:
-                    ref_obj = record.get("objectRef")
-                    if type(ref_obj) is dict and type(ref_obj.get("resource")) is str \
-                            and ref_obj["resource"] not in resources:
-                        stats.skipped += 1
-                        continue
                 ref = RecordRef(display, 1, i)
                 try:
                     events.append(make_event(record, ref, ctx, cluster=ctx.cluster))

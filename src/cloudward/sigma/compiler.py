@@ -61,6 +61,8 @@ from cloudward.sigma.fields import Getter, LogSourceMapping
 
 #: literals shorter than this pick too many events to be worth a prefilter entry
 MIN_LITERAL = 3
+#: literal length beyond which a longer literal does not count as more selective (`literal_weight`)
+LITERAL_WEIGHT_CAP = 10
 #: the raw record, for keyword (field-less) searches
 RAW = "\x00raw"
 
@@ -201,7 +203,8 @@ def literal_weight(entry: str) -> int:
     """How selective a literal is likely to be: its length, less for whole values of exact matches
     (`GET`, `create`, `200`: a few such values make up most of the traffic)."""
     _, text = literal_parts(entry)
-    return len(text) - (3 if "\x1e" in entry else 0)
+    # past a dozen characters more length says little (a crawler's full user agent is long and common)
+    return min(len(text), LITERAL_WEIGHT_CAP) - (3 if "\x1e" in entry else 0)
 
 
 def _union(options: list[frozenset[str] | None]) -> frozenset[str] | None:

@@ -17,9 +17,10 @@ from cloudward.alerts import Finding, entity_matches
 from cloudward.config import DetectionSettings
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
-from cloudward.events import Event, K8sAudit
+from cloudward.events import Event, HttpRequest, K8sAudit
 from cloudward.sigma.compiler import EventValues
 from cloudward.sigma.fields import LogSourceMapping
+from cloudward.sigma.prefilter import AuditRawTest, SigmaWebInterest, raw_needs
 from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
 
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
@@ -61,8 +62,26 @@ class SigmaRules(Detection):
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
         self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
-        self.audit_verbs, self.audit_resources = _audit_interest(self.group) if K8sAudit in self.kinds else (
-            None, None)
+        # every parsed audit event is handed to the rules (`audit_resources` None); what the parsers must
+        # parse for them is `audit_interest`: the verbs and resources pinned rules match, plus the lines
+        # holding the literals of the others
+        self.audit_verbs, self.audit_resources = None, None
+        self.audit_interest = _audit_interest(self.group) if K8sAudit in self.kinds else None
+
+    def widen_line_prefilter(self, flt: Any) -> Any:
+        """The web-line interest `flt` (the cards'; None when no card reads web requests) widened by this
+        group's raw needs, so lines none of the cards nor the rules can use stay unparsed; None when some
+        rule can match a line holding none of its literals (then every line is read)."""
+        if HttpRequest not in self.kinds or not self.group.rules:
+            return None
+        needs = raw_needs(self.group.rules, self.group.mapping, "HttpRequest")
+        if needs is None:
+            return None
+        if flt is None:
+            from cloudward.analytics.web_filter import WebLineFilter
+
+            flt = WebLineFilter()  # wants nothing: only the rules' lines are read
+        return SigmaWebInterest(flt, needs)
 
     def evaluate(self, event: Any) -> Iterable[Finding] | None:
         hits = self.group.match(event)
@@ -140,19 +159,26 @@ class SigmaRules(Detection):
                     c.state.merge(CorrelationState.from_dict(saved[c.alert_type]))
 
 
-def _audit_interest(group: RuleGroup) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-    """Verbs and resources the group's rules can match, when every rule pins them to exact values (the
-    parsers then skip other audit events unparsed); None when some rule can match any."""
-    verbs: set[str] = set()
-    resources: set[str] = set()
+def _audit_interest(group: RuleGroup) -> tuple[frozenset[str] | None, frozenset[str] | None, Any]:
+    """(verbs, resources, raw test) of the audit lines the group's rules need parsed (`Interest`): no verb
+    or resource as such, but a raw test (`AuditRawTest`) for the verb-and-resource pairs of the rules that
+    pin both and the literals of the others; (None, None, None) - every line - when some rule can match a
+    line that holds none of its literals."""
+    pairs: list[tuple[frozenset[str], frozenset[str]]] = []
+    unpinned = []
     for rule in group.rules:
         pins = rule.condition.pins
         v, r = pins.get("verb"), pins.get("objectRef.resource")
         if v is None or r is None:
-            return None, None
-        verbs |= v
-        resources |= r
-    return frozenset(verbs), frozenset(resources)
+            unpinned.append(rule)
+        else:
+            pairs.append((v, r))
+    needs = None
+    if unpinned:
+        needs = raw_needs(unpinned, group.mapping, "K8sAudit")
+        if needs is None:
+            return None, None, None
+    return frozenset(), frozenset(), AuditRawTest(pairs, needs)
 
 
 _NO_MAPPING = LogSourceMapping(name="none", match={"\x00": ""}, kinds=(), fields={})

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sigma.modifiers as sigma_modifiers
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
@@ -25,6 +26,8 @@ from sigma.rule import SigmaRule
 sigma_modifiers.modifier_mapping.setdefault("utf16le", sigma_modifiers.SigmaWideModifier)
 
 RULE_SUFFIXES = (".yml", ".yaml")
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,10 @@ def load_text(text: str, display: str, out: LoadedRules | None = None) -> Loaded
     out = out if out is not None else LoadedRules()
     out.files += 1
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        # the same as SigmaCollection.from_yaml, with libyaml's loader when PyYAML has it: the pure-Python
+        # loader took most of the time of loading a rule set (about 3 s for the 118 SigmaHQ web rules)
+        docs = list(yaml.load_all(text, Loader=_YAML_LOADER))
+        collection = SigmaCollection.from_dicts(docs, collect_errors=True)
     except Exception as exc:  # YAML syntax and anything pySigma does not collect
         out.problems.append(Problem(display, "invalid", _reason(exc)))
         return out
