@@ -348,3 +348,21 @@ def test_a_holding_engine_past_its_limit_runs_the_older_half_and_counts_late_eve
     reference.advance(None)
     # fed in time order, the same events ran in the same order: the alerts agree
     assert {a.id for a in reference.alerts()} <= {a.id for a in engine.alerts()}
+
+
+def test_an_open_stream_shorter_than_the_head_is_read_when_settled_and_a_restore_repeats_nothing():
+    # three access lines of a followed file: fewer than the sniffing head, and the file stays open
+    lines = b"".join(
+        b'203.0.113.9 - - [02/Nov/2026:09:15:0%d +0000] "GET /wp-login.php HTTP/1.1" 404 12 "-" "sqlmap/1.7"\n' % i
+        for i in range(3))
+    engine = Engine(from_dict({}))
+    engine.feed_bytes("access.log", lines)
+    assert engine.stats.events == 0  # still waiting for the head
+    engine.settle_stream("access.log")
+    assert engine.stats.events == 3
+    again = Engine(from_dict({}))
+    again.restore(engine.checkpoint())
+    # held events come back from the checkpoint; the replayed bytes decode nothing twice
+    assert again.stats.events == 0 and len(again._buffer) == len(engine._buffer)
+    again.feed_bytes("access.log", lines.replace(b"09:15:0", b"09:16:0"))
+    assert again.stats.events == 3

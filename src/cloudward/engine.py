@@ -159,13 +159,21 @@ class _ReplayDecoder:
     (a stream that long is checkpointed at its line boundary, which every format but a JSON document is
     safe at)."""
 
-    __slots__ = ("decoder", "emitted", "replay")
+    __slots__ = ("decoder", "emitted", "replay", "settled")
 
     def __init__(self, decoder: Any) -> None:
         self.decoder = decoder
         self.replay = bytearray()
         #: events handed on since `replay` began
         self.emitted = 0
+        #: `settle` was called: a replay settles too, so the same bytes give the same events
+        self.settled = False
+
+    def settle(self) -> list[Event]:
+        self.settled = True
+        out = self.decoder.settle()
+        self.emitted += len(out)
+        return out
 
     def feed(self, data: bytes) -> list[Event]:
         self.replay += data
@@ -387,6 +395,14 @@ class Engine:
         self._take(events, st, stream)
         if final:
             return self.close_stream(stream)
+        return self._after_feed()
+
+    def settle_stream(self, stream: str) -> list[Alert]:
+        """`stream` has no more bytes for now but stays open (`Decoder.settle`): decode what waits only for
+        more lines, e.g. a followed file shorter than the sniffing head."""
+        st = self._streams.get(stream)
+        if st is not None:
+            self._take(st.decoder.settle(), st, stream)
         return self._after_feed()
 
     def close_stream(self, stream: str) -> list[Alert]:
@@ -612,7 +628,8 @@ class Engine:
         for name, st in self._streams.items():
             replay, emitted = st.decoder.pending()
             streams[name] = {"fmt": st.fmt, "defaults": st.defaults, "ordinal": st.ordinal,
-                             "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted}
+                             "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted,
+                             "settled": bool(getattr(st.decoder, "settled", False))}
         cards = {}
         for det in self.detections:
             body = det.state()
@@ -641,7 +658,10 @@ class Engine:
             st.ordinal = int(body.get("ordinal") or 0)
             pending = base64.b64decode(body.get("pending") or "")
             if pending:  # the same bytes give the same events: drop those handed on before the checkpoint
-                again = st.decoder.feed(pending)[int(body.get("emitted") or 0):]
+                again = st.decoder.feed(pending)
+                if body.get("settled"):
+                    again += st.decoder.settle()
+                again = again[int(body.get("emitted") or 0):]
                 self._take(again, st, name)
         self.book.drain_changed()
 
@@ -653,7 +673,8 @@ class Engine:
             return None
         replay, emitted = st.decoder.pending()
         return {"fmt": st.fmt, "defaults": st.defaults, "ordinal": st.ordinal,
-                "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted}
+                "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted,
+                "settled": bool(getattr(st.decoder, "settled", False))}
 
     def restore_stream(self, stream: str, body: Mapping[str, Any]) -> list[Alert]:
         """Reopen `stream` from `stream_state()` output (events handed on before are dropped)."""

@@ -31,7 +31,9 @@ def _alerts(paths: list[Path]) -> list[dict[str, Any]]:
         pipe.run_input(InputFile(str(path)))
     alerts = [a.to_dict() for a in pipe.finish()]
     # JSON round trip: the stored file holds what the contract serializes
-    return json.loads(json.dumps(sorted(alerts, key=lambda a: a["id"]), sort_keys=True))
+    # and evidence origins relative to the checkout, so the stored file holds in any clone
+    text = json.dumps(sorted(alerts, key=lambda a: a["id"]), sort_keys=True)
+    return json.loads(text.replace(json.dumps(str(ROOT) + "/")[1:-1], ""))
 
 
 def _name(path: Path) -> str:

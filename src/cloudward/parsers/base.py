@@ -181,6 +181,11 @@ class Decoder:
         self.done = False
 
     # -- the stream side ----------------------------------------------------------------------
+    def settle(self) -> list[Event]:
+        """The stream has no more bytes for now (a followed file at its end): hand on what waits only for
+        more lines, keeping the stream open. Most decoders hold nothing of that kind."""
+        return []
+
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by `data`, the next piece of the stream."""
         if not data or self.done:
@@ -430,6 +435,16 @@ class HeadFirst(Decoder):
                 return True
             pos = nl + 1
         return False
+
+    def settle(self) -> list[Event]:
+        """Decide on the lines held so far when they are enough to name the format: a followed file that
+        stays shorter than the head is read without waiting for more lines. Lines that name no format yet
+        (a JSON document still being written) keep waiting; a stream is never given up here."""
+        if self.decided:
+            return self.inner.settle() if self.inner is not None else []
+        if not self._nonblank or self.choose(Head.from_lines(self.display, self._lines)) is None:
+            return []
+        return self._decide()
 
     def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:
         if self.decided:

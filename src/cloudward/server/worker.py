@@ -299,6 +299,8 @@ class IngestWorker:
             try:
                 self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
                                                        final=job.final)
+                if not job.final:  # a followed file read to its current end: sniff a short one now
+                    self._fed_changes += engine.settle_stream(display)
             finally:
                 engine.ctx = saved_ctx
         events = engine.stats.events - before
