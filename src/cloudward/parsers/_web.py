@@ -440,12 +440,22 @@ def split_syslog(s: str, year: int) -> SyslogLine | None:
     return SyslogLine(when, host, tag, pid, message)
 
 
-def route_other(line: SyslogLine, where: str, raw: str, site: str, ctx: ParseContext) -> Event | None:
-    """A syslog line of another program inside one FTP daemon's syslog file (sshd, cron, another FTP
-    daemon): read by that program's reader through the syslog router, or counted as ignored."""
+def syslog_line_event(raw: str, where: str, year: int, daemon: str,
+                      own: Callable[[SyslogLine, str, str, str, ParseContext], Event | None],
+                      fallback: str, ctx: ParseContext, what: str) -> Event | None:
+    """One syslog-framed line of an FTP daemon's file: `own` reads the daemon's lines; a line of another
+    program (sshd, cron, another FTP daemon) goes to that program's reader through the syslog router, or
+    is counted as ignored; a line with no syslog header is rejected as not a `what` line."""
     from cloudward.parsers.syslog import route  # the router imports the daemons' modules
 
-    return route(line, where, raw, site, ctx)
+    sl = split_syslog(raw, year)
+    if sl is None:
+        ctx.reject(where, f"not a {what} log line")
+        return None
+    site = ctx.site or sl.host.lower() or fallback
+    if sl.daemon != daemon:
+        return route(sl, where, raw, site, ctx)
+    return own(sl, where, raw, site, ctx)
 
 
 def pam_auth_failure(message: str) -> tuple[str, str] | None:

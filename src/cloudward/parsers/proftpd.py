@@ -22,8 +22,7 @@ from cloudward.parsers._web import (
     TextLineFormat,
     client_ip,
     pam_auth_failure,
-    route_other,
-    split_syslog,
+    syslog_line_event,
 )
 from cloudward.parsers.base import Head, ParseContext
 from cloudward.timeutil import parse_time
@@ -62,16 +61,7 @@ class ProftpdLog(TextLineFormat):
                 when, host, pid, rest = native
                 event = _event(when, pid, rest, where, s, ctx.site or host.lower() or fallback, ctx)
             else:
-                sl = split_syslog(s, year)
-                if sl is None:
-                    ctx.reject(where, "not a ProFTPD log line")
-                    continue
-                if sl.daemon != "proftpd":  # another program's line in this syslog file: its own reader, or ignored
-                    event = route_other(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
-                    if event is not None:
-                        yield event
-                    continue
-                event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
+                event = syslog_line_event(s, where, year, "proftpd", syslog_event, fallback, ctx, "ProFTPD")
             if event is not None:
                 yield event
 

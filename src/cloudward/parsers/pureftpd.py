@@ -20,8 +20,7 @@ from cloudward.parsers._web import (
     TextLineFormat,
     clf_time,
     client_ip,
-    route_other,
-    split_syslog,
+    syslog_line_event,
 )
 from cloudward.parsers.base import Head, ParseContext
 
@@ -53,16 +52,7 @@ class PureFtpdLog(TextLineFormat):
             if _is_clf_transfer(s):
                 event = _clf(s, where, ctx.site or fallback, ctx)
             else:
-                sl = split_syslog(s, year)
-                if sl is None:
-                    ctx.reject(where, "not a Pure-FTPd log line")
-                    continue
-                if sl.daemon != "pure-ftpd":  # another program's line in this syslog file: its own reader, or ignored
-                    event = route_other(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
-                    if event is not None:
-                        yield event
-                    continue
-                event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
+                event = syslog_line_event(s, where, year, "pure-ftpd", syslog_event, fallback, ctx, "Pure-FTPd")
             if event is not None:
                 yield event
 

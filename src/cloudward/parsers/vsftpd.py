@@ -32,8 +32,8 @@ from cloudward.parsers._web import (
     ctime_length,
     ctime_time,
     pam_auth_failure,
-    route_other,
     split_syslog,
+    syslog_line_event,
 )
 from cloudward.parsers.base import Head, ParseContext
 
@@ -89,16 +89,7 @@ class VsftpdLog(TextLineFormat):
                 pid = s[stamp + 6:close]
                 body = s[close + 2:]
             else:
-                sl = split_syslog(s, year)
-                if sl is None:
-                    ctx.reject(where, "not a vsftpd log line")
-                    continue
-                if sl.daemon != "vsftpd":  # another program's line in this syslog file: its own reader, or ignored
-                    event = route_other(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
-                    if event is not None:
-                        yield event
-                    continue
-                event = syslog_event(sl, where, s, ctx.site or sl.host.lower() or fallback, ctx)
+                event = syslog_line_event(s, where, year, "vsftpd", syslog_event, fallback, ctx, "vsftpd")
                 if event is not None:
                     yield event
                 continue
