@@ -23,7 +23,7 @@ def test_a_store_from_before_versioning_is_upgraded_and_keeps_its_alerts(tmp_pat
     assert current_version(store.db) == LATEST
     assert store.status_of("a1") == "dismissed"
     tables = {n for (n,) in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"outbox", "redelivery", "api_tokens", "status_history", "sources"} <= tables
+    assert {"outbox", "redelivery", "api_tokens", "status_log", "sources"} <= tables
     store.close()
     again = Store(path)  # opening an up-to-date store changes nothing
     assert [v for (v,) in again.db.execute("SELECT version FROM schema_version")] == list(range(2, LATEST + 1))

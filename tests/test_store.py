@@ -208,3 +208,13 @@ def test_a_rotated_log_scanned_again_counts_nothing_twice(tmp_path):
     # the contract is unchanged: evidence names the file and line it was read from
     assert [e["event_id"] for e in a["evidence"]] == [f"{tmp_path}/access.log:1", f"{tmp_path}/access.log:2"]
     assert all(e["origin"] == e["event_id"] for e in a["evidence"])
+
+
+def test_a_status_change_from_the_command_line_is_in_the_service_history(tmp_path):
+    from cloudward.server.queries import Reader
+
+    db = tmp_path / "s.db"
+    target = _two_alert_store(db)[0]
+    assert cli("alerts", "dismiss", target, "--store", str(db), "--reason", "lab", "--by", "alice").returncode == 0
+    doc = Reader(str(db)).get_alert(target)
+    assert [(h["status"], h["who"], h["reason"]) for h in doc["history"]] == [("dismissed", "alice", "lab")]

@@ -71,6 +71,13 @@ MIGRATIONS: dict[int, str] = {
         reasons BLOB NOT NULL
     );
     """,
+    # one status log for every writer: `alerts dismiss` (store.status_log) and the API and console
+    3: """
+    INSERT INTO status_log (alert_id, at, status, reason, actor)
+        SELECT alert_id, at, status, reason, who FROM status_history;
+    DROP TABLE status_history;
+    CREATE INDEX IF NOT EXISTS status_log_by_alert ON status_log(alert_id, at);
+    """,
 }
 LATEST = max(MIGRATIONS)
 

@@ -20,7 +20,8 @@ def test_retention_deletes_old_closed_alerts_only(tmp_path: Path) -> None:
         for alert_id, status, seen in rows:
             db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (alert_id, "T", "low", status, "{}", seen, seen, 1, b"{}", b"[]"))
-            db.execute("INSERT INTO status_history VALUES (?,?,?,?,?)", (alert_id, seen, status, "admin", ""))
+            db.execute("INSERT INTO status_log (alert_id, at, status, reason, actor) VALUES (?,?,?,?,?)",
+                       (alert_id, seen, status, "", "admin"))
         db.execute("INSERT INTO redelivery VALUES ('[\"a\",\"b\"]', ?)", (now - 31 * DAY,))
         db.execute("INSERT INTO redelivery VALUES ('[\"c\",\"d\"]', ?)", (now - DAY,))
         db.execute("INSERT INTO outbox VALUES ('hook','old-open',1,x'7b7d',1,0,'',?)", (now - 35 * DAY,))
@@ -28,6 +29,6 @@ def test_retention_deletes_old_closed_alerts_only(tmp_path: Path) -> None:
     assert apply_retention(db, 0, now) == {}
     assert apply_retention(db, 30, now) == {"alerts": 1, "outbox": 1, "redelivery": 1}
     assert sorted(r[0] for r in db.execute("SELECT id FROM alerts")) == ["new-closed", "old-open"]
-    assert sorted(r[0] for r in db.execute("SELECT alert_id FROM status_history")) == ["new-closed", "old-open"]
+    assert sorted(r[0] for r in db.execute("SELECT alert_id FROM status_log")) == ["new-closed", "old-open"]
     assert db.execute("SELECT revision FROM outbox").fetchall() == [(2,)]  # undelivered rows stay
     store.close()

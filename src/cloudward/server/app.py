@@ -278,7 +278,8 @@ def create_app(service: Service) -> FastAPI:
                 if not cur.rowcount:
                     missing.append(alert_id)
                     continue
-                db.execute("INSERT INTO status_history VALUES (?,?,?,?,?)", (alert_id, now, status, who.name, reason))
+                db.execute("INSERT INTO status_log (alert_id, at, status, reason, actor) VALUES (?,?,?,?,?)",
+                           (alert_id, now, status, reason, who.name))
                 for alert in service.engine.book.alerts.values():
                     if alert.id == alert_id:
                         alert.status = status

@@ -145,7 +145,7 @@ class Reader:
         doc["history"] = [
             {"at": format_time(at), "status": st, "who": who, "reason": reason}
             for at, st, who, reason in self.db().execute(
-                "SELECT at, status, who, reason FROM status_history WHERE alert_id = ? ORDER BY at, rowid",
+                "SELECT at, status, actor, reason FROM status_log WHERE alert_id = ? ORDER BY at, rowid",
                 (alert_id,))]
         return doc
 

@@ -15,7 +15,7 @@ def apply_retention(db: sqlite3.Connection, days: int, now: float | None = None)
     counts = {}
     with db:
         old = [r[0] for r in db.execute("SELECT id FROM alerts WHERE status != 'active' AND last_seen < ?", (cutoff,))]
-        db.executemany("DELETE FROM status_history WHERE alert_id = ?", [(i,) for i in old])
+        db.executemany("DELETE FROM status_log WHERE alert_id = ?", [(i,) for i in old])
         db.executemany("DELETE FROM alerts WHERE id = ?", [(i,) for i in old])
         counts["alerts"] = len(old)
         counts["outbox"] = db.execute("DELETE FROM outbox WHERE delivered IS NOT NULL AND delivered < ?",
