@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from cloudward import __version__, parsers
 from cloudward.config import Config, ConfigError
 from cloudward.engine import Engine
-from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list
+from cloudward.server.audit_body import AuditBodyError, AuditFilter, split_audit_body
 from cloudward.server.metrics import Metrics
 from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
@@ -83,6 +83,8 @@ def _problem(status: int, reason: str, headers: dict[str, str] | None = None) ->
 def create_app(service: Service) -> FastAPI:
     settings = service.settings
     metrics = service.metrics
+    # the scan's raw prefilter for audit events, for the detections this engine runs
+    audit_filter = AuditFilter.for_interest(service.engine.ctx.interest)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         service.worker.start()
@@ -176,24 +178,14 @@ def create_app(service: Service) -> FastAPI:
     async def k8s_audit(request: Request, _: Principal = ingest_role) -> JSONResponse:
         body = await read_body(request)
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise _problem(400, f"body is not JSON: {exc}") from None
-        if isinstance(doc, dict) and looks_like_event_list(doc):
-            records = doc["items"]
-        elif isinstance(doc, dict) and looks_like_audit_event(doc):
-            records = [doc]
-        elif isinstance(doc, list):
-            records = doc
-        else:
-            raise _problem(400, "body is not an audit.k8s.io EventList, Event or array of Events")
-        if not all(isinstance(r, dict) for r in records):
-            raise _problem(400, "every audit event must be a JSON object")
-        if len(body) > settings.max_event_bytes and len(records) == 1:
+            batch = split_audit_body(body, audit_filter)
+        except AuditBodyError as exc:
+            raise _problem(400, str(exc)) from None
+        if len(body) > settings.max_event_bytes and batch.total == 1:
             raise _problem(413, f"one event of {len(body)} bytes is over the limit of {settings.max_event_bytes}")
         defaults = origin_defaults(request)
         source = "k8s-audit" + (f" cluster={defaults['cluster']}" if "cluster" in defaults else "")
-        return await run_job(Job(source=source, records=records, defaults=defaults,
+        return await run_job(Job(source=source, audit=batch, defaults=defaults,
                                  batch_key=idempotency_key(request)))
 
     async def ingest_bytes(request: Request, fmt: str | None) -> JSONResponse:

@@ -25,8 +25,9 @@ import orjson
 from cloudward.alerts import Alert
 from cloudward.engine import Engine, RecentIds, state_to_rows
 from cloudward.inputs import ScanStats
-from cloudward.parsers._k8s import make_event
+from cloudward.parsers._k8s import audit_line_decoder, make_event
 from cloudward.parsers.base import RecordRef
+from cloudward.server.audit_body import AuditBatch
 from cloudward.store import Store
 
 ALERT_UPSERT = (
@@ -65,8 +66,10 @@ class RecordingRecentIds(RecentIds):
 @dataclasses.dataclass
 class Job:
     source: str
-    #: parsed audit events (dicts) for /k8s-audit, or None
+    #: parsed audit events (dicts), or None
     records: list[dict[str, Any]] | None = None
+    #: /k8s-audit: the raw events the prefilter kept (and the count it skipped), or None
+    audit: AuditBatch | None = None
     data: bytes = b""
     fmt: str | None = None
     defaults: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -260,7 +263,9 @@ class IngestWorker:
         newest_before = engine._newest
         self._sequence += 1
         display = job.display or f"{job.source}#{self._sequence}"
-        if job.records is not None:
+        if job.audit is not None:
+            self._feed_audit(job.audit, job, display, stats)
+        elif job.records is not None:
             cluster = job.defaults.get("cluster") or engine.ctx.cluster
             ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
             events = []
@@ -321,6 +326,39 @@ class IngestWorker:
                 self.metrics.rejected.labels(job.source).inc(stats.rejected)
         return {"accepted": events, "skipped": stats.skipped, "rejected": stats.rejected,
                 "rejections": [{"where": r.where, "reason": r.reason} for r in stats.rejections[:20]]}
+
+    def _feed_audit(self, batch: AuditBatch, job: Job, display: str, stats: ScanStats) -> None:
+        """Decode the events the raw prefilter kept, with the typed decoder `scan` uses (orjson and
+        `make_event` for what it declines), and feed them; a bad event is rejected, the rest run."""
+        engine = self.engine
+        cluster = job.defaults.get("cluster") or engine.ctx.cluster
+        ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
+        typed = audit_line_decoder(ctx)
+        stats.skipped += batch.skipped
+        events = []
+        for index, line in batch.kept:
+            ref = RecordRef(display, 1, index)
+            event = typed(line, ref) if typed is not None else None
+            if event is not None:
+                event.origin = str(ref)  # an item of the batch, as `make_event` names it
+                events.append(event)
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                ctx.reject(str(ref), f"malformed JSON: {exc}")
+                continue
+            if type(record) is not dict:
+                ctx.reject(str(ref), "EventList item is not an object")
+                continue
+            try:
+                events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
+            except ValueError as exc:
+                ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
+            except (TypeError, KeyError, AttributeError) as exc:
+                ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
+        self._fed_changes += engine.feed(events)
+        stats.formats["k8s-audit"] += len(events)
 
     # -- persistence -------------------------------------------------------------------------
     def _state_rows(self) -> list[tuple[str, str, bytes]]:
