@@ -39,7 +39,15 @@ class _Envelope(msgspec.Struct):
     items: msgspec.Raw = msgspec.Raw()
 
 
+class _EventList(msgspec.Struct):
+    """An EventList in one pass: each item's raw bytes (a body whose `items` is no array fails to decode)."""
+
+    kind: Any = None
+    items: list[msgspec.Raw] | None = None
+
+
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_decode_event_list = msgspec.json.Decoder(_EventList).decode
 _decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _DECODE_FAILED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 _WHITESPACE = b" \t\r\n"
@@ -67,7 +75,7 @@ class AuditFilter:
         return cls(verb_line_filter(interest), verb_block_filter(interest))
 
 
-def _items(body: bytes) -> list[bytes]:
+def _items(body: bytes) -> list[msgspec.Raw] | list[bytes]:
     """The raw JSON of each audit event in `body` (EventList, one Event, or an array)."""
     start = 0
     n = len(body)
@@ -75,28 +83,45 @@ def _items(body: bytes) -> list[bytes]:
         start += 1
     try:
         if body[start:start + 1] == b"[":
-            raw_items = _decode_raw_list(body)
-        else:
-            env = _decode_envelope(body)
-            head = {"kind": env.kind, "apiVersion": env.apiVersion, "auditID": env.auditID, "verb": env.verb}
-            raw_items = None
-            if env.kind == "EventList" and len(env.items):
-                try:
-                    raw_items = _decode_raw_list(env.items)
-                except _DECODE_FAILED:
-                    raw_items = None  # `items` is not an array: not an EventList
-            if raw_items is None:
-                if not looks_like_audit_event(head):
-                    raise AuditBodyError(NOT_AUDIT)
-                return [body[start:].rstrip(_WHITESPACE)]
+            return _decode_raw_list(body)
+        try:
+            listed = _decode_event_list(body)
+        except msgspec.ValidationError:
+            listed = None  # not an object, or `items` is not an array: see below
+        if listed is not None and listed.kind == "EventList" and listed.items is not None:
+            return listed.items
+        env = _decode_envelope(body)
+        head = {"kind": env.kind, "apiVersion": env.apiVersion, "auditID": env.auditID, "verb": env.verb}
+        if not looks_like_audit_event(head):
+            raise AuditBodyError(NOT_AUDIT)
+        return [body[start:].rstrip(_WHITESPACE)]
     except msgspec.ValidationError:  # valid JSON, not an object (a string, a number)
         raise AuditBodyError(NOT_AUDIT) from None
     except (msgspec.DecodeError, RecursionError) as exc:
         raise AuditBodyError(f"body is not JSON: {exc}") from None
-    items = [bytes(item) for item in raw_items]
-    if not all(item[:1] == b"{" for item in items):
-        raise AuditBodyError("every audit event must be a JSON object")
-    return items
+
+
+def _lines(body: bytes, items: list[msgspec.Raw] | list[bytes]) -> bytes:
+    """The events as JSON lines: the joined buffer. JSON strings cannot hold a raw newline, so a body without
+    one (the API server writes compact JSON) has items without one; a pretty-printed item is written
+    compact first, the form the filters read."""
+    if body.find(b"\n") < 0 and body.find(b"\r") < 0:
+        for raw in items:
+            if memoryview(raw)[0] != 0x7B:  # `{`
+                raise AuditBodyError("every audit event must be a JSON object")
+        return b"\n".join(items)
+    lines = []
+    for raw in items:
+        item = bytes(raw)
+        if item[:1] != b"{":
+            raise AuditBodyError("every audit event must be a JSON object")
+        if b"\n" in item or b"\r" in item:
+            try:
+                item = orjson.dumps(orjson.loads(item))
+            except orjson.JSONDecodeError as exc:
+                raise AuditBodyError(f"body is not JSON: {exc}") from None
+        lines.append(item)
+    return b"\n".join(lines)
 
 
 def split_audit_body(body: bytes, flt: AuditFilter) -> AuditBatch:
@@ -107,22 +132,20 @@ def split_audit_body(body: bytes, flt: AuditFilter) -> AuditBatch:
     except UnicodeDecodeError as exc:
         raise AuditBodyError(f"body is not JSON: invalid UTF-8 at byte {exc.start}") from None
     items = _items(body)
-    lines = []
-    for item in items:
-        if b"\n" in item or b"\r" in item:
-            # a pretty-printed event: one compact line, the form the API server writes and the filters read
-            try:
-                item = orjson.dumps(orjson.loads(item))
-            except orjson.JSONDecodeError as exc:
-                raise AuditBodyError(f"body is not JSON: {exc}") from None
-        lines.append(item)
-    batch = AuditBatch(total=len(lines))
-    if flt.line is None:
-        batch.kept = list(enumerate(lines))
+    batch = AuditBatch(total=len(items))
+    if not items:
         return batch
-    buf = b"\n".join(lines)
+    buf = _lines(body, items)
     line_needed = flt.line
     kept = batch.kept
+    if line_needed is None:
+        pos = 0
+        for index in range(batch.total):
+            end = buf.find(b"\n", pos)
+            end = len(buf) if end < 0 else end
+            kept.append((index, buf[pos:end]))
+            pos = end + 1
+        return batch
     if flt.block is not None:
         spans, _ = flt.block(buf, 0, len(buf))
         for index, start, end in spans:
@@ -130,10 +153,11 @@ def split_audit_body(body: bytes, flt: AuditFilter) -> AuditBatch:
                 kept.append((index, buf[start:end]))
     else:
         pos = 0
-        for index, line in enumerate(lines):
-            end = pos + len(line)
+        for index in range(batch.total):
+            end = buf.find(b"\n", pos)
+            end = len(buf) if end < 0 else end
             if line_needed(buf, pos, end):
-                kept.append((index, line))
+                kept.append((index, buf[pos:end]))
             pos = end + 1
     batch.skipped = batch.total - len(kept)
     return batch
