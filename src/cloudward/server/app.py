@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,25 +189,29 @@ def create_app(service: Service) -> FastAPI:
         return await run_job(Job(source=source, audit=batch, defaults=defaults,
                                  batch_key=idempotency_key(request)))
 
-    async def ingest_bytes(request: Request, fmt: str | None) -> JSONResponse:
+    async def ingest_bytes(request: Request, fmt: str | None, who: Principal) -> JSONResponse:
         if fmt is not None and parsers.by_name(fmt) is None:
             raise _problem(404, f"unknown format {terminal_safe(fmt, 80)!r}; known: {', '.join(parsers.names())}")
         body = await read_body(request)
         _check_line_lengths(body, settings.max_event_bytes)
         defaults = origin_defaults(request)
         source = f"ingest/{fmt or 'sniffed'}" + "".join(f" {k}={v}" for k, v in sorted(defaults.items()))
-        if body and not body.endswith(b"\n"):
+        stream = client_stream(request, who)
+        if body and not body.endswith(b"\n") and stream is None:
             body += b"\n"
         batch_key = idempotency_key(request)
-        return await run_job(Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key))
+        job = Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key)
+        if stream is not None:
+            job.stream, job.offset, job.path, job.final = stream
+        return await run_job(job)
 
     @app.post("/ingest", summary="Any format Cloudward reads, sniffed; newline-delimited, gzip allowed")
-    async def ingest_sniffed(request: Request, _: Principal = ingest_role) -> JSONResponse:
-        return await ingest_bytes(request, None)
+    async def ingest_sniffed(request: Request, who: Principal = ingest_role) -> JSONResponse:
+        return await ingest_bytes(request, None, who)
 
     @app.post("/ingest/{fmt}", summary="One named format (see `cloudward formats`)")
-    async def ingest_format(fmt: str, request: Request, _: Principal = ingest_role) -> JSONResponse:
-        return await ingest_bytes(request, fmt)
+    async def ingest_format(fmt: str, request: Request, who: Principal = ingest_role) -> JSONResponse:
+        return await ingest_bytes(request, fmt, who)
 
     # -- reading -----------------------------------------------------------------------------
     @app.get("/healthz", summary="200 once the engine is ready (no token)")
@@ -415,6 +420,23 @@ def idempotency_key(request: Request) -> str:
     answered 2xx again and changes nothing (kept with the redelivery keys, so across restarts too)."""
     key = request.headers.get("idempotency-key") or request.headers.get("x-cloudward-batch") or ""
     return key.strip()[:512]
+
+
+def client_stream(request: Request, who: Principal) -> tuple[str, int, str, bool] | None:
+    """(stream key, offset, path, ends) of a batch that continues a client's stream (`tail --to`:
+    `X-Cloudward-Stream` = its id and the file identity, `X-Cloudward-Offset` where the batch starts in the
+    file, `X-Cloudward-Path` the file's path, `X-Cloudward-Stream-End: 1` the file is gone); None for a
+    batch decoded on its own. The key is the token's name and the client's value: clients cannot continue
+    each other's streams."""
+    name = request.headers.get("x-cloudward-stream", "").strip()
+    if not name:
+        return None
+    offset = request.headers.get("x-cloudward-offset", "").strip()
+    if not offset.isdigit() or len(offset) > 18:
+        raise _problem(400, "X-Cloudward-Offset: expected the batch's start offset in the file (digits)")
+    path = terminal_safe(urllib.parse.unquote(request.headers.get("x-cloudward-path", "")), 512)
+    ends = request.headers.get("x-cloudward-stream-end", "").strip() == "1"
+    return f"{who.name}/{name[:512]}", int(offset), path, ends
 
 
 def _check_line_lengths(body: bytes, limit: int) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import math
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,6 +44,12 @@ RATE_WINDOW = 60.0
 #: agents' last health reports (`cloudward agent --to`): kept next to the sources they feed
 AGENT_HEALTH_SCHEMA = ("CREATE TABLE IF NOT EXISTS agent_health (host TEXT PRIMARY KEY, received REAL NOT NULL, "
                        "body BLOB NOT NULL)")
+#: the open streams of clients that ship a file in batches (`tail --to`): where the next batch starts and
+#: the decoder's unfinished record, committed with the batch that left it so
+STREAMS_SCHEMA = ("CREATE TABLE IF NOT EXISTS ingest_streams (key TEXT PRIMARY KEY, display TEXT NOT NULL, "
+                  "next_offset INTEGER NOT NULL, body BLOB NOT NULL)")
+#: open client streams kept at most; past it the least recently fed is ended (its held record decoded)
+MAX_STREAMS = 4096
 
 
 class RecordingRecentIds(RecentIds):
@@ -78,7 +85,20 @@ class Job:
     batch_key: str = ""
     #: the stream (`display`) ends with this batch; `tail` keeps a followed file's stream open across reads
     final: bool = True
+    #: a client's stream this batch continues (`tail --to`: its id and the file identity), "" for none;
+    #: `offset` is where the batch starts in the file, `path` names the stream in evidence
+    stream: str = ""
+    offset: int = 0
+    path: str = ""
     future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
+
+
+@dataclasses.dataclass
+class ClientStream:
+    """A file a client ships in batches, decoded as one engine stream (`display`)."""
+
+    display: str
+    next_offset: int
 
 
 @dataclasses.dataclass
@@ -103,6 +123,17 @@ class SourceStats:
                 "rejected": self.rejected, "reject_reasons": dict(self.reasons)}
 
 
+def _drain_counts(counts: ScanStats, into: ScanStats) -> None:
+    """Add `counts` to `into` and zero `counts` in place (parsers hold a reference to it)."""
+    into.merge(counts)
+    for name in ("files", "lines", "events", "skipped", "ignored", "rejected", "uninspectable", "duplicates",
+                 "bytes_read"):
+        setattr(counts, name, 0)
+    counts.rejections.clear()
+    counts.reject_reasons.clear()
+    counts.formats.clear()
+
+
 class IngestWorker:
     def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64,
                  on_commit: Callable[[list[Alert], Any], None] | None = None,
@@ -125,6 +156,12 @@ class IngestWorker:
         self.api_rules: list[tuple[str, Any, float, str]] = []
         #: host -> the last health report of the agent there ({"host", "received", "status"})
         self.agents: dict[str, dict[str, Any]] = {}
+        #: engine stream -> the counts its decoder writes (see `_feed_new`)
+        self._stream_counts: dict[str, ScanStats] = {}
+        #: client stream key -> its stream, least recently fed first
+        self.streams: OrderedDict[str, ClientStream] = OrderedDict()
+        #: streams changed since the last commit (None: ended)
+        self._streams_changed: dict[str, ClientStream | None] = {}
         self._recent = RecordingRecentIds()
         engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
         self._load()
@@ -147,6 +184,19 @@ class IngestWorker:
             self.agents[host] = {"host": host, "received": received, "status": orjson.loads(body)}
         for analytic, key, body in self._state_rows():
             self._saved_rows[(analytic, key)] = body
+        with db:
+            db.execute(STREAMS_SCHEMA)
+        for key, display, next_offset, body in db.execute(
+                "SELECT key, display, next_offset, body FROM ingest_streams ORDER BY rowid"):
+            self.streams[key] = ClientStream(display, next_offset)
+            saved_ctx = self.engine.ctx
+            # the replayed bytes were counted when they came: these counts start from zero
+            self.engine.ctx = dataclasses.replace(saved_ctx, stats=self._stream_counts.setdefault(display, ScanStats()))
+            try:
+                self._fed_changes += self.engine.restore_stream(display, orjson.loads(body))
+            finally:
+                self.engine.ctx = saved_ctx
+            _drain_counts(self._stream_counts[display], ScanStats())
 
     # -- agents' collector health -------------------------------------------------------------
     def report_agent(self, host: str, status: dict[str, Any], now: float) -> dict[str, Any]:
@@ -300,14 +350,26 @@ class IngestWorker:
             stats.formats["k8s-audit"] += len(events)
         else:
             saved_ctx = engine.ctx
-            engine.ctx = dataclasses.replace(saved_ctx, stats=stats)
             try:
+                final = job.final
+                if job.stream:
+                    display = self._client_stream(job)
+                # a stream's decoder keeps the context it was made with, its parsers that context's counts:
+                # each open stream has its own, drained into the batch's after every batch
+                counts = self._stream_counts.get(display) if display in engine._streams else None
+                if counts is None:
+                    counts = self._stream_counts[display] = ScanStats()
+                engine.ctx = dataclasses.replace(saved_ctx, stats=counts)
                 self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
-                                                       final=job.final)
-                if not job.final:  # a followed file read to its current end: sniff a short one now
+                                                       final=final)
+                if not final:  # a followed file read to its current end: sniff a short one now
                     self._fed_changes += engine.settle_stream(display)
             finally:
                 engine.ctx = saved_ctx
+                for name in [d for d in self._stream_counts if d not in engine._streams or d == display]:
+                    _drain_counts(self._stream_counts[name], stats)
+                    if name not in engine._streams:
+                        del self._stream_counts[name]
         events = engine.stats.events - before
         engine.stats.merge(dataclasses.replace(stats, events=0))
         src_skipped = stats.skipped
@@ -360,6 +422,42 @@ class IngestWorker:
         self._fed_changes += engine.feed(events)
         stats.formats["k8s-audit"] += len(events)
 
+    def _client_stream(self, job: Job) -> str:
+        """The engine stream a client's batch continues: the open one when the batch starts where the last
+        one ended; else (a file that started over, a gap after lost state) that one is ended and a new one
+        begins here. Called with the engine's context set to the job's."""
+        engine = self.engine
+        st = self.streams.get(job.stream)
+        if st is not None and job.offset < st.next_offset < job.offset + len(job.data) \
+                and job.data[st.next_offset - job.offset - 1] == 0x0A:
+            # a client that stopped after the 2xx, before saving its offset, sends those lines again with
+            # the ones that followed: only the new ones are read
+            job.data = job.data[st.next_offset - job.offset:]
+            job.offset = st.next_offset
+        if st is not None and st.next_offset != job.offset:
+            self._end_client_stream(job.stream)
+            st = None
+        if st is None:
+            display = job.path or job.stream
+            taken = {s.display for s in self.streams.values()}
+            if display in taken or display in engine._streams:
+                display = f"{display}#{hashlib.sha256(job.stream.encode()).hexdigest()[:12]}"
+            st = self.streams[job.stream] = ClientStream(display, job.offset)
+            while len(self.streams) > MAX_STREAMS:
+                self._end_client_stream(next(iter(self.streams)))
+        self.streams.move_to_end(job.stream)
+        st.next_offset = job.offset + len(job.data)
+        self._streams_changed[job.stream] = st
+        if job.final:
+            del self.streams[job.stream]
+            self._streams_changed[job.stream] = None
+        return st.display
+
+    def _end_client_stream(self, key: str) -> None:
+        st = self.streams.pop(key)
+        self._fed_changes += self.engine.close_stream(st.display)
+        self._streams_changed[key] = None
+
     # -- persistence -------------------------------------------------------------------------
     def _state_rows(self) -> list[tuple[str, str, bytes]]:
         """Card and shared state as (analytic, key, serialized body), without the alert book (the
@@ -383,6 +481,14 @@ class IngestWorker:
         state_rows = [(a, k, now, body) for a, k, body in self._state_rows()
                       if self._saved_rows.get((a, k)) != body]
         keys = [(orjson.dumps(list(k)).decode(), now) for k in self._recent.take_added()]
+        stream_rows, streams_ended = [], []
+        for key, st in self._streams_changed.items():
+            body = self.engine.stream_state(st.display) if st is not None else None
+            if body is None:
+                streams_ended.append((key,))
+            else:
+                stream_rows.append((key, st.display, st.next_offset, orjson.dumps(body)))
+        self._streams_changed = {}
         source_rows = []
         for name in touched:
             s = self.sources[name]
@@ -397,6 +503,12 @@ class IngestWorker:
                                "updated=excluded.updated, state=excluded.state", state_rows)
             if keys:
                 db.executemany("INSERT OR IGNORE INTO redelivery VALUES (?,?)", keys)
+            if streams_ended:
+                db.executemany("DELETE FROM ingest_streams WHERE key = ?", streams_ended)
+            if stream_rows:
+                db.executemany("INSERT INTO ingest_streams VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+                               "display=excluded.display, next_offset=excluded.next_offset, body=excluded.body",
+                               stream_rows)
             if source_rows:
                 db.executemany("INSERT INTO sources VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET "
                                "last_event=excluded.last_event, last_received=excluded.last_received, "
