@@ -70,6 +70,7 @@ def build_service(config: Config, settings: ServerSettings) -> Service:
     engine = Engine(config, store=store)
     outbox = Outbox(settings.db, open_sinks(config), metrics)
     worker = IngestWorker(engine, store, max_queue=settings.max_queue, metrics=metrics,
+                          redelivery_keys=settings.redelivery_keys,
                           on_commit=outbox.enqueue, after_commit=outbox.after_commit)
     book, fresh = load_tokens(store.db, settings.tokens)
     return Service(config=config, settings=settings, store=store, engine=engine, worker=worker,

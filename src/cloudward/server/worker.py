@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import math
 import queue
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -48,6 +49,8 @@ AGENT_HEALTH_SCHEMA = ("CREATE TABLE IF NOT EXISTS agent_health (host TEXT PRIMA
 #: the decoder's unfinished record, committed with the batch that left it so
 STREAMS_SCHEMA = ("CREATE TABLE IF NOT EXISTS ingest_streams (key TEXT PRIMARY KEY, display TEXT NOT NULL, "
                   "next_offset INTEGER NOT NULL, body BLOB NOT NULL)")
+#: commits with new redelivery keys between two prunings of the stored ones
+PRUNE_EVERY = 200
 #: open client streams kept at most; past it the least recently fed is ended (its held record decoded)
 MAX_STREAMS = 4096
 
@@ -60,6 +63,9 @@ class RecordingRecentIds(RecentIds):
         self.added: list[Any] = []
 
     def seen(self, key: Any) -> bool:
+        if type(key) is tuple and len(key) == 2 and type(key[1]) is str:
+            # one shared string per stage (a handful of values), not one per event: the memory holds many
+            key = (key[0], sys.intern(key[1]))
         if super().seen(key):
             return True
         self.added.append(key)
@@ -135,7 +141,7 @@ def _drain_counts(counts: ScanStats, into: ScanStats) -> None:
 
 
 class IngestWorker:
-    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64,
+    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64, redelivery_keys: int = 500_000,
                  on_commit: Callable[[list[Alert], Any], None] | None = None,
                  after_commit: Callable[[list[Alert]], None] | None = None, metrics: Any = None) -> None:
         self.engine = engine
@@ -162,14 +168,18 @@ class IngestWorker:
         self.streams: OrderedDict[str, ClientStream] = OrderedDict()
         #: streams changed since the last commit (None: ended)
         self._streams_changed: dict[str, ClientStream | None] = {}
-        self._recent = RecordingRecentIds()
+        self._recent = RecordingRecentIds(redelivery_keys)
+        self._commits = 0
         engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
         self._load()
 
     # -- startup -----------------------------------------------------------------------------
     def _load(self) -> None:
         db = self.store.db
-        keys = [tuple(orjson.loads(k)) for (k,) in db.execute("SELECT key FROM redelivery ORDER BY at")]
+        # the newest keys the memory can hold (older ones would be forgotten at once)
+        rows = db.execute("SELECT key FROM redelivery ORDER BY rowid DESC LIMIT ?", (2 * self._recent.size,))
+        keys = [tuple(orjson.loads(k)) for (k,) in rows]
+        keys.reverse()
         self._recent.merge(keys)
         self._recent.take_added()
         for name, last_event, last_received, events, rejected, reasons in db.execute(
@@ -379,6 +389,7 @@ class IngestWorker:
         src.rejected += stats.rejected
         src.reasons.update(stats.reject_reasons)
         src.recent.append((now, events + src_skipped))
+        src.rate(now)  # drops what is out of the window: the deque stays bounded without readers
         if engine._newest != newest_before and engine._newest != -math.inf:
             src.last_event = max(src.last_event or -math.inf, engine._newest)
         if self.metrics is not None:
@@ -503,6 +514,11 @@ class IngestWorker:
                                "updated=excluded.updated, state=excluded.state", state_rows)
             if keys:
                 db.executemany("INSERT OR IGNORE INTO redelivery VALUES (?,?)", keys)
+                self._commits += 1
+                if self._commits % PRUNE_EVERY == 0:
+                    # keys the memory has forgotten (it keeps 2x `size`, rows are in insertion order) go too
+                    db.execute("DELETE FROM redelivery WHERE rowid <= (SELECT MAX(rowid) FROM redelivery) - ?",
+                               (2 * self._recent.size,))
             if streams_ended:
                 db.executemany("DELETE FROM ingest_streams WHERE key = ?", streams_ended)
             if stream_rows:
