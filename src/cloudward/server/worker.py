@@ -436,7 +436,8 @@ class IngestWorker:
     def _client_stream(self, job: Job) -> str:
         """The engine stream a client's batch continues: the open one when the batch starts where the last
         one ended; else (a file that started over, a gap after lost state) that one is ended and a new one
-        begins here. Called with the engine's context set to the job's."""
+        begins here. What an ended stream still held is decoded with its own counts (drained into the
+        batch's by `_feed_new`)."""
         engine = self.engine
         st = self.streams.get(job.stream)
         if st is not None and job.offset < st.next_offset < job.offset + len(job.data) \
