@@ -69,3 +69,39 @@ def test_a_source_rate_window_stays_bounded_without_readers(tmp_path: Path) -> N
     _post(worker, flt, _batch(2, 100))
     assert len(src.recent) == 5
     store.close()
+
+
+def _audit_lines(first: int, n: int) -> bytes:
+    """Audit log lines of reads (skipped, counted at once) and creates (run)."""
+    return b"".join(orjson.dumps(audit_event(i, *(("get", "configmaps") if i % 2 else ("create", "pods")))) + b"\n"
+                    for i in range(first, first + n))
+
+
+def _ship(worker: IngestWorker, stream: str, offset: int, data: bytes) -> dict:
+    job = Job(source="ingest/sniffed", data=data, stream=stream, offset=offset,
+              path=f"/var/log/{stream}.log", final=False)
+    worker.process([job])
+    return job.future.result()
+
+
+@pytest.mark.parametrize("bound", ["streams", "bytes"])
+def test_open_client_streams_are_bounded_in_number_and_in_held_bytes(tmp_path: Path, bound: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if bound == "streams":
+        monkeypatch.setattr(worker_module, "MAX_STREAMS", 3)
+    else:
+        monkeypatch.setattr(worker_module, "MAX_STREAM_BYTES", 3 * len(_audit_lines(0, 10)) + 100)
+    store = Store(tmp_path / "cw.db")
+    worker = IngestWorker(Engine(Config(), store=store), store)
+    for n in range(5):
+        _ship(worker, f"file{n}", 0, _audit_lines(n * 10, 10))
+    assert list(worker.streams) == ["file2", "file3", "file4"]  # the least recently fed were ended
+    stored = [k for (k,) in store.db.execute("SELECT key FROM ingest_streams ORDER BY key")]
+    assert stored == ["file2", "file3", "file4"]
+    # an ended stream shipped to again starts a new one; an open one continues
+    _ship(worker, "file0", 10 * len(_audit_lines(0, 1)), _audit_lines(100, 1))
+    _ship(worker, "file4", len(_audit_lines(40, 10)), _audit_lines(50, 1))
+    assert "file0" in worker.streams and "file4" in worker.streams
+    src = worker.sources["ingest/sniffed"]
+    assert src.rejected == 0 and src.events == 52  # every line counted once, the ended streams' too
+    store.close()

@@ -53,6 +53,9 @@ STREAMS_SCHEMA = ("CREATE TABLE IF NOT EXISTS ingest_streams (key TEXT PRIMARY K
 PRUNE_EVERY = 200
 #: open client streams kept at most; past it the least recently fed is ended (its held record decoded)
 MAX_STREAMS = 4096
+#: bytes the open client streams' decoders may hold for a restart, together (each keeps up to the engine's
+#: `MAX_REPLAY_BYTES` of its file); past it the least recently fed are ended
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 
 class RecordingRecentIds(RecentIds):
@@ -458,12 +461,25 @@ class IngestWorker:
             while len(self.streams) > MAX_STREAMS:
                 self._end_client_stream(next(iter(self.streams)))
         self.streams.move_to_end(job.stream)
+        held = {key: self._held_bytes(s.display) for key, s in self.streams.items() if key != job.stream}
+        total = sum(held.values()) + self._held_bytes(st.display) + len(job.data)
+        for key in list(held):
+            if total <= MAX_STREAM_BYTES:
+                break
+            total -= held[key]
+            self._end_client_stream(key)
         st.next_offset = job.offset + len(job.data)
         self._streams_changed[job.stream] = st
         if job.final:
             del self.streams[job.stream]
             self._streams_changed[job.stream] = None
         return st.display
+
+    def _held_bytes(self, display: str) -> int:
+        """Bytes an open stream's decoder keeps to replay after a restart (`Engine.stream_state`)."""
+        st = self.engine._streams.get(display)
+        replay = getattr(st.decoder, "replay", b"") if st is not None else b""
+        return len(replay)
 
     def _end_client_stream(self, key: str) -> None:
         st = self.streams.pop(key)
