@@ -6,7 +6,11 @@ events lost: the events the server acknowledged (run, or skipped by the prefilte
 equal the events sent, and the redelivery keys it committed the events it ran. Every request's
 auditIDs are unique (the round number is written into them).
 
-    python benchmarks/serve_bench.py [--seconds 20] [--clients 4] [--batch 400]
+    python benchmarks/serve_bench.py [--seconds 20] [--clients 4] [--batch 400] [--rss-every 10]
+
+With `--rss-every N` the server's RSS (and events/s over the interval) is printed every N seconds: memory
+should level off (bounded redelivery memory, caches) rather than grow with the events received.
+The 1-minute load average before and after is printed: other work on the machine distorts the figures.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch", type=int, default=400)
     ap.add_argument("--events", type=int, default=20_000, help="distinct events generated (cycled, re-id'd)")
+    ap.add_argument("--redelivery-keys", type=int, default=0,
+                    help="[server] redelivery_keys for the run (0: the default); a small one shows RSS level off")
+    ap.add_argument("--rss-every", type=float, default=0.0, help="print the server's RSS every N seconds")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cw-serve-bench-"))
@@ -66,7 +73,8 @@ def main() -> None:
     for i in range(0, len(lines) - args.batch + 1, args.batch):
         items = b",".join(lines[i:i + args.batch])
         batches.append(b'{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[' + items + b"]}")
-    (work / "cw.toml").write_text(f'[server]\n\n[[server.tokens]]\nname = "bench"\nrole = "ingest"\n'
+    keys = f"redelivery_keys = {args.redelivery_keys}\n" if args.redelivery_keys else ""
+    (work / "cw.toml").write_text(f'[server]\n{keys}\n[[server.tokens]]\nname = "bench"\nrole = "ingest"\n'
                                   f'secret = "{TOKEN}"\n')
     port = _free_port()
     db = work / "cw.db"
@@ -124,29 +132,49 @@ def main() -> None:
                     ran[0] += result["accepted"]
                     sent[0] += args.batch
 
+        load0 = os.getloadavg()[0]
         began = time.monotonic()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in threads:
             t.start()
+        if args.rss_every > 0:
+            print("| t s | events/s in interval | RSS MB |\n|---|---|---|", flush=True)
+            last_t, last_n = began, 0
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(max(0.0, last_t + args.rss_every - time.monotonic()))
+                now = time.monotonic()
+                if now - last_t < args.rss_every * 0.99 and any(t.is_alive() for t in threads):
+                    continue
+                with lock:
+                    n = accepted[0]
+                print(f"| {now - began:.0f} | {(n - last_n) / (now - last_t):,.0f} "
+                      f"| {_proc_stats(proc.pid)[1] / 2**20:.0f} |", flush=True)
+                last_t, last_n = now, n
         for t in threads:
             t.join()
         elapsed = time.monotonic() - began
         cpu1, rss1 = _proc_stats(proc.pid)
+        load1 = os.getloadavg()[0]
         keys = sqlite3.connect(db).execute("SELECT COUNT(*) FROM redelivery").fetchone()[0]
         alerts = sqlite3.connect(db).execute("SELECT alert_type, count FROM alerts").fetchall()
         latencies.sort()
+        # every event run leaves a redelivery key, unless the store pruned the oldest (past 2x the memory's size)
+        pruned = bool(args.redelivery_keys) and ran[0] > 2 * args.redelivery_keys
+        lost = sent[0] - accepted[0] + (0 if pruned else ran[0] - keys)
         p = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else None
         print("| clients | batch | seconds | requests | events/s | p50 ms | p99 ms | server CPU % | RSS start→end MB "
               "| events lost |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         print(f"| {args.clients} | {args.batch} | {elapsed:.1f} | {len(latencies)} | {accepted[0] / elapsed:,.0f} "
               f"| {p(0.5):.0f} | {p(0.99):.0f} | {100 * (cpu1 - cpu0) / elapsed:.0f} "
-              f"| {rss0 / 2**20:.0f}→{rss1 / 2**20:.0f} | {sent[0] - accepted[0] + ran[0] - keys} |")
+              f"| {rss0 / 2**20:.0f}→{rss1 / 2**20:.0f} | {lost} |")
         print(f"\nevents sent {sent[0]:,}, acknowledged {accepted[0]:,} (run by the cards {ran[0]:,}, skipped by "
               f"the prefilter as of no interest to any card {accepted[0] - ran[0]:,}); redelivery keys committed "
-              f"{keys:,} (one per event run); "
+              f"{keys:,} ({'the newest: the store keeps ~2x redelivery_keys' if pruned else 'one per event run'}); "
               f"429 answers {refused[0]}; errors {len(errors)} {errors[:3]}; mean event "
-              f"{statistics.mean(sizes):,.0f} bytes; alerts {sorted(alerts)[:5]}")
+              f"{statistics.mean(sizes):,.0f} bytes; alerts {sorted(alerts)[:5]}; load average (1 min) "
+              f"{load0:.2f} before, {load1:.2f} after")
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(30)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
@@ -215,3 +216,103 @@ def test_an_auditd_event_split_between_reads_and_a_restart_is_one_event(tmp_path
     # the event was joined whole across the restart: its CWD, PATH and PROCTITLE records are its evidence
     records = alerts[0]["evidence"][0]["raw"]["records"]
     assert [r.split(" ", 1)[0] for r in records] == [ln.decode().split(" ", 1)[0] for ln in lines if ln.strip()]
+
+
+def _alert_counts(srv: Any) -> list[tuple[str, int]]:
+    return sorted((a["alert_type"], a["count"]) for a in srv.request("GET", "/api/v1/alerts?limit=500",
+                                                                      token=READER).json()["items"])
+
+
+def test_a_shipped_file_is_one_stream_at_serve_across_batches_and_a_serve_crash(tmp_path: Path,
+                                                                              make_server: Any) -> None:  # noqa: F811
+    """`tail --to`: the W3C `#Fields` header comes in the first batch only; serve decodes the later batches
+    with it (its stream, and the decoder's state, survive a `kill -9` of serve), as `scan` reads the file."""
+    srv = make_server().start()
+    token_file = tmp_path / "token"
+    token_file.write_text(INGEST + "\n")
+    log = tmp_path / "u_ex261102.log"
+    data = IIS.read_bytes()
+    cut = [data.index(b"\n", data.index(b"#Fields")) + 1]
+    cut.append(data.index(b"\n", len(data) // 2) + 1)
+    args = ["tail", str(log), "--to", srv.url, "--token-file", str(token_file), "--state",
+            str(tmp_path / "state.db"), "--once"]
+    log.write_bytes(data[:cut[0]])
+    _tail_once(args)
+    with log.open("ab") as f:
+        f.write(data[cut[0]:cut[1]])
+    _tail_once(args)
+    srv.kill9()
+    srv.start()
+    with log.open("ab") as f:
+        f.write(data[cut[1]:])
+    _tail_once(args)
+    whole = CliRunner().invoke(main, ["scan", str(IIS), "--output", "jsonl"])
+    expected = sorted((a["alert_type"], a["count"]) for a in map(_json, whole.output.splitlines()) if a)
+    assert expected, whole.output
+    assert _alert_counts(srv) == expected
+    sources = srv.request("GET", "/api/v1/sources", token=READER).json()["items"]
+    assert sum(s["rejected"] for s in sources) == 0
+
+
+def test_an_auditd_event_split_between_shipped_batches_is_one_event(tmp_path: Path,
+                                                                   make_server: Any) -> None:  # noqa: F811
+    from cloudward.detections.node._samples import audit_exec
+
+    feed = tmp_path / "feed.txt"
+    feed.write_text("203.0.113.0/24 ; test C2 range\n")
+    srv = make_server(rest=f'[intel]\nfeeds = ["{feed}"]\n').start()
+    log = tmp_path / "audit.log"
+    records = audit_exec(7001, 4242, 1, ["curl", "-s", "http://203.0.113.9/x"], exe="/usr/bin/curl").encode() + b"\n"
+    lines = records.splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:2]))  # SYSCALL and EXECVE in one batch; CWD, PATH, PROCTITLE in the next
+    tail = RemoteTail(srv.url, INGEST, str(tmp_path / "state.db"), [str(log)], "auditd")
+    tail.poll()
+    with log.open("ab") as f:
+        f.write(b"".join(lines[2:]))
+        f.write(audit_exec(7002, 4243, 1, ["/bin/true"]).encode() + b"\n")  # the next event ends the first
+    tail.poll()
+    # the file is rotated away: its stream ends at serve, and the held last event is read too
+    log.rename(tmp_path / "audit.log.1")
+    tail.poll()
+    tail.close()
+    items = srv.request("GET", "/api/v1/alerts", token=READER).json()["items"]
+    intel = [a for a in items if a["alert_type"] == "K8S.NODE_ThreatIntelConnection"]
+    assert len(intel) == 1 and intel[0]["count"] == 1
+    assert "203.0.113.9" in intel[0]["entities"]["command_line"]
+    full = srv.request("GET", f"/api/v1/alerts/{intel[0]['id']}", token=READER).json()
+    got = [r.split(" ", 1)[0] for r in full["evidence"][0]["raw"]["records"]]
+    assert got == [ln.decode().split(" ", 1)[0] for ln in lines if ln.strip()]
+    sources = srv.request("GET", "/api/v1/sources", token=READER).json()["items"]
+    assert [(s["events"], s["rejected"]) for s in sources] == [(2, 0)]
+
+
+def test_a_batch_resent_with_new_lines_after_a_tail_crash_reads_only_the_new_ones(tmp_path: Path,
+                                                                               make_server: Any) -> None:  # noqa: F811
+    import hashlib
+
+    from serving import privileged_pod_event, read_event
+
+    srv = make_server().start()
+    log = tmp_path / "audit.log"
+    events = [privileged_pod_event(f"p{i}", when=f"2026-11-02T09:{i:02d}:00.000000Z") if i % 3 == 0
+              else read_event(i) for i in range(30)]
+    lines = [orjson.dumps(e) + b"\n" for e in events]
+    log.write_bytes(b"".join(lines[:12]))
+    state = tmp_path / "state.db"
+    tail = RemoteTail(srv.url, INGEST, str(state), [str(log)])
+    tail.poll()
+    # the tail stops after the 2xx, before its offset is saved: the next one sends those lines again
+    empty = hashlib.sha256(b"").hexdigest()
+    tail.db.execute("UPDATE tail_offsets SET offset = 0, head_len = 0, head_hash = ?", (empty,))
+    tail.db.commit()
+    tail.close()
+    with log.open("ab") as f:
+        f.write(b"".join(lines[12:]))
+    tail = RemoteTail(srv.url, INGEST, str(state), [str(log)])
+    tail.poll()
+    tail.close()
+    sources = srv.request("GET", "/api/v1/sources", token=READER).json()["items"]
+    assert [(s["events"], s["rejected"]) for s in sources] == [(30, 0)]  # every line once
+    alerts = srv.request("GET", "/api/v1/alerts?limit=100", token=READER).json()["items"]
+    assert sorted(a["entities"]["pod"] for a in alerts if a["alert_type"] == "K8S_PrivilegedContainer") == \
+        sorted(f"p{i}" for i in range(0, 30, 3))

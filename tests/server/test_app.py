@@ -79,6 +79,23 @@ def test_audit_batch_alerts_and_a_resent_batch_changes_nothing(server: Server) -
     assert server.request("GET", "/api/v1/alerts/000000000000", token=READER).status == 404
 
 
+def test_a_wanted_event_among_hundreds_of_skipped_reads_alerts_once(server: Server) -> None:
+    reads = [read_event(i) for i in range(10, 410)]
+    items = [*reads[:250], privileged_pod_event("hidden"), *reads[250:], cluster_admin_event("last")]
+    first = server.request("POST", "/k8s-audit", event_list(items), token=INGEST)
+    assert first.status == 200, first.body
+    assert (first.json()["accepted"], first.json()["skipped"]) == (2, 400)
+    listed = server.request("GET", "/api/v1/alerts", token=READER).json()["items"]
+    assert sorted(a["alert_type"] for a in listed) == ["K8S_ClusterAdminBinding", "K8S_PrivilegedContainer"]
+    pod_alert = next(a for a in listed if a["alert_type"] == "K8S_PrivilegedContainer")
+    evidence = server.request("GET", f"/api/v1/alerts/{pod_alert['id']}", token=READER).json()["evidence"]
+    assert "[250]" in orjson.dumps(evidence).decode()  # the event's place in the batch
+    again = server.request("POST", "/k8s-audit", event_list(items), token=INGEST)
+    assert again.status == 200 and again.json()["alerts_changed"] == []
+    assert (again.json()["duplicates_in_commit"], again.json()["skipped"]) == (2, 400)
+    assert [a["count"] for a in server.request("GET", "/api/v1/alerts", token=READER).json()["items"]] == [1, 1]
+
+
 def test_one_event_an_array_and_v1beta1(server: Server) -> None:
     pod = privileged_pod_event("single")
     assert server.request("POST", "/k8s-audit", pod, token=INGEST).status == 200

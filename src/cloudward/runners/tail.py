@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -279,8 +280,20 @@ class LocalTail:
 
 
 # -- shipping to serve -----------------------------------------------------------------------------
+#: `tail --to`'s own id (one per state file) and the files whose stream `serve` holds open
+REMOTE_SCHEMA = ("CREATE TABLE IF NOT EXISTS tail_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                 "CREATE TABLE IF NOT EXISTS remote_streams (identity TEXT PRIMARY KEY, path TEXT NOT NULL)")
+
+
 class RemoteTail:
-    """Post new lines to a `cloudward serve`; offsets saved (in `state_path`) only after a 2xx."""
+    """Post new lines to a `cloudward serve`; offsets saved (in `state_path`) only after a 2xx.
+
+    Each followed file is one stream at the service, as it is in-process: a batch names its stream (this
+    tail's id and the file's identity) and where it starts in the file, so `serve` decodes it with the
+    decoder that read the batches before (a W3C `#Fields` header, an auditd event whose records span two
+    batches). Shipping bytes rather than decoding here keeps one decoder and one set of cards, in the
+    service: a batch that does not start where the stream's last one ended (the service lost it, the file
+    started over) begins a new stream there. A file gone from the patterns ends its stream."""
 
     def __init__(self, url: str, token: str, state_path: str, patterns: list[str], fmt: str | None = None,
                  params: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -291,16 +304,30 @@ class RemoteTail:
         Path(state_path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(state_path)
         self.db.execute("PRAGMA journal_mode=WAL")
+        for statement in REMOTE_SCHEMA:
+            self.db.execute(statement)
         self.follower = Follower(patterns, load_records(self.db))
+        row = self.db.execute("SELECT value FROM tail_meta WHERE key = 'id'").fetchone()
+        if row is None:
+            row = (uuid.uuid4().hex,)
+            self.db.execute("INSERT INTO tail_meta VALUES ('id', ?)", row)
+        self.tail_id: str = row[0]
+        self.open_streams: dict[str, str] = dict(self.db.execute("SELECT identity, path FROM remote_streams"))
         self.db.commit()
         self.sleep = sleep
 
-    def post(self, chunk: Chunk, attempts: int = 8) -> None:
+    def post(self, chunk: Chunk, attempts: int = 8, *, end: bool = False) -> None:
         delay = 0.5
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip", "Content-Type": "text/plain",
+                   "X-Cloudward-Batch": chunk.key + (":end" if end else ""),
+                   "X-Cloudward-Stream": f"{self.tail_id}/{chunk.record.identity}",
+                   "X-Cloudward-Offset": str(chunk.start),
+                   "X-Cloudward-Path": urllib.parse.quote(chunk.record.path, safe="/ ")}
+        if end:
+            headers["X-Cloudward-Stream-End"] = "1"
         for attempt in range(attempts):
-            req = urllib.request.Request(self.endpoint, data=gzip.compress(chunk.data), method="POST", headers={
-                "Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip",
-                "Content-Type": "text/plain", "X-Cloudward-Batch": chunk.key})
+            req = urllib.request.Request(self.endpoint, data=gzip.compress(chunk.data), method="POST",
+                                         headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=60) as resp:
                     resp.read()
@@ -327,7 +354,19 @@ class RemoteTail:
                 total += len(chunk.data)
             with self.db:
                 save_records(self.db, [chunk.record])
+                if chunk.data and chunk.record.identity not in self.open_streams:
+                    self.open_streams[chunk.record.identity] = chunk.record.path
+                    self.db.execute("INSERT OR REPLACE INTO remote_streams VALUES (?,?)",
+                                    (chunk.record.identity, chunk.record.path))
             self.follower.committed([chunk])
+        # a file no pattern finds any more: the service decodes what its stream still holds
+        for identity in [i for i in self.open_streams if i not in self.follower.present]:
+            record = self.follower.records.get(identity)
+            if record is not None:
+                self.post(Chunk(record, record.offset, record.offset, b""), end=True)
+            with self.db:
+                self.db.execute("DELETE FROM remote_streams WHERE identity = ?", (identity,))
+            del self.open_streams[identity]
         return total
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from cloudward import __version__, parsers
 from cloudward.config import Config, ConfigError
 from cloudward.engine import Engine
-from cloudward.parsers._k8s import looks_like_audit_event, looks_like_event_list
+from cloudward.server.audit_body import AuditBodyError, AuditFilter, split_audit_body
 from cloudward.server.metrics import Metrics
 from cloudward.server.outbox import Outbox, open_sinks
 from cloudward.server.queries import AlertFilter, QueryError, Reader
@@ -69,6 +70,7 @@ def build_service(config: Config, settings: ServerSettings) -> Service:
     engine = Engine(config, store=store)
     outbox = Outbox(settings.db, open_sinks(config), metrics)
     worker = IngestWorker(engine, store, max_queue=settings.max_queue, metrics=metrics,
+                          redelivery_keys=settings.redelivery_keys,
                           on_commit=outbox.enqueue, after_commit=outbox.after_commit)
     book, fresh = load_tokens(store.db, settings.tokens)
     return Service(config=config, settings=settings, store=store, engine=engine, worker=worker,
@@ -83,6 +85,8 @@ def _problem(status: int, reason: str, headers: dict[str, str] | None = None) ->
 def create_app(service: Service) -> FastAPI:
     settings = service.settings
     metrics = service.metrics
+    # the scan's raw prefilter for audit events, for the detections this engine runs
+    audit_filter = AuditFilter.for_interest(service.engine.ctx.interest)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         service.worker.start()
@@ -176,45 +180,39 @@ def create_app(service: Service) -> FastAPI:
     async def k8s_audit(request: Request, _: Principal = ingest_role) -> JSONResponse:
         body = await read_body(request)
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise _problem(400, f"body is not JSON: {exc}") from None
-        if isinstance(doc, dict) and looks_like_event_list(doc):
-            records = doc["items"]
-        elif isinstance(doc, dict) and looks_like_audit_event(doc):
-            records = [doc]
-        elif isinstance(doc, list):
-            records = doc
-        else:
-            raise _problem(400, "body is not an audit.k8s.io EventList, Event or array of Events")
-        if not all(isinstance(r, dict) for r in records):
-            raise _problem(400, "every audit event must be a JSON object")
-        if len(body) > settings.max_event_bytes and len(records) == 1:
+            batch = split_audit_body(body, audit_filter)
+        except AuditBodyError as exc:
+            raise _problem(400, str(exc)) from None
+        if len(body) > settings.max_event_bytes and batch.total == 1:
             raise _problem(413, f"one event of {len(body)} bytes is over the limit of {settings.max_event_bytes}")
         defaults = origin_defaults(request)
         source = "k8s-audit" + (f" cluster={defaults['cluster']}" if "cluster" in defaults else "")
-        return await run_job(Job(source=source, records=records, defaults=defaults,
+        return await run_job(Job(source=source, audit=batch, defaults=defaults,
                                  batch_key=idempotency_key(request)))
 
-    async def ingest_bytes(request: Request, fmt: str | None) -> JSONResponse:
+    async def ingest_bytes(request: Request, fmt: str | None, who: Principal) -> JSONResponse:
         if fmt is not None and parsers.by_name(fmt) is None:
             raise _problem(404, f"unknown format {terminal_safe(fmt, 80)!r}; known: {', '.join(parsers.names())}")
         body = await read_body(request)
         _check_line_lengths(body, settings.max_event_bytes)
         defaults = origin_defaults(request)
         source = f"ingest/{fmt or 'sniffed'}" + "".join(f" {k}={v}" for k, v in sorted(defaults.items()))
-        if body and not body.endswith(b"\n"):
+        stream = client_stream(request, who)
+        if body and not body.endswith(b"\n") and stream is None:
             body += b"\n"
         batch_key = idempotency_key(request)
-        return await run_job(Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key))
+        job = Job(source=source, data=body, fmt=fmt, defaults=defaults, batch_key=batch_key)
+        if stream is not None:
+            job.stream, job.offset, job.path, job.final = stream
+        return await run_job(job)
 
     @app.post("/ingest", summary="Any format Cloudward reads, sniffed; newline-delimited, gzip allowed")
-    async def ingest_sniffed(request: Request, _: Principal = ingest_role) -> JSONResponse:
-        return await ingest_bytes(request, None)
+    async def ingest_sniffed(request: Request, who: Principal = ingest_role) -> JSONResponse:
+        return await ingest_bytes(request, None, who)
 
     @app.post("/ingest/{fmt}", summary="One named format (see `cloudward formats`)")
-    async def ingest_format(fmt: str, request: Request, _: Principal = ingest_role) -> JSONResponse:
-        return await ingest_bytes(request, fmt)
+    async def ingest_format(fmt: str, request: Request, who: Principal = ingest_role) -> JSONResponse:
+        return await ingest_bytes(request, fmt, who)
 
     # -- reading -----------------------------------------------------------------------------
     @app.get("/healthz", summary="200 once the engine is ready (no token)")
@@ -423,6 +421,23 @@ def idempotency_key(request: Request) -> str:
     answered 2xx again and changes nothing (kept with the redelivery keys, so across restarts too)."""
     key = request.headers.get("idempotency-key") or request.headers.get("x-cloudward-batch") or ""
     return key.strip()[:512]
+
+
+def client_stream(request: Request, who: Principal) -> tuple[str, int, str, bool] | None:
+    """(stream key, offset, path, ends) of a batch that continues a client's stream (`tail --to`:
+    `X-Cloudward-Stream` = its id and the file identity, `X-Cloudward-Offset` where the batch starts in the
+    file, `X-Cloudward-Path` the file's path, `X-Cloudward-Stream-End: 1` the file is gone); None for a
+    batch decoded on its own. The key is the token's name and the client's value: clients cannot continue
+    each other's streams."""
+    name = request.headers.get("x-cloudward-stream", "").strip()
+    if not name:
+        return None
+    offset = request.headers.get("x-cloudward-offset", "").strip()
+    if not offset.isdigit() or len(offset) > 18:
+        raise _problem(400, "X-Cloudward-Offset: expected the batch's start offset in the file (digits)")
+    path = terminal_safe(urllib.parse.unquote(request.headers.get("x-cloudward-path", "")), 512)
+    ends = request.headers.get("x-cloudward-stream-end", "").strip() == "1"
+    return f"{who.name}/{name[:512]}", int(offset), path, ends
 
 
 def _check_line_lengths(body: bytes, limit: int) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import math
 import queue
+import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,8 +27,9 @@ import orjson
 from cloudward.alerts import Alert
 from cloudward.engine import Engine, RecentIds, state_to_rows
 from cloudward.inputs import ScanStats
-from cloudward.parsers._k8s import make_event
+from cloudward.parsers._k8s import audit_line_decoder, make_event
 from cloudward.parsers.base import RecordRef
+from cloudward.server.audit_body import AuditBatch
 from cloudward.store import Store
 
 ALERT_UPSERT = (
@@ -42,6 +45,17 @@ RATE_WINDOW = 60.0
 #: agents' last health reports (`cloudward agent --to`): kept next to the sources they feed
 AGENT_HEALTH_SCHEMA = ("CREATE TABLE IF NOT EXISTS agent_health (host TEXT PRIMARY KEY, received REAL NOT NULL, "
                        "body BLOB NOT NULL)")
+#: the open streams of clients that ship a file in batches (`tail --to`): where the next batch starts and
+#: the decoder's unfinished record, committed with the batch that left it so
+STREAMS_SCHEMA = ("CREATE TABLE IF NOT EXISTS ingest_streams (key TEXT PRIMARY KEY, display TEXT NOT NULL, "
+                  "next_offset INTEGER NOT NULL, body BLOB NOT NULL)")
+#: commits with new redelivery keys between two prunings of the stored ones
+PRUNE_EVERY = 200
+#: open client streams kept at most; past it the least recently fed is ended (its held record decoded)
+MAX_STREAMS = 4096
+#: bytes the open client streams' decoders may hold for a restart, together (each keeps up to the engine's
+#: `MAX_REPLAY_BYTES` of its file); past it the least recently fed are ended
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 
 class RecordingRecentIds(RecentIds):
@@ -52,6 +66,9 @@ class RecordingRecentIds(RecentIds):
         self.added: list[Any] = []
 
     def seen(self, key: Any) -> bool:
+        if type(key) is tuple and len(key) == 2 and type(key[1]) is str:
+            # one shared string per stage (a handful of values), not one per event: the memory holds many
+            key = (key[0], sys.intern(key[1]))
         if super().seen(key):
             return True
         self.added.append(key)
@@ -65,8 +82,10 @@ class RecordingRecentIds(RecentIds):
 @dataclasses.dataclass
 class Job:
     source: str
-    #: parsed audit events (dicts) for /k8s-audit, or None
+    #: parsed audit events (dicts), or None
     records: list[dict[str, Any]] | None = None
+    #: /k8s-audit: the raw events the prefilter kept (and the count it skipped), or None
+    audit: AuditBatch | None = None
     data: bytes = b""
     fmt: str | None = None
     defaults: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -75,7 +94,20 @@ class Job:
     batch_key: str = ""
     #: the stream (`display`) ends with this batch; `tail` keeps a followed file's stream open across reads
     final: bool = True
+    #: a client's stream this batch continues (`tail --to`: its id and the file identity), "" for none;
+    #: `offset` is where the batch starts in the file, `path` names the stream in evidence
+    stream: str = ""
+    offset: int = 0
+    path: str = ""
     future: concurrent.futures.Future[dict[str, Any]] = dataclasses.field(default_factory=concurrent.futures.Future)
+
+
+@dataclasses.dataclass
+class ClientStream:
+    """A file a client ships in batches, decoded as one engine stream (`display`)."""
+
+    display: str
+    next_offset: int
 
 
 @dataclasses.dataclass
@@ -100,8 +132,19 @@ class SourceStats:
                 "rejected": self.rejected, "reject_reasons": dict(self.reasons)}
 
 
+def _drain_counts(counts: ScanStats, into: ScanStats) -> None:
+    """Add `counts` to `into` and zero `counts` in place (parsers hold a reference to it)."""
+    into.merge(counts)
+    for name in ("files", "lines", "events", "skipped", "ignored", "rejected", "uninspectable", "duplicates",
+                 "bytes_read"):
+        setattr(counts, name, 0)
+    counts.rejections.clear()
+    counts.reject_reasons.clear()
+    counts.formats.clear()
+
+
 class IngestWorker:
-    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64,
+    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64, redelivery_keys: int = 500_000,
                  on_commit: Callable[[list[Alert], Any], None] | None = None,
                  after_commit: Callable[[list[Alert]], None] | None = None, metrics: Any = None) -> None:
         self.engine = engine
@@ -122,14 +165,24 @@ class IngestWorker:
         self.api_rules: list[tuple[str, Any, float, str]] = []
         #: host -> the last health report of the agent there ({"host", "received", "status"})
         self.agents: dict[str, dict[str, Any]] = {}
-        self._recent = RecordingRecentIds()
+        #: engine stream -> the counts its decoder writes (see `_feed_new`)
+        self._stream_counts: dict[str, ScanStats] = {}
+        #: client stream key -> its stream, least recently fed first
+        self.streams: OrderedDict[str, ClientStream] = OrderedDict()
+        #: streams changed since the last commit (None: ended)
+        self._streams_changed: dict[str, ClientStream | None] = {}
+        self._recent = RecordingRecentIds(redelivery_keys)
+        self._commits = 0
         engine._recent = self._recent  # the engine's redelivery memory, recording what the store must keep
         self._load()
 
     # -- startup -----------------------------------------------------------------------------
     def _load(self) -> None:
         db = self.store.db
-        keys = [tuple(orjson.loads(k)) for (k,) in db.execute("SELECT key FROM redelivery ORDER BY at")]
+        # the newest keys the memory can hold (older ones would be forgotten at once)
+        rows = db.execute("SELECT key FROM redelivery ORDER BY rowid DESC LIMIT ?", (2 * self._recent.size,))
+        keys = [tuple(orjson.loads(k)) for (k,) in rows]
+        keys.reverse()
         self._recent.merge(keys)
         self._recent.take_added()
         for name, last_event, last_received, events, rejected, reasons in db.execute(
@@ -144,6 +197,19 @@ class IngestWorker:
             self.agents[host] = {"host": host, "received": received, "status": orjson.loads(body)}
         for analytic, key, body in self._state_rows():
             self._saved_rows[(analytic, key)] = body
+        with db:
+            db.execute(STREAMS_SCHEMA)
+        for key, display, next_offset, body in db.execute(
+                "SELECT key, display, next_offset, body FROM ingest_streams ORDER BY rowid"):
+            self.streams[key] = ClientStream(display, next_offset)
+            saved_ctx = self.engine.ctx
+            # the replayed bytes were counted when they came: these counts start from zero
+            self.engine.ctx = dataclasses.replace(saved_ctx, stats=self._stream_counts.setdefault(display, ScanStats()))
+            try:
+                self._fed_changes += self.engine.restore_stream(display, orjson.loads(body))
+            finally:
+                self.engine.ctx = saved_ctx
+            _drain_counts(self._stream_counts[display], ScanStats())
 
     # -- agents' collector health -------------------------------------------------------------
     def report_agent(self, host: str, status: dict[str, Any], now: float) -> dict[str, Any]:
@@ -260,7 +326,9 @@ class IngestWorker:
         newest_before = engine._newest
         self._sequence += 1
         display = job.display or f"{job.source}#{self._sequence}"
-        if job.records is not None:
+        if job.audit is not None:
+            self._feed_audit(job.audit, job, display, stats)
+        elif job.records is not None:
             cluster = job.defaults.get("cluster") or engine.ctx.cluster
             ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
             events = []
@@ -295,14 +363,26 @@ class IngestWorker:
             stats.formats["k8s-audit"] += len(events)
         else:
             saved_ctx = engine.ctx
-            engine.ctx = dataclasses.replace(saved_ctx, stats=stats)
             try:
+                final = job.final
+                if job.stream:
+                    display = self._client_stream(job)
+                # a stream's decoder keeps the context it was made with, its parsers that context's counts:
+                # each open stream has its own, drained into the batch's after every batch
+                counts = self._stream_counts.get(display) if display in engine._streams else None
+                if counts is None:
+                    counts = self._stream_counts[display] = ScanStats()
+                engine.ctx = dataclasses.replace(saved_ctx, stats=counts)
                 self._fed_changes += engine.feed_bytes(display, job.data, fmt=job.fmt, defaults=job.defaults,
-                                                       final=job.final)
-                if not job.final:  # a followed file read to its current end: sniff a short one now
+                                                       final=final)
+                if not final:  # a followed file read to its current end: sniff a short one now
                     self._fed_changes += engine.settle_stream(display)
             finally:
                 engine.ctx = saved_ctx
+                for name in [d for d in self._stream_counts if d not in engine._streams or d == display]:
+                    _drain_counts(self._stream_counts[name], stats)
+                    if name not in engine._streams:
+                        del self._stream_counts[name]
         events = engine.stats.events - before
         engine.stats.merge(dataclasses.replace(stats, events=0))
         src_skipped = stats.skipped
@@ -312,6 +392,7 @@ class IngestWorker:
         src.rejected += stats.rejected
         src.reasons.update(stats.reject_reasons)
         src.recent.append((now, events + src_skipped))
+        src.rate(now)  # drops what is out of the window: the deque stays bounded without readers
         if engine._newest != newest_before and engine._newest != -math.inf:
             src.last_event = max(src.last_event or -math.inf, engine._newest)
         if self.metrics is not None:
@@ -321,6 +402,89 @@ class IngestWorker:
                 self.metrics.rejected.labels(job.source).inc(stats.rejected)
         return {"accepted": events, "skipped": stats.skipped, "rejected": stats.rejected,
                 "rejections": [{"where": r.where, "reason": r.reason} for r in stats.rejections[:20]]}
+
+    def _feed_audit(self, batch: AuditBatch, job: Job, display: str, stats: ScanStats) -> None:
+        """Decode the events the raw prefilter kept, with the typed decoder `scan` uses (orjson and
+        `make_event` for what it declines), and feed them; a bad event is rejected, the rest run."""
+        engine = self.engine
+        cluster = job.defaults.get("cluster") or engine.ctx.cluster
+        ctx = dataclasses.replace(engine.ctx, stats=stats, cluster=cluster)
+        typed = audit_line_decoder(ctx)
+        stats.skipped += batch.skipped
+        events = []
+        for index, line in batch.kept:
+            ref = RecordRef(display, 1, index)
+            event = typed(line, ref) if typed is not None else None
+            if event is not None:
+                event.origin = str(ref)  # an item of the batch, as `make_event` names it
+                events.append(event)
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                ctx.reject(str(ref), f"malformed JSON: {exc}")
+                continue
+            if type(record) is not dict:
+                ctx.reject(str(ref), "EventList item is not an object")
+                continue
+            try:
+                events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
+            except ValueError as exc:
+                ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
+            except (TypeError, KeyError, AttributeError) as exc:
+                ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
+        self._fed_changes += engine.feed(events)
+        stats.formats["k8s-audit"] += len(events)
+
+    def _client_stream(self, job: Job) -> str:
+        """The engine stream a client's batch continues: the open one when the batch starts where the last
+        one ended; else (a file that started over, a gap after lost state) that one is ended and a new one
+        begins here. What an ended stream still held is decoded with its own counts (drained into the
+        batch's by `_feed_new`)."""
+        engine = self.engine
+        st = self.streams.get(job.stream)
+        if st is not None and job.offset < st.next_offset < job.offset + len(job.data) \
+                and job.data[st.next_offset - job.offset - 1] == 0x0A:
+            # a client that stopped after the 2xx, before saving its offset, sends those lines again with
+            # the ones that followed: only the new ones are read
+            job.data = job.data[st.next_offset - job.offset:]
+            job.offset = st.next_offset
+        if st is not None and st.next_offset != job.offset:
+            self._end_client_stream(job.stream)
+            st = None
+        if st is None:
+            display = job.path or job.stream
+            taken = {s.display for s in self.streams.values()}
+            if display in taken or display in engine._streams:
+                display = f"{display}#{hashlib.sha256(job.stream.encode()).hexdigest()[:12]}"
+            st = self.streams[job.stream] = ClientStream(display, job.offset)
+            while len(self.streams) > MAX_STREAMS:
+                self._end_client_stream(next(iter(self.streams)))
+        self.streams.move_to_end(job.stream)
+        held = {key: self._held_bytes(s.display) for key, s in self.streams.items() if key != job.stream}
+        total = sum(held.values()) + self._held_bytes(st.display) + len(job.data)
+        for key in list(held):
+            if total <= MAX_STREAM_BYTES:
+                break
+            total -= held[key]
+            self._end_client_stream(key)
+        st.next_offset = job.offset + len(job.data)
+        self._streams_changed[job.stream] = st
+        if job.final:
+            del self.streams[job.stream]
+            self._streams_changed[job.stream] = None
+        return st.display
+
+    def _held_bytes(self, display: str) -> int:
+        """Bytes an open stream's decoder keeps to replay after a restart (`Engine.stream_state`)."""
+        st = self.engine._streams.get(display)
+        replay = getattr(st.decoder, "replay", b"") if st is not None else b""
+        return len(replay)
+
+    def _end_client_stream(self, key: str) -> None:
+        st = self.streams.pop(key)
+        self._fed_changes += self.engine.close_stream(st.display)
+        self._streams_changed[key] = None
 
     # -- persistence -------------------------------------------------------------------------
     def _state_rows(self) -> list[tuple[str, str, bytes]]:
@@ -345,6 +509,14 @@ class IngestWorker:
         state_rows = [(a, k, now, body) for a, k, body in self._state_rows()
                       if self._saved_rows.get((a, k)) != body]
         keys = [(orjson.dumps(list(k)).decode(), now) for k in self._recent.take_added()]
+        stream_rows, streams_ended = [], []
+        for key, st in self._streams_changed.items():
+            body = self.engine.stream_state(st.display) if st is not None else None
+            if body is None:
+                streams_ended.append((key,))
+            else:
+                stream_rows.append((key, st.display, st.next_offset, orjson.dumps(body)))
+        self._streams_changed = {}
         source_rows = []
         for name in touched:
             s = self.sources[name]
@@ -359,6 +531,17 @@ class IngestWorker:
                                "updated=excluded.updated, state=excluded.state", state_rows)
             if keys:
                 db.executemany("INSERT OR IGNORE INTO redelivery VALUES (?,?)", keys)
+                self._commits += 1
+                if self._commits % PRUNE_EVERY == 0:
+                    # keys the memory has forgotten (it keeps 2x `size`, rows are in insertion order) go too
+                    db.execute("DELETE FROM redelivery WHERE rowid <= (SELECT MAX(rowid) FROM redelivery) - ?",
+                               (2 * self._recent.size,))
+            if streams_ended:
+                db.executemany("DELETE FROM ingest_streams WHERE key = ?", streams_ended)
+            if stream_rows:
+                db.executemany("INSERT INTO ingest_streams VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+                               "display=excluded.display, next_offset=excluded.next_offset, body=excluded.body",
+                               stream_rows)
             if source_rows:
                 db.executemany("INSERT INTO sources VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET "
                                "last_event=excluded.last_event, last_received=excluded.last_received, "
