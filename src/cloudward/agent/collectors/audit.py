@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 
 from cloudward.agent.audit_netlink import AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
+from cloudward.agent.containers import ContainerResolver
+from cloudward.agent.cri import CriMetadata
 from cloudward.agent.procfs import CgroupCache, user_name
 from cloudward.events import Event, NetConnection, ProcessExec
-from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers.auditd import Auditd
 from cloudward.parsers.base import ParseContext
 
@@ -119,7 +120,8 @@ class AuditCollector(Collector):
         self.extra["rules"] = len(self.stream.added)
         self.health.set("ok", f"{self.stream.mode} mode, {len(self.stream.added)} rules loaded")
         cgroups = CgroupCache()
-        containers: dict[str, str] = {}
+        st = self.settings
+        resolver = ContainerResolver(CriMetadata(st.containerd_root, st.crio_root))
         pending: list[Event] = []
         source = LiveAuditSource(cgroups, keep_records=self.keep_records)
         health = self.health
@@ -139,17 +141,10 @@ class AuditCollector(Collector):
                 if kind is ProcessExec or kind is NetConnection:
                     stamp = event.event_id.rsplit(":", 2)
                     cg = cgroup_of.pop(":".join(stamp[-2:]), "")
-                    if cg and not event.container_id:
-                        event.cgroup = cg
-                        # most processes share a handful of cgroups: read each text into a container id once
-                        found = containers.get(cg)
-                        if found is None:
-                            if len(containers) >= 4096:
-                                containers.clear()
-                            hit = from_cgroup(cg)
-                            found = containers[cg] = hit[1] if hit else ""
-                        if found:
-                            event.container_id = found
+                    if cg:
+                        if not event.container_id:
+                            event.cgroup = cg
+                        resolver.apply(event, cg)
                     if kind is ProcessExec and not cg:
                         health.misses += 1
                 health.events += 1
