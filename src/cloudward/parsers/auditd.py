@@ -62,6 +62,14 @@ def _text(b: bytes) -> str:
     return s.replace("\x00", "\ufffd") if "\x00" in s else s
 
 
+def _value_text(v: bytes) -> str:
+    """`_text(_raw_value(v))` in one call, the quoted case without a second one."""
+    if v[:1] == b'"' and len(v) > 1 and v[-1:] == b'"':
+        s = v[1:-1].decode("utf-8", "replace")
+        return s.replace("\x00", "\ufffd") if "\x00" in s else s
+    return _text(_raw_value(v))
+
+
 def _fields(body: bytes) -> dict[bytes, bytes]:
     out = {}
     for tok in body.split(b" "):
@@ -116,6 +124,8 @@ class _Open:
     proctitle: bytes | None = None
     lines: list[bytes] = field(default_factory=list)
     conflict: bool = False
+    #: the records as one text, when they were read in one piece (else `lines` are joined)
+    text: bytes | None = None
 
 
 class Auditd(Format):
@@ -180,20 +190,21 @@ class Auditd(Format):
         uid = _int(get(b"uid"))
         uname = _field(names, b" UID=") if names else None
         if uname:
-            user = _text(_raw_value(uname))
+            user = _value_text(uname)
         else:
             user = _WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else ""
-        exe = _text(_raw_value(get(b"exe") or b""))
+        exe = _value_text(get(b"exe") or b"")
         # one decode for the evidence: lines with NUL bytes never get here
-        raw = {"records": b"\n".join(ev.lines).decode("utf-8", "replace").split("\n")}
+        text = ev.text if ev.text is not None else b"\n".join(ev.lines)
+        raw = {"records": text.decode("utf-8", "replace").split("\n")}
         ppid = _int(get(b"ppid")) or 0
         if is_exec:
             argv = self._argv(ev.execve) if ev.execve else self._proctitle(ev.proctitle)
             if not argv:
-                argv = [_text(_raw_value(get(b"comm") or b"")) or exe]
+                argv = [_value_text(get(b"comm") or b"") or exe]
             cwd = ""
             if ev.cwd is not None:
-                cwd = _text(_raw_value(_field(b" " + ev.cwd, b" cwd=") or b""))
+                cwd = _value_text(_field(b" " + ev.cwd, b" cwd=") or b"")
             event = ProcessExec(
                 event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
                 ppid=ppid, executable=exe or argv[0], argv=argv,
@@ -210,7 +221,7 @@ class Auditd(Format):
         return NetConnection(
             event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
             executable=exe,
-            command_line=" ".join(title) if title else _text(_raw_value(get(b"comm") or b"")),
+            command_line=" ".join(title) if title else _value_text(get(b"comm") or b""),
             destination_ip=ip, destination_port=port,
             user=user, uid=uid,
         )
@@ -224,7 +235,7 @@ class Auditd(Format):
                 k, sep, v = tok.partition(b"=")
                 if not sep or k[:1] != b"a" or k.endswith(b"_len"):
                     continue
-                out.append(_text(_raw_value(v)))
+                out.append(_value_text(v))
             return out
         args: dict[int, bytes] = {}
         chunks: dict[int, dict[int, bytes]] = {}
@@ -336,7 +347,7 @@ class _AuditDecoder(LineDecoder):
                             done = close(pending.pop(next(iter(pending))), display, ctx)
                             if done is not None:
                                 out.append(done)
-                        ev.lines = text.rstrip(b"\n").split(b"\n")
+                        ev.text = text[:-1] if text[-1:] == b"\n" else text
                         raw, _, enriched = m.group(2).partition(b"\x1d")
                         ev.syscall = raw
                         ev.enriched = enriched
