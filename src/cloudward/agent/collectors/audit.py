@@ -63,36 +63,49 @@ class LiveAuditSource:
 def decode_batches(batches: Iterable[tuple[list[bytes], bool]], source: LiveAuditSource, ctx: ParseContext,
                    on_events: Callable[[list[Event]], None], on_idle: Callable[[], None],
                    display: str = "audit-netlink", stop: Callable[[], bool] = lambda: False) -> None:
-    """The live stream's record batches through the auditd format's record decoder, one record at a
-    time (an event comes out as soon as its last record is in); `on_idle` each time the socket ran dry.
+    """The live stream's record batches through the auditd format's decoder; `on_idle` each time the
+    socket ran dry.
 
-    The decoder's per-record entry point is called directly: records arrive whole, one a datagram, so
-    the byte-stream side (splitting blocks into lines) would only add calls."""
+    Each batch's records (one a datagram, whole) are joined into one block of lines for the decoder's
+    `take_block`, which reads each event whose records are all in the batch with one match (see
+    `cloudward.parsers.auditd`); an event cut by the batch's end is held and completed from the next
+    batch. A record holding a line break (never one the kernel formats, but user messages relayed
+    through it could) is handed to the per-record entry point `line` on its own, in order."""
     decoder = Auditd().decoder(ctx, display)
+    take_block = decoder.take_block
     line_events = decoder.line  # type: ignore[attr-defined]
     limit = decoder.limit
     stats = ctx.stats
     keep = source.keep_records
     syscall = source.syscall
-    n = 0
     for records, dry in batches:
-        first = n
+        block: list[bytes] = []
+        events: list[Event] = []
         for rec in records:
             if rec.startswith(b"type=EOE "):
                 continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
-            n += 1
             if rec.startswith(b"type=SYSCALL "):
                 rec = syscall(rec)
             if keep:
                 source.recent.append(rec)  # (a new list each time a batch is handed on)
-            if len(rec) > limit:
-                ctx.reject(f"{display}:{n}", f"line too long: {len(rec)} bytes (limit {limit})")
+            if b"\n" in rec or b"\r" in rec:
+                if block:
+                    buf = b"\n".join(block)
+                    events += take_block(buf, 0, len(buf))
+                    block = []
+                decoder.lineno += 1
+                stats.lines += 1
+                if len(rec) > limit:
+                    ctx.reject(f"{display}:{decoder.lineno}", f"line too long: {len(rec)} bytes (limit {limit})")
+                    continue
+                events += line_events(rec, decoder.lineno) or ()
                 continue
-            events = line_events(rec, n)
-            if events:
-                on_events(events)
-        decoder.lineno = n
-        stats.lines += n - first
+            block.append(rec)
+        if block:
+            buf = b"\n".join(block)
+            events += take_block(buf, 0, len(buf))
+        if events:
+            on_events(events)
         if dry:
             on_idle()
         if stop():
