@@ -257,6 +257,7 @@ class Engine:
         self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
         self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
 
+        self._advancing = [d for d in self.detections if type(d).advance is not Detection.advance]
         self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
         for det in self.detections:
             for kind in det.kinds:
@@ -559,7 +560,8 @@ class Engine:
                     self.stats.reject("(end of input)", f"{det.card.id} failed at end of input: {exc}")
             return self.book.drain_changed()
         self._release(watermark)
-        for det in self.detections:
+        # only the cards that forget anything (a live agent advances after each small batch)
+        for det in self._advancing:
             det.advance(watermark)
         return self.book.drain_changed()
 
