@@ -71,7 +71,7 @@ def test_a_record_holding_a_line_break_stays_one_record(tmp_path: Path) -> None:
     odd = b"type=USER_CMD msg=audit(1795931077.157:99998): pid=1 uid=0 msg='cmd=x\ntype=SYSCALL msg=audit(1:2): '"
     middle = len(records) // 2
     for burst in (4, 1000):
-        got, _, source, ctx = _live([*records[:middle], odd, *records[middle:]], tmp_path, burst)
+        got, _, _, ctx = _live([*records[:middle], odd, *records[middle:]], tmp_path, burst)
         assert [_facts(e) for e in got] == [_facts(e) for e in Auditd().parse(InputFile(str(RAW)), ParseContext())]
         assert ctx.stats.rejected == 0
         assert ctx.stats.lines == 1 + sum(1 for r in records if not r.startswith(b"type=EOE "))
