@@ -62,3 +62,16 @@ def test_an_over_long_record_is_refused_and_the_rest_read(tmp_path: Path) -> Non
     got, _, _, ctx = _live([huge, *records], tmp_path, 5)
     assert ctx.stats.rejected == 1
     assert len(got) == len(list(Auditd().parse(InputFile(str(RAW)), ParseContext())))
+
+
+def test_a_record_holding_a_line_break_stays_one_record(tmp_path: Path) -> None:
+    """A user message relayed by the kernel may hold a newline: it is one record, not two lines, and the
+    events around it are read as without it."""
+    records = [ln for ln in RAW.read_bytes().split(b"\n") if ln]
+    odd = b"type=USER_CMD msg=audit(1795931077.157:99998): pid=1 uid=0 msg='cmd=x\ntype=SYSCALL msg=audit(1:2): '"
+    middle = len(records) // 2
+    for burst in (4, 1000):
+        got, _, _, ctx = _live([*records[:middle], odd, *records[middle:]], tmp_path, burst)
+        assert [_facts(e) for e in got] == [_facts(e) for e in Auditd().parse(InputFile(str(RAW)), ParseContext())]
+        assert ctx.stats.rejected == 0
+        assert ctx.stats.lines == 1 + sum(1 for r in records if not r.startswith(b"type=EOE "))

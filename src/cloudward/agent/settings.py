@@ -14,6 +14,9 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "audit_backlog_limit": (int, "kernel audit backlog while the agent owns the audit socket"),
     "docker_socket": (str, "path of the Docker Engine API unix socket"),
     "docker_daemon_json": (str, "path of the Docker daemon configuration file"),
+    "containerd_root": (str, "containerd's state directory, whose task bundles name a container's pod "
+                        "('' = do not look)"),
+    "crio_root": (str, "CRI-O's container run directory (<id>/userdata/config.json names the pod; '' = do not look)"),
     "host_config_interval": (float, "seconds between checks that dockerd (re)started"),
     "proc_net_interval": (float, "seconds between /proc/<pid>/net/tcp sweeps (no audit connect())"),
     "batch_seconds": (float, "longest time records wait before they are written to the spool"),
@@ -37,6 +40,8 @@ class AgentSettings:
     audit_backlog_limit: int = 8192
     docker_socket: str = "/var/run/docker.sock"
     docker_daemon_json: str = "/etc/docker/daemon.json"
+    containerd_root: str = "/run/containerd"
+    crio_root: str = "/run/containers/storage/overlay-containers"
     host_config_interval: float = 2.0
     proc_net_interval: float = 1.0
     batch_seconds: float = 0.5

@@ -62,6 +62,14 @@ def _text(b: bytes) -> str:
     return s.replace("\x00", "\ufffd") if "\x00" in s else s
 
 
+def _value_text(v: bytes) -> str:
+    """`_text(_raw_value(v))` in one call, the quoted case without a second one."""
+    if v[:1] == b'"' and len(v) > 1 and v[-1:] == b'"':
+        s = v[1:-1].decode("utf-8", "replace")
+        return s.replace("\x00", "\ufffd") if "\x00" in s else s
+    return _text(_raw_value(v))
+
+
 def _fields(body: bytes) -> dict[bytes, bytes]:
     out = {}
     for tok in body.split(b" "):
@@ -116,6 +124,8 @@ class _Open:
     proctitle: bytes | None = None
     lines: list[bytes] = field(default_factory=list)
     conflict: bool = False
+    #: the records as one text, when they were read in one piece (else `lines` are joined)
+    text: bytes | None = None
 
 
 class Auditd(Format):
@@ -180,20 +190,21 @@ class Auditd(Format):
         uid = _int(get(b"uid"))
         uname = _field(names, b" UID=") if names else None
         if uname:
-            user = _text(_raw_value(uname))
+            user = _value_text(uname)
         else:
             user = _WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else ""
-        exe = _text(_raw_value(get(b"exe") or b""))
+        exe = _value_text(get(b"exe") or b"")
         # one decode for the evidence: lines with NUL bytes never get here
-        raw = {"records": b"\n".join(ev.lines).decode("utf-8", "replace").split("\n")}
+        text = ev.text if ev.text is not None else b"\n".join(ev.lines)
+        raw = {"records": text.decode("utf-8", "replace").split("\n")}
         ppid = _int(get(b"ppid")) or 0
         if is_exec:
             argv = self._argv(ev.execve) if ev.execve else self._proctitle(ev.proctitle)
             if not argv:
-                argv = [_text(_raw_value(get(b"comm") or b"")) or exe]
+                argv = [_value_text(get(b"comm") or b"") or exe]
             cwd = ""
             if ev.cwd is not None:
-                cwd = _text(_raw_value(_field(b" " + ev.cwd, b" cwd=") or b""))
+                cwd = _value_text(_field(b" " + ev.cwd, b" cwd=") or b"")
             event = ProcessExec(
                 event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
                 ppid=ppid, executable=exe or argv[0], argv=argv,
@@ -210,7 +221,7 @@ class Auditd(Format):
         return NetConnection(
             event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
             executable=exe,
-            command_line=" ".join(title) if title else _text(_raw_value(get(b"comm") or b"")),
+            command_line=" ".join(title) if title else _value_text(get(b"comm") or b""),
             destination_ip=ip, destination_port=port,
             user=user, uid=uid,
         )
@@ -224,7 +235,7 @@ class Auditd(Format):
                 k, sep, v = tok.partition(b"=")
                 if not sep or k[:1] != b"a" or k.endswith(b"_len"):
                     continue
-                out.append(_text(_raw_value(v)))
+                out.append(_value_text(v))
             return out
         args: dict[int, bytes] = {}
         chunks: dict[int, dict[int, bytes]] = {}
@@ -278,8 +289,26 @@ class Auditd(Format):
         return None
 
 
+#: one whole event in one match, as auditd writes most of them: its SYSCALL record, the records between
+#: (EXECVE, CWD, PATH, SOCKADDR) and the PROCTITLE or EOE that closes it, all with the same stamp, on
+#: consecutive lines without `node=`, CR or NUL. Anything else (interleaved events, other record types,
+#: a damaged line) does not match and goes through `line`, one record at a time.
+_WHOLE_EVENT = re.compile(
+    rb"type=SYSCALL msg=audit\(([0-9.:]+)\): ([^\n\r\x00]*)\n"
+    rb"((?:type=(?:EXECVE|CWD|PATH|SOCKADDR) msg=audit\(\1\): [^\n\r\x00]*\n)*)"
+    rb"type=(PROCTITLE|EOE) msg=audit\(\1\): ([^\n\r\x00]*)(?:\n|\Z)"
+)
+#: the records between SYSCALL and PROCTITLE of a matched event: (type, body)
+_MIDDLE = re.compile(rb"type=(EXECVE|CWD|PATH|SOCKADDR) msg=audit\([^)]*\): ([^\n]*)\n")
+
+
 class _AuditDecoder(LineDecoder):
-    """One audit log stream: records are held per event until its last record (or the end) arrives."""
+    """One audit log stream: records are held per event until its last record (or the end) arrives.
+
+    `take_block` reads a whole event with one regular-expression match where the event's records are
+    consecutive (the common case), and otherwise one record at a time (`line`); both build the same
+    `_Open` and close it the same way, and the held events are counted the same, so the events, their
+    order and the line numbers are those of the record-at-a-time path."""
 
     def __init__(self, fmt: Auditd, ctx: ParseContext, display: str, max_line_bytes: int) -> None:
         super().__init__(ctx, display, max_line_bytes)
@@ -287,6 +316,71 @@ class _AuditDecoder(LineDecoder):
         self.pending: dict[bytes, _Open] = {}
         #: ids of events rejected for holding two SYSCALL records; their late records are dropped too
         self.poisoned: set[bytes] = set()
+
+    def take_block(self, buf: bytes, start: int, end: int) -> list[Event]:
+        out: list[Event] = []
+        limit = self.limit
+        lineno = first = self.lineno
+        line_events = self.line
+        pending = self.pending
+        poisoned = self.poisoned
+        match = _WHOLE_EVENT.match
+        middle = _MIDDLE.findall
+        close = self.fmt._close
+        display = self.display
+        ctx = self.ctx
+        pos = start
+        try:
+            while pos < end:
+                m = match(buf, pos, end) if buf.startswith(b"type=SYSCALL ", pos) else None
+                if m is not None:
+                    stamp = m.group(1)
+                    stop = m.end()
+                    if stop - pos <= limit and stamp not in pending and not (poisoned and stamp in poisoned):
+                        text = buf[pos:stop]
+                        records = text.count(b"\n") + (text[-1:] != b"\n")
+                        ev = _Open(stamp, b"", lineno + 1)
+                        lineno += records
+                        self.lineno = lineno
+                        if len(pending) >= _MAX_OPEN:
+                            # the record-at-a-time path would have held this event first, closing the oldest
+                            done = close(pending.pop(next(iter(pending))), display, ctx)
+                            if done is not None:
+                                out.append(done)
+                        ev.text = text[:-1] if text[-1:] == b"\n" else text
+                        raw, _, enriched = m.group(2).partition(b"\x1d")
+                        ev.syscall = raw
+                        ev.enriched = enriched
+                        for rtype, body in middle(m.group(3)):
+                            if rtype == b"EXECVE":
+                                ev.execve.append(body)
+                            elif rtype == b"CWD":
+                                ev.cwd = body
+                            elif rtype == b"SOCKADDR":
+                                ev.sockaddr = body
+                        if m.group(4) == b"PROCTITLE":
+                            ev.proctitle = m.group(5)
+                        done = close(ev, display, ctx)
+                        if done is not None:
+                            out.append(done)
+                        pos = stop
+                        continue
+                nl = buf.find(b"\n", pos, end)
+                if nl < 0:
+                    nl = end
+                raw_line = buf[pos:nl]
+                pos = nl + 1
+                lineno += 1
+                self.lineno = lineno
+                if len(raw_line) > limit:
+                    ctx.reject(f"{display}:{lineno}", f"line too long: {len(raw_line)} bytes (limit {limit})")
+                    continue
+                events = line_events(raw_line.rstrip(b"\r\n"), lineno)
+                if events:
+                    out.extend(events)
+        finally:
+            ctx.stats.lines += lineno - first
+        return out
 
     def line(self, line: bytes, lineno: int) -> list[Event] | None:
         display = self.display

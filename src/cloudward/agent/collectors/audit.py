@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 
 from cloudward.agent.audit_netlink import AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
+from cloudward.agent.containers import ContainerResolver
+from cloudward.agent.cri import CriMetadata
 from cloudward.agent.procfs import CgroupCache, user_name
 from cloudward.events import Event, NetConnection, ProcessExec
-from cloudward.parsers._container_ids import from_cgroup
 from cloudward.parsers.auditd import Auditd
 from cloudward.parsers.base import ParseContext
 
@@ -62,36 +63,49 @@ class LiveAuditSource:
 def decode_batches(batches: Iterable[tuple[list[bytes], bool]], source: LiveAuditSource, ctx: ParseContext,
                    on_events: Callable[[list[Event]], None], on_idle: Callable[[], None],
                    display: str = "audit-netlink", stop: Callable[[], bool] = lambda: False) -> None:
-    """The live stream's record batches through the auditd format's record decoder, one record at a
-    time (an event comes out as soon as its last record is in); `on_idle` each time the socket ran dry.
+    """The live stream's record batches through the auditd format's decoder; `on_idle` each time the
+    socket ran dry.
 
-    The decoder's per-record entry point is called directly: records arrive whole, one a datagram, so
-    the byte-stream side (splitting blocks into lines) would only add calls."""
+    Each batch's records (one a datagram, whole) are joined into one block of lines for the decoder's
+    `take_block`, which reads each event whose records are all in the batch with one match (see
+    `cloudward.parsers.auditd`); an event cut by the batch's end is held and completed from the next
+    batch. A record holding a line break (never one the kernel formats, but user messages relayed
+    through it could) is handed to the per-record entry point `line` on its own, in order."""
     decoder = Auditd().decoder(ctx, display)
+    take_block = decoder.take_block
     line_events = decoder.line  # type: ignore[attr-defined]
     limit = decoder.limit
     stats = ctx.stats
     keep = source.keep_records
     syscall = source.syscall
-    n = 0
     for records, dry in batches:
-        first = n
+        block: list[bytes] = []
+        events: list[Event] = []
         for rec in records:
             if rec.startswith(b"type=EOE "):
                 continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
-            n += 1
             if rec.startswith(b"type=SYSCALL "):
                 rec = syscall(rec)
             if keep:
                 source.recent.append(rec)  # (a new list each time a batch is handed on)
-            if len(rec) > limit:
-                ctx.reject(f"{display}:{n}", f"line too long: {len(rec)} bytes (limit {limit})")
+            if b"\n" in rec or b"\r" in rec:
+                if block:
+                    buf = b"\n".join(block)
+                    events += take_block(buf, 0, len(buf))
+                    block = []
+                decoder.lineno += 1
+                stats.lines += 1
+                if len(rec) > limit:
+                    ctx.reject(f"{display}:{decoder.lineno}", f"line too long: {len(rec)} bytes (limit {limit})")
+                    continue
+                events += line_events(rec, decoder.lineno) or ()
                 continue
-            events = line_events(rec, n)
-            if events:
-                on_events(events)
-        decoder.lineno = n
-        stats.lines += n - first
+            block.append(rec)
+        if block:
+            buf = b"\n".join(block)
+            events += take_block(buf, 0, len(buf))
+        if events:
+            on_events(events)
         if dry:
             on_idle()
         if stop():
@@ -119,7 +133,8 @@ class AuditCollector(Collector):
         self.extra["rules"] = len(self.stream.added)
         self.health.set("ok", f"{self.stream.mode} mode, {len(self.stream.added)} rules loaded")
         cgroups = CgroupCache()
-        containers: dict[str, str] = {}
+        st = self.settings
+        resolver = ContainerResolver(CriMetadata(st.containerd_root, st.crio_root))
         pending: list[Event] = []
         source = LiveAuditSource(cgroups, keep_records=self.keep_records)
         health = self.health
@@ -139,17 +154,10 @@ class AuditCollector(Collector):
                 if kind is ProcessExec or kind is NetConnection:
                     stamp = event.event_id.rsplit(":", 2)
                     cg = cgroup_of.pop(":".join(stamp[-2:]), "")
-                    if cg and not event.container_id:
-                        event.cgroup = cg
-                        # most processes share a handful of cgroups: read each text into a container id once
-                        found = containers.get(cg)
-                        if found is None:
-                            if len(containers) >= 4096:
-                                containers.clear()
-                            hit = from_cgroup(cg)
-                            found = containers[cg] = hit[1] if hit else ""
-                        if found:
-                            event.container_id = found
+                    if cg:
+                        if not event.container_id:
+                            event.cgroup = cg
+                        resolver.apply(event, cg)
                     if kind is ProcessExec and not cg:
                         health.misses += 1
                 health.events += 1

@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 
 from cloudward.agent.collectors import Batch, Collector, Emit
+from cloudward.agent.containers import ContainerResolver
+from cloudward.agent.cri import CriMetadata
 from cloudward.agent.ecs import process_record
 from cloudward.agent.procfs import ProcInfo, proc_info
 from cloudward.parsers.base import RecordRef
@@ -65,6 +67,7 @@ class ProcConnectorCollector(Collector):
         seq = 0
         ecs = EcsProcess()
         host = self.ctx.host
+        resolver = ContainerResolver(CriMetadata(self.settings.containerd_root, self.settings.crio_root))
         try:
             while not self.stopping.is_set():
                 try:
@@ -106,6 +109,11 @@ class ProcConnectorCollector(Collector):
                 if len(known) > 32768:
                     known.popitem(last=False)
                 record = process_record(info, host, parent=parent, when=time.time())
+                if info.cgroup:
+                    cid, pod = resolver.resolve(info.cgroup)
+                    if pod is not None:
+                        record["container"] = {"id": cid, "name": pod.container_name}
+                        record["kubernetes"] = {"pod": {"name": pod.pod}, "namespace": pod.namespace}
                 seq += 1
                 events = list(ecs.events(record, RecordRef("agent:proc_connector", seq), self.ctx))
                 self.health.events += len(events)

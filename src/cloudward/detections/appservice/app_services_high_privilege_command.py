@@ -163,6 +163,14 @@ class HighPrivilegeCommand(Detection):
         self.interpreters = InterpreterArgs(self.data)
         self.web = WebContext(self.data)
 
+    def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
+        """Whether an execution with these file names can match: a listed program, or a shell (see
+        cloudward.process_dispatch; `evaluate` returns None for anything else)."""
+        if arg0 is None:
+            return False
+        name = program(exe) if exe else program(arg0)
+        return name in self.rules or program(arg0) in self.rules or self.shells(exe or arg0)
+
     def _match(self, words: list[str], is_root: bool) -> bool:
         rules = self.rules.get(program(words[0]))
         return bool(rules) and any(r.matches(words[1:], is_root) for r in rules)

@@ -84,6 +84,8 @@ CARD = Card(
 class LinuxCommandOnWindows(Detection):
     card = CARD
     kinds = (ProcessExec,)
+    #: process executions `evaluate` can find anything in (only Windows processes; see cloudward.process_dispatch)
+    process_gate = {"host": "windows", "container": "windows"}
 
     def setup(self) -> None:
         self.web = WebContext(self.data)

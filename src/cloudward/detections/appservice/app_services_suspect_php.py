@@ -117,6 +117,11 @@ class SuspectPhp(Detection):
         self.functions = saferegex.compile(rf"(?:^|[^a-z0-9_$>])({names})\s*\(", ignore_case=True)
         self.web = WebContext(self.data)
 
+    def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
+        """Whether an execution with these file names involves PHP (itself, or as the parent), the only
+        ones `evaluate` can find anything in (see cloudward.process_dispatch)."""
+        return self.php(exe) or self.php(arg0 or "") or (bool(parent) and self.php(parent))
+
     def _inline(self, argv: list[str]) -> tuple[str, str]:
         """What makes this PHP command line suspicious, in English and Korean (('', '') if nothing)."""
         for i, arg in enumerate(argv[1:], 1):

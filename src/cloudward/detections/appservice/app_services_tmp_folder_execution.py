@@ -123,12 +123,19 @@ class TmpFolderExecution(Detection):
         self.interpreters = InterpreterArgs(self.data)
         self.web = WebContext(self.data)
         self._exe_cache: dict[str, bool] = {}
+        self._temp_cache: dict[str, bool] = {}
 
     def _temp(self, path: str) -> bool:
-        p = _norm(path)
-        if p.startswith(self.exact):
-            return True
-        return any(p.startswith(head) and fnmatch.fnmatchcase(p, pat) for head, pat in self.wild)
+        # cached: the same few argv[0] paths and script paths come back with every execution
+        hit = self._temp_cache.get(path)
+        if hit is None:
+            p = _norm(path)
+            hit = p.startswith(self.exact) or any(
+                p.startswith(head) and fnmatch.fnmatchcase(p, pat) for head, pat in self.wild)
+            if len(self._temp_cache) >= 65536:
+                self._temp_cache.clear()
+            self._temp_cache[path] = hit
+        return hit
 
     def _path(self, event: ProcessExec) -> str:
         exe = event.executable

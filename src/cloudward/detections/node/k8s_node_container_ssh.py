@@ -82,6 +82,8 @@ CARD = Card(
 class ContainerSSH(Detection):
     card = CARD
     kinds = (ProcessExec, ContainerEvent)
+    #: process executions `evaluate` can find anything in (only container processes; see cloudward.process_dispatch)
+    process_gate = {"host": "never", "container": "always"}
 
     def setup(self) -> None:
         self.servers = NamePatterns(self.data.strings("ssh_servers"))

@@ -101,6 +101,8 @@ CARD = Card(
 class KubernetesAPI(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
+    #: process executions `evaluate` can find anything in (only container processes; see cloudward.process_dispatch)
+    process_gate = {"host": "never", "container": "always"}
 
     def setup(self) -> None:
         self.access = KubeAccess(self.data, list(self.params["api_server_addresses"]),

@@ -88,6 +88,8 @@ CARD = Card(
 class KubernetesDashboard(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
+    #: process executions `evaluate` can find anything in (only container processes; see cloudward.process_dispatch)
+    process_gate = {"host": "never", "container": "always"}
 
     def setup(self) -> None:
         self.access = KubeAccess(self.data, [], [], [str(a) for a in self.params["dashboard_addresses"]])

@@ -111,6 +111,8 @@ CARD = Card(
 class PrivilegedContainerArtifacts(Detection):
     card = CARD
     kinds = (ContainerEvent, ProcessExec)
+    #: process executions `evaluate` can find anything in (a host `... run|create --privileged`, or a privileged container's process; see cloudward.process_dispatch)
+    process_gate = {"host": "privileged_flag", "container": "privileged"}
 
     partition = "host and container (the containers already reported, once per way they were seen)"
 

@@ -110,6 +110,8 @@ CARD = Card(
 class PrivilegedExecutionInContainer(Detection):
     card = CARD
     kinds = (ContainerEvent, ProcessExec)
+    #: process executions `evaluate` can find anything in (a host `... exec --privileged`, or a container process that is privileged or holds CAP_SYS_ADMIN; see cloudward.process_dispatch)
+    process_gate = {"host": "privileged_flag", "container": "elevated"}
 
     def setup(self) -> None:
         self.host_impacting = NamePatterns(self.data.strings("host_impacting_commands"))

@@ -107,6 +107,8 @@ def _context(hit: dict[str, Any]) -> str:
 class ThreatIntelConnection(Detection):
     card = CARD
     kinds = (NetConnection, ProcessExec)
+    #: process executions `evaluate` can find anything in (only processes with threat-intel hits; see cloudward.process_dispatch)
+    process_gate = {"host": "intel", "container": "intel"}
 
     def evaluate(self, event: NetConnection | ProcessExec) -> list[Finding] | None:
         hits = event.intel

@@ -217,6 +217,14 @@ class Webshell(Detection):
         self.health: OrderedDict[str, set[str]] = OrderedDict()
         self._server_cache: dict[tuple[str, str], bool] = {}
 
+    def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
+        """Whether an execution with these file names can be a web shell's: a shell, or a reconnaissance
+        program (see cloudward.process_dispatch; `evaluate` returns None for anything else)."""
+        if self.shells(exe) or self.shells(arg0 or ""):
+            return True
+        first = arg0 if arg0 is not None else exe
+        return bool(self.recon.get(program(first)) or self.recon.get(first))
+
     # -- what is a web server -----------------------------------------------------------------
     def _server(self, executable: str, command_line: str) -> bool:
         name = basename(executable)

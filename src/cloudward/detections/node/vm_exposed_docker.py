@@ -150,6 +150,8 @@ def daemon_flags(argv: list[str]) -> tuple[list[str], bool]:
 class ExposedDocker(Detection):
     card = CARD
     kinds = (ProcessExec, ContainerEvent)
+    #: process executions `evaluate` can find anything in (only dockerd (or `docker daemon`); see cloudward.process_dispatch)
+    process_gate = {"host": "docker_program", "container": "docker_program"}
 
     def setup(self) -> None:
         self.ignore_loopback = bool(self.params["ignore_loopback"])

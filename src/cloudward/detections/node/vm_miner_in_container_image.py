@@ -92,6 +92,9 @@ CARD = Card(
 class MinerInContainerImage(Detection):
     card = CARD
     kinds = (ContainerEvent, ProcessExec)
+    #: process executions `evaluate` can find anything in (any container process; on the host only
+    #: `docker|podman|nerdctl|ctr|crictl run|create`; see cloudward.process_dispatch)
+    process_gate = {"host": "runtime_cli", "container": "always"}
 
     def setup(self) -> None:
         self.miners = MinerIndicators(self.data)
