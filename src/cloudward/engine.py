@@ -24,7 +24,6 @@ import dataclasses
 import gc
 import math
 import os
-import traceback
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
@@ -37,7 +36,7 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import ContainerEvent, Event, ExternalAlert, HttpSummary, K8sAudit
+from cloudward.events import ContainerEvent, Event, ExternalAlert, HttpSummary, K8sAudit, has_body
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
 from cloudward.parsers.base import Interest, ParseContext
@@ -208,6 +207,35 @@ class _Stream:
         self.ordinal = 0
 
 
+class _EngineContext(ParseContext):
+    """The engine's parse context: `interest` and `options` (the cards' prefilters) come from the cards, so
+    the first read of either sets the engine's cards up (`Engine._setup_cards`, which clears `_pending`)."""
+
+    _pending: Any = None
+    _interest: Interest
+    _options: dict[str, Any]
+
+    @property  # type: ignore[override]
+    def interest(self) -> Interest:
+        if self._pending is not None:
+            self._pending()
+        return self._interest
+
+    @interest.setter
+    def interest(self, value: Interest) -> None:
+        self._interest = value
+
+    @property  # type: ignore[override]
+    def options(self) -> dict[str, Any]:
+        if self._pending is not None:
+            self._pending()
+        return self._options
+
+    @options.setter
+    def options(self, value: dict[str, Any]) -> None:
+        self._options = value
+
+
 class Engine:
     def __init__(
         self,
@@ -221,7 +249,7 @@ class Engine:
         self.config = config or Config()
         self.settings = EngineSettings.from_config(self.config)
         self.data = DataLists(self.config)
-        self.detections: list[Detection] = registry.build(self.config, only, self.data)
+        registry.check_ids(self.config, only)  # unknown alert types fail here, before any card is imported
         self.enrichers: list[Enricher] = build_all(self.config, **(enrich_options or {}))
         self.store = store
         self.raise_errors = raise_errors
@@ -255,16 +283,53 @@ class Engine:
         self._spilled = -math.inf
         self.spills = 0
         self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
+        self._enrichers_by_kind: dict[type[Event], list[Enricher]] = defaultdict(list)
+        for enr in self.enrichers:
+            for kind in enr.kinds:
+                self._enrichers_by_kind[kind].append(enr)
+        self._only = only
+        self.ctx = _EngineContext(stats=self.stats, site=self.config.site, cluster=self.config.cluster,
+                                  host=self.config.host)
+        self.ctx._pending = self._setup_cards
+        if _setup_at_once(self.config, store):
+            self._setup_cards()
+        if store is not None:
+            for det in self.detections:
+                state = store.load_state(det.card.id)
+                if state is not None:
+                    det.merge(state)
+            rows = load_state_rows(store)
+            if rows:
+                self.merge(rows_to_state(rows))
+
+    # -- cards, set up on first need -------------------------------------------------------------
+    #: what `_setup_cards` sets: reading any of them before sets the cards up (see `__getattr__`)
+    #: (the parse context's `interest` and `options` do the same, see `_EngineContext`)
+    _CARD_ATTRIBUTES = frozenset({"detections", "_shared", "_by_kind", "_audit_resources", "interest"})
+
+    def __getattr__(self, name: str) -> Any:
+        # the cards (imports, data lists, regexes) are set up when the first input, event or state needs them:
+        # a run that reads nothing (an empty file) never pays for them
+        if name in Engine._CARD_ATTRIBUTES and "detections" not in self.__dict__:
+            self._setup_cards()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def detections_set_up(self) -> list[Detection]:
+        """The detections when they are set up, else none (without setting them up)."""
+        return self.__dict__.get("detections", [])
+
+    def _setup_cards(self) -> None:
+        if "detections" in self.__dict__:
+            return
+        self.ctx._pending = None
+        self.detections: list[Detection] = registry.build(self.config, self._only, self.data)
         self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
 
         self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
         for det in self.detections:
             for kind in det.kinds:
                 self._by_kind[kind].append(det)
-        self._enrichers_by_kind: dict[type[Event], list[Enricher]] = defaultdict(list)
-        for enr in self.enrichers:
-            for kind in enr.kinds:
-                self._enrichers_by_kind[kind].append(enr)
 
         audit_cards = self._by_kind.get(K8sAudit, [])
         verbs: set[str] | None = set()
@@ -299,10 +364,7 @@ class Engine:
             kinds=frozenset(k.__name__ for k in self._by_kind),
             audit_raw=_any_raw(raw_tests),
         )
-        self.ctx = ParseContext(
-            stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
-            host=self.config.host,
-        )
+        self.ctx.interest = self.interest
         # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
         self.ctx.options["trusted_proxies"] = TrustedProxies.from_section(self.config.section("web"),
                                                                           self.config.source)
@@ -328,14 +390,9 @@ class Engine:
                     if stateless is not None:
                         stateless()
                     self.ctx.options[f"prefilter:{kind.__name__}"] = flt
-        if store is not None:
+        if self.learning:
             for det in self.detections:
-                state = store.load_state(det.card.id)
-                if state is not None:
-                    det.merge(state)
-            rows = load_state_rows(store)
-            if rows:
-                self.merge(rows_to_state(rows))
+                det.learning = True
 
     # -- decoding ------------------------------------------------------------------------------
     def decode_input(self, src: InputFile, fmt: str | None = None,
@@ -538,7 +595,7 @@ class Engine:
             self._release(math.inf)
             self._thaw()
             self._released = max(self._released, self._newest)
-            for det in self.detections:
+            for det in self.detections_set_up():  # cards never set up saw nothing: they have nothing to finish
                 try:
                     for finding in det.finish():
                         self._emit(det, finding)
@@ -549,7 +606,7 @@ class Engine:
                     self.stats.reject("(end of input)", f"{det.card.id} failed at end of input: {exc}")
             return self.book.drain_changed()
         self._release(watermark)
-        for det in self.detections:
+        for det in self.detections_set_up():
             det.advance(watermark)
         return self.book.drain_changed()
 
@@ -563,7 +620,7 @@ class Engine:
         return cards
 
     def _note_uninspectable(self, event: K8sAudit) -> None:
-        if event.request_object is not None or event.response_object is not None:
+        if has_body(event):  # (without decoding bodies kept as bytes)
             return
         if (
             event.verb in MUTATING_VERBS
@@ -609,13 +666,15 @@ class Engine:
         where = event.origin or event.event_id
         self.stats.reject(where, f"{who} failed on this event: {type(exc).__name__}: {exc}")
         if self.detection_errors == 1 and os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+            import traceback  # (not at start-up: it loads linecache, tokenize and ast)
+
             traceback.print_exc()  # otherwise the rejection (card, exception, file:line) says it in one line
 
     # -- state -------------------------------------------------------------------------------
     def _stateful_shared(self) -> dict[str, Any]:
         """Analytics the cards share (the owner index...) and enrichers (process ancestry, container
         context) that keep state, by name."""
-        found = {type(obj).__name__: obj for obj in self._shared.values()
+        found = {type(obj).__name__: obj for obj in self.__dict__.get("_shared", {}).values()
                  if callable(getattr(obj, "state", None)) and callable(getattr(obj, "merge", None))}
         for enr in self.enrichers:
             if callable(getattr(enr, "state", None)) and callable(getattr(enr, "merge", None)):
@@ -631,7 +690,7 @@ class Engine:
                              "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted,
                              "settled": bool(getattr(st.decoder, "settled", False))}
         cards = {}
-        for det in self.detections:
+        for det in self.detections_set_up():  # cards not set up yet have no state
             body = det.state()
             if body:
                 cards[det.card.id] = body
@@ -758,6 +817,14 @@ def rows_to_state(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
         elif analytic == "redelivery":
             redelivery.extend(value)
     return {"version": STATE_VERSION, "cards": cards, "shared": shared, "redelivery": redelivery}
+
+
+def _setup_at_once(config: Config, store: Store | None) -> bool:
+    """Whether the engine sets its cards up when it is built rather than on first input: when a store holds
+    their state, or the configuration sets card parameters, data lists, Sigma rules or web options, so a
+    mistake there fails at start (the shipped defaults are set up by every test run)."""
+    return store is not None or bool(config.detections) or bool(config.data) or any(
+        config.raw.get(key) for key in ("detections", "data", "sigma", "web"))
 
 
 def _any_raw(tests: list[Any]) -> Any:

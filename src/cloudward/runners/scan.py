@@ -28,6 +28,8 @@ def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
     cannot be read. Nothing is counted: the real pass counts."""
     if path == "-" or not is_regular(path):  # a stream read here would be gone for the real pass
         return math.inf
+    if os.path.getsize(path) == 0:  # nothing to decode (and no reason to set the cards up for it)
+        return math.inf
     ctx = dataclasses.replace(engine.ctx, stats=ScanStats())
     src = InputFile.for_config(path, engine.config)
     events = engine.decode_input(src, fmt, ctx)
