@@ -394,9 +394,10 @@ def test_an_engine_sets_its_cards_up_on_first_input_only(tmp_path):
 def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
     from cloudward.config import from_dict
 
-    lazy = Engine(from_dict({}))
+    lazy = Engine(from_dict({}), defer_cards=True)
     assert lazy.detections_set_up() == []
-    eager = Engine(from_dict({"detections": {"K8S_PrivilegedContainer": {"enabled": True}}}))
+    assert Engine(from_dict({})).detections_set_up()  # set up at once unless deferred
+    eager = Engine(from_dict({"detections": {"K8S_PrivilegedContainer": {"enabled": True}}}), defer_cards=True)
     assert eager.detections_set_up()  # a configured card is set up (and checked) at start
     line = (b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1",'
             b'"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"create",'

@@ -245,7 +245,10 @@ class Engine:
         store: Store | None = None,
         enrich_options: dict[str, Any] | None = None,
         raise_errors: bool = False,
+        defer_cards: bool = False,
     ) -> None:
+        """`defer_cards`: set the cards up when the first input, event or state needs them, not now (a scan
+        of files, whose start-up is its cost; a long-running service sets them up before its first event)."""
         self.config = config or Config()
         self.settings = EngineSettings.from_config(self.config)
         self.data = DataLists(self.config)
@@ -291,7 +294,7 @@ class Engine:
         self.ctx = _EngineContext(stats=self.stats, site=self.config.site, cluster=self.config.cluster,
                                   host=self.config.host)
         self.ctx._pending = self._setup_cards
-        if _setup_at_once(self.config, store):
+        if not defer_cards or _setup_at_once(self.config, store):
             self._setup_cards()
         if store is not None:
             for det in self.detections:

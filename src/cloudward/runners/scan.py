@@ -110,7 +110,8 @@ class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
                  intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None,
                  workers: int = 1, min_range_bytes: int | None = None) -> None:
-        self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])})
+        self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])},
+                             defer_cards=True)
         self.store = store
         self.sinks = sinks or []
         # `--workers N`: decoding on a process pool (`runners.workers`); the alerts are the same
