@@ -413,4 +413,10 @@ def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
     assert lazy.detections_set_up()
     assert [a.alert_type for a in lazy.alerts()] == [a.alert_type for a in eager.alerts()] == [
         "K8S_PrivilegedContainer"]
-    assert lazy.checkpoint()["cards"].keys() == eager.checkpoint()["cards"].keys()
+    # only the Kubernetes cards were set up (the input's kind); their state is the eager engine's, the
+    # others' is their fresh state, which a restore gives them anyway
+    set_up = {det.card.id for det in lazy.detections_set_up()}
+    assert "K8S_PrivilegedContainer" in set_up and not any(c.startswith("AppServices") for c in set_up)
+    lazy_cards, eager_cards = lazy.checkpoint()["cards"], eager.checkpoint()["cards"]
+    assert lazy_cards == {k: v for k, v in eager_cards.items() if k in set_up}
+    assert len(lazy.detections) == len(eager.detections)  # reading them sets every card up

@@ -113,6 +113,44 @@ def build(config: Config, only: set[str] | None = None, data: DataLists | None =
     return out
 
 
+def catalog_order() -> dict[str, int]:
+    """Alert type -> its place in the catalog (the order `build` sets cards up in)."""
+    from cloudward.detections._index import CARDS
+
+    return {card_id: i for i, card_id in enumerate(CARDS)}
+
+
+def enabled_kinds(config: Config, only: set[str] | None = None) -> set[str]:
+    """Names of the event kinds the enabled cards subscribe to (from the index: no card is imported)."""
+    from cloudward.detections._index import CARDS
+
+    return {kind for card_id, entry in CARDS.items()
+            if (only is None or card_id in only) and config.detection(card_id).enabled
+            for kind in entry["kinds"]}  # type: ignore[attr-defined]
+
+
+def build_part(config: Config, only: set[str] | None, data: DataLists, shared: dict[type, object], *,
+               kinds: set[str] | None, exclude: set[str]) -> list[Detection]:
+    """Instances of the enabled cards (or just `only`) that subscribe to one of `kinds` (names; None = every
+    card, and the Sigma rules), except those in `exclude`, in catalog order, sharing `shared`. Only their
+    modules are imported (found in the index); the ids were checked by `check_ids`."""
+    from cloudward.detections._index import CARDS
+
+    out: list[Detection] = []
+    for card_id, entry in CARDS.items():
+        if card_id in exclude or (only is not None and card_id not in only):
+            continue
+        if kinds is not None and not kinds.intersection(entry["kinds"]):  # type: ignore[arg-type]
+            continue
+        settings = config.detection(card_id)
+        if settings.enabled:
+            cls = getattr(importlib.import_module(str(entry["module"])), str(entry["class"]))
+            out.append(cls(settings, data, shared))
+    if kinds is None:
+        out.extend(_sigma_detections(config, data, only))
+    return out
+
+
 # -- Sigma rules (cloudward.sigma): [sigma] paths and `scan --sigma`; their alert types are SIGMA_<rule id>
 SIGMA_PREFIX = "SIGMA_"
 
