@@ -366,3 +366,57 @@ def test_an_open_stream_shorter_than_the_head_is_read_when_settled_and_a_restore
     assert again.stats.events == 0 and len(again._buffer) == len(engine._buffer)
     again.feed_bytes("access.log", lines.replace(b"09:15:0", b"09:16:0"))
     assert again.stats.events == 3
+
+
+# -- cards set up on first need (start-up of a run that reads nothing) ------------------------------------
+
+
+def test_an_engine_sets_its_cards_up_on_first_input_only(tmp_path):
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    # a scan of an empty file: no card, data list (PyYAML), rich table or urllib is loaded
+    code = ("import sys\n"
+            "from cloudward.cli import main\n"
+            f"sys.argv = ['cloudward', 'scan', {str(empty)!r}, '--output', 'jsonl', '--quiet', '--no-progress']\n"
+            "try:\n"
+            "    main()\n"
+            "except SystemExit as exc:\n"
+            "    assert exc.code == 0, exc.code\n"
+            "loaded = [m for m in sys.modules if m.startswith(('cloudward.detections.kubernetes', "
+            "'cloudward.detections.appservice', 'cloudward.detections.node', 'yaml', 'rich', 'urllib.request'))]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
+    from cloudward.config import from_dict
+
+    lazy = Engine(from_dict({}), defer_cards=True)
+    assert lazy.detections_set_up() == []
+    assert Engine(from_dict({})).detections_set_up()  # set up at once unless deferred
+    eager = Engine(from_dict({"detections": {"K8S_PrivilegedContainer": {"enabled": True}}}), defer_cards=True)
+    assert eager.detections_set_up()  # a configured card is set up (and checked) at start
+    line = (b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1",'
+            b'"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"create",'
+            b'"user":{"username":"mallory"},"sourceIPs":["203.0.113.9"],"objectRef":{"resource":"pods",'
+            b'"namespace":"default","name":"p","apiVersion":"v1"},"responseStatus":{"code":201},'
+            b'"requestObject":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"default"},'
+            b'"spec":{"containers":[{"name":"c","image":"busybox","securityContext":{"privileged":true}}]}},'
+            b'"requestReceivedTimestamp":"2026-11-02T09:15:27.000000Z","stageTimestamp":"2026-11-02T09:15:27.100000Z"}\n')
+    for engine in (lazy, eager):
+        engine.feed_bytes("audit.log", line)
+        engine.close_stream("audit.log")
+        engine.advance(None)
+    assert lazy.detections_set_up()
+    assert [a.alert_type for a in lazy.alerts()] == [a.alert_type for a in eager.alerts()] == [
+        "K8S_PrivilegedContainer"]
+    # only the Kubernetes cards were set up (the input's kind); their state is the eager engine's, the
+    # others' is their fresh state, which a restore gives them anyway
+    set_up = {det.card.id for det in lazy.detections_set_up()}
+    assert "K8S_PrivilegedContainer" in set_up and not any(c.startswith("AppServices") for c in set_up)
+    lazy_cards, eager_cards = lazy.checkpoint()["cards"], eager.checkpoint()["cards"]
+    assert lazy_cards == {k: v for k, v in eager_cards.items() if k in set_up}
+    assert len(lazy.detections) == len(eager.detections)  # reading them sets every card up

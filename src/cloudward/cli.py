@@ -7,7 +7,6 @@ import sqlite3
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ severity_choice = click.Choice(SEVERITIES, case_sensitive=False)
 
 
 def _stderr() -> Console:
+    """A stderr console (made where something is printed: rich loads only then)."""
     from rich.console import Console
     return Console(stderr=True, highlight=False)
 
@@ -61,6 +61,8 @@ class _Commands(click.Group):
             raise
         except Exception as exc:
             if os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+                import traceback
+
                 traceback.print_exc()
                 hint = ""
             else:
@@ -147,7 +149,6 @@ def run_scan(
     from cloudward.sinks import from_config as sinks_from_config
     from cloudward.sinks import known_types, make_sink
     from cloudward.store import Store, StoreError
-    err = _stderr()
     stdout_sink = make_sink(output, sys.stdout.buffer)
     if stdout_sink is None:
         raise click.UsageError(f"unknown output {output!r}; choose from {', '.join(known_types())}")
@@ -165,7 +166,7 @@ def run_scan(
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
     pipe = runner.engine
     if not quiet:
-        _print_sigma_report(err, pipe)
+        _print_sigma_report(None, pipe)
     started = time.perf_counter()
     try:
         if baseline_from:
@@ -192,7 +193,7 @@ def run_scan(
     if not quiet:
         from cloudward.report import print_summary
 
-        print_summary(err, pipe, alerts, seconds)
+        print_summary(_stderr(), pipe, alerts, seconds)
     if rejects_file:
         with open(rejects_file, "wb") as fh:
             for r in pipe.stats.rejections:
@@ -203,7 +204,7 @@ def run_scan(
 
         # loud even with --quiet: a whole input lost is never a detail of the summary
         shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
-        err.print(Text(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
+        _stderr().print(Text(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
                        "(unrecognized format or every record rejected; see the rejections)"
                        + ("" if allow_unread else f"; exit status {EXIT_REJECTED}, --allow-unread accepts this"),
                        style="bold red"))
@@ -465,13 +466,13 @@ def _print_sigma_problems(err: Console, ruleset: sigma.RuleSet, limit: int = 10)
         err.print(Text(f"  ... and {len(ruleset.problems) - limit} more (cloudward rules list --sigma PATH shows all)"))
 
 
-def _print_sigma_report(err: Console, pipe: Engine) -> None:
+def _print_sigma_report(err: Console | None, pipe: Engine) -> None:
     detection = sys.modules.get("cloudward.sigma.detection")
     if detection is None:
         return  # no Sigma rule was loaded (and pySigma need not be)
     found = detection.sigma_detections(pipe.detections)
     if found:
-        _print_sigma_problems(err, found[0].ruleset)
+        _print_sigma_problems(err or _stderr(), found[0].ruleset)
 
 
 @rules.command("show")

@@ -295,8 +295,10 @@ def validate(raw: dict[str, Any], source: str) -> list[str]:
             continue
         check.value(name, key, value)
 
-    cards = {c.card.id: c.card for c in registry.all_classes()}
-    entities = entity_names()
+    # the cards (every card module) and the entity names list load only for a configuration that names them
+    wants_cards = bool(raw.get("detections")) or bool(raw.get("suppress"))
+    cards = {c.card.id: c.card for c in registry.all_classes()} if wants_cards else {}
+    entities = entity_names() if wants_cards else frozenset()
 
     def entity_table(path: str, table: Any) -> None:
         if not isinstance(table, dict):

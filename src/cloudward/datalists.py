@@ -8,10 +8,7 @@ entry carries more than a value).
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from cloudward.config import Config, ConfigError
 
@@ -19,10 +16,14 @@ from cloudward.config import Config, ConfigError
 @cache
 def shipped(name: str) -> tuple[Any, ...]:
     """The entries of the packaged list `name`."""
+    from importlib import resources  # ~25 ms to import: only when a list is read
+
     try:
         text = resources.files("cloudward.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no packaged data list named {name!r}") from None
+    import yaml  # only when a card reads a list: an empty scan or a web-only run need not load PyYAML
+
     # libyaml's loader when PyYAML has it: the pure-Python one costs a quarter second per run at startup
     doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     entries = doc.get("entries") if isinstance(doc, dict) else doc
@@ -31,7 +32,10 @@ def shipped(name: str) -> tuple[Any, ...]:
     return tuple(entries)
 
 
+@cache
 def available() -> list[str]:
+    from importlib import resources
+
     return sorted(
         p.name[: -len(".yaml")] for p in resources.files("cloudward.data").iterdir() if p.name.endswith(".yaml")
     )
@@ -43,7 +47,7 @@ class DataLists:
     def __init__(self, config: Config | None = None) -> None:
         self._extra = dict(config.data) if config else {}
         self._cache: dict[str, tuple[Any, ...]] = {}
-        unknown = sorted(set(self._extra) - set(available()))
+        unknown = sorted(set(self._extra) - set(available())) if self._extra else []
         if unknown:
             raise ConfigError(f"[data] names unknown lists: {', '.join(unknown)}; known: {', '.join(available())}")
 

@@ -24,7 +24,6 @@ import dataclasses
 import gc
 import math
 import os
-import traceback
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
@@ -37,7 +36,16 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.enrich import Enricher, build_all
-from cloudward.events import ContainerEvent, Event, ExternalAlert, HttpSummary, K8sAudit, ProcessExec
+from cloudward.events import (
+    EVENT_KINDS,
+    ContainerEvent,
+    Event,
+    ExternalAlert,
+    HttpSummary,
+    K8sAudit,
+    ProcessExec,
+    has_body,
+)
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
 from cloudward.parsers.base import Interest, ParseContext
@@ -208,6 +216,70 @@ class _Stream:
         self.ordinal = 0
 
 
+class _EngineContext(ParseContext):
+    """The engine's parse context: `interest` comes from the Kubernetes cards, so its first read sets them up
+    (`Engine._setup_kinds`); `options` is a `_CardOptions`."""
+
+    _pending: Any = None
+    _interest: Interest
+
+    @property  # type: ignore[override]
+    def interest(self) -> Interest:
+        engine = self._pending
+        if engine is not None:
+            self._pending = None
+            engine._setup_kinds(frozenset({K8sAudit}))
+        return self._interest
+
+    @interest.setter
+    def interest(self, value: Interest) -> None:
+        self._interest = value
+
+
+class _CardOptions(dict):  # type: ignore[type-arg]
+    """Parse options; reading `prefilter:<kind>` sets up the cards of that kind first (they offer it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self._engine = engine
+
+    def _ready(self, key: Any) -> None:
+        if isinstance(key, str) and key.startswith("prefilter:"):
+            kind = _KINDS_BY_NAME.get(key[len("prefilter:"):])
+            if kind is not None:
+                self._engine._setup_kinds(frozenset({kind}))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._ready(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._ready(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._ready(key)
+        return super().__contains__(key)
+
+    def __reduce__(self) -> Any:  # a copy (pickled, deep-copied) is a plain dict of what is set
+        return (dict, (dict(self),))
+
+
+class _CardsByKind(dict):  # type: ignore[type-arg]
+    """kind -> the detections subscribed to it; a kind not set up yet is set up on its first lookup."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self._engine = engine
+
+    def __missing__(self, kind: type[Event]) -> list[Detection]:
+        self._engine._setup_kinds(frozenset({kind}))
+        return self.setdefault(kind, [])
+
+
+_KINDS_BY_NAME = {k.__name__: k for k in EVENT_KINDS}
+
+
 class Engine:
     def __init__(
         self,
@@ -217,11 +289,14 @@ class Engine:
         store: Store | None = None,
         enrich_options: dict[str, Any] | None = None,
         raise_errors: bool = False,
+        defer_cards: bool = False,
     ) -> None:
+        """`defer_cards`: set the cards up when the first input, event or state needs them, not now (a scan
+        of files, whose start-up is its cost; a long-running service sets them up before its first event)."""
         self.config = config or Config()
         self.settings = EngineSettings.from_config(self.config)
         self.data = DataLists(self.config)
-        self.detections: list[Detection] = registry.build(self.config, only, self.data)
+        registry.check_ids(self.config, only)  # unknown alert types fail here, before any card is imported
         self.enrichers: list[Enricher] = build_all(self.config, **(enrich_options or {}))
         self.store = store
         self.raise_errors = raise_errors
@@ -255,27 +330,96 @@ class Engine:
         self._spilled = -math.inf
         self.spills = 0
         self._fed = _Stream(None, None, {})  # ordinals of events handed to `feed` directly
-        self._shared: dict[type, Any] = self.detections[0]._shared if self.detections else {}
-
-        self._advancing = [d for d in self.detections if type(d).advance is not Detection.advance]
-        self._by_kind: dict[type[Event], list[Detection]] = defaultdict(list)
-        for det in self.detections:
-            for kind in det.kinds:
-                self._by_kind[kind].append(det)
-        # process cards offered only the executions their declared gates let through (one table lookup
-        # per event instead of a call per card; see cloudward.process_dispatch)
-        self._process_dispatch: Any = None
-        if self._by_kind.get(ProcessExec):
-            from cloudward.process_dispatch import ProcessDispatch
-
-            dispatch = ProcessDispatch(self._by_kind[ProcessExec])
-            self._process_dispatch = None if dispatch.trivial else dispatch
         self._enrichers_by_kind: dict[type[Event], list[Enricher]] = defaultdict(list)
         for enr in self.enrichers:
             for kind in enr.kinds:
                 self._enrichers_by_kind[kind].append(enr)
+        self._only = only
+        self._cards: list[Detection] = []
+        self._shared: dict[type, Any] = {}
+        self._ready_kinds: set[type[Event]] = set()
+        self._all_ready = False
+        self._by_kind: dict[type[Event], list[Detection]] = _CardsByKind(self)
+        #: the set-up cards that forget anything (`advance` overridden)
+        self._advancing: list[Detection] = []
+        # process cards offered only the executions their declared gates let through (one table lookup
+        # per event instead of a call per card; see cloudward.process_dispatch)
+        self._process_dispatch: Any = None
+        self.ctx = _EngineContext(stats=self.stats, site=self.config.site, cluster=self.config.cluster,
+                                  host=self.config.host, options=_CardOptions(self))
+        self.ctx._pending = self
+        # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
+        dict.__setitem__(self.ctx.options, "trusted_proxies", TrustedProxies.from_section(
+            self.config.section("web"), self.config.source))
+        if not defer_cards or _setup_at_once(self.config, store):
+            self._setup_cards()
+        if store is not None:
+            for det in self.detections:
+                state = store.load_state(det.card.id)
+                if state is not None:
+                    det.merge(state)
+            rows = load_state_rows(store)
+            if rows:
+                self.merge(rows_to_state(rows))
 
-        audit_cards = self._by_kind.get(K8sAudit, [])
+    # -- cards, set up on first need -------------------------------------------------------------
+    # A deferring engine (a file scan) sets up the cards of an event kind when that kind is first needed: the
+    # Kubernetes cards when a decoder reads the parse context's `interest` (their verbs and resources), the
+    # web cards when a web decoder asks for its prefilter, any kind's cards when its first event runs, and
+    # every card when `detections` or a state is read. Cards keep the order of the catalog whenever they
+    # were set up, and share one dict of analytics, so the result is the same as setting all up at once.
+    #: reading one of these before the cards are set up sets up what it needs (see `__getattr__`)
+    _CARD_ATTRIBUTES = frozenset({"detections", "_audit_resources", "interest"})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Engine._CARD_ATTRIBUTES and "_cards" in self.__dict__:
+            self._setup_kinds(None if name == "detections" else frozenset({K8sAudit}))
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def detections_set_up(self) -> list[Detection]:
+        """The detections set up so far (without setting up more)."""
+        return self._cards
+
+    def _setup_cards(self) -> None:
+        """Set every card up."""
+        self._setup_kinds(None)
+
+    def _setup_kinds(self, kinds: frozenset[type[Event]] | None) -> None:
+        """Set up the cards subscribed to `kinds` (None: every card) that are not set up yet."""
+        if self._all_ready or (kinds is not None and kinds <= self._ready_kinds):
+            return
+        names = None if kinds is None else {k.__name__ for k in kinds - self._ready_kinds}
+        have = {det.card.id for det in self._cards}
+        new = registry.build_part(self.config, self._only, self.data, self._shared, kinds=names, exclude=have)
+        for det in new:
+            det.learning = self.learning
+        order = registry.catalog_order()
+        cards = self._cards + new
+        cards.sort(key=lambda d: order.get(d.card.id, len(order)))  # stable: Sigma groups after the cards
+        self._cards[:] = cards
+        if kinds is None:
+            self._all_ready = True
+            ready = {k for det in self._cards for k in det.kinds} | set(EVENT_KINDS)
+            self.detections: list[Detection] = self._cards
+        else:
+            ready = set(kinds)
+        newly = ready - self._ready_kinds
+        self._ready_kinds |= newly
+        for kind in newly:
+            dict.__setitem__(self._by_kind, kind, [det for det in self._cards if kind in det.kinds])
+        self._advancing = [d for d in self._cards if type(d).advance is not Detection.advance]
+        if ProcessExec in newly and self._by_kind[ProcessExec]:
+            from cloudward.process_dispatch import ProcessDispatch
+
+            dispatch = ProcessDispatch(self._by_kind[ProcessExec])
+            self._process_dispatch = None if dispatch.trivial else dispatch
+        if K8sAudit in newly:
+            self._setup_audit_interest()
+        self._setup_prefilters(newly)
+
+    def _setup_audit_interest(self) -> None:
+        audit_cards = self._by_kind[K8sAudit]
         verbs: set[str] | None = set()
         resources: set[str] | None = set()
         card_resources: set[str] | None = set()
@@ -302,23 +446,25 @@ class Engine:
                 elif card_resources is not None:
                     card_resources |= det.audit_resources
         self._audit_resources = frozenset(card_resources or ())
+        self._audit_by_resource.clear()
         self.interest = Interest(
             audit_verbs=frozenset(verbs) if verbs is not None else None,
             audit_resources=frozenset(resources) if resources is not None else None,
-            kinds=frozenset(k.__name__ for k in self._by_kind),
+            kinds=registry.enabled_kinds(self.config, self._only) | {
+                k.__name__ for det in self._cards for k in det.kinds},
             audit_raw=_any_raw(raw_tests),
         )
-        self.ctx = ParseContext(
-            stats=self.stats, interest=self.interest, site=self.config.site, cluster=self.config.cluster,
-            host=self.config.host,
-        )
-        # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
-        self.ctx.options["trusted_proxies"] = TrustedProxies.from_section(self.config.section("web"),
-                                                                          self.config.source)
+        self.ctx.interest = self.interest
+
+    def _setup_prefilters(self, kinds: Iterable[type[Event]]) -> None:
         # raw-line prefilters the cards of one event kind offer parsers (web logs): used only when every card
         # subscribed to that kind offers the same one, so no card misses a line it needs; a detection that
         # offers `widen_line_prefilter` (Sigma rules) widens it with its own needs, or returns None (every line)
-        for kind, subscribers in self._by_kind.items():
+        options = self.ctx.options
+        for kind in kinds:
+            subscribers = self._by_kind[kind]
+            if not subscribers:
+                continue
             wideners = [det for det in subscribers if getattr(det, "widen_line_prefilter", None) is not None]
             offers = [getattr(det, "line_prefilter", None) for det in subscribers if det not in wideners]
             if (offers and all(offers)) or (wideners and not offers):
@@ -336,15 +482,7 @@ class Engine:
                     stateless = getattr(flt, "stateless", None)
                     if stateless is not None:
                         stateless()
-                    self.ctx.options[f"prefilter:{kind.__name__}"] = flt
-        if store is not None:
-            for det in self.detections:
-                state = store.load_state(det.card.id)
-                if state is not None:
-                    det.merge(state)
-            rows = load_state_rows(store)
-            if rows:
-                self.merge(rows_to_state(rows))
+                    dict.__setitem__(options, f"prefilter:{kind.__name__}", flt)
 
     # -- decoding ------------------------------------------------------------------------------
     def decode_input(self, src: InputFile, fmt: str | None = None,
@@ -526,7 +664,7 @@ class Engine:
             self._note_uninspectable(event)  # type: ignore[arg-type]
             detections = self._audit_cards(event.resource)  # type: ignore[attr-defined]
         else:
-            detections = self._by_kind.get(kind, ())
+            detections = self._by_kind[kind]  # (sets the kind's cards up on its first event)
         for enricher in self._enrichers_by_kind.get(kind, ()):
             try:
                 enricher.enrich(event)
@@ -549,7 +687,7 @@ class Engine:
             self._release(math.inf)
             self._thaw()
             self._released = max(self._released, self._newest)
-            for det in self.detections:
+            for det in self.detections_set_up():  # cards never set up saw nothing: they have nothing to finish
                 try:
                     for finding in det.finish():
                         self._emit(det, finding)
@@ -569,13 +707,13 @@ class Engine:
         """The Kubernetes cards that read `resource` (a pod event never reaches the RBAC cards)."""
         cards = self._audit_by_resource.get(resource)
         if cards is None:
-            cards = [d for d in self._by_kind.get(K8sAudit, ())
+            cards = [d for d in self._by_kind[K8sAudit]
                      if d.audit_resources is None or resource in d.audit_resources]
             self._audit_by_resource[resource] = cards
         return cards
 
     def _note_uninspectable(self, event: K8sAudit) -> None:
-        if event.request_object is not None or event.response_object is not None:
+        if has_body(event):  # (without decoding bodies kept as bytes)
             return
         if (
             event.verb in MUTATING_VERBS
@@ -621,6 +759,8 @@ class Engine:
         where = event.origin or event.event_id
         self.stats.reject(where, f"{who} failed on this event: {type(exc).__name__}: {exc}")
         if self.detection_errors == 1 and os.environ.get("CLOUDWARD_DEBUG", "") not in ("", "0"):
+            import traceback  # (not at start-up: it loads linecache, tokenize and ast)
+
             traceback.print_exc()  # otherwise the rejection (card, exception, file:line) says it in one line
 
     # -- state -------------------------------------------------------------------------------
@@ -643,7 +783,7 @@ class Engine:
                              "pending": base64.b64encode(replay).decode("ascii"), "emitted": emitted,
                              "settled": bool(getattr(st.decoder, "settled", False))}
         cards = {}
-        for det in self.detections:
+        for det in self.detections_set_up():  # cards not set up yet have no state
             body = det.state()
             if body:
                 cards[det.card.id] = body
@@ -770,6 +910,14 @@ def rows_to_state(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
         elif analytic == "redelivery":
             redelivery.extend(value)
     return {"version": STATE_VERSION, "cards": cards, "shared": shared, "redelivery": redelivery}
+
+
+def _setup_at_once(config: Config, store: Store | None) -> bool:
+    """Whether the engine sets its cards up when it is built rather than on first input: when a store holds
+    their state, or the configuration sets card parameters, data lists, Sigma rules or web options, so a
+    mistake there fails at start (the shipped defaults are set up by every test run)."""
+    return store is not None or bool(config.detections) or bool(config.data) or any(
+        config.raw.get(key) for key in ("detections", "data", "sigma", "web"))
 
 
 def _any_raw(tests: list[Any]) -> Any:

@@ -304,6 +304,37 @@ def _lazy_field(slot: Any, as_object: bool) -> property:
 # K8sAudit's raw record, `doc` and request/response objects may be given as `LazyJson` (the JSON-lines fast
 # path does): held events then cost their bytes, not a tree of dicts, and bodies no card reads are never built.
 # Reading the attribute decodes it; dataclass fields, state and equality see the decoded values.
+_REQUEST_SLOT = K8sAudit.__dict__["request_object"]
+_RESPONSE_SLOT = K8sAudit.__dict__["response_object"]
+
+
+def undecoded_bodies(event: K8sAudit) -> tuple[Any, Any] | None:
+    """The request and response objects of `event` as the JSON bytes the parser kept (None for an absent
+    one), when neither was decoded yet; None when one was (or was given as a dict). Lets a card read a few
+    fields with a typed decoder instead of building the whole object."""
+    request = _REQUEST_SLOT.__get__(event)
+    response = _RESPONSE_SLOT.__get__(event)
+    if (request is not None and type(request) is not LazyJson) or (
+            response is not None and type(response) is not LazyJson):
+        return None
+    if (request is not None and request.done) or (response is not None and response.done):
+        return None
+    return (None if request is None else request.data, None if response is None else response.data)
+
+
+def has_body(event: K8sAudit) -> bool:
+    """`event.request_object is not None or event.response_object is not None`, without decoding a body the
+    parser kept as bytes (the bytes of a JSON object always decode to a dict)."""
+    for slot, name in ((_REQUEST_SLOT, "request_object"), (_RESPONSE_SLOT, "response_object")):
+        v = slot.__get__(event)
+        if type(v) is LazyJson and not v.done:
+            if v.data[:1] == b"{":
+                return True
+        elif getattr(event, name) is not None:
+            return True
+    return False
+
+
 K8sAudit.raw = _lazy_field(Event.__dict__["raw"], False)  # type: ignore[method-assign,assignment]
 K8sAudit.doc = _lazy_field(K8sAudit.__dict__["doc"], False)  # type: ignore[method-assign,assignment]
 K8sAudit.request_object = _lazy_field(K8sAudit.__dict__["request_object"], True)  # type: ignore[method-assign,assignment]

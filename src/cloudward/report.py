@@ -70,7 +70,8 @@ def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds
         console.print(Text(
             f"{stats.uninspectable:,} mutating Kubernetes requests were logged without a body (Metadata level) "
             f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow"))
-    for det in pipe.detections:
+    # cards an engine never set up (it read nothing) held nothing back
+    for det in getattr(pipe, "engine", pipe).detections_set_up():
         if det.held_back:
             period = det.params.get("learning_period", "")
             console.print(Text(

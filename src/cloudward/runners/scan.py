@@ -28,6 +28,8 @@ def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
     cannot be read. Nothing is counted: the real pass counts."""
     if path == "-" or not is_regular(path):  # a stream read here would be gone for the real pass
         return math.inf
+    if os.path.getsize(path) == 0:  # nothing to decode (and no reason to set the cards up for it)
+        return math.inf
     ctx = dataclasses.replace(engine.ctx, stats=ScanStats())
     src = InputFile.for_config(path, engine.config)
     events = engine.decode_input(src, fmt, ctx)
@@ -108,7 +110,8 @@ class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
                  intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None,
                  workers: int = 1, min_range_bytes: int | None = None) -> None:
-        self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])})
+        self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])},
+                             defer_cards=True)
         self.store = store
         self.sinks = sinks or []
         # `--workers N`: decoding on a process pool (`runners.workers`); the alerts are the same

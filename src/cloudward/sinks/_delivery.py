@@ -6,8 +6,6 @@ directly. `deliver` raises `DeliveryError` when the receiver did not take the al
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -102,6 +100,10 @@ class DeliverySink(Sink):
 
     # -- HTTP --------------------------------------------------------------------------------
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        # imported on first delivery: every scan discovers the sinks, few post (urllib costs ~40 ms to import)
+        import urllib.error
+        import urllib.request
+
         req = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "cloudward",
                                               **headers})

@@ -12,11 +12,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from typing import Any, BinaryIO, TextIO
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from cloudward.alerts import Alert
 from cloudward.textsafe import terminal_safe
@@ -27,7 +23,11 @@ TABLE_MIN_WIDTH = 120
 #: width for piped output when COLUMNS is not set
 PIPED_WIDTH = 120
 
-Cell = str | Text
+if TYPE_CHECKING:  # rich loads when something is laid out: sink discovery (every scan) imports this module
+    from rich.console import Console
+    from rich.text import Text
+
+    Cell = str | Text
 
 
 def columns_from_env() -> int | None:
@@ -40,6 +40,8 @@ def columns_from_env() -> int | None:
 
 def make_console(file: TextIO, *, isatty: bool, width: int | None = None) -> Console:
     """A console for `file`: a terminal's own width (or COLUMNS), else COLUMNS or PIPED_WIDTH, plain."""
+    from rich.console import Console
+
     width = width or columns_from_env()
     if isatty:
         return Console(file=file, width=width, highlight=False, soft_wrap=False)
@@ -52,12 +54,16 @@ def is_plain(console: Console) -> bool:
 
 
 def _text(cell: Cell) -> Text:
+    from rich.text import Text
+
     return cell if isinstance(cell, Text) else Text(cell)
 
 
 def print_listing(console: Console, headers: Sequence[str], rows: Sequence[Sequence[Cell]],
                   title: str | None = None) -> None:
     """Rows as a boxed table (wide terminal) or as plain blocks headed by the first column."""
+    from rich.table import Table
+
     if not is_plain(console):
         table = Table(title=title, title_justify="left")
         # the first column (an id or alert type) stays whole on one line while the width allows
@@ -93,6 +99,9 @@ class _PlainLines:
 
 def _print_blocks(console: Console, headers: Sequence[str], rows: Sequence[Sequence[Cell]],
                   title: str | None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     if title:
         console.print(Text(title, style="bold"))
     label_width = max((len(h) for h in headers[1:]), default=0)
@@ -122,6 +131,9 @@ def write_table(alerts: list[Alert], out: BinaryIO, options: dict[str, Any]) -> 
 
 
 def _write(console: Console, alerts: list[Alert], korean: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     if not alerts:
         console.print("No alerts." if not korean else "경고가 없습니다.")
         return
