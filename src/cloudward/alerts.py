@@ -376,15 +376,17 @@ class AlertBook:
         self._unrendered[alert.id] = alert
         evidence = alert.evidence
         known = {e["event_id"] for e in evidence}
-        limit = self.evidence_limit
+        # the evidence is kept sorted and trimmed: with it full, an event sorting at or after its last item
+        # would be trimmed at once (whatever else this finding adds), so it is not built at all
+        cut = _evidence_key(evidence[-1]) if evidence and len(evidence) >= self.evidence_limit else None
         added = False
         for ev in (*finding.related, event):
             if ev.event_id not in known:
                 known.add(ev.event_id)
-                if len(evidence) >= limit and evidence and _evidence_key(
+                if cut is not None and _evidence_key(
                         {"time": format_time(ev.time), "origin": ev.origin or ev.event_id, "event_id": ev.event_id}
-                ) >= _evidence_key(evidence[-1]):
-                    continue  # it would sort after the kept ones and be trimmed: not built at all
+                ) >= cut:
+                    continue
                 evidence.append(evidence_of(ev))
                 added = True
         if added:
