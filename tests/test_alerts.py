@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cloudward.config import from_dict
 from cloudward.detections.kubernetes._samples import audit, container, pod
 from cloudward.pipeline import scan_text
@@ -111,3 +114,42 @@ def test_web_and_ftp_evidence_origin_is_file_and_line():
             for e in a.evidence:
                 path, _, line = e["origin"].rpartition(":")
                 assert path.startswith(str(samples / "web")) and line.split("[")[0].isdigit(), (a.alert_type, e)
+
+
+_BOOK_EVENTS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), st.lists(st.integers(0, 30), max_size=4)),
+                        min_size=1, max_size=30)
+
+
+@given(findings=_BOOK_EVENTS, limit=st.integers(1, 6))
+@settings(max_examples=150, deadline=None)
+def test_evidence_entities_and_description_are_those_of_the_whole_set_of_findings(findings, limit):
+    """The book keeps the `evidence_limit` earliest events of all findings (related events included),
+    lists of entities by their earliest finding, and renders the description from the final state -
+    the same as a book that sorted, merged and rendered after every finding."""
+    from cloudward.alerts import AlertBook, Finding, _evidence_key, evidence_of, render
+    from cloudward.config import Config
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import CARD
+    from cloudward.events import HttpRequest
+
+    def event(n: int) -> HttpRequest:
+        return HttpRequest(event_id=f"a.log:{n}", time=1_800_000_000.0 + n * 0.5, raw="", site="s",
+                           client_ip="203.0.113.9", path=f"/p{n % 7}")
+
+    config = Config()
+    config.evidence_limit = limit
+    book = AlertBook(config)
+    seen: dict[str, dict] = {}
+    counted: set[str] = set()
+    for n, reason, related in findings:
+        ev = event(n)
+        rel = tuple(event(r) for r in related)
+        if ev.event_id not in counted:  # a finding on an event already counted is dropped whole
+            counted.add(ev.event_id)
+            for e in (*rel, ev):
+                seen.setdefault(e.event_id, evidence_of(e))
+        book.add(CARD, Finding(key="k", entities={"source_ip": ev.client_ip, "paths": [ev.path], "reason": str(reason)},
+                               event=ev, related=rel, params={"reason": str(reason)}), "low")
+    (alert,) = book.alerts.values()
+    assert alert.evidence == sorted(seen.values(), key=_evidence_key)[:limit]
+    assert alert.count == len(counted)
+    assert alert.description == render(CARD.description, {**alert.entities, **alert.last_params})

@@ -249,12 +249,16 @@ def _merge_entities(alert: Alert, new: Mapping[str, Any], order: tuple[float, st
             slots = keys.setdefault(key, {})
             if not isinstance(slots, dict):
                 slots = keys[key] = {}
+            changed = key not in into
             for i, v in enumerate(value):  # a finding's own list keeps its order (an X-Forwarded-For chain)
                 vid = _value_id(v)
                 have = slots.get(vid)
                 at = (*order, i)
                 if have is None or at < tuple(have[0]):
                     slots[vid] = [list(at), v]
+                    changed = True
+            if not changed:  # the same values at the same places: the list stands as it is
+                continue
             if len(slots) > MAX_ENTITY_VALUES:
                 kept = sorted(slots.items(), key=lambda kv: (tuple(kv[1][0]), kv[0]))[:MAX_ENTITY_VALUES]
                 slots.clear()
@@ -280,7 +284,10 @@ class AlertBook:
         #: finds an alert of an earlier run (the store) before a new one is opened
         self.loader = loader
         self.evidence_limit = self.config.evidence_limit
-        self.alerts: dict[tuple[str, str, str], Alert] = {}
+        self._alerts: dict[tuple[str, str, str], Alert] = {}
+        #: alerts whose description is due: rendered once when the book is read, not once per finding (a
+        #: known scanner's every probe is a finding; the text depends only on the final entities and params)
+        self._unrendered: dict[str, Alert] = {}
         self.suppressed: dict[str, int] = {}
         #: alert id -> the card's description templates (English, Korean), to re-render after a merge
         self.templates: dict[str, tuple[str, str]] = {}
@@ -288,6 +295,18 @@ class AlertBook:
         self._changed: dict[str, Alert] = {}
         #: input name -> identity (`InputFile.identity`): `path:line` event ids are remembered as identity:line
         self.identities: dict[str, str] = {}
+
+    @property
+    def alerts(self) -> dict[tuple[str, str, str], Alert]:
+        """Every alert by (alert type, resource, dedup key), descriptions rendered."""
+        self.render_pending()
+        return self._alerts
+
+    def render_pending(self) -> None:
+        if self._unrendered:
+            for alert in self._unrendered.values():
+                self._render(alert)
+            self._unrendered.clear()
 
     def seen_id(self, event: Event) -> str:
         """The id under which an event counts as seen: `path:line` becomes `identity:line` for known inputs."""
@@ -308,12 +327,12 @@ class AlertBook:
         event = finding.event
         rtype, rname = finding.resource or default_resource(event)
         book_key = (card.id, rname, finding.key)
-        alert = self.alerts.get(book_key)
+        alert = self._alerts.get(book_key)
         sev = finding.severity or severity
         if alert is None and self.loader is not None:
             alert = self.loader(alert_id(card.id, rname, finding.key))
             if alert is not None:
-                self.alerts[book_key] = alert
+                self._alerts[book_key] = alert
                 if self.seen_id(event) in alert.seen_events:
                     return None
         if alert is None:
@@ -337,7 +356,7 @@ class AlertBook:
                 remediation_ko=list(card.remediation_ko),
                 evidence=[],
             )
-            self.alerts[book_key] = alert
+            self._alerts[book_key] = alert
             self.templates[alert.id] = (card.description, card.description_ko)
         elif self.seen_id(event) in alert.seen_events:
             return None
@@ -354,13 +373,24 @@ class AlertBook:
         _merge_entities(alert, finding.entities, order)
         if order >= alert.last_order or not alert.last_params:
             alert.last_order, alert.last_params = order, dict(finding.params)
-        self._render(alert)
-        known = {e["event_id"] for e in alert.evidence}
+        self._unrendered[alert.id] = alert
+        evidence = alert.evidence
+        known = {e["event_id"] for e in evidence}
+        # the evidence is kept sorted and trimmed: with it full, an event sorting at or after its last item
+        # would be trimmed at once (whatever else this finding adds), so it is not built at all
+        cut = _evidence_key(evidence[-1]) if evidence and len(evidence) >= self.evidence_limit else None
+        added = False
         for ev in (*finding.related, event):
             if ev.event_id not in known:
                 known.add(ev.event_id)
-                alert.evidence.append(evidence_of(ev))
-        self._trim_evidence(alert)
+                if cut is not None and _evidence_key(
+                        {"time": format_time(ev.time), "origin": ev.origin or ev.event_id, "event_id": ev.event_id}
+                ) >= cut:
+                    continue
+                evidence.append(evidence_of(ev))
+                added = True
+        if added:
+            self._trim_evidence(alert)
         self._changed[alert.id] = alert
         return alert
 
@@ -389,9 +419,9 @@ class AlertBook:
             key = tuple(body["book_key"])
             other = Alert.from_state(body["alert"])
             self.templates.setdefault(other.id, tuple(body.get("templates") or ("", "")))  # type: ignore[arg-type]
-            mine = self.alerts.get(key)  # type: ignore[arg-type]
+            mine = self._alerts.get(key)  # type: ignore[arg-type]
             if mine is None:
-                self.alerts[key] = other  # type: ignore[index]
+                self._alerts[key] = other  # type: ignore[index]
                 self._changed[other.id] = other
                 continue
             self._merge_alert(mine, other)
@@ -424,7 +454,7 @@ class AlertBook:
         self._trim_evidence(mine)
         if other.status != "active" and mine.status == "active":
             mine.status, mine.suppression = other.status, other.suppression
-        self._render(mine)
+        self._unrendered[mine.id] = mine
 
     def apply_suppression(self, rules: Iterable[SuppressRule] | None = None, now: float | None = None) -> None:
         """Dismiss alerts matched by active suppression rules; counts per rule for the summary."""
@@ -440,6 +470,7 @@ class AlertBook:
                     break
 
     def drain_changed(self) -> list[Alert]:
+        self.render_pending()
         changed = list(self._changed.values())
         self._changed.clear()
         return changed

@@ -486,9 +486,10 @@ class Engine:
 
     # -- decoding ------------------------------------------------------------------------------
     def decode_input(self, src: InputFile, fmt: str | None = None,
-                     ctx: ParseContext | None = None) -> Iterator[Event]:
+                     ctx: ParseContext | None = None, chunk: int = 1 << 20) -> Iterator[Event]:
         """The events of one input (opened here, closed at the end); unreadable inputs are rejected.
-        Counts go to `ctx.stats` (the engine's own unless another context is given)."""
+        Counts go to `ctx.stats` (the engine's own unless another context is given); the input is read
+        `chunk` bytes at a time (events are the same whatever the chunk)."""
         ctx = ctx or self.ctx
         ctx.stats.files += 1
         try:
@@ -512,7 +513,7 @@ class Engine:
             if src.open_error:  # the start of the input could not be read (a corrupt gzip header)
                 stats.reject(f"{src.display}:1", src.open_error)
                 return
-            for event in decoder.run(src):
+            for event in decoder.run(src, chunk):
                 n += 1
                 yield event
         finally:

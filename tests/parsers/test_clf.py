@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +187,51 @@ def test_a_header_ending_in_an_escaped_quote_is_rejected():
     ctx = ParseContext()
     assert list(CombinedLog().parse(InputFile.from_bytes(line, "x.log"), ctx)) == []
     assert ctx.stats.rejections[0].reason.startswith("truncated line")
+
+
+_DATE_CHARS = "0123456789/:+- JanFebMrApyulgSOctNvDe"
+
+
+@given(st.text(alphabet=_DATE_CHARS, min_size=26, max_size=26)
+       | st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31)).map(
+           lambda d: d.strftime("%d/%b/%Y:%H:%M:%S +0000")))
+@settings(max_examples=400, deadline=None)
+def test_the_block_scans_date_grammar_accepts_only_what_clf_time_accepts(text: str) -> None:
+    """`CLF_DATE` (RE2, what the block scan passes over) never admits a text `clf_time` rejects."""
+    import re2
+
+    from cloudward.parsers._web import clf_time
+    from cloudward.parsers.clf import CLF_DATE
+
+    if re2.fullmatch(CLF_DATE, text):
+        clf_time(text)
+    elif text[:2] != "29":  # 29 February is left to the parser, which knows leap years
+        with pytest.raises(ValueError):
+            clf_time(text)
+
+
+@given(st.ip_addresses().map(str) | st.ip_addresses(v=6).map(lambda a: a.exploded)
+       | st.text(alphabet="0123456789abcdefABCDEF:.", min_size=2, max_size=45))
+@settings(max_examples=400, deadline=None)
+def test_the_block_scans_address_grammar_accepts_only_addresses(text: str) -> None:
+    import re2
+
+    from cloudward.parsers._web import client_ip
+    from cloudward.parsers.clf import CLF_ADDRESS
+
+    if re2.fullmatch(CLF_ADDRESS, text):
+        assert client_ip(text), text
+
+
+def test_clf_time_refuses_what_is_not_a_date():
+    from cloudward.parsers._web import clf_time
+
+    assert clf_time("29/Feb/2028:23:59:59 -0130") == datetime(2028, 3, 1, 1, 29, 59, tzinfo=UTC).timestamp()
+    for bad in ("99/Foo/2026:25:61:61 +0000", "29/Feb/2026:09:00:00 +0000", "31/Apr/2026:09:00:00 +0000",
+                "02/Nov/2026:24:00:00 +0000", "02/Nov/2026:09:60:00 +0000", "02/Nov/2026:09:00:60 +0000",
+                "02/Nov/2_26:09:00:00 +0000", "02/Nov/2026:09:00:00 +2400", "02/Nov/2026:09:00:0\u00b2 +0000"):
+        with pytest.raises(ValueError):
+            clf_time(bad)
+    clf_time("02/Nov/2026:09:00:01 +0000")  # the minute is cached now: the cache checks the seconds too
+    with pytest.raises(ValueError):
+        clf_time("02/Nov/2026:09:00:6x +0000")

@@ -15,9 +15,34 @@ W3C_HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Fields:
 W3C_GOOD = "2026-11-02 09:{m:02d}:{s:02d} SHOP GET {page} - 203.0.113.{ip} Mozilla/5.0 {status} 812"
 
 
+#: (what, replacement) pairs: a field of a well-formed combined line made bad - a line of the right shape
+#: that a parse rejects, whatever page it names
+BAD_FIELDS = [
+    ("02/Nov/2026:09:", "99/Foo/2026:25:"), ("02/Nov/2026:09:", "31/Nov/2026:09:"),
+    ("02/Nov/2026:09:", "30/Feb/2026:09:"), ("02/Nov/2026:09:", "02/nov/2026:09:"),
+    ("02/Nov/2026:09:", "02/Nov/2_26:09:"), ("02/Nov/2026:09:", "02/Nov/2026:24:"),
+    ("02/Nov/2026:09:", "00/Nov/2026:09:"), ("2026:09:", "2026:0x:"), (" +0000]", " +2400]"), (" +0000]", " +00x0]"),
+    (" +0000]", " 0+000]"), ("203.0.113.", "203.0.113.99"), ("203.0.113.", "203.0.113.0"), ("203.0.113.", "-"),
+    ("203.0.113.", "2001:db8::zz"), ("203.0.113.", "10.0.0.1, 203.0.113.99"), ("203.0.113.", "-, 203.0.113.x"),
+    ('HTTP/1.1" ', 'HTTP/1.1" 2'), ('HTTP/1.1" ', 'HTTP/1.1" 20'), ('HTTP/1.1" ', 'HTTP/1.1"  '),
+    ('HTTP/1.1" ', 'HTTP/1.1" x'), (" 812 ", " 8x2 "),
+]
+#: well-formed spellings the valid-line grammar must also pass (or parse and accept)
+GOOD_FIELDS = [
+    ("203.0.113.", "2001:db8::"), ("203.0.113.", "::ffff:203.0.113."),
+    ("203.0.113.", "unknown, -, 10.0.0.2, 203.0.113."),
+    ("02/Nov/2026:09:", "29/Feb/2028:09:"), ("02/Nov/2026:09:", "29/Feb/2100:09:"), (" +0000]", " -0530]"),
+    ('"-" "Mozilla', '"https://a.example/?q=\\"x\\"" "Mozilla'), ("- - [", "- alice smith ["),
+]
+
+
 def _malformed(kind: int, cut: int, line: str, fmt: str) -> str:
     """A line as a crashed writer or a broken proxy leaves it: cut anywhere, garbage, or (W3C) a field
-    missing or one too many."""
+    missing or one too many; for `combined` also a bad field in a line of the right shape, or an unusual
+    good one."""
+    if kind >= 3 and fmt == "combined":
+        old, new = (BAD_FIELDS + GOOD_FIELDS)[cut % len(BAD_FIELDS + GOOD_FIELDS)]
+        return line.replace(old, new, 1)
     if kind == 0:
         return line[: 1 + cut % (len(line) - 1)]
     if kind == 1:
@@ -54,7 +79,7 @@ def _run(fmt: str, data: bytes, cuts: list[int], prefilter: bool = True) -> tupl
     return [f"{r.where} {r.reason}" for r in stats.rejections], stats.skipped, stats.lines
 
 
-ROWS = st.lists(st.tuples(st.integers(0, len(PAGES) - 1), st.integers(0, 2), st.integers(0, 400),
+ROWS = st.lists(st.tuples(st.integers(0, len(PAGES) - 1), st.integers(0, 4), st.integers(0, 400),
                           st.sampled_from([200, 200, 304, 404]), st.booleans()), min_size=2, max_size=40)
 
 
@@ -70,3 +95,17 @@ def test_malformed_lines_are_rejected_as_without_the_fast_path_wherever_the_stre
     assert fast[0] == every_line[0]
     assert fast[2] == every_line[2]
     assert _run(fmt, data, [c % (len(data) + 1) for c in cuts]) == fast
+
+
+@given(st.sampled_from(BAD_FIELDS), st.sampled_from(PAGES))
+@settings(max_examples=80, deadline=None)
+def test_a_bad_field_is_rejected_whatever_page_the_line_names(bad: tuple[str, str], page: str) -> None:
+    """A line of the right shape with a bad date, address or status is rejected with its place, on an
+    ordinary page as on a sensitive one (the block scan used to pass it over as skipped)."""
+    good = [GOOD.format(ip=1 + i % 5, m=i // 60, s=i % 60, page="/about/", status=200) for i in range(8)]
+    good[5] = GOOD.format(ip=3, m=0, s=5, page=page, status=200).replace(*bad, 1)
+    data = ("\n".join(good) + "\n").encode()
+    rejected, _, lines = _run("combined", data, [])
+    assert lines == 8
+    assert [r.split(" ")[0] for r in rejected] == ["shop.example.com.access.log:6"], good[5]
+    assert rejected == _run("combined", data, [], prefilter=False)[0]

@@ -52,3 +52,29 @@ def test_inspect_snapshots_are_context_for_every_event_whatever_their_time():
         assert any(e["origin"].endswith("docker-inspect-execs.json:1[5]") for e in docker_exec["evidence"])
         assert not any(a["entities"].get("container_id", "").startswith("0762b4bf") and a is not docker_exec
                        and a["entities"].get("command_line") == "id" for a in alerts)
+
+
+def test_first_time_reads_only_the_start_of_a_large_file(tmp_path, monkeypatch):
+    """Ordering files by their first event decodes about one small read of each, not a megabyte: a web
+    decoder hands on a whole read's events at once."""
+    from cloudward.parsers import _webscan
+    from cloudward.pipeline import Pipeline
+    from cloudward.runners.scan import FIRST_TIME_CHUNK, first_time
+    from cloudward.timeutil import parse_time
+
+    line = ('203.0.113.{n} - - [02/Nov/2026:09:{m:02d}:{s:02d} +0000] "GET /about/ HTTP/1.1" 200 812 "-" '
+            '"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 '
+            'Safari/537.36 Edg/126.0.2592.87"\n')  # long lines, as browsers send: the first 20 fill more than 4 KB
+    path = tmp_path / "shop.example.com.access.log"
+    path.write_text("".join(line.format(n=1 + i % 200, m=i // 60 % 60, s=i % 60) for i in range(30_000)))
+    taken: list[int] = []
+    real = _webscan.WebDecoder.take_block
+
+    def spy(self, buf, start, end):  # type: ignore[no-untyped-def]
+        taken.append(end - start)
+        return real(self, buf, start, end)
+
+    monkeypatch.setattr(_webscan.WebDecoder, "take_block", spy)
+    engine = Pipeline().engine  # with the cards' prefilter, as `scan` runs it
+    assert first_time(engine, str(path)) == parse_time("2026-11-02T09:00:00Z")
+    assert path.stat().st_size > 2_000_000 and sum(taken) <= 2 * FIRST_TIME_CHUNK

@@ -53,6 +53,8 @@ class WebLineFilter:
         self.agents: AgentClassifier | None = None
         self.targets: dict[bytes, int] = {}
         self.agent_tools: dict[bytes, bool] = {}
+        #: built trigger patterns by format layout and needs
+        self._triggers: dict[tuple[Any, ...], str] = {}
 
     def want(self, *, path_mask: int = 0, client_errors: bool = False, tool_agents: bool = False,
              pages: PageClassifier | None = None, agents: AgentClassifier | None = None,
@@ -118,9 +120,16 @@ class WebLineFilter:
         return SKIP
 
     def trigger_pattern(self, *, target_prefix: str, target_start: str, target_end: str, status_4xx: str) -> str:
-        """The RE2 pattern a decoder's block scan uses (see `trigger_pattern`)."""
-        return trigger_pattern(self, target_prefix=target_prefix, target_start=target_start,
-                               target_end=target_end, status_4xx=status_4xx)
+        """The RE2 pattern a decoder's block scan uses (see `trigger_pattern`), built once per format layout
+        and set of needs (a scan of many files asks for the same one per file)."""
+        key = (target_prefix, target_start, target_end, status_4xx, self.path_mask, self.client_errors,
+               self.tool_agents, id(self.pages), id(self.agents))
+        pattern = self._triggers.get(key)
+        if pattern is None:
+            pattern = self._triggers[key] = trigger_pattern(
+                self, target_prefix=target_prefix, target_start=target_start, target_end=target_end,
+                status_4xx=status_4xx)
+        return pattern
 
 
 # -- compiling the declared needs into one trigger pattern -----------------------------------------

@@ -189,10 +189,47 @@ def _first_match(compiled: Any) -> Callable[[bytes, int, int], int]:
     return first_slow
 
 
+@cache
+def _valid_run(line: str) -> Callable[[bytes, int, int], int]:
+    """end = run(block, pos, end): where the run of lines from `pos` (a line start) that each match `line`
+    (RE2 for one whole line, case-sensitive) ends - the start of the first line that does not, or `end`.
+
+    One anchored RE2 match per call: its DFA runs to the first byte no valid line can have."""
+    lines = saferegex.compile(f"(?:(?:{line})\\r?\\n)*".encode("latin-1"))
+    last = saferegex.compile(f"(?:{line})\\r?".encode("latin-1"))
+    program, program_last = getattr(lines, "_regexp", None), getattr(last, "_regexp", None)
+    anchors = getattr(re2, "_Anchor", None)
+    if program is not None and program_last is not None and anchors is not None:
+        match, match_last = program.Match, program_last.Match
+        start, both = anchors.ANCHOR_START, anchors.ANCHOR_BOTH
+
+        def run(block: bytes, pos: int, end: int) -> int:
+            stop = match(start, block, pos, end)[0][1]
+            # the stream's last line may have no newline
+            if stop < end and block.find(b"\n", stop, end) < 0 and match_last(both, block, stop, end)[0][0] >= 0:
+                return end
+            return stop
+
+        return run
+
+    def run_slow(block: bytes, pos: int, end: int) -> int:
+        m = lines.match(block, pos, end)
+        stop = pos if m is None else m.end()
+        if stop < end and block.find(b"\n", stop, end) < 0 and last.fullmatch(block, stop, end) is not None:
+            return end
+        return stop
+
+    return run_slow
+
+
 class BlockScanner:
-    """The trigger of one stream: what the cards declared, compiled for the format's layout, plus the
-    format's `shape` - a pattern that matches somewhere in every line that lacks the shape of a
-    well-formed line (no closing quote at its end, the wrong number of fields...).
+    """The trigger of one stream: what the cards declared, compiled for the format's layout, plus either
+    the format's `valid` - RE2 for one line the format's parser provably accepts, every field checked (the
+    address, the date, the status...) - or its `shape` - a pattern that matches somewhere in every line
+    that lacks the shape of a well-formed line (no closing quote at its end, the wrong number of fields...).
+
+    With `valid`, a second anchored RE2 pass per block finds the runs of valid lines; a line outside them
+    is parsed whatever the trigger says.
 
     The shape is part of the same one RE2 pass, so honest rejection costs no second look at the bytes:
     a line is passed over (counted as skipped) only when the trigger finds nothing in it, which says both
@@ -202,8 +239,11 @@ class BlockScanner:
     stream was cut: a truncated line naming /about/ is rejected exactly like one naming /.env."""
 
     def __init__(self, flt: WebInterest, *, target_start: str, target_prefix: str, target_end: str,
-                 status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]], shape: str = "") -> None:
+                 status_4xx: str, ip_marker: Callable[[bytes], bytes | tuple[bytes, ...]], shape: str = "",
+                 valid: str = "") -> None:
         self.flt = flt
+        #: run(block, pos, end) -> the end of the run of valid lines from pos (None: the shape is in the trigger)
+        self.valid: Callable[[bytes, int, int], int] | None = _valid_run(valid) if valid else None
         self.target_start = target_start
         self.target_prefix = target_prefix
         self.target_end = target_end
@@ -276,17 +316,30 @@ class WebDecoder(Decoder):
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
-            # lines the trigger passes over are well-formed (the shape is part of the trigger) and of no use
-            # to any card: counted, not parsed
+            # lines the trigger passes over are well-formed (the shape is part of the trigger, or every line
+            # outside a run of valid lines is parsed) and of no use to any card: counted, not parsed
+            valid = scanner.valid  # type: ignore[union-attr]
+            bad = valid(block, pos, size) if valid is not None else size  # the next line not proven valid
+            hit = -2  # the trigger's next match at or after pos (-1: none), -2: not searched yet
             while pos < size:
-                hit = pos if scanner.take_next else search(block, pos, size)  # type: ignore[union-attr]
-                if hit < 0:
+                if scanner.take_next:  # type: ignore[union-attr]
+                    hit = pos
+                elif hit == -2 or 0 <= hit < pos:
+                    hit = search(block, pos, size)
+                if bad < pos:
+                    bad = valid(block, pos, size)  # type: ignore[misc]
+                if hit < 0 and bad >= size:
                     n = count_lines(block, pos, size)
                     lineno += n
                     skipped += n
                     break
-                start = block.rfind(b"\n", pos, hit) + 1 or pos
-                end = block.find(b"\n", hit, size)
+                if hit >= 0:
+                    start = block.rfind(b"\n", pos, hit) + 1 or pos
+                    if bad < start:
+                        start = bad
+                else:
+                    start = bad
+                end = block.find(b"\n", start, size)
                 if end < 0:
                     end = size
                 n = block.count(b"\n", pos, start)
@@ -297,7 +350,9 @@ class WebDecoder(Decoder):
                 if summaries is not None:
                     summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
                 event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
-                search = scanner.search  # type: ignore[union-attr]  # a directive line may change the trigger
+                if scanner.search is not search:  # type: ignore[union-attr]  # a directive line changed the trigger
+                    search = scanner.search  # type: ignore[union-attr]
+                    hit = -2
                 if event is not None:
                     emit(event, out)
                 pos = end + 1

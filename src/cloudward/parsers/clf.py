@@ -122,7 +122,7 @@ class CombinedLog(Format):
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
-                                   shape=_shape(head.data))
+                                   valid=_valid(head.data))
         fast = _FastPath(robust, prefilter)
         if prefilter is not None and prefilter.summaries:
             fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
@@ -143,25 +143,43 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
-#: a quoted field as the servers write it (quotes and backslashes inside escaped), in RE2
-_QUOTED = r'"(?:[^"\\\n]|\\.)*"'
-#: where a line of a `combined` file ends if it is not a whole line: not at a quote, at an escaped quote, or
-#: at a quote that opens or closes the request or the referer (a line cut after any of its first fields)
-COMBINED_SHAPE = "|".join((
-    r'[^"\r\n]\r?$', r'\\"\r?$', r'" "\r?$',
-    rf'\] (?:{_QUOTED}|")\r?$', rf'" [0-9]{{3}} (?:[0-9]+|-) (?:{_QUOTED}|")\r?$',
+#: RE2, case-sensitive, for what `_web.clf_time` accepts - or a little less (29 February always goes to the
+#: parser, which knows leap years): the block scan passes over a line only when its date is one
+_MONTHS_31 = "Jan|Mar|May|Jul|Aug|Oct|Dec"
+_MONTHS_30 = "Apr|Jun|Sep|Nov"
+CLF_DATE = (rf"(?:(?:0[1-9]|1[0-9]|2[0-8])/(?:{_MONTHS_31}|{_MONTHS_30}|Feb)|(?:29|30)/(?:{_MONTHS_31}|{_MONTHS_30})"
+            rf"|31/(?:{_MONTHS_31}))/[0-9]{{4}}:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] "
+            r"[+-](?:[01][0-9]|2[0-3])[0-5][0-9]")
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H = "[0-9a-fA-F]{1,4}"
+#: IPv6 in full or with one `::` (no embedded IPv4, no zone: those lines go to the parser)
+_IPV6 = "|".join((
+    rf"(?:{_H}:){{7}}{_H}", rf"(?:{_H}:){{1,7}}:", rf"(?:{_H}:){{1,6}}:{_H}", rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
+    rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}", rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}", rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
+    rf"{_H}:(?::{_H}){{1,6}}", rf":(?::{_H}){{1,7}}",  # `::` alone is refused by client_ip (too short)
 ))
-#: the same for `common` files, whose lines end with the size field: not at a digit or `-`, or right after
-#: the request or inside the status
-COMMON_SHAPE = r'[^0-9\-\r\n]\r?$|"\r?$|" [0-9]{0,2}\r?$|" [0-9]{4,}\r?$'
+#: RE2 for what `_web.client_ip` accepts (or less)
+CLF_ADDRESS = rf"(?:{_IPV4}|{_IPV6})"
+_TOKEN = r"[^ \t\n\r\f\v]+"  # Python's \S (RE2's \s has no \v)
+_PLAIN_HEADER = r'"[^"\\\n]*"'
+#: RE2 for one line (no newline) that `_FastPath.parse` provably accepts: `CLF_LINE` or `CHAIN_LINE` with a
+#: real address (alone, or last in an X-Forwarded-For chain whose other elements - client-written - may be
+#: anything without a space or a comma, `-` included) and a real date. The block scan parses every line
+#: that is not one (`BlockScanner` `valid`), so a bad field is rejected with its file:line whatever page
+#: it names; lines the parser accepts in other spellings (a user name with spaces, escaped quotes) are
+#: parsed too, and accepted.
+_VALID_PREFIX = (rf"(?:{CLF_ADDRESS} {_TOKEN}|(?:[^ ,\t\n\r\f\v]+, )+{CLF_ADDRESS} -) {_TOKEN} \[{CLF_DATE}\] "
+                 r'"[A-Z]{1,20} [^ "\n]* HTTP/[0-9.]{1,3}" [0-9]{3} (?:[0-9]+|-)')
+COMBINED_VALID = _VALID_PREFIX + rf" {_PLAIN_HEADER} {_PLAIN_HEADER}(?: {_PLAIN_HEADER})*"
+COMMON_VALID = _VALID_PREFIX
 
 
-def _shape(head: bytes) -> str:
-    """RE2 for what a malformed line of this file shows (see `BlockScanner`), by whether its first line ends
-    with a quoted field (combined) or not (common). Truncated lines and garbage show it, and are parsed
-    (and rejected) whatever page they name; blank lines do not (they are counted)."""
+def _valid(head: bytes) -> str:
+    """The valid-line RE2 of this file, by whether its first line ends with a quoted field (combined) or not
+    (common): a common line in a combined file (a line cut after its size) is parsed, and so is garbage."""
     first = next((ln for ln in head.split(b"\n") if ln.strip()), b"").rstrip(b"\r")
-    return COMBINED_SHAPE if first.endswith(b'"') else COMMON_SHAPE
+    return COMBINED_VALID if first.endswith(b'"') else COMMON_VALID
 
 
 #: The shape of a well-formed line. Every quantified class is followed by a delimiter the class cannot
@@ -222,6 +240,14 @@ class _FastPath:
         if not ip:
             robust.reject(f"{robust.display}:{lineno}", f"client address is not an IP: {decode(g[0])[:60]!r}")
             return None
+        ts = g[2]  # checked first: a line is rejected for a bad date whatever its page
+        if ts != self.last_ts:
+            try:
+                self.last_time = clf_time(ts.decode("latin-1"))
+            except ValueError as exc:
+                robust.reject(f"{robust.display}:{lineno}", str(exc))
+                return None
+            self.last_ts = ts
         flt = self.flt
         if flt is not None and lineno > 1:
             always = False
@@ -241,14 +267,6 @@ class _FastPath:
                 return None
         else:
             need = EVENT
-        ts = g[2]
-        if ts != self.last_ts:
-            try:
-                self.last_time = clf_time(ts.decode("latin-1"))
-            except ValueError as exc:
-                robust.reject(f"{robust.display}:{lineno}", str(exc))
-                return None
-            self.last_ts = ts
         target = g[4].decode("utf-8", errors="replace")
         qm = target.find("?")
         if need == ERROR_ONLY and self.summaries is not None:

@@ -22,6 +22,9 @@ from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
 from cloudward.sinks import Sink
 from cloudward.store import Store, save_state_rows
 
+#: bytes read at a time to find a file's first event
+FIRST_TIME_CHUNK = 64 * 1024
+
 
 def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
     """The time of the first event of the file at `path` (decoding stops there), inf when it has none or
@@ -32,7 +35,8 @@ def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
         return math.inf
     ctx = dataclasses.replace(engine.ctx, stats=ScanStats())
     src = InputFile.for_config(path, engine.config)
-    events = engine.decode_input(src, fmt, ctx)
+    # small reads: a block decoder hands on a whole read's events at once, and only the first is wanted
+    events = engine.decode_input(src, fmt, ctx, chunk=FIRST_TIME_CHUNK)
     try:
         for event in events:
             return event.time
