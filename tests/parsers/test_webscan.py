@@ -35,13 +35,27 @@ GOOD_FIELDS = [
     ('"-" "Mozilla', '"https://a.example/?q=\\"x\\"" "Mozilla'), ("- - [", "- alice smith ["),
 ]
 
+#: the same for a W3C line (`W3C_GOOD`): a bad date, time, address or status in a line of the right field count
+W3C_BAD_FIELDS = [
+    ("2026-11-02 09:", "2026-13-02 09:"), ("2026-11-02 09:", "2026-11-31 09:"), ("2026-11-02 09:", "2026-02-30 09:"),
+    ("2026-11-02 09:", "2026-11-00 09:"), ("2026-11-02 09:", "2_26-11-02 09:"), ("2026-11-02 09:", "2026-11-02 24:"),
+    ("2026-11-02 09:", "2026/11/02 09:"), ("2026-11-02 09:", "2026-11-02 0x:"), (" SHOP ", " SHOP "),
+    ("- 203.0.113.", "- 203.0.113.99"), ("- 203.0.113.", "- 203.0.113.0"), ("- 203.0.113.", "- 2001:db8::zz"),
+    ("- 203.0.113.", "- -"), (" Mozilla/5.0 ", " Mozilla/5.0 2"), (" Mozilla/5.0 ", " Mozilla/5.0 x"),
+]
+W3C_GOOD_FIELDS = [
+    ("2026-11-02 09:", "2028-02-29 09:"), ("- 203.0.113.", "- 2001:db8::"), ("- 203.0.113.", "- ::ffff:203.0.113."),
+    (" SHOP ", " - "), (" 812", " -"),
+]
+
 
 def _malformed(kind: int, cut: int, line: str, fmt: str) -> str:
     """A line as a crashed writer or a broken proxy leaves it: cut anywhere, garbage, or (W3C) a field
     missing or one too many; for `combined` also a bad field in a line of the right shape, or an unusual
     good one."""
-    if kind >= 3 and fmt == "combined":
-        old, new = (BAD_FIELDS + GOOD_FIELDS)[cut % len(BAD_FIELDS + GOOD_FIELDS)]
+    if kind >= 3:
+        fields = BAD_FIELDS + GOOD_FIELDS if fmt == "combined" else W3C_BAD_FIELDS + W3C_GOOD_FIELDS
+        old, new = fields[cut % len(fields)]
         return line.replace(old, new, 1)
     if kind == 0:
         return line[: 1 + cut % (len(line) - 1)]
@@ -109,3 +123,17 @@ def test_a_bad_field_is_rejected_whatever_page_the_line_names(bad: tuple[str, st
     assert lines == 8
     assert [r.split(" ")[0] for r in rejected] == ["shop.example.com.access.log:6"], good[5]
     assert rejected == _run("combined", data, [], prefilter=False)[0]
+
+
+@given(st.sampled_from([b for b in W3C_BAD_FIELDS if b[0] != b[1]]), st.sampled_from(PAGES))
+@settings(max_examples=60, deadline=None)
+def test_a_bad_w3c_field_is_rejected_whatever_page_the_line_names(bad: tuple[str, str], page: str) -> None:
+    """The same for W3C: a line with the right number of fields but a bad date, time, address or status is
+    rejected with its place whatever page it names (the block scan used to check only the field count)."""
+    good = [W3C_GOOD.format(ip=1 + i % 5, m=i // 60, s=i % 60, page="/about/", status=200) for i in range(8)]
+    good[5] = W3C_GOOD.format(ip=3, m=0, s=5, page=page, status=200).replace(*bad, 1)
+    data = (W3C_HEADER + "\n".join(good) + "\n").encode()
+    rejected, _, lines = _run("w3c", data, [])
+    assert lines == 10
+    assert [r.split(" ")[0] for r in rejected] == ["u_ex261102.log:8"], good[5]
+    assert rejected == _run("w3c", data, [], prefilter=False)[0]

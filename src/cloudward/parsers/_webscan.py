@@ -255,10 +255,13 @@ class BlockScanner:
         self.take_next = False
         self.retarget(status_4xx, shape)
 
-    def retarget(self, status_4xx: str, shape: str | None = None) -> None:
-        """Rebuild the trigger for a new client-error pattern and line shape (a W3C file's next #Fields)."""
+    def retarget(self, status_4xx: str, shape: str | None = None, valid: str | None = None) -> None:
+        """Rebuild the trigger for a new client-error pattern and line shape or valid-line grammar (a W3C
+        file's next #Fields)."""
         if shape is not None:
             self.shape = shape
+        if valid is not None:
+            self.valid = _valid_run(valid) if valid else None
         pattern = self.flt.trigger_pattern(target_prefix=self.target_prefix, target_start=self.target_start,
                                            target_end=self.target_end, status_4xx=status_4xx)
         if self.shape:
@@ -353,6 +356,8 @@ class WebDecoder(Decoder):
                 if scanner.search is not search:  # type: ignore[union-attr]  # a directive line changed the trigger
                     search = scanner.search  # type: ignore[union-attr]
                     hit = -2
+                    valid = scanner.valid  # type: ignore[union-attr]
+                    bad = -1 if valid is not None else size
                 if event is not None:
                     emit(event, out)
                 pos = end + 1

@@ -15,9 +15,30 @@ from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
 from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
 from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, ParseContext, WebInterest
+from cloudward.parsers.clf import CLF_ADDRESS
 
 #: before a usable #Fields header every data line is malformed (and rejected): the trigger finds them all
 NO_FIELDS_SHAPE = "^[^#\\r\\n]"
+
+
+#: RE2, case-sensitive, for the W3C `date` and `time` values `_web.iso_day_time` accepts (or fewer: 29
+#: February always goes to the parser, which knows leap years)
+W3C_DATE = ("[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+            "|(?:0[13578]|1[02])-31)")
+W3C_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?"
+_W3C_VALUE = "[^ \\r\\n]*"
+
+
+def w3c_valid_line(cols: _Columns) -> str:
+    """RE2 for one data line (no newline) that `_W3cLines.parse` provably accepts under these columns: exactly
+    `count` space-separated values, a real date and time, an address in `c-ip`, a 3-digit `sc-status` (or
+    `-`). The block scan parses every line that is not one, so a bad field is rejected with its file:line
+    whatever page it names; unusual spellings the parser also accepts are parsed too, and accepted."""
+    by_index = {cols.date: W3C_DATE, cols.time: W3C_TIME, cols.ip: CLF_ADDRESS, cols.status: "(?:[0-9]{3}|-)"}
+    values = [by_index.get(i, _W3C_VALUE) for i in range(cols.count)]
+    if values[0] == _W3C_VALUE:
+        values[0] = "[^ #\\r\\n][^ \\r\\n]*"  # not a directive, not an empty first value
+    return " ".join(f"(?:{v})" for v in values)
 
 
 def field_count_shape(count: int) -> str:
@@ -99,11 +120,13 @@ class _W3cLines:
                 if not cols.usable:
                     reject(f"{display}:{lineno}", "#Fields header lacks date, time, c-ip or cs-uri-stem")
                     if self.scanner is not None:
-                        self.scanner.retarget("^#", NO_FIELDS_SHAPE)
+                        self.scanner.retarget("^#", NO_FIELDS_SHAPE, valid="")
                 elif self.scanner is not None:
                     status = "(?:[^ \\n]* )" + "{" + str(cols.status) + "}" if cols.status < cols.count else ""
-                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#",
-                                          field_count_shape(cols.count))
+                    # the valid-line grammar proves every field a parse checks (the field count included),
+                    # so no shape branch is needed in the trigger
+                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#", "",
+                                          valid=w3c_valid_line(cols))
             return None
         cols = self.cols
         if cols is None or not cols.usable:
@@ -140,6 +163,12 @@ class _W3cLines:
                 site = self.fallback_site
             if len(self.site_cache) < 10_000:
                 self.site_cache[key] = site
+        # the date is checked before the prefilter's verdict: a bad line is rejected whatever page it names
+        try:
+            when = iso_day_time(parts[cols.date], parts[cols.time])
+        except ValueError as exc:
+            reject(f"{display}:{lineno}", str(exc))
+            return None
         agent = parts[cols.agent]
         flt = self.prefilter
         need = EVENT
@@ -157,11 +186,6 @@ class _W3cLines:
                     if self.summaries is not None:
                         self.summaries.skipped(ip, lineno, site)
                     return None
-        try:
-            when = iso_day_time(parts[cols.date], parts[cols.time])
-        except ValueError as exc:
-            reject(f"{display}:{lineno}", str(exc))
-            return None
         if need == ERROR_ONLY and self.summaries is not None:
             self.summaries.error(ip, when, parts[cols.stem], "" if agent == "-" else agent.replace("+", " "), lineno,
                                  site)
