@@ -17,13 +17,12 @@ from sigma_helpers import EMERGING, K8S, RULES, combined
 
 from cloudward.config import from_dict
 from cloudward.datalists import shipped
+from cloudward.events import K8sAudit
 from cloudward.inputs import InputFile
-from cloudward.parsers import by_name
+from cloudward.parsers import _k8s, by_name
 from cloudward.parsers.base import ParseContext
 from cloudward.pipeline import scan_text
 from cloudward.sigma import build
-from cloudward.events import K8sAudit
-from cloudward.parsers import _k8s
 from cloudward.sigma.detection import SigmaRules
 from cloudward.sigma.prefilter import UNSAFE, AuditPinTest, code_values, never_matches, safe_run
 
@@ -258,4 +257,4 @@ def test_a_rule_that_pins_a_response_code_to_a_word_needs_no_line() -> None:
     test = SigmaRules(group, ruleset).audit_interest[2]
     assert isinstance(test, AuditPinTest) and test.literal_test is None  # no RE2 pass at all
     verbs, resources, code_table = test.c_table
-    assert dict(zip(verbs, resources))[b"list"] == (b"secrets",) and code_table == (b"401", b"403")
+    assert dict(zip(verbs, resources, strict=True))[b"list"] == (b"secrets",) and code_table == (b"401", b"403")

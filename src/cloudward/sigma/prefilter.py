@@ -18,10 +18,10 @@ as before).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-import re
 from typing import Any
 
 import re2
