@@ -23,6 +23,7 @@ from cloudward.parsers import _k8s, by_name
 from cloudward.parsers.base import ParseContext
 from cloudward.pipeline import scan_text
 from cloudward.sigma import build
+from cloudward.sigma.compiler import EventValues
 from cloudward.sigma.detection import SigmaRules
 from cloudward.sigma.prefilter import UNSAFE, AuditPinTest, code_values, never_matches, safe_run
 
@@ -41,8 +42,11 @@ def every_event_matches(text: str, fmt: str, rule_paths: list) -> Counter[str]:
     out: Counter[str] = Counter()
     for ev in events:
         for group in ruleset.groups:
-            for rule, _ in group.match(ev):
-                out[rule.card.id] += 1
+            if group.records:
+                out.update(rule.card.id for rule, _ in group.match(ev))
+            elif group.applies(ev):  # every rule evaluated: no literal filter, no pin index
+                values = EventValues(ev, group.getters)
+                out.update(rule.card.id for rule in group.rules if rule.matches(values))
     return out
 
 
