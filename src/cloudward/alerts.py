@@ -249,12 +249,16 @@ def _merge_entities(alert: Alert, new: Mapping[str, Any], order: tuple[float, st
             slots = keys.setdefault(key, {})
             if not isinstance(slots, dict):
                 slots = keys[key] = {}
+            changed = key not in into
             for i, v in enumerate(value):  # a finding's own list keeps its order (an X-Forwarded-For chain)
                 vid = _value_id(v)
                 have = slots.get(vid)
                 at = (*order, i)
                 if have is None or at < tuple(have[0]):
                     slots[vid] = [list(at), v]
+                    changed = True
+            if not changed:  # every value already held from an earlier finding: the list stays as it is
+                continue
             if len(slots) > MAX_ENTITY_VALUES:
                 kept = sorted(slots.items(), key=lambda kv: (tuple(kv[1][0]), kv[0]))[:MAX_ENTITY_VALUES]
                 slots.clear()
@@ -284,6 +288,8 @@ class AlertBook:
         self.suppressed: dict[str, int] = {}
         #: alert id -> the card's description templates (English, Korean), to re-render after a merge
         self.templates: dict[str, tuple[str, str]] = {}
+        #: alert id -> (templates and values) its description was last rendered from (`_render`)
+        self._rendered: dict[str, tuple[str, str, dict[str, Any]]] = {}
         #: alerts changed since the last `drain_changed`, for streaming sinks
         self._changed: dict[str, Alert] = {}
         #: input name -> identity (`InputFile.identity`): `path:line` event ids are remembered as identity:line
@@ -355,22 +361,39 @@ class AlertBook:
         if order >= alert.last_order or not alert.last_params:
             alert.last_order, alert.last_params = order, dict(finding.params)
         self._render(alert)
-        known = {e["event_id"] for e in alert.evidence}
-        for ev in (*finding.related, event):
-            if ev.event_id not in known:
-                known.add(ev.event_id)
-                alert.evidence.append(evidence_of(ev))
-        self._trim_evidence(alert)
+        if not self._past_evidence(alert, finding):
+            known = {e["event_id"] for e in alert.evidence}
+            for ev in (*finding.related, event):
+                if ev.event_id not in known:
+                    known.add(ev.event_id)
+                    alert.evidence.append(evidence_of(ev))
+            self._trim_evidence(alert)
         self._changed[alert.id] = alert
         return alert
+
+    def _past_evidence(self, alert: Alert, finding: Finding) -> bool:
+        """True when the finding's event would sort after every kept evidence item of a full list, so
+        trimming would drop it at once (a rule matching thousands of events: no evidence built for them)."""
+        evidence = alert.evidence
+        if finding.related or len(evidence) < self.evidence_limit or not evidence:
+            return False
+        event = finding.event
+        when = format_time(event.time)
+        key = (not when, when, str(event.origin or event.event_id or ""), str(event.event_id or ""))
+        return key > _evidence_key(evidence[-1])
 
     def _render(self, alert: Alert) -> None:
         template, template_ko = self.templates.get(alert.id, ("", ""))
         if not template:
             return
         values = {**alert.entities, **alert.last_params}
+        # an alert matched again with the same values renders the same text: rendered once per change
+        done = (template, template_ko, values)
+        if self._rendered.get(alert.id) == done:
+            return
         alert.description = render(template, values)
         alert.description_ko = render(template_ko, values)
+        self._rendered[alert.id] = done
 
     def _trim_evidence(self, alert: Alert) -> None:
         alert.evidence.sort(key=_evidence_key)

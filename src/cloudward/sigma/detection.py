@@ -66,6 +66,8 @@ class SigmaRules(Detection):
         self._observed = 0
         self._watermark = -math.inf
         self._entities = self.group.mapping.entity_getters()
+        #: id of a rule -> the entities naming the rule (id, author, licence, references)
+        self._about: dict[int, dict[str, Any]] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
         self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
@@ -122,11 +124,16 @@ class SigmaRules(Detection):
                 v = None
             if v not in (None, "", []):
                 out[name] = v
-        out["rule_id"] = str(rule.rule.id)
-        out["rule_author"] = rule.rule.author or "unknown"
-        out["rule_license"] = rule.license or "not stated"
-        if rule.rule.references:
-            out["rule_references"] = list(rule.rule.references[:10])
+        about = self._about.get(id(rule))
+        if about is None:  # the rule's own part is the same on every match: made once
+            about = {"rule_id": str(rule.rule.id), "rule_author": rule.rule.author or "unknown",
+                     "rule_license": rule.license or "not stated"}
+            if rule.rule.references:
+                about["rule_references"] = tuple(rule.rule.references[:10])
+            self._about[id(rule)] = about
+        out.update(about)
+        if "rule_references" in out:
+            out["rule_references"] = list(out["rule_references"])
         return out
 
     def finding(self, rule: CompiledRule, event: Any, values: EventValues) -> SigmaFinding | None:
