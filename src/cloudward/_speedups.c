@@ -14,6 +14,11 @@
  * which could spell a letter of a key (`"\u0076erb"`), is on the line. With wanted_resources, a line with a
  * wanted verb is skippable too when the resource rule of the Python filter proves its resource unwanted
  * (`resource_skippable`): verb and resource are decided in one pass over the block.
+ *
+ * Optional pair_verbs, pair_resources and codes (Sigma rules, `cloudward.sigma.prefilter`) keep more lines in
+ * the same pass: a line whose verb equals one of pair_verbs ASCII case-insensitively (any byte past ASCII
+ * keeps the line) and whose resource is one of that verb's pair_resources (None: any), or a line with a
+ * `"code":` followed by one of codes (or by whitespace). Every skip still needs the `plain` proof.
  */
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
@@ -115,7 +120,73 @@ static int resource_skippable(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssiz
            && count_bytes(b + s, e - s, "\"resource\"", 10, 2) == 1 && plain(b, s, e, i);
 }
 
-static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted, PyObject *resources)
+/* Where v[0:n] stands in `tuple` compared ASCII case-insensitively: its index, -1 when nowhere, -2 when v holds
+   a byte past ASCII (Unicode case folding could make it equal: the Kelvin sign folds to 'k') */
+static Py_ssize_t ci_index(PyObject *tuple, const char *v, Py_ssize_t n)
+{
+    for (Py_ssize_t c = 0; c < n; c++)
+        if ((unsigned char)v[c] >= 0x80)
+            return -2;
+    Py_ssize_t count = PyTuple_GET_SIZE(tuple);
+    for (Py_ssize_t w = 0; w < count; w++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, w);
+        if (PyBytes_GET_SIZE(item) != n)
+            continue;
+        const char *t = PyBytes_AS_STRING(item);
+        Py_ssize_t c = 0;
+        while (c < n) {
+            char x = v[c];
+            if (x >= 'A' && x <= 'Z')
+                x = (char)(x - 'A' + 'a');
+            if (x != t[c])
+                break;
+            c++;
+        }
+        if (c == n)
+            return w;
+    }
+    return -1;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* A `"code"` key on the line whose number may be one of `codes` (digit strings): a value written as one of
+   them, or anything with whitespace around the colon (not the compact form, so not proven) */
+static int may_have_code(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *codes)
+{
+    const char *p = b + s, *end = b + e;
+    Py_ssize_t n = PyTuple_GET_SIZE(codes);
+    while (p < end) {
+        const char *q = find_bytes(p, end - p, "\"code\"", 6);
+        if (q == NULL)
+            return 0;
+        const char *c = q + 6;
+        p = c;
+        if (c < end && is_space(*c))
+            return 1;
+        if (c >= end || *c != ':')
+            continue;
+        c++;
+        if (c < end && is_space(*c))
+            return 1;
+        for (Py_ssize_t w = 0; w < n; w++) {
+            PyObject *item = PyTuple_GET_ITEM(codes, w);
+            Py_ssize_t len = PyBytes_GET_SIZE(item);
+            if (end - c >= len && memcmp(c, PyBytes_AS_STRING(item), (size_t)len) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The extra interest of audit_lines' optional arguments (Sigma rules): verbs (lowercase) each with the
+   resources (lowercase; None: any) it is wanted with, matched case-insensitively, and `"code"` values */
+typedef struct {
+    PyObject *verbs, *resources, *codes; /* NULL when not given */
+} Pairs;
+
+static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted, PyObject *resources,
+                     const Pairs *pairs)
 {
     if (e <= s || (e - s == 1 && b[s] == '\r'))
         return 1; /* blank */
@@ -144,18 +215,83 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
     Py_ssize_t vlen = q - (b + v);
     if (vlen > 0 && memchr(b + v, '\\', (size_t)vlen) != NULL)
         return 0;
-    if (in_tuple(wanted, b + v, vlen))
-        return resources != NULL && resource_skippable(b, s, e, i, resources);
+    int card = in_tuple(wanted, b + v, vlen);
+    if (pairs->verbs == NULL && pairs->codes == NULL) { /* the cards' rule alone, as before */
+        if (card)
+            return resources != NULL && resource_skippable(b, s, e, i, resources);
+        return plain(b, s, e, i);
+    }
+    if (card && resources == NULL)
+        return 0;
+    Py_ssize_t pair = -1;
+    if (pairs->verbs != NULL) {
+        pair = ci_index(pairs->verbs, b + v, vlen);
+        if (pair == -2 || (pair >= 0 && PyTuple_GET_ITEM(pairs->resources, pair) == Py_None))
+            return 0;
+    }
+    if (card || pair >= 0) { /* the resource decides: the line's single objectRef's single resource */
+        const char *rk = find_bytes(b + i, e - i, REF_KEY, REF_KEY_LEN);
+        if (rk == NULL)
+            return 0;
+        Py_ssize_t r = (rk - b) + REF_KEY_LEN;
+        if (r >= e)
+            return 0;
+        const char *m = memchr(b + r, '"', (size_t)(e - r));
+        if (m == NULL || memchr(b + r, '\\', (size_t)(m - (b + r))) != NULL)
+            return 0;
+        if (card && in_tuple(resources, b + r, m - (b + r)))
+            return 0;
+        if (pair >= 0 && ci_index(PyTuple_GET_ITEM(pairs->resources, pair), b + r, m - (b + r)) != -1)
+            return 0;
+        if (count_bytes(b + s, e - s, "\"objectRef\"", 11, 2) != 1
+            || count_bytes(b + s, e - s, "\"resource\"", 10, 2) != 1)
+            return 0;
+    }
+    if (pairs->codes != NULL && may_have_code(b, s, e, pairs->codes))
+        return 0;
     return plain(b, s, e, i);
+}
+
+static int bytes_tuple(PyObject *tuple, int none_items)
+{
+    if (!PyTuple_Check(tuple))
+        return 0;
+    for (Py_ssize_t w = 0; w < PyTuple_GET_SIZE(tuple); w++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, w);
+        if (!(PyBytes_Check(item) || (none_items && (item == Py_None || bytes_tuple(item, 0)))))
+            return 0;
+    }
+    return 1;
 }
 
 static PyObject *audit_lines(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     Py_ssize_t start, end;
-    PyObject *wanted, *resources = Py_None;
-    if (!PyArg_ParseTuple(args, "y*nnO!|O", &view, &start, &end, &PyTuple_Type, &wanted, &resources))
+    PyObject *wanted, *resources = Py_None, *pair_verbs = Py_None, *pair_resources = Py_None, *codes = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnO!|OOOO", &view, &start, &end, &PyTuple_Type, &wanted, &resources,
+                          &pair_verbs, &pair_resources, &codes))
         return NULL;
+    Pairs pairs = {NULL, NULL, NULL};
+    if (pair_verbs != Py_None || pair_resources != Py_None) {
+        if (!bytes_tuple(pair_verbs, 0) || !bytes_tuple(pair_resources, 1)
+            || PyTuple_GET_SIZE(pair_verbs) != PyTuple_GET_SIZE(pair_resources)) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "pair_verbs must be a tuple of bytes, pair_resources a tuple as long "
+                                             "of tuples of bytes or None");
+            return NULL;
+        }
+        pairs.verbs = pair_verbs;
+        pairs.resources = pair_resources;
+    }
+    if (codes != Py_None) {
+        if (!bytes_tuple(codes, 0)) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "codes must be a tuple of bytes or None");
+            return NULL;
+        }
+        pairs.codes = codes;
+    }
     if (resources == Py_None)
         resources = NULL;
     else if (!PyTuple_Check(resources)) {
@@ -187,7 +323,7 @@ static PyObject *audit_lines(PyObject *self, PyObject *args)
     while (pos < end) {
         const char *nlp = memchr(b + pos, '\n', (size_t)(end - pos));
         Py_ssize_t nl = nlp ? nlp - b : end;
-        if (!skippable(b, pos, nl, wanted, resources)) {
+        if (!skippable(b, pos, nl, wanted, resources, &pairs)) {
             PyObject *item = Py_BuildValue("(nnn)", index, pos, nl);
             if (item == NULL || PyList_Append(out, item) < 0) {
                 Py_XDECREF(item);
@@ -277,7 +413,8 @@ static PyObject *plain_json(PyObject *self, PyObject *arg)
 static PyMethodDef methods[] = {
     {"audit_lines", audit_lines, METH_VARARGS,
      "audit_lines(buf, start, end, wanted_verbs, wanted_resources=None) -> (list of (index, start, end) not "
-     "skippable, line count)"},
+     "skippable, line count); optional pair_verbs, pair_resources, codes: lines with one of those verbs and "
+     "its resources (case-insensitively), or a \"code\" of one of codes, are kept too"},
     {"plain_json", plain_json, METH_O,
      "plain_json(line) -> whether no number could overflow a double and nesting stays under 1000"},
     {NULL, NULL, 0, NULL},

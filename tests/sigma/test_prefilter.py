@@ -5,20 +5,27 @@ specials an attacker could use to slip past a naive byte test)."""
 
 from __future__ import annotations
 
+import random
+import re
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import orjson
+import pytest
 from sigma_helpers import EMERGING, K8S, RULES, combined
 
 from cloudward.config import from_dict
 from cloudward.datalists import shipped
+from cloudward.events import K8sAudit
 from cloudward.inputs import InputFile
-from cloudward.parsers import by_name
+from cloudward.parsers import _k8s, by_name
 from cloudward.parsers.base import ParseContext
 from cloudward.pipeline import scan_text
 from cloudward.sigma import build
-from cloudward.sigma.prefilter import UNSAFE, safe_run
+from cloudward.sigma.compiler import EventValues
+from cloudward.sigma.detection import SigmaRules
+from cloudward.sigma.prefilter import UNSAFE, AuditPinTest, code_values, never_matches, safe_run
 
 WEB_RULES = [RULES / "web", EMERGING]
 
@@ -35,8 +42,11 @@ def every_event_matches(text: str, fmt: str, rule_paths: list) -> Counter[str]:
     out: Counter[str] = Counter()
     for ev in events:
         for group in ruleset.groups:
-            for rule, _ in group.match(ev):
-                out[rule.card.id] += 1
+            if group.records:
+                out.update(rule.card.id for rule, _ in group.match(ev))
+            elif group.applies(ev):  # every rule evaluated: no literal filter, no pin index
+                values = EventValues(ev, group.getters)
+                out.update(rule.card.id for rule in group.rules if rule.matches(values))
     return out
 
 
@@ -155,3 +165,100 @@ def test_audit_prefilter_reads_every_event_a_rule_matches_and_skips_the_rest():
     assert skipped > 300
     got_with_cards, _ = scanned_matches(text, "json", [K8S], None)
     assert got_with_cards == want
+
+
+# -- the accelerated audit pass (verb-and-resource pairs and response codes in `_speedups.audit_lines`) ----
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "k8s" / "falco-trace-files"
+
+#: verbs and resources as attackers or odd clients may write them: case variants, a Unicode long s (which
+#: Sigma's case folding reads as "s"), and the ordinary ones
+_VERBS = ["get", "list", "watch", "create", "delete", "patch", "update", "CREATE", "Delete", "liſt", "LIST",
+          "deletecollection", "replace"]
+_RESOURCES = ["pods", "secrets", "events", "deployments", "leases", "configmaps", "serviceaccounts", "jobs",
+              "cronjobs", "rolebindings", "clusterrolebindings", "Pods", "ſecrets", "SECRETS",
+              "selfsubjectrulesreviews", "mutatingwebhookconfigurations", "nodes"]
+_CODES = [200, 200, 200, 201, 401, 403, 404, 4010, 500]
+_GROUPS = {"deployments": "apps", "jobs": "batch", "cronjobs": "batch", "rolebindings": "rbac.authorization.k8s.io",
+           "clusterrolebindings": "rbac.authorization.k8s.io", "selfsubjectrulesreviews": "authorization.k8s.io",
+           "mutatingwebhookconfigurations": "admissionregistration.k8s.io"}
+
+
+def _generated_audit(seed: int, n: int) -> str:
+    """`n` audit lines in the API server's compact layout, with the variants a byte test could get wrong:
+    response codes written with whitespace or inside other objects, keys and values spelled with JSON escapes,
+    a decoy verb, and hostPath pods and shells in request URIs."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        verb, resource = rnd.choice(_VERBS), rnd.choice(_RESOURCES)
+        obj = None
+        if resource.lower() == "pods" and rnd.random() < 0.3:
+            obj = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "alpine", "securityContext": {
+                "capabilities": {"add": ["SYS_ADMIN"]}} if rnd.random() < 0.5 else {}}],
+                "volumes": [{"name": "r", "hostPath": {"path": "/"}}] if rnd.random() < 0.5 else []}}
+        uri = f"/api/v1/namespaces/shop/{resource}/x{i}"
+        if rnd.random() < 0.05:
+            uri += rnd.choice(["/exec?command=%2Fbin%2Fsh", "/exec?command=/usr/bin/curl", "?watch=1"])
+        line = _audit(i, verb, resource, rnd.choice(_CODES), uri=uri, obj=obj,
+                      subresource=rnd.choice(["", "", "exec", "status"]),
+                      agent=rnd.choice(["kubectl/v1.29.2", "trufflehog/3.0", "kube-controller-manager/v1.29.2"]))
+        if resource.lower() in _GROUPS and rnd.random() < 0.8:
+            line = line.replace('"apiVersion":"v1"}', f'"apiGroup":"{_GROUPS[resource.lower()]}","apiVersion":"v1"}}')
+        variant = rnd.random()
+        if variant < 0.04:  # not the compact form: whitespace around the code's colon
+            line = re.sub(r'"code":(\d+)', r'"code": \1', line)
+        elif variant < 0.08:  # a key spelled with an escape
+            line = line.replace('"code":', '"\\u0063ode":').replace('"verb":', '"\\u0076erb":')
+        elif variant < 0.12:  # a decoy verb key inside the request body
+            line = line.replace('"stage":', '"requestObject":{"verb":"get"},"stage":', 1)
+        elif variant < 0.16:  # a value spelled with an escape
+            line = line.replace(f'"resource":"{resource}"', f'"resource":"\\u00{ord(resource[0]):02x}{resource[1:]}"')
+        elif variant < 0.20:  # a Status object in the response with its own code
+            line = line[:-2] + ',"responseObject":{"kind":"Status","code":403}}\n'
+        out.append(line)
+    return "".join(out)
+
+
+def _corpus() -> str:
+    """The audit events of the Falco trace files (one of their records is deliberately not an event)."""
+    lines = [ln for p in sorted(CORPUS.glob("*.json")) for ln in p.read_text().splitlines() if ln.strip()]
+    return "".join(ln + "\n" for ln in lines if "verb" in orjson.loads(ln))
+
+
+def _card_alerts(alerts: list) -> list:
+    return sorted((a.alert_type, a.id, a.count, orjson.dumps(a.entities, option=orjson.OPT_SORT_KEYS),
+                   [e["event_id"] for e in a.evidence]) for a in alerts if not a.alert_type.startswith("SIGMA_"))
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+@pytest.mark.parametrize("source", ["generated", "corpus"])
+def test_audit_pin_table_reads_every_event_a_rule_matches(monkeypatch, accelerated: bool, source: str) -> None:
+    if accelerated and not _k8s.ACCELERATED:
+        pytest.skip("the C accelerator is not built")
+    monkeypatch.setattr(_k8s, "ACCELERATED", accelerated)
+    text = _generated_audit(15, 1500) if source == "generated" else _corpus()
+    want = every_event_matches(text, "json", [K8S])
+    assert len(want) >= (10 if source == "generated" else 4)
+    got, skipped = scanned_matches(text, "json", [K8S], {"SIGMA_*"})
+    assert got == want
+    if source == "generated":
+        assert skipped > 300  # the prefilter still skips: lines no rule pins, with no code asked for
+    got_with_cards, _ = scanned_matches(text, "json", [K8S], None)
+    assert got_with_cards == want
+    # and the cards' alerts are the same with and without the rules
+    config = from_dict({"sigma": {"paths": [str(K8S)]}})
+    assert _card_alerts(scan_text(text, "json")[0]) == _card_alerts(scan_text(text, "json", config=config)[0])
+
+
+def test_a_rule_that_pins_a_response_code_to_a_word_needs_no_line() -> None:
+    ruleset = build(from_dict({}), [str(K8S)])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    never = [r.rule.title for r in group.rules if never_matches(r, group.mapping, "K8sAudit")]
+    assert never == ["Kubernetes Potential Enumeration Activity"]  # `responseStatus.code: 'ALLOW'`
+    codes = {r.rule.title: code_values(r, group.mapping) for r in group.rules}
+    assert codes["Kubernetes Unauthorized or Unauthenticated Access"] == {"401", "403"}
+    assert codes["Kubernetes Secrets Enumeration"] is None
+    test = SigmaRules(group, ruleset).audit_interest[2]
+    assert isinstance(test, AuditPinTest) and test.literal_test is None  # no RE2 pass at all
+    verbs, resources, code_table = test.c_table
+    assert dict(zip(verbs, resources, strict=True))[b"list"] == (b"secrets",) and code_table == (b"401", b"403")

@@ -150,3 +150,34 @@ def test_audit_record_fields():
     assert rec["type"] == "EXECVE" and rec["a0"] == "ls" and rec["a1"] == "-la"
     rec = parse_audit_record('type=SYSCALL msg=audit(1.0:1): syscall=59 exe="/usr/bin/dd" key="k"\x1dUID="root"')
     assert rec["exe"] == "/usr/bin/dd" and rec["key"] == "k" and rec["UID"] == "root"
+
+
+def test_pin_index_selects_the_rules_a_full_evaluation_matches():
+    """The Kubernetes group is indexed by verb and resource (most of its rules pin both): the candidates it
+    picks hold every rule that matches, on events of every verb and resource the rules name and others."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.compiler import EventValues
+
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    assert group._pin_fields == ("objectRef.resource", "verb")
+    pods = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a", "securityContext": {
+        "capabilities": {"add": ["NET_ADMIN"]}}}], "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    matched = set()
+    for verb in ("create", "CREATE", "delete", "list", "patch", "get", "update"):
+        for resource in ("pods", "secrets", "events", "deployments", "selfsubjectrulesreviews", "jobs",
+                         "rolebindings", "Secrets", "leases"):
+            for code in (200, 403):
+                ev = K8sAudit(time=1.0, event_id=f"{verb}:{resource}:{code}", verb=verb, resource=resource,
+                              code=code, namespace="kube-system", subresource="exec", api_group="batch",
+                              request_object=pods if resource == "pods" else None)
+                values = EventValues(ev, group.getters)
+                full = {r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))}
+                picked = {group.rules[i].card.id for i in group.candidates(ev, values)}
+                assert full <= picked, (verb, resource, code)
+                assert {r.card.id for r, _ in group.match(ev)} == full
+                matched |= full
+    assert len(matched) >= 10
+    # a word where the response code is an integer never matches, so that rule is never a candidate
+    enumeration = next(i for i, r in enumerate(group.rules) if r.rule.title.endswith("Enumeration Activity"))
+    assert enumeration not in group._pinned and enumeration not in group._loose_always

@@ -285,7 +285,7 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
             or not plain(buf, start, end, i)
         )
 
-    raw = interest.audit_raw
+    raw = _accelerated_raw(interest.audit_raw)
     if raw is None:
         return needed
 
@@ -324,13 +324,33 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
     wanted_resources = None if resources is None else tuple(sorted(r.encode() for r in resources))
     audit_lines = _audit_lines
 
+    raw = interest.audit_raw
+    table = getattr(raw, "c_table", None)
+    if table is not None:  # the raw test's verb-and-resource pairs and codes are decided in the same C pass
+        pair_verbs, pair_resources, codes = table
+
+        def scan_with_table(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
+            return audit_lines(buf, start, end, wanted, wanted_resources,  # type: ignore[misc]
+                               pair_verbs, pair_resources, codes)
+
+        literal_test = raw.literal_test  # type: ignore[union-attr]
+        return scan_with_table if literal_test is None else _with_raw_lines(scan_with_table, literal_test)
+
     def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
         return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
-    raw = interest.audit_raw
     if raw is None:
         return scan
     return _with_raw_lines(scan, raw)
+
+
+def _accelerated_raw(raw: Callable[[bytes, int, int], int] | None) -> Callable[[bytes, int, int], int] | None:
+    """`Interest.audit_raw`, as the C accelerator answers it when the test offers that (`accelerated`: Sigma
+    rules' pinned verbs, resources and codes checked by `audit_lines`)."""
+    accelerated = getattr(raw, "accelerated", None)
+    if accelerated is not None and ACCELERATED:
+        return accelerated(_audit_lines)  # type: ignore[no-any-return]
+    return raw
 
 
 def _with_raw_lines(scan: BlockFilter, raw: Callable[[bytes, int, int], int]) -> BlockFilter:

@@ -20,7 +20,14 @@ from cloudward.detections.base import Card, Detection
 from cloudward.events import Event, HttpRequest, K8sAudit
 from cloudward.sigma.compiler import EventValues
 from cloudward.sigma.fields import LogSourceMapping
-from cloudward.sigma.prefilter import AuditRawTest, SigmaWebInterest, raw_needs
+from cloudward.sigma.prefilter import (
+    AuditPinTest,
+    AuditRawTest,
+    SigmaWebInterest,
+    code_values,
+    never_matches,
+    raw_needs,
+)
 from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
 
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
@@ -59,6 +66,8 @@ class SigmaRules(Detection):
         self._observed = 0
         self._watermark = -math.inf
         self._entities = self.group.mapping.entity_getters()
+        #: id of a rule -> the entities naming the rule (id, author, licence, references)
+        self._about: dict[int, dict[str, Any]] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
         self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
@@ -115,11 +124,16 @@ class SigmaRules(Detection):
                 v = None
             if v not in (None, "", []):
                 out[name] = v
-        out["rule_id"] = str(rule.rule.id)
-        out["rule_author"] = rule.rule.author or "unknown"
-        out["rule_license"] = rule.license or "not stated"
-        if rule.rule.references:
-            out["rule_references"] = list(rule.rule.references[:10])
+        about = self._about.get(id(rule))
+        if about is None:  # the rule's own part is the same on every match: made once
+            about = {"rule_id": str(rule.rule.id), "rule_author": rule.rule.author or "unknown",
+                     "rule_license": rule.license or "not stated"}
+            if rule.rule.references:
+                about["rule_references"] = tuple(rule.rule.references[:10])
+            self._about[id(rule)] = about
+        out.update(about)
+        if "rule_references" in out:
+            out["rule_references"] = list(out["rule_references"])
         return out
 
     def finding(self, rule: CompiledRule, event: Any, values: EventValues) -> SigmaFinding | None:
@@ -161,24 +175,38 @@ class SigmaRules(Detection):
 
 def _audit_interest(group: RuleGroup) -> tuple[frozenset[str] | None, frozenset[str] | None, Any]:
     """(verbs, resources, raw test) of the audit lines the group's rules need parsed (`Interest`): no verb
-    or resource as such, but a raw test (`AuditRawTest`) for the verb-and-resource pairs of the rules that
-    pin both and the literals of the others; (None, None, None) - every line - when some rule can match a
-    line that holds none of its literals."""
+    or resource as such, but a raw test for the verb-and-resource pairs of the rules that pin both, the
+    response codes of the rules that ask only for those, and the literals of the others (`AuditPinTest`,
+    whose pairs and codes the C accelerator checks in its own pass); (None, None, None) - every line - when
+    some rule can match a line that holds none of its literals. A rule that can never match (a response
+    code pinned to a word) needs nothing."""
+    mapping = group.mapping
     pairs: list[tuple[frozenset[str], frozenset[str]]] = []
     unpinned = []
+    codes: set[str] = set()
+    literal_rules = []
     for rule in group.rules:
+        if never_matches(rule, mapping, "K8sAudit") and not rule.correlations:
+            continue
         pins = rule.condition.pins
         v, r = pins.get("verb"), pins.get("objectRef.resource")
         if v is None or r is None:
             unpinned.append(rule)
+            rule_codes = code_values(rule, mapping)
+            if rule_codes is None:
+                literal_rules.append(rule)
+            else:
+                codes |= rule_codes
         else:
             pairs.append((v, r))
-    needs = None
+    needs = literal_needs = None
     if unpinned:
-        needs = raw_needs(unpinned, group.mapping, "K8sAudit")
+        needs = raw_needs(unpinned, mapping, "K8sAudit")
         if needs is None:
             return None, None, None
-    return frozenset(), frozenset(), AuditRawTest(pairs, needs)
+    if literal_rules:
+        literal_needs = raw_needs(literal_rules, mapping, "K8sAudit")
+    return frozenset(), frozenset(), AuditPinTest(pairs, frozenset(codes), literal_needs, AuditRawTest(pairs, needs))
 
 
 _NO_MAPPING = LogSourceMapping(name="none", match={"\x00": ""}, kinds=(), fields={})

@@ -18,6 +18,7 @@ as before).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -299,6 +300,79 @@ class AuditRawTest:
                 return hit
             pos = hit_end  # the rest of the line may still hold what another rule needs
         return -1
+
+
+#: value specs whose value is always an integer (the audit event's response code, 0 when the record has
+#: none or a non-integer one): a rule can match only when one of the texts it pins them to is an integer's
+INTEGER_SPECS: dict[str, frozenset[str]] = {"K8sAudit": frozenset({"opt:code"})}
+_INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def never_matches(rule: Any, mapping: Any, kind: str) -> bool:
+    """True when `rule` pins an integer field to texts none of which an integer is written as (SigmaHQ's
+    enumeration rule asks `responseStatus.code: 'ALLOW'`): it needs no line at all."""
+    integers = INTEGER_SPECS.get(kind, frozenset())
+    return any(_spec(mapping, name) in integers and not any(_INT_TEXT.fullmatch(v) for v in values)
+               for name, values in rule.condition.pins.items())
+
+
+def code_values(rule: Any, mapping: Any) -> frozenset[str] | None:
+    """The response codes (as digits) one of which an audit event must have for `rule` to match, when every
+    literal of the rule is a whole response code; None otherwise."""
+    lits = rule.condition.literals
+    if not lits:
+        return None
+    out: set[str] = set()
+    for entry in lits:
+        name, text = literal_parts(entry)
+        if "\x1f" in entry or _spec(mapping, name) != "opt:code" or not _INT_TEXT.fullmatch(text):
+            return None
+        out.add(text)
+    return frozenset(out)
+
+
+class AuditPinTest:
+    """`AuditRawTest` for the C accelerator: the verb-and-resource pairs and response codes the rules pin go
+    into `_speedups.audit_lines`'s own pass over the block (`c_table`), so only the literals of the other
+    rules (`literal_test`, None when there are none) need a search of their own.
+
+    Called as a raw test (`Interest.audit_raw`) it is the pure-Python `AuditRawTest` of the same rules
+    (`fallback`), used where the accelerator is not (tests switch it off, the server's record path);
+    `accelerated(audit_lines)` is the same test with the C pass."""
+
+    def __init__(self, pairs: list[tuple[frozenset[str], frozenset[str]]], codes: frozenset[str],
+                 literal_needs: RawNeeds | None, fallback: AuditRawTest) -> None:
+        by_verb: dict[str, set[str]] = {}
+        for verbs, resources in pairs:
+            for v in verbs:
+                by_verb.setdefault(v, set()).update(resources)
+        ordered = sorted(by_verb)
+        self.c_table: tuple[tuple[bytes, ...], tuple[tuple[bytes, ...], ...], tuple[bytes, ...] | None] = (
+            tuple(v.encode() for v in ordered),
+            tuple(tuple(sorted(r.encode() for r in by_verb[v])) for v in ordered),
+            tuple(sorted(c.encode() for c in codes)) or None,
+        )
+        self.literal_test = AuditRawTest([], literal_needs) if literal_needs is not None else None
+        self.fallback = fallback
+
+    def __call__(self, buf: bytes, start: int, end: int) -> int:
+        return self.fallback(buf, start, end)
+
+    def accelerated(self, audit_lines: Any) -> Any:
+        """The raw test with the C pass: where the first line of buf[start:end] the rules need stands, or -1."""
+        verbs, resources, codes = self.c_table
+        literal_test = self.literal_test
+
+        def first(buf: bytes, start: int, end: int) -> int:
+            spans, _ = audit_lines(buf, start, end, (), None, verbs, resources, codes)
+            hit = spans[0][1] if spans else -1
+            if literal_test is not None:
+                other = literal_test(buf, start, end if hit < 0 else hit)
+                if other >= 0:
+                    return other
+            return hit
+
+        return first
 
 
 def _audit_extra() -> tuple[str, ...]:

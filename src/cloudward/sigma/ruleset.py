@@ -96,6 +96,14 @@ def card_for(rule: Any, mapping_name: str, data_source: str, entities: Iterable[
     )
 
 
+#: value specs read straight off an event's typed fields (no body to decode): a pin index may use them
+_CHEAP_SPECS = ("opt:", "attr:")
+#: at most this many fields make a pin index's key
+_PIN_INDEX_FIELDS = 2
+#: distinct keys a pin index remembers before it starts over
+_PIN_CACHE_MAX = 4096
+
+
 @dataclass
 class CompiledRule:
     rule: SigmaRule
@@ -143,6 +151,15 @@ class RuleGroup:
         self.getters: dict[str, Getter] = {}
         self._haystack_fields: list[str] = []
         self._haystack_getters: list[Getter] = []
+        #: the pin index (`_prepare_pins`): fields, the rules pinning them, a bounded cache of lookups, and
+        #: the literal filter of the other rules
+        self._pin_fields: tuple[str, ...] = ()
+        self._pinned: list[int] = []
+        self._pin_cache: dict[tuple[tuple[str, ...], ...], list[int]] = {}
+        self._loose_automaton: Any = None
+        self._loose_getters: list[Getter] = []
+        self._loose_by_literal: dict[str, list[int]] = {}
+        self._loose_always: list[int] = []
 
     @property
     def name(self) -> str:
@@ -176,6 +193,7 @@ class RuleGroup:
             self._automaton = automaton
         else:
             self._automaton = None
+        self._prepare_pins()
 
     def stats(self) -> dict[str, int]:
         return {"rules": len(self.rules), "literal_prefiltered": len(self.rules) - len(self._always),
@@ -189,12 +207,12 @@ class RuleGroup:
             return isinstance(raw, dict) and isinstance(raw.get("records"), list)
         return True
 
-    def haystack(self, subject: Any) -> str:
+    def haystack(self, subject: Any, getters: list[Getter] | None = None) -> str:
         """The literal-carrying field values of one event (or auditd record), joined and casefolded once.
 
         Read with the getters directly: most events stop here, so they never pay for the value cache."""
         parts: list[str] = []
-        for get in self._haystack_getters:
+        for get in self._haystack_getters if getters is None else getters:
             try:
                 v = get(subject)
             except (AttributeError, TypeError, ValueError):
@@ -211,20 +229,94 @@ class RuleGroup:
                     parts.append(t)
         return "\n".join(parts).casefold()
 
-    def candidates(self, subject: Any) -> list[int]:
-        """Indexes of the rules worth evaluating on `subject`: those whose literals occur, and the rest."""
-        if self._automaton is None:
-            return self._always
-        text = self.haystack(subject)
+    def candidates(self, subject: Any, values: EventValues | None = None) -> list[int]:
+        """Indexes of the rules worth evaluating on `subject`: with a pin index, the pinned rules whose pins the
+        event's values meet and the others' literal candidates; otherwise those whose literals occur, and the
+        rest."""
+        if self._pin_fields:
+            return self._indexed(subject, values if values is not None else EventValues(subject, self.getters))
+        return self._literal_candidates(subject, self._automaton, self._haystack_getters, self._by_literal,
+                                        self._always)
+
+    def _literal_candidates(self, subject: Any, automaton: Any, getters: list[Getter],
+                            by_literal: dict[str, list[int]], always: list[int]) -> list[int]:
+        if automaton is None:
+            return always
+        text = self.haystack(subject, getters)
         if not text:
-            return self._always
-        found = {lit for _, lit in self._automaton.iter(text)}
+            return always
+        found = {lit for _, lit in automaton.iter(text)}
         if not found:
-            return self._always
-        chosen = set(self._always)
+            return always
+        chosen = set(always)
         for lit in found:
-            chosen.update(self._by_literal[lit])
+            chosen.update(by_literal[lit])
         return sorted(chosen)
+
+    def _prepare_pins(self) -> None:
+        """A pin index when most rules pin the same cheap fields to exact values (Kubernetes audit rules pin
+        verb and resource): an event's values of those fields select, through one dict lookup, the pinned
+        rules that can match it; so an event matched by none of them reads no other field (the haystack of
+        literal fields would read request bodies for `apiGroup`). The remaining rules keep the literal filter."""
+        self._pin_fields = ()
+        self._pin_cache.clear()
+        counts: dict[str, int] = {}
+        for r in self.rules:
+            for name in r.condition.pins:
+                spec = self.mapping.fields.get(name, "")
+                if spec.startswith(_CHEAP_SPECS):
+                    counts[name] = counts.get(name, 0) + 1
+        chosen = sorted((n for n, c in counts.items() if c >= 2 and 2 * c >= len(self.rules)),
+                        key=lambda n: (-counts[n], n))[:_PIN_INDEX_FIELDS]
+        if len(chosen) < _PIN_INDEX_FIELDS:  # one pinned field (a web method) selects too little to pay
+            return
+        self._pin_fields = tuple(chosen)
+        from cloudward.sigma.prefilter import never_matches
+
+        # a rule that pins an integer field to a word (`responseStatus.code: 'ALLOW'`) is never evaluated
+        never = {i for i, r in enumerate(self.rules)
+                 if any(never_matches(r, self.mapping, kind.__name__) for kind in self.mapping.kinds)}
+        self._pinned = [i for i, r in enumerate(self.rules)
+                        if i not in never and any(f in r.condition.pins for f in chosen)]
+        pinned = set(self._pinned) | never
+        by_literal: dict[str, list[int]] = {}
+        fields: set[str] = set()
+        self._loose_always = []
+        for i, r in enumerate(self.rules):
+            if i in pinned:
+                continue
+            if r.condition.literals:
+                for entry in r.condition.literals:
+                    name, lit = literal_parts(entry)
+                    fields.add(name)
+                    by_literal.setdefault(lit, []).append(i)
+            else:
+                self._loose_always.append(i)
+        self._loose_by_literal = by_literal
+        self._loose_getters = [self.getters[f] for f in sorted(fields)]
+        self._loose_automaton = None
+        if by_literal:
+            automaton = ahocorasick.Automaton()
+            for lit in by_literal:
+                automaton.add_word(lit, lit)
+            automaton.make_automaton()
+            self._loose_automaton = automaton
+
+    def _indexed(self, subject: Any, values: EventValues) -> list[int]:
+        key = tuple(tuple(values.folded(f) or ()) for f in self._pin_fields)
+        hit = self._pin_cache.get(key)
+        if hit is None:
+            hit = [i for i in self._pinned if all(
+                not pins.isdisjoint(key[n]) for n, f in enumerate(self._pin_fields)
+                if (pins := self.rules[i].condition.pins.get(f)) is not None)]
+            if len(self._pin_cache) >= _PIN_CACHE_MAX:  # values are the log's (an attacker's): bounded
+                self._pin_cache.clear()
+            self._pin_cache[key] = hit
+        loose = self._literal_candidates(subject, self._loose_automaton, self._loose_getters,
+                                         self._loose_by_literal, self._loose_always)
+        if not loose:
+            return hit
+        return sorted({*hit, *loose})
 
     def match(self, event: Any) -> list[tuple[CompiledRule, EventValues]]:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
@@ -234,10 +326,10 @@ class RuleGroup:
         out: list[tuple[CompiledRule, EventValues]] = []
         done: set[int] = set()
         for subject in subjects:
-            chosen = self.candidates(subject)
+            values = EventValues(subject, self.getters)
+            chosen = self.candidates(subject, values)
             if not chosen:
                 continue
-            values = EventValues(subject, self.getters)
             for i in chosen:
                 if i in done:
                     continue
