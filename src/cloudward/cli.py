@@ -883,7 +883,8 @@ def tail_cmd(paths: tuple[str, ...], config_path: str | None, store_path: str | 
                 runner.deliver()
             if once:
                 break
-            time.sleep(interval)
+            if not runner.follower.backlog:  # catching up on a backlog does not wait between batches
+                time.sleep(interval)
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:

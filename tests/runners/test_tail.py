@@ -316,3 +316,26 @@ def test_a_batch_resent_with_new_lines_after_a_tail_crash_reads_only_the_new_one
     alerts = srv.request("GET", "/api/v1/alerts?limit=100", token=READER).json()["items"]
     assert sorted(a["entities"]["pod"] for a in alerts if a["alert_type"] == "K8S_PrivilegedContainer") == \
         sorted(f"p{i}" for i in range(0, 30, 3))
+
+
+def test_a_backlog_is_read_in_full_batches_without_waiting_between_them(tmp_path: Path, monkeypatch: Any) -> None:
+    """A file with more whole lines than one batch holds says so (`backlog`), so the runner passes again at
+    once instead of sleeping its interval after every batch (which capped catching up at one batch a
+    second); the last batch clears it, and a partial last line is no backlog."""
+    from cloudward.runners import tail as tail_module
+
+    monkeypatch.setattr(tail_module, "MAX_BATCH_BYTES", 1000)
+    log = tmp_path / "access.log"
+    line = '198.51.100.7 - - [02/Nov/2026:09:15:27 +0000] "GET / HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n'
+    log.write_text(line * 30 + line[:20])  # ~2.8 KB of whole lines, then half a line still being written
+    follower = tail_module.Follower([str(log)], {})
+    passes, read = [], 0
+    while True:
+        chunks = follower.scan()
+        read += sum(len(c.data) for c in chunks)
+        follower.committed(chunks)
+        passes.append(follower.backlog)
+        if not follower.backlog:
+            break
+    assert read == len(line) * 30
+    assert passes == [True, True, False]

@@ -132,9 +132,12 @@ class Follower:
         self.records = records
         #: identities the last pass found
         self.present: set[str] = set()
+        #: the last pass left whole lines unread in some file (its batch was full): pass again at once
+        self.backlog = False
 
     def scan(self) -> list[Chunk]:
         self.present = set()
+        self.backlog = False
         known = dict(self.records)  # decisions against what was committed, before this pass changes it
         by_head: dict[tuple[int, str], Record] = {(r.head_len, r.head_hash): r for r in known.values()}
         chunks = []
@@ -166,6 +169,8 @@ class Follower:
                 offset = base.offset if base is not None and base.offset <= len(content) else 0
                 record = Record(identity, path, offset, min(len(content), offset), head_hash(content[:offset]))
             end = content.rfind(b"\n", record.offset, record.offset + MAX_BATCH_BYTES) + 1
+            if end > record.offset and content.find(b"\n", end) >= 0:
+                self.backlog = True
             new = Record(identity, path, record.offset, record.head_len, record.head_hash)
             if end > record.offset:
                 head_len = min(end, HEAD_BYTES)
