@@ -160,8 +160,12 @@ def main() -> None:
         alerts = sqlite3.connect(db).execute("SELECT alert_type, count FROM alerts").fetchall()
         latencies.sort()
         # every event run leaves a redelivery key, unless the store pruned the oldest (past 2x the memory's size)
-        pruned = bool(args.redelivery_keys) and ran[0] > 2 * args.redelivery_keys
-        lost = sent[0] - accepted[0] + (0 if pruned else ran[0] - keys)
+        from cloudward.server.settings import ServerSettings
+
+        limit = args.redelivery_keys or ServerSettings.redelivery_keys  # the configured or default size
+        pruned = ran[0] > 2 * limit
+        # pruned: the store must still hold at least the newest 2x redelivery_keys
+        lost = sent[0] - accepted[0] + (max(0, 2 * limit - keys) if pruned else ran[0] - keys)
         p = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else None
         print("| clients | batch | seconds | requests | events/s | p50 ms | p99 ms | server CPU % | RSS start→end MB "
               "| events lost |")

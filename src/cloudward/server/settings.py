@@ -24,7 +24,7 @@ SERVER_SECTION: dict[str, tuple[type, Any, str]] = {
     "tls_key": (str, "", "the certificate's key file (PEM)"),
     "client_ca": (str, "", "CA file: clients must present a certificate it signed (the API server can)"),
     "dashboard_url": (str, "", "base URL links to an alert start with (Slack messages)"),
-    "redelivery_keys": (int, 500_000, "audit events (auditID + stage) and client batches remembered to make "
+    "redelivery_keys": (int, 100_000, "audit events (auditID + stage) and client batches remembered to make "
                                       "a redelivery a no-op; memory and store keep at most twice this many"),
     "retention_days": (int, 0, "delete closed alerts, delivered outbox rows and redelivery keys older than "
                                "this many days (0: keep everything)"),
@@ -69,7 +69,7 @@ class ServerSettings:
     tls_key: str = ""
     client_ca: str = ""
     dashboard_url: str = ""
-    redelivery_keys: int = 500_000
+    redelivery_keys: int = 100_000
     retention_days: int = 0
     tokens: tuple[TokenSpec, ...] = ()
 

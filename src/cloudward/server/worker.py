@@ -144,7 +144,7 @@ def _drain_counts(counts: ScanStats, into: ScanStats) -> None:
 
 
 class IngestWorker:
-    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64, redelivery_keys: int = 500_000,
+    def __init__(self, engine: Engine, store: Store, *, max_queue: int = 64, redelivery_keys: int = 100_000,
                  on_commit: Callable[[list[Alert], Any], None] | None = None,
                  after_commit: Callable[[list[Alert]], None] | None = None, metrics: Any = None) -> None:
         self.engine = engine
