@@ -352,13 +352,7 @@ class IngestWorker:
                 if skip:
                     stats.skipped += 1
                     continue
-                ref = RecordRef(display, 1, i)
-                try:
-                    events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
-                except ValueError as exc:
-                    ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
-                except (TypeError, KeyError, AttributeError) as exc:
-                    ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
+                _append_audit_event(events, record, RecordRef(display, 1, i), ctx)
             self._fed_changes += engine.feed(events)
             stats.formats["k8s-audit"] += len(events)
         else:
@@ -427,12 +421,7 @@ class IngestWorker:
             if type(record) is not dict:
                 ctx.reject(str(ref), "EventList item is not an object")
                 continue
-            try:
-                events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
-            except ValueError as exc:
-                ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
-            except (TypeError, KeyError, AttributeError) as exc:
-                ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
+            _append_audit_event(events, record, ref, ctx)
         self._fed_changes += engine.feed(events)
         stats.formats["k8s-audit"] += len(events)
 
@@ -553,3 +542,13 @@ class IngestWorker:
             self._saved_rows[(a, k)] = body
         if self.after_commit is not None:
             self.after_commit(changed)
+
+
+def _append_audit_event(events: list[Any], record: dict[str, Any], ref: Any, ctx: Any) -> None:
+    """One audit record as an event, or rejected with its place and reason (never raised)."""
+    try:
+        events.append(make_event(record, ref, ctx, cluster=ctx.cluster))
+    except ValueError as exc:
+        ctx.reject(str(ref), f"invalid k8s-audit record: {exc}")
+    except (TypeError, KeyError, AttributeError) as exc:
+        ctx.reject(str(ref), f"invalid k8s-audit record: {type(exc).__name__}")
