@@ -312,45 +312,15 @@ class AuditStream:
         self.mode = mode
 
     def lines(self, on_idle: Callable[[], None] | None = None) -> Iterator[bytes]:
-        """Audit records as auditd RAW log lines, until `stop_reading`.
+        """Audit records as auditd RAW log lines, until `stop_reading`: `batches`, one record at a time.
 
-        The socket is drained without blocking; `on_idle` is called each time it runs dry (before
-        waiting), so a consumer can hand on what it has in one go rather than record by record.
+        `on_idle` is called each time the socket runs dry (before waiting), so a consumer can hand on
+        what it has in one go rather than record by record.
         """
-        sock = self.sock
-        assert sock is not None
-        sock.setblocking(False)
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        wait_ms = int(self.poll_seconds * 1000)
-        types = RECORD_TYPES
-        recv = sock.recv
-        while not self.closing:
-            try:
-                data = recv(1 << 16)
-            except BlockingIOError:
-                if on_idle is not None:
-                    on_idle()
-                if poller.poll(wait_ms) and self.coalesce_seconds:
-                    time.sleep(self.coalesce_seconds)
-                continue
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self.overruns += 1  # the kernel dropped records for us; counted, keep reading
-                    continue
-                if exc.errno in (errno.EBADF, errno.ENOTSOCK) or self.sock is None:
-                    return
-                raise
-            # kauditd sends one record a datagram, and its nlmsg_len counts the payload only (not the
-            # 16-byte header, unlike every other netlink family): the record is the rest of the datagram
-            if len(data) < 16:
-                continue
-            name = types.get(int.from_bytes(data[4:6], "little"))
-            if name is None:
-                continue
-            self.records += 1
-            end = data.find(b"\0", 16)
-            yield b"type=" + name + b" msg=" + (data[16:] if end < 0 else data[16:end]).rstrip(b"\n")
+        for records, dry in self.batches():
+            yield from records
+            if dry and on_idle is not None:
+                on_idle()
 
     def batches(self, max_records: int = 2048) -> Iterator[tuple[list[bytes], bool]]:
         """What the socket holds, drained without blocking: (records as auditd RAW lines, ran dry), until
@@ -374,7 +344,8 @@ class AuditStream:
             try:
                 while len(out) < max_records:
                     data = recv(1 << 16)
-                    # one record a datagram; nlmsg_len counts the payload only (see `lines`)
+                    # kauditd sends one record a datagram, and its nlmsg_len counts the payload only (not the
+                    # 16-byte header, unlike every other netlink family): the record is the rest of the datagram
                     if len(data) < 16:
                         continue
                     name = types.get(from_bytes(data[4:6], "little"))
