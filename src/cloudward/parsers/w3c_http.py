@@ -41,14 +41,6 @@ def w3c_valid_line(cols: _Columns) -> str:
     return " ".join(f"(?:{v})" for v in values)
 
 
-def field_count_shape(count: int) -> str:
-    """RE2 for a data line without exactly `count` fields (W3C values hold no spaces): fewer (a line that
-    ends before its count-1'th space), more (a count'th space), or an empty first field. Blank lines and
-    directives do not match."""
-    fewer = f"^[^ \\r\\n#][^ \\n]*(?: [^ \\n]*){{0,{count - 2}}}$|" if count >= 2 else ""
-    return f"{fewer}^[^\\n]*(?: [^ \\n]*){{{count}}}|^ "
-
-
 class _Columns:
     def __init__(self, f: W3cFields) -> None:
         self.count = f.count
