@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
-
 from cloudward.inputs import ScanStats
 from cloudward.pipeline import Pipeline
-from cloudward.report import print_summary, reading_summary
+from cloudward.report import SummaryWriter, print_summary, reading_summary
 
 
 def test_reading_summary_distinguishes_inspected_skipped_ignored():
@@ -30,7 +28,7 @@ def test_summary_of_a_real_run():
     pipe.run_input(InputFile.from_bytes(rows.encode(), "access.log"), None)
     alerts = pipe.finish()
     out = io.StringIO()
-    print_summary(Console(file=out, width=300), pipe, alerts, 0.5)
+    print_summary(SummaryWriter(out), pipe, alerts, 0.5)
     text = out.getvalue()
     assert "Read 1 input(s), 21 lines" in text
     assert "inspected by the detections" in text and "skipped by the prefilter" in text

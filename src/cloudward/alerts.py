@@ -9,13 +9,13 @@ ID, the same file scanned twice) changes nothing.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cloudward.config import Config, SuppressRule, severity_rank
+from cloudward.digest import sha256_hex
 from cloudward.events import Event
 from cloudward.timeutil import format_time
 
@@ -201,7 +201,7 @@ def render(template: str, values: Mapping[str, Any]) -> str:
 
 
 def alert_id(alert_type: str, resource_name: str, key: str) -> str:
-    digest = hashlib.sha256(f"{alert_type}\x1f{resource_name}\x1f{key}".encode()).hexdigest()
+    digest = sha256_hex(f"{alert_type}\x1f{resource_name}\x1f{key}".encode())
     return digest[:24]
 
 

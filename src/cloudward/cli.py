@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +16,8 @@ from cloudward.config import SEVERITIES, Config, ConfigError, load, severity_ran
 from cloudward.textsafe import terminal_safe
 
 if TYPE_CHECKING:  # the commands import what they use: `cloudward scan` never loads rich tables or pySigma
+    import threading
+
     from rich.console import Console
     from rich.progress import Progress
 
@@ -93,7 +93,7 @@ class _ProgressWatcher:
         self.total = sum(sizes)
         self.done = 0
         self.current: InputFile | None = None
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None
         self.progress: Progress | None = None
 
     def enabled(self, requested: bool | None) -> bool:
@@ -109,6 +109,8 @@ class _ProgressWatcher:
         self.current = src
 
     def __enter__(self) -> _ProgressWatcher:
+        import threading  # only with a progress bar
+
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -122,8 +124,10 @@ class _ProgressWatcher:
         self.progress.start()
         task = self.progress.add_task("scan", total=self.total)
 
+        stop = self._stop = threading.Event()
+
         def poll() -> None:
-            while not self._stop.wait(0.2):
+            while not stop.wait(0.2):
                 pos = self.current.position() if self.current is not None else 0
                 self.progress.update(task, completed=min(self.done + pos, self.total))  # type: ignore[union-attr]
 
@@ -132,6 +136,7 @@ class _ProgressWatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
         self._stop.set()
         self._thread.join()
         if self.progress is not None:
@@ -148,21 +153,29 @@ def run_scan(
     from cloudward.runners.scan import ScanRunner
     from cloudward.sinks import from_config as sinks_from_config
     from cloudward.sinks import known_types, make_sink
-    from cloudward.store import Store, StoreError
     stdout_sink = make_sink(output, sys.stdout.buffer)
     if stdout_sink is None:
         raise click.UsageError(f"unknown output {output!r}; choose from {', '.join(known_types())}")
-    try:
-        store = Store(store_path) if store_path else None
-    except StoreError as exc:
-        raise click.UsageError(str(exc)) from None
+    # sqlite3 errors can only come from a store; without one, neither the store nor sqlite3 is loaded
+    db_errors: tuple[type[Exception], ...] = ()
+    store: Store | None = None
+    if store_path:
+        import sqlite3
+
+        from cloudward.store import Store, StoreError
+
+        db_errors = (sqlite3.DatabaseError,)
+        try:
+            store = Store(store_path)
+        except StoreError as exc:
+            raise click.UsageError(str(exc)) from None
     try:
         sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
         runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks,
                             workers=_default_workers() if workers is None else workers)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
-    except sqlite3.DatabaseError as exc:
+    except db_errors as exc:
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
     pipe = runner.engine
     if not quiet:
@@ -180,7 +193,7 @@ def run_scan(
             alerts = runner.run(paths, fmt, min_severity=min_severity)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    except sqlite3.DatabaseError as exc:
+    except db_errors as exc:
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
     finally:
         if store is not None:
@@ -191,23 +204,23 @@ def run_scan(
     except OSError as exc:
         raise click.UsageError(f"cannot write to a sink: {exc}") from None
     if not quiet:
-        from cloudward.report import print_summary
+        from cloudward.report import SummaryWriter, print_summary
 
-        print_summary(_stderr(), pipe, alerts, seconds)
+        print_summary(SummaryWriter(), pipe, alerts, seconds)
     if rejects_file:
         with open(rejects_file, "wb") as fh:
             for r in pipe.stats.rejections:
                 fh.write(orjson.dumps({"where": r.where, "reason": r.reason}) + b"\n")
     unread = pipe.unread_inputs
     if unread:
-        from rich.text import Text
+        from cloudward.report import SummaryWriter
 
         # loud even with --quiet: a whole input lost is never a detail of the summary
-        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
-        _stderr().print(Text(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
-                       "(unrecognized format or every record rejected; see the rejections)"
-                       + ("" if allow_unread else f"; exit status {EXIT_REJECTED}, --allow-unread accepts this"),
-                       style="bold red"))
+        shown = terminal_safe(", ".join(unread[:5]), 2000) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        SummaryWriter().print(f"cloudward: nothing was read from {len(unread)} non-empty input(s): {shown} "
+                              "(unrecognized format or every record rejected; see the rejections)"
+                              + ("" if allow_unread else f"; exit status {EXIT_REJECTED}, --allow-unread accepts this"),
+                              style="bold red")
     if fail_on and any(severity_rank(a.severity) >= severity_rank(fail_on) and a.status == "active" for a in alerts):
         return EXIT_ALERTS
     if strict and pipe.stats.rejected:
@@ -321,7 +334,7 @@ def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_
 
     The alerts are those `cloudward scan` reports for the same inputs (same ids, counts and evidence).
     """
-    from cloudward.report import print_summary
+    from cloudward.report import SummaryWriter, print_summary
     try:
         from cloudward import spark as spark_job
     except ImportError as exc:  # pragma: no cover - pyspark is an install-time dependency
@@ -345,7 +358,7 @@ def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_
     finally:
         session.stop()
     if not quiet:
-        print_summary(_stderr(), engine, alerts, time.perf_counter() - started)
+        print_summary(SummaryWriter(), engine, alerts, time.perf_counter() - started)
 
 
 @main.command()
@@ -689,6 +702,8 @@ class _StoreCommand(click.Command):
     """Store problems met while a command runs (damaged pages, a read-only file) are usage errors (exit 2)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
         from cloudward.store import AmbiguousId, StoreError
         try:
             return super().invoke(ctx)

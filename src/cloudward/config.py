@@ -22,7 +22,6 @@ Detection ids and parameters are checked against the cards when the pipeline is 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -183,6 +182,8 @@ def load(path: str | Path | None) -> Config:
         return Config()
     p = Path(path)
     try:
+        import tomllib  # only when a file is given: the defaults are built in
+
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {p}") from None

@@ -12,7 +12,6 @@ their keys are checked once the owning module calls `register_section(name, sche
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -206,6 +205,8 @@ class _Checker:
         self.errors.append(f"{self.source}: {path}: {message}")
 
     def unknown(self, path: str, name: str, known: list[str], what: str = "key") -> None:
+        import difflib  # only to suggest a fix for a misspelt key
+
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else (
             f"; known: {', '.join(sorted(known))}" if len(known) <= 12 else "")

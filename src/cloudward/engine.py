@@ -27,7 +27,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudward import detections as registry
 from cloudward import parsers
@@ -50,8 +50,10 @@ from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
 from cloudward.parsers.base import Interest, ParseContext
 from cloudward.state import event_from_state, event_state
-from cloudward.store import Store, load_state_rows
 from cloudward.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from cloudward.store import Store
 
 MUTATING_VERBS = frozenset({"create", "update", "patch"})
 #: container records that are snapshots of state (`docker inspect`, the daemon's configuration), not things
@@ -358,6 +360,8 @@ class Engine:
                 state = store.load_state(det.card.id)
                 if state is not None:
                     det.merge(state)
+            from cloudward.store import load_state_rows  # a store is optional: sqlite3 loads only with one
+
             rows = load_state_rows(store)
             if rows:
                 self.merge(rows_to_state(rows))

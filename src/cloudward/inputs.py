@@ -8,7 +8,6 @@ and reported, a truncated gzip keeps every line before the damage, and every pro
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import stat
@@ -18,6 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+from cloudward.digest import sha256_hex
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -251,7 +252,7 @@ class InputFile:
                     with open(self.path, "rb") as fh:
                         st = os.fstat(fh.fileno())
                         if stat.S_ISREG(st.st_mode):
-                            digest = hashlib.sha256(fh.read(IDENTITY_BYTES)).hexdigest()[:16]
+                            digest = sha256_hex(fh.read(IDENTITY_BYTES))[:16]
                             self._identity = f"file:{st.st_dev}:{st.st_ino}:{digest}"
                 except OSError:
                     pass
@@ -469,7 +470,15 @@ class InputFile:
 
 
 #: templates compared against runs of blank lines: equality of bytes is a memcmp, far faster than any loop
-_RUN_TEMPLATES = tuple((unit, unit * ((1 << 20) // len(unit))) for unit in (b"\n", b"\r\n", b"\r"))
+#: (3 MB, so made when a run of blank lines is first met, not at start-up)
+_RUN_TEMPLATES: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def _run_templates() -> tuple[tuple[bytes, bytes], ...]:
+    global _RUN_TEMPLATES
+    if not _RUN_TEMPLATES:
+        _RUN_TEMPLATES = tuple((unit, unit * ((1 << 20) // len(unit))) for unit in (b"\n", b"\r\n", b"\r"))
+    return _RUN_TEMPLATES
 
 
 def _repeat_run(buf: bytes, pos: int, end: int, unit: bytes, template: bytes) -> int:
@@ -502,11 +511,12 @@ def blank_run_end(buf: bytes, pos: int, end: int) -> int:
     """Where the run of CR/LF bytes starting at `pos` ends (at most `end`). Runs of blank lines (LF, CRLF)
     cost a few memcmp-speed comparisons however long they are: a decompressed bomb of newlines is skipped,
     not iterated."""
+    templates = _RUN_TEMPLATES or _run_templates()
     while pos < end:
         c = buf[pos]
         if c != 10 and c != 13:
             break
-        for unit, template in _RUN_TEMPLATES:
+        for unit, template in templates:
             n = _repeat_run(buf, pos, end, unit, template)
             if n:
                 pos += n

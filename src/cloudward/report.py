@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
-from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from cloudward.alerts import Alert
 from cloudward.config import SEVERITIES
@@ -41,9 +39,40 @@ def reading_summary(stats: ScanStats) -> list[str]:
     return out
 
 
-def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds: float) -> None:
+#: ANSI colours of the summary's styled lines, on a terminal only
+_STYLES = {"yellow": "33", "magenta": "35", "red": "31", "bold red": "1;31", "bold": "1"}
+
+
+class SummaryWriter:
+    """Writes the summary's lines to a text stream (stderr by default), coloured only on a terminal and not
+    under NO_COLOR or TERM=dumb. Plain writes, not rich: an empty or quiet scan should not pay for loading
+    rich; only the alerts-by-type table is drawn with it."""
+
+    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if color is None:
+            isatty = getattr(self.stream, "isatty", None)
+            color = bool(isatty and isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        self.color = color
+
+    def print(self, text: str, style: str | None = None) -> None:
+        code = _STYLES.get(style or "") if self.color else None
+        self.stream.write(f"\x1b[{code}m{text}\x1b[0m\n" if code else text + "\n")
+
+    def print_table(self, table: object) -> None:
+        from rich.console import Console
+
+        self.stream.flush()
+        Console(file=self.stream, highlight=False, force_terminal=self.color, no_color=not self.color).print(table)
+
+
+def print_summary(out: SummaryWriter, pipe: Pipeline, alerts: list[Alert], seconds: float) -> None:
+    """The run summary. Every text that came from input (rule names, rejection reasons) is made terminal-safe
+    here, since the lines are written as they are."""
     stats = pipe.stats
     if alerts:
+        from rich.table import Table
+
         counts: Counter[tuple[str, str]] = Counter((a.alert_type, a.severity) for a in alerts)
         table = Table(title="Alerts by type and severity", title_justify="left")
         table.add_column("Alert type")
@@ -54,39 +83,39 @@ def print_summary(console: Console, pipe: Pipeline, alerts: list[Alert], seconds
         for alert_type in sorted({t for t, _ in counts}):
             row = [str(counts.get((alert_type, s), "")) for s in shown]
             table.add_row(alert_type, *row, str(sum(counts[(alert_type, s)] for s in SEVERITIES)))
-        console.print(table)
+        out.print_table(table)
     rate = stats.lines / seconds if seconds > 0 else 0.0
-    console.print(
+    out.print(
         f"Read {stats.files} input(s), {stats.lines:,} lines in {seconds:.2f}s ({rate:,.0f} lines/s); "
         f"{len(alerts)} alert(s)."
     )
     for line in reading_summary(stats):
-        console.print(line)
+        out.print(line)
     if stats.formats:
-        console.print("Formats: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.formats.items()) if v))
+        out.print("Formats: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.formats.items()) if v))
     if stats.duplicates:
-        console.print(f"Ignored {stats.duplicates:,} redelivered events (same audit ID and stage).")
+        out.print(f"Ignored {stats.duplicates:,} redelivered events (same audit ID and stage).")
     if stats.uninspectable:
-        console.print(Text(
+        out.print(
             f"{stats.uninspectable:,} mutating Kubernetes requests were logged without a body (Metadata level) "
-            f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow"))
+            f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow")
     # cards an engine never set up (it read nothing) held nothing back
     for det in getattr(pipe, "engine", pipe).detections_set_up():
         if det.held_back:
             period = det.params.get("learning_period", "")
-            console.print(Text(
+            out.print(
                 f"{det.card.id}: {det.held_back:,} finding(s) held back by its learning period "
                 f"(learning_period = {period}) until {format_time(det.held_until)}; what it saw meanwhile "
-                f"became its baseline.", style="yellow"))
+                f"became its baseline.", style="yellow")
     if pipe.allowed:
-        console.print(f"{pipe.allowed:,} findings matched allow rules and were not raised.")
+        out.print(f"{pipe.allowed:,} findings matched allow rules and were not raised.")
     for rule, n in sorted(pipe.book.suppressed.items()):
-        console.print(Text(f"Suppressed {n} alert(s) by rule: {terminal_safe(rule)}", style="magenta"))
+        out.print(f"Suppressed {n} alert(s) by rule: {terminal_safe(rule)}", style="magenta")
     if stats.rejected:
         reasons = ", ".join(f"{terminal_safe(k)} {v:,}" for k, v in stats.reject_reasons.most_common(6))
-        console.print(Text(f"Rejected {stats.rejected:,} record(s): {reasons}", style="red"))
+        out.print(f"Rejected {stats.rejected:,} record(s): {reasons}", style="red")
         for r in stats.rejections[:SHOWN_REJECTIONS]:
-            console.print(Text(f"  {terminal_safe(r.where, 200)}: {terminal_safe(r.reason, 300)}"))
+            out.print(f"  {terminal_safe(r.where, 200)}: {terminal_safe(r.reason, 300)}")
         if stats.rejected > SHOWN_REJECTIONS:
-            console.print(f"  ... and {stats.rejected - SHOWN_REJECTIONS:,} more (--output-rejects FILE lists all "
-                          f"kept, up to {len(stats.rejections)})")
+            out.print(f"  ... and {stats.rejected - SHOWN_REJECTIONS:,} more (--output-rejects FILE lists all "
+                      f"kept, up to {len(stats.rejections)})")

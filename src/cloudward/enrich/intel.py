@@ -7,13 +7,15 @@ in the configuration, and from `[[intel.taxii]]` collections. Feed syntax: `clou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudward.config import Config, ConfigError
 from cloudward.enrich import Enricher
 from cloudward.events import FtpEvent, HttpRequest, NetConnection, ProcessExec
-from cloudward.intel.feeds import FeedError, FeedReport, load_feed
 from cloudward.intel.indicators import Hit, IntelIndex
+
+if TYPE_CHECKING:
+    from cloudward.intel.feeds import FeedReport
 
 _CACHE_LIMIT = 200_000
 _NO_HITS: list[Hit] = []
@@ -91,6 +93,8 @@ def build(config: Config, **options: Any) -> IntelEnricher | None:
         taxii = [taxii]
     if not specs and not taxii:
         return None
+    from cloudward.intel.feeds import FeedError, FeedReport, load_feed  # only with feeds: it brings in RE2
+
     index = IntelIndex()
     reports: list[FeedReport] = []
     try:

@@ -13,14 +13,16 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudward.alerts import Alert
 from cloudward.config import Config
 from cloudward.engine import Engine
 from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
 from cloudward.sinks import Sink
-from cloudward.store import Store, save_state_rows
+
+if TYPE_CHECKING:
+    from cloudward.store import Store
 
 #: bytes read at a time to find a file's first event
 FIRST_TIME_CHUNK = 64 * 1024
@@ -106,6 +108,8 @@ def finish(engine: Engine, store: Store | None, min_severity: str = "information
     engine.book.apply_suppression()
     if store is not None:
         store.save_alerts(engine.book.alerts.values())
+        from cloudward.store import save_state_rows
+
         save_state_rows(store, engine.state_rows())
     return engine.alerts(min_severity)
 

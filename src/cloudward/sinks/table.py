@@ -122,6 +122,9 @@ def _print_blocks(console: Console, headers: Sequence[str], rows: Sequence[Seque
 
 def write_table(alerts: list[Alert], out: BinaryIO, options: dict[str, Any]) -> None:
     korean = options.get("lang") == "ko"
+    if not alerts:  # nothing to lay out: no need to load rich
+        out.write(("No alerts." if not korean else "경고가 없습니다.").encode() + b"\n")
+        return
     stream = io.TextIOWrapper(out, encoding="utf-8", errors="replace", write_through=True)
     console = make_console(stream, isatty=out.isatty(), width=options.get("width"))
     try:

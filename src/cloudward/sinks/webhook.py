@@ -5,8 +5,6 @@ Headers: `X-Cloudward-Signature: sha256=<hex HMAC of the body with the secret>`,
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -16,6 +14,9 @@ SIGNATURE_HEADER = "X-Cloudward-Signature"
 
 
 def signature(secret: str, body: bytes) -> str:
+    import hashlib  # here: sink discovery imports this module on every scan, and hashlib loads OpenSSL
+    import hmac
+
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
