@@ -261,7 +261,7 @@ class AuditStream:
         self.poll_seconds = 0.25
         #: after the socket ran dry, wait this long once data is there again, so a burst of records is read in
         #: one go rather than one wake-up a record (a few milliseconds of latency for a much cheaper loop)
-        self.coalesce_seconds = 0.005
+        self.coalesce_seconds = 0.05
 
     def open(self) -> None:
         status = get_status()
