@@ -11,11 +11,22 @@
  *                            empty, anything else as written; UTF-8 with replacement, NUL as U+FFFD;
  * execve_args(body)       -> the argv of one EXECVE record body (`argc=N a0=... a1=...`, no `a0[0]=`
  *                            chunks: the caller checks for '['): value_text of every token after the first
- *                            whose key starts with 'a' and does not end in "_len".
+ *                            whose key starts with 'a' and does not end in "_len";
+ * recv_records(fd, types, max_records) -> (records, ran_dry, overruns): the kernel audit netlink socket `fd`
+ *                            (non-blocking) drained with recvmmsg, many datagrams a system call, each turned
+ *                            into an auditd RAW line `type=NAME msg=<payload>` as
+ *                            `cloudward.agent.audit_netlink.AuditStream.batches` does in Python (types: {number:
+ *                            name}, other types dropped; the payload cut at its first NUL, trailing newlines
+ *                            stripped); ENOBUFS (the kernel dropped records) is counted and reading goes on;
+ *                            another error ends the call with what was read (ran_dry true), or raises OSError
+ *                            when nothing was.
  */
+#define _GNU_SOURCE /* recvmmsg */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static const char *const SYSCALL_KEYS[] = {"arch", "syscall", "success", "pid", "ppid", "uid", "euid", "auid",
                                            "exe", "comm"};
@@ -166,11 +177,122 @@ static PyObject *execve_args(PyObject *self, PyObject *arg)
     return out;
 }
 
+
+/* -- the audit socket ------------------------------------------------------------------------------------ */
+#define RECV_SLOTS 32
+#define RECV_SLOT_BYTES 65536
+static char *recv_buffer; /* RECV_SLOTS x RECV_SLOT_BYTES, allocated on first use */
+
+static PyObject *recv_records(PyObject *self, PyObject *args)
+{
+    int fd;
+    PyObject *types;
+    Py_ssize_t max_records;
+    if (!PyArg_ParseTuple(args, "iO!n", &fd, &PyDict_Type, &types, &max_records))
+        return NULL;
+    if (recv_buffer == NULL) {
+        recv_buffer = PyMem_RawMalloc((size_t)RECV_SLOTS * RECV_SLOT_BYTES);
+        if (recv_buffer == NULL)
+            return PyErr_NoMemory();
+    }
+    struct mmsghdr msgs[RECV_SLOTS];
+    struct iovec iov[RECV_SLOTS];
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    int dry = 0;
+    long overruns = 0;
+    while (PyList_GET_SIZE(out) < max_records) {
+        memset(msgs, 0, sizeof(msgs));
+        for (int i = 0; i < RECV_SLOTS; i++) {
+            iov[i].iov_base = recv_buffer + (size_t)i * RECV_SLOT_BYTES;
+            iov[i].iov_len = RECV_SLOT_BYTES;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        Py_ssize_t room = max_records - PyList_GET_SIZE(out);
+        int want = room < RECV_SLOTS ? (int)room : RECV_SLOTS;
+        int got;
+        Py_BEGIN_ALLOW_THREADS
+        got = recvmmsg(fd, msgs, (unsigned int)want, MSG_DONTWAIT, NULL);
+        Py_END_ALLOW_THREADS
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                dry = 1;
+                break;
+            }
+            if (errno == ENOBUFS) {
+                overruns++;
+                continue;
+            }
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0)
+                    goto fail;
+                continue;
+            }
+            if (PyList_GET_SIZE(out) > 0) { /* hand on what was read; the error comes again on the next call */
+                dry = 1;
+                break;
+            }
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto fail;
+        }
+        for (int i = 0; i < got; i++) {
+            const char *d = iov[i].iov_base;
+            Py_ssize_t n = msgs[i].msg_len;
+            if (n < 16)
+                continue;
+            unsigned int mtype = (unsigned char)d[4] | ((unsigned char)d[5] << 8);
+            PyObject *key = PyLong_FromUnsignedLong(mtype);
+            if (key == NULL)
+                goto fail;
+            PyObject *name = PyDict_GetItemWithError(types, key); /* borrowed */
+            Py_DECREF(key);
+            if (name == NULL) {
+                if (PyErr_Occurred())
+                    goto fail;
+                continue;
+            }
+            if (!PyBytes_Check(name)) {
+                PyErr_SetString(PyExc_TypeError, "recv_records: type names must be bytes");
+                goto fail;
+            }
+            const char *payload = d + 16;
+            Py_ssize_t plen = n - 16;
+            const char *nul = memchr(payload, 0, (size_t)plen);
+            if (nul != NULL)
+                plen = nul - payload;
+            while (plen > 0 && payload[plen - 1] == '\n')
+                plen--;
+            Py_ssize_t nlen = PyBytes_GET_SIZE(name);
+            PyObject *rec = PyBytes_FromStringAndSize(NULL, 5 + nlen + 5 + plen);
+            if (rec == NULL)
+                goto fail;
+            char *w = PyBytes_AS_STRING(rec);
+            memcpy(w, "type=", 5);
+            memcpy(w + 5, PyBytes_AS_STRING(name), (size_t)nlen);
+            memcpy(w + 5 + nlen, " msg=", 5);
+            memcpy(w + 10 + nlen, payload, (size_t)plen);
+            if (PyList_Append(out, rec) < 0) {
+                Py_DECREF(rec);
+                goto fail;
+            }
+            Py_DECREF(rec);
+        }
+    }
+    return Py_BuildValue("(Nil)", out, dry, overruns);
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"syscall_fields", syscall_fields, METH_O,
      "syscall_fields(record) -> {key: value} of the SYSCALL keys the auditd decoder reads (first wins)"},
     {"value_text", value_text, METH_O, "value_text(value) -> an audit string field decoded to text"},
     {"execve_args", execve_args, METH_O, "execve_args(body) -> argv of one EXECVE record without chunks"},
+    {"recv_records", recv_records, METH_VARARGS,
+     "recv_records(fd, types, max_records) -> (records as auditd RAW lines, ran dry, overruns)"},
     {NULL, NULL, 0, NULL},
 };
 

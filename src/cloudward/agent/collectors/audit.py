@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cloudward.agent.audit_netlink import AuditStream, get_status
+from cloudward.agent.audit_netlink import RECORD_TYPES, AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
 from cloudward.agent.containers import ContainerResolver
 from cloudward.agent.cri import CriMetadata
@@ -24,6 +24,8 @@ from cloudward.parsers.auditd import Auditd
 from cloudward.parsers.base import ParseContext
 
 _MAX_PENDING = 4096
+#: the record types the collector reads: not EOE (the kernel closes every syscall event with PROCTITLE)
+_LIVE_TYPES = {number: name for number, name in RECORD_TYPES.items() if name != b"EOE"}
 #: ppid, pid and uid of a SYSCALL record, in the order the kernel writes them (audit_log_task_info)
 _IDS = re.compile(rb" ppid=(\d+) pid=(\d+) auid=\d+ uid=(\d+) ").search
 
@@ -189,7 +191,7 @@ class AuditCollector(Collector):
             if len(pending) >= 512:
                 flush()
 
-        decode_batches(self.stream.batches(), source, self.ctx, take, flush, stop=self.stopping.is_set)
+        decode_batches(self.stream.batches(types=_LIVE_TYPES), source, self.ctx, take, flush, stop=self.stopping.is_set)
         flush()
         self.extra["cgroup_misses"] = cgroups.misses
 
