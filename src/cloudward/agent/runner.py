@@ -250,6 +250,7 @@ _EVENT_FIELDS = ("event_id", "time", "host", "pid", "ppid", "executable", "argv"
 #: per event class: (its kind name, the fields of _EVENT_FIELDS it has, one getter for all of them)
 _EVENT_GETTERS: dict[type, tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 _ALWAYS = frozenset(("pid", "time"))
+_EMPTY = (None, "", [], 0)
 
 
 def event_json(event: Any) -> bytes:
@@ -261,9 +262,7 @@ def event_json(event: Any) -> bytes:
         getter = operator.attrgetter(*names) if len(names) > 1 else (lambda e: tuple(getattr(e, n) for n in names))
         entry = _EVENT_GETTERS[kind] = (kind.__name__, names, getter)
     doc: dict[str, Any] = {"kind": entry[0]}
-    for name, value in zip(entry[1], entry[2](event), strict=True):
-        if value not in (None, "", [], 0) or name in _ALWAYS:
-            doc[name] = value
+    doc.update((n, v) for n, v in zip(entry[1], entry[2](event), strict=True) if v not in _EMPTY or n in _ALWAYS)
     return orjson.dumps(doc, default=str) + b"\n"
 
 

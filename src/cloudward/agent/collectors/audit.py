@@ -181,9 +181,11 @@ class AuditCollector(Collector):
                     stamp = event.event_id.rsplit(":", 2)
                     cg = cgroup_of.pop(":".join(stamp[-2:]), "")
                     if cg:
-                        if not event.container_id:
-                            event.cgroup = cg
                         resolver.apply(event, cg)
+                        if event.container_id:
+                            # (a host process's cgroup stays off the event: the container-context enricher
+                            # would only search it again for the id the resolver's cache says it lacks)
+                            event.cgroup = cg
                     if kind is ProcessExec and not cg:
                         health.misses += 1
                 health.events += 1
