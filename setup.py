@@ -5,4 +5,6 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("cloudward._speedups", ["src/cloudward/_speedups.c"], optional=True)])
+setup(ext_modules=[Extension("cloudward._speedups", ["src/cloudward/_speedups.c"], optional=True),
+                   # the auditd record decoder's hot fields (cloudward/parsers/auditd.py)
+                   Extension("cloudward._auditd", ["src/cloudward/_auditd.c"], optional=True)])

@@ -353,6 +353,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--baseline", default="", help="another checkout's src/ folder (e.g. main's), measured "
                     "alternately with this one on the same inputs; the table then gives both and their ratio")
+    ap.add_argument("--inputs", nargs="+", choices=("audit", "tetragon"), default=["audit", "tetragon"],
+                    help="which inputs to measure (default both)")
     ap.add_argument("--phase", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -360,6 +362,7 @@ def main() -> int:
         return 0
     OUT.mkdir(exist_ok=True)
     files = {"audit": OUT / f"host-audit-{args.events}.log", "tetragon": OUT / f"host-tetragon-{args.events}.jsonl"}
+    files = {kind: path for kind, path in files.items() if kind in args.inputs}
     for kind, path in files.items():
         if not path.exists():
             start = time.perf_counter()

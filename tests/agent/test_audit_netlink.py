@@ -100,3 +100,60 @@ def test_a_second_agent_reads_the_multicast_copy_and_leaves_the_first_ones_rules
     time.sleep(0.2)
     assert first.stop() == 0
     assert not [k for k in list_rule_keys() if k.startswith("cloudward_agent")]
+
+
+def _datagram(mtype: int, payload: bytes) -> bytes:
+    # kauditd's layout: a 16-byte netlink header whose length counts the payload only
+    return struct.pack("=IHHII", len(payload), mtype, 0, 0, 0) + payload
+
+
+def _drain(datagrams: list[bytes], accelerated: bool, max_records: int = 2048) -> list[tuple[list[bytes], bool]]:
+    """What `AuditStream.batches` hands on for these datagrams, read off a real datagram socket."""
+    import socket
+
+    reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for d in datagrams:
+        writer.send(d)
+    stream = AuditStream(rules=[])
+    stream.sock = reader
+    stream.accelerated = accelerated
+    stream.coalesce_seconds = 0
+    stream.poll_seconds = 0.01
+    out = []
+    try:
+        for records, dry in stream.batches(max_records):
+            out.append((records, dry))
+            if dry:
+                break
+    finally:
+        reader.close()
+        writer.close()
+    return out
+
+
+def test_the_c_reader_hands_on_what_the_python_one_does() -> None:
+    import pytest
+
+    pytest.importorskip("cloudward._auditd")
+    datagrams = [
+        _datagram(1300, b"audit(1.5:7): arch=c000003e syscall=59 success=yes pid=5 ppid=1 uid=0\n"),
+        _datagram(1309, b'audit(1.5:7): argc=2 a0="ls" a1="-l"\x00garbage after the NUL'),
+        _datagram(1307, b'audit(1.5:7): cwd="/"\n\n'),
+        _datagram(1105, b"audit(1.5:8): an unread type, dropped"),
+        b"short",
+        _datagram(1327, b"audit(1.5:7): proctitle=6C73"),
+        _datagram(1320, b"audit(1.5:7): "),
+        _datagram(1309, b"audit(1.5:9): argc=1 a0=" + b"41" * 20000),
+    ] * 40
+    python = _drain(datagrams, accelerated=False)
+    c = _drain(datagrams, accelerated=True)
+    assert [r for recs, _ in c for r in recs] == [r for recs, _ in python for r in recs]
+    records = [r for recs, _ in c for r in recs]
+    assert len(records) == 6 * 40 and records[1] == b'type=EXECVE msg=audit(1.5:7): argc=2 a0="ls" a1="-l"'
+    assert records[2] == b'type=CWD msg=audit(1.5:7): cwd="/"' and c[-1][1]
+    # a batch stops at max_records; the rest comes in the next one
+    small = _drain(datagrams[:16], accelerated=True, max_records=5)
+    assert [(len(recs), dry) for recs, dry in small] == [(5, False), (5, False), (2, True)]
+    assert small == _drain(datagrams[:16], accelerated=False, max_records=5)

@@ -62,3 +62,22 @@ def test_cgroup_cache_falls_back_to_the_parent_and_counts_misses(tmp_path: Path)
     assert "kubepods" in cache.lookup(13, 10)
     (tmp_path / "13" / "cgroup").unlink()
     assert "kubepods" in cache.lookup(13, 10)  # gone now: what was read while it lived
+
+
+def test_read_text_reads_to_its_limit_or_the_end(tmp_path: Path) -> None:
+    from cloudward.agent.procfs import read_text
+
+    big = tmp_path / "big"
+    big.write_bytes(b"a" * 100_000 + "\u00e9".encode())
+    assert read_text(str(big), 70_000) == "a" * 70_000
+    assert read_text(str(big), 1 << 20) == "a" * 100_000 + "\u00e9"
+    assert read_text(str(tmp_path / "gone")) == ""
+    assert read_text(str(tmp_path)) == ""  # a directory: not readable as a file, not an error
+
+
+def test_cgroup_of_a_live_and_a_gone_process() -> None:
+    from cloudward.agent.procfs import cgroup_of
+
+    mine = cgroup_of(os.getpid())
+    assert mine and mine == Path(f"/proc/{os.getpid()}/cgroup").read_text()
+    assert cgroup_of(2**22 + 12345) == ""  # above pid_max: never a process

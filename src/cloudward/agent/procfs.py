@@ -18,17 +18,47 @@ PROC = "/proc"
 _USER_CACHE: dict[int, str] = {}
 
 
+_O_RDONLY = os.O_RDONLY | os.O_CLOEXEC
+
+
 def read_text(path: str, limit: int = 1 << 16) -> str:
+    # a bare descriptor, not a file object: this runs once per exec on the agent's busy path, where the
+    # buffered-reader layers cost as much as the kernel's work
     try:
-        with open(path, "rb") as fh:
-            return fh.read(limit).decode("utf-8", "replace")
+        fd = os.open(path, _O_RDONLY)
     except OSError:
         return ""
+    try:
+        data = b""
+        while len(data) < limit:
+            more = os.read(fd, limit - len(data))
+            if not more:
+                break
+            data += more
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", "replace")
+
+
+def _read_once(path: str, limit: int) -> str:
+    """A /proc file that the kernel renders whole (`single_open` seq files: cgroup): one read is all of it."""
+    try:
+        fd = os.open(path, _O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def cgroup_of(pid: int, proc: str = PROC) -> str:
     """The /proc/<pid>/cgroup text ('' when the process is gone)."""
-    return read_text(f"{proc}/{pid}/cgroup", 8192)
+    return _read_once(f"{proc}/{pid}/cgroup", 8192)
 
 
 def cmdline_of(pid: int, proc: str = PROC) -> list[str]:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gc
 import json
+import operator
 import os
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -245,13 +247,22 @@ _EVENT_FIELDS = ("event_id", "time", "host", "pid", "ppid", "executable", "argv"
                  "destination_ip", "destination_port", "action", "runtime", "origin")
 
 
+#: per event class: (its kind name, the fields of _EVENT_FIELDS it has, one getter for all of them)
+_EVENT_GETTERS: dict[type, tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+_ALWAYS = frozenset(("pid", "time"))
+_EMPTY = (None, "", [], 0)
+
+
 def event_json(event: Any) -> bytes:
     """One normalized event as a JSON line (its raw record left out)."""
-    doc: dict[str, Any] = {"kind": type(event).__name__}
-    for name in _EVENT_FIELDS:
-        value = getattr(event, name, None)
-        if value not in (None, "", [], 0) or name in ("pid", "time"):
-            doc[name] = value
+    kind = type(event)
+    entry = _EVENT_GETTERS.get(kind)
+    if entry is None:
+        names = tuple(n for n in _EVENT_FIELDS if hasattr(event, n))
+        getter = operator.attrgetter(*names) if len(names) > 1 else (lambda e: tuple(getattr(e, n) for n in names))
+        entry = _EVENT_GETTERS[kind] = (kind.__name__, names, getter)
+    doc: dict[str, Any] = {"kind": entry[0]}
+    doc.update((n, v) for n, v in zip(entry[1], entry[2](event), strict=True) if v not in _EMPTY or n in _ALWAYS)
     return orjson.dumps(doc, default=str) + b"\n"
 
 

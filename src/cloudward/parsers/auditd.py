@@ -19,6 +19,7 @@ import re
 import socket
 from binascii import Error as BinasciiError
 from binascii import unhexlify
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudward.events import Event, NetConnection, ProcessExec
@@ -99,6 +100,27 @@ def _syscall_fields(record: bytes) -> dict[bytes, bytes]:
     return dict(reversed(_SYSCALL_FIELDS.findall(record)))
 
 
+def _execve_args(body: bytes, value_text: Callable[[bytes], str] = _value_text) -> list[str]:
+    """argv of one EXECVE record without `aN[i]=` chunks: every `aN=` value after `argc=`, decoded."""
+    out = []
+    for tok in body.split(b" ")[1:]:
+        k, sep, v = tok.partition(b"=")
+        if not sep or k[:1] != b"a" or k.endswith(b"_len"):
+            continue
+        out.append(value_text(v))
+    return out
+
+
+# the same three in C where the optional extension is built (each gives its Python twin's answer)
+_py_syscall_fields, _py_value_text, _py_execve_args = _syscall_fields, _value_text, _execve_args
+try:
+    from cloudward._auditd import execve_args as _execve_args  # type: ignore[no-redef]
+    from cloudward._auditd import syscall_fields as _c_syscall_fields
+    from cloudward._auditd import value_text as _value_text  # type: ignore[no-redef]
+except ImportError:  # pragma: no cover - the extension is optional
+    _c_syscall_fields = None
+
+
 def _int(v: bytes | None) -> int | None:
     if v is None:
         return None
@@ -155,7 +177,7 @@ class Auditd(Format):
             if ev.execve or ev.sockaddr:
                 ctx.reject(where, "partial audit event: records without their SYSCALL record")
             return None
-        f = _syscall_fields(b" " + ev.syscall)
+        f = _syscall_fields(b" " + ev.syscall) if _c_syscall_fields is None else _c_syscall_fields(ev.syscall)
         get = f.get
         names = b" " + ev.enriched if ev.enriched else b""
         syscall_name = _field(names, b" SYSCALL=") if names else None
@@ -230,13 +252,7 @@ class Auditd(Format):
     def _argv(records: list[bytes]) -> list[str]:
         if len(records) == 1 and b"[" not in records[0]:
             # the common case: one record, `argc=N a0=... a1=...` in order
-            out = []
-            for tok in records[0].split(b" ")[1:]:
-                k, sep, v = tok.partition(b"=")
-                if not sep or k[:1] != b"a" or k.endswith(b"_len"):
-                    continue
-                out.append(_value_text(v))
-            return out
+            return _execve_args(records[0])
         args: dict[int, bytes] = {}
         chunks: dict[int, dict[int, bytes]] = {}
         argc = 0

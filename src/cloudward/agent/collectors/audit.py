@@ -8,11 +8,13 @@ ENRICHED format does. The parser groups the records into events exactly as it do
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from cloudward.agent.audit_netlink import AuditStream, get_status
+from cloudward.agent.audit_netlink import RECORD_TYPES, AuditStream, get_status
 from cloudward.agent.collectors import Batch, Collector, Emit
 from cloudward.agent.containers import ContainerResolver
 from cloudward.agent.cri import CriMetadata
@@ -22,6 +24,10 @@ from cloudward.parsers.auditd import Auditd
 from cloudward.parsers.base import ParseContext
 
 _MAX_PENDING = 4096
+#: the record types the collector reads: not EOE (the kernel closes every syscall event with PROCTITLE)
+_LIVE_TYPES = {number: name for number, name in RECORD_TYPES.items() if name != b"EOE"}
+#: ppid, pid and uid of a SYSCALL record, in the order the kernel writes them (audit_log_task_info)
+_IDS = re.compile(rb" ppid=(\d+) pid=(\d+) auid=\d+ uid=(\d+) ").search
 
 
 def _number(line: bytes, needle: bytes) -> int:
@@ -47,8 +53,12 @@ class LiveAuditSource:
 
     def syscall(self, line: bytes) -> bytes:
         """A SYSCALL record: its process's cgroup noted under its stamp; the record with the user's name."""
-        pid = _number(line, b" pid=")
-        cg = self.cgroups.lookup(pid, _number(line, b" ppid="))
+        m = _IDS(line)
+        if m is not None:  # the kernel's own field order: one match instead of three searches
+            ppid, pid, uid = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        else:
+            ppid, pid, uid = _number(line, b" ppid="), _number(line, b" pid="), _number(line, b" uid=")
+        cg = self.cgroups.lookup(pid, ppid)
         if cg:
             close = line.find(b"):")
             stamp = line[line.find(b"audit(") + 6 : close].decode("ascii", "replace")
@@ -56,8 +66,35 @@ class LiveAuditSource:
             if len(self.cgroup_of) > _MAX_PENDING:
                 self.cgroup_of.popitem(last=False)
         if b" uid=4294967295" not in line:
-            line = line + b'\x1dUID="' + user_name(_number(line, b" uid=")).encode() + b'"'
+            line = line + b'\x1dUID="' + user_name(uid).encode() + b'"'
         return line
+
+
+def _with_line_breaks(recs: list[bytes], take_block: Callable[[bytes, int, int], list[Event]], decoder: Any,
+                      ctx: ParseContext, display: str) -> list[Event]:
+    """A batch where some record holds a line break (or CR): those go to the decoder's `line` alone, in
+    order, and the runs of ordinary records between them through `take_block`."""
+    events: list[Event] = []
+    block: list[bytes] = []
+    limit = decoder.limit
+    for rec in recs:
+        if b"\n" in rec or b"\r" in rec:
+            if block:
+                buf = b"\n".join(block)
+                events += take_block(buf, 0, len(buf))
+                block = []
+            decoder.lineno += 1
+            ctx.stats.lines += 1
+            if len(rec) > limit:
+                ctx.reject(f"{display}:{decoder.lineno}", f"line too long: {len(rec)} bytes (limit {limit})")
+                continue
+            events += decoder.line(rec, decoder.lineno) or ()
+            continue
+        block.append(rec)
+    if block:
+        buf = b"\n".join(block)
+        events += take_block(buf, 0, len(buf))
+    return events
 
 
 def decode_batches(batches: Iterable[tuple[list[bytes], bool]], source: LiveAuditSource, ctx: ParseContext,
@@ -72,38 +109,27 @@ def decode_batches(batches: Iterable[tuple[list[bytes], bool]], source: LiveAudi
     batch. A record holding a line break (never one the kernel formats, but user messages relayed
     through it could) is handed to the per-record entry point `line` on its own, in order."""
     decoder = Auditd().decoder(ctx, display)
-    take_block = decoder.take_block
-    line_events = decoder.line  # type: ignore[attr-defined]
-    limit = decoder.limit
-    stats = ctx.stats
+    take_block = decoder.take_block  # type: ignore[attr-defined]
     keep = source.keep_records
     syscall = source.syscall
     for records, dry in batches:
-        block: list[bytes] = []
-        events: list[Event] = []
+        recs: list[bytes] = []
+        append = recs.append
         for rec in records:
-            if rec.startswith(b"type=EOE "):
-                continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
             if rec.startswith(b"type=SYSCALL "):
                 rec = syscall(rec)
-            if keep:
-                source.recent.append(rec)  # (a new list each time a batch is handed on)
-            if b"\n" in rec or b"\r" in rec:
-                if block:
-                    buf = b"\n".join(block)
-                    events += take_block(buf, 0, len(buf))
-                    block = []
-                decoder.lineno += 1
-                stats.lines += 1
-                if len(rec) > limit:
-                    ctx.reject(f"{display}:{decoder.lineno}", f"line too long: {len(rec)} bytes (limit {limit})")
-                    continue
-                events += line_events(rec, decoder.lineno) or ()
-                continue
-            block.append(rec)
-        if block:
-            buf = b"\n".join(block)
-            events += take_block(buf, 0, len(buf))
+            elif rec.startswith(b"type=EOE "):
+                continue  # the kernel ends every syscall event with PROCTITLE, which closes it already
+            append(rec)
+        if keep:
+            source.recent += recs  # (a new list each time a batch is handed on)
+        events: list[Event] = []
+        if recs:
+            buf = b"\n".join(recs)
+            if buf.count(b"\n") == len(recs) - 1 and b"\r" not in buf:
+                events = take_block(buf, 0, len(buf))  # the usual case: no record holds a line break
+            else:
+                events = _with_line_breaks(recs, take_block, decoder, ctx, display)
         if events:
             on_events(events)
         if dry:
@@ -155,9 +181,11 @@ class AuditCollector(Collector):
                     stamp = event.event_id.rsplit(":", 2)
                     cg = cgroup_of.pop(":".join(stamp[-2:]), "")
                     if cg:
-                        if not event.container_id:
-                            event.cgroup = cg
                         resolver.apply(event, cg)
+                        if event.container_id:
+                            # (a host process's cgroup stays off the event: the container-context enricher
+                            # would only search it again for the id the resolver's cache says it lacks)
+                            event.cgroup = cg
                     if kind is ProcessExec and not cg:
                         health.misses += 1
                 health.events += 1
@@ -165,7 +193,7 @@ class AuditCollector(Collector):
             if len(pending) >= 512:
                 flush()
 
-        decode_batches(self.stream.batches(), source, self.ctx, take, flush, stop=self.stopping.is_set)
+        decode_batches(self.stream.batches(types=_LIVE_TYPES), source, self.ctx, take, flush, stop=self.stopping.is_set)
         flush()
         self.extra["cgroup_misses"] = cgroups.misses
 

@@ -1,0 +1,98 @@
+"""The optional C twins of the auditd decoder's field readers (`cloudward._auditd`) give exactly the
+pure-Python answers, on generated records and on the awkward cases; and the decoder gives the same events
+with the extension switched off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudward.parsers import auditd
+from cloudward.parsers.base import ParseContext
+
+fast = pytest.importorskip("cloudward._auditd")
+
+# values the way audit writes them, and the ways a damaged or hostile record could hold them
+_pieces = st.sampled_from([
+    b'"', b"=", b" ", b"(null)", b"a", b"0", b"f", b"F", b"g", b"\x00", b"\xff", b"\xe2\x82", b"\xe2\x82\xac",
+    b"a0", b"_len", b"[", b"]", b"pid", b"ppid", b"uid", b"exe", b"comm", b"arch", b"syscall", b"success",
+    b"euid", b"auid", b"00", b"2f62696e", b"\t", b"\n",
+])
+_blob = st.lists(_pieces, max_size=24).map(b"".join)
+_value = st.one_of(
+    _blob,
+    st.binary(max_size=40),
+    st.binary(max_size=30).map(lambda b: b'"' + b.replace(b" ", b"_") + b'"'),
+    st.binary(max_size=30).map(lambda b: b.hex().encode()),
+    st.binary(max_size=30).map(lambda b: b.hex().upper().encode()),
+)
+_key = st.sampled_from([b"arch", b"syscall", b"success", b"pid", b"ppid", b"uid", b"euid", b"auid", b"exe",
+                        b"comm", b"a0", b"a1", b"a12", b"a1_len", b"argc", b"key", b"x", b"", b"a"])
+_token = st.one_of(st.tuples(_key, _value).map(lambda kv: kv[0] + b"=" + kv[1].replace(b" ", b"")), _blob)
+_record = st.lists(_token, max_size=12).map(b" ".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_value)
+def test_value_text_matches_python(value: bytes) -> None:
+    assert fast.value_text(value) == auditd._py_value_text(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_record)
+def test_syscall_fields_matches_python(record: bytes) -> None:
+    assert fast.syscall_fields(record) == auditd._py_syscall_fields(b" " + record)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_record)
+def test_execve_args_matches_python(record: bytes) -> None:
+    assert fast.execve_args(record) == auditd._py_execve_args(record)
+
+
+@pytest.mark.parametrize("value", [b"", b'"', b'""', b'"x', b'x"', b"(null)", b"(NULL)", b"2f", b"2", b"2g",
+                                   b"00", b"2F62696E0073", b"\xff\xfe", b'"\xe2\x82"', b'"a\x00b"', b"e282",
+                                   b"41" * 600])
+def test_value_text_edge_cases(value: bytes) -> None:
+    assert fast.value_text(value) == auditd._py_value_text(value)
+
+
+def test_real_records() -> None:
+    syscall = (b"arch=c000003e syscall=59 success=yes exit=0 a0=7f2a a1=7f2b a2=7f2c a3=8 items=2 ppid=22968 "
+               b"pid=24492 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) "
+               b'ses=4294967295 comm="true" exe="/usr/bin/true" key="cloudward_agent_exec"')
+    fields = fast.syscall_fields(syscall)
+    assert fields[b"pid"] == b"24492" and fields[b"ppid"] == b"22968" and fields[b"exe"] == b'"/usr/bin/true"'
+    assert fields == auditd._py_syscall_fields(b" " + syscall)
+    execve = b'argc=4 a0="/bin/sh" a1="-c" a2=6563686F20686920746865726500 a3="x"'
+    assert fast.execve_args(execve) == ["/bin/sh", "-c", "echo hi there\ufffd", "x"]
+
+
+def test_rejects_other_types() -> None:
+    for fn in (fast.value_text, fast.syscall_fields, fast.execve_args):
+        with pytest.raises(TypeError):
+            fn("text")  # type: ignore[arg-type]
+
+
+def _events(data: bytes) -> list[tuple]:
+    ctx = ParseContext(host="h")
+    dec = auditd.Auditd().decoder(ctx, "f.log")
+    events = dec.feed(data) + dec.close()
+    return [(type(e).__name__, e.event_id, e.pid, e.ppid, getattr(e, "argv", None), e.executable,
+             getattr(e, "cwd", None), e.user, e.uid, getattr(e, "euid", None), getattr(e, "auid", None),
+             e.raw, e.origin) for e in events] + [(ctx.stats.lines, ctx.stats.skipped, ctx.stats.rejected)]
+
+
+def test_decoder_same_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"".join(p.read_bytes() for p in sorted((Path(__file__).parents[1] / "data" / "host").rglob("*audit*"))
+                    if p.is_file())
+    assert data, "no auditd samples found under tests/data/host"
+    with_c = _events(data)
+    monkeypatch.setattr(auditd, "_c_syscall_fields", None)
+    monkeypatch.setattr(auditd, "_value_text", auditd._py_value_text)
+    monkeypatch.setattr(auditd, "_execve_args", auditd._py_execve_args)
+    assert _events(data) == with_c
+    assert len(with_c) > 10
