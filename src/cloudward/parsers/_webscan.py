@@ -27,6 +27,18 @@ from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile
 from cloudward.parsers.base import Decoder, ParseContext, WebInterest, count_lines, iter_lines
 
+try:  # the optional C block scan (setup.py builds it when a compiler is there)
+    from cloudward._webscan import clf_next as _clf_next
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _clf_next = None
+
+#: tests switch the C block scan off to check the pure-Python (RE2) path gives the same results
+ACCELERATED = _clf_next is not None
+
+#: a compiled block scan's answer (see `_webscan.c`): (kind, start, line_end, passed, ip_start, ip_end,
+#: ts_start, target_start, target_end, agent_start, agent_end)
+ScanStop = tuple[int, int, int, int, int, int, int, int, int, int, int]
+
 #: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
 
@@ -253,7 +265,26 @@ class BlockScanner:
         #: the format's parser wants the next line whatever the trigger says (W3C: the first data line after
         #: a #Fields header starts the site's history); it clears this when it has it
         self.take_next = False
+        #: the compiled block scan (`_webscan.c`), when the format offers one and the accelerator is there:
+        #: clf_next's arguments after the block and positions, and the handler of a summary-entry line
+        self.compiled: tuple[Any, ...] | None = None
+        self.summarize: Callable[[bytes, ScanStop, int], Event | None] | None = None
         self.retarget(status_4xx, shape)
+
+    def compile_clf(self, combined: bool, summarize: Callable[[bytes, ScanStop, int], Event | None],
+                    summaries: bool) -> bool:
+        """Use the C block scan for `combined`/`common` lines: one pass per block that checks every line's
+        grammar and answers the filter from its own caches (`WebLineFilter.scan_caches`); the RE2 trigger
+        and validity passes are not used. False when the accelerator or the caches are not there."""
+        caches = getattr(self.flt, "scan_caches", None)
+        if not ACCELERATED or caches is None:
+            return False
+        targets, agents, path_mask, flags = caches()
+        if not summaries:
+            flags &= ~4
+        self.compiled = (combined, targets, agents, path_mask, flags)
+        self.summarize = summarize
+        return True
 
     def retarget(self, status_4xx: str, shape: str | None = None, valid: str | None = None) -> None:
         """Rebuild the trigger for a new client-error pattern and line shape or valid-line grammar (a W3C
@@ -319,6 +350,34 @@ class WebDecoder(Decoder):
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
+            compiled = scanner.compiled  # type: ignore[union-attr]
+            if compiled is not None:
+                # one C pass: every line passed over is valid and, by the filter's own cached answer, of no
+                # use to any card; it stops at each line Python must parse or summarize
+                combined, targets, agents, path_mask, flags = compiled
+                summarize = scanner.summarize  # type: ignore[union-attr]
+                clf_next = _clf_next
+                while pos < size:
+                    found = clf_next(block, pos, size, combined, targets, agents, path_mask, flags, limit)
+                    passed = found[3]
+                    lineno += passed
+                    skipped += passed
+                    kind = found[0]
+                    if kind == 0:
+                        break
+                    start, end = found[1], found[2]
+                    lineno += 1
+                    self.lineno = lineno
+                    if summaries is not None:
+                        summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
+                    if kind == 2:
+                        event = summarize(block, found, lineno)  # type: ignore[misc]
+                    else:
+                        event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
+                    if event is not None:
+                        emit(event, out)
+                    pos = end + 1
+                return out
             # lines the trigger passes over are well-formed (the shape is part of the trigger, or every line
             # outside a run of valid lines is parsed) and of no use to any card: counted, not parsed
             valid = scanner.valid  # type: ignore[union-attr]
@@ -364,6 +423,9 @@ class WebDecoder(Decoder):
             return out
         finally:
             if summaries is not None:
+                # what is counted at the end of the block is named by the block's last line, whichever lines
+                # were parsed on the way (the C scan parses fewer than the RE2 trigger)
+                summaries.lineno = lineno
                 summaries.end_block(size, self.site)
                 summaries.flush(out)
             self.lineno = lineno
