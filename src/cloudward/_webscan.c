@@ -13,6 +13,10 @@
  *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
  *           entry); the offsets locate its fields.
  *
+ * With watch (a list of at most 8 address spellings, bytes) and counts (a list of as many ints), every line
+ * passed over whose address is watch[k] adds one to counts[k] (`Summaries`: the ordinary requests of
+ * recently active addresses).
+ *
  * `passed` is the number of lines before `start` that were passed over: each is valid and the filter's
  * answer, read from its own caches, is "no card needs it". The caches are the filter's dicts (raw request
  * target -> page bits, raw user agent -> is a tool), filled by Python the first time a value is seen (a
@@ -30,6 +34,7 @@
 #define WANT_TOOL_AGENTS 1
 #define WANT_CLIENT_ERRORS 2
 #define WANT_SUMMARIES 4
+#define MAX_WATCH 8
 
 typedef struct {
     Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ag_s, ag_e;
@@ -232,14 +237,36 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t pos, end, limit;
     int combined, flags;
     long path_mask;
-    PyObject *targets, *agents;
-    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
-                          &PyDict_Type, &agents, &path_mask, &flags, &limit))
+    PyObject *targets, *agents, *watch = NULL, *counts = NULL;
+    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
+                          &PyDict_Type, &agents, &path_mask, &flags, &limit, &PyList_Type, &watch,
+                          &PyList_Type, &counts))
         return NULL;
     PyObject *result = NULL;
+    /* the addresses whose passed lines are counted (`Summaries`: recently active ones), at most MAX_WATCH */
+    const char *watched[MAX_WATCH];
+    Py_ssize_t watched_len[MAX_WATCH], seen[MAX_WATCH];
+    Py_ssize_t n_watch = 0;
     if (pos < 0 || end > buf.len || pos > end) {
         PyErr_SetString(PyExc_ValueError, "pos and end must lie within the block");
         goto done;
+    }
+    if (watch != NULL) {
+        n_watch = PyList_GET_SIZE(watch);
+        if (counts == NULL || PyList_GET_SIZE(counts) != n_watch || n_watch > MAX_WATCH) {
+            PyErr_SetString(PyExc_ValueError, "watch and counts must be lists of the same length, at most 8");
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < n_watch; k++) {
+            PyObject *item = PyList_GET_ITEM(watch, k);
+            if (!PyBytes_Check(item)) {
+                PyErr_SetString(PyExc_TypeError, "watch holds bytes");
+                goto done;
+            }
+            watched[k] = PyBytes_AS_STRING(item);
+            watched_len[k] = PyBytes_GET_SIZE(item);
+            seen[k] = 0;
+        }
     }
     const char *block = (const char *)buf.buf;
     Py_ssize_t passed = 0;
@@ -293,10 +320,28 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
             goto done;
         }
         passed++;
+        for (Py_ssize_t k = 0; k < n_watch; k++)
+            if (watched_len[k] == f.ip_e && memcmp(watched[k], block + pos, (size_t)f.ip_e) == 0) {
+                seen[k]++;
+                break;
+            }
         pos = line_end + 1;
     }
     result = stop(0, end, end, passed, NULL);
 done:
+    for (Py_ssize_t k = 0; k < n_watch && result != NULL; k++) {
+        if (!seen[k])
+            continue;
+        Py_ssize_t before = PyLong_AsSsize_t(PyList_GET_ITEM(counts, k));
+        PyObject *now = before < 0 ? NULL : PyLong_FromSsize_t(before + seen[k]);
+        if (now == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "counts holds non-negative integers");
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SetItem(counts, k, now);
+    }
     PyBuffer_Release(&buf);
     return result;
 }

@@ -169,6 +169,75 @@ class Summaries:
             self.ready = []
 
 
+class CountedSummaries(Summaries):
+    """`Summaries` for the C block scan: the ordinary lines of the recently active addresses are counted by
+    the scan itself as it passes over them (`watch` and `counts`, handed to `clf_next`), and by `stopped`
+    for a line the scan stopped at that made no entry or event - instead of one substring count per
+    address and span. What is counted, and where it is settled into entries, is what `Summaries` does: a
+    line whose first field is the address, after the address's last parsed line and before its next one
+    (plain addresses only: no forwarded chains)."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(display, None)
+        #: the spellings of the recent addresses and their uncounted lines, by slot (recent: address -> slot)
+        self.watch: list[bytes] = []
+        self.counts: list[int] = []
+        self.slots: dict[str, int] = {}
+        #: an entry or event was made for the line being handled (its address became active)
+        self.touched = False
+
+    def _settle_slot(self, ip: str, slot: int, site: str) -> None:
+        n = self.counts[slot]
+        if n:
+            self.counts[slot] = 0
+            if self.block is not None:
+                self.ordinary(ip, n, self.lineno, site)
+
+    def active(self, ip: str, site: str = "") -> None:
+        self.touched = True
+        slots = self.slots
+        slot = slots.pop(ip, None)
+        if slot is not None:
+            self._settle_slot(ip, slot, site)
+        elif len(slots) >= MAX_COUNTED:
+            oldest = next(iter(slots))
+            slot = slots.pop(oldest)
+            self._settle_slot(oldest, slot, site)
+            self.watch[slot] = ip.encode("latin-1")
+        else:
+            slot = len(self.watch)
+            self.watch.append(ip.encode("latin-1"))
+            self.counts.append(0)
+        slots[ip] = slot
+
+    def stopped(self, block: bytes, start: int) -> None:
+        """The line at `start` was handled without an entry or event: count it for its address if watched."""
+        if self.touched:
+            self.touched = False
+            return
+        sp = block.find(b" ", start, start + 64)  # an address is shorter; a longer first field is none
+        if sp > start:
+            first = block[start:sp]
+            for slot, spelling in enumerate(self.watch):  # every slot holds a recent address
+                if spelling == first:
+                    self.counts[slot] += 1
+                    break
+
+    def skipped(self, ip: str, lineno: int, site: str) -> None:
+        if self.block is None and ip in self.slots:
+            self.ordinary(ip, 1, lineno, site)
+
+    def begin_block(self, block: bytes, start: int) -> None:
+        self.block = block
+        self.touched = False
+
+    def end_block(self, end: int, site: str) -> None:
+        if self.block is not None:
+            for ip, slot in list(self.slots.items()):
+                self._settle_slot(ip, slot, site)
+            self.block = None
+
+
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
 
@@ -357,8 +426,12 @@ class WebDecoder(Decoder):
                 combined, targets, agents, path_mask, flags = compiled
                 summarize = scanner.summarize  # type: ignore[union-attr]
                 clf_next = _clf_next
+                counted = summaries if type(summaries) is CountedSummaries else None
+                watch = counted.watch if counted is not None else []
+                counts = counted.counts if counted is not None else []
                 while pos < size:
-                    found = clf_next(block, pos, size, combined, targets, agents, path_mask, flags, limit)
+                    found = clf_next(block, pos, size, combined, targets, agents, path_mask, flags, limit, watch,
+                                     counts)
                     passed = found[3]
                     lineno += passed
                     skipped += passed
@@ -376,6 +449,8 @@ class WebDecoder(Decoder):
                         event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
                     if event is not None:
                         emit(event, out)
+                    if counted is not None:
+                        counted.stopped(block, start)
                     pos = end + 1
                 return out
             # lines the trigger passes over are well-formed (the shape is part of the trigger, or every line

@@ -24,7 +24,7 @@ from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._forwarded import DEFAULT, TrustedProxies, chain_entity, is_chain_start, pick_client, split_chain
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
-from cloudward.parsers._webscan import BlockScanner, ScanStop, Summaries, WebDecoder
+from cloudward.parsers._webscan import BlockScanner, CountedSummaries, ScanStop, Summaries, WebDecoder
 from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, HeadFirst, ParseContext, WebInterest
 
 
@@ -125,11 +125,12 @@ class CombinedLog(Format):
                                    ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
                                    valid=scanner_valid)
         fast = _FastPath(robust, prefilter)
+        # plain addresses in front (no forwarded chains): the C block scan, when it is built
+        compiled = scanner is not None and scanner.ip_marker is _plain_marker and scanner.compile_clf(
+            scanner_valid == COMBINED_VALID, fast.summarize, prefilter is not None and prefilter.summaries)
         if prefilter is not None and prefilter.summaries:
-            fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
-        if scanner is not None and scanner.ip_marker is _plain_marker:
-            # plain addresses in front (no forwarded chains): the C block scan, when it is built
-            scanner.compile_clf(scanner_valid == COMBINED_VALID, fast.summarize, fast.summaries is not None)
+            fast.summaries = CountedSummaries(display) if compiled else Summaries(
+                display, scanner.ip_marker if scanner is not None else None)
         return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 
