@@ -29,6 +29,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define WANT_TOOL_AGENTS 1
@@ -222,6 +223,99 @@ static PyObject *cached(PyObject *cache, const char *block, Py_ssize_t s, Py_ssi
     return value;
 }
 
+/* Answers already read from the filter's dicts, kept across calls by the exact bytes they were given for (a
+ * copy, compared in full): a busy site repeats its pages and user agents, and a dict lookup needs a new
+ * bytes object per line. A memo belongs to one dict object, held by a reference so that no other dict can
+ * take its address; the dict's value for a key is a function of the key (`WebLineFilter` computes it from
+ * the key alone and only ever drops it whole), so an answer remembered is the answer the filter gives. */
+typedef struct {
+    PyObject *dict;
+    char *slots; /* `size` slots of `stride` bytes: a Py_ssize_t length (-1: empty), a long value, the key */
+    Py_ssize_t size, key_max;
+} MemoTable;
+
+#define SLOT_HEAD ((Py_ssize_t)(sizeof(Py_ssize_t) + sizeof(long)))
+/* request targets: many distinct and short; user agents: few and long (sizes keep both tables in cache) */
+static MemoTable target_memo = {NULL, NULL, 4096, 48}, agent_memo = {NULL, NULL, 64, 240};
+
+static int memo_for(MemoTable *table, PyObject *dict)
+{
+    if (table->dict == dict)
+        return 0;
+    Py_ssize_t stride = SLOT_HEAD + table->key_max;
+    if (table->slots == NULL) {
+        table->slots = PyMem_Malloc((size_t)(stride * table->size));
+        if (table->slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < table->size; k++) {
+        Py_ssize_t empty = -1;
+        memcpy(table->slots + k * stride, &empty, sizeof empty);
+    }
+    Py_INCREF(dict);
+    Py_XSETREF(table->dict, dict);
+    return 0;
+}
+
+static size_t memo_hash(const char *s, Py_ssize_t n)
+{
+    /* a few words of the key (the slot is checked against the whole key): FNV-1a over a user agent's hundred
+       bytes would cost more than the dict lookup it saves */
+    size_t h = (size_t)n * 0x9E3779B97F4A7C15ull;
+    if (n >= 8) {
+        uint64_t a, b, c;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(&c, s + (n - 8) / 2, 8);
+        h ^= a * 0xFF51AFD7ED558CCDull ^ b * 0xC4CEB9FE1A85EC53ull ^ c;
+    } else
+        for (Py_ssize_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* the filter's value for block[s:e]: 1 found (in *value), 0 not cached, -1 error */
+static int answer(PyObject *cache, MemoTable *memo, const char *block, Py_ssize_t s, Py_ssize_t e, int truth,
+                  long *value)
+{
+    Py_ssize_t n = e - s;
+    char *slot = NULL;
+    if (n <= memo->key_max) {
+        slot = memo->slots + (memo_hash(block + s, n) % (size_t)memo->size) * (size_t)(SLOT_HEAD + memo->key_max);
+        Py_ssize_t len;
+        memcpy(&len, slot, sizeof len);
+        if (len == n && memcmp(slot + SLOT_HEAD, block + s, (size_t)n) == 0) {
+            memcpy(value, slot + sizeof(Py_ssize_t), sizeof(long));
+            return 1;
+        }
+    }
+    PyObject *hit = cached(cache, block, s, e);
+    if (hit == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    long v;
+    if (truth) {
+        int t = PyObject_IsTrue(hit);
+        Py_DECREF(hit);
+        if (t < 0)
+            return -1;
+        v = t;
+    } else {
+        v = PyLong_AsLong(hit);
+        Py_DECREF(hit);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (slot != NULL) {
+        memcpy(slot, &n, sizeof n);
+        memcpy(slot + sizeof(Py_ssize_t), &v, sizeof v);
+        memcpy(slot + SLOT_HEAD, block + s, (size_t)n);
+    }
+    *value = v;
+    return 1;
+}
+
 static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f)
 {
     if (f == NULL)
@@ -270,6 +364,8 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     }
     const char *block = (const char *)buf.buf;
     Py_ssize_t passed = 0;
+    if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
+        goto done;
     while (pos < end) {
         const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
         Py_ssize_t line_end = nl ? nl - block : end;
@@ -282,35 +378,20 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
             goto done;
         }
         /* the filter's own answer (`WebLineFilter.wants`), from its caches */
-        PyObject *bits = cached(targets, block, pos + f.tgt_s, pos + f.tgt_e);
-        if (bits == NULL) {
-            if (PyErr_Occurred())
-                goto done;
-            result = stop(1, pos, line_end, passed, &f);
+        long value;
+        int found = answer(targets, &target_memo, block, pos + f.tgt_s, pos + f.tgt_e, 0, &value);
+        if (found < 0)
             goto done;
-        }
-        long value = PyLong_AsLong(bits);
-        Py_DECREF(bits);
-        if (value == -1 && PyErr_Occurred())
-            goto done;
-        if (value & path_mask) {
+        if (!found || (value & path_mask)) {
             result = stop(1, pos, line_end, passed, &f);
             goto done;
         }
         if (flags & WANT_TOOL_AGENTS) {
-            PyObject *tool = combined ? cached(agents, block, pos + f.ag_s, pos + f.ag_e)
-                                      : cached(agents, block, pos, pos);
-            if (tool == NULL) {
-                if (PyErr_Occurred())
-                    goto done;
-                result = stop(1, pos, line_end, passed, &f);
+            found = combined ? answer(agents, &agent_memo, block, pos + f.ag_s, pos + f.ag_e, 1, &value)
+                             : answer(agents, &agent_memo, block, pos, pos, 1, &value);
+            if (found < 0)
                 goto done;
-            }
-            int is_tool = PyObject_IsTrue(tool);
-            Py_DECREF(tool);
-            if (is_tool < 0)
-                goto done;
-            if (is_tool) {
+            if (!found || value) {
                 result = stop(1, pos, line_end, passed, &f);
                 goto done;
             }
