@@ -235,3 +235,15 @@ def test_clf_time_refuses_what_is_not_a_date():
     clf_time("02/Nov/2026:09:00:01 +0000")  # the minute is cached now: the cache checks the seconds too
     with pytest.raises(ValueError):
         clf_time("02/Nov/2026:09:00:6x +0000")
+
+
+def test_a_chain_whose_left_looks_like_an_address_and_a_user_is_rejected():
+    """The client writes the left of an X-Forwarded-For chain: `6.6.6.6 - ` there makes the line read as
+    address 6.6.6.6 with a user name holding the rest of the chain. Neither reading can be trusted, so the
+    line is rejected with its place (a user name with spaces but no chain is still read)."""
+    spoofed = b'6.6.6.6 - , 10.0.0.9, 203.0.113.1 - - [02/Nov/2026:09:15:27 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
+    spaced = b'203.0.113.1 - alice smith [02/Nov/2026:09:15:27 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
+    ctx = ParseContext()
+    events = list(CombinedLog().parse(InputFile.from_bytes(spoofed + spaced, "f.log"), ctx))
+    assert [(e.client_ip, e.username) for e in events] == [("203.0.113.1", "alice smith")]
+    assert [r.where for r in ctx.stats.rejections] == ["f.log:1"]

@@ -119,6 +119,14 @@ class WebLineFilter:
             return ERROR_ONLY if self.summaries else EVENT
         return SKIP
 
+    def scan_caches(self) -> tuple[dict[bytes, int], dict[bytes, bool], int, int]:
+        """What a compiled block scan (`_webscan.c`) needs to give `wants`'s answer without calling it: the
+        caches `wants` fills (raw target -> page bits, raw agent -> is a tool), the page kinds wanted, and
+        flags (1: tool agents, 2: client errors, 4: client errors on ordinary pages go to summaries). A value
+        not yet cached stops the scan, and the line is parsed here, which caches it."""
+        flags = (1 if self.tool_agents else 0) | (2 if self.client_errors else 0) | (4 if self.summaries else 0)
+        return self.targets, self.agent_tools, self.path_mask, flags
+
     def trigger_pattern(self, *, target_prefix: str, target_start: str, target_end: str, status_4xx: str) -> str:
         """The RE2 pattern a decoder's block scan uses (see `trigger_pattern`), built once per format layout
         and set of needs (a scan of many files asks for the same one per file)."""

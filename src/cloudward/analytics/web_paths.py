@@ -183,6 +183,8 @@ class PageClassifier:
     def __init__(self) -> None:
         self.configured = False
         self.cache: dict[str, int] = {}
+        #: (path, list) -> label: a scanner's every probe is a finding whose entities name the labels
+        self.labels: dict[tuple[str, str], str] = {}
 
     def configure(self, data: DataLists) -> None:
         if self.configured:
@@ -243,12 +245,17 @@ class PageClassifier:
 
     def label(self, path: str, which: str) -> str:
         """The matching entry's label (category, app, cms or tool) for alert text."""
-        patterns: PathPatterns = getattr(self, which)
-        p = normalize(path)
-        entry = patterns.match(p, p[p.rfind("/") + 1:])
-        if entry is None:
-            return ""
-        return str(entry.get(patterns.label) or entry.get("pattern", ""))
+        key = (path, which)
+        hit = self.labels.get(key)
+        if hit is None:
+            patterns: PathPatterns = getattr(self, which)
+            p = normalize(path)
+            entry = patterns.match(p, p[p.rfind("/") + 1:])
+            hit = "" if entry is None else str(entry.get(patterns.label) or entry.get("pattern", ""))
+            if len(self.labels) >= _CACHE_LIMIT:
+                self.labels.clear()
+            self.labels[key] = hit
+        return hit
 
 
 def split_target(target: str) -> tuple[str, str]:

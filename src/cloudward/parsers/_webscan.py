@@ -27,6 +27,18 @@ from cloudward.events import Event, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile
 from cloudward.parsers.base import Decoder, ParseContext, WebInterest, count_lines, iter_lines
 
+try:  # the optional C block scan (setup.py builds it when a compiler is there)
+    from cloudward._webscan import clf_next as _clf_next
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _clf_next = None
+
+#: tests switch the C block scan off to check the pure-Python (RE2) path gives the same results
+ACCELERATED = _clf_next is not None
+
+#: a compiled block scan's answer (see `_webscan.c`): (kind, start, line_end, passed, ip_start, ip_end,
+#: ts_start, target_start, target_end, agent_start, agent_end)
+ScanStop = tuple[int, int, int, int, int, int, int, int, int, int, int]
+
 #: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
 
@@ -157,6 +169,75 @@ class Summaries:
             self.ready = []
 
 
+class CountedSummaries(Summaries):
+    """`Summaries` for the C block scan: the ordinary lines of the recently active addresses are counted by
+    the scan itself as it passes over them (`watch` and `counts`, handed to `clf_next`), and by `stopped`
+    for a line the scan stopped at that made no entry or event - instead of one substring count per
+    address and span. What is counted, and where it is settled into entries, is what `Summaries` does: a
+    line whose first field is the address, after the address's last parsed line and before its next one
+    (plain addresses only: no forwarded chains)."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(display, None)
+        #: the spellings of the recent addresses and their uncounted lines, by slot (recent: address -> slot)
+        self.watch: list[bytes] = []
+        self.counts: list[int] = []
+        self.slots: dict[str, int] = {}
+        #: an entry or event was made for the line being handled (its address became active)
+        self.touched = False
+
+    def _settle_slot(self, ip: str, slot: int, site: str) -> None:
+        n = self.counts[slot]
+        if n:
+            self.counts[slot] = 0
+            if self.block is not None:
+                self.ordinary(ip, n, self.lineno, site)
+
+    def active(self, ip: str, site: str = "") -> None:
+        self.touched = True
+        slots = self.slots
+        slot = slots.pop(ip, None)
+        if slot is not None:
+            self._settle_slot(ip, slot, site)
+        elif len(slots) >= MAX_COUNTED:
+            oldest = next(iter(slots))
+            slot = slots.pop(oldest)
+            self._settle_slot(oldest, slot, site)
+            self.watch[slot] = ip.encode("latin-1")
+        else:
+            slot = len(self.watch)
+            self.watch.append(ip.encode("latin-1"))
+            self.counts.append(0)
+        slots[ip] = slot
+
+    def stopped(self, block: bytes, start: int) -> None:
+        """The line at `start` was handled without an entry or event: count it for its address if watched."""
+        if self.touched:
+            self.touched = False
+            return
+        sp = block.find(b" ", start, start + 64)  # an address is shorter; a longer first field is none
+        if sp > start:
+            first = block[start:sp]
+            for slot, spelling in enumerate(self.watch):  # every slot holds a recent address
+                if spelling == first:
+                    self.counts[slot] += 1
+                    break
+
+    def skipped(self, ip: str, lineno: int, site: str) -> None:
+        if self.block is None and ip in self.slots:
+            self.ordinary(ip, 1, lineno, site)
+
+    def begin_block(self, block: bytes, start: int) -> None:
+        self.block = block
+        self.touched = False
+
+    def end_block(self, end: int, site: str) -> None:
+        if self.block is not None:
+            for ip, slot in list(self.slots.items()):
+                self._settle_slot(ip, slot, site)
+            self.block = None
+
+
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
 LineParser = Callable[[bytes, int], Event | None]
 
@@ -253,7 +334,26 @@ class BlockScanner:
         #: the format's parser wants the next line whatever the trigger says (W3C: the first data line after
         #: a #Fields header starts the site's history); it clears this when it has it
         self.take_next = False
+        #: the compiled block scan (`_webscan.c`), when the format offers one and the accelerator is there:
+        #: clf_next's arguments after the block and positions, and the handler of a summary-entry line
+        self.compiled: tuple[Any, ...] | None = None
+        self.summarize: Callable[[bytes, ScanStop, int], Event | None] | None = None
         self.retarget(status_4xx, shape)
+
+    def compile_clf(self, combined: bool, summarize: Callable[[bytes, ScanStop, int], Event | None],
+                    summaries: bool) -> bool:
+        """Use the C block scan for `combined`/`common` lines: one pass per block that checks every line's
+        grammar and answers the filter from its own caches (`WebLineFilter.scan_caches`); the RE2 trigger
+        and validity passes are not used. False when the accelerator or the caches are not there."""
+        caches = getattr(self.flt, "scan_caches", None)
+        if not ACCELERATED or caches is None:
+            return False
+        targets, agents, path_mask, flags = caches()
+        if not summaries:
+            flags &= ~4
+        self.compiled = (combined, targets, agents, path_mask, flags)
+        self.summarize = summarize
+        return True
 
     def retarget(self, status_4xx: str, shape: str | None = None, valid: str | None = None) -> None:
         """Rebuild the trigger for a new client-error pattern and line shape or valid-line grammar (a W3C
@@ -319,6 +419,40 @@ class WebDecoder(Decoder):
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
+            compiled = scanner.compiled  # type: ignore[union-attr]
+            if compiled is not None:
+                # one C pass: every line passed over is valid and, by the filter's own cached answer, of no
+                # use to any card; it stops at each line Python must parse or summarize
+                combined, targets, agents, path_mask, flags = compiled
+                summarize = scanner.summarize  # type: ignore[union-attr]
+                clf_next = _clf_next
+                counted = summaries if type(summaries) is CountedSummaries else None
+                watch = counted.watch if counted is not None else []
+                counts = counted.counts if counted is not None else []
+                while pos < size:
+                    found = clf_next(block, pos, size, combined, targets, agents, path_mask, flags, limit, watch,
+                                     counts)
+                    passed = found[3]
+                    lineno += passed
+                    skipped += passed
+                    kind = found[0]
+                    if kind == 0:
+                        break
+                    start, end = found[1], found[2]
+                    lineno += 1
+                    self.lineno = lineno
+                    if summaries is not None:
+                        summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
+                    if kind == 2:
+                        event = summarize(block, found, lineno)  # type: ignore[misc]
+                    else:
+                        event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
+                    if event is not None:
+                        emit(event, out)
+                    if counted is not None:
+                        counted.stopped(block, start)
+                    pos = end + 1
+                return out
             # lines the trigger passes over are well-formed (the shape is part of the trigger, or every line
             # outside a run of valid lines is parsed) and of no use to any card: counted, not parsed
             valid = scanner.valid  # type: ignore[union-attr]
@@ -364,6 +498,9 @@ class WebDecoder(Decoder):
             return out
         finally:
             if summaries is not None:
+                # what is counted at the end of the block is named by the block's last line, whichever lines
+                # were parsed on the way (the C scan parses fewer than the RE2 trigger)
+                summaries.lineno = lineno
                 summaries.end_block(size, self.site)
                 summaries.flush(out)
             self.lineno = lineno

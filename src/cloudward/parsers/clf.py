@@ -24,7 +24,7 @@ from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._forwarded import DEFAULT, TrustedProxies, chain_entity, is_chain_start, pick_client, split_chain
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
-from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
+from cloudward.parsers._webscan import BlockScanner, CountedSummaries, ScanStop, Summaries, WebDecoder
 from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, HeadFirst, ParseContext, WebInterest
 
 
@@ -118,14 +118,19 @@ class CombinedLog(Format):
         # with the site in front of every line (vhost) the first line of each site must be read, so
         # such files take the line-by-line path; one file per site skips whole runs of lines
         if prefilter is not None and not ip_col:
+            scanner_valid = _valid(head.data)
             scanner = BlockScanner(prefilter, target_start='"[A-Z]+ ', target_prefix='"[A-Z]+ [^ "]*',
                                    target_end="[ ?\\x22]",
                                    status_4xx='" 4[0-9][0-9] ',
                                    ip_marker=_chain_markers if _has_chains(head.lines) else _plain_marker,
-                                   valid=_valid(head.data))
+                                   valid=scanner_valid)
         fast = _FastPath(robust, prefilter)
+        # plain addresses in front (no forwarded chains): the C block scan, when it is built
+        compiled = scanner is not None and scanner.ip_marker is _plain_marker and scanner.compile_clf(
+            scanner_valid == COMBINED_VALID, fast.summarize, prefilter is not None and prefilter.summaries)
         if prefilter is not None and prefilter.summaries:
-            fast.summaries = Summaries(display, scanner.ip_marker if scanner is not None else None)
+            fast.summaries = CountedSummaries(display) if compiled else Summaries(
+                display, scanner.ip_marker if scanner is not None else None)
         return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 
@@ -212,6 +217,34 @@ class _FastPath:
         self.summaries: Summaries | None = None
         self.last_ts = b""
         self.last_time = 0.0
+
+    def summarize(self, block: bytes, found: ScanStop, lineno: int) -> HttpRequest | None:
+        """A line the C block scan proved valid and a client error on an ordinary page (the filter's cached
+        answer): its summary entry, from the fields' offsets - what `parse` does for it, without the match."""
+        raw_ip = block[found[4]:found[5]]
+        ip = IP_BYTES_CACHE.get(raw_ip)
+        if ip is None:
+            ip = client_ip_bytes(raw_ip)
+        ts = block[found[6]:found[6] + 26]
+        summaries = self.summaries
+        if not ip or summaries is None:  # not expected for a valid line: the parser decides
+            return self._parse_at(block, found, lineno)
+        if ts != self.last_ts:
+            try:
+                self.last_time = clf_time(ts.decode("latin-1"))
+            except ValueError:
+                return self._parse_at(block, found, lineno)
+            self.last_ts = ts
+        target = block[found[7]:found[8]].decode("utf-8", errors="replace")
+        qm = target.find("?")
+        agent = block[found[9]:found[10]].decode("utf-8", "replace") if found[9] >= 0 else ""
+        summaries.error(ip, self.last_time, target if qm < 0 else target[:qm], agent, lineno, self.robust.file_site)
+        self.robust.stats.skipped += 1
+        return None
+
+    def _parse_at(self, block: bytes, found: ScanStop, lineno: int) -> HttpRequest | None:
+        line = block[found[1]:found[2]]
+        return self.parse(line[:-1] if line[-1:] == b"\r" else line, lineno)
 
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         m = self.match(line)
@@ -326,6 +359,13 @@ class _LineParser:
             tokens = [*tokens[:ip_col], ip, "-", split[1]]
         else:
             ip = client_ip(tokens[ip_col])
+            if len(tokens) > ip_col + 3 and any(t.endswith(",") for t in tokens[ip_col + 1:]):
+                # `6.6.6.6 - , 10.0.0.9, 203.0.113.1 - - [...]`: the left of an X-Forwarded-For chain, which
+                # the client wrote, made to look like an address and a user name with spaces; which address
+                # is the client cannot be told, so the line is not read as either
+                reject(f"{display}:{lineno}", "ambiguous client address: the fields before the time read both as "
+                                              "an address with a user name and as an X-Forwarded-For chain")
+                return None
         if not ip:
             reject(f"{display}:{lineno}", f"client address is not an IP: {tokens[ip_col][:60]!r}")
             return None

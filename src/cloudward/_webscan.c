@@ -1,0 +1,468 @@
+/*
+ * Optional accelerator for the web block scan (see cloudward/parsers/_webscan.py, `CompiledScan`).
+ *
+ * clf_next(block, pos, end, combined, targets, agents, path_mask, flags, limit) walks the lines of
+ * block[pos:end] (complete lines; the stream's last line may lack its newline) and stops at the first line
+ * Python must look at. It returns (kind, start, line_end, passed, ip_start, ip_end, ts_start, target_start,
+ * target_end, agent_start, agent_end):
+ *
+ *   kind 0  no such line up to `end`; `passed` lines were passed over (start == end).
+ *   kind 1  the line at block[start:line_end] goes to the format's line parser, which decides all: it is
+ *           not proven valid by the grammar below, or its request target or user agent is not yet in the
+ *           filter's caches, or the filter's answer for it is "an event".
+ *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
+ *           entry); the offsets locate its fields.
+ *
+ * With watch (a list of at most 8 address spellings, bytes) and counts (a list of as many ints), every line
+ * passed over whose address is watch[k] adds one to counts[k] (`Summaries`: the ordinary requests of
+ * recently active addresses).
+ *
+ * `passed` is the number of lines before `start` that were passed over: each is valid and the filter's
+ * answer, read from its own caches, is "no card needs it". The caches are the filter's dicts (raw request
+ * target -> page bits, raw user agent -> is a tool), filled by Python the first time a value is seen (a
+ * kind-1 stop), so this module never decides anything the Python filter has not decided for the same bytes.
+ *
+ * The grammar is `clf.COMBINED_VALID` (combined != 0) or `clf.COMMON_VALID`, for lines whose address is a
+ * plain IPv4 address (an IPv6 address or an X-Forwarded-For chain: kind 1, the parser reads it). It is
+ * checked byte by byte, left to right, with no backtracking: every field ends at a delimiter its class
+ * cannot hold. A trailing "\r" before the newline is not part of the line.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define WANT_TOOL_AGENTS 1
+#define WANT_CLIENT_ERRORS 2
+#define WANT_SUMMARIES 4
+#define MAX_WATCH 8
+
+typedef struct {
+    Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ag_s, ag_e;
+    char status0;
+} Fields;
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* Python's bytes \S: not one of space, \t, \n, \r, \f, \v */
+static int is_token(unsigned char c)
+{
+    return !(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v');
+}
+
+/* one IPv4 octet as clf._OCTET: 25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9], no leading zero */
+static Py_ssize_t octet(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t k = i;
+    while (k < n && k - i < 4 && is_digit(s[k]))
+        k++;
+    Py_ssize_t len = k - i;
+    if (len == 0 || len > 3)
+        return -1;
+    if (len > 1 && s[i] == '0')
+        return -1;
+    if (len == 3) {
+        int v = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+        if (v > 255)
+            return -1;
+    }
+    return k;
+}
+
+static Py_ssize_t ipv4(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    for (int part = 0; part < 4; part++) {
+        if (part) {
+            if (i >= n || s[i] != '.')
+                return -1;
+            i++;
+        }
+        i = octet(s, i, n);
+        if (i < 0)
+            return -1;
+    }
+    return i;
+}
+
+static const char *MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
+static const int DAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+/* clf.CLF_DATE: 26 bytes, a day the month has (29 February is left to the parser, which knows leap years) */
+static int clf_date(const unsigned char *t)
+{
+    if (!(is_digit(t[0]) && is_digit(t[1]) && t[2] == '/' && t[6] == '/' && is_digit(t[7]) && is_digit(t[8])
+          && is_digit(t[9]) && is_digit(t[10]) && t[11] == ':' && is_digit(t[12]) && is_digit(t[13])
+          && t[14] == ':' && is_digit(t[15]) && is_digit(t[16]) && t[17] == ':' && is_digit(t[18])
+          && is_digit(t[19]) && t[20] == ' ' && (t[21] == '+' || t[21] == '-') && is_digit(t[22])
+          && is_digit(t[23]) && is_digit(t[24]) && is_digit(t[25])))
+        return 0;
+    int month = -1;
+    for (int m = 0; m < 12; m++)
+        if (memcmp(t + 3, MONTHS + 3 * m, 3) == 0) {
+            month = m;
+            break;
+        }
+    if (month < 0)
+        return 0;
+    int day = (t[0] - '0') * 10 + (t[1] - '0');
+    int max_day = DAYS[month];
+    if (day < 1 || day > max_day || (month == 1 && day > 28))
+        return 0;
+    int hour = (t[12] - '0') * 10 + (t[13] - '0');
+    if (hour > 23 || t[15] > '5' || t[18] > '5')
+        return 0;
+    int zone_hour = (t[22] - '0') * 10 + (t[23] - '0');
+    if (zone_hour > 23 || t[24] > '5')
+        return 0;
+    return 1;
+}
+
+/* a quoted header as clf._PLAIN_HEADER: "[^"\\\n]*" starting at s[i] == '"'; the index after it, or -1 */
+static Py_ssize_t plain_header(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i >= n || s[i] != '"')
+        return -1;
+    i++;
+    const unsigned char *q = memchr(s + i, '"', (size_t)(n - i));
+    if (q == NULL)
+        return -1;
+    Py_ssize_t close = q - s;
+    if (memchr(s + i, '\\', (size_t)(close - i)) != NULL)
+        return -1;
+    return close + 1; /* no '\n' inside: the line holds none */
+}
+
+/* Is s[0:n] (no newline, no trailing "\r") a valid line? Fills `f` when it is. */
+static int valid_line(const unsigned char *s, Py_ssize_t n, int combined, Fields *f)
+{
+    Py_ssize_t i = ipv4(s, 0, n);
+    if (i < 0 || i >= n || s[i] != ' ')
+        return 0;
+    f->ip_e = i;
+    for (int field = 0; field < 2; field++) { /* identity and user: _TOKEN each */
+        Py_ssize_t start = ++i;
+        while (i < n && is_token(s[i]))
+            i++;
+        if (i == start || i >= n || s[i] != ' ')
+            return 0;
+    }
+    i++;
+    if (n - i < 28 || s[i] != '[' || s[i + 27] != ']' || !clf_date(s + i + 1))
+        return 0;
+    f->ts_s = i + 1;
+    i += 28;
+    if (n - i < 3 || s[i] != ' ' || s[i + 1] != '"')
+        return 0;
+    i += 2;
+    Py_ssize_t method = i;
+    while (i < n && s[i] >= 'A' && s[i] <= 'Z')
+        i++;
+    if (i == method || i - method > 20 || i >= n || s[i] != ' ')
+        return 0;
+    f->tgt_s = ++i;
+    while (i < n && s[i] != ' ' && s[i] != '"') /* [^ "\n]*: the line holds no '\n' */
+        i++;
+    f->tgt_e = i;
+    if (n - i < 6 || memcmp(s + i, " HTTP/", 6) != 0)
+        return 0;
+    i += 6;
+    Py_ssize_t version = i;
+    while (i < n && (is_digit(s[i]) || s[i] == '.') && i - version < 4)
+        i++;
+    if (i == version || i - version > 3 || i >= n || s[i] != '"')
+        return 0;
+    i++;
+    if (n - i < 5 || s[i] != ' ' || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) || !is_digit(s[i + 3])
+        || s[i + 4] != ' ')
+        return 0;
+    f->status0 = (char)s[i + 1];
+    i += 5;
+    if (i < n && s[i] == '-')
+        i++;
+    else {
+        Py_ssize_t size = i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == size)
+            return 0;
+    }
+    if (!combined) {
+        f->ag_s = f->ag_e = -1;
+        return i == n;
+    }
+    /* " "referer" "agent"" then any further " "header"" */
+    if (i >= n || s[i] != ' ')
+        return 0;
+    i = plain_header(s, i + 1, n);
+    if (i < 0 || i >= n || s[i] != ' ')
+        return 0;
+    f->ag_s = i + 2;
+    i = plain_header(s, i + 1, n);
+    if (i < 0)
+        return 0;
+    f->ag_e = i - 1;
+    while (i < n) {
+        if (s[i] != ' ')
+            return 0;
+        i = plain_header(s, i + 1, n);
+        if (i < 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* the cached value of block[s:e] in `cache`: a new reference, or NULL with no error set when it is missing */
+static PyObject *cached(PyObject *cache, const char *block, Py_ssize_t s, Py_ssize_t e)
+{
+    PyObject *key = PyBytes_FromStringAndSize(block + s, e - s);
+    if (key == NULL)
+        return NULL;
+    PyObject *value = PyDict_GetItemWithError(cache, key);
+    Py_DECREF(key);
+    Py_XINCREF(value);
+    return value;
+}
+
+/* Answers already read from the filter's dicts, kept across calls by the exact bytes they were given for (a
+ * copy, compared in full): a busy site repeats its pages and user agents, and a dict lookup needs a new
+ * bytes object per line. A memo belongs to one dict object, held by a reference so that no other dict can
+ * take its address; the dict's value for a key is a function of the key (`WebLineFilter` computes it from
+ * the key alone and only ever drops it whole), so an answer remembered is the answer the filter gives. */
+typedef struct {
+    PyObject *dict;
+    char *slots; /* `size` slots of `stride` bytes: a Py_ssize_t length (-1: empty), a long value, the key */
+    Py_ssize_t size, key_max;
+} MemoTable;
+
+#define SLOT_HEAD ((Py_ssize_t)(sizeof(Py_ssize_t) + sizeof(long)))
+/* request targets: many distinct and short; user agents: few and long (sizes keep both tables in cache) */
+static MemoTable target_memo = {NULL, NULL, 4096, 48}, agent_memo = {NULL, NULL, 64, 240};
+
+static int memo_for(MemoTable *table, PyObject *dict)
+{
+    if (table->dict == dict)
+        return 0;
+    Py_ssize_t stride = SLOT_HEAD + table->key_max;
+    if (table->slots == NULL) {
+        table->slots = PyMem_Malloc((size_t)(stride * table->size));
+        if (table->slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < table->size; k++) {
+        Py_ssize_t empty = -1;
+        memcpy(table->slots + k * stride, &empty, sizeof empty);
+    }
+    Py_INCREF(dict);
+    Py_XSETREF(table->dict, dict);
+    return 0;
+}
+
+static size_t memo_hash(const char *s, Py_ssize_t n)
+{
+    /* a few words of the key (the slot is checked against the whole key): FNV-1a over a user agent's hundred
+       bytes would cost more than the dict lookup it saves */
+    size_t h = (size_t)n * 0x9E3779B97F4A7C15ull;
+    if (n >= 8) {
+        uint64_t a, b, c;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(&c, s + (n - 8) / 2, 8);
+        h ^= a * 0xFF51AFD7ED558CCDull ^ b * 0xC4CEB9FE1A85EC53ull ^ c;
+    } else
+        for (Py_ssize_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* the filter's value for block[s:e]: 1 found (in *value), 0 not cached, -1 error */
+static int answer(PyObject *cache, MemoTable *memo, const char *block, Py_ssize_t s, Py_ssize_t e, int truth,
+                  long *value)
+{
+    Py_ssize_t n = e - s;
+    char *slot = NULL;
+    if (n <= memo->key_max) {
+        slot = memo->slots + (memo_hash(block + s, n) % (size_t)memo->size) * (size_t)(SLOT_HEAD + memo->key_max);
+        Py_ssize_t len;
+        memcpy(&len, slot, sizeof len);
+        if (len == n && memcmp(slot + SLOT_HEAD, block + s, (size_t)n) == 0) {
+            memcpy(value, slot + sizeof(Py_ssize_t), sizeof(long));
+            return 1;
+        }
+    }
+    PyObject *hit = cached(cache, block, s, e);
+    if (hit == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    long v;
+    if (truth) {
+        int t = PyObject_IsTrue(hit);
+        Py_DECREF(hit);
+        if (t < 0)
+            return -1;
+        v = t;
+    } else {
+        v = PyLong_AsLong(hit);
+        Py_DECREF(hit);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (slot != NULL) {
+        memcpy(slot, &n, sizeof n);
+        memcpy(slot + sizeof(Py_ssize_t), &v, sizeof v);
+        memcpy(slot + SLOT_HEAD, block + s, (size_t)n);
+    }
+    *value = v;
+    return 1;
+}
+
+static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f)
+{
+    if (f == NULL)
+        return Py_BuildValue("(innnnnnnnnn)", kind, start, line_end, passed, start, start, -1, -1, -1, -1, -1);
+    return Py_BuildValue("(innnnnnnnnn)", kind, start, line_end, passed, start, start + f->ip_e,
+                         start + f->ts_s, start + f->tgt_s, start + f->tgt_e,
+                         f->ag_s < 0 ? -1 : start + f->ag_s, f->ag_e < 0 ? -1 : start + f->ag_e);
+}
+
+static PyObject *clf_next(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t pos, end, limit;
+    int combined, flags;
+    long path_mask;
+    PyObject *targets, *agents, *watch = NULL, *counts = NULL;
+    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
+                          &PyDict_Type, &agents, &path_mask, &flags, &limit, &PyList_Type, &watch,
+                          &PyList_Type, &counts))
+        return NULL;
+    PyObject *result = NULL;
+    /* the addresses whose passed lines are counted (`Summaries`: recently active ones), at most MAX_WATCH */
+    const char *watched[MAX_WATCH];
+    Py_ssize_t watched_len[MAX_WATCH], seen[MAX_WATCH];
+    Py_ssize_t n_watch = 0;
+    if (pos < 0 || end > buf.len || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "pos and end must lie within the block");
+        goto done;
+    }
+    if (watch != NULL) {
+        n_watch = PyList_GET_SIZE(watch);
+        if (counts == NULL || PyList_GET_SIZE(counts) != n_watch || n_watch > MAX_WATCH) {
+            PyErr_SetString(PyExc_ValueError, "watch and counts must be lists of the same length, at most 8");
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < n_watch; k++) {
+            PyObject *item = PyList_GET_ITEM(watch, k);
+            if (!PyBytes_Check(item)) {
+                PyErr_SetString(PyExc_TypeError, "watch holds bytes");
+                goto done;
+            }
+            watched[k] = PyBytes_AS_STRING(item);
+            watched_len[k] = PyBytes_GET_SIZE(item);
+            seen[k] = 0;
+        }
+    }
+    const char *block = (const char *)buf.buf;
+    Py_ssize_t passed = 0;
+    if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
+        goto done;
+    while (pos < end) {
+        const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
+        Py_ssize_t line_end = nl ? nl - block : end;
+        Py_ssize_t n = line_end - pos;
+        if (n > 0 && block[line_end - 1] == '\r')
+            n--;
+        Fields f;
+        if (n > limit || !valid_line((const unsigned char *)block + pos, n, combined, &f)) {
+            result = stop(1, pos, line_end, passed, NULL);
+            goto done;
+        }
+        /* the filter's own answer (`WebLineFilter.wants`), from its caches */
+        long value;
+        int found = answer(targets, &target_memo, block, pos + f.tgt_s, pos + f.tgt_e, 0, &value);
+        if (found < 0)
+            goto done;
+        if (!found || (value & path_mask)) {
+            result = stop(1, pos, line_end, passed, &f);
+            goto done;
+        }
+        if (flags & WANT_TOOL_AGENTS) {
+            found = combined ? answer(agents, &agent_memo, block, pos + f.ag_s, pos + f.ag_e, 1, &value)
+                             : answer(agents, &agent_memo, block, pos, pos, 1, &value);
+            if (found < 0)
+                goto done;
+            if (!found || value) {
+                result = stop(1, pos, line_end, passed, &f);
+                goto done;
+            }
+        }
+        if ((flags & WANT_CLIENT_ERRORS) && f.status0 == '4') {
+            result = stop((flags & WANT_SUMMARIES) ? 2 : 1, pos, line_end, passed, &f);
+            goto done;
+        }
+        passed++;
+        for (Py_ssize_t k = 0; k < n_watch; k++)
+            if (watched_len[k] == f.ip_e && memcmp(watched[k], block + pos, (size_t)f.ip_e) == 0) {
+                seen[k]++;
+                break;
+            }
+        pos = line_end + 1;
+    }
+    result = stop(0, end, end, passed, NULL);
+done:
+    for (Py_ssize_t k = 0; k < n_watch && result != NULL; k++) {
+        if (!seen[k])
+            continue;
+        Py_ssize_t before = PyLong_AsSsize_t(PyList_GET_ITEM(counts, k));
+        PyObject *now = before < 0 ? NULL : PyLong_FromSsize_t(before + seen[k]);
+        if (now == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "counts holds non-negative integers");
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SetItem(counts, k, now);
+    }
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* valid_run(block, pos, end, combined) -> the start of the first line of block[pos:end] that is not valid
+ * (or `end`): the same answer as the RE2 pass `_webscan._valid_run` for plain-IPv4 lines, for tests */
+static PyObject *valid_run(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t pos, end;
+    int combined;
+    if (!PyArg_ParseTuple(args, "y*nnp", &buf, &pos, &end, &combined))
+        return NULL;
+    if (pos < 0 || end > buf.len || pos > end) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "pos and end must lie within the block");
+        return NULL;
+    }
+    const char *block = (const char *)buf.buf;
+    while (pos < end) {
+        const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
+        Py_ssize_t line_end = nl ? nl - block : end;
+        Py_ssize_t n = line_end - pos;
+        if (n > 0 && block[line_end - 1] == '\r')
+            n--;
+        Fields f;
+        if (!valid_line((const unsigned char *)block + pos, n, combined, &f))
+            break;
+        pos = line_end + 1;
+    }
+    PyBuffer_Release(&buf);
+    return PyLong_FromSsize_t(pos < end ? pos : end);
+}
+
+static PyMethodDef methods[] = {
+    {"clf_next", clf_next, METH_VARARGS, "The next line of a combined/common block Python must look at."},
+    {"valid_run", valid_run, METH_VARARGS, "Where the run of valid combined/common lines from pos ends."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_webscan", "Web block scan accelerator.", -1, methods};
+
+PyMODINIT_FUNC PyInit__webscan(void) { return PyModule_Create(&module); }
