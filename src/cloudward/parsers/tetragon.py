@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudward.events import Event, NetConnection, ProcessExec
+import msgspec
+
+from cloudward.events import Event, LazyJson, NetConnection, ProcessExec
 from cloudward.parsers._container_ids import strip_runtime_prefix
 from cloudward.parsers._values import mapping as _d
 from cloudward.parsers._values import number as _int
@@ -94,6 +96,10 @@ class Tetragon(JsonDialect):
 
     def line_filter(self, interest: Interest) -> Callable[[bytes, int, int], bool]:
         return _may_have_event
+
+    def line_decoder(self, ctx: ParseContext) -> Callable[[bytes, RecordRef], Event | None] | None:
+        """Typed decoding of a JSON line straight into an event (None from it: decode the line as usual)."""
+        return tetragon_line_decoder(ctx)
 
     def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> list[Event]:
         # a list, not a generator: one frame fewer per record
@@ -210,6 +216,245 @@ class Tetragon(JsonDialect):
             if isinstance(addr, dict) and _s(addr.get("addr")):
                 return _s(addr.get("addr")), _int(addr.get("port"))
         return None
+
+
+# -- typed decoding ------------------------------------------------------------------------------------------
+# Structs of only the fields `Tetragon.events` reads. Scalars are `Any`, so a value of an odd type reads as it
+# does from the dict (the same helpers judge it); an object that is not one (a string where `process` was
+# expected), or null where an object was, fails validation and the line goes through the general path, which
+# rejects or reads it as before. Every other key is skipped without building anything; the raw record stays
+# the line's bytes, decoded by orjson only when evidence or a Sigma getter reads `event.raw`.
+_UNSET: Any = msgspec.UNSET
+
+
+class _Image(msgspec.Struct):
+    name: Any = None
+
+
+class _Container(msgspec.Struct):
+    id: Any = None
+    name: Any = None
+    image: _Image | msgspec.UnsetType = _UNSET
+
+
+class _Pod(msgspec.Struct):
+    name: Any = None
+    namespace: Any = None
+    container: _Container | msgspec.UnsetType = _UNSET
+
+
+class _Cap(msgspec.Struct):
+    effective: Any = None
+
+
+class _Process(msgspec.Struct):
+    binary: Any = None
+    arguments: Any = None
+    pid: Any = None
+    uid: Any = None
+    auid: Any = None
+    cwd: Any = None
+    user: Any = None
+    cap: _Cap | msgspec.UnsetType = _UNSET
+    pod: _Pod | msgspec.UnsetType = _UNSET
+    docker: Any = None
+    start_time: Any = None
+
+
+class _Parent(msgspec.Struct):
+    binary: Any = None
+    arguments: Any = None
+    pid: Any = None
+
+
+class _Body(msgspec.Struct):
+    """process_exec, process_kprobe and process_connect bodies alike (each reads its own fields)."""
+
+    process: _Process | msgspec.UnsetType = _UNSET
+    parent: _Parent | msgspec.UnsetType = _UNSET
+    function_name: Any = None
+    args: Any = None
+    destination_ip: Any = None
+    destination_port: Any = None
+
+
+class _Record(msgspec.Struct):
+    process_exec: _Body | msgspec.UnsetType = _UNSET
+    process_kprobe: _Body | msgspec.UnsetType = _UNSET
+    process_connect: _Body | msgspec.UnsetType = _UNSET
+    # the types without events: only whether they are there (a record with two types is read in key order by
+    # the general path)
+    process_exit: msgspec.Raw = msgspec.Raw()
+    process_tracepoint: msgspec.Raw = msgspec.Raw()
+    process_uprobe: msgspec.Raw = msgspec.Raw()
+    process_lsm: msgspec.Raw = msgspec.Raw()
+    process_loader: msgspec.Raw = msgspec.Raw()
+    process_throttle: msgspec.Raw = msgspec.Raw()
+    process_close: msgspec.Raw = msgspec.Raw()
+    process_listen: msgspec.Raw = msgspec.Raw()
+    #: there, the line may be an export wrapper of records: the general path reads it
+    records: msgspec.Raw = msgspec.Raw()
+    node_name: Any = None
+    time: Any = None
+
+
+_EMPTY_PROCESS = _Process()
+_EMPTY_POD = _Pod()
+_EMPTY_CONTAINER = _Container()
+_DECODE_FAILED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+
+try:  # the optional C accelerator: it proves the numbers on a line read the same in msgspec and orjson
+    from cloudward._speedups import plain_json as _plain_json
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _plain_json = None
+
+#: tests switch typed decoding off to compare it with the dict path
+FAST_DECODE = True
+
+
+def _typed_context(process: _Process) -> tuple[str, str, str, str, str]:
+    """`Tetragon._context` of a typed process."""
+    pod = process.pod
+    if pod is _UNSET:
+        docker = process.docker
+        return (docker if type(docker) is str else ""), "", "", "", ""
+    container = pod.container
+    if container is _UNSET:
+        container = _EMPTY_CONTAINER
+    cid = container.id
+    if type(cid) is not str:
+        cid = ""
+    elif "://" in cid:
+        cid = strip_runtime_prefix(cid)[1]
+    if not cid:
+        cid = _s(process.docker)
+    image = container.image
+    name, pod_name, namespace = container.name, pod.name, pod.namespace
+    return (cid, name if type(name) is str else "",
+            "" if image is _UNSET else _s(image.name),
+            pod_name if type(pod_name) is str else "",
+            namespace if type(namespace) is str else "")
+
+
+def _typed_user(process: _Process) -> tuple[str, int | None]:
+    uid = process.uid
+    uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
+    user = process.user
+    name = _s(user.get("name")) if type(user) is dict else ""
+    if not name and uid is not None:
+        name = "root" if uid == 0 else str(uid)
+    return name, uid
+
+
+def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Event | None] | None:
+    """Typed decoding of one Tetragon JSON line into its event: None for a line it does not decode exactly as
+    the general path would (not one event type, a wrapper, a non-object where an object belongs, no binary, a
+    kprobe that is not a connect, an unusual number...), which then goes through orjson and
+    `Tetragon.events` as before, rejections included. Only when the C accelerator is built."""
+    if not FAST_DECODE or _plain_json is None:
+        return None
+    plain = _plain_json
+    decode = msgspec.json.Decoder(_Record).decode
+    failed = _DECODE_FAILED
+
+    def decode_line(line: bytes, ref: RecordRef) -> Event | None:
+        try:
+            rec = decode(line)
+        except failed:
+            return None
+        body = rec.process_exec
+        if body is not _UNSET:
+            kind = 0
+            if rec.process_kprobe is not _UNSET or rec.process_connect is not _UNSET:
+                return None
+        elif (body := rec.process_kprobe) is not _UNSET:
+            kind = 1
+            if rec.process_connect is not _UNSET:
+                return None
+        elif (body := rec.process_connect) is not _UNSET:
+            kind = 2
+        else:
+            return None
+        if (rec.process_exit or rec.process_tracepoint or rec.process_uprobe or rec.process_lsm
+                or rec.process_loader or rec.process_throttle or rec.process_close or rec.process_listen
+                or rec.records or not plain(line)):
+            return None
+        process = body.process
+        parent = body.parent
+        where = str(ref)
+        node = rec.node_name
+        host = ctx.host
+        if kind == 0:
+            if process is _UNSET:
+                return None
+            binary = process.binary
+            if type(binary) is not str:
+                return None
+            arguments = process.arguments
+            if type(arguments) is str:
+                text_args = arguments
+            elif arguments:  # the general path rejects it (it cannot be joined to the binary)
+                return None
+            else:
+                text_args = arguments = ""
+            if parent is _UNSET:
+                parent_args = parent_binary = ""
+                ppid = 0
+            else:
+                parent_args, parent_binary = _s(parent.arguments), _s(parent.binary)
+                ppid = _int(parent.pid)
+            cap = process.cap
+            caps = [] if cap is _UNSET else _typed_caps(cap.effective)
+            user, uid = _typed_user(process)
+            auid = process.auid
+            cid, cname, image, pod, namespace = _typed_context(process)
+            return ProcessExec(
+                event_id=where, time=parse_time(rec.time or process.start_time), raw=LazyJson(line),
+                origin=where, host=host or (node if type(node) is str else ""), pid=_int(process.pid),
+                ppid=ppid, executable=binary, argv=[binary, *split_arguments(text_args)],
+                command_line=binary + (" " + arguments if arguments else ""),
+                cwd=_s(process.cwd), user=user, uid=uid,
+                auid=auid if isinstance(auid, int) and auid != 4294967295 else None,
+                parent_executable=parent_binary,
+                parent_command_line=parent_binary + (" " + parent_args if parent_args else ""),
+                capabilities=caps, privileged=True if PRIVILEGED_CAPS.issubset(caps) else None,
+                container_id=cid, container_name=cname, image=image, pod=pod, namespace=namespace,
+            )
+        if kind == 2:
+            ip = _s(body.destination_ip)
+            if not ip:
+                return None
+            port = _int(body.destination_port)
+        else:
+            function = _s(body.function_name)
+            if not function.endswith(_CONNECT_FUNCTIONS):
+                return None
+            dest = Tetragon._kprobe_destination(body.args)
+            if dest is None:
+                return None
+            ip, port = dest
+        if process is _UNSET:
+            process = _EMPTY_PROCESS
+        binary = _s(process.binary)
+        arguments = _s(process.arguments)
+        user, uid = _typed_user(process)
+        cid, cname, image, pod, namespace = _typed_context(process)
+        return NetConnection(
+            event_id=where, time=parse_time(rec.time), raw=LazyJson(line), origin=where,
+            host=host or (node if type(node) is str else ""), pid=_int(process.pid),
+            ppid=0 if parent is _UNSET else _int(parent.pid), executable=binary,
+            command_line=binary + (" " + arguments if arguments else ""), destination_ip=ip,
+            destination_port=port, user=user, uid=uid, container_id=cid, container_name=cname, image=image,
+            pod=pod, namespace=namespace,
+        )
+
+    return decode_line
+
+
+def _typed_caps(effective: Any) -> list[str]:
+    if not isinstance(effective, list):
+        return []
+    return [c if c.startswith("CAP_") else "CAP_" + c for c in effective if isinstance(c, str)]
 
 
 FORMATS = [Tetragon()]
