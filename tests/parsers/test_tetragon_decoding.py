@@ -204,3 +204,39 @@ def test_alerts_and_rejections_the_same_with_typed_decoding_off(monkeypatch):
     monkeypatch.setattr(tetragon, "FAST_DECODE", False)
     assert run() == typed
     assert typed[0] and len(typed[1]) == 3
+
+
+def _split_by_character(arguments: str) -> list[str]:
+    """The character-at-a-time reading `split_arguments` replaced (its specification)."""
+    if '"' not in arguments:
+        return arguments.split()
+    out: list[str] = []
+    word: list[str] = []
+    quoted = has_word = False
+    for ch in arguments:
+        if ch == '"':
+            quoted = not quoted
+            has_word = True
+        elif ch in " \t" and not quoted:
+            if has_word:
+                out.append("".join(word))
+                word, has_word = [], False
+        else:
+            word.append(ch)
+            has_word = True
+    if has_word:
+        out.append("".join(word))
+    return out
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(['"', " ", "\t", "a", "b", "\n", "\u00a0"]), max_size=14))
+def test_split_arguments_reads_as_character_by_character(arguments):
+    assert tetragon.split_arguments(arguments) == _split_by_character(arguments)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines())
+def test_lines_the_raw_filter_skips_give_no_event(line):
+    if not tetragon._may_have_event(line, 0, len(line)):
+        assert not _general(line, "")

@@ -43,34 +43,50 @@ _NO_EVENT_TYPES = EVENT_TYPES - {"process_exec", "process_kprobe", "process_conn
 _NO_EVENT_PREFIXES = tuple(b'{"' + t.encode() + b'":' for t in sorted(_NO_EVENT_TYPES))
 
 
+_KPROBE_PREFIX = b'{"process_kprobe":'
+
+
 def _may_have_event(buf: bytes, start: int, end: int) -> bool:
-    """False only for a line whose first key is a type without events (`process_exit`, ...): the parser
-    takes the first event-type key of a record, so nothing after it can change that. A line that also
-    names "records" might be a wrapper of other records and is decoded."""
-    return not buf.startswith(_NO_EVENT_PREFIXES, start, end) or buf.find(b'"records"', start, end) >= 0
+    """False only for a line whose first key is a type without events (`process_exit`, ...), or a kprobe
+    line in which no function name can end in "connect" (the bytes hold no "connect" and no \\u escape that
+    could spell it): the parser takes the first event-type key of a record, so nothing after it can change
+    that. A line that also names "records" might be a wrapper of other records and is decoded."""
+    if buf.startswith(_NO_EVENT_PREFIXES, start, end):
+        return buf.find(b'"records"', start, end) >= 0
+    if buf.startswith(_KPROBE_PREFIX, start, end):
+        return (buf.find(b"connect", start, end) >= 0 or buf.find(b"\\u", start, end) >= 0
+                or buf.find(b'"records"', start, end) >= 0)
+    return True
 
 
 def split_arguments(arguments: str) -> list[str]:
-    """Tetragon's `arguments` string back into a list: words, with "double quoted" words kept whole."""
+    """Tetragon's `arguments` string back into a list: words, with "double quoted" words kept whole (a quote
+    joins what touches it: `a"b c"d` is one word; `""` is an empty word). Outside quotes, words are split on
+    spaces and tabs. Read a quoted stretch at a time, not a character at a time."""
     if '"' not in arguments:
         return arguments.split()
     out: list[str] = []
-    word: list[str] = []
-    quoted = False
-    has_word = False
-    for ch in arguments:
-        if ch == '"':
-            quoted = not quoted
-            has_word = True
-        elif ch in " \t" and not quoted:
-            if has_word:
-                out.append("".join(word))
-                word, has_word = [], False
-        else:
-            word.append(ch)
-            has_word = True
-    if has_word:
-        out.append("".join(word))
+    word: str | None = None  # the word being read; None: none (as opposed to an empty quoted one)
+    for i, part in enumerate(arguments.split('"')):
+        if i & 1:  # inside quotes: all of it belongs to the word
+            word = part if word is None else word + part
+            continue
+        if "\t" in part:
+            part = part.replace("\t", " ")
+        pieces = part.split(" ")
+        if len(pieces) == 1:
+            if part:
+                word = part if word is None else word + part
+            continue
+        head = pieces[0]
+        if head:
+            word = head if word is None else word + head
+        if word is not None:
+            out.append(word)
+        out += [p for p in pieces[1:-1] if p]
+        word = pieces[-1] or None
+    if word is not None:
+        out.append(word)
     return out
 
 
