@@ -239,31 +239,32 @@ class Tetragon(JsonDialect):
 # does from the dict (the same helpers judge it); an object that is not one (a string where `process` was
 # expected), or null where an object was, fails validation and the line goes through the general path, which
 # rejects or reads it as before. Every other key is skipped without building anything; the raw record stays
-# the line's bytes, decoded by orjson only when evidence or a Sigma getter reads `event.raw`.
+# the line's bytes, decoded by orjson only when evidence or a Sigma getter reads `event.raw`. The Structs live for
+# one line and cannot form cycles: not tracked by the garbage collector (`gc=False`), so they do not trigger it.
 _UNSET: Any = msgspec.UNSET
 
 
-class _Image(msgspec.Struct):
+class _Image(msgspec.Struct, gc=False):
     name: Any = None
 
 
-class _Container(msgspec.Struct):
+class _Container(msgspec.Struct, gc=False):
     id: Any = None
     name: Any = None
     image: _Image | msgspec.UnsetType = _UNSET
 
 
-class _Pod(msgspec.Struct):
+class _Pod(msgspec.Struct, gc=False):
     name: Any = None
     namespace: Any = None
     container: _Container | msgspec.UnsetType = _UNSET
 
 
-class _Cap(msgspec.Struct):
+class _Cap(msgspec.Struct, gc=False):
     effective: Any = None
 
 
-class _Process(msgspec.Struct):
+class _Process(msgspec.Struct, gc=False):
     binary: Any = None
     arguments: Any = None
     pid: Any = None
@@ -277,13 +278,13 @@ class _Process(msgspec.Struct):
     start_time: Any = None
 
 
-class _Parent(msgspec.Struct):
+class _Parent(msgspec.Struct, gc=False):
     binary: Any = None
     arguments: Any = None
     pid: Any = None
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, gc=False):
     """process_exec, process_kprobe and process_connect bodies alike (each reads its own fields)."""
 
     process: _Process | msgspec.UnsetType = _UNSET
@@ -294,7 +295,7 @@ class _Body(msgspec.Struct):
     destination_port: Any = None
 
 
-class _Record(msgspec.Struct):
+class _Record(msgspec.Struct, gc=False):
     process_exec: _Body | msgspec.UnsetType = _UNSET
     process_kprobe: _Body | msgspec.UnsetType = _UNSET
     process_connect: _Body | msgspec.UnsetType = _UNSET
