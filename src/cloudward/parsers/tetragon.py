@@ -9,7 +9,12 @@ Each record is `{"<event type>": {...}, "node_name": ..., "time": ...}`:
 * the 2022 sensor's `process_connect` (destination_ip / destination_port) -> `NetConnection`;
 * `process_exit`, `process_close`, `process_listen`, `process_tracepoint`... carry nothing the
   detections use: no event. A line that starts with such a type is counted as skipped on its raw
-  bytes, without decoding it (so a torn one is not reported as malformed: it could give nothing).
+  bytes, without decoding it (so a torn one is not reported as malformed: it could give nothing); so is a
+  `process_kprobe` line whose bytes cannot name a connect function.
+
+Lines are decoded into msgspec Structs of only the fields read (`tetragon_line_decoder`); the event's raw
+record stays the line's bytes until evidence or a Sigma getter reads it. A line the typed path cannot read
+exactly as the dict path would goes through orjson and `Tetragon.events`.
 
 A container is privileged when the process's effective capability set holds the capabilities only
 `--privileged` (or an equivalent securityContext) grants together.
