@@ -16,6 +16,7 @@ Each phase runs in its own process (so peak RSS is its own), alternating, `--rep
     python benchmarks/host_bench.py                      # 1,000,000 events of each
     python benchmarks/host_bench.py --events 200000      # quicker
     python benchmarks/host_bench.py --baseline /work/main/src   # main and this tree, alternately
+    python benchmarks/host_bench.py --kinds tetragon             # one input only
 Results are printed as Markdown for benchmarks/host.md.
 """
 
@@ -353,8 +354,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--baseline", default="", help="another checkout's src/ folder (e.g. main's), measured "
                     "alternately with this one on the same inputs; the table then gives both and their ratio")
-    ap.add_argument("--inputs", nargs="+", choices=("audit", "tetragon"), default=["audit", "tetragon"],
+    ap.add_argument("--inputs", nargs="+", choices=("audit", "tetragon"), default=None,
                     help="which inputs to measure (default both)")
+    ap.add_argument("--kinds", default=None, help="the same as --inputs, comma-separated (audit,tetragon)")
     ap.add_argument("--phase", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -362,7 +364,8 @@ def main() -> int:
         return 0
     OUT.mkdir(exist_ok=True)
     files = {"audit": OUT / f"host-audit-{args.events}.log", "tetragon": OUT / f"host-tetragon-{args.events}.jsonl"}
-    files = {kind: path for kind, path in files.items() if kind in args.inputs}
+    chosen = args.inputs or (args.kinds.split(",") if args.kinds else ["audit", "tetragon"])
+    files = {kind: path for kind, path in files.items() if kind in chosen}
     for kind, path in files.items():
         if not path.exists():
             start = time.perf_counter()

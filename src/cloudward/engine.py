@@ -125,6 +125,8 @@ def _origin_parts(origin: str) -> tuple[str, int, str]:
     path, sep, rest = origin.rpartition(":")
     if not sep:
         return origin, 0, ""
+    if rest.isdigit():  # the usual `path:57`: what the loop below reads, in one call
+        return path, int(rest), ""
     i = 0
     n = len(rest)
     while i < n and rest[i].isdigit():

@@ -339,6 +339,10 @@ K8sAudit.raw = _lazy_field(Event.__dict__["raw"], False)  # type: ignore[method-
 K8sAudit.doc = _lazy_field(K8sAudit.__dict__["doc"], False)  # type: ignore[method-assign,assignment]
 K8sAudit.request_object = _lazy_field(K8sAudit.__dict__["request_object"], True)  # type: ignore[method-assign,assignment]
 K8sAudit.response_object = _lazy_field(K8sAudit.__dict__["response_object"], True)  # type: ignore[method-assign,assignment]
+# Process and connection events' raw record may be a `LazyJson` too (the Tetragon typed path keeps the line's
+# bytes): reading `raw` (evidence, Sigma getters) decodes it once.
+ProcessExec.raw = _lazy_field(Event.__dict__["raw"], False)  # type: ignore[method-assign,assignment]
+NetConnection.raw = _lazy_field(Event.__dict__["raw"], False)  # type: ignore[method-assign,assignment]
 
 
 @dataclass(slots=True, kw_only=True)

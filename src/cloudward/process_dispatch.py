@@ -95,11 +95,29 @@ class ProcessDispatch:
                                 _condition(cid, "container", gate.get("container", "always"))))
         self.by_names = any(n is not None for n in self._names)
         self._table: dict[tuple[Any, ...], list[Any]] = {}
+        #: the same answers keyed by the event's own values (see `select`)
+        self._by_values: dict[tuple[Any, ...], list[Any]] = {}
         #: True when no card declares a gate: the engine then skips the dispatch altogether
         self.trivial = all(g is None for g in self._gates) and not self.by_names
 
     def select(self, event: Any) -> list[Any]:
-        """The cards that can find something in `event` (a ProcessExec whose enrichers have run)."""
+        """The cards that can find something in `event` (a ProcessExec whose enrichers have run).
+
+        First looked up by the raw values the facets and file names are read from (one tuple, no calls: an
+        exec repeats the same program, parent and flags thousands of times); on a miss, by the facets."""
+        argv = event.argv
+        raw_key = (event.container_id != "", "--privileged" in event.command_line, event.privileged,
+                   "CAP_SYS_ADMIN" in event.capabilities, not event.intel, event.os, event.executable,
+                   argv[0] if argv else None, event.parent_executable)
+        found = self._by_values.get(raw_key)
+        if found is None:
+            found = self._select(event)
+            if len(self._by_values) >= _TABLE_LIMIT:
+                self._by_values.clear()
+            self._by_values[raw_key] = found
+        return found
+
+    def _select(self, event: Any) -> list[Any]:
         if self.by_names:
             argv = event.argv
             key: tuple[Any, ...] = (bool(event.container_id), *facets(event), basename(event.executable),

@@ -44,7 +44,10 @@ class ProcessTree:
         Values the source already gave are kept; only empty ones are filled.
         """
         host = event.host
-        parent = self.parent(host, event.ppid)
+        nodes = self.nodes
+        ppid = event.ppid
+        parent = nodes.get((host, ppid)) if ppid else None
+        container_id = event.container_id
         if parent is not None:
             if not event.parent_executable:
                 event.parent_executable = parent.executable
@@ -52,23 +55,21 @@ class ProcessTree:
                 event.parent_command_line = parent.command_line
             if not event.ancestors:
                 event.ancestors = [parent.executable, *parent.ancestors[: MAX_ANCESTORS - 1]]
-            if not event.container_id and not is_runtime(event.executable):
-                event.container_id = parent.container_id or parent.child_container
+            if not container_id and not is_runtime(event.executable):
+                container_id = event.container_id = parent.container_id or parent.child_container
         elif event.parent_executable and not event.ancestors:
             event.ancestors = [event.parent_executable]
-        if not event.container_id:
-            # an exec keeps the pid: a process already known to be in a container stays there
-            same = self.nodes.get((host, event.pid))
-            if same is not None and same.container_id:
-                event.container_id = same.container_id
         key = (host, event.pid)
-        nodes = self.nodes
-        if key in nodes:
-            del nodes[key]
-        elif len(nodes) >= self.max_entries:
+        if not container_id:
+            # an exec keeps the pid: a process already known to be in a container stays there
+            same = nodes.get(key)
+            if same is not None and same.container_id:
+                container_id = event.container_id = same.container_id
+        # the later exec of a pid moves it to the newest end; the oldest goes first past the limit
+        if nodes.pop(key, None) is None and len(nodes) >= self.max_entries:
             nodes.popitem(last=False)
         nodes[key] = ProcessNode(
-            event.executable, event.command_line, tuple(event.ancestors), event.container_id,
+            event.executable, event.command_line, tuple(event.ancestors), container_id,
             child_container(event.executable, event.argv), event.user, event.time,
         )
 
