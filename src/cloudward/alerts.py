@@ -294,6 +294,7 @@ class _Repeat:
 
 #: `_add_repeat`'s answer when the finding must take `add`'s full path
 _FULL_PATH = object()
+_SEQUENCES = (list, tuple)
 #: `format_time` writes four-digit years up to here; past it the strings no longer sort as the times
 _FOUR_DIGIT_YEARS = 253_402_300_799.0
 
@@ -459,9 +460,12 @@ class AlertBook:
             if key not in into:
                 return _FULL_PATH
             place = places.get(key)
-            if isinstance(value, (list, tuple)):
-                if not isinstance(place, dict) or any(_value_id(v) not in place for v in value):
+            if isinstance(value, _SEQUENCES):
+                if not isinstance(place, dict):
                     return _FULL_PATH
+                for v in value:
+                    if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
+                        return _FULL_PATH
             elif not isinstance(place, list):
                 return _FULL_PATH
         seen = self.seen_id(event)
