@@ -153,3 +153,78 @@ def test_evidence_entities_and_description_are_those_of_the_whole_set_of_finding
     assert alert.evidence == sorted(seen.values(), key=_evidence_key)[:limit]
     assert alert.count == len(counted)
     assert alert.description == render(CARD.description, {**alert.entities, **alert.last_params})
+
+
+# -- the repeat path of `AlertBook.add` (issue 15: Sigma's many matches of one alert) ------------------
+_REPEATS = st.lists(st.tuples(st.integers(0, 80), st.integers(0, 1), st.integers(0, 2),
+                              st.lists(st.integers(0, 3), max_size=3), st.booleans(), st.integers(0, 2)),
+                    min_size=1, max_size=80)
+
+
+@given(findings=_REPEATS, limit=st.integers(1, 3), shuffle=st.booleans(), max_values=st.integers(1, 3))
+@settings(max_examples=200, deadline=None)
+def test_repeat_path_gives_the_alerts_of_the_full_path(findings, limit, shuffle, max_values):
+    """Findings mostly in time order (as the engine runs them), with times a fraction of a millisecond
+    apart, redeliveries, scalar and list entities that change or repeat, related events and list entities
+    past their cap: the book's cheap path for a repeat leaves every alert (contract, order keys, remembered
+    ids) exactly as `add`'s full path does."""
+    import random
+
+    import cloudward.alerts as alerts_mod
+    from cloudward.alerts import AlertBook, Finding
+    from cloudward.config import Config
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import CARD
+    from cloudward.events import HttpRequest
+
+    def event(n: int) -> HttpRequest:
+        # 0.13 ms apart: several events share a millisecond (whose ids sort either way), some cross one
+        return HttpRequest(event_id=f"a.log:{n}", time=1_800_000_000.0 + n * 0.00013 if n % 13 else 0.0, raw="",
+                           site="s", client_ip=f"203.0.113.{n % 3}", path=f"/p{n % 7}")
+
+    rows = list(findings)
+    if shuffle:
+        random.Random(len(rows)).shuffle(rows)
+    else:
+        rows.sort(key=lambda r: r[0])
+
+    def run(full: bool) -> list[dict]:
+        config = Config()
+        config.evidence_limit = limit
+        book = AlertBook(config)
+        if full:
+            book._add_repeat = lambda *a: alerts_mod._FULL_PATH  # type: ignore[method-assign]
+        for n, key, ip, values, related, sev in rows:
+            ev = event(n)
+            rel = (event(n + 100),) if related and n % 4 == 0 else ()
+            book.add(CARD, Finding(key=f"k{key}", entities={"source_ip": f"198.51.100.{ip}", "site": "s",
+                                                              "paths": [f"/v{v}" for v in values]},
+                                   event=ev, related=rel, params={"n": str(n)},
+                                   severity=("low", "medium", "high")[sev]), "low")
+        return [{**a.to_dict(), "order": a.entity_order, "last": (a.last_order, a.last_params),
+                 "seen": sorted(a.seen_events)} for a in book.sorted()]
+
+    saved = alerts_mod.MAX_ENTITY_VALUES
+    alerts_mod.MAX_ENTITY_VALUES = max_values
+    try:
+        assert run(full=False) == run(full=True)
+    finally:
+        alerts_mod.MAX_ENTITY_VALUES = saved
+
+
+def test_repeat_in_the_same_millisecond_can_still_enter_the_evidence():
+    """Evidence sorts by the time as written (to the millisecond), then origin: a later event in the same
+    millisecond whose origin sorts first replaces the last item, so the repeat path must not skip it."""
+    from cloudward.alerts import AlertBook, Finding
+    from cloudward.config import Config
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import CARD
+    from cloudward.events import HttpRequest
+
+    config = Config()
+    config.evidence_limit = 1
+    book = AlertBook(config)
+    for n, offset in ((9, 0.0001), (10, 0.00023), (11, 0.0035)):  # 9 and 10 in one millisecond; 11 after it
+        ev = HttpRequest(event_id=f"a.log:{n}", time=1_800_000_000.0 + offset, raw="", site="s",
+                         client_ip="203.0.113.9")
+        book.add(CARD, Finding(key="k", entities={"source_ip": ev.client_ip}, event=ev), "low")
+    (alert,) = book.alerts.values()
+    assert [e["event_id"] for e in alert.evidence] == ["a.log:10"] and alert.count == 3

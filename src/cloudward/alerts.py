@@ -9,6 +9,7 @@ ID, the same file scanned twice) changes nothing.
 from __future__ import annotations
 
 import fnmatch
+import math
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cloudward.config import Config, SuppressRule, severity_rank
 from cloudward.digest import sha256_hex
 from cloudward.events import Event
-from cloudward.timeutil import format_time
+from cloudward.timeutil import format_time, parse_time
 
 if TYPE_CHECKING:
     from cloudward.detections.base import Card
@@ -276,6 +277,40 @@ def _evidence_key(item: Mapping[str, Any]) -> tuple[bool, str, str, str]:
     return (not when, when, str(item.get("origin") or ""), str(item.get("event_id") or ""))
 
 
+@dataclass(slots=True)
+class _Repeat:
+    """An alert `AlertBook.add` has followed since it opened it: its count after the latest finding, and the
+    greatest (time, origin, id) order of its findings."""
+
+    alert: Alert
+    count: int
+    top: tuple[float, str, str]
+    #: the ids in the full evidence and the sort key of its last item (None while it is not full), and a
+    #: time from which an event's formatted time sorts after that item's: no formatting needed
+    ids: frozenset[str] = frozenset()
+    cut: tuple[bool, str, str, str] | None = None
+    after: float = math.inf
+
+
+#: `_add_repeat`'s answer when the finding must take `add`'s full path
+_FULL_PATH = object()
+_SEQUENCES = (list, tuple)
+#: `format_time` writes four-digit years up to here; past it the strings no longer sort as the times
+_FOUR_DIGIT_YEARS = 253_402_300_799.0
+
+
+def _repeat_of(alert: Alert, count: int, top: tuple[float, str, str], limit: int) -> _Repeat:
+    evidence = alert.evidence
+    if len(evidence) < limit:
+        return _Repeat(alert, count, top)
+    cut = _evidence_key(evidence[-1])
+    # a time 2 ms past the last item's (written to the millisecond, rounded down) formats to a later
+    # millisecond, so its key sorts after the cut whatever its origin and id
+    written = 0.0 if cut[0] else parse_time(cut[1])
+    after = written + 0.002 if written > 0 else math.inf
+    return _Repeat(alert, count, top, frozenset(e["event_id"] for e in evidence), cut, after)
+
+
 class AlertBook:
     """Every alert of a run, keyed by (alert type, dedup key)."""
 
@@ -295,6 +330,8 @@ class AlertBook:
         self._changed: dict[str, Alert] = {}
         #: input name -> identity (`InputFile.identity`): `path:line` event ids are remembered as identity:line
         self.identities: dict[str, str] = {}
+        #: book key -> `_Repeat` of the alert's latest finding, for the cheap path of a repeat (`_add_repeat`)
+        self._repeats: dict[tuple[str, str, str], _Repeat] = {}
 
     @property
     def alerts(self) -> dict[tuple[str, str, str], Alert]:
@@ -329,6 +366,12 @@ class AlertBook:
         book_key = (card.id, rname, finding.key)
         alert = self._alerts.get(book_key)
         sev = finding.severity or severity
+        repeat = self._repeats.get(book_key)
+        if repeat is not None and alert is repeat.alert and not finding.related:
+            done = self._add_repeat(repeat, finding, sev)
+            if done is not _FULL_PATH:
+                return done  # type: ignore[return-value]
+        created = alert is None
         if alert is None and self.loader is not None:
             alert = self.loader(alert_id(card.id, rname, finding.key))
             if alert is not None:
@@ -392,6 +435,59 @@ class AlertBook:
         if added:
             self._trim_evidence(alert)
         self._changed[alert.id] = alert
+        # what a repeat needs to know: only for an alert this book has followed since it opened it
+        if created or (repeat is not None and repeat.alert is alert and repeat.count == alert.count - 1):
+            top = order if created or order > repeat.top else repeat.top  # type: ignore[union-attr]
+            self._repeats[book_key] = _repeat_of(alert, alert.count, top, self.evidence_limit)
+        else:
+            self._repeats.pop(book_key, None)
+        return alert
+
+    def _add_repeat(self, repeat: _Repeat, finding: Finding, sev: str) -> Alert | object | None:
+        """Fold in a finding whose order comes after every finding of the alert so far, when merging its
+        entities changes nothing (each scalar already has an earlier finding's value, each list value an
+        earlier place) and the full evidence keeps it out: its parameters become the latest, and only the
+        count, the times, the severity and the remembered ids move. The same result as `add`'s full path,
+        without merging or building evidence; `_FULL_PATH` when any of that does not hold."""
+        alert = repeat.alert
+        event = finding.event
+        order = (event.time or UNKNOWN_TIME, event.origin, event.event_id)
+        cut = repeat.cut
+        if alert.count != repeat.count or not order > repeat.top or cut is None:
+            return _FULL_PATH
+        into, places = alert.entities, alert.entity_order
+        for key, value in finding.entities.items():
+            if key not in into:
+                return _FULL_PATH
+            place = places.get(key)
+            if isinstance(value, _SEQUENCES):
+                if not isinstance(place, dict):
+                    return _FULL_PATH
+                for v in value:
+                    if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
+                        return _FULL_PATH
+            elif not isinstance(place, list):
+                return _FULL_PATH
+        seen = self.seen_id(event)
+        if seen in alert.seen_events:
+            return None
+        # an id already in the evidence is not added again, whatever its order
+        if event.event_id not in repeat.ids and not repeat.after <= event.time < _FOUR_DIGIT_YEARS:
+            key = (not event.time, format_time(event.time), event.origin or event.event_id, event.event_id)
+            if key < cut:
+                return _FULL_PATH  # it would enter the evidence
+        if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
+            alert.seen_events.add(seen)
+        alert.count += 1
+        if event.time:
+            alert.first_seen = min(alert.first_seen, event.time) if alert.first_seen else event.time
+            alert.last_seen = max(alert.last_seen, event.time)
+        if severity_rank(sev) > severity_rank(alert.severity):
+            alert.severity = sev
+        alert.last_order, alert.last_params = order, dict(finding.params)
+        self._unrendered[alert.id] = alert
+        self._changed[alert.id] = alert
+        repeat.count, repeat.top = alert.count, order
         return alert
 
     def _render(self, alert: Alert) -> None:
@@ -415,6 +511,7 @@ class AlertBook:
 
     def merge(self, state: Mapping[str, Any]) -> None:
         """Fold another book's `state()` in; merging is commutative and idempotent per alert."""
+        self._repeats.clear()  # merged alerts hold findings this book did not follow
         for body in (state.get("alerts") or {}).values():
             key = tuple(body["book_key"])
             other = Alert.from_state(body["alert"])

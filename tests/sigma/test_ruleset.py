@@ -181,3 +181,65 @@ def test_pin_index_selects_the_rules_a_full_evaluation_matches():
     # a word where the response code is an integer never matches, so that rule is never a candidate
     enumeration = next(i for i, r in enumerate(group.rules) if r.rule.title.endswith("Enumeration Activity"))
     assert enumeration not in group._pinned and enumeration not in group._loose_always
+
+
+def test_raw_keyed_candidates_and_rules_decided_by_their_pins():
+    """The Kubernetes group looks candidates up by the raw verb, resource and response code; the rules whose
+    condition is only their verb and resource pins match without a second evaluation. Every event's matches
+    equal evaluating every rule, including values the cache must not confuse (`1` and `True`, a list where a
+    string is expected, other cases) and after the cache has been filled past its bound."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma import ruleset as ruleset_mod
+    from cloudward.sigma.compiler import EventValues
+
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    assert group._key_fields == ("objectRef.resource", "verb", "responseStatus.code")
+    decided = {group.rules[i].rule.title for i in group._decided}
+    assert "Kubernetes Secrets Enumeration" in decided and "Deployment Deleted From Kubernetes Cluster" in decided
+    assert not any("Exec" in t or "Privileged" in t or "Hostpath" in t.title() for t in decided)
+
+    def full(ev: K8sAudit) -> list[str]:
+        return [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
+
+    cases = []
+    for verb in ("list", "LIST", "liſt", "delete", "create", "patch", ["list"], True, 1):
+        for resource in ("secrets", "Secrets", "deployments", "events", "pods", "jobs", ("secrets",), None):
+            for code in (200, 401, 403, True, 403.0, "403", 0):
+                cases.append(K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource, code=code,  # type: ignore[arg-type]
+                                      namespace="kube-system", subresource="exec", api_group="batch"))
+    for _ in range(2):  # the second pass answers from the cache
+        for ev in cases:
+            assert [r.card.id for r, _ in group.match(ev)] == full(ev), (ev.verb, ev.resource, ev.code)
+    saved = ruleset_mod._PIN_CACHE_MAX
+    ruleset_mod._PIN_CACHE_MAX = 3
+    group._raw_cache.clear()
+    try:
+        for ev in cases:
+            assert [r.card.id for r, _ in group.match(ev)] == full(ev)
+        assert len(group._raw_cache) <= 3
+    finally:
+        ruleset_mod._PIN_CACHE_MAX = saved
+
+
+def test_by_pins_only_for_exact_matches_on_distinct_fields(tmp_path):
+    """`by_pins` marks conditions the pins decide: exact values, `or` over one field, `and` over distinct
+    fields; not `contains`, not `not`, not two pins on one field (a list value could meet them separately)."""
+    def compiled(detection: str):
+        path = write_rule(tmp_path, f"""
+title: t
+id: 5b1d6a3e-0f3c-4a55-9a65-0c7b2b7f3a10
+logsource: {{product: kubernetes, service: audit}}
+detection:
+{detection}
+level: low
+""")
+        (rule,) = build(Config(), [path]).rules
+        return rule.condition
+
+    assert compiled("    sel: {verb: [create, delete], objectRef.resource: secrets}\n    condition: sel").by_pins
+    assert compiled("    a: {verb: list}\n    b: {verb: get}\n    condition: a or b").by_pins
+    assert not compiled("    sel: {verb|contains: lis}\n    condition: sel").by_pins
+    assert not compiled("    sel: {verb: list}\n    f: {user.username: x}\n    condition: sel and not f").by_pins
+    assert not compiled("    a: {user.groups: x}\n    b: {user.groups: y}\n    condition: a and b").by_pins
+    assert not compiled("    a: {verb: list}\n    b: {objectRef.resource: secrets}\n    condition: a or b").by_pins

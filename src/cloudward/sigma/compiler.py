@@ -165,6 +165,10 @@ class Compiled:
     literals: frozenset[str] | None
     #: field -> the only (casefolded) values it can have when the predicate holds (exact matches)
     pins: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: True when the pins are the whole predicate: it holds exactly when each pinned field has one of its
+    #: pinned values (exact, case-insensitive matches joined by `and` over distinct fields and by `or` over
+    #: one field), so a pin index that selects the rule has decided its match
+    by_pins: bool = False
 
 
 def _pins_and(options: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
@@ -221,16 +225,21 @@ def _any(subs: list[Compiled]) -> Compiled:
     if len(subs) == 1:
         return subs[0]
     preds = tuple(c.pred for c in subs)
+    # an `or` of pins on one and the same field is a pin on that field (any of the values)
+    by_pins = all(c.by_pins and len(c.pins) == 1 and c.pins.keys() == subs[0].pins.keys() for c in subs)
     return Compiled(lambda ev: any(p(ev) for p in preds), _union([c.literals for c in subs]),
-                    _pins_or([c.pins for c in subs]))
+                    _pins_or([c.pins for c in subs]), by_pins)
 
 
 def _all(subs: list[Compiled]) -> Compiled:
     if len(subs) == 1:
         return subs[0]
     preds = tuple(c.pred for c in subs)
+    # an `and` of pins on distinct fields (on one field, a list's values could meet two pins separately)
+    fields = [k for c in subs for k in c.pins]
+    by_pins = all(c.by_pins for c in subs) and len(fields) == len(set(fields))
     return Compiled(lambda ev: all(p(ev) for p in preds), _best([c.literals for c in subs]),
-                    _pins_and([c.pins for c in subs]))
+                    _pins_and([c.pins for c in subs]), by_pins)
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -263,7 +272,7 @@ class ValueCompiler:
             want = fold("".join(pieces))
             pins = {} if cased or field == RAW else {field: frozenset({want})}
             exact = frozenset({f"{field}\x1e{longest}"}) if lits else None
-            return Compiled(lambda ev: any(v == want for v in values(ev) or ()), exact, pins)
+            return Compiled(lambda ev: any(v == want for v in values(ev) or ()), exact, pins, bool(pins))
         inner = parts[1:-1] if len(parts) >= 2 else []
         if all(isinstance(p, str) for p in inner) and len(parts) >= 2 and parts[0] == multi and parts[-1] == multi:
             want = fold("".join(inner))  # type: ignore[arg-type]

@@ -99,7 +99,7 @@ class SigmaRules(Detection):
         out: list[Finding] = []
         for rule, values in hits:
             if self.trace is not None:
-                self.trace.append((event, rule, rule.why(values)))
+                self.trace.append((event, rule, rule.why_matched(values)))
             if rule.alerts:
                 finding = self.finding(rule, event, values)
                 if finding is not None:
@@ -143,7 +143,7 @@ class SigmaRules(Detection):
                 return None
         key = "\x1f".join(str(entities.get(name, "")) for name in self.group.mapping.dedup)
         return SigmaFinding(key=f"{rule.card.id}\x1f{key}", entities=entities, event=event, severity=rule.severity,
-                            params={"rule_title": rule.rule.title, "matched": ", ".join(rule.why(values))},
+                            params={"rule_title": rule.rule.title, "matched": ", ".join(rule.why_matched(values))},
                             card=rule.card)
 
     def _close(self, watermark: float) -> list[Finding]:

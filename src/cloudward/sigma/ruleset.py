@@ -130,6 +130,15 @@ class CompiledRule:
         """The named detections (selections, filters) that hold for this event: why it matched."""
         return [name for name, c in self.named.items() if c.pred(values)]
 
+    def why_matched(self, values: EventValues) -> list[str]:
+        """`why` for an event the rule matched: a rule whose condition is its one selection needs no
+        second evaluation."""
+        if len(self.named) == 1:
+            name, compiled = next(iter(self.named.items()))
+            if compiled is self.condition:
+                return [name]
+        return self.why(values)
+
 
 def _group_key(mapping: LogSourceMapping, logsource: Any) -> tuple[str, str | None]:
     product = (logsource.product or "").lower()
@@ -160,6 +169,15 @@ class RuleGroup:
         self._loose_getters: list[Getter] = []
         self._loose_by_literal: dict[str, list[int]] = {}
         self._loose_always: list[int] = []
+        #: the raw-keyed candidate cache (`_prepare_raw_key`): when every field the pin index and the loose
+        #: literal filter read is a typed attribute, the candidates are a function of those raw values, so
+        #: an event is looked up by them before any value is folded; the fields and their getters
+        self._key_fields: tuple[str, ...] = ()
+        self._key_getters: tuple[Getter, ...] = ()
+        self._raw_cache: dict[tuple[Any, ...], list[int]] = {}
+        #: pinned rules whose pins are their whole condition (`Compiled.by_pins`) on the index's fields:
+        #: selected by the index, they match without being evaluated
+        self._decided: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:
@@ -260,6 +278,9 @@ class RuleGroup:
         literal fields would read request bodies for `apiGroup`). The remaining rules keep the literal filter."""
         self._pin_fields = ()
         self._pin_cache.clear()
+        self._key_fields, self._key_getters = (), ()
+        self._raw_cache.clear()
+        self._decided = frozenset()
         counts: dict[str, int] = {}
         for r in self.rules:
             for name in r.condition.pins:
@@ -278,6 +299,8 @@ class RuleGroup:
                  if any(never_matches(r, self.mapping, kind.__name__) for kind in self.mapping.kinds)}
         self._pinned = [i for i, r in enumerate(self.rules)
                         if i not in never and any(f in r.condition.pins for f in chosen)]
+        self._decided = frozenset(i for i in self._pinned if self.rules[i].condition.by_pins
+                                  and set(self.rules[i].condition.pins) <= set(chosen))
         pinned = set(self._pinned) | never
         by_literal: dict[str, list[int]] = {}
         fields: set[str] = set()
@@ -301,6 +324,50 @@ class RuleGroup:
                 automaton.add_word(lit, lit)
             automaton.make_automaton()
             self._loose_automaton = automaton
+        self._prepare_raw_key(sorted(fields))
+
+    def _prepare_raw_key(self, loose_fields: list[str]) -> None:
+        """The raw-keyed cache when the pin fields and the loose literal fields are all typed attributes
+        (Kubernetes: verb, resource and the response code): `_indexed` and `_literal_candidates` then
+        depend on nothing else of the event."""
+        if self.records:
+            return
+        names = (*self._pin_fields, *loose_fields)
+        if all(self.mapping.fields.get(n, "").startswith(_CHEAP_SPECS) for n in names):
+            self._key_fields = names
+            self._key_getters = tuple(self.getters[n] for n in names)
+
+    def _keyed_candidates(self, subject: Any) -> tuple[list[int], EventValues] | None:
+        """(candidates, the event's values with the key fields already read) through the raw-keyed cache;
+        None when no rule can match (no values are built). A value that is not a str, an int or None (a
+        list, a float: `1 == 1.0 == True` would share a key yet read differently) is not cached."""
+        raws = []
+        cacheable = True
+        for get in self._key_getters:
+            try:
+                v = get(subject)
+            except (AttributeError, TypeError, ValueError):
+                v = None  # as `EventValues.raw` and `haystack` read it: absent
+            if v is not None and type(v) is not str and type(v) is not int:
+                cacheable = False
+            raws.append(v)
+        key = tuple(raws)
+        hit = self._raw_cache.get(key) if cacheable else None
+        values = None
+        if hit is None:
+            values = EventValues(subject, self.getters)
+            values._raw.update(zip(self._key_fields, raws, strict=True))
+            hit = self._indexed(subject, values)
+            if cacheable:
+                if len(self._raw_cache) >= _PIN_CACHE_MAX:  # the log's values (an attacker's): bounded
+                    self._raw_cache.clear()
+                self._raw_cache[key] = hit
+        if not hit:
+            return None
+        if values is None:
+            values = EventValues(subject, self.getters)
+            values._raw.update(zip(self._key_fields, raws, strict=True))
+        return hit, values
 
     def _indexed(self, subject: Any, values: EventValues) -> list[int]:
         key = tuple(tuple(values.folded(f) or ()) for f in self._pin_fields)
@@ -322,6 +389,13 @@ class RuleGroup:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
         if not self.applies(event):
             return []
+        if self._key_getters:  # one subject, the event; candidates looked up by its raw key values
+            keyed = self._keyed_candidates(event)
+            if keyed is None:
+                return []
+            chosen, values = keyed
+            decided = self._decided
+            return [(self.rules[i], values) for i in chosen if i in decided or self.rules[i].matches(values)]
         subjects = audit_records(event) if self.records else (event,)
         out: list[tuple[CompiledRule, EventValues]] = []
         done: set[int] = set()
