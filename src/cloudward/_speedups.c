@@ -462,7 +462,11 @@ typedef struct {
     int exact_single;                  /* an exact needle is one byte long */
     unsigned char folds[256];          /* ASCII lowercase of each byte */
     unsigned char base58[256];         /* 1 for a base58 character */
+    unsigned char string_special[256]; /* 1 for what ends or escapes a string, or makes it unreadable */
     unsigned char any_bigrams[8192];   /* bigrams | exact_bigrams, indexed by folded bytes (a superset test) */
+    /* by raw byte pairs (a << 8 | b), any letter case: pair0, a needle may start with a, b; pair1, a needle's
+     * second byte is a and its third b (or it is two bytes long): it may start one byte before */
+    unsigned char pair0[8192], pair1[8192];
     /* the folded needles sorted by first byte: folded_order[first_start[c] .. first_start[c] + first_count[c]] */
     Py_ssize_t first_start[256], first_count[256];
     Py_ssize_t *folded_order;
@@ -507,9 +511,8 @@ static PyObject *audit_content_matcher(PyObject *self, PyObject *args)
     Py_ssize_t base58_run;
     if (!PyArg_ParseTuple(args, "OOn", &exact, &folded, &base58_run))
         return NULL;
-    if (!content_tuple_ok(exact, 1) || !content_tuple_ok(folded, 2)) {
-        PyErr_SetString(PyExc_TypeError, "exact must be a tuple of non-empty bytes, folded a tuple of bytes of "
-                                         "at least 2");
+    if (!content_tuple_ok(exact, 2) || !content_tuple_ok(folded, 2)) {
+        PyErr_SetString(PyExc_TypeError, "exact and folded must be tuples of bytes of at least 2");
         return NULL;
     }
     ContentMatcher *m = PyMem_Calloc(1, sizeof *m);
@@ -539,6 +542,7 @@ static PyObject *audit_content_matcher(PyObject *self, PyObject *args)
     for (int c = 0; c < 256; c++) {
         m->folds[c] = fold((unsigned char)c);
         m->base58[c] = (unsigned char)base58_char((unsigned char)c);
+        m->string_special[c] = (unsigned char)(c == '"' || c == '\\' || c < 0x20 || c >= 0x80);
     }
     for (int g = 0; g < 8192; g++)
         m->any_bigrams[g] = m->bigrams[g];
@@ -550,6 +554,34 @@ static PyObject *audit_content_matcher(PyObject *self, PyObject *args)
                 continue;
             unsigned int bg = ((unsigned int)fold(p[0]) << 8) | (unsigned int)x;
             m->any_bigrams[bg >> 3] |= (unsigned char)(1u << (bg & 7));
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        PyObject *tuple = t ? folded : exact;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(tuple); k++) {
+            PyObject *nd = PyTuple_GET_ITEM(tuple, k);
+            const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(nd);
+            Py_ssize_t len = PyBytes_GET_SIZE(nd);
+            /* the byte values each needle byte stands for: itself, and for a folded needle its other case */
+            unsigned char v[3][2];
+            int nv[3] = {0, 0, 0};
+            for (int q = 0; q < 3 && q < len; q++) {
+                v[q][0] = p[q];
+                nv[q] = 1;
+                if (t && p[q] >= 'a' && p[q] <= 'z')
+                    v[q][nv[q]++] = (unsigned char)(p[q] - 0x20);
+            }
+            for (int x = 0; x < nv[0]; x++)
+                for (int y = 0; y < nv[1]; y++) {
+                    unsigned int pr = ((unsigned int)v[0][x] << 8) | v[1][y];
+                    m->pair0[pr >> 3] |= (unsigned char)(1u << (pr & 7));
+                }
+            for (int x = 0; x < nv[1]; x++) {
+                for (int y = 0; y < (len == 2 ? 256 : nv[2]); y++) {
+                    unsigned int pr = ((unsigned int)v[1][x] << 8) | (unsigned int)(len == 2 ? y : v[2][y]);
+                    m->pair1[pr >> 3] |= (unsigned char)(1u << (pr & 7));
+                }
+            }
         }
     }
     Py_ssize_t nf = PyTuple_GET_SIZE(folded);
@@ -620,21 +652,26 @@ static int needle_at(const ContentMatcher *m, const unsigned char *b, Py_ssize_t
 }
 
 /* the needle and base58 tests at b[t]: one bigram lookup for most bytes */
+/* the needle and base58 tests at b[t]. Needles (2 bytes or more) are looked for at even offsets only: one
+ * starting at an odd offset t - 1 shows at t as its second and third bytes (pair1), or, two bytes long, as its
+ * last byte; at the line's last byte both starts are tried outright. */
 #define CONTENT_TEST(t)                                                                                     \
     do {                                                                                                    \
         if (!hit) {                                                                                         \
             unsigned char cc_ = b[t];                                                                       \
-            if (base58_run > 0) {                                                                           \
-                run = base58[cc_] ? run + 1 : 0;                                                            \
-                if (run >= base58_run)                                                                      \
-                    hit = 1;                                                                                \
-            }                                                                                               \
-            if ((t) + 1 < n) {                                                                              \
-                unsigned int bg_ = ((unsigned int)folds[cc_] << 8) | folds[b[(t) + 1]];                     \
-                if ((any_bigrams[bg_ >> 3] & (1u << (bg_ & 7))) && needle_at(m, b, (t), n))               \
-                    hit = 1;                                                                                \
-            } else if (m->exact_single && needle_at(m, b, (t), n)) {                                        \
+            last_nb = base58[cc_] ? last_nb : (t); /* (branch-free: base58 runs end anywhere) */           \
+            if ((t) - last_nb > run_limit) /* a run of t - last_nb base58 bytes ends here */                \
                 hit = 1;                                                                                    \
+            if (!((t) & 1)) {                                                                               \
+                if ((t) + 1 < n) {                                                                          \
+                    unsigned int pr_ = ((unsigned int)cc_ << 8) | b[(t) + 1];                               \
+                    if (((pair0[pr_ >> 3] >> (pr_ & 7)) & 1) && needle_at(m, b, (t), n))                   \
+                        hit = 1;                                                                            \
+                    else if ((t) > 0 && ((pair1[pr_ >> 3] >> (pr_ & 7)) & 1) && needle_at(m, b, (t) - 1, n)) \
+                        hit = 1;                                                                            \
+                } else if (needle_at(m, b, (t), n) || ((t) > 0 && needle_at(m, b, (t) - 1, n))) {           \
+                    hit = 1;                                                                                \
+                }                                                                                           \
             }                                                                                               \
         }                                                                                                   \
     } while (0)
@@ -649,8 +686,11 @@ typedef struct {
 
 static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssize_t n, ContentScan *r)
 {
-    const unsigned char *folds = m->folds, *base58 = m->base58, *any_bigrams = m->any_bigrams;
-    Py_ssize_t base58_run = m->base58_run;
+    const unsigned char *base58 = m->base58, *pair0 = m->pair0, *pair1 = m->pair1;
+    const unsigned char *string_special = m->string_special;
+    /* base58_run base58 bytes in a row are a hit: t - last_nb > base58_run - 1 */
+    Py_ssize_t run_limit = m->base58_run > 0 ? m->base58_run - 1 : PY_SSIZE_T_MAX;
+    Py_ssize_t last_nb = -1; /* the last byte that is not base58 */
     int bad = 0, hit = 0, depth = 0, done = 0;
     unsigned long long objects = 0; /* bit d: the container at depth d is an object */
     int expect_key = 0;             /* the next string in this object is a key */
@@ -662,7 +702,6 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
     int ref_count = 0, ref_bad = 0, req_count = 0, req_object = 0;
     int res_count = 0, res_bad = 0, sub_count = 0, sub_bad = 0;
     Py_ssize_t res_start = 0, res_len = 0, sub_start = 0, sub_len = 0;
-    Py_ssize_t run = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned char c = b[i];
         if (c >= 0x80) {
@@ -683,6 +722,8 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
             for (; j < n; j++) {
                 unsigned char d = b[j];
                 CONTENT_TEST(j); /* the string's bytes (and its closing quote) pass the needle tests too */
+                if (!string_special[d])
+                    continue;
                 if (d == '"')
                     break;
                 if (d >= 0x80 || d < 0x20) {

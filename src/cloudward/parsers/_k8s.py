@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -227,7 +228,7 @@ class ContentNeedles:
         escape or a quote could hide (an exact needle's own surrounding quotes aside)."""
         for needle in self.exact:
             inner = needle[1:-1] if len(needle) >= 2 and needle[0] == needle[-1] == '"' else needle
-            if not needle or not _plain_ascii(inner):
+            if len(needle) < 2 or not _plain_ascii(inner):
                 return False
         return all(len(n) >= 2 and n == n.lower() and _plain_ascii(n) for n in self.folded)
 
@@ -295,7 +296,9 @@ def _shortest(needles: set[str]) -> frozenset[str]:
     return frozenset(n for n in needles if not any(m != n and m in n for m in needles))
 
 
+@functools.lru_cache(maxsize=8)
 def _matcher(content: ContentInterest) -> Any:
+    """The C needle tables of `content` (built once per interest: the line and block filters share them)."""
     needles = content.needles
     if needles is None:
         return _audit_content_matcher((), (), 0)  # type: ignore[misc]
