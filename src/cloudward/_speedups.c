@@ -466,7 +466,7 @@ typedef struct {
     unsigned char any_bigrams[8192];   /* bigrams | exact_bigrams, indexed by folded bytes (a superset test) */
     /* by raw byte pairs (a << 8 | b), any letter case: pair0, a needle may start with a, b; pair1, a needle's
      * second byte is a and its third b (or it is two bytes long): it may start one byte before */
-    unsigned char pair0[8192], pair1[8192];
+    unsigned char pair0[8192], pair1[8192], pair_any[8192];
     /* the folded needles sorted by first byte: folded_order[first_start[c] .. first_start[c] + first_count[c]] */
     Py_ssize_t first_start[256], first_count[256];
     Py_ssize_t *folded_order;
@@ -584,6 +584,8 @@ static PyObject *audit_content_matcher(PyObject *self, PyObject *args)
             }
         }
     }
+    for (int g = 0; g < 8192; g++)
+        m->pair_any[g] = m->pair0[g] | m->pair1[g];
     Py_ssize_t nf = PyTuple_GET_SIZE(folded);
     m->folded_order = PyMem_Calloc((size_t)(nf ? nf : 1), sizeof(Py_ssize_t));
     if (m->folded_order == NULL) {
@@ -652,29 +654,6 @@ static int needle_at(const ContentMatcher *m, const unsigned char *b, Py_ssize_t
 }
 
 /* the needle and base58 tests at b[t]: one bigram lookup for most bytes */
-/* the needle and base58 tests at b[t]. Needles (2 bytes or more) are looked for at even offsets only: one
- * starting at an odd offset t - 1 shows at t as its second and third bytes (pair1), or, two bytes long, as its
- * last byte; at the line's last byte both starts are tried outright. */
-#define CONTENT_TEST(t)                                                                                     \
-    do {                                                                                                    \
-        if (!hit) {                                                                                         \
-            unsigned char cc_ = b[t];                                                                       \
-            last_nb = base58[cc_] ? last_nb : (t); /* (branch-free: base58 runs end anywhere) */           \
-            if ((t) - last_nb > run_limit) /* a run of t - last_nb base58 bytes ends here */                \
-                hit = 1;                                                                                    \
-            if (!((t) & 1)) {                                                                               \
-                if ((t) + 1 < n) {                                                                          \
-                    unsigned int pr_ = ((unsigned int)cc_ << 8) | b[(t) + 1];                               \
-                    if (((pair0[pr_ >> 3] >> (pr_ & 7)) & 1) && needle_at(m, b, (t), n))                   \
-                        hit = 1;                                                                            \
-                    else if ((t) > 0 && ((pair1[pr_ >> 3] >> (pr_ & 7)) & 1) && needle_at(m, b, (t) - 1, n)) \
-                        hit = 1;                                                                            \
-                } else if (needle_at(m, b, (t), n) || ((t) > 0 && needle_at(m, b, (t) - 1, n))) {           \
-                    hit = 1;                                                                                \
-                }                                                                                           \
-            }                                                                                               \
-        }                                                                                                   \
-    } while (0)
 
 typedef struct {
     int bad, hit, body;
@@ -688,9 +667,6 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
 {
     const unsigned char *base58 = m->base58, *pair0 = m->pair0, *pair1 = m->pair1;
     const unsigned char *string_special = m->string_special;
-    /* base58_run base58 bytes in a row are a hit: t - last_nb > base58_run - 1 */
-    Py_ssize_t run_limit = m->base58_run > 0 ? m->base58_run - 1 : PY_SSIZE_T_MAX;
-    Py_ssize_t last_nb = -1; /* the last byte that is not base58 */
     int bad = 0, hit = 0, depth = 0, done = 0;
     unsigned long long objects = 0; /* bit d: the container at depth d is an object */
     int expect_key = 0;             /* the next string in this object is a key */
@@ -702,13 +678,49 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
     int ref_count = 0, ref_bad = 0, req_count = 0, req_object = 0;
     int res_count = 0, res_bad = 0, sub_count = 0, sub_bad = 0;
     Py_ssize_t res_start = 0, res_len = 0, sub_start = 0, sub_len = 0;
+    /* the needles (2 bytes or more), looked for at even offsets only: one starting at an odd offset t - 1 shows
+     * at t as its second and third bytes (pair1), or, two bytes long, as its last byte; at the line's last byte
+     * both starts are tried outright */
+    const unsigned char *pair_any = m->pair_any;
+    Py_ssize_t t = 0;
+    for (; t + 1 < n; t += 2) {
+        unsigned int pr = ((unsigned int)b[t] << 8) | b[t + 1];
+        if (!((pair_any[pr >> 3] >> (pr & 7)) & 1))
+            continue;
+        if ((((pair0[pr >> 3] >> (pr & 7)) & 1) && needle_at(m, b, t, n))
+            || (t > 0 && ((pair1[pr >> 3] >> (pr & 7)) & 1) && needle_at(m, b, t - 1, n))) {
+            hit = 1;
+            break;
+        }
+    }
+    if (!hit && t == n - 1 && (needle_at(m, b, t, n) || (t > 0 && needle_at(m, b, t - 1, n))))
+        hit = 1;
+    /* base58_run base58 bytes in a row are a hit. Such a run covers a multiple of `step` (at most base58_run, a
+     * power of two): only runs through those offsets are measured, each byte at most once. */
+    if (m->base58_run > 0) {
+        Py_ssize_t step = 1;
+        while (step * 2 <= m->base58_run)
+            step *= 2;
+        Py_ssize_t measured = 0; /* bytes before this offset belong to runs already measured */
+        for (Py_ssize_t p = 0; p < n && !hit; p += step) {
+            if (p < measured || !base58[b[p]])
+                continue;
+            Py_ssize_t lo = p, hi = p + 1;
+            while (lo > measured && base58[b[lo - 1]])
+                lo--;
+            while (hi < n && base58[b[hi]])
+                hi++;
+            if (hi - lo >= m->base58_run)
+                hit = 1;
+            measured = hi;
+        }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned char c = b[i];
         if (c >= 0x80) {
             bad = 1;
             break;
         }
-        CONTENT_TEST(i);
         if (done) {
             if (!(c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
                 bad = 1;
@@ -720,10 +732,11 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
             Py_ssize_t s = i + 1, j = s;
             int escaped = 0;
             for (; j < n; j++) {
+                while (j < n && !string_special[b[j]])
+                    j++;
+                if (j >= n)
+                    break;
                 unsigned char d = b[j];
-                CONTENT_TEST(j); /* the string's bytes (and its closing quote) pass the needle tests too */
-                if (!string_special[d])
-                    continue;
                 if (d == '"')
                     break;
                 if (d >= 0x80 || d < 0x20) {
@@ -743,7 +756,6 @@ static void content_scan(const ContentMatcher *m, const unsigned char *b, Py_ssi
                     }
                     escaped = 1;
                     j++;
-                    CONTENT_TEST(j);
                 }
             }
             if (bad || j >= n) {
@@ -1003,7 +1015,6 @@ static int content_unneeded(PyObject *content, const char *line, Py_ssize_t n)
             return 0;
     return 1;
 }
-#undef CONTENT_TEST
 /* ==== end of audit_content ==================================================================================== */
 
 static PyMethodDef methods[] = {
