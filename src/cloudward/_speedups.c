@@ -19,6 +19,9 @@
  * the same pass: a line whose verb equals one of pair_verbs ASCII case-insensitively (any byte past ASCII
  * keeps the line) and whose resource is one of that verb's pair_resources (None: any), or a line with a
  * `"code":` followed by one of codes (or by whitespace). Every skip still needs the `plain` proof.
+ *
+ * An optional content tuple (the pod-spec cards' content interest, `parsers._k8s._content_args`) skips, in the
+ * same pass, the lines `audit_content` (below) proves no card needs for what they say.
  */
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
@@ -455,15 +458,10 @@ typedef struct {
     PyObject *exact;  /* tuple of bytes */
     PyObject *folded; /* tuple of bytes */
     Py_ssize_t base58_run;
-    unsigned char hot[256];         /* a needle may start with this byte */
     unsigned char first_exact[256]; /* an exact needle starts with this byte */
-    unsigned char bigrams[8192];    /* bit (fold(a) << 8 | fold(b)): a folded needle starts with a, b */
-    unsigned char exact_bigrams[8192]; /* bit (a << 8 | b): an exact needle starts with a, b (or is a alone) */
-    int exact_single;                  /* an exact needle is one byte long */
     unsigned char folds[256];          /* ASCII lowercase of each byte */
     unsigned char base58[256];         /* 1 for a base58 character */
     unsigned char string_special[256]; /* 1 for what ends or escapes a string, or makes it unreadable */
-    unsigned char any_bigrams[8192];   /* bigrams | exact_bigrams, indexed by folded bytes (a superset test) */
     /* by raw byte pairs (a << 8 | b), any letter case: pair0, a needle may start with a, b; pair1, a needle's
      * second byte is a and its third b (or it is two bytes long): it may start one byte before */
     unsigned char pair0[8192], pair1[8192], pair_any[8192];
@@ -521,40 +519,12 @@ static PyObject *audit_content_matcher(PyObject *self, PyObject *args)
     m->exact = Py_NewRef(exact);
     m->folded = Py_NewRef(folded);
     m->base58_run = base58_run;
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(exact); k++) {
-        unsigned char f = (unsigned char)PyBytes_AS_STRING(PyTuple_GET_ITEM(exact, k))[0];
-        m->first_exact[f] = m->hot[f] = 1;
-        if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(exact, k)) < 2) {
-            m->exact_single = 1;
-        } else {
-            unsigned int bg = ((unsigned int)f << 8) | (unsigned char)PyBytes_AS_STRING(PyTuple_GET_ITEM(exact, k))[1];
-            m->exact_bigrams[bg >> 3] |= (unsigned char)(1u << (bg & 7));
-        }
-    }
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(folded); k++) {
-        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(folded, k));
-        unsigned int bg = ((unsigned int)fold(p[0]) << 8) | fold(p[1]);
-        m->bigrams[bg >> 3] |= (unsigned char)(1u << (bg & 7));
-        m->hot[fold(p[0])] = 1;
-        if (fold(p[0]) >= 'a' && fold(p[0]) <= 'z')
-            m->hot[fold(p[0]) - 0x20] = 1;
-    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(exact); k++)
+        m->first_exact[(unsigned char)PyBytes_AS_STRING(PyTuple_GET_ITEM(exact, k))[0]] = 1;
     for (int c = 0; c < 256; c++) {
         m->folds[c] = fold((unsigned char)c);
         m->base58[c] = (unsigned char)base58_char((unsigned char)c);
         m->string_special[c] = (unsigned char)(c == '"' || c == '\\' || c < 0x20 || c >= 0x80);
-    }
-    for (int g = 0; g < 8192; g++)
-        m->any_bigrams[g] = m->bigrams[g];
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(exact); k++) {
-        PyObject *nd = PyTuple_GET_ITEM(exact, k);
-        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(nd);
-        for (int x = 0; x < 256; x++) { /* a one-byte needle: every bigram it starts */
-            if (PyBytes_GET_SIZE(nd) >= 2 && x != fold(p[1]))
-                continue;
-            unsigned int bg = ((unsigned int)fold(p[0]) << 8) | (unsigned int)x;
-            m->any_bigrams[bg >> 3] |= (unsigned char)(1u << (bg & 7));
-        }
     }
     for (int t = 0; t < 2; t++) {
         PyObject *tuple = t ? folded : exact;
@@ -1021,7 +991,8 @@ static PyMethodDef methods[] = {
     {"audit_lines", audit_lines, METH_VARARGS,
      "audit_lines(buf, start, end, wanted_verbs, wanted_resources=None) -> (list of (index, start, end) not "
      "skippable, line count); optional pair_verbs, pair_resources, codes: lines with one of those verbs and "
-     "its resources (case-insensitively), or a \"code\" of one of codes, are kept too"},
+     "its resources (case-insensitively), or a \"code\" of one of codes, are kept too; optional content "
+     "(matcher, resources, subresources, kinds, judge_all): lines audit_content proves no card needs are skipped"},
     {"plain_json", plain_json, METH_O,
      "plain_json(line) -> whether no number could overflow a double and nesting stays under 1000"},
     {"audit_content_matcher", audit_content_matcher, METH_VARARGS,
