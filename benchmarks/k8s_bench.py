@@ -357,8 +357,9 @@ def generate_realistic(path: Path, events: int, seed: int = 2) -> None:
             fh.write(orjson.dumps(ev) + b"\n")
 
 
-def _measure(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process (wait4 gives that child's own usage)."""
+def _measure(cmd: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one child process (wait4 gives that
+    child's own usage). CPU time is what a loaded machine distorts least."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -366,7 +367,7 @@ def _measure(cmd: list[str]) -> tuple[float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed with {proc.returncode}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 PARSE_ONLY = """
@@ -428,22 +429,29 @@ def run_profile(name: str, events: int | None, path: Path | None, repeat: int) -
         parse_t.append(_measure(parse_cmd))
         scan_t.append(_measure(scan_cmd))
     return {"profile": name, "lines": lines, "bytes": size, "first_line": first, "alerts": alerts,
-            "scan_s": min(t for t, _ in scan_t), "parse_s": min(t for t, _ in parse_t),
-            "scan_rss_mb": max(m for _, m in scan_t) / 1024, "parse_rss_mb": max(m for _, m in parse_t) / 1024}
+            "scan_s": min(t for t, _, _ in scan_t), "parse_s": min(t for t, _, _ in parse_t),
+            "scan_cpu_s": min(c for _, _, c in scan_t), "parse_cpu_s": min(c for _, _, c in parse_t),
+            "scan_rss_mb": max(m for _, m, _ in scan_t) / 1024, "parse_rss_mb": max(m for _, m, _ in parse_t) / 1024,
+            "load": os.getloadavg()[0]}
 
 
 def table(results: list[dict]) -> str:
-    out = ["| profile | input | `cloudward scan --output jsonl` | `orjson.loads` every line | ratio |",
-           "|---|---|---|---|---|"]
+    out = ["| profile | input | `cloudward scan --output jsonl` | `orjson.loads` every line | ratio | ratio of CPU "
+           "time |", "|---|---|---|---|---|---|"]
     for r in results:
         n = r["lines"]
+        cpu = (f"{r['parse_cpu_s'] / r['scan_cpu_s']:.2f}x ({r['scan_cpu_s']:.2f} s vs {r['parse_cpu_s']:.2f} s)"
+               if "scan_cpu_s" in r else "")
         out.append(
             f"| {r['profile']} | {n:,} events, {r['bytes'] / 1e6:,.0f} MB ({r['bytes'] / n:,.0f} B/event, first line "
             f"{r['first_line'] / 1e3:.1f} KB) | {n / r['scan_s']:,.0f} events/s ({r['scan_s']:.2f} s, peak RSS "
             f"{r['scan_rss_mb']:.0f} MB, {r['alerts']} alerts) | {n / r['parse_s']:,.0f} events/s "
-            f"({r['parse_s']:.2f} s, peak RSS {r['parse_rss_mb']:.0f} MB) | **{r['parse_s'] / r['scan_s']:.2f}x** |")
+            f"({r['parse_s']:.2f} s, peak RSS {r['parse_rss_mb']:.0f} MB) | **{r['parse_s'] / r['scan_s']:.2f}x** "
+            f"| {cpu} |")
+    loads = ", ".join(f"{r['profile']} {r['load']:.1f}" for r in results if "load" in r)
+    after = f" (after each profile: {loads})." if loads else "."
     out.append(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
-               f"{os.getloadavg()[0]:.1f} at the end of the run.")
+               f"{os.getloadavg()[0]:.1f} at the end of the run" + after)
     return "\n".join(out)
 
 

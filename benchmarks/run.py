@@ -43,8 +43,9 @@ def _k8s_rows(results: list[dict]) -> list[str]:
         n = r["lines"]
         what = "generated" if r["profile"] == "existing" else "realistic profile"
         ratio = r["parse_s"] / r["scan_s"]
+        cpu = f" (CPU time: {r['parse_cpu_s'] / r['scan_cpu_s']:.2f}×)" if "scan_cpu_s" in r else ""
         out.append(f"| Kubernetes audit, {what}, {n:,} events, {r['bytes'] / 1e6:,.0f} MB | {n / r['scan_s']:,.0f} "
-                   f"events/s | `orjson.loads` every line: {n / r['parse_s']:,.0f}/s | {ratio:.2f}× "
+                   f"events/s | `orjson.loads` every line: {n / r['parse_s']:,.0f}/s | {ratio:.2f}×{cpu} "
                    f"| {targets.get(r['profile'], '')} |")
     return out
 

@@ -453,12 +453,15 @@ class Engine:
                     card_resources |= det.audit_resources
         self._audit_resources = frozenset(card_resources or ())
         self._audit_by_resource.clear()
+        from cloudward.parsers._k8s import content_interest  # (only once a Kubernetes decoder asks)
+
         self.interest = Interest(
             audit_verbs=frozenset(verbs) if verbs is not None else None,
             audit_resources=frozenset(resources) if resources is not None else None,
             kinds=registry.enabled_kinds(self.config, self._only) | {
                 k.__name__ for det in self._cards for k in det.kinds},
             audit_raw=_any_raw(raw_tests),
+            audit_content=content_interest(audit_cards),
         )
         self.ctx.interest = self.interest
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -200,6 +202,149 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
     return decode_line
 
 
+# -- declarative content interest ----------------------------------------------------------------------------
+# A card that judges what a body says (a pod spec) may declare what must be on the line for it to find anything:
+# `ContentNeedles`. When every card that reads a resource declares them, a line of that resource holding none
+# of them is skipped before decoding (`_speedups.audit_content` proves the resource, the subresource and the
+# needles' absence in one pass; anything it cannot read exactly keeps the line).
+
+#: characters a needle may not hold: the ones an allowed JSON escape spells (`\u003c`...), quotes, backslashes
+_UNSAFE_NEEDLE_CHARS = frozenset('"\\<>&')
+
+
+@dataclass(frozen=True)
+class ContentNeedles:
+    """What must stand on an audit line for a card to find anything on it: one of `exact` (compared as they
+    are, quotes included: `'"privileged"'` is that key or value), one of `folded` (lowercase ASCII, compared
+    ASCII case-insensitively anywhere on the line, at least 2 characters), or, when `base58_run` > 0, a run of
+    that many base58 characters (a Monero wallet)."""
+
+    exact: frozenset[str] = frozenset()
+    folded: frozenset[str] = frozenset()
+    base58_run: int = 0
+
+    def safe(self) -> bool:
+        """Every needle can be searched for on raw bytes: printable ASCII without the characters an allowed
+        escape or a quote could hide (an exact needle's own surrounding quotes aside)."""
+        for needle in self.exact:
+            inner = needle[1:-1] if len(needle) >= 2 and needle[0] == needle[-1] == '"' else needle
+            if len(needle) < 2 or not _plain_ascii(inner):
+                return False
+        return all(len(n) >= 2 and n == n.lower() and _plain_ascii(n) for n in self.folded)
+
+
+def _plain_ascii(text: str) -> bool:
+    return all(" " <= ch <= "~" and ch not in _UNSAFE_NEEDLE_CHARS for ch in text)
+
+
+@dataclass(frozen=True)
+class ContentInterest:
+    """Lines of `resources` matter only with a subresource in `subresources` (None: any) and, when `needles` is
+    not None, only when they hold one of them (the union of what every card reading those resources declared)."""
+
+    resources: frozenset[str]
+    subresources: frozenset[str] | None
+    needles: ContentNeedles | None
+    #: the bodies' `kind` values with which a line may be judged by its needles alone (another kind: kept)
+    kinds: frozenset[str] = frozenset()
+
+
+def content_interest(cards: list[Any]) -> ContentInterest | None:
+    """The content interest of the audit cards, or None when some card reads lines it did not describe (every
+    resource, or a resource of the content ones without declaring content). A card declares with
+    `content_resources`, `content_subresources` (None: every one) and `content_needles()` (None: every line)."""
+    resources: set[str] = set()
+    for det in cards:
+        if det.audit_resources is None or getattr(det, "audit_interest", None) is not None:
+            return None
+        resources |= getattr(det, "content_resources", frozenset())
+    if not resources:
+        return None
+    subresources: set[str] | None = set()
+    kinds: set[str] | None = None
+    exact: set[str] = set()
+    folded: set[str] = set()
+    base58 = 0
+    every_line = False
+    for det in cards:
+        if not (det.audit_resources & resources):
+            continue
+        if getattr(det, "content_resources", frozenset()) != frozenset(resources):
+            return None  # reads a content resource it did not describe
+        subs = getattr(det, "content_subresources", None)
+        if subs is None:
+            subresources = None
+        elif subresources is not None:
+            subresources |= subs
+        det_kinds = frozenset(getattr(det, "content_kinds", frozenset()))
+        kinds = set(det_kinds) if kinds is None else kinds & det_kinds
+        needles = det.content_needles()
+        if needles is None or not needles.safe():
+            every_line = True
+            continue
+        exact |= needles.exact
+        folded |= needles.folded
+        if needles.base58_run:
+            base58 = needles.base58_run if not base58 else min(base58, needles.base58_run)
+    return ContentInterest(
+        frozenset(resources), None if subresources is None else frozenset(subresources),
+        None if every_line else ContentNeedles(frozenset(exact), _shortest(folded), base58), frozenset(kinds or ()))
+
+
+def _shortest(needles: set[str]) -> frozenset[str]:
+    """The needles that hold no other one (a line holding `cgminer` holds `miner`: one test is enough)."""
+    return frozenset(n for n in needles if not any(m != n and m in n for m in needles))
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(content: ContentInterest) -> Any:
+    """The C needle tables of `content` (built once per interest: the line and block filters share them)."""
+    needles = content.needles
+    if needles is None:
+        return _audit_content_matcher((), (), 0)  # type: ignore[misc]
+    return _audit_content_matcher(  # type: ignore[misc]
+        tuple(sorted(n.encode() for n in needles.exact)), tuple(sorted(n.encode() for n in needles.folded)),
+        needles.base58_run)
+
+
+def _content_args(content: ContentInterest | None) -> tuple[Any, ...] | None:
+    """`audit_lines`' content argument: (matcher, resources, subresources or None, kinds, judge_all)."""
+    if content is None or not ACCELERATED or _audit_content is None:
+        return None
+    return (_matcher(content), tuple(sorted(r.encode() for r in content.resources)),
+            None if content.subresources is None else tuple(sorted(r.encode() for r in content.subresources)),
+            tuple(sorted(k.encode() for k in content.kinds)), content.needles is None)
+
+
+def _content_test(content: ContentInterest | None) -> Callable[[bytes, int, int], bool] | None:
+    """(buf, start, end) -> True when the line is provably one no card needs for its content; None without
+    a content interest or the C accelerator. (`audit_lines` applies the same rule in its block pass.)"""
+    if content is None or not ACCELERATED or _audit_content is None:
+        return None
+    needles = content.needles
+    matcher = _matcher(content)
+    resources = frozenset(r.encode() for r in content.resources)
+    subs = None if content.subresources is None else frozenset(r.encode() for r in content.subresources)
+    judge_all = needles is None
+    allowed = frozenset(k.encode() for k in content.kinds)
+    read = _audit_content
+
+    def unneeded(buf: bytes, start: int, end: int) -> bool:
+        found = read(matcher, buf, start, end)  # type: ignore[misc]
+        if found is None:
+            return False
+        hit, resource, subresource, body, kinds = found
+        if resource not in resources or subresource is None:
+            return False
+        if subs is not None and subresource not in subs:
+            return True  # no card judges this subresource
+        # a line without a request body is kept (it may be counted as uninspectable), and one whose body says it
+        # is an object of another kind (a card may learn from it: `ContentInterest.kinds`)
+        return not judge_all and not hit and body and kinds is not None and not (kinds and set(kinds) - allowed)
+
+    return unneeded
+
+
 #: verbs no card wants and short enough that six bytes after `"verb":"` spell them whole, closing quote
 #: included; any other verb is parsed (rare: delete, deletecollection, custom verbs)
 _SHORT_VERBS = ("get", "list", "watch")
@@ -240,6 +385,9 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
     skip_keys = frozenset((v + '","').encode()[:6] for v in _SHORT_VERBS if v not in wanted)
     resources = interest.audit_resources
     wanted_resources = None if resources is None else frozenset(r.encode() for r in resources)
+    content = getattr(interest, "audit_content", None)
+    content_test = _content_test(content) if wanted_resources is not None else None
+    content_resources = frozenset() if content is None else frozenset(r.encode() for r in content.resources)
     verb_key = b',"verb":"'
     verb_token = b'"verb"'
     ref_key = b',"objectRef":{"resource":"'
@@ -275,8 +423,12 @@ def verb_line_filter(interest: Interest) -> Callable[[bytes, int, int], bool] | 
         if k < 0:
             return True
         m = buf.find(b'"', k + 26, end)
-        if m < 0 or buf[k + 26 : m] in wanted_resources:
+        if m < 0:
             return True
+        if buf[k + 26 : m] in wanted_resources:
+            # a resource whose cards declared what they read: skipped when provably none of it is there
+            return not (content_test is not None and buf[k + 26 : m] in content_resources
+                        and content_test(buf, start, end))
         # about to skip: prove this objectRef and its resource are the event's own (the only ones, none hidden
         # by an escape), and the verb is too
         return (
@@ -302,6 +454,12 @@ try:  # the optional C accelerator (setup.py builds it when a compiler is there)
 except ImportError:  # pragma: no cover - exercised where no compiler was available
     _audit_lines = None
     _plain_json = None
+try:  # an accelerator built before the content test existed lacks it
+    from cloudward._speedups import audit_content as _audit_content
+    from cloudward._speedups import audit_content_matcher as _audit_content_matcher
+except ImportError:  # pragma: no cover
+    _audit_content = None
+    _audit_content_matcher = None
 
 #: tests switch typed decoding off to compare it with orjson and `make_event`
 FAST_DECODE = True
@@ -336,8 +494,16 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
         literal_test = raw.literal_test  # type: ignore[union-attr]
         return scan_with_table if literal_test is None else _with_raw_lines(scan_with_table, literal_test)
 
-    def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
-        return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
+    content = _content_args(getattr(interest, "audit_content", None)) if wanted_resources is not None else None
+    if content is not None:  # the content rule of the line filter, decided in the same C pass
+
+        def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
+            return audit_lines(buf, start, end, wanted, wanted_resources, None, None, None,  # type: ignore[misc]
+                               content)
+    else:
+
+        def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
+            return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
     if raw is None:
         return scan

@@ -75,6 +75,8 @@ class Interest:
     #: lines needed whatever their verb and resource (Sigma rules' literals): (buf, start, end) -> where in
     #: buf[start:end] the first raw text some detection needs stands, or -1
     audit_raw: Callable[[bytes, int, int], int] | None = None
+    #: what the cards of some resources need on a line to find anything (`parsers._k8s.ContentInterest`)
+    audit_content: Any = None
 
 
 @dataclass

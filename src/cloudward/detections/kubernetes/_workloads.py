@@ -12,6 +12,7 @@ from cloudward.alerts import Finding
 from cloudward.analytics.k8s_owners import OwnerIndex, controller_of
 from cloudward.detections.base import Detection
 from cloudward.events import K8sAudit, undecoded_bodies
+from cloudward.parsers._k8s import ContentNeedles
 
 MUTATING = frozenset({"create", "update", "patch"})
 
@@ -324,9 +325,19 @@ class PodSpecCard(Detection):
     kinds = (K8sAudit,)
     audit_verbs = MUTATING
     audit_resources = WORKLOAD_RESOURCES
+    #: content interest (`parsers._k8s.content_interest`): of pod lines only these subresources are judged, and
+    #: a pod line whose bodies are Pods (or a Status) matters only with one of `content_needles()` on it. Other
+    #: workloads are always read: their ReplicaSets and Jobs teach the owner index.
+    content_resources = frozenset({"pods"})
+    content_subresources = frozenset({"", "ephemeralcontainers"})
+    content_kinds = frozenset({"Pod", "Status"})
 
     def setup(self) -> None:
         self.owners = self.shared_analytics(OwnerIndex)
+
+    def content_needles(self) -> ContentNeedles | None:
+        """What must stand on a pod line for `judge` to find anything (None: it may on any line)."""
+        return None
 
     def evaluate(self, event: K8sAudit) -> list[Finding] | None:
         view = pod_spec_view(event, self.owners)

@@ -16,6 +16,7 @@ from cloudward.detections.common.images import ImagePatterns, parse_image
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
 from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
+from cloudward.parsers._k8s import ContentNeedles
 
 #: images kept per cluster in the learned baseline
 MAX_BASELINE_IMAGES = 5000
@@ -99,6 +100,12 @@ class KubeSystemContainer(PodSpecCard):
         if b is None:
             b = self.baselines[cluster] = {"since": when, "images": set()}
         return b
+
+    def content_needles(self) -> ContentNeedles | None:
+        # only events whose objectRef namespace is one of these are looked at: that namespace as a JSON string
+        if "" in self.namespaces:
+            return None
+        return ContentNeedles(exact=frozenset(f'"{ns}"' for ns in self.namespaces))
 
     def evaluate(self, event: K8sAudit) -> list[Finding] | None:
         if event.namespace not in self.namespaces:

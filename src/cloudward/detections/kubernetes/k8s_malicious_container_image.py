@@ -10,6 +10,7 @@ from cloudward.detections.common.miners import MinerIndicators
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
 from cloudward.detections.kubernetes._workloads import Container, PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
+from cloudward.parsers._k8s import ContentNeedles
 
 _WALLET = "4" + "8" * 10 + "AbCdEfGhJkLmNpQrStUvWxYz" * 3 + "23456789ABCDEFGHJKLMNPQ"[:12]
 
@@ -57,12 +58,54 @@ CARD = Card(
 )
 
 
+#: text image normalization may put in front of what the image reference says (`parse_image`)
+_INJECTED_IMAGE_TEXT = ("docker.io", "library")
+#: `MinerIndicators.text`'s Monero wallet: 95 base58 characters
+_MONERO_LENGTH = 95
+
+
+def _image_piece(pattern: str) -> str | None:
+    """A text the image reference itself must hold (lowercased) for `pattern` to match its normalized name:
+    the longest piece of the pattern's literal text, cut at wildcards and at '/', that normalization cannot
+    have added (a name is `docker.io/library/` or `docker.io/`, or nothing, in front of text of the reference).
+    Only the part before a character class ('[') counts; None when no piece qualifies."""
+    head = pattern.split("[", 1)[0]
+    pieces = [p for chunk in head.replace("?", "*").split("*") for p in chunk.split("/")]
+    pieces = [p for p in pieces if len(p) >= 2 and not any(p in text for text in _INJECTED_IMAGE_TEXT)]
+    return max(pieces, key=len) if pieces else None
+
+
+def miner_needles(miners: MinerIndicators) -> ContentNeedles | None:
+    """What a container must hold on the raw line for `MinerIndicators` to find anything in its image,
+    arguments or environment: a piece of each image pattern, each miner option (the longest of its
+    space-separated words: a short flag and its value are joined with a space before matching), each pool
+    domain, "bc1" or "0x" (a wallet argument) or a run of base58 characters as long as a Monero wallet."""
+    folded = {"bc1", "0x"}
+    for pattern in miners.images.patterns:
+        piece = _image_piece(pattern)
+        if piece is None:
+            return None
+        folded.add(piece)
+    for flag in miners.flags:
+        words = flag.split()
+        if not words:
+            return None
+        folded.add(max(words, key=len))
+    folded |= miners.pools
+    if any(len(n) < 2 for n in folded):
+        return None
+    return ContentNeedles(folded=frozenset(n.lower() for n in folded), base58_run=_MONERO_LENGTH)
+
+
 class MaliciousContainerImage(PodSpecCard):
     card = CARD
 
     def setup(self) -> None:
         super().setup()
         self.miners = MinerIndicators(self.data)
+
+    def content_needles(self) -> ContentNeedles | None:
+        return miner_needles(self.miners)
 
     def _indicators(self, c: Container) -> list[str]:
         found = []

@@ -7,6 +7,7 @@ from cloudward.detections.base import Card, Sample
 from cloudward.detections.kubernetes._samples import audit, container, pod, workload
 from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
+from cloudward.parsers._k8s import ContentNeedles
 
 _RS_OWNER = ("ReplicaSet", "node-agent-7d9c5b6f4")
 
@@ -81,3 +82,6 @@ class PrivilegedContainer(PodSpecCard):
         if not privileged:
             return None
         return [Finding(key=view.key, entities=workload_entities(event, view, privileged), event=event)]
+
+    def content_needles(self) -> ContentNeedles:
+        return ContentNeedles(exact=frozenset({'"privileged"'}))  # the securityContext key judged

@@ -10,6 +10,7 @@ from cloudward.detections.base import Card, Sample
 from cloudward.detections.kubernetes._samples import audit, container, host_path, pod, workload
 from cloudward.detections.kubernetes._workloads import PodSpecCard, PodSpecView, workload_entities
 from cloudward.events import K8sAudit
+from cloudward.parsers._k8s import ContentNeedles
 
 
 def sensitive_match(path: str, sensitive: tuple[str, ...]) -> str | None:
@@ -85,6 +86,9 @@ class SensitiveMount(PodSpecCard):
     def setup(self) -> None:
         super().setup()
         self.sensitive = tuple(posixpath.normpath(p) for p in self.data.strings("sensitive_host_paths"))
+
+    def content_needles(self) -> ContentNeedles:
+        return ContentNeedles(exact=frozenset({'"hostPath"'}))  # the volume key judged
 
     def judge(self, event: K8sAudit, view: PodSpecView) -> list[Finding] | None:
         hits: dict[str, str] = {}  # volume name -> host path
