@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SCAN = [sys.executable, "-m", "cloudward", "scan"]
+#: the console script, as a user runs it (`python -m cloudward` would add runpy's imports)
+SCAN = [str(Path(sys.executable).parent / "cloudward"), "scan"]
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
