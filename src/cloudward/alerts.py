@@ -311,6 +311,19 @@ def _repeat_of(alert: Alert, count: int, top: tuple[float, str, str], limit: int
     return _Repeat(alert, count, top, frozenset(e["event_id"] for e in evidence), cut, after)
 
 
+def _tally(alert: Alert, seen: str, event: Event, sev: str) -> None:
+    """One more finding of `alert`: its count, first and last seen, the highest severity, the ids seen
+    (both the full path of `AlertBook.add` and its repeat path count a finding this way)."""
+    if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
+        alert.seen_events.add(seen)
+    alert.count += 1
+    if event.time:
+        alert.first_seen = min(alert.first_seen, event.time) if alert.first_seen else event.time
+        alert.last_seen = max(alert.last_seen, event.time)
+    if severity_rank(sev) > severity_rank(alert.severity):
+        alert.severity = sev
+
+
 class AlertBook:
     """Every alert of a run, keyed by (alert type, dedup key)."""
 
@@ -404,14 +417,7 @@ class AlertBook:
         elif self.seen_id(event) in alert.seen_events:
             return None
         self.templates.setdefault(alert.id, (card.description, card.description_ko))
-        if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
-            alert.seen_events.add(self.seen_id(event))
-        alert.count += 1
-        if event.time:
-            alert.first_seen = min(alert.first_seen, event.time) if alert.first_seen else event.time
-            alert.last_seen = max(alert.last_seen, event.time)
-        if severity_rank(sev) > severity_rank(alert.severity):
-            alert.severity = sev
+        _tally(alert, self.seen_id(event), event, sev)
         order = (event.time or UNKNOWN_TIME, event.origin, event.event_id)
         _merge_entities(alert, finding.entities, order)
         if order >= alert.last_order or not alert.last_params:
@@ -476,14 +482,7 @@ class AlertBook:
             key = (not event.time, format_time(event.time), event.origin or event.event_id, event.event_id)
             if key < cut:
                 return _FULL_PATH  # it would enter the evidence
-        if len(alert.seen_events) < MAX_REMEMBERED_EVENTS:
-            alert.seen_events.add(seen)
-        alert.count += 1
-        if event.time:
-            alert.first_seen = min(alert.first_seen, event.time) if alert.first_seen else event.time
-            alert.last_seen = max(alert.last_seen, event.time)
-        if severity_rank(sev) > severity_rank(alert.severity):
-            alert.severity = sev
+        _tally(alert, seen, event, sev)
         alert.last_order, alert.last_params = order, dict(finding.params)
         self._unrendered[alert.id] = alert
         self._changed[alert.id] = alert
