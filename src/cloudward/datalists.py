@@ -7,22 +7,39 @@ entry carries more than a value).
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import cache
 from typing import Any
 
+import orjson
+
 from cloudward.config import Config, ConfigError
+
+#: every packaged list's entries, generated from the YAML files (`python -m cloudward.datalists`; a test
+#: fails when it is stale): reading one JSON file is far cheaper than importing PyYAML and
+#: `importlib.resources` and parsing a YAML document per list, which every scan with a card paid at start
+COMPILED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "_lists.json")
 
 
 @cache
-def shipped(name: str) -> tuple[Any, ...]:
-    """The entries of the packaged list `name`."""
-    from importlib import resources  # ~25 ms to import: only when a list is read
+def _compiled() -> dict[str, list[Any]] | None:
+    try:
+        with open(COMPILED, "rb") as fh:
+            found = orjson.loads(fh.read())
+    except (OSError, orjson.JSONDecodeError):  # not on disk (a zipped install): the YAML files are read
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _from_yaml(name: str) -> tuple[Any, ...]:
+    from importlib import resources  # ~25 ms to import: only when the compiled lists are not at hand
 
     try:
         text = resources.files("cloudward.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no packaged data list named {name!r}") from None
-    import yaml  # only when a card reads a list: an empty scan or a web-only run need not load PyYAML
+    import yaml
 
     # libyaml's loader when PyYAML has it: the pure-Python one costs a quarter second per run at startup
     doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -32,13 +49,36 @@ def shipped(name: str) -> tuple[Any, ...]:
     return tuple(entries)
 
 
-@cache
-def available() -> list[str]:
+def _yaml_names() -> list[str]:
     from importlib import resources
 
     return sorted(
         p.name[: -len(".yaml")] for p in resources.files("cloudward.data").iterdir() if p.name.endswith(".yaml")
     )
+
+
+@cache
+def shipped(name: str) -> tuple[Any, ...]:
+    """The entries of the packaged list `name`."""
+    compiled = _compiled()
+    if compiled is not None and name in compiled:
+        return tuple(compiled[name])
+    return _from_yaml(name)
+
+
+@cache
+def available() -> list[str]:
+    return _yaml_names()
+
+
+#: YAML files in data/ that are not lists (read by their own module)
+NOT_LISTS = frozenset({"sigma_field_mappings"})
+
+
+def compiled_source() -> bytes:
+    """`data/_lists.json` as the YAML files make it: every list's entries, by name."""
+    return orjson.dumps({name: list(_from_yaml(name)) for name in _yaml_names() if name not in NOT_LISTS},
+                        option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
 
 
 class DataLists:
@@ -65,3 +105,7 @@ class DataLists:
             if isinstance(e, str) and e:
                 out.append(e)
         return tuple(out)
+
+
+if __name__ == "__main__":  # python -m cloudward.datalists > src/cloudward/data/_lists.json
+    sys.stdout.buffer.write(compiled_source())
