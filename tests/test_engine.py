@@ -420,3 +420,18 @@ def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
     lazy_cards, eager_cards = lazy.checkpoint()["cards"], eager.checkpoint()["cards"]
     assert lazy_cards == {k: v for k, v in eager_cards.items() if k in set_up}
     assert len(lazy.detections) == len(eager.detections)  # reading them sets every card up
+
+
+def test_a_copy_of_the_lazy_context_sees_the_interest_the_cards_set_up():
+    """`ParseContext.replaced` reads no field (a web scan's copies must not set the Kubernetes cards up), and a
+    copy made before the cards were set up still gets their interest when a Kubernetes decoder reads it."""
+    from cloudward.config import from_dict
+    from cloudward.inputs import ScanStats
+
+    engine = Engine(from_dict({}), defer_cards=True)
+    copy = engine.ctx.replaced(stats=ScanStats())
+    assert engine.detections_set_up() == []  # copying set nothing up
+    interest = copy.interest
+    assert engine.detections_set_up()  # reading it did
+    assert interest is engine.interest and interest.audit_verbs
+    assert engine.ctx.interest is interest

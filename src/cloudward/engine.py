@@ -233,6 +233,8 @@ class _EngineContext(ParseContext):
         if engine is not None:
             self._pending = None
             engine._setup_kinds(frozenset({K8sAudit}))
+            # a copy of the context (`replaced`, made before the cards were set up) learns it from the engine
+            self._interest = engine.__dict__.get("interest", self._interest)
         return self._interest
 
     @interest.setter
@@ -538,7 +540,7 @@ class Engine:
             ctx = self.ctx
             if defaults:
                 names = {k: v for k, v in defaults.items() if k in ("site", "cluster", "host")}
-                ctx = dataclasses.replace(ctx, **names)
+                ctx = ctx.replaced(**names)
             decoder = _ReplayDecoder(parsers.stream_decoder(ctx, stream, fmt,
                                                             max_line_bytes=self.config.max_line_bytes))
             st = self._streams[stream] = _Stream(decoder, fmt, dict(defaults or {}))

@@ -14,6 +14,7 @@ instances) is registered.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -93,6 +94,14 @@ class ParseContext:
     host: str = ""
     max_document_bytes: int = 512 * 1024 * 1024
     options: dict[str, Any] = field(default_factory=dict)
+
+    def replaced(self, **changes: Any) -> ParseContext:
+        """A copy with `changes`. Unlike `dataclasses.replace` it reads no field, so an engine's context whose
+        `interest` sets the Kubernetes cards up on first read stays lazy (a web scan need not set them up)."""
+        out = copy.copy(self)
+        for name, value in changes.items():
+            setattr(out, name, value)
+        return out
 
     def reject(self, where: str, reason: str) -> None:
         self.stats.reject(where, reason)

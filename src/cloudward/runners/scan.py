@@ -9,7 +9,6 @@ whatever order the files were named in.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -35,7 +34,7 @@ def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
         return math.inf
     if os.path.getsize(path) == 0:  # nothing to decode (and no reason to set the cards up for it)
         return math.inf
-    ctx = dataclasses.replace(engine.ctx, stats=ScanStats())
+    ctx = engine.ctx.replaced(stats=ScanStats())
     src = InputFile.for_config(path, engine.config)
     # small reads: a block decoder hands on a whole read's events at once, and only the first is wanted
     events = engine.decode_input(src, fmt, ctx, chunk=FIRST_TIME_CHUNK)

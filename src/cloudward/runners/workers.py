@@ -280,7 +280,7 @@ def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
     prefix = f"{task.path}:"
     shift = task.lines_before - (1 if borrowed else 0)
     if borrowed:  # what the borrowed line alone adds to the counts, to take out afterwards
-        alone = dataclasses.replace(ctx, stats=ScanStats())
+        alone = ctx.replaced(stats=ScanStats())
         one = InputFile(task.path, max_line_bytes=limit, data=borrowed)
         one.open()
         for _ in _parse(chosen, one, alone):
