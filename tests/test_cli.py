@@ -226,27 +226,15 @@ def test_summary_says_what_a_learning_period_held_back():
     assert b"held back" not in r.stderr
 
 
-def test_an_empty_default_scan_loads_only_what_it_uses(tmp_path):
+def test_an_empty_default_scan_loads_only_what_it_uses(tmp_path, fresh_cli):
     """Start-up is most of an empty or small scan: the default run (table output, summary on stderr) of an
     input with no alerts must not load rich, the store (sqlite3), OpenSSL (hashlib), TOML, difflib, html or
     the threat-intelligence feed parsers (RE2)."""
-    import subprocess
-    import sys
-
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
-    code = ("import sys\n"
-            "from cloudward.cli import main\n"
-            f"sys.argv = ['cloudward', 'scan', {str(empty)!r}]\n"
-            "try:\n"
-            "    main()\n"
-            "except SystemExit as exc:\n"
-            "    assert exc.code == 0, exc.code\n"
-            "heavy = ('rich', 'sqlite3', 'hashlib', 'tomllib', 'difflib', 'html', 're2', 'yaml',\n"
-            "         'cloudward.store', 'cloudward.intel.feeds', 'cloudward.sigma.loader')\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy)\n"
-            "assert not loaded, loaded\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    done = fresh_cli("scan", str(empty))
+    assert done.code == 0, done.stderr
+    assert not done.loaded("rich", "sqlite3", "hashlib", "tomllib", "difflib", "html", "re2", "yaml",
+                           "cloudward.store", "cloudward.intel.feeds", "cloudward.sigma.loader")
     assert done.stdout == "No alerts.\n"
     assert "Read 1 input(s), 0 lines" in done.stderr

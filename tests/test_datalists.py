@@ -33,25 +33,13 @@ def test_without_the_compiled_file_the_yaml_files_are_read(monkeypatch, tmp_path
         datalists.shipped.cache_clear()
 
 
-def test_a_scan_with_cards_reads_no_yaml(tmp_path):
+def test_a_scan_with_cards_reads_no_yaml(tmp_path, fresh_cli):
     """The compiled lists spare PyYAML and importlib.resources at start-up."""
-    import subprocess
-    import sys
-
     log = tmp_path / "access.log"
     log.write_text('203.0.113.9 - - [02/Nov/2026:09:15:00 +0000] "GET /wp-login.php HTTP/1.1" 404 1 "-" "x"\n')
-    code = ("import sys\n"
-            "from cloudward.cli import main\n"
-            f"sys.argv = ['cloudward', 'scan', {str(log)!r}, '--output', 'jsonl', '--quiet']\n"
-            "try:\n"
-            "    main()\n"
-            "except SystemExit as exc:\n"
-            "    assert exc.code == 0, exc.code\n"
-            "loaded = [m for m in sys.modules if m.split('.')[0] == 'yaml']\n"
-            "assert not loaded, loaded\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
+    done = fresh_cli("scan", str(log), "--output", "jsonl", "--quiet")
+    assert done.code == 0, done.stderr
+    assert not done.loaded("yaml")
 
 def test_unknown_and_extended_lists_in_the_configuration():
     lists = datalists.DataLists(from_dict({"data": {"miner_images": ["evil/miner"]}}))

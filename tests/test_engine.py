@@ -371,24 +371,14 @@ def test_an_open_stream_shorter_than_the_head_is_read_when_settled_and_a_restore
 # -- cards set up on first need (start-up of a run that reads nothing) ------------------------------------
 
 
-def test_an_engine_sets_its_cards_up_on_first_input_only(tmp_path):
-    import subprocess
-    import sys
-
+def test_an_engine_sets_its_cards_up_on_first_input_only(tmp_path, fresh_cli):
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
     # a scan of an empty file: no card, data list (PyYAML), rich table or urllib is loaded
-    code = ("import sys\n"
-            "from cloudward.cli import main\n"
-            f"sys.argv = ['cloudward', 'scan', {str(empty)!r}, '--output', 'jsonl', '--quiet', '--no-progress']\n"
-            "try:\n"
-            "    main()\n"
-            "except SystemExit as exc:\n"
-            "    assert exc.code == 0, exc.code\n"
-            "loaded = [m for m in sys.modules if m.startswith(('cloudward.detections.kubernetes', "
-            "'cloudward.detections.appservice', 'cloudward.detections.node', 'yaml', 'rich', 'urllib.request'))]\n"
-            "assert not loaded, loaded\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    done = fresh_cli("scan", str(empty), "--output", "jsonl", "--quiet", "--no-progress")
+    assert done.code == 0, done.stderr
+    assert not done.loaded("cloudward.detections.kubernetes", "cloudward.detections.appservice",
+                           "cloudward.detections.node", "yaml", "rich", "urllib.request")
 
 
 def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
