@@ -361,6 +361,60 @@ def spark_scan(paths: tuple[str, ...], output_dir: str, master: str | None, out_
         print_summary(SummaryWriter(), engine, alerts, time.perf_counter() - started)
 
 
+@main.command("spark-stream")
+@click.argument("source", type=click.Path(file_okay=False))
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for batch-<id>.jsonl: the alerts each micro-batch created or changed.")
+@click.option("--state", "state_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the engine's state and Spark's checkpoint (a restart resumes from it).")
+@click.option("--master", help="Spark master URL (default: local[*]); under spark-submit, the session's own.")
+@click.option("--max-files-per-trigger", type=click.IntRange(min=1), help="Files per micro-batch.")
+@click.option("--trigger-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="How often a micro-batch starts.")
+@click.option("--once", is_flag=True, help="Process the files there now (in micro-batches), then stop.")
+@click.option("--final-output", type=click.Path(dir_okay=False),
+              help="When the query stops: write the alerts a scan ending then would report (JSON lines).")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="CLOUDWARD_CONFIG",
+              help="TOML configuration file.")
+@click.option("--intel", multiple=True, metavar="FEED", help="Threat-intelligence feed file (repeatable).")
+@click.option("--only", multiple=True, metavar="ALERT_TYPE", help="Run only these detections (repeatable).")
+def spark_stream(source: str, output_dir: str, state_dir: str, master: str | None,
+                 max_files_per_trigger: int | None, trigger_seconds: float, once: bool, final_output: str | None,
+                 config_path: str | None, intel: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """Watch SOURCE with Spark Structured Streaming and run the detections on each new file.
+
+    The engine's state is written after every micro-batch; windows close as event time passes
+    ([engine] allowed_lateness), and a restart with the same --state goes on where the last batch ended.
+    """
+    try:
+        from cloudward import spark as spark_job
+        from cloudward.spark import streaming
+    except ImportError as exc:  # pragma: no cover - pyspark is an install-time dependency
+        raise click.UsageError(f"spark-stream needs pyspark: {exc}") from None
+
+    if not Path(source).is_dir():
+        raise click.UsageError(f"no such folder: {source}")
+    config = _load_config(config_path)
+    session = spark_job.session(master, app_name="cloudward-spark-stream")
+    job = streaming.StreamJob(config, state_dir, output_dir, only=set(only) or None, intel=list(intel))
+    trigger = {"availableNow": True} if once else {"processingTime": f"{trigger_seconds} seconds"}
+    try:
+        query = streaming.start_file_stream(session, source, job, max_files_per_trigger=max_files_per_trigger,
+                                            trigger=trigger)
+        try:
+            query.awaitTermination()
+        except KeyboardInterrupt:
+            query.stop()
+        if final_output:
+            with open(final_output, "wb") as fh:
+                for alert in job.alerts():
+                    fh.write(orjson.dumps(alert.to_dict()) + b"\n")
+    finally:
+        session.stop()
+    click.echo(f"{job.batches} micro-batches; last committed: {job.committed}; alerts under {output_dir}",
+               err=True)
+
+
 @main.command()
 @click.option("--output", "-o", default="table", show_default=True, help="table, jsonl, json or ocsf.")
 @click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,6 @@ SAMPLES = Path(__file__).parents[2] / "src" / "cloudward" / "samples"
 #: audit (Falco's trace files, the bundled AKS/EKS/GKE samples), web (combined, W3C, App Service JSON, FTP)
 #: and host (auditd, Tetragon, Falco, docker) logs in one run
 MIXED = [DATA / "k8s", DATA / "web", DATA / "host", SAMPLES]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        pytest.fail("spark-scan tests need a Java runtime (Java 17): apt-get install -y openjdk-17-jre-headless")
-    # a JVM that starts quickly (no optimizing compiler, serial GC): these jobs are tiny
-    import os
-
-    from cloudward import spark as job
-    os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-    session = job.session("local[2]")
-    yield session
-    session.stop()
 
 
 def _local(paths):
