@@ -136,6 +136,12 @@ def _origin_parts(origin: str) -> tuple[str, int, str]:
     return path, int(rest[:i]), rest[i:]
 
 
+def _live_key(event: Event) -> tuple[str, int, str, str]:
+    """The ordering buffer's key of an event after its time (see `Engine._take`), stream and ordinal aside."""
+    path, line, rest = _origin_parts(event.origin or event.event_id)
+    return path, line, rest, event.event_id
+
+
 class RecentIds:
     """Membership over the last ~2×`size` ids added: bounded memory for redelivery checks."""
 
@@ -576,6 +582,69 @@ class Engine:
         """Take normalized events; returns the alerts that changed (events the watermark passed ran)."""
         self._take(events, self._fed, "")
         return self._after_feed()
+
+    def feed_live(self, events: list[Event], watermark: float) -> list[Alert]:
+        """`feed(events)` then `advance(watermark)`, for a live source whose batches arrive in time order:
+        the alerts either changed (each once, in the order they first changed).
+
+        When the batch provably runs as the ordering buffer would run it, its events run at once, without
+        the buffer: nothing is held, the engine is not holding, the batch is in the buffer's own order
+        (time, then origin, then id) after its late events (which `feed` runs on arrival, first), no event
+        is newer than `watermark` (or NaN), none is a context
+        record (which the buffer runs first) and the batch is smaller than `release_every` and
+        `max_held_events` (so the buffer would neither release early nor spill). Else it goes through
+        `feed` and `advance`. The watermark then moves and the forgetting cards advance exactly as in
+        `advance`."""
+        settings = self.settings
+        if self._buffer or self.hold or not watermark >= self._released \
+                or len(events) >= settings.release_every or len(events) >= settings.max_held_events:
+            return self._feed_then_advance(events, watermark)
+        newest = self._newest
+        released = self._released
+        prev_when = -math.inf
+        prev: Event | None = None
+        counted = late = 0
+        for event in events:
+            kind = type(event)
+            if kind is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
+                return self._feed_then_advance(events, watermark)
+            when = event.time
+            if when != when:  # NaN: the buffer's order is no order
+                return self._feed_then_advance(events, watermark)
+            if kind is not HttpSummary:
+                counted += 1
+            if when > newest:
+                newest = when
+            elif when <= released:
+                # late: `feed` runs it on arrival, before everything it buffers; the same order here only
+                # while no event that is on time came before it (a batch that starts at the instant the
+                # last one ended, split inside one audit timestamp)
+                if prev is not None:
+                    return self._feed_then_advance(events, watermark)
+                late += 1
+                continue
+            if when > watermark or when < prev_when:
+                return self._feed_then_advance(events, watermark)
+            if when == prev_when and prev is not None and _live_key(event) < _live_key(prev):
+                return self._feed_then_advance(events, watermark)
+            prev_when, prev = when, event
+        self.stats.events += counted
+        self._newest = newest
+        self.late += late
+        self._fed.ordinal += len(events) - late
+        run = self._run
+        for event in events:
+            run(event)
+        if watermark > self._released:
+            self._released = watermark
+        for det in self._advancing:
+            det.advance(watermark)
+        return self.book.drain_changed()
+
+    def _feed_then_advance(self, events: list[Event], watermark: float) -> list[Alert]:
+        changed = {a.id: a for a in self.feed(events)}
+        changed.update((a.id, a) for a in self.advance(watermark))
+        return list(changed.values())
 
     def _take(self, events: Iterable[Event], st: _Stream, stream: str) -> None:
         stats = self.stats
