@@ -12,6 +12,11 @@
  * execve_args(body)       -> the argv of one EXECVE record body (`argc=N a0=... a1=...`, no `a0[0]=`
  *                            chunks: the caller checks for '['): value_text of every token after the first
  *                            whose key starts with 'a' and does not end in "_len";
+ * whole_event(buf, pos, end) -> what `_WHOLE_EVENT.match(buf, pos, end)` finds (one whole event: its SYSCALL
+ *                            record, EXECVE/CWD/PATH/SOCKADDR records, then PROCTITLE or EOE, one stamp, no
+ *                            CR or NUL) as (stamp, stop, syscall body, [EXECVE bodies], last CWD body, last
+ *                            SOCKADDR body, PROCTITLE body) — None for absent ones — or None when it does not
+ *                            match: `_whole_event` in auditd.py;
  * recv_records(fd, types, max_records) -> (records, ran_dry, overruns): the kernel audit netlink socket `fd`
  *                            (non-blocking) drained with recvmmsg, many datagrams a system call, each turned
  *                            into an auditd RAW line `type=NAME msg=<payload>` as
@@ -286,11 +291,140 @@ fail:
     return NULL;
 }
 
+/* -- one whole event (`whole_event`) ----------------------------------------------------------------------- */
+
+/* from `p`: the end of a line body ([^\n\r\0]* then '\n' or `end`): the index of the '\n' (or `end`), or -1 when
+   a CR or NUL comes first */
+static Py_ssize_t body_end(const char *b, Py_ssize_t p, Py_ssize_t end)
+{
+    for (; p < end; p++) {
+        char c = b[p];
+        if (c == '\n')
+            return p;
+        if (c == '\r' || c == '\0')
+            return -1;
+    }
+    return end;
+}
+
+/* `type=<name> msg=audit(<stamp>): ` at `p`: the index after it, else -1 */
+static Py_ssize_t record_head(const char *b, Py_ssize_t p, Py_ssize_t end, const char *name, const char *stamp,
+                              Py_ssize_t slen)
+{
+    Py_ssize_t nlen = (Py_ssize_t)strlen(name);
+    if (end - p < 5 + nlen + 11 + slen + 3 || memcmp(b + p, "type=", 5) != 0 || memcmp(b + p + 5, name, (size_t)nlen) != 0)
+        return -1;
+    p += 5 + nlen;
+    if (memcmp(b + p, " msg=audit(", 11) != 0 || memcmp(b + p + 11, stamp, (size_t)slen) != 0
+        || memcmp(b + p + 11 + slen, "): ", 3) != 0)
+        return -1;
+    return p + 11 + slen + 3;
+}
+
+static const char *const MIDDLE_TYPES[] = {"EXECVE", "CWD", "PATH", "SOCKADDR"};
+
+static PyObject *whole_event(PyObject *self, PyObject *args)
+{
+    PyObject *buf;
+    Py_ssize_t pos, end;
+    if (!PyArg_ParseTuple(args, "Snn", &buf, &pos, &end))
+        return NULL;
+    const char *b = PyBytes_AS_STRING(buf);
+    Py_ssize_t n = PyBytes_GET_SIZE(buf);
+    if (end > n)
+        end = n;
+    if (pos < 0)
+        pos = 0;
+    static const char head[] = "type=SYSCALL msg=audit(";
+    Py_ssize_t hlen = (Py_ssize_t)sizeof(head) - 1;
+    if (end - pos < hlen || memcmp(b + pos, head, (size_t)hlen) != 0)
+        Py_RETURN_NONE;
+    Py_ssize_t s0 = pos + hlen, p = s0;
+    while (p < end && ((b[p] >= '0' && b[p] <= '9') || b[p] == '.' || b[p] == ':'))
+        p++;
+    Py_ssize_t slen = p - s0;
+    if (slen == 0 || end - p < 3 || memcmp(b + p, "): ", 3) != 0)
+        Py_RETURN_NONE;
+    const char *stamp = b + s0;
+    Py_ssize_t sys0 = p + 3, sys1 = body_end(b, sys0, end);
+    if (sys1 < 0 || sys1 >= end) /* the SYSCALL line must end with a line break */
+        Py_RETURN_NONE;
+    p = sys1 + 1;
+    PyObject *list = PyList_New(0); /* the EXECVE bodies */
+    if (list == NULL)
+        return NULL;
+    Py_ssize_t cwd0 = -1, cwd1 = -1, sa0 = -1, sa1 = -1, title0 = -1, title1 = -1, stop;
+    for (;;) {
+        int kind = -1;
+        Py_ssize_t q = -1;
+        for (int k = 0; k < 4 && q < 0; k++) {
+            q = record_head(b, p, end, MIDDLE_TYPES[k], stamp, slen);
+            kind = k;
+        }
+        if (q >= 0) { /* a record between: its body must end with a line break */
+            Py_ssize_t e = body_end(b, q, end);
+            if (e < 0 || e >= end)
+                goto no_match;
+            if (kind == 0) {
+                PyObject *body = PyBytes_FromStringAndSize(b + q, e - q);
+                if (body == NULL || PyList_Append(list, body) < 0) {
+                    Py_XDECREF(body);
+                    Py_DECREF(list);
+                    return NULL;
+                }
+                Py_DECREF(body);
+            } else if (kind == 1) {
+                cwd0 = q;
+                cwd1 = e;
+            } else if (kind == 3) {
+                sa0 = q;
+                sa1 = e;
+            }
+            p = e + 1;
+            continue;
+        }
+        int title = 1;
+        q = record_head(b, p, end, "PROCTITLE", stamp, slen);
+        if (q < 0) {
+            title = 0;
+            q = record_head(b, p, end, "EOE", stamp, slen);
+        }
+        if (q < 0)
+            goto no_match;
+        Py_ssize_t e = body_end(b, q, end);
+        if (e < 0)
+            goto no_match;
+        if (title) {
+            title0 = q;
+            title1 = e;
+        }
+        stop = e < end ? e + 1 : end;
+        break;
+    }
+#define PART(a, z) ((a) < 0 ? (Py_INCREF(Py_None), Py_None) : PyBytes_FromStringAndSize(b + (a), (z) - (a)))
+    PyObject *parts[6] = {PyBytes_FromStringAndSize(stamp, slen), PyLong_FromSsize_t(stop),
+                          PyBytes_FromStringAndSize(b + sys0, sys1 - sys0), PART(cwd0, cwd1), PART(sa0, sa1),
+                          PART(title0, title1)};
+#undef PART
+    PyObject *out = NULL;
+    if (parts[0] && parts[1] && parts[2] && parts[3] && parts[4] && parts[5])
+        out = PyTuple_Pack(7, parts[0], parts[1], parts[2], list, parts[3], parts[4], parts[5]);
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(parts[i]);
+    Py_DECREF(list);
+    return out;
+no_match:
+    Py_DECREF(list);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"syscall_fields", syscall_fields, METH_O,
      "syscall_fields(record) -> {key: value} of the SYSCALL keys the auditd decoder reads (first wins)"},
     {"value_text", value_text, METH_O, "value_text(value) -> an audit string field decoded to text"},
     {"execve_args", execve_args, METH_O, "execve_args(body) -> argv of one EXECVE record without chunks"},
+    {"whole_event", whole_event, METH_VARARGS,
+     "whole_event(buf, pos, end) -> (stamp, stop, syscall body, execve bodies, cwd, sockaddr, proctitle) or None"},
     {"recv_records", recv_records, METH_VARARGS,
      "recv_records(fd, types, max_records) -> (records as auditd RAW lines, ran dry, overruns)"},
     {NULL, NULL, 0, NULL},

@@ -75,6 +75,8 @@ def test_rejects_other_types() -> None:
     for fn in (fast.value_text, fast.syscall_fields, fast.execve_args):
         with pytest.raises(TypeError):
             fn("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        fast.whole_event("text", 0, 4)  # type: ignore[arg-type]
 
 
 def _events(data: bytes) -> list[tuple]:
@@ -94,5 +96,71 @@ def test_decoder_same_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(auditd, "_c_syscall_fields", None)
     monkeypatch.setattr(auditd, "_value_text", auditd._py_value_text)
     monkeypatch.setattr(auditd, "_execve_args", auditd._py_execve_args)
+    monkeypatch.setattr(auditd, "_whole_event", auditd._py_whole_event)
     assert _events(data) == with_c
     assert len(with_c) > 10
+
+
+# -- whole events: the C matcher against the regular expression it replaces -----------------------------------
+_stamps = st.sampled_from([b"1795931077.157:12889", b"1795931077.157:12890", b"1.2:3", b"", b"1.2:3x", b"9"])
+_types = st.sampled_from([b"SYSCALL", b"EXECVE", b"CWD", b"PATH", b"SOCKADDR", b"PROCTITLE", b"EOE", b"BPRM_FCAPS",
+                          b"EXECVEX", b"PATH ", b"CW"])
+_bodies = st.one_of(st.sampled_from([b'argc=2 a0="ls" a1="-l"', b'cwd="/"', b"proctitle=6C73", b"saddr=0200",
+                                     b"", b"x\ry", b"a\x00b", b"): x", b"msg=audit(1.2:3): y", b"\x1dUID=\"root\""]),
+                    st.binary(max_size=12))
+
+
+@st.composite
+def _event_block(draw: st.DrawFn) -> bytes:
+    """A whole event (SYSCALL, records between, PROCTITLE or EOE), then a few damages: a line of another
+    stamp or type, a CR, NUL or line break inside, a cut, junk around."""
+    stamp = draw(_stamps)
+    mids = [b"type=" + draw(st.sampled_from([b"EXECVE", b"CWD", b"PATH", b"SOCKADDR"])) + b" msg=audit(" + stamp
+            + b"): " + draw(_bodies) for _ in range(draw(st.integers(0, 5)))]
+    final = b"type=" + draw(st.sampled_from([b"PROCTITLE", b"EOE"])) + b" msg=audit(" + stamp + b"): " + draw(_bodies)
+    lines = [b"type=SYSCALL msg=audit(" + stamp + b"): " + draw(_bodies), *mids, final]
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, len(lines) - 1))
+        kind = draw(st.integers(0, 4))
+        if kind == 0:
+            lines[i] = lines[i].replace(stamp, draw(_stamps), 1) if stamp else lines[i]
+        elif kind == 1:
+            lines[i] = lines[i].replace(lines[i][5:lines[i].find(b" ")], draw(_types), 1)
+        elif kind == 2 and lines[i]:
+            j = draw(st.integers(0, len(lines[i]) - 1))
+            lines[i] = lines[i][:j] + draw(st.sampled_from([b"\r", b"\x00", b"\n", b")", b" "])) + lines[i][j + 1:]
+        elif kind == 3:
+            lines.insert(i, b"type=" + draw(_types) + b" msg=audit(" + draw(_stamps) + b"): " + draw(_bodies))
+        else:
+            lines = lines[:i + 1]
+    return b"\n".join(lines) + draw(st.sampled_from([b"", b"\n", b"\n\n", b"\r\n", b"\ntype=SYSCALL"]))
+
+
+@settings(max_examples=800, deadline=None)
+@given(_event_block(), st.data())
+def test_whole_event_matches_the_regular_expression(block: bytes, data: st.DataObject) -> None:
+    prefix = data.draw(st.sampled_from([b"", b"x\n", b"type=SYSCALL msg=audit(1.2:3): a\n"]))
+    buf = prefix + block
+    pos = data.draw(st.sampled_from([0, len(prefix)]))
+    end = data.draw(st.sampled_from([len(buf), max(pos, len(buf) - 1), len(buf) + 5,
+                                     data.draw(st.integers(0, len(buf)))]))
+    assert fast.whole_event(buf, pos, end) == auditd._py_whole_event(buf, pos, end)
+
+
+def test_whole_event_real_records() -> None:
+    data = (Path(__file__).parents[1] / "data" / "host" / "recorded" / "audit-raw.log").read_bytes()
+    pos = matched = 0
+    while pos < len(data):
+        got = fast.whole_event(data, pos, len(data))
+        assert got == auditd._py_whole_event(data, pos, len(data))
+        if got is not None:
+            matched += 1
+            pos = got[1]
+        else:
+            pos = data.find(b"\n", pos) + 1 or len(data)
+    assert matched > 5
+    one = (b'type=SYSCALL msg=audit(1.5:7): pid=1 exe="/bin/x"\ntype=EXECVE msg=audit(1.5:7): argc=1 a0="x"\n'
+           b'type=CWD msg=audit(1.5:7): cwd="/"\ntype=PATH msg=audit(1.5:7): item=0\n'
+           b"type=PROCTITLE msg=audit(1.5:7): proctitle=78")
+    assert fast.whole_event(one, 0, len(one)) == (b"1.5:7", len(one), b'pid=1 exe="/bin/x"', [b'argc=1 a0="x"'],
+                                                 b'cwd="/"', None, b"proctitle=78")

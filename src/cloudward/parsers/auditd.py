@@ -318,6 +318,34 @@ _WHOLE_EVENT = re.compile(
 _MIDDLE = re.compile(rb"type=(EXECVE|CWD|PATH|SOCKADDR) msg=audit\([^)]*\): ([^\n]*)\n")
 
 
+def _whole_event(buf: bytes, pos: int, end: int) -> tuple[bytes, int, bytes, list[bytes], bytes | None,
+                                                          bytes | None, bytes | None] | None:
+    """The event `_WHOLE_EVENT` matches at `pos`: (stamp, end of the match, SYSCALL body, EXECVE bodies,
+    the last CWD body, the last SOCKADDR body, the PROCTITLE body), None for absent ones; None when it
+    does not match. (`whole_event` in the C extension is its twin.)"""
+    m = _WHOLE_EVENT.match(buf, pos, end)
+    if m is None:
+        return None
+    execve: list[bytes] = []
+    cwd = sockaddr = None
+    for rtype, body in _MIDDLE.findall(m.group(3)):
+        if rtype == b"EXECVE":
+            execve.append(body)
+        elif rtype == b"CWD":
+            cwd = body
+        elif rtype == b"SOCKADDR":
+            sockaddr = body
+    return (m.group(1), m.end(), m.group(2), execve, cwd, sockaddr,
+            m.group(5) if m.group(4) == b"PROCTITLE" else None)
+
+
+_py_whole_event = _whole_event
+try:
+    from cloudward._auditd import whole_event as _whole_event  # type: ignore[no-redef]
+except ImportError:  # pragma: no cover - the extension is optional
+    pass
+
+
 class _AuditDecoder(LineDecoder):
     """One audit log stream: records are held per event until its last record (or the end) arrives.
 
@@ -340,22 +368,21 @@ class _AuditDecoder(LineDecoder):
         line_events = self.line
         pending = self.pending
         poisoned = self.poisoned
-        match = _WHOLE_EVENT.match
-        middle = _MIDDLE.findall
+        whole = _whole_event
         close = self.fmt._close
         display = self.display
         ctx = self.ctx
         pos = start
         try:
             while pos < end:
-                m = match(buf, pos, end) if buf.startswith(b"type=SYSCALL ", pos) else None
+                m = whole(buf, pos, end) if buf.startswith(b"type=SYSCALL ", pos) else None
                 if m is not None:
-                    stamp = m.group(1)
-                    stop = m.end()
+                    stamp, stop, syscall, execve, cwd, sockaddr, proctitle = m
                     if stop - pos <= limit and stamp not in pending and not (poisoned and stamp in poisoned):
                         text = buf[pos:stop]
                         records = text.count(b"\n") + (text[-1:] != b"\n")
-                        ev = _Open(stamp, b"", lineno + 1)
+                        ev = _Open(stamp, b"", lineno + 1, execve=execve, cwd=cwd, sockaddr=sockaddr,
+                                   proctitle=proctitle)
                         lineno += records
                         self.lineno = lineno
                         if len(pending) >= _MAX_OPEN:
@@ -364,18 +391,9 @@ class _AuditDecoder(LineDecoder):
                             if done is not None:
                                 out.append(done)
                         ev.text = text[:-1] if text[-1:] == b"\n" else text
-                        raw, _, enriched = m.group(2).partition(b"\x1d")
+                        raw, _, enriched = syscall.partition(b"\x1d")
                         ev.syscall = raw
                         ev.enriched = enriched
-                        for rtype, body in middle(m.group(3)):
-                            if rtype == b"EXECVE":
-                                ev.execve.append(body)
-                            elif rtype == b"CWD":
-                                ev.cwd = body
-                            elif rtype == b"SOCKADDR":
-                                ev.sockaddr = body
-                        if m.group(4) == b"PROCTITLE":
-                            ev.proctitle = m.group(5)
                         done = close(ev, display, ctx)
                         if done is not None:
                             out.append(done)
