@@ -1,9 +1,9 @@
 /*
  * Optional accelerator for the web block scan (see cloudward/parsers/_webscan.py, `CompiledScan`).
  *
- * clf_next(block, pos, end, combined, targets, agents, path_mask, flags, limit) walks the lines of
- * block[pos:end] (complete lines; the stream's last line may lack its newline) and stops at the first line
- * Python must look at. It returns (kind, start, line_end, passed, ip_start, ip_end, ts_start, target_start,
+ * clf_next(block, pos, end, combined, targets, agents, path_mask, flags, limit[, watch, counts, needles]) walks
+ * the lines of block[pos:end] (complete lines; the stream's last line may lack its newline) and stops at the
+ * first line Python must look at. It returns (kind, start, line_end, passed, ip_start, ip_end, ts_start, target_start,
  * target_end, agent_start, agent_end):
  *
  *   kind 0  no such line up to `end`; `passed` lines were passed over (start == end).
@@ -12,6 +12,8 @@
  *           filter's caches, or the filter's answer for it is "an event".
  *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
  *           entry); the offsets locate its fields.
+ *
+ * With needles (see `needle_hit`), a valid line holding one of a Sigma rule group's needles is a kind-1 stop.
  *
  * With watch (a list of at most 8 address spellings, bytes) and counts (a list of as many ints), every line
  * passed over whose address is watch[k] adds one to counts[k] (`Summaries`: the ordinary requests of
@@ -316,6 +318,179 @@ static int answer(PyObject *cache, MemoTable *memo, const char *block, Py_ssize_
     return 1;
 }
 
+/* -- Sigma's needles ---------------------------------------------------------------------------------------
+ * needles = (anywhere, in_target): two tuples of bytes, each at least 2 bytes, already lower-cased (ASCII) -
+ * the raw-line texts of a Sigma rule group (`sigma.prefilter.SigmaWebInterest.scan_needles`). A line holds
+ * one when an `anywhere` needle occurs in it, or an `in_target` needle inside its request target, comparing
+ * ASCII letters case-insensitively and every other byte exactly (the rules' case-folding specials are
+ * needles of their own, so no non-ASCII folding is needed here).
+ *
+ * Each needle is found through one of its bigrams, the one least likely in ordinary web traffic: a bitmap
+ * of 65,536 bits says whether a (lower-cased) byte pair anchors some needle, a chain per pair lists them. */
+typedef struct {
+    unsigned char *text;
+    Py_ssize_t len, anchor;
+    int next; /* next needle of the same anchor pair, or -1 */
+} Needle;
+
+typedef struct {
+    uint64_t bits[1024];
+    int *head; /* 65,536 chains */
+    Needle *needles;
+    int n;
+} NeedleTable;
+
+typedef struct {
+    PyObject *key; /* the needles object these tables were built from, held */
+    NeedleTable anywhere, target;
+} NeedleSet;
+
+static NeedleSet needle_set = {NULL};
+static unsigned char LOWER[256];
+
+static void init_lower(void)
+{
+    for (int c = 0; c < 256; c++)
+        LOWER[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* how common a byte is in ordinary request lines, user agents and referers (lower is rarer) */
+static int commonness(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || c == ' ' || c == '/')
+        return 10;
+    if (c >= '0' && c <= '9')
+        return 8;
+    if (c == '.' || c == '-' || c == '"')
+        return 7;
+    if (c == ':' || c == ';' || c == '(' || c == ')' || c == ',' || c == '=' || c == '_')
+        return 4;
+    if (c == '&' || c == '?' || c == '+')
+        return 3;
+    if (c == '%')
+        return 2;
+    return 1;
+}
+
+static void table_free(NeedleTable *t)
+{
+    for (int k = 0; k < t->n; k++)
+        PyMem_Free(t->needles[k].text);
+    PyMem_Free(t->needles);
+    PyMem_Free(t->head);
+    memset(t, 0, sizeof *t);
+}
+
+static int table_build(NeedleTable *t, PyObject *items)
+{
+    memset(t, 0, sizeof *t);
+    if (!PyTuple_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "needles are two tuples of bytes");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    t->head = PyMem_Malloc(65536 * sizeof(int));
+    t->needles = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Needle));
+    if (t->head == NULL || t->needles == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int k = 0; k < 65536; k++)
+        t->head[k] = -1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyTuple_GET_ITEM(items, k);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) < 2) {
+            PyErr_SetString(PyExc_ValueError, "every needle is bytes of at least 2 bytes");
+            return -1;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(item);
+        const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(item);
+        Needle *nd = &t->needles[t->n];
+        nd->text = PyMem_Malloc((size_t)len);
+        if (nd->text == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < len; i++)
+            nd->text[i] = LOWER[src[i]];
+        nd->len = len;
+        t->n++;
+        Py_ssize_t best = 0;
+        int best_score = 1 << 30;
+        for (Py_ssize_t i = 0; i + 1 < len; i++) {
+            int score = commonness(nd->text[i]) * commonness(nd->text[i + 1]);
+            if (score < best_score) {
+                best_score = score;
+                best = i;
+            }
+        }
+        nd->anchor = best;
+        unsigned pair = ((unsigned)nd->text[best] << 8) | nd->text[best + 1];
+        nd->next = t->head[pair];
+        t->head[pair] = (int)(t->n - 1);
+        t->bits[pair >> 6] |= (uint64_t)1 << (pair & 63);
+    }
+    return 0;
+}
+
+/* the tables for `needles` (rebuilt when another object is given); NULL with an error set on failure */
+static NeedleSet *needles_for(PyObject *needles)
+{
+    if (needle_set.key == needles)
+        return &needle_set;
+    if (!PyTuple_Check(needles) || PyTuple_GET_SIZE(needles) != 2) {
+        PyErr_SetString(PyExc_TypeError, "needles are (anywhere, in_target): two tuples of bytes");
+        return NULL;
+    }
+    table_free(&needle_set.anywhere);
+    table_free(&needle_set.target);
+    Py_CLEAR(needle_set.key);
+    if (LOWER['A'] != 'a')
+        init_lower();
+    if (table_build(&needle_set.anywhere, PyTuple_GET_ITEM(needles, 0)) < 0
+        || table_build(&needle_set.target, PyTuple_GET_ITEM(needles, 1)) < 0) {
+        table_free(&needle_set.anywhere);
+        table_free(&needle_set.target);
+        return NULL;
+    }
+    Py_INCREF(needles);
+    needle_set.key = needles;
+    return &needle_set;
+}
+
+/* does some needle of `t` occur in s[0:n]? */
+static int table_hit(const NeedleTable *t, const unsigned char *s, Py_ssize_t n)
+{
+    if (t->n == 0 || n < 2)
+        return 0;
+    unsigned prev = LOWER[s[0]];
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        unsigned cur = LOWER[s[i + 1]];
+        unsigned pair = (prev << 8) | cur;
+        prev = cur;
+        if (!(t->bits[pair >> 6] & ((uint64_t)1 << (pair & 63))))
+            continue;
+        for (int k = t->head[pair]; k >= 0; k = t->needles[k].next) {
+            const Needle *nd = &t->needles[k];
+            Py_ssize_t at = i - nd->anchor;
+            if (at < 0 || at + nd->len > n)
+                continue;
+            Py_ssize_t j = 0;
+            while (j < nd->len && LOWER[s[at + j]] == nd->text[j])
+                j++;
+            if (j == nd->len)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* the line s[0:n], its request target at s[tgt_s:tgt_e], holds a needle */
+static int needle_hit(const NeedleSet *set, const unsigned char *s, Py_ssize_t n, Py_ssize_t tgt_s, Py_ssize_t tgt_e)
+{
+    return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + tgt_s, tgt_e - tgt_s);
+}
+
 static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f)
 {
     if (f == NULL)
@@ -331,10 +506,10 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t pos, end, limit;
     int combined, flags;
     long path_mask;
-    PyObject *targets, *agents, *watch = NULL, *counts = NULL;
-    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
+    PyObject *targets, *agents, *watch = NULL, *counts = NULL, *needles = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!O", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
                           &PyDict_Type, &agents, &path_mask, &flags, &limit, &PyList_Type, &watch,
-                          &PyList_Type, &counts))
+                          &PyList_Type, &counts, &needles))
         return NULL;
     PyObject *result = NULL;
     /* the addresses whose passed lines are counted (`Summaries`: recently active ones), at most MAX_WATCH */
@@ -366,6 +541,9 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t passed = 0;
     if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
         goto done;
+    const NeedleSet *set = NULL;
+    if (needles != Py_None && (set = needles_for(needles)) == NULL)
+        goto done;
     while (pos < end) {
         const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
         Py_ssize_t line_end = nl ? nl - block : end;
@@ -395,6 +573,11 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
                 result = stop(1, pos, line_end, passed, &f);
                 goto done;
             }
+        }
+        /* a line holding one of Sigma's needles is an event (`SigmaWebInterest.wants_line`) */
+        if (set != NULL && needle_hit(set, (const unsigned char *)block + pos, n, f.tgt_s, f.tgt_e)) {
+            result = stop(1, pos, line_end, passed, &f);
+            goto done;
         }
         if ((flags & WANT_CLIENT_ERRORS) && f.status0 == '4') {
             result = stop((flags & WANT_SUMMARIES) ? 2 : 1, pos, line_end, passed, &f);
@@ -457,9 +640,32 @@ static PyObject *valid_run(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(pos < end ? pos : end);
 }
 
+/* holds_needle(line, target_start, target_end, needles) -> whether the line (no newline) holds one of the
+ * needles as the block scan tests it (`clf_next`'s last argument), for tests */
+static PyObject *holds_needle(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t ts, te;
+    PyObject *needles;
+    if (!PyArg_ParseTuple(args, "y*nnO", &buf, &ts, &te, &needles))
+        return NULL;
+    PyObject *result = NULL;
+    if (ts < 0 || te < ts || te > buf.len) {
+        PyErr_SetString(PyExc_ValueError, "the target must lie within the line");
+        goto out;
+    }
+    const NeedleSet *set = needles_for(needles);
+    if (set != NULL)
+        result = PyBool_FromLong(needle_hit(set, (const unsigned char *)buf.buf, buf.len, ts, te));
+out:
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"clf_next", clf_next, METH_VARARGS, "The next line of a combined/common block Python must look at."},
     {"valid_run", valid_run, METH_VARARGS, "Where the run of valid combined/common lines from pos ends."},
+    {"holds_needle", holds_needle, METH_VARARGS, "Whether a line holds one of Sigma's needles (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
