@@ -40,7 +40,7 @@
 #define MAX_WATCH 8
 
 typedef struct {
-    Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ag_s, ag_e;
+    Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ref_s, ag_s, ag_e;
     char status0;
 } Fields;
 
@@ -189,12 +189,13 @@ static int valid_line(const unsigned char *s, Py_ssize_t n, int combined, Fields
             return 0;
     }
     if (!combined) {
-        f->ag_s = f->ag_e = -1;
+        f->ref_s = f->ag_s = f->ag_e = -1;
         return i == n;
     }
     /* " "referer" "agent"" then any further " "header"" */
     if (i >= n || s[i] != ' ')
         return 0;
+    f->ref_s = i + 2;
     i = plain_header(s, i + 1, n);
     if (i < 0 || i >= n || s[i] != ' ')
         return 0;
@@ -340,12 +341,43 @@ typedef struct {
     int n;
 } NeedleTable;
 
+/* answers remembered by the exact bytes of a field (a user agent, a referer, a request target), like
+ * `MemoTable`: a busy site repeats them, and a field's answer is a function of its bytes and the needles */
+typedef struct {
+    char *slots; /* `size` slots: a Py_ssize_t length (-1: empty), the answer (one byte), the key */
+    Py_ssize_t size, key_max;
+} FieldMemo;
+
+#define FIELD_HEAD ((Py_ssize_t)sizeof(Py_ssize_t) + 1)
+
 typedef struct {
     PyObject *key; /* the needles object these tables were built from, held */
     NeedleTable anywhere, target;
+    /* no needle holds a space or a quote, so none crosses a field of a valid line: fields are tested
+       one by one, the repeated ones through their memo */
+    int by_field;
+    FieldMemo targets, agents, referers;
 } NeedleSet;
 
-static NeedleSet needle_set = {NULL};
+static NeedleSet needle_set = {NULL, .targets = {NULL, 4096, 48}, .agents = {NULL, 256, 240},
+                               .referers = {NULL, 1024, 112}};
+
+static int field_memo_reset(FieldMemo *m)
+{
+    Py_ssize_t stride = FIELD_HEAD + m->key_max;
+    if (m->slots == NULL) {
+        m->slots = PyMem_Malloc((size_t)(stride * m->size));
+        if (m->slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < m->size; k++) {
+        Py_ssize_t empty = -1;
+        memcpy(m->slots + k * stride, &empty, sizeof empty);
+    }
+    return 0;
+}
 static unsigned char LOWER[256];
 
 static void init_lower(void)
@@ -381,7 +413,7 @@ static void table_free(NeedleTable *t)
     memset(t, 0, sizeof *t);
 }
 
-static int table_build(NeedleTable *t, PyObject *items)
+static int table_build(NeedleTable *t, PyObject *items, const uint32_t *freq)
 {
     memset(t, 0, sizeof *t);
     if (!PyTuple_Check(items)) {
@@ -418,7 +450,10 @@ static int table_build(NeedleTable *t, PyObject *items)
         Py_ssize_t best = 0;
         int best_score = 1 << 30;
         for (Py_ssize_t i = 0; i + 1 < len; i++) {
-            int score = commonness(nd->text[i]) * commonness(nd->text[i + 1]);
+            unsigned pair = ((unsigned)nd->text[i] << 8) | nd->text[i + 1];
+            /* the pair's count in a sample of the stream (scaled), then how common its bytes are in general */
+            int score = (int)(freq[pair] < 100000 ? freq[pair] : 100000) * 128
+                        + commonness(nd->text[i]) * commonness(nd->text[i + 1]);
             if (score < best_score) {
                 best_score = score;
                 best = i;
@@ -433,8 +468,10 @@ static int table_build(NeedleTable *t, PyObject *items)
     return 0;
 }
 
-/* the tables for `needles` (rebuilt when another object is given); NULL with an error set on failure */
-static NeedleSet *needles_for(PyObject *needles)
+/* the tables for `needles` (rebuilt when another object is given), each needle anchored on its pair rarest
+ * in `sample` (the first bytes of the stream: which pair anchors a needle changes the speed, never the answer);
+ * NULL with an error set on failure */
+static NeedleSet *needles_for(PyObject *needles, const unsigned char *sample, Py_ssize_t sample_len)
 {
     if (needle_set.key == needles)
         return &needle_set;
@@ -447,8 +484,31 @@ static NeedleSet *needles_for(PyObject *needles)
     Py_CLEAR(needle_set.key);
     if (LOWER['A'] != 'a')
         init_lower();
-    if (table_build(&needle_set.anywhere, PyTuple_GET_ITEM(needles, 0)) < 0
-        || table_build(&needle_set.target, PyTuple_GET_ITEM(needles, 1)) < 0) {
+    uint32_t *freq = PyMem_Calloc(65536, sizeof(uint32_t));
+    if (freq == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i + 1 < sample_len && i < (1 << 18); i++)
+        freq[((unsigned)LOWER[sample[i]] << 8) | LOWER[sample[i + 1]]]++;
+    int built = table_build(&needle_set.anywhere, PyTuple_GET_ITEM(needles, 0), freq) == 0
+                && table_build(&needle_set.target, PyTuple_GET_ITEM(needles, 1), freq) == 0;
+    PyMem_Free(freq);
+    if (!built) {
+        table_free(&needle_set.anywhere);
+        table_free(&needle_set.target);
+        return NULL;
+    }
+    needle_set.by_field = 1;
+    for (int w = 0; w < 2; w++) {
+        const NeedleTable *t = w ? &needle_set.target : &needle_set.anywhere;
+        for (int k = 0; k < t->n; k++)
+            if (memchr(t->needles[k].text, ' ', (size_t)t->needles[k].len)
+                || memchr(t->needles[k].text, '"', (size_t)t->needles[k].len))
+                needle_set.by_field = 0;
+    }
+    if (field_memo_reset(&needle_set.targets) < 0 || field_memo_reset(&needle_set.agents) < 0
+        || field_memo_reset(&needle_set.referers) < 0) {
         table_free(&needle_set.anywhere);
         table_free(&needle_set.target);
         return NULL;
@@ -485,8 +545,50 @@ static int table_hit(const NeedleTable *t, const unsigned char *s, Py_ssize_t n)
     return 0;
 }
 
-/* the line s[0:n], its request target at s[tgt_s:tgt_e], holds a needle */
-static int needle_hit(const NeedleSet *set, const unsigned char *s, Py_ssize_t n, Py_ssize_t tgt_s, Py_ssize_t tgt_e)
+
+/* does field s[0:n] hold a needle (an `anywhere` one, or with `in_target` a target one too)? Through `m` */
+static int field_hit(const NeedleSet *set, FieldMemo *m, const unsigned char *s, Py_ssize_t n, int in_target)
+{
+    char *slot = NULL;
+    if (n <= m->key_max) {
+        slot = m->slots + (memo_hash((const char *)s, n) % (size_t)m->size) * (size_t)(FIELD_HEAD + m->key_max);
+        Py_ssize_t len;
+        memcpy(&len, slot, sizeof len);
+        if (len == n && memcmp(slot + FIELD_HEAD, s, (size_t)n) == 0)
+            return slot[sizeof(Py_ssize_t)];
+    }
+    int hit = table_hit(&set->anywhere, s, n) || (in_target && table_hit(&set->target, s, n));
+    if (slot != NULL) {
+        memcpy(slot, &n, sizeof n);
+        slot[sizeof(Py_ssize_t)] = (char)hit;
+        memcpy(slot + FIELD_HEAD, s, (size_t)n);
+    }
+    return hit;
+}
+
+/* the valid line s[0:n] (fields in `f`) holds a needle: an `anywhere` needle in it, or an `in_target` one
+ * in its request target */
+static int needle_hit(NeedleSet *set, const unsigned char *s, Py_ssize_t n, const Fields *f)
+{
+    if (!set->by_field)
+        return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + f->tgt_s, f->tgt_e - f->tgt_s);
+    /* a needle lies inside one field: what comes before the target, the target, what lies between it and
+       the referer (or the line's end), the referer, the agent, and the rest */
+    if (table_hit(&set->anywhere, s, f->tgt_s)
+        || field_hit(set, &set->targets, s + f->tgt_s, f->tgt_e - f->tgt_s, 1))
+        return 1;
+    if (f->ag_s < 0)
+        return table_hit(&set->anywhere, s + f->tgt_e, n - f->tgt_e);
+    Py_ssize_t ref_e = f->ag_s - 3; /* `ref" "agent` */
+    return table_hit(&set->anywhere, s + f->tgt_e, f->ref_s - f->tgt_e)
+           || field_hit(set, &set->referers, s + f->ref_s, ref_e - f->ref_s, 0)
+           || field_hit(set, &set->agents, s + f->ag_s, f->ag_e - f->ag_s, 0)
+           || table_hit(&set->anywhere, s + f->ag_e, n - f->ag_e);
+}
+
+/* holds a needle, for a line the grammar did not check: the whole line and the given target */
+static int needle_hit_line(const NeedleSet *set, const unsigned char *s, Py_ssize_t n, Py_ssize_t tgt_s,
+                           Py_ssize_t tgt_e)
 {
     return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + tgt_s, tgt_e - tgt_s);
 }
@@ -541,8 +643,9 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t passed = 0;
     if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
         goto done;
-    const NeedleSet *set = NULL;
-    if (needles != Py_None && (set = needles_for(needles)) == NULL)
+    NeedleSet *set = NULL;
+    if (needles != Py_None
+        && (set = needles_for(needles, (const unsigned char *)buf.buf + pos, end - pos)) == NULL)
         goto done;
     while (pos < end) {
         const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
@@ -575,7 +678,7 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
             }
         }
         /* a line holding one of Sigma's needles is an event (`SigmaWebInterest.wants_line`) */
-        if (set != NULL && needle_hit(set, (const unsigned char *)block + pos, n, f.tgt_s, f.tgt_e)) {
+        if (set != NULL && needle_hit(set, (const unsigned char *)block + pos, n, &f)) {
             result = stop(1, pos, line_end, passed, &f);
             goto done;
         }
@@ -654,9 +757,18 @@ static PyObject *holds_needle(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "the target must lie within the line");
         goto out;
     }
-    const NeedleSet *set = needles_for(needles);
-    if (set != NULL)
-        result = PyBool_FromLong(needle_hit(set, (const unsigned char *)buf.buf, buf.len, ts, te));
+    NeedleSet *set = needles_for(needles, (const unsigned char *)buf.buf, buf.len);
+    if (set == NULL)
+        goto out;
+    /* a valid line whose target is the one given: field by field, as `clf_next` tests it; else whole */
+    Fields f;
+    const unsigned char *line = (const unsigned char *)buf.buf;
+    for (int combined = 1; combined >= 0; combined--)
+        if (valid_line(line, buf.len, combined, &f) && f.tgt_s == ts && f.tgt_e == te) {
+            result = PyBool_FromLong(needle_hit(set, line, buf.len, &f));
+            goto out;
+        }
+    result = PyBool_FromLong(needle_hit_line(set, line, buf.len, ts, te));
 out:
     PyBuffer_Release(&buf);
     return result;
