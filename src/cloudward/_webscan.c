@@ -356,6 +356,9 @@ typedef struct {
     /* no needle holds a space or a quote, so none crosses a field of a valid line: fields are tested
        one by one, the repeated ones through their memo */
     int by_field;
+    /* some needle may stand inside the address / the date or zone / the protocol, status or size of a valid
+       line (those fields are not tested when none can) */
+    int in_address, in_date, in_middle;
     FieldMemo targets, agents, referers;
 } NeedleSet;
 
@@ -468,6 +471,52 @@ static int table_build(NeedleTable *t, PyObject *items, const uint32_t *freq)
     return 0;
 }
 
+/* does `nd` fit in `template` somewhere, '#' standing for any digit? */
+static int fits_template(const Needle *nd, const char *template)
+{
+    Py_ssize_t tl = (Py_ssize_t)strlen(template);
+    for (Py_ssize_t at = 0; at + nd->len <= tl; at++) {
+        Py_ssize_t j = 0;
+        for (; j < nd->len; j++) {
+            char t = template[at + j];
+            unsigned char c = nd->text[j];
+            if (t == '#' ? !is_digit(c) : (unsigned char)t != c)
+                break;
+        }
+        if (j == nd->len)
+            return 1;
+    }
+    return 0;
+}
+
+/* may `nd` (lower-cased) stand inside a field of a valid line that holds only the bytes `class`? */
+static int fits_class(const Needle *nd, const char *class)
+{
+    for (Py_ssize_t j = 0; j < nd->len; j++)
+        if (!(is_digit(nd->text[j]) || strchr(class, nd->text[j]) != NULL) || nd->text[j] == 0)
+            return 0;
+    return 1;
+}
+
+/* where the needles of the `anywhere` table may stand in a valid line's fixed-form fields (`NeedleSet`) */
+static void fixed_fields(NeedleSet *set)
+{
+    static const char *const dates[] = {"[##/jan/####:##:##:##", "[##/feb/####:##:##:##", "[##/mar/####:##:##:##",
+                                        "[##/apr/####:##:##:##", "[##/may/####:##:##:##", "[##/jun/####:##:##:##",
+                                        "[##/jul/####:##:##:##", "[##/aug/####:##:##:##", "[##/sep/####:##:##:##",
+                                        "[##/oct/####:##:##:##", "[##/nov/####:##:##:##", "[##/dec/####:##:##:##",
+                                        "+####]", "-####]"};
+    set->in_address = set->in_date = set->in_middle = 0;
+    const NeedleTable *t = &set->anywhere;
+    for (int k = 0; k < t->n; k++) {
+        const Needle *nd = &t->needles[k];
+        set->in_address |= fits_class(nd, ".");
+        set->in_middle |= fits_class(nd, "htp/.-");
+        for (size_t d = 0; d < sizeof dates / sizeof *dates; d++)
+            set->in_date |= fits_template(nd, dates[d]);
+    }
+}
+
 /* the tables for `needles` (rebuilt when another object is given), each needle anchored on its pair rarest
  * in `sample` (the first bytes of the stream: which pair anchors a needle changes the speed, never the answer);
  * NULL with an error set on failure */
@@ -507,6 +556,7 @@ static NeedleSet *needles_for(PyObject *needles, const unsigned char *sample, Py
                 || memchr(t->needles[k].text, '"', (size_t)t->needles[k].len))
                 needle_set.by_field = 0;
     }
+    fixed_fields(&needle_set);
     if (field_memo_reset(&needle_set.targets) < 0 || field_memo_reset(&needle_set.agents) < 0
         || field_memo_reset(&needle_set.referers) < 0) {
         table_free(&needle_set.anywhere);
@@ -572,16 +622,23 @@ static int needle_hit(NeedleSet *set, const unsigned char *s, Py_ssize_t n, cons
 {
     if (!set->by_field)
         return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + f->tgt_s, f->tgt_e - f->tgt_s);
-    /* a needle lies inside one field: what comes before the target, the target, what lies between it and
-       the referer (or the line's end), the referer, the agent, and the rest */
-    if (table_hit(&set->anywhere, s, f->tgt_s)
+    /* a needle lies inside one field: the address, identity and user, the date and zone, the method, the
+       target, the protocol, status and size, the referer, the agent, and the rest; the fixed-form ones only
+       when some needle can stand in them */
+    const NeedleTable *any = &set->anywhere;
+    Py_ssize_t date = f->ts_s - 1, method = f->ts_s + 28; /* `[date zone]`, then ` "METHOD ` */
+    if ((set->in_address && table_hit(any, s, f->ip_e)) || table_hit(any, s + f->ip_e, date - f->ip_e)
+        || (set->in_date && table_hit(any, s + date, method - date))
+        || table_hit(any, s + method, f->tgt_s - method)
         || field_hit(set, &set->targets, s + f->tgt_s, f->tgt_e - f->tgt_s, 1))
         return 1;
+    Py_ssize_t middle_e = f->ag_s < 0 ? n : f->ref_s; /* ` HTTP/1.1" 200 512` and ` "` */
+    if (set->in_middle && table_hit(any, s + f->tgt_e, middle_e - f->tgt_e))
+        return 1;
     if (f->ag_s < 0)
-        return table_hit(&set->anywhere, s + f->tgt_e, n - f->tgt_e);
+        return 0;
     Py_ssize_t ref_e = f->ag_s - 3; /* `ref" "agent` */
-    return table_hit(&set->anywhere, s + f->tgt_e, f->ref_s - f->tgt_e)
-           || field_hit(set, &set->referers, s + f->ref_s, ref_e - f->ref_s, 0)
+    return field_hit(set, &set->referers, s + f->ref_s, ref_e - f->ref_s, 0)
            || field_hit(set, &set->agents, s + f->ag_s, f->ag_e - f->ag_s, 0)
            || table_hit(&set->anywhere, s + f->ag_e, n - f->ag_e);
 }

@@ -181,6 +181,32 @@ def test_needles_are_cut_and_lower_cased_as_the_scan_needs() -> None:
         webscan_c.holds_needle(b"abc", 0, 1, (b"x",))
 
 
+@pytest.mark.parametrize("line", [
+    b'203.0.113.9 - alice [02/Nov/2026:09:15:27 +0000] "GET /a/b.php?x=1 HTTP/1.1" 404 512 "https://r/" "Mo/5 (X)"',
+    b'10.0.0.1 - - [31/Dec/2026:23:59:59 -0530] "PROPFIND / HTTP/2" 200 - "-" "-" "1.2.3.4, 5.6.7.8"',
+    b'1.2.3.4 x - [01/Jan/2026:00:00:00 +0000] "GET /%2e%2e/ HTTP/1.0" 301 0',
+])
+def test_the_field_by_field_needle_test_finds_any_piece_of_any_field(line: bytes) -> None:
+    """Every piece of a valid line that holds no space or quote is found, whichever field it stands in (the
+    address, the date, the zone, the protocol and status...), as an `anywhere` needle, upper- or lower-case,
+    and a piece of the target as a target needle; pieces of other fields are not target needles."""
+    m = CLF_LINE.match(line)
+    assert m is not None
+    ts, te = m.start(5), m.end(5)
+    for size in (2, 3, 5):
+        for at in range(len(line) - size + 1):
+            piece = line[at:at + size]
+            if b" " in piece or b'"' in piece:
+                continue
+            needles = ((piece.lower(),), ())
+            assert webscan_c.holds_needle(line, ts, te, needles), piece
+            assert webscan_c.holds_needle(line.upper(), ts, te, needles) or not piece.isascii(), piece
+            in_target = ts <= at and at + size <= te
+            found = webscan_c.holds_needle(line, ts, te, ((), (piece.lower(),)))
+            assert found == (in_target or piece.lower() in line[ts:te].lower()), piece
+    assert not webscan_c.holds_needle(line, ts, te, ((b"zz~",), (b"qq~",)))
+
+
 # -- whole scans: every web corpus and generated traffic ----------------------------------------------------
 def _corpora() -> dict[str, bytes]:
     """The combined/common files of tests/data/web (annotated ones without their `## expect` lines)."""
