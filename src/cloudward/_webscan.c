@@ -626,7 +626,7 @@ static int needle_hit(NeedleSet *set, const unsigned char *s, Py_ssize_t n, cons
        target, the protocol, status and size, the referer, the agent, and the rest; the fixed-form ones only
        when some needle can stand in them */
     const NeedleTable *any = &set->anywhere;
-    Py_ssize_t date = f->ts_s - 1, method = f->ts_s + 28; /* `[date zone]`, then ` "METHOD ` */
+    Py_ssize_t date = f->ts_s - 1, method = f->ts_s + 27; /* `[date zone]` (its `]` at ts_s + 26), then ` "METHOD ` */
     if ((set->in_address && table_hit(any, s, f->ip_e)) || table_hit(any, s + f->ip_e, date - f->ip_e)
         || (set->in_date && table_hit(any, s + date, method - date))
         || table_hit(any, s + method, f->tgt_s - method)
