@@ -285,3 +285,35 @@ def test_the_rules_match_on_the_c_scan_what_they_match_with_no_prefilter(monkeyp
         got[a.alert_type] += a.count
     assert got == want
     assert stats.skipped > 1000  # ordinary lines (not sqlmap, not /index.html: literals of rules) are passed over
+
+
+def test_two_rule_groups_widening_one_interest_keep_both_groups_lines(monkeypatch) -> None:
+    """Two Sigma groups reading web requests widen the cards' interest one after the other: the C scan takes
+    the needles of both, and a line either group needs is an event on both paths."""
+    from cloudward.parsers.base import ParseContext
+    from cloudward.sigma.compiler import RAW
+    from cloudward.sigma.prefilter import RawNeeds, _specials
+
+    cards = _interest().base
+    inner = SigmaWebInterest(cards, RawNeeds(("qqzx",), (), _specials(), frozenset({RAW})))
+    outer = SigmaWebInterest(inner, RawNeeds(("vvwy",), ("kkjq",), _specials(), frozenset({RAW, "attr:path"})))
+    assert outer.scan_needles[0][:1] == (b"qqzx",) and b"vvwy" in outer.scan_needles[0]
+    assert outer.scan_needles[1] == (b"kkjq",)
+    rows = [combined("/", ip="203.0.113.1")]
+    rows += [combined(f"/products/{i}", ip=f"192.0.2.{i % 30 + 1}", second=i % 60) for i in range(200)]
+    rows[50] = combined("/products/1", agent="Mozilla/5.0 QQZX", ip="192.0.2.200")
+    rows[90] = combined("/products/1", referer="https://x/VVwy", ip="192.0.2.201")
+    rows[120] = combined("/kkjq/x", ip="192.0.2.202")
+    rows[150] = combined("/products/1", referer="https://x/kkjq", ip="192.0.2.203")  # target literal elsewhere
+    data = "".join(rows).encode()
+
+    def decode(accelerated: bool) -> list:
+        monkeypatch.setattr(_webscan, "ACCELERATED", accelerated)
+        ctx = ParseContext(options={"prefilter:HttpRequest": outer})
+        decoder = CombinedLog().decoder(ctx, NAME)
+        return decoder.feed(data) + decoder.close()
+
+    fast = decode(True)
+    assert fast == decode(False)
+    ips = {e.client_ip for e in fast if type(e).__name__ == "HttpRequest"}
+    assert {"192.0.2.200", "192.0.2.201", "192.0.2.202"} <= ips and "192.0.2.203" not in ips

@@ -191,11 +191,16 @@ class SigmaWebInterest:
         self._in_target = (_compile(_alternative((), needs.target_literals, (), None)).search
                            if needs.target_literals else None)
         #: (anywhere, in_target) as the C block scan takes them: lower-cased bytes (the literals are
-        #: printable ASCII; the case-folding specials as their UTF-8 bytes, matched exactly)
+        #: printable ASCII; the case-folding specials as their UTF-8 bytes, matched exactly), with those of
+        #: an interest this one widens (two rule groups reading web requests)
+        mine = (tuple(t.lower().encode("ascii") for t in needs.literals)
+                + tuple(ch.encode("utf-8") for ch in casefold_specials()),
+                tuple(t.lower().encode("ascii") for t in needs.target_literals))
+        inner = getattr(base, "scan_needles", None)
         self.scan_needles: tuple[tuple[bytes, ...], tuple[bytes, ...]] = (
-            tuple(t.lower().encode("ascii") for t in needs.literals)
-            + tuple(ch.encode("utf-8") for ch in casefold_specials()),
-            tuple(t.lower().encode("ascii") for t in needs.target_literals))
+            mine if inner is None else (inner[0] + mine[0], inner[1] + mine[1]))
+        #: the widened interest's own answer for a whole line, when it has one
+        self._base_line = getattr(base, "wants_line", None)
         if hasattr(base, "scan_caches"):
             self.scan_caches = base.scan_caches
 
@@ -224,7 +229,9 @@ class SigmaWebInterest:
 
     def wants_line(self, line: bytes, target: bytes, status: bytes, agent: bytes) -> int:
         """`wants` for a whole line (no newline, no trailing "\r") whose raw request target is `target`."""
-        need = self.base.wants(target, status, agent)
+        base_line = self._base_line
+        need = base_line(line, target, status, agent) if base_line is not None else self.base.wants(target, status,
+                                                                                                    agent)
         if need == EVENT:
             return need
         if self._anywhere(line) is not None or (self._in_target is not None and self._in_target(target) is not None):
