@@ -1,9 +1,9 @@
 /*
  * Optional accelerator for the web block scan (see cloudward/parsers/_webscan.py, `CompiledScan`).
  *
- * clf_next(block, pos, end, combined, targets, agents, path_mask, flags, limit) walks the lines of
- * block[pos:end] (complete lines; the stream's last line may lack its newline) and stops at the first line
- * Python must look at. It returns (kind, start, line_end, passed, ip_start, ip_end, ts_start, target_start,
+ * clf_next(block, pos, end, combined, targets, agents, path_mask, flags, limit[, watch, counts, needles]) walks
+ * the lines of block[pos:end] (complete lines; the stream's last line may lack its newline) and stops at the
+ * first line Python must look at. It returns (kind, start, line_end, passed, ip_start, ip_end, ts_start, target_start,
  * target_end, agent_start, agent_end):
  *
  *   kind 0  no such line up to `end`; `passed` lines were passed over (start == end).
@@ -12,6 +12,8 @@
  *           filter's caches, or the filter's answer for it is "an event".
  *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
  *           entry); the offsets locate its fields.
+ *
+ * With needles (see `needle_hit`), a valid line holding one of a Sigma rule group's needles is a kind-1 stop.
  *
  * With watch (a list of at most 8 address spellings, bytes) and counts (a list of as many ints), every line
  * passed over whose address is watch[k] adds one to counts[k] (`Summaries`: the ordinary requests of
@@ -38,7 +40,7 @@
 #define MAX_WATCH 8
 
 typedef struct {
-    Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ag_s, ag_e;
+    Py_ssize_t ip_e, ts_s, tgt_s, tgt_e, ref_s, ag_s, ag_e;
     char status0;
 } Fields;
 
@@ -187,12 +189,13 @@ static int valid_line(const unsigned char *s, Py_ssize_t n, int combined, Fields
             return 0;
     }
     if (!combined) {
-        f->ag_s = f->ag_e = -1;
+        f->ref_s = f->ag_s = f->ag_e = -1;
         return i == n;
     }
     /* " "referer" "agent"" then any further " "header"" */
     if (i >= n || s[i] != ' ')
         return 0;
+    f->ref_s = i + 2;
     i = plain_header(s, i + 1, n);
     if (i < 0 || i >= n || s[i] != ' ')
         return 0;
@@ -316,6 +319,337 @@ static int answer(PyObject *cache, MemoTable *memo, const char *block, Py_ssize_
     return 1;
 }
 
+/* -- Sigma's needles ---------------------------------------------------------------------------------------
+ * needles = (anywhere, in_target): two tuples of bytes, each at least 2 bytes, already lower-cased (ASCII) -
+ * the raw-line texts of a Sigma rule group (`sigma.prefilter.SigmaWebInterest.scan_needles`). A line holds
+ * one when an `anywhere` needle occurs in it, or an `in_target` needle inside its request target, comparing
+ * ASCII letters case-insensitively and every other byte exactly (the rules' case-folding specials are
+ * needles of their own, so no non-ASCII folding is needed here).
+ *
+ * Each needle is found through one of its bigrams, the one least likely in ordinary web traffic: a bitmap
+ * of 65,536 bits says whether a (lower-cased) byte pair anchors some needle, a chain per pair lists them. */
+typedef struct {
+    unsigned char *text;
+    Py_ssize_t len, anchor;
+    int next; /* next needle of the same anchor pair, or -1 */
+} Needle;
+
+typedef struct {
+    uint64_t bits[1024];
+    int *head; /* 65,536 chains */
+    Needle *needles;
+    int n;
+} NeedleTable;
+
+/* answers remembered by the exact bytes of a field (a user agent, a referer, a request target), like
+ * `MemoTable`: a busy site repeats them, and a field's answer is a function of its bytes and the needles */
+typedef struct {
+    char *slots; /* `size` slots: a Py_ssize_t length (-1: empty), the answer (one byte), the key */
+    Py_ssize_t size, key_max;
+} FieldMemo;
+
+#define FIELD_HEAD ((Py_ssize_t)sizeof(Py_ssize_t) + 1)
+
+typedef struct {
+    PyObject *key; /* the needles object these tables were built from, held */
+    NeedleTable anywhere, target;
+    /* no needle holds a space or a quote, so none crosses a field of a valid line: fields are tested
+       one by one, the repeated ones through their memo */
+    int by_field;
+    /* some needle may stand inside the address / the date or zone / the protocol, status or size of a valid
+       line (those fields are not tested when none can) */
+    int in_address, in_date, in_middle;
+    FieldMemo targets, agents, referers;
+} NeedleSet;
+
+static NeedleSet needle_set = {NULL, .targets = {NULL, 4096, 48}, .agents = {NULL, 256, 240},
+                               .referers = {NULL, 1024, 112}};
+
+static int field_memo_reset(FieldMemo *m)
+{
+    Py_ssize_t stride = FIELD_HEAD + m->key_max;
+    if (m->slots == NULL) {
+        m->slots = PyMem_Malloc((size_t)(stride * m->size));
+        if (m->slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < m->size; k++) {
+        Py_ssize_t empty = -1;
+        memcpy(m->slots + k * stride, &empty, sizeof empty);
+    }
+    return 0;
+}
+static unsigned char LOWER[256];
+
+static void init_lower(void)
+{
+    for (int c = 0; c < 256; c++)
+        LOWER[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* how common a byte is in ordinary request lines, user agents and referers (lower is rarer) */
+static int commonness(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || c == ' ' || c == '/')
+        return 10;
+    if (c >= '0' && c <= '9')
+        return 8;
+    if (c == '.' || c == '-' || c == '"')
+        return 7;
+    if (c == ':' || c == ';' || c == '(' || c == ')' || c == ',' || c == '=' || c == '_')
+        return 4;
+    if (c == '&' || c == '?' || c == '+')
+        return 3;
+    if (c == '%')
+        return 2;
+    return 1;
+}
+
+static void table_free(NeedleTable *t)
+{
+    for (int k = 0; k < t->n; k++)
+        PyMem_Free(t->needles[k].text);
+    PyMem_Free(t->needles);
+    PyMem_Free(t->head);
+    memset(t, 0, sizeof *t);
+}
+
+static int table_build(NeedleTable *t, PyObject *items, const uint32_t *freq)
+{
+    memset(t, 0, sizeof *t);
+    if (!PyTuple_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "needles are two tuples of bytes");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    t->head = PyMem_Malloc(65536 * sizeof(int));
+    t->needles = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Needle));
+    if (t->head == NULL || t->needles == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int k = 0; k < 65536; k++)
+        t->head[k] = -1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyTuple_GET_ITEM(items, k);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) < 2) {
+            PyErr_SetString(PyExc_ValueError, "every needle is bytes of at least 2 bytes");
+            return -1;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(item);
+        const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(item);
+        Needle *nd = &t->needles[t->n];
+        nd->text = PyMem_Malloc((size_t)len);
+        if (nd->text == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < len; i++)
+            nd->text[i] = LOWER[src[i]];
+        nd->len = len;
+        t->n++;
+        Py_ssize_t best = 0;
+        int best_score = 1 << 30;
+        for (Py_ssize_t i = 0; i + 1 < len; i++) {
+            unsigned pair = ((unsigned)nd->text[i] << 8) | nd->text[i + 1];
+            /* the pair's count in a sample of the stream (scaled), then how common its bytes are in general */
+            int score = (int)(freq[pair] < 100000 ? freq[pair] : 100000) * 128
+                        + commonness(nd->text[i]) * commonness(nd->text[i + 1]);
+            if (score < best_score) {
+                best_score = score;
+                best = i;
+            }
+        }
+        nd->anchor = best;
+        unsigned pair = ((unsigned)nd->text[best] << 8) | nd->text[best + 1];
+        nd->next = t->head[pair];
+        t->head[pair] = (int)(t->n - 1);
+        t->bits[pair >> 6] |= (uint64_t)1 << (pair & 63);
+    }
+    return 0;
+}
+
+/* does `nd` fit in `template` somewhere, '#' standing for any digit? */
+static int fits_template(const Needle *nd, const char *template)
+{
+    Py_ssize_t tl = (Py_ssize_t)strlen(template);
+    for (Py_ssize_t at = 0; at + nd->len <= tl; at++) {
+        Py_ssize_t j = 0;
+        for (; j < nd->len; j++) {
+            char t = template[at + j];
+            unsigned char c = nd->text[j];
+            if (t == '#' ? !is_digit(c) : (unsigned char)t != c)
+                break;
+        }
+        if (j == nd->len)
+            return 1;
+    }
+    return 0;
+}
+
+/* may `nd` (lower-cased) stand inside a field of a valid line that holds only the bytes `class`? */
+static int fits_class(const Needle *nd, const char *class)
+{
+    for (Py_ssize_t j = 0; j < nd->len; j++)
+        if (!(is_digit(nd->text[j]) || strchr(class, nd->text[j]) != NULL) || nd->text[j] == 0)
+            return 0;
+    return 1;
+}
+
+/* where the needles of the `anywhere` table may stand in a valid line's fixed-form fields (`NeedleSet`) */
+static void fixed_fields(NeedleSet *set)
+{
+    static const char *const dates[] = {"[##/jan/####:##:##:##", "[##/feb/####:##:##:##", "[##/mar/####:##:##:##",
+                                        "[##/apr/####:##:##:##", "[##/may/####:##:##:##", "[##/jun/####:##:##:##",
+                                        "[##/jul/####:##:##:##", "[##/aug/####:##:##:##", "[##/sep/####:##:##:##",
+                                        "[##/oct/####:##:##:##", "[##/nov/####:##:##:##", "[##/dec/####:##:##:##",
+                                        "+####]", "-####]"};
+    set->in_address = set->in_date = set->in_middle = 0;
+    const NeedleTable *t = &set->anywhere;
+    for (int k = 0; k < t->n; k++) {
+        const Needle *nd = &t->needles[k];
+        set->in_address |= fits_class(nd, ".");
+        set->in_middle |= fits_class(nd, "htp/.-");
+        for (size_t d = 0; d < sizeof dates / sizeof *dates; d++)
+            set->in_date |= fits_template(nd, dates[d]);
+    }
+}
+
+/* the tables for `needles` (rebuilt when another object is given), each needle anchored on its pair rarest
+ * in `sample` (the first bytes of the stream: which pair anchors a needle changes the speed, never the answer);
+ * NULL with an error set on failure */
+static NeedleSet *needles_for(PyObject *needles, const unsigned char *sample, Py_ssize_t sample_len)
+{
+    if (needle_set.key == needles)
+        return &needle_set;
+    if (!PyTuple_Check(needles) || PyTuple_GET_SIZE(needles) != 2) {
+        PyErr_SetString(PyExc_TypeError, "needles are (anywhere, in_target): two tuples of bytes");
+        return NULL;
+    }
+    table_free(&needle_set.anywhere);
+    table_free(&needle_set.target);
+    Py_CLEAR(needle_set.key);
+    if (LOWER['A'] != 'a')
+        init_lower();
+    uint32_t *freq = PyMem_Calloc(65536, sizeof(uint32_t));
+    if (freq == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i + 1 < sample_len && i < (1 << 18); i++)
+        freq[((unsigned)LOWER[sample[i]] << 8) | LOWER[sample[i + 1]]]++;
+    int built = table_build(&needle_set.anywhere, PyTuple_GET_ITEM(needles, 0), freq) == 0
+                && table_build(&needle_set.target, PyTuple_GET_ITEM(needles, 1), freq) == 0;
+    PyMem_Free(freq);
+    if (!built) {
+        table_free(&needle_set.anywhere);
+        table_free(&needle_set.target);
+        return NULL;
+    }
+    needle_set.by_field = 1;
+    for (int w = 0; w < 2; w++) {
+        const NeedleTable *t = w ? &needle_set.target : &needle_set.anywhere;
+        for (int k = 0; k < t->n; k++)
+            if (memchr(t->needles[k].text, ' ', (size_t)t->needles[k].len)
+                || memchr(t->needles[k].text, '"', (size_t)t->needles[k].len))
+                needle_set.by_field = 0;
+    }
+    fixed_fields(&needle_set);
+    if (field_memo_reset(&needle_set.targets) < 0 || field_memo_reset(&needle_set.agents) < 0
+        || field_memo_reset(&needle_set.referers) < 0) {
+        table_free(&needle_set.anywhere);
+        table_free(&needle_set.target);
+        return NULL;
+    }
+    Py_INCREF(needles);
+    needle_set.key = needles;
+    return &needle_set;
+}
+
+/* does some needle of `t` occur in s[0:n]? */
+static int table_hit(const NeedleTable *t, const unsigned char *s, Py_ssize_t n)
+{
+    if (t->n == 0 || n < 2)
+        return 0;
+    unsigned prev = LOWER[s[0]];
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        unsigned cur = LOWER[s[i + 1]];
+        unsigned pair = (prev << 8) | cur;
+        prev = cur;
+        if (!(t->bits[pair >> 6] & ((uint64_t)1 << (pair & 63))))
+            continue;
+        for (int k = t->head[pair]; k >= 0; k = t->needles[k].next) {
+            const Needle *nd = &t->needles[k];
+            Py_ssize_t at = i - nd->anchor;
+            if (at < 0 || at + nd->len > n)
+                continue;
+            Py_ssize_t j = 0;
+            while (j < nd->len && LOWER[s[at + j]] == nd->text[j])
+                j++;
+            if (j == nd->len)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+
+/* does field s[0:n] hold a needle (an `anywhere` one, or with `in_target` a target one too)? Through `m` */
+static int field_hit(const NeedleSet *set, FieldMemo *m, const unsigned char *s, Py_ssize_t n, int in_target)
+{
+    char *slot = NULL;
+    if (n <= m->key_max) {
+        slot = m->slots + (memo_hash((const char *)s, n) % (size_t)m->size) * (size_t)(FIELD_HEAD + m->key_max);
+        Py_ssize_t len;
+        memcpy(&len, slot, sizeof len);
+        if (len == n && memcmp(slot + FIELD_HEAD, s, (size_t)n) == 0)
+            return slot[sizeof(Py_ssize_t)];
+    }
+    int hit = table_hit(&set->anywhere, s, n) || (in_target && table_hit(&set->target, s, n));
+    if (slot != NULL) {
+        memcpy(slot, &n, sizeof n);
+        slot[sizeof(Py_ssize_t)] = (char)hit;
+        memcpy(slot + FIELD_HEAD, s, (size_t)n);
+    }
+    return hit;
+}
+
+/* the valid line s[0:n] (fields in `f`) holds a needle: an `anywhere` needle in it, or an `in_target` one
+ * in its request target */
+static int needle_hit(NeedleSet *set, const unsigned char *s, Py_ssize_t n, const Fields *f)
+{
+    if (!set->by_field)
+        return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + f->tgt_s, f->tgt_e - f->tgt_s);
+    /* a needle lies inside one field: the address, identity and user, the date and zone, the method, the
+       target, the protocol, status and size, the referer, the agent, and the rest; the fixed-form ones only
+       when some needle can stand in them */
+    const NeedleTable *any = &set->anywhere;
+    Py_ssize_t date = f->ts_s - 1, method = f->ts_s + 27; /* `[date zone]` (its `]` at ts_s + 26), then ` "METHOD ` */
+    if ((set->in_address && table_hit(any, s, f->ip_e)) || table_hit(any, s + f->ip_e, date - f->ip_e)
+        || (set->in_date && table_hit(any, s + date, method - date))
+        || table_hit(any, s + method, f->tgt_s - method)
+        || field_hit(set, &set->targets, s + f->tgt_s, f->tgt_e - f->tgt_s, 1))
+        return 1;
+    Py_ssize_t middle_e = f->ag_s < 0 ? n : f->ref_s; /* ` HTTP/1.1" 200 512` and ` "` */
+    if (set->in_middle && table_hit(any, s + f->tgt_e, middle_e - f->tgt_e))
+        return 1;
+    if (f->ag_s < 0)
+        return 0;
+    Py_ssize_t ref_e = f->ag_s - 3; /* `ref" "agent` */
+    return field_hit(set, &set->referers, s + f->ref_s, ref_e - f->ref_s, 0)
+           || field_hit(set, &set->agents, s + f->ag_s, f->ag_e - f->ag_s, 0)
+           || table_hit(&set->anywhere, s + f->ag_e, n - f->ag_e);
+}
+
+/* holds a needle, for a line the grammar did not check: the whole line and the given target */
+static int needle_hit_line(const NeedleSet *set, const unsigned char *s, Py_ssize_t n, Py_ssize_t tgt_s,
+                           Py_ssize_t tgt_e)
+{
+    return table_hit(&set->anywhere, s, n) || table_hit(&set->target, s + tgt_s, tgt_e - tgt_s);
+}
+
 static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f)
 {
     if (f == NULL)
@@ -331,10 +665,10 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t pos, end, limit;
     int combined, flags;
     long path_mask;
-    PyObject *targets, *agents, *watch = NULL, *counts = NULL;
-    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
+    PyObject *targets, *agents, *watch = NULL, *counts = NULL, *needles = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnpO!O!lin|O!O!O", &buf, &pos, &end, &combined, &PyDict_Type, &targets,
                           &PyDict_Type, &agents, &path_mask, &flags, &limit, &PyList_Type, &watch,
-                          &PyList_Type, &counts))
+                          &PyList_Type, &counts, &needles))
         return NULL;
     PyObject *result = NULL;
     /* the addresses whose passed lines are counted (`Summaries`: recently active ones), at most MAX_WATCH */
@@ -366,6 +700,10 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
     Py_ssize_t passed = 0;
     if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
         goto done;
+    NeedleSet *set = NULL;
+    if (needles != Py_None
+        && (set = needles_for(needles, (const unsigned char *)buf.buf + pos, end - pos)) == NULL)
+        goto done;
     while (pos < end) {
         const char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
         Py_ssize_t line_end = nl ? nl - block : end;
@@ -395,6 +733,11 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
                 result = stop(1, pos, line_end, passed, &f);
                 goto done;
             }
+        }
+        /* a line holding one of Sigma's needles is an event (`SigmaWebInterest.wants_line`) */
+        if (set != NULL && needle_hit(set, (const unsigned char *)block + pos, n, &f)) {
+            result = stop(1, pos, line_end, passed, &f);
+            goto done;
         }
         if ((flags & WANT_CLIENT_ERRORS) && f.status0 == '4') {
             result = stop((flags & WANT_SUMMARIES) ? 2 : 1, pos, line_end, passed, &f);
@@ -457,9 +800,41 @@ static PyObject *valid_run(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(pos < end ? pos : end);
 }
 
+/* holds_needle(line, target_start, target_end, needles) -> whether the line (no newline) holds one of the
+ * needles as the block scan tests it (`clf_next`'s last argument), for tests */
+static PyObject *holds_needle(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t ts, te;
+    PyObject *needles;
+    if (!PyArg_ParseTuple(args, "y*nnO", &buf, &ts, &te, &needles))
+        return NULL;
+    PyObject *result = NULL;
+    if (ts < 0 || te < ts || te > buf.len) {
+        PyErr_SetString(PyExc_ValueError, "the target must lie within the line");
+        goto out;
+    }
+    NeedleSet *set = needles_for(needles, (const unsigned char *)buf.buf, buf.len);
+    if (set == NULL)
+        goto out;
+    /* a valid line whose target is the one given: field by field, as `clf_next` tests it; else whole */
+    Fields f;
+    const unsigned char *line = (const unsigned char *)buf.buf;
+    for (int combined = 1; combined >= 0; combined--)
+        if (valid_line(line, buf.len, combined, &f) && f.tgt_s == ts && f.tgt_e == te) {
+            result = PyBool_FromLong(needle_hit(set, line, buf.len, &f));
+            goto out;
+        }
+    result = PyBool_FromLong(needle_hit_line(set, line, buf.len, ts, te));
+out:
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"clf_next", clf_next, METH_VARARGS, "The next line of a combined/common block Python must look at."},
     {"valid_run", valid_run, METH_VARARGS, "Where the run of valid combined/common lines from pos ends."},
+    {"holds_needle", holds_needle, METH_VARARGS, "Whether a line holds one of Sigma's needles (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 

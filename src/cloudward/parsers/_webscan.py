@@ -351,7 +351,9 @@ class BlockScanner:
         targets, agents, path_mask, flags = caches()
         if not summaries:
             flags &= ~4
-        self.compiled = (combined, targets, agents, path_mask, flags)
+        #: a Sigma rule group's needles (`SigmaWebInterest.scan_needles`): a line holding one is parsed
+        needles = getattr(self.flt, "scan_needles", None)
+        self.compiled = (combined, targets, agents, path_mask, flags, needles)
         self.summarize = summarize
         return True
 
@@ -423,7 +425,7 @@ class WebDecoder(Decoder):
             if compiled is not None:
                 # one C pass: every line passed over is valid and, by the filter's own cached answer, of no
                 # use to any card; it stops at each line Python must parse or summarize
-                combined, targets, agents, path_mask, flags = compiled
+                combined, targets, agents, path_mask, flags, needles = compiled
                 summarize = scanner.summarize  # type: ignore[union-attr]
                 clf_next = _clf_next
                 counted = summaries if type(summaries) is CountedSummaries else None
@@ -431,7 +433,7 @@ class WebDecoder(Decoder):
                 counts = counted.counts if counted is not None else []
                 while pos < size:
                     found = clf_next(block, pos, size, combined, targets, agents, path_mask, flags, limit, watch,
-                                     counts)
+                                     counts, needles)
                     passed = found[3]
                     lineno += passed
                     skipped += passed

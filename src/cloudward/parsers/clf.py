@@ -213,6 +213,8 @@ class _FastPath:
         self.flt = prefilter
         self.match = (VHOST_LINE if robust.ip_col else CLF_LINE).match
         self.sites: dict[bytes, bool] = {}
+        #: the interest's answer for a whole line when it has one (Sigma's needles may stand anywhere on it)
+        self.wants_line = getattr(prefilter, "wants_line", None)
         #: where client errors on ordinary pages and counted ordinary requests go (the decoder's)
         self.summaries: Summaries | None = None
         self.last_ts = b""
@@ -292,7 +294,12 @@ class _FastPath:
                         self.sites[site_raw] = known
                     always = True
                 always = always or known
-            need = EVENT if always else flt.wants(g[4], g[6], g[9] or b"")
+            if always:
+                need = EVENT
+            elif self.wants_line is not None:
+                need = self.wants_line(line, g[4], g[6], g[9] or b"")
+            else:
+                need = flt.wants(g[4], g[6], g[9] or b"")
             if need == SKIP:
                 robust.stats.skipped += 1
                 if self.summaries is not None:

@@ -171,15 +171,38 @@ _TARGET_AND_AGENT = frozenset({"attr:path", "attr:query", "fn:http_target", "fn:
 class SigmaWebInterest:
     """The cards' web-line interest (`parsers.base.WebInterest`) widened by a Sigma rule group's raw needs.
 
-    The trigger pattern gains one alternative, the group's literals; `wants` says EVENT for a line the
-    cards would skip when the rules may need it: when all their literals sit on the target or the user
-    agent, exactly (the literal test over those raw bytes), otherwise for every line the trigger found."""
+    The trigger pattern gains one alternative, the group's literals. Two answers for a line the cards would
+    skip (or summarize) when the rules may need it:
+
+    - `wants` (the formats that hand over only target, status and agent: W3C): EVENT when all the rules'
+      literals sit on the target or the user agent and one is there, exactly; otherwise EVENT for every
+      line the trigger found;
+    - `wants_line` (combined/common, which have the whole line at hand): EVENT exactly when the line holds
+      one of the literals that may stand anywhere (or a case-folding special), or its request target holds
+      one of the target literals - the same answer the C block scan gives from `scan_needles` while it
+      passes over the lines, so the decoder keeps that scan with Sigma rules loaded (`scan_caches`)."""
 
     def __init__(self, base: Any, needs: RawNeeds) -> None:
         self.base = base
         self.needs = needs
         self.exact = needs.fields <= _TARGET_AND_AGENT
         self._search = needs.compiled.search
+        self._anywhere = _compile(_alternative(needs.literals, (), needs.extra, None)).search
+        self._in_target = (_compile(_alternative((), needs.target_literals, (), None)).search
+                           if needs.target_literals else None)
+        #: (anywhere, in_target) as the C block scan takes them: lower-cased bytes (the literals are
+        #: printable ASCII; the case-folding specials as their UTF-8 bytes, matched exactly), with those of
+        #: an interest this one widens (two rule groups reading web requests)
+        mine = (tuple(t.lower().encode("ascii") for t in needs.literals)
+                + tuple(ch.encode("utf-8") for ch in casefold_specials()),
+                tuple(t.lower().encode("ascii") for t in needs.target_literals))
+        inner = getattr(base, "scan_needles", None)
+        self.scan_needles: tuple[tuple[bytes, ...], tuple[bytes, ...]] = (
+            mine if inner is None else (inner[0] + mine[0], inner[1] + mine[1]))
+        #: the widened interest's own answer for a whole line, when it has one
+        self._base_line = getattr(base, "wants_line", None)
+        if hasattr(base, "scan_caches"):
+            self.scan_caches = base.scan_caches
 
     @property
     def summaries(self) -> bool:
@@ -201,6 +224,17 @@ class SigmaWebInterest:
             return EVENT
         search = self._search
         if search(target) is not None or (agent and search(agent) is not None):
+            return EVENT
+        return int(need)
+
+    def wants_line(self, line: bytes, target: bytes, status: bytes, agent: bytes) -> int:
+        """`wants` for a whole line (no newline, no trailing "\r") whose raw request target is `target`."""
+        base_line = self._base_line
+        need = base_line(line, target, status, agent) if base_line is not None else self.base.wants(target, status,
+                                                                                                    agent)
+        if need == EVENT:
+            return need
+        if self._anywhere(line) is not None or (self._in_target is not None and self._in_target(target) is not None):
             return EVENT
         return int(need)
 
