@@ -110,7 +110,8 @@ token_parts = st.one_of(
                      b',"responseStatus":{"metadata":{},"code":401}', b'"verb', b'"objectRef', b'"resourc', b'"cod',
                      b'"v', b'"o', b'"r', b'"c', b'\\u00', b'\\u007', b'\\u0040', b',"verb":"list"', b',"verb":"LIST"',
                      b',"verb":"li\\u017ft"', b',"objectRef":{"resource":"secrets"',
-                     b',"objectRef":{"resource":"Secrets"', b',"objectRef":{"resource":"events"}', b',"verb":"delete"', b"\xc5\xbf"]),
+                     b',"objectRef":{"resource":"Secrets"',
+                     b',"objectRef":{"resource":"events"}', b',"verb":"delete"', b"\xc5\xbf"]),
     # padding moves every token across the 16- and 32-byte steps of the vector loops
     st.integers(min_value=0, max_value=40).map(lambda n: b"x" * n),
 )
