@@ -156,14 +156,22 @@ def test_evidence_entities_and_description_are_those_of_the_whole_set_of_finding
 
 
 # -- the repeat path of `AlertBook.add` (issue 15: Sigma's many matches of one alert) ------------------
+def _path_value(v: int, n: int, kind: str) -> object:
+    """A list entity's value: a string, or (mixed) values that are equal yet read differently (1, 1.0, True)."""
+    if kind == "text":
+        return f"/v{v}"
+    return (f"/v{v}", v, float(v), v == 1)[n % 4]
+
+
 _REPEATS = st.lists(st.tuples(st.integers(0, 80), st.integers(0, 1), st.integers(0, 2),
                               st.lists(st.integers(0, 3), max_size=3), st.booleans(), st.integers(0, 2)),
                     min_size=1, max_size=80)
 
 
-@given(findings=_REPEATS, limit=st.integers(1, 3), shuffle=st.booleans(), max_values=st.integers(1, 3))
+@given(findings=_REPEATS, limit=st.integers(1, 3), shuffle=st.booleans(), max_values=st.integers(1, 3),
+       value_kind=st.sampled_from(["text", "mixed"]))
 @settings(max_examples=200, deadline=None)
-def test_repeat_path_gives_the_alerts_of_the_full_path(findings, limit, shuffle, max_values):
+def test_repeat_path_gives_the_alerts_of_the_full_path(findings, limit, shuffle, max_values, value_kind):
     """Findings mostly in time order (as the engine runs them), with times a fraction of a millisecond
     apart, redeliveries, scalar and list entities that change or repeat, related events and list entities
     past their cap: the book's cheap path for a repeat leaves every alert (contract, order keys, remembered
@@ -197,7 +205,8 @@ def test_repeat_path_gives_the_alerts_of_the_full_path(findings, limit, shuffle,
             ev = event(n)
             rel = (event(n + 100),) if related and n % 4 == 0 else ()
             book.add(CARD, Finding(key=f"k{key}", entities={"source_ip": f"198.51.100.{ip}", "site": "s",
-                                                              "paths": [f"/v{v}" for v in values]},
+                                                              "paths": [_path_value(v, n, value_kind)
+                                                                        for v in values]},
                                    event=ev, related=rel, params={"n": str(n)},
                                    severity=("low", "medium", "high")[sev]), "low")
         return [{**a.to_dict(), "order": a.entity_order, "last": (a.last_order, a.last_params),

@@ -105,24 +105,6 @@ static int in_tuple(PyObject *tuple, const char *v, Py_ssize_t vlen)
     return 0;
 }
 
-/* A wanted verb at key position i: the line is still skippable when its single objectRef's single resource,
-   right after `,"verb":"...",` in the API server's layout, is not wanted (kubelet lease renewals). The same
-   proof as the Python filter: one `"objectRef"` and one `"resource"` on the line, and `plain`. */
-static int resource_skippable(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t i, PyObject *resources)
-{
-    const char *k = find_bytes(b + i, e - i, REF_KEY, REF_KEY_LEN);
-    if (k == NULL)
-        return 0;
-    Py_ssize_t r = (k - b) + REF_KEY_LEN;
-    if (r >= e)
-        return 0;
-    const char *m = memchr(b + r, '"', (size_t)(e - r));
-    if (m == NULL || in_tuple(resources, b + r, m - (b + r)))
-        return 0;
-    return count_bytes(b + s, e - s, "\"objectRef\"", 11, 2) == 1
-           && count_bytes(b + s, e - s, "\"resource\"", 10, 2) == 1 && plain(b, s, e, i);
-}
-
 /* Where v[0:n] stands in `tuple` compared ASCII case-insensitively: its index, -1 when nowhere, -2 when v holds
    a byte past ASCII (Unicode case folding could make it equal: the Kelvin sign folds to 'k') */
 static Py_ssize_t ci_index(PyObject *tuple, const char *v, Py_ssize_t n)
@@ -188,6 +170,160 @@ typedef struct {
     PyObject *verbs, *resources, *codes; /* NULL when not given */
 } Pairs;
 
+/* What `plain`, the `"objectRef"` and `"resource"` counts and `may_have_code` read off a line, found in ONE pass
+   (the line's bytes are read once instead of four or five times): `"verb"` tokens, `"objectRef"` and `"resource"`
+   tokens (each counted up to 2, every occurrence wholly inside the line, as `has_verb_token` and `count_bytes`
+   count them), whether a backslash starts a `\u004x`-`\u007x` escape (the test of `plain`), and whether a
+   `"code"` token is followed by what `may_have_code` keeps a line for. Candidates are a '"' followed by one of
+   v, o, r, c, or a backslash: found 32 (AVX2) or 16 (SSE2) bytes at a time, each checked as the scalar tests do. */
+typedef struct {
+    int verbs, refs, resources, escape, code;
+} Facts;
+
+static void candidate(const char *b, Py_ssize_t h, Py_ssize_t e, PyObject *codes, Facts *f)
+{
+    const char *p = b + h, *end = b + e;
+    if (*p == '\\') {
+        if (end - p > 4 && p[1] == 'u' && p[2] == '0' && p[3] == '0' && p[4] >= '4' && p[4] <= '7')
+            f->escape = 1;
+        return;
+    }
+    if (end - p < 6)
+        return;
+    switch (p[1]) {
+    case 'v':
+        if (memcmp(p, VERB_TOKEN, VERB_TOKEN_LEN) == 0 && f->verbs < 2)
+            f->verbs++;
+        return;
+    case 'o':
+        if (end - p >= 11 && memcmp(p, "\"objectRef\"", 11) == 0 && f->refs < 2)
+            f->refs++;
+        return;
+    case 'r':
+        if (end - p >= 10 && memcmp(p, "\"resource\"", 10) == 0 && f->resources < 2)
+            f->resources++;
+        return;
+    case 'c':
+        if (codes != NULL && !f->code && memcmp(p, "\"code\"", 6) == 0) {
+            /* `may_have_code` for this one token */
+            const char *c = p + 6;
+            if (c < end && is_space(*c)) {
+                f->code = 1;
+                return;
+            }
+            if (c >= end || *c != ':')
+                return;
+            c++;
+            if (c < end && is_space(*c)) {
+                f->code = 1;
+                return;
+            }
+            Py_ssize_t n = PyTuple_GET_SIZE(codes);
+            for (Py_ssize_t w = 0; w < n; w++) {
+                PyObject *item = PyTuple_GET_ITEM(codes, w);
+                Py_ssize_t len = PyBytes_GET_SIZE(item);
+                if (end - c >= len && memcmp(c, PyBytes_AS_STRING(item), (size_t)len) == 0) {
+                    f->code = 1;
+                    return;
+                }
+            }
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+static inline int candidate_byte(char c) { return c == 'v' || c == 'o' || c == 'r' || c == 'c'; }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FACTS_SIMD 1
+
+__attribute__((target("avx2"))) static Py_ssize_t facts_avx2(const char *b, Py_ssize_t s, Py_ssize_t e,
+                                                              PyObject *codes, Facts *f)
+{
+    const __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'), v = _mm256_set1_epi8('v'),
+                  o = _mm256_set1_epi8('o'), r = _mm256_set1_epi8('r'), c = _mm256_set1_epi8('c');
+    Py_ssize_t i = s;
+    for (; i + 33 <= e; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *)(b + i + 1));
+        __m256i next = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(y, v), _mm256_cmpeq_epi8(y, o)),
+                                       _mm256_or_si256(_mm256_cmpeq_epi8(y, r), _mm256_cmpeq_epi8(y, c)));
+        __m256i hit = _mm256_or_si256(_mm256_and_si256(_mm256_cmpeq_epi8(x, q), next), _mm256_cmpeq_epi8(x, bs));
+        unsigned mask = (unsigned)_mm256_movemask_epi8(hit);
+        while (mask) {
+            candidate(b, i + __builtin_ctz(mask), e, codes, f);
+            mask &= mask - 1;
+        }
+    }
+    return i;
+}
+
+static Py_ssize_t facts_sse2(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *codes, Facts *f)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), v = _mm_set1_epi8('v'), o = _mm_set1_epi8('o'),
+                  r = _mm_set1_epi8('r'), c = _mm_set1_epi8('c');
+    Py_ssize_t i = s;
+    for (; i + 17 <= e; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(b + i));
+        __m128i y = _mm_loadu_si128((const __m128i *)(b + i + 1));
+        __m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, v), _mm_cmpeq_epi8(y, o)),
+                                    _mm_or_si128(_mm_cmpeq_epi8(y, r), _mm_cmpeq_epi8(y, c)));
+        __m128i hit = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(x, q), next), _mm_cmpeq_epi8(x, bs));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        while (mask) {
+            candidate(b, i + __builtin_ctz(mask), e, codes, f);
+            mask &= mask - 1;
+        }
+    }
+    return i;
+}
+
+static int have_avx2 = -1;
+#endif
+
+/* 0: the vector loops; 1: the byte-by-byte loop; 2: the separate scans the one pass replaced (the tests
+   compare the three: `_set_facts_mode`) */
+static int facts_mode = 0;
+
+static void line_facts(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *codes, Facts *f)
+{
+    f->verbs = f->refs = f->resources = f->escape = f->code = 0;
+    Py_ssize_t i = s;
+#ifdef FACTS_SIMD
+    if (facts_mode == 0) {
+        if (have_avx2 < 0)
+            have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        i = have_avx2 ? facts_avx2(b, s, e, codes, f) : facts_sse2(b, s, e, codes, f);
+    }
+#endif
+    for (; i < e; i++) {
+        char ch = b[i];
+        if (ch == '\\' || (ch == '"' && i + 1 < e && candidate_byte(b[i + 1])))
+            candidate(b, i, e, codes, f);
+    }
+}
+
+/* `plain(b, s, e, k)` from the facts: the verb key at k is the line's only `"verb"` and no letter escape */
+static inline int facts_plain(const Facts *f) { return f->verbs == 1 && !f->escape; }
+
+/* The facts of line b[s:e] whose verb key is at i: from the one-pass scan, or (`facts_mode` 2, for the tests)
+   from the separate scans the pass replaced */
+static void facts_of(const char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t i, PyObject *codes, Facts *f)
+{
+    if (facts_mode != 2) {
+        line_facts(b, s, e, codes, f);
+        return;
+    }
+    f->verbs = plain(b, s, e, i) ? 1 : 2; /* (`facts_plain` reads verbs == 1 with no escape) */
+    f->escape = 0;
+    f->refs = count_bytes(b + s, e - s, "\"objectRef\"", 11, 2);
+    f->resources = count_bytes(b + s, e - s, "\"resource\"", 10, 2);
+    f->code = codes != NULL && may_have_code(b, s, e, codes);
+}
+
 static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted, PyObject *resources,
                      const Pairs *pairs)
 {
@@ -219,10 +355,26 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
     if (vlen > 0 && memchr(b + v, '\\', (size_t)vlen) != NULL)
         return 0;
     int card = in_tuple(wanted, b + v, vlen);
+    Facts f;
     if (pairs->verbs == NULL && pairs->codes == NULL) { /* the cards' rule alone, as before */
-        if (card)
-            return resources != NULL && resource_skippable(b, s, e, i, resources);
-        return plain(b, s, e, i);
+        if (card) {
+            /* `resource_skippable`: the single objectRef's single resource, right after the verb, not wanted */
+            if (resources == NULL)
+                return 0;
+            const char *rk = find_bytes(b + i, e - i, REF_KEY, REF_KEY_LEN);
+            if (rk == NULL)
+                return 0;
+            Py_ssize_t r = (rk - b) + REF_KEY_LEN;
+            if (r >= e)
+                return 0;
+            const char *m = memchr(b + r, '"', (size_t)(e - r));
+            if (m == NULL || in_tuple(resources, b + r, m - (b + r)))
+                return 0;
+            facts_of(b, s, e, i, NULL, &f);
+            return f.refs == 1 && f.resources == 1 && facts_plain(&f);
+        }
+        facts_of(b, s, e, i, NULL, &f);
+        return facts_plain(&f);
     }
     if (card && resources == NULL)
         return 0;
@@ -232,6 +384,7 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
         if (pair == -2 || (pair >= 0 && PyTuple_GET_ITEM(pairs->resources, pair) == Py_None))
             return 0;
     }
+    int facts_read = 0;
     if (card || pair >= 0) { /* the resource decides: the line's single objectRef's single resource */
         const char *rk = find_bytes(b + i, e - i, REF_KEY, REF_KEY_LEN);
         if (rk == NULL)
@@ -246,13 +399,16 @@ static int skippable(const char *b, Py_ssize_t s, Py_ssize_t e, PyObject *wanted
             return 0;
         if (pair >= 0 && ci_index(PyTuple_GET_ITEM(pairs->resources, pair), b + r, m - (b + r)) != -1)
             return 0;
-        if (count_bytes(b + s, e - s, "\"objectRef\"", 11, 2) != 1
-            || count_bytes(b + s, e - s, "\"resource\"", 10, 2) != 1)
+        facts_of(b, s, e, i, pairs->codes, &f);
+        facts_read = 1;
+        if (f.refs != 1 || f.resources != 1)
             return 0;
     }
-    if (pairs->codes != NULL && may_have_code(b, s, e, pairs->codes))
+    if (!facts_read)
+        facts_of(b, s, e, i, pairs->codes, &f);
+    if (pairs->codes != NULL && f.code)
         return 0;
-    return plain(b, s, e, i);
+    return facts_plain(&f);
 }
 
 static int bytes_tuple(PyObject *tuple, int none_items)
@@ -987,12 +1143,29 @@ static int content_unneeded(PyObject *content, const char *line, Py_ssize_t n)
 }
 /* ==== end of audit_content ==================================================================================== */
 
+static PyObject *set_facts_mode(PyObject *self, PyObject *arg)
+{
+    long mode = PyLong_AsLong(arg);
+    if (mode == -1 && PyErr_Occurred())
+        return NULL;
+    if (mode < 0 || mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "mode must be 0 (vector), 1 (byte by byte) or 2 (separate scans)");
+        return NULL;
+    }
+    int old = facts_mode;
+    facts_mode = (int)mode;
+    return PyLong_FromLong(old);
+}
+
 static PyMethodDef methods[] = {
     {"audit_lines", audit_lines, METH_VARARGS,
      "audit_lines(buf, start, end, wanted_verbs, wanted_resources=None) -> (list of (index, start, end) not "
      "skippable, line count); optional pair_verbs, pair_resources, codes: lines with one of those verbs and "
      "its resources (case-insensitively), or a \"code\" of one of codes, are kept too; optional content "
      "(matcher, resources, subresources, kinds, judge_all): lines audit_content proves no card needs are skipped"},
+    {"_set_facts_mode", set_facts_mode, METH_O,
+     "_set_facts_mode(mode) -> the previous mode: how audit_lines reads a line's tokens (0 vector, 1 byte by byte, "
+     "2 the separate scans; for tests)"},
     {"plain_json", plain_json, METH_O,
      "plain_json(line) -> whether no number could overflow a double and nesting stays under 1000"},
     {"audit_content_matcher", audit_content_matcher, METH_VARARGS,

@@ -290,6 +290,10 @@ class _Repeat:
     ids: frozenset[str] = frozenset()
     cut: tuple[bool, str, str, str] | None = None
     after: float = math.inf
+    #: list entities a repeat already found placed, by key (lists of plain strings only): a later finding's list
+    #: equal to one of them is placed too, without testing each value again (the alert's entities change only on
+    #: the full path, which makes a new `_Repeat`)
+    placed: dict[str, list[str]] | None = None
 
 
 #: `_add_repeat`'s answer when the finding must take `add`'s full path
@@ -462,17 +466,24 @@ class AlertBook:
         if alert.count != repeat.count or not order > repeat.top or cut is None:
             return _FULL_PATH
         into, places = alert.entities, alert.entity_order
+        placed = repeat.placed
         for key, value in finding.entities.items():
             if key not in into:
                 return _FULL_PATH
-            place = places.get(key)
             if isinstance(value, _SEQUENCES):
+                if placed is not None and type(value) is list and placed.get(key) == value:
+                    continue  # (equal to a list of strings found placed: the same strings)
+                place = places.get(key)
                 if not isinstance(place, dict):
                     return _FULL_PATH
                 for v in value:
                     if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
                         return _FULL_PATH
-            elif not isinstance(place, list):
+                if all(type(v) is str for v in value):
+                    if placed is None:
+                        placed = repeat.placed = {}
+                    placed[key] = list(value)
+            elif not isinstance(places.get(key), list):
                 return _FULL_PATH
         seen = self.seen_id(event)
         if seen in alert.seen_events:

@@ -101,3 +101,60 @@ def test_pipeline_results_identical_with_and_without_accelerator(monkeypatch):
     slow = run()
     assert fast == slow
     assert fast[1]["rejected"] == 1 and fast[1]["skipped_unneeded"] > 1000
+
+
+# -- the one-pass token scan (`Facts`): vector loops, byte-by-byte loop and the separate scans it replaced ----
+token_parts = st.one_of(
+    resource_parts,
+    st.sampled_from([b'"code":403', b'"code":200', b'"code": 401', b'"code" :403', b'"code":4010', b'"\\u0063ode":403',
+                     b',"responseStatus":{"metadata":{},"code":401}', b'"verb', b'"objectRef', b'"resourc', b'"cod',
+                     b'"v', b'"o', b'"r', b'"c', b'\\u00', b'\\u007', b'\\u0040', b',"verb":"list"', b',"verb":"LIST"',
+                     b',"verb":"li\\u017ft"', b',"objectRef":{"resource":"secrets"',
+                     b',"objectRef":{"resource":"Secrets"',
+                     b',"objectRef":{"resource":"events"}', b',"verb":"delete"', b"\xc5\xbf"]),
+    # padding moves every token across the 16- and 32-byte steps of the vector loops
+    st.integers(min_value=0, max_value=40).map(lambda n: b"x" * n),
+)
+PAIR_VERBS = (b"delete", b"list")
+PAIR_RESOURCES = ((b"events", b"secrets"), (b"secrets",))
+CODES = (b"401", b"403")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(token_parts, max_size=12).map(lambda parts: b"{" + b"".join(parts) + b"}"),
+                min_size=1, max_size=10),
+       st.sampled_from(["cards", "resources", "pairs", "codes", "both"]))
+def test_one_pass_token_scan_decides_as_the_separate_scans(lines, args):
+    """`audit_lines` reads a line's `"verb"`, `"objectRef"`, `"resource"` and `"code"` tokens and its letter
+    escapes in one vector pass; the byte-by-byte loop and the separate scans it replaced keep the same lines."""
+    lines = [ln.replace(b"\n", b" ") for ln in lines]
+    buf = b"\n".join(lines)
+    wanted = tuple(sorted(v.encode() for v in WANTED))
+    extra = {"cards": (), "resources": (tuple(sorted(r.encode() for r in RESOURCES)),),
+             "pairs": (None, PAIR_VERBS, PAIR_RESOURCES, None),
+             "codes": (None, None, None, CODES),
+             "both": (tuple(sorted(r.encode() for r in RESOURCES)), PAIR_VERBS, PAIR_RESOURCES, CODES)}[args]
+    answers = []
+    try:
+        for mode in (0, 1, 2):
+            speedups._set_facts_mode(mode)
+            answers.append(speedups.audit_lines(buf, 0, len(buf), wanted, *extra))
+    finally:
+        speedups._set_facts_mode(0)
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_one_pass_scan_finds_tokens_at_every_offset():
+    """A token at each offset of a long line (the vector loops' boundaries and the scalar tail) decides."""
+    wanted = (b"create",)
+    for pad in range(0, 70):
+        for token, kept in ((b'"code":403', True), (b'"code":200', False), (b'"verb":"x"', True),
+                            (b"\\u0065", True), (b'"objectRef"', False)):
+            line = b'{"kind":"Event","verb":"get",' + b"x" * pad + token + b'}'
+            for mode in (0, 1, 2):
+                speedups._set_facts_mode(mode)
+                try:
+                    spans, _ = speedups.audit_lines(line, 0, len(line), wanted, None, None, None, CODES)
+                finally:
+                    speedups._set_facts_mode(0)
+                assert bool(spans) == kept, (pad, token, mode)

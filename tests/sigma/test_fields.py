@@ -59,3 +59,68 @@ def test_mapping_errors_name_the_key_path():
         load_mappings({"webserver": {"colour": "red"}}, "cloudward.toml")
     with pytest.raises(ConfigError, match="not an event kind"):
         load_mappings({"webserver": {"event": "Teapot"}}, "cloudward.toml")
+
+
+# -- the pod-spec getters skip bodies that cannot hold their key (`fields._bodies_lack`) -----------------------
+from hypothesis import given  # noqa: E402
+from hypothesis import settings as examples  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cloudward.parsers import _k8s  # noqa: E402
+from cloudward.parsers.base import ParseContext, RecordRef  # noqa: E402
+from cloudward.sigma.fields import COMPUTED  # noqa: E402
+
+_KEYS = ["hostPath", "capabilities", "host\\u0050ath", "c\\u0061pabilities", "hostpath", "path", "add", "volumes",
+         "containers", "securityContext", "spec", "template", "kind"]
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(["/", "SYS_ADMIN", "x", "\\u0041"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)),
+    max_leaves=12)
+
+
+def _pod_body(spec: object, kind: str) -> dict:
+    return {"kind": kind, "spec": spec}
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), _json_values), st.one_of(st.none(), _json_values),
+       st.sampled_from(["Pod", "Deployment", "Status", "CronJob"]), st.sampled_from(["create", "update", "patch"]),
+       st.booleans())
+def test_pod_getters_read_the_same_with_and_without_decoding_the_bodies(request_spec, response_spec, kind, verb,
+                                                                          plain_volume):
+    """The hostPath and capabilities getters give on the typed event (bodies kept as bytes, skipped when they
+    cannot hold the key) what they give on the event decoded whole, escapes in keys included."""
+    import orjson
+
+    doc: dict = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "a1", "verb": verb, "stage":
+                 "ResponseComplete", "objectRef": {"resource": "pods", "namespace": "n", "name": "p"},
+                 "responseStatus": {"code": 201}, "stageTimestamp": "2026-11-05T10:00:00Z"}
+    if request_spec is not None:
+        doc["requestObject"] = _pod_body(request_spec, kind)
+    if response_spec is not None:
+        doc["responseObject"] = _pod_body(response_spec, kind)
+    if plain_volume:
+        doc.setdefault("requestObject", {"kind": kind, "spec": {}})["spec"] = {
+            "volumes": [{"hostPath": {"path": "/var"}}], "containers": [
+                {"securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}
+    # keys written with escapes stay escaped on the line (orjson would write the backslash doubled)
+    line = orjson.dumps(doc).replace(b"\\\\u", b"\\u")
+    ctx = ParseContext()
+    typed = _k8s.audit_line_decoder(ctx)
+    if typed is None:
+        pytest.skip("the typed decoder needs the C accelerator")
+    ev = typed(line, RecordRef("x", 1))
+    if ev is None:
+        return
+    whole = _k8s.make_event(orjson.loads(line), RecordRef("x", 1), ctx)
+    for name in ("pod_host_paths", "pod_capabilities"):
+        assert _read(COMPUTED[name], ev) == _read(COMPUTED[name], whole), name
+
+
+def _read(get, ev):
+    """A getter's value as `EventValues.raw` reads it (a body of the wrong shape reads as absent)."""
+    try:
+        return get(ev)
+    except (AttributeError, TypeError, ValueError):
+        return None

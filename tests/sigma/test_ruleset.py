@@ -214,10 +214,11 @@ def test_raw_keyed_candidates_and_rules_decided_by_their_pins():
     saved = ruleset_mod._PIN_CACHE_MAX
     ruleset_mod._PIN_CACHE_MAX = 3
     group._raw_cache.clear()
+    group._attr_cache.clear()
     try:
         for ev in cases:
             assert [r.card.id for r, _ in group.match(ev)] == full(ev)
-        assert len(group._raw_cache) <= 3
+        assert len(group._raw_cache) <= 3 and len(group._attr_cache) <= 3
     finally:
         ruleset_mod._PIN_CACHE_MAX = saved
 

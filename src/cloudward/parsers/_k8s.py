@@ -472,8 +472,8 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
     """The verb and resource rules of `verb_line_filter` over a whole block in C, one pass: (lines that may be
     needed, lines seen).
 
-    Each returned line still goes through the full line filter, so the accelerator only makes skipping
-    cheaper. None when the accelerator is not built or every verb is wanted.
+    The pass decides every rule of the line filter, so the lines it returns are final (`_settled`: the reader
+    does not test them again). None when the accelerator is not built or every verb is wanted.
     """
     if not ACCELERATED or interest.audit_verbs is None:
         return None
@@ -483,18 +483,18 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
     audit_lines = _audit_lines
 
     raw = interest.audit_raw
+    content = _content_args(getattr(interest, "audit_content", None)) if wanted_resources is not None else None
     table = getattr(raw, "c_table", None)
     if table is not None:  # the raw test's verb-and-resource pairs and codes are decided in the same C pass
         pair_verbs, pair_resources, codes = table
 
         def scan_with_table(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
             return audit_lines(buf, start, end, wanted, wanted_resources,  # type: ignore[misc]
-                               pair_verbs, pair_resources, codes)
+                               pair_verbs, pair_resources, codes, content)
 
         literal_test = raw.literal_test  # type: ignore[union-attr]
-        return scan_with_table if literal_test is None else _with_raw_lines(scan_with_table, literal_test)
+        return _settled(scan_with_table if literal_test is None else _with_raw_lines(scan_with_table, literal_test))
 
-    content = _content_args(getattr(interest, "audit_content", None)) if wanted_resources is not None else None
     if content is not None:  # the content rule of the line filter, decided in the same C pass
 
         def scan(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], int]:
@@ -506,8 +506,19 @@ def verb_block_filter(interest: Interest) -> BlockFilter | None:
             return audit_lines(buf, start, end, wanted, wanted_resources)  # type: ignore[misc]
 
     if raw is None:
-        return scan
-    return _with_raw_lines(scan, raw)
+        return _settled(scan)
+    return _settled(_with_raw_lines(scan, raw))
+
+
+def _settled(scan: BlockFilter) -> BlockFilter:
+    """Mark a block filter whose lines need no second test: `audit_lines` decides every rule of the line filter
+    (`verb_line_filter`) in its pass - the cards' verbs and resources, their content interest, the Sigma rules'
+    pinned pairs and codes - with the same proofs or stricter ones (a line it keeps the line filter may still
+    have skipped only when its bytes are unusual: an escaped resource, for one), and the lines the raw test adds
+    are the ones it finds. So the reader takes the spans as they are (`settled`) instead of testing each line
+    again in Python; a line kept that the line filter would have skipped is only parsed, never a detection."""
+    scan.settled = True  # type: ignore[attr-defined]
+    return scan
 
 
 def _accelerated_raw(raw: Callable[[bytes, int, int], int] | None) -> Callable[[bytes, int, int], int] | None:

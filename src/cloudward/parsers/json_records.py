@@ -228,9 +228,11 @@ class JsonDecoder(Decoder):
         try:
             if block_filter is not None and line_filter is not None:
                 spans, count = block_filter(buf, pos, size)
+                # a settled block filter decided every line in its pass (`_k8s._settled`): no second test
+                retest = not getattr(block_filter, "settled", False)
                 for index, start, end in spans:
                     lineno = first + index + 1
-                    if not line_filter(buf, start, end):
+                    if retest and not line_filter(buf, start, end):
                         skipped += 1
                     elif end - start > limit:
                         ctx.reject(f"{display}:{lineno}", f"line too long: {end - start} bytes (limit {limit})")

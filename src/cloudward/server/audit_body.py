@@ -148,8 +148,9 @@ def split_audit_body(body: bytes, flt: AuditFilter) -> AuditBatch:
         return batch
     if flt.block is not None:
         spans, _ = flt.block(buf, 0, len(buf))
+        retest = not getattr(flt.block, "settled", False)  # (a settled pass decided each line: `_k8s._settled`)
         for index, start, end in spans:
-            if line_needed(buf, start, end):
+            if not retest or line_needed(buf, start, end):
                 kept.append((index, buf[start:end]))
     else:
         pos = 0

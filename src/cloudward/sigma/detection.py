@@ -66,6 +66,10 @@ class SigmaRules(Detection):
         self._observed = 0
         self._watermark = -math.inf
         self._entities = self.group.mapping.entity_getters()
+        self._entity_items = tuple(self._entities.items())
+        self._dedup = tuple(self.group.mapping.dedup)
+        #: id of a rule -> what its findings share (`_plan`)
+        self._plans: dict[int, tuple[str, Any, str, str, str | None, Card]] = {}
         #: id of a rule -> the entities naming the rule (id, author, licence, references)
         self._about: dict[int, dict[str, Any]] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
@@ -117,7 +121,7 @@ class SigmaRules(Detection):
 
     def entities(self, rule: CompiledRule, event: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, get in self._entities.items():
+        for name, get in self._entity_items:
             try:
                 v = get(event)
             except (AttributeError, TypeError, ValueError):
@@ -126,25 +130,47 @@ class SigmaRules(Detection):
                 out[name] = v
         about = self._about.get(id(rule))
         if about is None:  # the rule's own part is the same on every match: made once
-            about = {"rule_id": str(rule.rule.id), "rule_author": rule.rule.author or "unknown",
-                     "rule_license": rule.license or "not stated"}
-            if rule.rule.references:
-                about["rule_references"] = tuple(rule.rule.references[:10])
-            self._about[id(rule)] = about
+            about = self._about_rule(rule)
         out.update(about)
         if "rule_references" in out:
             out["rule_references"] = list(out["rule_references"])
         return out
 
+    def _about_rule(self, rule: CompiledRule) -> dict[str, Any]:
+        about = {"rule_id": str(rule.rule.id), "rule_author": rule.rule.author or "unknown",
+                 "rule_license": rule.license or "not stated"}
+        if rule.rule.references:
+            about["rule_references"] = tuple(rule.rule.references[:10])
+        self._about[id(rule)] = about
+        return about
+
     def finding(self, rule: CompiledRule, event: Any, values: EventValues) -> SigmaFinding | None:
+        plan = self._plans.get(id(rule))
+        if plan is None:
+            plan = self._plan(rule)
+        prefix, allow, severity, title, matched, card = plan
         entities = self.entities(rule, event)
-        for pattern in rule.settings.allow:
+        for pattern in allow:
             if entity_matches(pattern, entities):
                 return None
-        key = "\x1f".join(str(entities.get(name, "")) for name in self.group.mapping.dedup)
-        return SigmaFinding(key=f"{rule.card.id}\x1f{key}", entities=entities, event=event, severity=rule.severity,
-                            params={"rule_title": rule.rule.title, "matched": ", ".join(rule.why_matched(values))},
-                            card=rule.card)
+        get = entities.get
+        key = "\x1f".join([str(get(name, "")) for name in self._dedup])
+        return SigmaFinding(key=prefix + key, entities=entities, event=event, severity=severity,
+                            params={"rule_title": title,
+                                    "matched": matched if matched is not None else ", ".join(rule.why(values))},
+                            card=card)
+
+    def _plan(self, rule: CompiledRule) -> tuple[str, Any, str, str, str | None, Card]:
+        """What every finding of `rule` shares (its card, severity, title, allow list, and the "matched" text
+        when that does not depend on the event: a condition that is its one selection), made once."""
+        matched = None
+        if len(rule.named) == 1:
+            name, compiled = next(iter(rule.named.items()))
+            if compiled is rule.condition:
+                matched = name  # (`why_matched`: ", ".join([name]))
+        plan = (f"{rule.card.id}\x1f", rule.settings.allow, rule.severity, rule.rule.title, matched, rule.card)
+        self._plans[id(rule)] = plan
+        return plan
 
     def _close(self, watermark: float) -> list[Finding]:
         out: list[Finding] = []

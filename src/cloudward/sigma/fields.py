@@ -18,7 +18,7 @@ import yaml
 
 from cloudward import events as event_module
 from cloudward.config import ConfigError
-from cloudward.events import Event, HttpRequest, K8sAudit, NetConnection
+from cloudward.events import Event, HttpRequest, K8sAudit, NetConnection, undecoded_bodies
 
 Getter = Callable[[Any], Any]
 
@@ -59,7 +59,25 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _bodies_lack(ev: K8sAudit, key: bytes) -> bool:
+    """True when neither body of `ev` can hold the JSON key `key` (plain ASCII letters): both are still the
+    undecoded bytes the parser kept (or absent) and neither holds `key`'s bytes nor a `\\u` escape (the only
+    way JSON could spell a letter of it otherwise). Then no object decoded from them has that key anywhere,
+    so a getter that reads only values under it finds nothing, without decoding the bodies."""
+    bodies = undecoded_bodies(ev)
+    if bodies is None:
+        return False
+    for data in bodies:
+        if data is not None:
+            raw = bytes(data)
+            if key in raw or b"\\u" in raw:
+                return False
+    return True
+
+
 def _pod_host_paths(ev: K8sAudit) -> list[str] | None:
+    if _bodies_lack(ev, b"hostPath"):
+        return None  # (what the walk below finds in bodies without the key)
     paths = []
     for spec in _pod_specs(ev):
         for vol in spec.get("volumes") or []:
@@ -70,6 +88,8 @@ def _pod_host_paths(ev: K8sAudit) -> list[str] | None:
 
 
 def _pod_capabilities(ev: K8sAudit) -> list[str] | None:
+    if _bodies_lack(ev, b"capabilities"):
+        return None
     caps = []
     for spec in _pod_specs(ev):
         for c in _containers(spec):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -102,6 +103,8 @@ _CHEAP_SPECS = ("opt:", "attr:")
 _PIN_INDEX_FIELDS = 2
 #: distinct keys a pin index remembers before it starts over
 _PIN_CACHE_MAX = 4096
+#: the types of held attribute values the attribute-keyed cache takes (`_keyed_candidates`)
+_KEY_TYPES = frozenset({str, int, type(None)})
 
 
 @dataclass
@@ -175,6 +178,12 @@ class RuleGroup:
         self._key_fields: tuple[str, ...] = ()
         self._key_getters: tuple[Getter, ...] = ()
         self._raw_cache: dict[tuple[Any, ...], list[int]] = {}
+        #: the attributes those getters read, in one call (`operator.attrgetter`), and a bounded cache of the
+        #: candidates by their values as the event holds them (before a getter's `opt:` reading of "" or 0 as
+        #: absent, a function of them): an event whose attributes are all str, int or None is looked up with one
+        #: call and one dict lookup, its values read only when a rule is evaluated
+        self._key_attrs: Any = None
+        self._attr_cache: dict[tuple[Any, ...], list[int]] = {}
         #: pinned rules whose pins are their whole condition (`Compiled.by_pins`) on the index's fields:
         #: selected by the index, they match without being evaluated
         self._decided: frozenset[int] = frozenset()
@@ -279,7 +288,9 @@ class RuleGroup:
         self._pin_fields = ()
         self._pin_cache.clear()
         self._key_fields, self._key_getters = (), ()
+        self._key_attrs = None
         self._raw_cache.clear()
+        self._attr_cache.clear()
         self._decided = frozenset()
         counts: dict[str, int] = {}
         for r in self.rules:
@@ -336,11 +347,27 @@ class RuleGroup:
         if all(self.mapping.fields.get(n, "").startswith(_CHEAP_SPECS) for n in names):
             self._key_fields = names
             self._key_getters = tuple(self.getters[n] for n in names)
+            attrs = [self.mapping.fields[n].partition(":")[2] for n in names]
+            if len(attrs) >= 2 and all(attrs):
+                self._key_attrs = attrgetter(*attrs)
 
     def _keyed_candidates(self, subject: Any) -> tuple[list[int], EventValues] | None:
         """(candidates, the event's values with the key fields already read) through the raw-keyed cache;
         None when no rule can match (no values are built). A value that is not a str, an int or None (a
         list, a float: `1 == 1.0 == True` would share a key yet read differently) is not cached."""
+        attrs = self._key_attrs
+        held = None
+        if attrs is not None:
+            try:
+                held = attrs(subject)
+            except AttributeError:
+                held = None
+            if held is not None and all(map(_KEY_TYPES.__contains__, map(type, held))):
+                hit = self._attr_cache.get(held)
+                if hit is not None:
+                    return (hit, EventValues(subject, self.getters)) if hit else None
+            else:
+                held = None
         raws = []
         cacheable = True
         for get in self._key_getters:
@@ -362,6 +389,10 @@ class RuleGroup:
                 if len(self._raw_cache) >= _PIN_CACHE_MAX:  # the log's values (an attacker's): bounded
                     self._raw_cache.clear()
                 self._raw_cache[key] = hit
+        if held is not None and cacheable:
+            if len(self._attr_cache) >= _PIN_CACHE_MAX:
+                self._attr_cache.clear()
+            self._attr_cache[held] = hit
         if not hit:
             return None
         if values is None:
