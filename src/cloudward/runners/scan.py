@@ -116,13 +116,24 @@ def finish(engine: Engine, store: Store | None, min_severity: str = "information
 class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
                  intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None,
-                 workers: int = 1, min_range_bytes: int | None = None) -> None:
+                 workers: int | str = 1, min_range_bytes: int | None = None,
+                 min_pool_bytes: int | None = None) -> None:
         self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])},
                              defer_cards=True)
         self.store = store
         self.sinks = sinks or []
-        # `--workers N`: decoding on a process pool (`runners.workers`); the alerts are the same
-        self.workers = max(1, workers)
+        # `--workers N`: host telemetry scanned per host partition (`runners.partition`), other inputs
+        # decoded on a process pool (`runners.workers`); the alerts are the same. "auto": the cores, and
+        # a pool only where it pays (partitioned inputs of `min_pool_bytes` or more)
+        self.auto = workers == "auto"
+        if self.auto:
+            from cloudward.runners.workers import default_workers
+
+            workers = default_workers()
+        self.workers = max(1, int(workers))
+        self.min_pool_bytes = min_pool_bytes
+        #: `learn` ran: baselines live in this engine, so detection stays in it
+        self.learned = False
         self.only = only
         self.intel = list(intel or [])
         self.min_range_bytes = min_range_bytes
@@ -138,17 +149,25 @@ class ScanRunner:
             engine.set_learning(False)
         engine.stats = type(engine.stats)()
         engine.ctx.stats = engine.stats
+        self.learned = True
 
     def run(self, paths: Iterable[str], fmt: str | None = None, *, min_severity: str = "informational",
             on_input: Callable[[InputFile], None] | None = None) -> list[Alert]:
+        paths = list(paths)
         if self.workers > 1:
-            from cloudward.runners import workers
+            from cloudward.runners import partition, workers
 
-            extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
-            workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
-                                  **extra)
-        else:
-            feed_paths(self.engine, paths, fmt, on_input, ordered=True)
+            min_pool = workers.MIN_POOL_BYTES if self.min_pool_bytes is None else self.min_pool_bytes
+            big = workers.input_bytes(paths) >= min_pool
+            if big and not self.learned and self.store is None and partition.feed_partitioned(
+                    self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
+                return finish(self.engine, self.store, min_severity)
+            if big and not self.auto:
+                extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
+                workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
+                                      **extra)
+                return finish(self.engine, self.store, min_severity)
+        feed_paths(self.engine, paths, fmt, on_input, ordered=True)
         return finish(self.engine, self.store, min_severity)
 
     def deliver(self, alerts: list[Alert]) -> None:

@@ -50,6 +50,8 @@ from cloudward.runners.scan import feed_paths, note_unread
 
 #: a file is cut into byte ranges only when each range gets at least this much
 MIN_RANGE_BYTES = 4 << 20
+#: below this many input bytes a scan runs in one process: a pool costs more to start than it saves
+MIN_POOL_BYTES = 8 << 20
 #: ranges per worker for one big file (more than one evens out ranges that decode at different speeds)
 RANGES_PER_WORKER = 2
 
@@ -60,6 +62,20 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def input_bytes(paths: Iterable[str]) -> int:
+    """The bytes of the regular files under `paths` (stdin and other streams count as big: unknown)."""
+    total = 0
+    for path in expand_paths(list(paths)):
+        if path == "-":
+            return sys.maxsize
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        total += st.st_size if os.path.isfile(path) else 0
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +270,17 @@ def _parse(chosen: Any, src: InputFile, ctx: Any) -> Iterator[Event]:
     raise ValueError(f"no format {chosen!r} for a byte range")  # plan() only makes ranges of known formats
 
 
+def _take_out(stats: ScanStats, extra: ScanStats) -> None:
+    """Subtract from `stats` the counts of `extra` (what a range's borrowed first line alone added):
+    the plain counters, and the per-reason and per-format tallies, dropping keys that fall to zero."""
+    for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
+        setattr(stats, name, getattr(stats, name) - getattr(extra, name))
+    for counter, less in ((stats.reject_reasons, extra.reject_reasons), (stats.formats, extra.formats)):
+        counter.subtract(less)
+        for key in [k for k, v in counter.items() if v <= 0]:
+            del counter[key]
+
+
 def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
     """The events of a byte range, with the line numbers of the whole file (counts go to `engine.ctx`).
 
@@ -306,13 +333,7 @@ def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
         mine = stats.rejections[first_reject:]
         if borrowed:
             mine = [r for r in mine if _ref_line(r.where, prefix) != 1]
-            for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
-                setattr(stats, name, getattr(stats, name) - getattr(extra, name))
-            stats.reject_reasons.subtract(extra.reject_reasons)
-            stats.formats.subtract(extra.formats)
-            for counter in (stats.reject_reasons, stats.formats):
-                for key in [k for k, v in counter.items() if v <= 0]:
-                    del counter[key]
+            _take_out(stats, extra)
         stats.rejections[first_reject:] = [Rejection(_shift_ref(r.where, prefix, shift), r.reason) for r in mine]
 
 

@@ -1,0 +1,230 @@
+"""`scan --workers N` with the detections in the workers: host telemetry partitioned by host.
+
+    parent: a look at the head of each file (first event time, the hosts and containers it names)
+            ─► files joined when they share a host or container ─► groups balanced by size
+    pool:   one Engine per group, a whole scan of its files (decode, enrich, cards, end of input)
+            ─► the alert book's state, the counts, the keys every event carried
+    parent: the keys of two groups never meet (else: the one-process scan) ─► `AlertBook.merge`
+
+Host telemetry keeps its state by host (process trees, the pids of containers) and by container id
+(container facts); events of different hosts and containers never meet in a card, so one engine per
+partition, with the alert books merged, reports what one engine over everything reports (the same
+argument the Spark job makes per cluster; the alert book deduplicates and aggregates across books).
+The look at the heads only guesses the partition: every worker reports the keys of every event it
+ran, and the parent takes the partitioned result only when no key was seen in two groups. Otherwise
+(a host's files named differently, a container id on two hosts) the scan runs again in one process,
+so the result is exact either way. Inputs the partition does not cover (web, audit, context records
+such as `docker inspect` snapshots, which carry no host) are never partitioned: the pool only decodes
+them (`runners.workers`), or the scan runs in one process.
+
+Counts are summed; rejections are put back in the order a one-process scan meets them (files by first
+event time, then path; lines in file order; end-of-input failures last).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from cloudward.config import Config
+from cloudward.engine import CONTEXT_ACTIONS, Engine
+from cloudward.events import ContainerEvent, Event, NetConnection, ProcessExec
+from cloudward.inputs import MAX_LISTED_REJECTS, InputFile, Rejection, ScanStats, expand_paths, is_regular
+from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
+
+#: events of a file's head looked at to guess its partition keys
+HEAD_EVENTS = 256
+
+
+def event_keys(event: Event) -> tuple[str, ...] | None:
+    """The partition keys of an event (its host, its container), or None when the event is not host
+    telemetry that may be partitioned (then nothing is)."""
+    kind = type(event)
+    if kind is ProcessExec or kind is NetConnection:
+        cid = event.container_id  # type: ignore[attr-defined]
+        host = "h:" + event.host  # type: ignore[attr-defined]
+        return (host, "c:" + cid) if cid else (host,)
+    if kind is ContainerEvent:
+        if event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
+            return None  # context (an inspect snapshot) names no host and serves every host
+        cid = event.container_id  # type: ignore[attr-defined]
+        host = "h:" + event.host  # type: ignore[attr-defined]
+        return (host, "c:" + cid) if cid else (host,)
+    return None
+
+
+def partitionable(config: Config) -> bool:
+    """Whether a scan with `config` may be partitioned: no Sigma rules (correlations keep their own
+    keys) and no configured container context (daemon names rename events of no host)."""
+    return not config.section("sigma") and not config.section("containers")
+
+
+def look(engine: Engine, path: str, fmt: str | None) -> tuple[float, frozenset[str] | None]:
+    """A file's first event time (as `runners.scan.first_time` finds it) and the partition keys of the
+    events of its head (None: something in it is not partitionable, or it cannot be looked at)."""
+    if path == "-" or not is_regular(path):
+        return math.inf, None
+    if os.path.getsize(path) == 0:
+        return math.inf, frozenset()
+    ctx = engine.ctx.replaced(stats=ScanStats())
+    src = InputFile.for_config(path, engine.config)
+    events = engine.decode_input(src, fmt, ctx, chunk=FIRST_TIME_CHUNK)
+    first = math.inf
+    keys: set[str] = set()
+    try:
+        for i, event in enumerate(events):
+            if i == 0:
+                first = event.time
+            found = event_keys(event)
+            if found is None:
+                return first, None
+            keys.update(found)
+            if i + 1 >= HEAD_EVENTS:
+                break
+    except (OSError, ValueError):
+        return first, None
+    finally:
+        events.close()
+    return first, frozenset(keys)
+
+
+def group(paths: list[str], keys: dict[str, frozenset[str]], sizes: dict[str, int], n: int) -> list[list[str]]:
+    """Files joined when their keys meet (transitively), then the joined sets spread over `n` groups,
+    biggest first onto the lightest group. Deterministic for the same inputs."""
+    parent = {p: p for p in paths}
+
+    def root(p: str) -> str:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    owner: dict[str, str] = {}
+    for p in paths:
+        for k in sorted(keys[p]):
+            if k in owner:
+                a, b = root(owner[k]), root(p)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                owner[k] = p
+    sets: dict[str, list[str]] = {}
+    for p in paths:
+        sets.setdefault(root(p), []).append(p)
+    joined = sorted(sets.values(), key=lambda ps: (-sum(sizes[p] for p in ps), ps[0]))
+    groups: list[list[str]] = [[] for _ in range(min(n, len(joined)))]
+    load = [0] * len(groups)
+    for ps in joined:
+        i = min(range(len(groups)), key=lambda j: (load[j], j))
+        groups[i].extend(ps)
+        load[i] += sum(sizes[p] for p in ps)
+    return [g for g in groups if g]
+
+
+class _Watched:
+    """Events on their way into the engine, their partition keys noted (None once one has none)."""
+
+    def __init__(self, events: Iterable[Event], keys: set[str]) -> None:
+        self.events = events
+        self.keys: set[str] | None = keys
+
+    def __iter__(self) -> Any:
+        for event in self.events:
+            if self.keys is not None:
+                found = event_keys(event)
+                if found is None:
+                    self.keys = None
+                else:
+                    self.keys.update(found)
+            yield event
+
+
+def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: list[str],
+               firsts: dict[str, float], fmt: str | None) -> dict[str, Any]:
+    """One group's whole scan (in a worker): what the parent merges and checks."""
+    engine = Engine(config, only=only, enrich_options={"intel": intel}, defer_cards=True)
+    order = sorted(paths, key=lambda p: (firsts[p], p))
+    stats = engine.stats
+    keys: set[str] | None = set()
+    per_file: list[tuple[str, list[Rejection]]] = []
+    lost: list[str] = []
+    for i, path in enumerate(order):
+        later = [firsts[p] for p in order[i + 1:]]
+        engine.horizon = min(later) if later else math.inf
+        src = InputFile.for_config(path, engine.config)
+        n, before = len(engine.unread_inputs), len(stats.rejections)
+        watched = _Watched(engine.decode_input(src, fmt), keys if keys is not None else set())
+        engine.feed(watched)
+        if watched.keys is None:
+            keys = None
+        per_file.append((path, stats.rejections[before:]))
+        del stats.rejections[before:]
+        lost.extend(engine.unread_inputs[n:])
+    engine.horizon = math.inf
+    engine.advance(None)
+    tail = list(stats.rejections)
+    stats.rejections = []
+    return {"book": engine.book.state(), "stats": stats, "keys": keys, "per_file": per_file, "tail": tail,
+            "lost": lost, "errors": engine.detection_errors}
+
+
+def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
+                     only: set[str] | None = None, intel: list[str] | None = None,
+                     min_pool_bytes: int = 0) -> bool:
+    """Scan `paths` with one engine per host partition on `workers` processes and merge the alert books
+    into `engine` (which then only finishes). False when the inputs do not partition (nothing fed)."""
+    paths = list(paths)
+    if workers < 2 or engine.hold or not partitionable(engine.config):
+        return False
+    skipped: list[tuple[str, str]] = []
+    expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
+    if len(expanded) < 2 or "-" in expanded:
+        return False
+    sizes = {p: os.path.getsize(p) if is_regular(p) else 0 for p in expanded}
+    if sum(sizes.values()) < min_pool_bytes:
+        return False
+    firsts: dict[str, float] = {}
+    keys: dict[str, frozenset[str]] = {}
+    for p in expanded:
+        first, found = look(engine, p, fmt)
+        if found is None:
+            return False
+        firsts[p], keys[p] = first, found
+    groups = group(expanded, keys, sizes, workers)
+    if len(groups) < 2:
+        return False
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+        futures = [pool.submit(scan_group, engine.config, only, list(intel or []), g,
+                               {p: firsts[p] for p in g}, fmt) for g in groups]
+        results = [f.result() for f in futures]
+    owner: dict[str, int] = {}
+    for i, result in enumerate(results):
+        if result["keys"] is None:
+            return False
+        for k in result["keys"]:
+            if owner.setdefault(k, i) != i:
+                return False  # one key in two groups: not a partition; the caller scans in one process
+    for path, reason in skipped:
+        engine.stats.reject(f"{path}:0", reason)
+    rejections = {path: rej for result in results for path, rej in result["per_file"]}
+    for result in results:
+        stats: ScanStats = result["stats"]
+        engine.stats.merge(stats)
+        engine.detection_errors += result["errors"]
+    # listed (they are counted already) in one-process order, as far as the list goes
+    listed = engine.stats.rejections
+    ordered = [r for p in sorted(expanded, key=lambda p: (firsts[p], p)) for r in rejections.get(p, ())]
+    ordered += [r for result in results for r in result["tail"]]
+    listed.extend(ordered[:max(0, MAX_LISTED_REJECTS - len(listed))])
+    for result in results:
+        engine.book.merge(result["book"])
+    engine.book.drain_changed()
+    lost = [p for result in results for p in result["lost"]]
+    note_unread(engine, paths, lost, [p for p in expanded if p not in set(lost)])
+    return True
