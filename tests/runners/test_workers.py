@@ -19,6 +19,7 @@ CORPORA = sorted(p for p in DATA.iterdir() if p.is_dir())
 
 
 def _scan(paths, workers: int, **kw):
+    kw.setdefault("min_pool_bytes", 0)  # the pool even for these small inputs
     runner = ScanRunner(Config(), workers=workers, **kw)
     alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
     stats = runner.engine.stats
@@ -139,21 +140,23 @@ def test_gzip_and_w3c_files_are_never_split(tmp_path):
     assert [t.whole for t in tasks] == [True, True]
 
 
-def test_cli_scan_output_is_the_same_for_any_number_of_workers():
+def test_cli_scan_output_is_the_same_for_any_number_of_workers(monkeypatch):
+    monkeypatch.setenv("CLOUDWARD_MIN_POOL_BYTES", "0")
     from click.testing import CliRunner
 
     from cloudward.cli import main
 
     outputs = []
-    for workers in ("1", "2", "3"):
+    for workers in ("1", "2", "3", "auto"):
         result = CliRunner().invoke(main, ["scan", str(DATA), str(SAMPLES), "-o", "jsonl", "-q", "--workers", workers])
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout)
     assert outputs[0].count("\n") > 20
-    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0] and outputs[3] == outputs[0]
 
 
 def _unread(paths, workers: int, fmt: str | None = None, **kw) -> list[str]:
+    kw.setdefault("min_pool_bytes", 0)
     runner = ScanRunner(Config(), workers=workers, **kw)
     runner.run([str(p) for p in paths], fmt)
     return runner.engine.unread_inputs
@@ -190,7 +193,8 @@ def test_a_file_cut_in_byte_ranges_is_lost_only_when_no_range_was_read(tmp_path)
     assert _unread([big], 2, "combined", min_range_bytes=size // 8) == [str(big)] == _unread([big], 1, "combined")
 
 
-def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path):
+def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOUDWARD_MIN_POOL_BYTES", "0")
     from click.testing import CliRunner
 
     from cloudward.cli import main

@@ -24,10 +24,8 @@ event time, then path; lines in file order; end-of-input failures last).
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from cloudward.config import Config
@@ -37,7 +35,7 @@ from cloudward.inputs import MAX_LISTED_REJECTS, InputFile, Rejection, ScanStats
 from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
 
 #: events of a file's head looked at to guess its partition keys
-HEAD_EVENTS = 256
+HEAD_EVENTS = 32
 
 
 def event_keys(event: Event) -> tuple[str, ...] | None:
@@ -197,6 +195,9 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
     groups = group(expanded, keys, sizes, workers)
     if len(groups) < 2:
         return False
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:

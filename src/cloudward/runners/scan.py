@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 
 #: bytes read at a time to find a file's first event
 FIRST_TIME_CHUNK = 64 * 1024
+#: below this many input bytes a scan runs in one process: a pool costs more to start than it saves
+MIN_POOL_BYTES = 8 << 20
+
+
+def input_bytes(paths: Iterable[str]) -> int:
+    """The bytes of the regular files under `paths` (stdin and other streams count as big: unknown)."""
+    total = 0
+    for path in expand_paths(list(paths)):
+        if path == "-":
+            return 1 << 62
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        total += st.st_size if os.path.isfile(path) else 0
+    return total
 
 
 def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
@@ -154,15 +170,16 @@ class ScanRunner:
     def run(self, paths: Iterable[str], fmt: str | None = None, *, min_severity: str = "informational",
             on_input: Callable[[InputFile], None] | None = None) -> list[Alert]:
         paths = list(paths)
-        if self.workers > 1:
+        min_pool = self.min_pool_bytes
+        if min_pool is None:  # (the environment can lower it: tests and benchmarks of small inputs)
+            min_pool = int(os.environ.get("CLOUDWARD_MIN_POOL_BYTES") or MIN_POOL_BYTES)
+        if self.workers > 1 and input_bytes(paths) >= min_pool:
             from cloudward.runners import partition, workers
 
-            min_pool = workers.MIN_POOL_BYTES if self.min_pool_bytes is None else self.min_pool_bytes
-            big = workers.input_bytes(paths) >= min_pool
-            if big and not self.learned and self.store is None and partition.feed_partitioned(
+            if not self.learned and self.store is None and partition.feed_partitioned(
                     self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
                 return finish(self.engine, self.store, min_severity)
-            if big and not self.auto:
+            if not self.auto:  # asked for: the pool decodes, this engine detects (`runners.workers`)
                 extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
                 workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
                                       **extra)

@@ -46,12 +46,10 @@ from cloudward.events import ContainerEvent, Event
 from cloudward.inputs import GZIP_MAGIC, InputFile, Rejection, ScanStats, expand_paths
 from cloudward.parsers.base import Format, Head, JsonDialect
 from cloudward.parsers.json_records import JsonRecords
-from cloudward.runners.scan import feed_paths, note_unread
+from cloudward.runners.scan import MIN_POOL_BYTES, feed_paths, input_bytes, note_unread  # noqa: F401
 
 #: a file is cut into byte ranges only when each range gets at least this much
 MIN_RANGE_BYTES = 4 << 20
-#: below this many input bytes a scan runs in one process: a pool costs more to start than it saves
-MIN_POOL_BYTES = 8 << 20
 #: ranges per worker for one big file (more than one evens out ranges that decode at different speeds)
 RANGES_PER_WORKER = 2
 
@@ -62,20 +60,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def input_bytes(paths: Iterable[str]) -> int:
-    """The bytes of the regular files under `paths` (stdin and other streams count as big: unknown)."""
-    total = 0
-    for path in expand_paths(list(paths)):
-        if path == "-":
-            return sys.maxsize
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        total += st.st_size if os.path.isfile(path) else 0
-    return total
 
 
 @dataclasses.dataclass(frozen=True)
