@@ -1,0 +1,144 @@
+"""Host telemetry scanned per host partition (`runners.partition`): exactly the one-process result."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloudward.config import Config
+from cloudward.runners import partition
+from cloudward.runners.scan import ScanRunner
+
+HOST = Path(__file__).parents[1] / "data" / "host" / "recorded"
+RAW = (HOST / "audit-raw.log").read_text()
+ENRICHED = (HOST / "audit-enriched.log").read_text()
+JUNK = "type=SYSCALL this is not an audit record\n"
+
+
+def _on(node: str, text: str) -> str:
+    # (split on newlines only: enriched records carry \x1d, a line break to str.splitlines)
+    return "".join(f"node={node} {line}\n" for line in text.split("\n") if line)
+
+
+@pytest.fixture
+def used(monkeypatch):
+    """Whether each scan took the partitioned result (True) or fell back (False)."""
+    seen: list[bool] = []
+    real = partition.feed_partitioned
+
+    def spy(*args, **kw):
+        seen.append(real(*args, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(partition, "feed_partitioned", spy)
+    return seen
+
+
+def _scan(paths, workers, **kw):
+    runner = ScanRunner(Config(), workers=workers, min_pool_bytes=0, **kw)
+    alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
+    s = runner.engine.stats
+    counts = (s.files, s.lines, s.events, s.skipped, s.ignored, s.rejected, dict(s.reject_reasons), dict(s.formats),
+              s.uninspectable, s.duplicates, [(r.where, r.reason) for r in s.rejections])
+    return alerts, counts, list(runner.engine.unread_inputs)
+
+
+def _assert_same(paths, workers=2):
+    one = _scan(paths, 1)
+    many = _scan(paths, workers)
+    assert [a["id"] for a in many[0]] == [a["id"] for a in one[0]]
+    for a, b in zip(one[0], many[0], strict=True):
+        assert b == a, a["alert_type"]
+    assert many[1:] == one[1:]
+    return one
+
+
+def _fleet(folder: Path) -> list[Path]:
+    """Audit logs of four hosts, one file each (two of them rotated into two files), with a bad record."""
+    files = {
+        "web-0.log": _on("web-0", RAW),
+        "web-1.log": _on("web-1", ENRICHED[: len(ENRICHED) // 2].rsplit("\n", 1)[0]),
+        "web-1.log.1": _on("web-1", ENRICHED[len(ENRICHED) // 2:].split("\n", 1)[1]),
+        "web-2.log": _on("web-2", RAW) + JUNK + _on("web-2", RAW[:2000].rsplit("\n", 1)[0]),
+        "db-0.log": _on("db-0", ENRICHED),
+        "empty.log": "",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return [folder / name for name in files]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_hosts_in_their_own_files_scan_per_partition_with_the_same_result(tmp_path, used, workers):
+    paths = _fleet(tmp_path)
+    one = _assert_same(paths, workers)
+    assert used == [True]
+    assert len(one[0]) > 20 and any(r[0].startswith(str(tmp_path / "web-2.log")) for r in one[1][-1])
+    # a folder, named once: the same
+    used.clear()
+    _assert_same([tmp_path], workers)
+    assert used == [True]
+
+
+def test_a_host_whose_lines_are_in_two_groups_falls_back_to_one_process(tmp_path, used):
+    # the head of a.log names only web-0; further on it holds web-1, whose own file went to the other group
+    (tmp_path / "a.log").write_text(_on("web-0", ENRICHED) + _on("web-1", RAW))
+    (tmp_path / "b.log").write_text(_on("web-1", ENRICHED))
+    _assert_same([tmp_path / "a.log", tmp_path / "b.log"])
+    assert used == [False]
+
+
+def test_docker_context_and_other_families_are_not_partitioned(tmp_path, used):
+    _fleet(tmp_path)
+    for name in ("docker-inspect-containers.json", "docker-events.jsonl"):
+        shutil.copy(HOST / name, tmp_path / name)
+    _assert_same([tmp_path])
+    assert used == [False]
+    web = Path(__file__).parents[1] / "data" / "web" / "mixed"
+    used.clear()
+    _assert_same([web, *_fleet(tmp_path)[:2]])
+    assert used == [False]
+
+
+def test_files_meeting_on_a_key_go_to_one_group():
+    keys = {"a": frozenset({"h:x"}), "b": frozenset({"h:y", "c:1"}), "c": frozenset({"c:1", "h:z"}),
+            "d": frozenset({"h:w"}), "e": frozenset()}
+    sizes = {"a": 5, "b": 3, "c": 3, "d": 1, "e": 0}
+    groups = partition.group(list(keys), keys, sizes, 2)
+    # b and c share container 1: one set of 6 bytes, then a (5) and d (1) onto the lighter group
+    assert [sorted(g) for g in groups] == [["b", "c", "e"], ["a", "d"]]
+    assert partition.group(list(keys), keys, sizes, 2) == groups  # deterministic
+    assert len(partition.group(list(keys), keys, sizes, 8)) == 4
+
+
+def _records(text: str) -> list[str]:
+    """The audit records of a log, each with all its lines (they share the msg=audit(...) stamp)."""
+    out: dict[str, list[str]] = {}
+    for line in text.split("\n"):
+        m = re.search(r"msg=audit\(([^)]*)\)", line)
+        out.setdefault(m.group(1) if m else line, []).append(line)
+    return ["\n".join(lines) for lines in out.values()]
+
+
+RECORDS = _records(RAW) + _records(ENRICHED)[:400]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, len(RECORDS) - 1), st.integers(0, 3), st.integers(0, 5)),
+                min_size=20, max_size=120),
+       st.booleans())
+def test_generated_hosts_over_files(tmp_path_factory, picks, one_host_per_file):
+    """Records of four hosts over six files: one host per file (partitioned), or hosts mixed (fallback)."""
+    folder = tmp_path_factory.mktemp("gen")
+    files: dict[int, list[str]] = {}
+    for record, host, file in picks:
+        where = host if one_host_per_file else file
+        files.setdefault(where, []).append(_on(f"h{host}", RECORDS[record]))
+    for i, parts in files.items():
+        (folder / f"f{i}.log").write_text("".join(parts))
+    _assert_same([folder], 2)
