@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,8 @@ from cloudward.events import ContainerEvent, Event, NetConnection, ProcessExec
 from cloudward.inputs import MAX_LISTED_REJECTS, InputFile, Rejection, ScanStats, expand_paths, is_regular
 from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
 
+#: the last partitioned scan of this process: CPU seconds of each group's worker (for benchmarks)
+LAST_RUN: dict[str, Any] = {}
 #: events of a file's head looked at to guess its partition keys
 HEAD_EVENTS = 32
 
@@ -144,6 +147,7 @@ class _Watched:
 def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: list[str],
                firsts: dict[str, float], fmt: str | None) -> dict[str, Any]:
     """One group's whole scan (in a worker): what the parent merges and checks."""
+    started = time.process_time()
     engine = Engine(config, only=only, enrich_options={"intel": intel}, defer_cards=True)
     order = sorted(paths, key=lambda p: (firsts[p], p))
     stats = engine.stats
@@ -167,7 +171,7 @@ def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: l
     tail = list(stats.rejections)
     stats.rejections = []
     return {"book": engine.book.state(), "stats": stats, "keys": keys, "per_file": per_file, "tail": tail,
-            "lost": lost, "errors": engine.detection_errors}
+            "lost": lost, "errors": engine.detection_errors, "cpu": time.process_time() - started}
 
 
 def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
@@ -204,6 +208,8 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
         futures = [pool.submit(scan_group, engine.config, only, list(intel or []), g,
                                {p: firsts[p] for p in g}, fmt) for g in groups]
         results = [f.result() for f in futures]
+    LAST_RUN.clear()
+    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], groups=[len(g) for g in groups])
     owner: dict[str, int] = {}
     for i, result in enumerate(results):
         if result["keys"] is None:
