@@ -11,9 +11,10 @@ Host telemetry keeps its state by host (process trees, the pids of containers) a
 partition, with the alert books merged, reports what one engine over everything reports (the same
 argument the Spark job makes per cluster; the alert book deduplicates and aggregates across books).
 The look at the heads only guesses the partition: every worker reports the keys of every event it
-ran, and the parent takes the partitioned result only when no key was seen in two groups. Otherwise
-(a host's files named differently, a container id on two hosts) the scan runs again in one process,
-so the result is exact either way. Inputs the partition does not cover (web, audit, context records
+ran, and the parent takes the partitioned result only when no key was seen in two groups and each
+key's events came in time order (see `_Watched`). Otherwise (a host's files named differently, a
+container id on two hosts, records out of order) the scan runs again in one process, so the result is
+exact either way. Inputs the partition does not cover (web, audit, context records
 such as `docker inspect` snapshots, which carry no host) are never partitioned: the pool only decodes
 them (`runners.workers`), or the scan runs in one process.
 
@@ -30,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cloudward.config import Config
-from cloudward.engine import CONTEXT_ACTIONS, Engine
+from cloudward.engine import CONTEXT_ACTIONS, Engine, _origin_parts
 from cloudward.events import ContainerEvent, Event, NetConnection, ProcessExec
 from cloudward.inputs import MAX_LISTED_REJECTS, InputFile, Rejection, ScanStats, expand_paths, is_regular
 from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
@@ -127,13 +128,23 @@ def group(paths: list[str], keys: dict[str, frozenset[str]], sizes: dict[str, in
 
 
 class _Watched:
-    """Events on their way into the engine, their partition keys noted (None once one has none)."""
+    """Events on their way into the engine, their partition keys noted (None once one has none, or once
+    the events of one key arrive out of the engine's order).
 
-    def __init__(self, events: Iterable[Event], keys: set[str]) -> None:
+    Why the order: the engine runs events in time order, except those that arrive after the watermark
+    passed them (late), which run at once; where the watermark is depends on every input read so far,
+    so which events are late differs between one engine over everything and one per partition. When the
+    events of every key arrive in the engine's order (time, file, line...), both run each key's events
+    in that order whatever is late, and keyed state sees the same sequence. Otherwise: no partition."""
+
+    def __init__(self, events: Iterable[Event], keys: set[str], last: dict[str, tuple[Any, ...]]) -> None:
         self.events = events
         self.keys: set[str] | None = keys
+        #: each key's last event, as the engine orders events
+        self.last = last
 
     def __iter__(self) -> Any:
+        last = self.last
         for event in self.events:
             if self.keys is not None:
                 found = event_keys(event)
@@ -141,6 +152,13 @@ class _Watched:
                     self.keys = None
                 else:
                     self.keys.update(found)
+                    order = (event.time, *_origin_parts(event.origin or event.event_id), event.event_id)
+                    for key in found:
+                        before = last.get(key)
+                        if before is not None and order < before:
+                            self.keys = None
+                            break
+                        last[key] = order
             yield event
 
 
@@ -152,6 +170,7 @@ def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: l
     order = sorted(paths, key=lambda p: (firsts[p], p))
     stats = engine.stats
     keys: set[str] | None = set()
+    last: dict[str, tuple[Any, ...]] = {}
     per_file: list[tuple[str, list[Rejection]]] = []
     lost: list[str] = []
     for i, path in enumerate(order):
@@ -159,7 +178,7 @@ def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: l
         engine.horizon = min(later) if later else math.inf
         src = InputFile.for_config(path, engine.config)
         n, before = len(engine.unread_inputs), len(stats.rejections)
-        watched = _Watched(engine.decode_input(src, fmt), keys if keys is not None else set())
+        watched = _Watched(engine.decode_input(src, fmt), keys if keys is not None else set(), last)
         engine.feed(watched)
         if watched.keys is None:
             keys = None
