@@ -177,3 +177,18 @@ def test_generated_hosts_over_files(tmp_path_factory, used, picks, one_host_per_
     _assert_same([folder], 2)
     if one_host_per_file:
         assert used[-1] == (len(files) > 1)
+
+
+def test_more_host_events_than_one_engine_keeps_fall_back_to_one_process(tmp_path, used, monkeypatch):
+    # one engine's process tree forgets its oldest entries past its bound; partitions would not: the
+    # workers count together and give up (here with bounds lowered to what the fleet holds)
+    paths = _fleet(tmp_path)
+    partition.LAST_RUN.clear()
+    monkeypatch.setattr(partition, "_bounds", lambda: (300, 50_000))  # given up in the workers
+    _assert_same(paths, 2)
+    assert partition.LAST_RUN == {}  # (not every worker came back with a result)
+    monkeypatch.setattr(partition, "_bounds", lambda: (800, 50_000))  # each under, both over: in the parent
+    _assert_same(paths, 2)
+    assert used == [False, False] and len(partition.LAST_RUN["worker_cpu"]) == 2
+    monkeypatch.undo()
+    assert partition._bounds() == (200_000, 50_000)

@@ -14,8 +14,10 @@ The look at the heads only guesses the partition: every worker reports the keys 
 ran, and the parent takes the partitioned result only when no key was seen in two groups and each
 key's events came in time order (see `_Watched`). Otherwise (a host's files named differently, a
 container id on two hosts, records out of order) the scan runs again in one process, so the result is
-exact either way. Inputs the partition does not cover (web, audit, context records
-such as `docker inspect` snapshots, which carry no host) are never partitioned: the pool only decodes
+exact either way. Nor are inputs with more host events than one engine's process tree holds (200,000:
+one engine would forget the oldest processes, partitions would not; the workers count together and
+give up as soon as the count is reached). Inputs the partition does not cover (web, audit, context
+records such as `docker inspect` snapshots, which carry no host) are never partitioned: the pool only decodes
 them (`runners.workers`), or the scan runs in one process.
 
 Counts are summed; rejections are put back in the order a one-process scan meets them (files by first
@@ -127,6 +129,18 @@ def group(paths: list[str], keys: dict[str, frozenset[str]], sizes: dict[str, in
     return [g for g in groups if g]
 
 
+#: in a worker: the events all workers took so far (a shared counter) and the bound that stops them
+_SHARED: dict[str, Any] = {}
+
+
+class _GiveUp(Exception):
+    """The workers together took more host events than one engine keeps: no partition."""
+
+
+def _init_worker(counter: Any, bound: int) -> None:
+    _SHARED.update(events=counter, bound=bound)
+
+
 class _Watched:
     """Events on their way into the engine, their partition keys noted (None once one has none, or once
     the events of one key arrive out of the engine's order).
@@ -142,10 +156,19 @@ class _Watched:
         self.keys: set[str] | None = keys
         #: each key's last event, as the engine orders events
         self.last = last
+        self.n = 0
 
     def __iter__(self) -> Any:
         last = self.last
+        shared = _SHARED.get("events")
         for event in self.events:
+            self.n += 1
+            if shared is not None and not self.n % 256:
+                with shared.get_lock():
+                    shared.value += 256
+                    total = shared.value
+                if total >= _SHARED["bound"]:
+                    raise _GiveUp
             if self.keys is not None:
                 found = event_keys(event)
                 if found is None:
@@ -163,14 +186,23 @@ class _Watched:
 
 
 def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: list[str],
-               firsts: dict[str, float], fmt: str | None) -> dict[str, Any]:
-    """One group's whole scan (in a worker): what the parent merges and checks."""
+               firsts: dict[str, float], fmt: str | None) -> dict[str, Any] | None:
+    """One group's whole scan (in a worker): what the parent merges and checks (None: given up)."""
+    try:
+        return _scan_group(config, only, intel, paths, firsts, fmt)
+    except _GiveUp:
+        return None
+
+
+def _scan_group(config: Config, only: set[str] | None, intel: list[str], paths: list[str],
+                firsts: dict[str, float], fmt: str | None) -> dict[str, Any]:
     started = time.process_time()
     engine = Engine(config, only=only, enrich_options={"intel": intel}, defer_cards=True)
     order = sorted(paths, key=lambda p: (firsts[p], p))
     stats = engine.stats
     keys: set[str] | None = set()
     last: dict[str, tuple[Any, ...]] = {}
+    events = 0
     per_file: list[tuple[str, list[Rejection]]] = []
     lost: list[str] = []
     for i, path in enumerate(order):
@@ -180,6 +212,7 @@ def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: l
         n, before = len(engine.unread_inputs), len(stats.rejections)
         watched = _Watched(engine.decode_input(src, fmt), keys if keys is not None else set(), last)
         engine.feed(watched)
+        events += watched.n
         if watched.keys is None:
             keys = None
         per_file.append((path, stats.rejections[before:]))
@@ -190,7 +223,21 @@ def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: l
     tail = list(stats.rejections)
     stats.rejections = []
     return {"book": engine.book.state(), "stats": stats, "keys": keys, "per_file": per_file, "tail": tail,
-            "lost": lost, "errors": engine.detection_errors, "cpu": time.process_time() - started}
+            "lost": lost, "errors": engine.detection_errors, "cpu": time.process_time() - started,
+            "events": events}
+
+
+def _bounds() -> tuple[int, int]:
+    """The entries one engine's host state holds before it forgets the oldest: (process tree and pid
+    table, containers). Below them nothing is forgotten, in one engine or in partitions; above, one
+    engine forgets what a partition would still know."""
+    import inspect
+
+    from cloudward.analytics.process_tree import ProcessTree
+    from cloudward.enrich.container_context import MAX_CONTAINERS, MAX_PIDS
+
+    tree = inspect.signature(ProcessTree).parameters["max_entries"].default
+    return min(tree, MAX_PIDS), MAX_CONTAINERS
 
 
 def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
@@ -223,12 +270,20 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+    pids, containers = _bounds()
+    counter = ctx.Value("q", 0)
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx, initializer=_init_worker,
+                             initargs=(counter, pids)) as pool:
         futures = [pool.submit(scan_group, engine.config, only, list(intel or []), g,
                                {p: firsts[p] for p in g}, fmt) for g in groups]
-        results = [f.result() for f in futures]
+        done = [f.result() for f in futures]
+    results = [r for r in done if r is not None]
+    if len(results) < len(done):
+        return False
     LAST_RUN.clear()
     LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], groups=[len(g) for g in groups])
+    if sum(r["events"] for r in results) >= pids:
+        return False  # one engine's process tree and pid table would forget entries that partitions keep
     owner: dict[str, int] = {}
     for i, result in enumerate(results):
         if result["keys"] is None:
@@ -236,6 +291,8 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
         for k in result["keys"]:
             if owner.setdefault(k, i) != i:
                 return False  # one key in two groups: not a partition; the caller scans in one process
+    if sum(1 for k in owner if k.startswith("c:")) >= containers:
+        return False  # likewise the container table
     for path, reason in skipped:
         engine.stats.reject(f"{path}:0", reason)
     rejections = {path: rej for result in results for path, rej in result["per_file"]}
