@@ -138,7 +138,7 @@ class _GiveUp(Exception):
 
 
 def _init_worker(counter: Any, bound: int) -> None:
-    _SHARED.update(events=counter, bound=bound)
+    _SHARED.update(events=counter, bound=bound, mine=0)
 
 
 class _Watched:
@@ -163,12 +163,15 @@ class _Watched:
         shared = _SHARED.get("events")
         for event in self.events:
             self.n += 1
-            if shared is not None and not self.n % 256:
-                with shared.get_lock():
-                    shared.value += 256
-                    total = shared.value
-                if total >= _SHARED["bound"]:
-                    raise _GiveUp
+            if shared is not None:
+                _SHARED["mine"] += 1
+                if _SHARED["mine"] >= 256:  # told in steps: the counter is a lock and a shared page
+                    with shared.get_lock():
+                        shared.value += _SHARED["mine"]
+                        total = shared.value
+                    _SHARED["mine"] = 0
+                    if total >= _SHARED["bound"]:
+                        raise _GiveUp
             if self.keys is not None:
                 found = event_keys(event)
                 if found is None:
