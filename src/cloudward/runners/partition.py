@@ -151,7 +151,7 @@ class _Watched:
     events of every key arrive in the engine's order (time, file, line...), both run each key's events
     in that order whatever is late, and keyed state sees the same sequence. Otherwise: no partition."""
 
-    def __init__(self, events: Iterable[Event], keys: set[str], last: dict[str, tuple[Any, ...]]) -> None:
+    def __init__(self, events: Iterable[Event], keys: set[str], last: dict[str, Event]) -> None:
         self.events = events
         self.keys: set[str] | None = keys
         #: each key's last event, as the engine orders events
@@ -178,14 +178,20 @@ class _Watched:
                     self.keys = None
                 else:
                     self.keys.update(found)
-                    order = (event.time, *_origin_parts(event.origin or event.event_id), event.event_id)
+                    when = event.time
                     for key in found:
                         before = last.get(key)
-                        if before is not None and order < before:
+                        if before is not None and when <= before.time and (
+                                when < before.time or _order(event) < _order(before)):
                             self.keys = None
                             break
-                        last[key] = order
+                        last[key] = event
             yield event
+
+
+def _order(event: Event) -> tuple[Any, ...]:
+    """Where the engine puts an event among others of its time (its buffer's key, less the ordinal)."""
+    return (event.time, *_origin_parts(event.origin or event.event_id), event.event_id)
 
 
 def scan_group(config: Config, only: set[str] | None, intel: list[str], paths: list[str],
@@ -204,7 +210,7 @@ def _scan_group(config: Config, only: set[str] | None, intel: list[str], paths: 
     order = sorted(paths, key=lambda p: (firsts[p], p))
     stats = engine.stats
     keys: set[str] | None = set()
-    last: dict[str, tuple[Any, ...]] = {}
+    last: dict[str, Event] = {}
     events = 0
     per_file: list[tuple[str, list[Rejection]]] = []
     lost: list[str] = []
