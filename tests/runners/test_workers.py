@@ -43,6 +43,12 @@ def test_every_test_corpus_gives_the_same_alerts_on_two_workers(corpus):
     _assert_same([corpus])
 
 
+@pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: str(p.relative_to(DATA)))
+def test_every_test_corpus_gives_the_same_alerts_by_default(corpus):
+    # the default: the cores, host partitions where the inputs are such (else one process)
+    _assert_same([corpus], workers="auto")
+
+
 def test_all_corpora_and_samples_together():
     alerts = _assert_same([DATA, SAMPLES], workers=3)
     assert len({a["alert_type"] for a in alerts}) > 10
