@@ -129,6 +129,13 @@ def test_docker_context_and_other_families_are_not_partitioned(tmp_path, used):
     assert used == [False]
 
 
+def test_a_file_named_twice_is_read_twice_as_by_one_process(tmp_path, used):
+    paths = _fleet(tmp_path)
+    (tmp_path / "junk.log").write_text(JUNK * 3)
+    _assert_same([*paths, tmp_path / "junk.log", tmp_path / "junk.log"])
+    assert used == [False]
+
+
 def test_files_meeting_on_a_key_go_to_one_group():
     keys = {"a": frozenset({"h:x"}), "b": frozenset({"h:y", "c:1"}), "c": frozenset({"c:1", "h:z"}),
             "d": frozenset({"h:w"}), "e": frozenset()}

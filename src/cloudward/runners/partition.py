@@ -259,8 +259,8 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
         return False
     skipped: list[tuple[str, str]] = []
     expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
-    if len(expanded) < 2 or "-" in expanded:
-        return False
+    if len(expanded) < 2 or "-" in expanded or len(set(expanded)) < len(expanded):
+        return False  # (a file named twice is read twice by one process: not a partition of files)
     sizes = {p: os.path.getsize(p) if is_regular(p) else 0 for p in expanded}
     if sum(sizes.values()) < min_pool_bytes:
         return False
