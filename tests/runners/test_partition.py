@@ -199,3 +199,13 @@ def test_more_host_events_than_one_engine_keeps_fall_back_to_one_process(tmp_pat
     assert used == [False, False] and len(partition.LAST_RUN["worker_cpu"]) == 2
     monkeypatch.undo()
     assert partition._bounds() == (200_000, 50_000)
+
+
+def test_a_worker_that_fails_leaves_the_scan_to_one_process(tmp_path, used, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("worker lost")
+
+    paths = _fleet(tmp_path)
+    monkeypatch.setattr(partition, "_scan_group", broken)
+    _assert_same(paths, 2)
+    assert used == [False]

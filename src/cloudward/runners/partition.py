@@ -285,7 +285,10 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
                              initargs=(counter, pids)) as pool:
         futures = [pool.submit(scan_group, engine.config, only, list(intel or []), g,
                                {p: firsts[p] for p in g}, fmt) for g in groups]
-        done = [f.result() for f in futures]
+        try:
+            done = [f.result() for f in futures]
+        except Exception:  # a worker failed or died (out of memory): one process does what it does
+            return False
     results = [r for r in done if r is not None]
     if len(results) < len(done):
         return False
