@@ -214,3 +214,14 @@ def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path, monkeypatch)
     (logs / "audit.log").write_text("\x00\x01binary\n")
     result = CliRunner().invoke(main, ["scan", str(logs), "-q", "--workers", "2"])
     assert result.exit_code == 3 and "nothing was read from 1 non-empty input(s)" in result.output.replace("\n", " ")
+
+
+def test_cli_workers_takes_a_number_or_auto():
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    for bad in ("0", "-2", "many"):
+        result = CliRunner().invoke(main, ["scan", str(MIXED), "-q", "--workers", bad])
+        assert result.exit_code == 2 and "workers" in result.output.lower(), result.output
+    assert "[default: auto]" in " ".join(CliRunner().invoke(main, ["scan", "--help"]).output.split())
