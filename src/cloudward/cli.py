@@ -147,7 +147,7 @@ def run_scan(
     paths: list[str], *, config: Config, fmt: str | None, output: str, intel: list[str], min_severity: str,
     fail_on: str | None, strict: bool, store_path: str | None, baseline_from: list[str], only: list[str],
     progress: bool | None, lang: str, quiet: bool, rejects_file: str | None, allow_unread: bool = False,
-    workers: int | None = 1,
+    workers: int | str = 1,
 ) -> int:
 
     from cloudward.runners.scan import ScanRunner
@@ -172,7 +172,7 @@ def run_scan(
     try:
         sinks = [(stdout_sink, {"type": output, "lang": lang}), *sinks_from_config(config)]
         runner = ScanRunner(config, only=set(only) if only else None, store=store, intel=list(intel), sinks=sinks,
-                            workers=_default_workers() if workers is None else workers)
+                            workers=workers)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     except db_errors as exc:
@@ -185,8 +185,9 @@ def run_scan(
         if baseline_from:
             runner.learn(baseline_from, fmt)
         watcher = _ProgressWatcher(paths)
-        # the progress bar follows one reader's position in each file; workers read files side by side
-        if runner.workers == 1 and watcher.enabled(progress):
+        # the progress bar follows one reader's position in each file; workers read files side by side (with
+        # `auto`, most scans are one process: the bar is there, and stands still while a pool scans)
+        if (runner.workers == 1 or runner.auto) and watcher.enabled(progress):
             with watcher:
                 alerts = runner.run(paths, fmt, min_severity=min_severity, on_input=watcher.on_input)
         else:
@@ -263,10 +264,21 @@ _scan_options = [
 ]
 
 
-def _default_workers() -> int:
-    from cloudward.runners.workers import default_workers
+class _Workers(click.ParamType):
+    """`--workers`: a number of processes (1 or more), or `auto`."""
 
-    return default_workers()
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a number of workers or 'auto'", param, ctx)
+        if n < 1:
+            self.fail(f"{n} is not 1 or more", param, ctx)
+        return n
 
 
 def _with_scan_options(f: Any) -> Any:
@@ -291,8 +303,9 @@ def _missing(path: str) -> bool:
 @_with_scan_options
 @click.option("--sigma", "sigma_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
               help="Sigma rule file or folder to run next to the cards (repeatable); also [sigma] paths.")
-@click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes that decode the inputs (1 = one process). The alerts are the same for any number.")
+@click.option("--workers", "-j", type=_Workers(), default="auto", show_default=True,
+              help="Processes to scan on (1 = one process; auto = the cores, and a pool only where it pays: "
+                   "host telemetry of several hosts, 8 MB or more). The alerts are the same for any number.")
 def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, cluster: str | None,
          host_name: str | None, sigma_paths: tuple[str, ...], **kw: Any) -> None:
     """Scan log files, folders, .gz files or - (stdin) and report alerts.

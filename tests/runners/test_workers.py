@@ -19,6 +19,7 @@ CORPORA = sorted(p for p in DATA.iterdir() if p.is_dir())
 
 
 def _scan(paths, workers: int, **kw):
+    kw.setdefault("min_pool_bytes", 0)  # the pool even for these small inputs
     runner = ScanRunner(Config(), workers=workers, **kw)
     alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
     stats = runner.engine.stats
@@ -40,6 +41,12 @@ def _assert_same(paths, workers: int = 2, **kw):
 @pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: str(p.relative_to(DATA)))
 def test_every_test_corpus_gives_the_same_alerts_on_two_workers(corpus):
     _assert_same([corpus])
+
+
+@pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: str(p.relative_to(DATA)))
+def test_every_test_corpus_gives_the_same_alerts_by_default(corpus):
+    # the default: the cores, host partitions where the inputs are such (else one process)
+    _assert_same([corpus], workers="auto")
 
 
 def test_all_corpora_and_samples_together():
@@ -139,21 +146,23 @@ def test_gzip_and_w3c_files_are_never_split(tmp_path):
     assert [t.whole for t in tasks] == [True, True]
 
 
-def test_cli_scan_output_is_the_same_for_any_number_of_workers():
+def test_cli_scan_output_is_the_same_for_any_number_of_workers(monkeypatch):
+    monkeypatch.setenv("CLOUDWARD_MIN_POOL_BYTES", "0")
     from click.testing import CliRunner
 
     from cloudward.cli import main
 
     outputs = []
-    for workers in ("1", "2", "3"):
+    for workers in ("1", "2", "3", "auto"):
         result = CliRunner().invoke(main, ["scan", str(DATA), str(SAMPLES), "-o", "jsonl", "-q", "--workers", workers])
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout)
     assert outputs[0].count("\n") > 20
-    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0] and outputs[3] == outputs[0]
 
 
 def _unread(paths, workers: int, fmt: str | None = None, **kw) -> list[str]:
+    kw.setdefault("min_pool_bytes", 0)
     runner = ScanRunner(Config(), workers=workers, **kw)
     runner.run([str(p) for p in paths], fmt)
     return runner.engine.unread_inputs
@@ -190,7 +199,8 @@ def test_a_file_cut_in_byte_ranges_is_lost_only_when_no_range_was_read(tmp_path)
     assert _unread([big], 2, "combined", min_range_bytes=size // 8) == [str(big)] == _unread([big], 1, "combined")
 
 
-def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path):
+def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOUDWARD_MIN_POOL_BYTES", "0")
     from click.testing import CliRunner
 
     from cloudward.cli import main
@@ -204,3 +214,14 @@ def test_cli_fails_loudly_on_an_unread_input_with_workers(tmp_path):
     (logs / "audit.log").write_text("\x00\x01binary\n")
     result = CliRunner().invoke(main, ["scan", str(logs), "-q", "--workers", "2"])
     assert result.exit_code == 3 and "nothing was read from 1 non-empty input(s)" in result.output.replace("\n", " ")
+
+
+def test_cli_workers_takes_a_number_or_auto():
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    for bad in ("0", "-2", "many"):
+        result = CliRunner().invoke(main, ["scan", str(MIXED), "-q", "--workers", bad])
+        assert result.exit_code == 2 and "workers" in result.output.lower(), result.output
+    assert "[default: auto]" in " ".join(CliRunner().invoke(main, ["scan", "--help"]).output.split())

@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 
 #: bytes read at a time to find a file's first event
 FIRST_TIME_CHUNK = 64 * 1024
+#: below this many input bytes a scan runs in one process: a pool costs more to start than it saves
+MIN_POOL_BYTES = 8 << 20
+
+
+def input_bytes(paths: Iterable[str]) -> int:
+    """The bytes of the regular files under `paths` (stdin and other streams count as big: unknown)."""
+    total = 0
+    for path in expand_paths(list(paths)):
+        if path == "-":
+            return 1 << 62
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        total += st.st_size if os.path.isfile(path) else 0
+    return total
 
 
 def first_time(engine: Engine, path: str, fmt: str | None = None) -> float:
@@ -116,13 +132,24 @@ def finish(engine: Engine, store: Store | None, min_severity: str = "information
 class ScanRunner:
     def __init__(self, config: Config, *, only: set[str] | None = None, store: Store | None = None,
                  intel: list[str] | None = None, sinks: list[tuple[Sink, dict[str, Any]]] | None = None,
-                 workers: int = 1, min_range_bytes: int | None = None) -> None:
+                 workers: int | str = 1, min_range_bytes: int | None = None,
+                 min_pool_bytes: int | None = None) -> None:
         self.engine = Engine(config, only=only, store=store, enrich_options={"intel": list(intel or [])},
                              defer_cards=True)
         self.store = store
         self.sinks = sinks or []
-        # `--workers N`: decoding on a process pool (`runners.workers`); the alerts are the same
-        self.workers = max(1, workers)
+        # `--workers N`: host telemetry scanned per host partition (`runners.partition`), other inputs
+        # decoded on a process pool (`runners.workers`); the alerts are the same. "auto": the cores, and
+        # a pool only where it pays (partitioned inputs of `min_pool_bytes` or more)
+        self.auto = workers == "auto"
+        if self.auto:
+            from cloudward.runners.workers import default_workers
+
+            workers = default_workers()
+        self.workers = max(1, int(workers))
+        self.min_pool_bytes = min_pool_bytes
+        #: `learn` ran: baselines live in this engine, so detection stays in it
+        self.learned = False
         self.only = only
         self.intel = list(intel or [])
         self.min_range_bytes = min_range_bytes
@@ -138,17 +165,26 @@ class ScanRunner:
             engine.set_learning(False)
         engine.stats = type(engine.stats)()
         engine.ctx.stats = engine.stats
+        self.learned = True
 
     def run(self, paths: Iterable[str], fmt: str | None = None, *, min_severity: str = "informational",
             on_input: Callable[[InputFile], None] | None = None) -> list[Alert]:
-        if self.workers > 1:
-            from cloudward.runners import workers
+        paths = list(paths)
+        min_pool = self.min_pool_bytes
+        if min_pool is None:  # (the environment can lower it: tests and benchmarks of small inputs)
+            min_pool = int(os.environ.get("CLOUDWARD_MIN_POOL_BYTES") or MIN_POOL_BYTES)
+        if self.workers > 1 and input_bytes(paths) >= min_pool:
+            from cloudward.runners import partition, workers
 
-            extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
-            workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
-                                  **extra)
-        else:
-            feed_paths(self.engine, paths, fmt, on_input, ordered=True)
+            if not self.learned and self.store is None and partition.feed_partitioned(
+                    self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
+                return finish(self.engine, self.store, min_severity)
+            if not self.auto:  # asked for: the pool decodes, this engine detects (`runners.workers`)
+                extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
+                workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
+                                      **extra)
+                return finish(self.engine, self.store, min_severity)
+        feed_paths(self.engine, paths, fmt, on_input, ordered=True)
         return finish(self.engine, self.store, min_severity)
 
     def deliver(self, alerts: list[Alert]) -> None:

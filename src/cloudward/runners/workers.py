@@ -46,7 +46,7 @@ from cloudward.events import ContainerEvent, Event
 from cloudward.inputs import GZIP_MAGIC, InputFile, Rejection, ScanStats, expand_paths
 from cloudward.parsers.base import Format, Head, JsonDialect
 from cloudward.parsers.json_records import JsonRecords
-from cloudward.runners.scan import feed_paths, note_unread
+from cloudward.runners.scan import MIN_POOL_BYTES, feed_paths, input_bytes, note_unread  # noqa: F401
 
 #: a file is cut into byte ranges only when each range gets at least this much
 MIN_RANGE_BYTES = 4 << 20
@@ -254,6 +254,17 @@ def _parse(chosen: Any, src: InputFile, ctx: Any) -> Iterator[Event]:
     raise ValueError(f"no format {chosen!r} for a byte range")  # plan() only makes ranges of known formats
 
 
+def _take_out(stats: ScanStats, extra: ScanStats) -> None:
+    """Subtract from `stats` the counts of `extra` (what a range's borrowed first line alone added):
+    the plain counters, and the per-reason and per-format tallies, dropping keys that fall to zero."""
+    for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
+        setattr(stats, name, getattr(stats, name) - getattr(extra, name))
+    for counter, less in ((stats.reject_reasons, extra.reject_reasons), (stats.formats, extra.formats)):
+        counter.subtract(less)
+        for key in [k for k, v in counter.items() if v <= 0]:
+            del counter[key]
+
+
 def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
     """The events of a byte range, with the line numbers of the whole file (counts go to `engine.ctx`).
 
@@ -306,13 +317,7 @@ def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
         mine = stats.rejections[first_reject:]
         if borrowed:
             mine = [r for r in mine if _ref_line(r.where, prefix) != 1]
-            for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
-                setattr(stats, name, getattr(stats, name) - getattr(extra, name))
-            stats.reject_reasons.subtract(extra.reject_reasons)
-            stats.formats.subtract(extra.formats)
-            for counter in (stats.reject_reasons, stats.formats):
-                for key in [k for k, v in counter.items() if v <= 0]:
-                    del counter[key]
+            _take_out(stats, extra)
         stats.rejections[first_reject:] = [Rejection(_shift_ref(r.where, prefix, shift), r.reason) for r in mine]
 
 
