@@ -136,6 +136,21 @@ def test_junk_in_front_of_a_corpus_split_anywhere(paths, junk, cuts):
     assert _fed(_cut(data, cuts), display) == _whole(data, display)
 
 
+def test_a_leading_byte_order_mark_is_dropped_by_a_stream_as_by_a_file():
+    # found by the property above: a file dropped the mark (`InputFile`), the same bytes fed did not, so
+    # a line holding only the mark was rejected in one and blank in the other
+    path = next(c for c in CORPORA if c.name == "audit.log")
+    display = _display(path)
+    for head in (b"\xef\xbb\xbf\n", b"\xef\xbb\xbf"):
+        data = head + _read(path)
+        whole = _whole(data, display)
+        assert whole[1]["rejected"] == 0
+        for cuts in ([], [1], [2], [3], [4]):
+            assert _fed(_cut(data, cuts), display) == whole
+    # a stream that ends inside what could have been a mark: those bytes are data
+    assert _fed([b"\xef", b"\xbb"], "t.log")[1] == _whole(b"\xef\xbb", "t.log")[1]
+
+
 # -- the framing itself -----------------------------------------------------------------------------
 def test_over_long_lines_are_rejected_alike_whatever_the_chunking():
     data = b"x" * 50 + b"\n" + b'{"a": 1}\n' + b"y" * 70 + b"\n" + b"z" * 80

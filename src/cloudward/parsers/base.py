@@ -25,6 +25,7 @@ from cloudward.events import Event
 from cloudward.inputs import (
     DEFAULT_MAX_LINE_BYTES,
     HEAD_BYTES,
+    UTF8_BOM,
     DecompressionLimit,
     DroppedLine,
     InputFile,
@@ -190,6 +191,9 @@ class Decoder:
         self._closed = False
         #: True when the rest of the stream is of no use (an unrecognized format): runners may stop reading
         self.done = False
+        #: the stream's first bytes while they may still be a UTF-8 byte-order mark (None once decided):
+        #: a stream drops a leading mark as `InputFile` does, so a file and the same bytes fed agree
+        self._head: bytes | None = b""
 
     # -- the stream side ----------------------------------------------------------------------
     def settle(self) -> list[Event]:
@@ -202,6 +206,16 @@ class Decoder:
         if not data or self.done:
             return []
         data = bytes(data)
+        if self._head is not None:
+            data = self._head + data
+            if len(data) < len(UTF8_BOM) and UTF8_BOM.startswith(data):
+                self._head = data
+                return []
+            self._head = None
+            if data.startswith(UTF8_BOM):
+                data = data[len(UTF8_BOM):]
+                if not data:
+                    return []
         out: list[Event] = []
         if self.is_raw():
             if self._rest:  # a line begun before the format asked for raw bytes
@@ -250,8 +264,11 @@ class Decoder:
         """End of stream: the events of the last line and of everything still pending."""
         if self._closed:
             return []
-        self._closed = True
         out: list[Event] = []
+        if self._head:  # the stream ended inside what could have been a byte-order mark: it was data
+            head, self._head = self._head, None
+            out += self.feed(head)
+        self._closed = True
         if self._dropping >= 0:
             out += self.take_dropped(self._dropping)
             self._dropping = -1
@@ -269,6 +286,7 @@ class Decoder:
             # a runner may have opened it already (to report open errors); opening twice would lose the
             # bytes a pipe already gave
             stream = getattr(src, "_stream", None) or src.open()
+            self._head = None  # the input dropped its byte-order mark itself (a second one is data)
         except OSError as exc:
             self.ctx.reject(f"{self.display}:0", f"cannot open: {exc.strerror or exc}")
             return
