@@ -176,11 +176,18 @@ class ScanRunner:
         if self.workers > 1 and input_bytes(paths) >= min_pool:
             from cloudward.runners import partition, workers
 
-            if not self.learned and self.store is None and partition.feed_partitioned(
-                    self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
-                return finish(self.engine, self.store, min_severity)
+            extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
+            if not self.learned and self.store is None:
+                if partition.feed_partitioned(self.engine, paths, fmt, self.workers, only=self.only,
+                                              intel=self.intel):
+                    return finish(self.engine, self.store, min_severity)
+                from cloudward.runners import detect
+
+                # detection in the workers where the split provably changes nothing (`runners.detect`)
+                if detect.feed_detected(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
+                                        **extra):
+                    return finish(self.engine, self.store, min_severity)
             if not self.auto:  # asked for: the pool decodes, this engine detects (`runners.workers`)
-                extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
                 workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
                                       **extra)
                 return finish(self.engine, self.store, min_severity)

@@ -1,0 +1,369 @@
+"""`cloudward scan --workers N`: detection in the workers, for inputs whose split provably changes nothing.
+
+    plan ─► tasks (whole files, or byte ranges of one big file cut at line boundaries)
+    pool: a fresh Engine per task ─► decode, detect, finish ─► its alert book + a report of the state it touched
+    parent: checks the reports ─► merges the books (commutative: a book is a function of its set of findings)
+
+Only the alert books come back (a few KB), not the decoded events: for Kubernetes audit logs, where
+the prefilters keep large pod and deployment bodies, shipping events to one detecting parent cost
+more than the pool saved (0.23x), and detection itself is half of a one-process scan.
+
+Why the result is the one-process result, or the scan falls back (nothing merged, `False`):
+- Order. A task's events must arrive in the engine's order (time, then origin) - checked event by
+  event - and the byte ranges of one file must follow each other in that order. Then no event of a
+  task is late, in the worker or in one process (which reads files by first event time and never
+  releases past the next file's first event), so every event runs in the same relative order in both.
+- State. A stateless card's findings depend on its event alone, and the book does not care which
+  engine added a finding. What carries from one event to another must not cross a task boundary:
+  each task reports the keys of the state it touched, and the parent checks they are disjoint -
+  the redelivery ids (audit ID, stage), the kube-system baselines (cluster) and the owner index
+  (a link recorded in one task and looked up, missing, in another would have been found by one
+  process). Any other card, shared analytic or enricher left with state is a reason to fall back, as
+  is a bound one process would reach (the redelivery memory, the owner links, remembered events of
+  one alert): below them nothing is forgotten either way.
+- Cards that keep state the parent cannot check are looked for before anything runs (the kinds each
+  input format yields - for JSON records, the kinds of the head's events - and the cards of those
+  kinds): such inputs do not start this pool (the web cards' per-address windows and cross-site
+  profiles need every site of one address together). The check after the run still guards the rest
+  of a file whose head did not tell (it then costs the work done, never the result).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from cloudward import parsers
+from cloudward.alerts import MAX_REMEMBERED_EVENTS
+from cloudward.analytics import k8s_owners
+from cloudward.analytics.k8s_owners import OwnerIndex
+from cloudward.config import Config
+from cloudward.detections.base import Detection
+from cloudward.engine import CONTEXT_ACTIONS, Engine, RecentIds, _origin_parts
+from cloudward.events import ContainerEvent, Event
+from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
+from cloudward.parsers.base import Head
+from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
+from cloudward.runners.workers import (
+    MIN_RANGE_BYTES,
+    Task,
+    UnreadTally,
+    count_newlines,
+    decode_range,
+    number_ranges,
+    plan,
+)
+
+#: cards with state whose keys `_report` names and `check` compares (any other stateful card: no split)
+CHECKED_CARDS = frozenset({"K8S_KubeSystemContainer"})
+#: events of a file's head looked at to learn the kinds of a format of many dialects (JSON records)
+HEAD_EVENTS = 32
+#: the last scan of this process that ran detection in workers: each task's worker CPU seconds (benchmarks)
+LAST_RUN: dict[str, Any] = {}
+
+
+def _event_kinds(engine: Engine, path: str, fmt: str | None) -> frozenset[str] | None:
+    """The event kinds an input yields: those its format declares, or for a format of many dialects (JSON
+    records) those of the events of its head (None: not known, e.g. an unrecognized file or a stream)."""
+    if path == "-" or not is_regular(path):
+        return None
+    if os.path.getsize(path) == 0:
+        return frozenset()
+    if fmt:
+        chosen: Any = parsers.by_name(fmt)
+    else:
+        src = InputFile(path, max_line_bytes=engine.config.max_line_bytes)
+        try:
+            src.open()
+            chosen = parsers.sniff(Head.of(src))
+        except (OSError, ValueError):
+            return None
+        finally:
+            src.close()
+        if chosen is None:
+            return None
+    kinds = getattr(chosen, "kinds", None)
+    if kinds:
+        return frozenset(kinds)
+    ctx = engine.ctx.replaced(stats=ScanStats())
+    events = engine.decode_input(InputFile.for_config(path, engine.config), fmt, ctx, chunk=FIRST_TIME_CHUNK)
+    seen: set[str] = set()
+    try:
+        for i, event in enumerate(events):
+            seen.add(type(event).__name__)
+            if i + 1 >= HEAD_EVENTS:
+                break
+    except (OSError, ValueError):
+        return None
+    finally:
+        events.close()
+    return frozenset(seen) or None
+
+
+def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
+    """Whether every card that may see the events of these inputs is stateless or checked (see module doc)."""
+    if engine.hold or engine.config.section("sigma"):
+        return False
+    kinds: set[str] = set()
+    for path in paths:
+        found = _event_kinds(engine, path, fmt)
+        if found is None:
+            return False
+        kinds |= found
+    if not kinds:
+        return False
+    from cloudward import events as event_module
+
+    classes = {getattr(event_module, name, None) for name in kinds}
+    if None in classes:
+        return False
+    for kind in classes:
+        for det in engine._by_kind[kind]:  # (sets the kind's cards up, as its first event would)
+            if type(det).state is not Detection.state and det.card.id not in CHECKED_CARDS:
+                return False
+    return True
+
+
+class _InOrder:
+    """A task's events as they pass: whether they came in the engine's order, and the first and last
+    order keys (the engine's buffer key less stream and ordinal)."""
+
+    def __init__(self, events: Iterable[Event], whole: bool) -> None:
+        self.events = events
+        self.whole = whole
+        self.ok = True
+        self.first: tuple[Any, ...] | None = None
+        self.last: tuple[Any, ...] | None = None
+        self.handed_on = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        prev_time = -math.inf
+        prev: Event | None = None
+        for event in self.events:
+            self.handed_on += 1
+            when = event.time
+            if type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
+                self.ok = False  # (context runs before every timed event, whatever its place)
+            elif not when >= prev_time:  # (also NaN)
+                self.ok = False
+            elif when == prev_time and prev is not None and _key(event) < _key(prev):
+                self.ok = False
+            if self.first is None:
+                self.first = _key(event)
+            prev_time, prev = when, event
+            yield event
+        if prev is not None:
+            self.last = _key(prev)
+
+
+def _key(event: Event) -> tuple[Any, ...]:
+    return (event.time, *_origin_parts(event.origin or event.event_id), event.event_id)
+
+
+class _LoggedLinks(dict):  # type: ignore[type-arg]
+    """The owner index's links, noting each key looked up and not found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed: set[tuple[str, str, str]] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = super().get(key, default)
+        if value is default and key not in self:
+            self.missed.add(key)
+        return value
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init(config: Config, only: set[str] | None, intel: list[str]) -> None:
+    _WORKER.update(config=config, only=only, intel=intel)
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """One task's whole scan in a fresh engine: its book, counts and the report the parent checks."""
+    import time
+
+    started = time.process_time()
+    engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
+                    defer_cards=True)
+    owners = OwnerIndex()
+    owners.links = _LoggedLinks()
+    engine._shared[OwnerIndex] = owners  # the instance the pod-spec cards will share (set up on first need)
+    if task.whole:
+        src = InputFile.for_config(task.path, engine.config)
+        watched = _InOrder(engine.decode_input(src, task.fmt), True)
+        engine.feed(watched)
+    else:
+        watched = _InOrder(decode_range(engine, task), False)
+        engine.feed(watched)
+    engine.advance(None)
+    report = _report(engine, owners)
+    stats = engine.stats
+    return {"ok": watched.ok and report is not None, "first": watched.first, "last": watched.last,
+            "handed_on": watched.handed_on, "stats": stats, "report": report or {},
+            "book": engine.book.state(), "allowed": engine.allowed, "late": engine.late,
+            "errors": engine.detection_errors,
+            "held": {d.card.id: (d.held_back, d.held_until) for d in engine.detections_set_up() if d.held_back},
+            "cpu": time.process_time() - started}
+
+
+def _empty(value: Any) -> bool:
+    """No keyed state: containers empty all the way down (numbers and strings beside them do not count)."""
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return len(value) == 0
+    return True
+
+
+def _report(engine: Engine, owners: OwnerIndex) -> dict[str, Any] | None:
+    """The keys of the state a task's engine touched; None when some state is beyond what is checked."""
+    clusters: list[str] = []
+    for det in engine.detections_set_up():
+        body = det.state()
+        if not body or _empty(body):
+            continue
+        if det.card.id == "K8S_KubeSystemContainer":
+            clusters = sorted((body.get("clusters") or {}).keys())
+            continue
+        return None
+    for obj in engine._stateful_shared().values():
+        if obj is owners:
+            continue
+        if not _empty(obj.state()):
+            return None
+    links: _LoggedLinks = owners.links  # type: ignore[assignment]
+    recent = engine._recent
+    return {"redelivery": [list(k) for k in (*recent.previous, *recent.current)],
+            "rotated": bool(recent.previous), "clusters": clusters,
+            "recorded": [list(k) for k in links], "missed": [list(k) for k in links.missed]}
+
+
+def check(tasks: list[Task], results: list[dict[str, Any]]) -> str | None:
+    """Why these task results are not the one-process result (None: they are)."""
+    for r in results:
+        if not r["ok"]:
+            return "out of order, or state that is not checked"
+    by_file: dict[str, list[int]] = {}
+    for i, task in enumerate(tasks):
+        if not task.whole:
+            by_file.setdefault(task.path, []).append(i)
+    for idx in by_file.values():
+        idx.sort(key=lambda i: tasks[i].start)
+        last = None
+        for i in idx:
+            first = results[i]["first"]
+            if first is None:
+                continue
+            if last is not None and tuple(first) < tuple(last):
+                return "ranges of one file out of time order"
+            last = results[i]["last"]
+    reports = [r["report"] for r in results]
+    ids: set[tuple[str, ...]] = set()
+    total = 0
+    for rep in reports:
+        if rep["rotated"]:
+            return "redelivery memory full"
+        mine = {tuple(k) for k in rep["redelivery"]}
+        if ids & mine:
+            return "one audit ID and stage in two tasks"
+        ids |= mine
+        total += len(mine)
+    if total >= RecentIds().size:
+        return "redelivery memory full"
+    clusters: set[str] = set()
+    for rep in reports:
+        if clusters & set(rep["clusters"]):
+            return "one cluster's kube-system baseline in two tasks"
+        clusters |= set(rep["clusters"])
+    recorded = [{tuple(k) for k in rep["recorded"]} for rep in reports]
+    if sum(map(len, recorded)) >= k8s_owners.MAX_LINKS:
+        return "owner index full"
+    links: set[tuple[str, ...]] = set()
+    for rec in recorded:
+        if links & rec:
+            return "one owner link recorded in two tasks"
+        links |= rec
+    for j, rep in enumerate(reports):
+        missed = {tuple(k) for k in rep["missed"]}
+        if missed and any(missed & rec for i, rec in enumerate(recorded) if i != j):
+            return "an owner link recorded in one task and looked up in another"
+    seen: dict[str, int] = {}
+    for r in results:
+        for aid, body in (r["book"].get("alerts") or {}).items():
+            seen[aid] = seen.get(aid, 0) + len(body["alert"].get("seen_events") or ())
+            if seen[aid] >= MAX_REMEMBERED_EVENTS:
+                return "an alert's remembered events full"
+    return None
+
+
+def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
+                  only: set[str] | None = None, intel: list[str] | None = None,
+                  min_range_bytes: int = MIN_RANGE_BYTES) -> bool:
+    """Scan `paths` with detection in `workers` processes and merge the books into `engine` (which then only
+    finishes). False when the split is not provably exact (nothing merged: the caller scans another way)."""
+    paths = list(paths)
+    if workers < 2:
+        return False
+    skipped: list[tuple[str, str]] = []
+    expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
+    if not expanded or "-" in expanded or len(set(expanded)) < len(expanded):
+        return False
+    if not eligible(engine, expanded, fmt):
+        return False
+    tasks = plan(expanded, workers, fmt, max_line_bytes=engine.config.max_line_bytes,
+                 min_range_bytes=min_range_bytes, count_lines=False)
+    if len(tasks) < 2:
+        return False
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
+                             initargs=(engine.config, only, list(intel or []))) as pool:
+        ranges = [i for i, t in enumerate(tasks) if not t.whole]
+        counts = dict(zip(ranges, pool.map(count_newlines, [tasks[i] for i in ranges]), strict=True))
+        tasks = number_ranges(tasks, [counts.get(i, 0) for i in range(len(tasks))])
+        # biggest first: the last task to start is a small one
+        order = sorted(range(len(tasks)), key=lambda i: -((tasks[i].end or os.path.getsize(tasks[i].path))
+                                                          - tasks[i].start))
+        futures = {i: pool.submit(run_task, tasks[i]) for i in order}
+        try:
+            results = [futures[i].result() for i in range(len(tasks))]
+        except Exception:  # a worker failed or died (out of memory): the caller scans another way
+            return False
+    LAST_RUN.clear()
+    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], why=check(tasks, results))
+    if LAST_RUN["why"] is not None:
+        return False
+    for path, reason in skipped:
+        engine.stats.reject(f"{path}:0", reason)
+    tally = UnreadTally()
+    first_of = [math.inf if r["first"] is None else r["first"][0] for r in results]
+    for i in sorted(range(len(tasks)), key=lambda i: (first_of[i], tasks[i].path, tasks[i].start)):
+        r = results[i]
+        stats: ScanStats = r["stats"]
+        tally.add(tasks[i], stats, r["handed_on"])
+        engine.stats.merge(stats)
+    for r in results:
+        engine.book.merge(r["book"])
+        engine.allowed += r["allowed"]
+        engine.late += r["late"]
+        engine.detection_errors += r["errors"]
+    held = [r["held"] for r in results if r["held"]]
+    if held:
+        for det in engine.detections:
+            for h in held:
+                if det.card.id in h:
+                    n, until = h[det.card.id]
+                    det.held_back += n
+                    det.held_until = max(det.held_until, until)
+    engine.book.drain_changed()
+    note_unread(engine, paths, tally.lost(), tally.read())
+    return True
+
+
