@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import orjson
+
 from cloudward import parsers
 from cloudward.alerts import MAX_REMEMBERED_EVENTS
 from cloudward.analytics import k8s_owners
@@ -47,7 +49,7 @@ from cloudward.engine import CONTEXT_ACTIONS, Engine, RecentIds, _origin_parts
 from cloudward.events import ContainerEvent, Event
 from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
 from cloudward.parsers.base import Head
-from cloudward.runners.scan import FIRST_TIME_CHUNK, note_unread
+from cloudward.runners.scan import note_unread
 from cloudward.runners.workers import (
     MIN_RANGE_BYTES,
     Task,
@@ -60,15 +62,15 @@ from cloudward.runners.workers import (
 
 #: cards with state whose keys `_report` names and `check` compares (any other stateful card: no split)
 CHECKED_CARDS = frozenset({"K8S_KubeSystemContainer"})
-#: events of a file's head looked at to learn the kinds of a format of many dialects (JSON records)
-HEAD_EVENTS = 32
+#: records of a file's head looked at to learn the kinds of a format of many dialects (JSON records)
+HEAD_EVENTS = 8
 #: the last scan of this process that ran detection in workers: each task's worker CPU seconds (benchmarks)
 LAST_RUN: dict[str, Any] = {}
 
 
-def _event_kinds(engine: Engine, path: str, fmt: str | None) -> frozenset[str] | None:
+def _event_kinds(path: str, fmt: str | None, max_line_bytes: int) -> frozenset[str] | None:
     """The event kinds an input yields: those its format declares, or for a format of many dialects (JSON
-    records) those of the events of its head (None: not known, e.g. an unrecognized file or a stream)."""
+    records) those of the dialects of its head's records (None: not known, e.g. an unrecognized file or a stream)."""
     if path == "-" or not is_regular(path):
         return None
     if os.path.getsize(path) == 0:
@@ -76,7 +78,7 @@ def _event_kinds(engine: Engine, path: str, fmt: str | None) -> frozenset[str] |
     if fmt:
         chosen: Any = parsers.by_name(fmt)
     else:
-        src = InputFile(path, max_line_bytes=engine.config.max_line_bytes)
+        src = InputFile(path, max_line_bytes=max_line_bytes)
         try:
             src.open()
             chosen = parsers.sniff(Head.of(src))
@@ -89,18 +91,26 @@ def _event_kinds(engine: Engine, path: str, fmt: str | None) -> frozenset[str] |
     kinds = getattr(chosen, "kinds", None)
     if kinds:
         return frozenset(kinds)
-    ctx = engine.ctx.replaced(stats=ScanStats())
-    events = engine.decode_input(InputFile.for_config(path, engine.config), fmt, ctx, chunk=FIRST_TIME_CHUNK)
-    seen: set[str] = set()
+    return _json_head_kinds(path)
+
+
+def _json_head_kinds(path: str) -> frozenset[str] | None:
+    """For JSON records (a dialect per record): the kinds of the dialects that claim the head's records."""
     try:
-        for i, event in enumerate(events):
-            seen.add(type(event).__name__)
-            if i + 1 >= HEAD_EVENTS:
-                break
-    except (OSError, ValueError):
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
         return None
-    finally:
-        events.close()
+    seen: set[str] = set()
+    for line in head.split(b"\n")[:-1][:HEAD_EVENTS]:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            dialect = next((d for d in parsers.dialects() if d.claims(record)), None)
+            if dialect is not None:
+                seen.update(dialect.kinds)
     return frozenset(seen) or None
 
 
@@ -110,7 +120,7 @@ def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
         return False
     kinds: set[str] = set()
     for path in paths:
-        found = _event_kinds(engine, path, fmt)
+        found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None:
             return False
         kinds |= found
@@ -213,10 +223,11 @@ def run_task(task: Task) -> dict[str, Any]:
             "cpu": time.process_time() - started}
 
 
-def _empty(value: Any) -> bool:
-    """No keyed state: containers empty all the way down (numbers and strings beside them do not count)."""
+def _empty(value: Any, top: bool = True) -> bool:
+    """No keyed state: the state's own fields (the top dict) hold only empty containers; numbers and
+    strings beside them (a clock, a version) do not count. Below the top, any entry is state."""
     if isinstance(value, dict):
-        return all(_empty(v) for v in value.values())
+        return all(_empty(v, False) for v in value.values()) if top else not value
     if isinstance(value, list | tuple | set | frozenset):
         return len(value) == 0
     return True
@@ -227,12 +238,11 @@ def _report(engine: Engine, owners: OwnerIndex) -> dict[str, Any] | None:
     clusters: list[str] = []
     for det in engine.detections_set_up():
         body = det.state()
-        if not body or _empty(body):
-            continue
         if det.card.id == "K8S_KubeSystemContainer":
-            clusters = sorted((body.get("clusters") or {}).keys())
+            clusters = sorted(((body or {}).get("clusters") or {}).keys())
             continue
-        return None
+        if body and not _empty(body):
+            return None
     for obj in engine._stateful_shared().values():
         if obj is owners:
             continue

@@ -1,0 +1,261 @@
+"""Detection in the workers (`runners.detect`): taken only where the split provably changes nothing, and
+then exactly the alerts and counts of a one-process scan; every reason to fall back falls back."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloudward.config import Config
+from cloudward.runners import detect
+from cloudward.runners.scan import ScanRunner
+from cloudward.runners.workers import default_workers, plan
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture
+def used(monkeypatch):
+    """Whether each scan's workers detected (True) or the scan went another way (False)."""
+    taken: list[bool] = []
+    real = detect.feed_detected
+
+    def spy(*args, **kw):
+        done = real(*args, **kw)
+        taken.append(done)
+        return done
+
+    monkeypatch.setattr(detect, "feed_detected", spy)
+    return taken
+
+
+def _scan(paths, workers, **kw):
+    kw.setdefault("min_pool_bytes", 0)
+    runner = ScanRunner(Config(), workers=workers, **kw)
+    alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
+    s = runner.engine.stats
+    counts = (s.files, s.lines, s.events, s.skipped, s.rejected, dict(s.formats), s.uninspectable, s.duplicates,
+              [(r.where, r.reason) for r in s.rejections], runner.engine.allowed,
+              sorted((d.card.id, d.held_back, d.held_until) for d in runner.engine.detections_set_up() if d.held_back))
+    return alerts, counts
+
+
+def _assert_same(paths, workers=2, **kw):
+    one, one_counts = _scan(paths, 1)
+    many, many_counts = _scan(paths, workers, **kw)
+    assert [a["id"] for a in many] == [a["id"] for a in one]
+    for a, b in zip(one, many, strict=True):
+        assert b == a, a["alert_type"]
+    assert many_counts == one_counts
+    return one
+
+
+def _stamp(t: float) -> str:
+    hours, rest = divmod(int(t), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"2026-11-02T{hours % 24:02d}:{minutes:02d}:{seconds:02d}.{int(t * 1000) % 1000:03d}000Z"
+
+
+def _pod(name: str, ns: str, image: str, *, privileged: bool = False, owner: tuple[str, str] | None = None,
+         host_path: str | None = None) -> dict:
+    meta: dict = {"name": name, "namespace": ns}
+    if owner:
+        meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
+    container: dict = {"name": "app", "image": image}
+    if privileged:
+        container["securityContext"] = {"privileged": True}
+    spec: dict = {"containers": [container]}
+    if host_path:
+        spec["volumes"] = [{"name": "h", "hostPath": {"path": host_path}}]
+        container["volumeMounts"] = [{"name": "h", "mountPath": "/h"}]
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec}
+
+
+def _replicaset(name: str, ns: str, deployment: str, image: str) -> dict:
+    return {"kind": "ReplicaSet", "apiVersion": "apps/v1",
+            "metadata": {"name": name, "namespace": ns,
+                         "ownerReferences": [{"kind": "Deployment", "name": deployment, "controller": True}]},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+
+
+def _audit(i: int, t: float, verb: str, resource: str, ns: str, name: str, obj: dict | None = None, *,
+           audit_id: str | None = None, group: str = "") -> bytes:
+    ev: dict = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
+                "auditID": audit_id or f"00000000-0000-0000-0000-{i:012d}", "stage": "ResponseComplete",
+                "requestURI": f"/api/v1/namespaces/{ns}/{resource}/{name}", "verb": verb,
+                "user": {"username": "deploy-bot@acme.example", "groups": ["system:authenticated"]},
+                "sourceIPs": ["10.224.0.7"], "userAgent": "kubectl/v1.29.2",
+                "objectRef": {"resource": resource, "namespace": ns, "name": name, "apiGroup": group,
+                              "apiVersion": "v1"},
+                "responseStatus": {"metadata": {}, "code": 201 if verb == "create" else 200},
+                "requestReceivedTimestamp": _stamp(t), "stageTimestamp": _stamp(t)}
+    if obj is not None:
+        ev["requestObject"] = obj
+        ev["responseObject"] = obj
+    return orjson.dumps(ev) + b"\n"
+
+
+def _noise(i: int, t: float) -> bytes:
+    return _audit(i, t, ("get", "list", "watch")[i % 3], "configmaps", f"team-{i % 7}", f"cm-{i % 50}")
+
+
+ADMIN_BINDING = {"kind": "ClusterRoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1",
+                 "metadata": {"name": "backdoor"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "team-1"}]}
+
+
+def _attack(i: int, t: float, kind: int) -> bytes:
+    ns = f"team-{i % 5}"
+    if kind == 0:
+        return _audit(i, t, "create", "pods", ns, f"debug-{i % 3}", _pod(f"debug-{i % 3}", ns, "alpine:3",
+                                                                          privileged=True))
+    if kind == 1:
+        return _audit(i, t, "create", "pods", ns, f"miner-{i % 2}", _pod(f"miner-{i % 2}", ns,
+                                                                          "docker.io/metal3d/xmrig:latest"))
+    if kind == 2:
+        return _audit(i, t, "create", "pods", ns, "mounts", _pod("mounts", ns, "busybox", host_path="/etc"))
+    return _audit(i, t, "create", "clusterrolebindings", "", "backdoor", ADMIN_BINDING,
+                  group="rbac.authorization.k8s.io")
+
+
+def _day(path: Path, n: int = 3000, seed: int = 1, extra: dict[int, bytes] | None = None, cluster: str = "") -> Path:
+    """A cluster's audit log in time order: reads (dropped from their raw bytes) and attacks spread over it.
+    With `cluster`, its audit IDs are the cluster's own."""
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        for i in range(n):
+            t = i * 10.0
+            if extra and i in extra:
+                line = extra[i]
+            elif rng.random() < 0.03:
+                line = _attack(i, t, rng.randrange(4))
+            else:
+                line = _noise(i, t)
+            if cluster:
+                body = orjson.loads(line)
+                body["auditID"] = f"{cluster}-{body['auditID']}"
+                line = orjson.dumps(body) + b"\n"
+            fh.write(line)
+    return path
+
+
+def _ranges(path: Path) -> dict:
+    return {"min_range_bytes": path.stat().st_size // 8}
+
+
+def test_one_audit_log_split_in_byte_ranges_detects_in_the_workers(tmp_path, used):
+    log = _day(tmp_path / "audit.log")
+    assert len(plan([str(log)], 2, **_ranges(log))) == 4
+    alerts = _assert_same([log], **_ranges(log))
+    assert used == [True] and detect.LAST_RUN["why"] is None and len(detect.LAST_RUN["worker_cpu"]) == 4
+    assert {"K8S_PrivilegedContainer", "K8S_MaliciousContainerImage", "K8S_SensitiveMount",
+            "K8S_ClusterAdminBinding"} <= {a["alert_type"] for a in alerts}
+    # alerts of findings in every range: counts, first and last seen and evidence of the whole file
+    assert max(a["count"] for a in alerts) > 4
+
+
+def test_the_default_auto_detects_in_the_workers_too(tmp_path, used):
+    log = _day(tmp_path / "audit.log", seed=4)
+    _assert_same([log], workers="auto", **_ranges(log))
+    assert used == ([True] if default_workers() > 1 else [])
+
+
+def test_a_redelivered_event_in_another_range_falls_back(tmp_path, used):
+    again = _attack(5, 50.0, 0)
+    first = orjson.loads(again)
+    copy = dict(first, requestReceivedTimestamp=_stamp(25000.0), stageTimestamp=_stamp(25000.0))
+    log = _day(tmp_path / "audit.log", extra={5: again, 2500: orjson.dumps(copy) + b"\n"})
+    _assert_same([log], **_ranges(log))
+    assert used == [False] and detect.LAST_RUN["why"] == "one audit ID and stage in two tasks"
+
+
+def test_kube_system_baselines_in_two_ranges_fall_back(tmp_path, used):
+    def system(i: int, t: float, image: str) -> bytes:
+        return _audit(i, t, "create", "pods", "kube-system", f"proxy-{i}", _pod(f"proxy-{i}", "kube-system", image))
+
+    log = _day(tmp_path / "audit.log", extra={10: system(10, 100.0, "acme/agent:1"),
+                                               2900: system(2900, 29000.0, "evil/agent:1")})
+    _assert_same([log], **_ranges(log))
+    assert used == [False] and detect.LAST_RUN["why"] == "one cluster's kube-system baseline in two tasks"
+
+
+def test_kube_system_baseline_in_one_range_detects_in_the_workers(tmp_path, used):
+    def system(i: int, t: float, image: str) -> bytes:
+        return _audit(i, t, "create", "pods", "kube-system", f"proxy-{i}", _pod(f"proxy-{i}", "kube-system", image))
+
+    log = _day(tmp_path / "audit.log", extra={2800: system(2800, 28000.0, "acme/agent:1"),
+                                               2900: system(2900, 29000.0, "evil/agent:1")})
+    _assert_same([log], **_ranges(log))
+    assert used == [True]
+
+
+def test_an_owner_link_learnt_in_one_range_and_used_in_another_falls_back(tmp_path, used):
+    rs = _audit(20, 200.0, "create", "replicasets", "team-1", "web-x1", _replicaset("web-x1", "team-1", "web", "x"),
+                group="apps")
+    pod = _audit(2950, 29500.0, "create", "pods", "team-1", "web-x1-abcde",
+                 _pod("web-x1-abcde", "team-1", "alpine:3", privileged=True, owner=("ReplicaSet", "web-x1")))
+    log = _day(tmp_path / "audit.log", extra={20: rs, 2950: pod})
+    _assert_same([log], **_ranges(log))
+    assert used == [False]
+    assert detect.LAST_RUN["why"] == "an owner link recorded in one task and looked up in another"
+
+
+def test_lines_out_of_time_order_fall_back(tmp_path, used):
+    log = _day(tmp_path / "audit.log", extra={2990: _attack(2990, 5.0, 0)})
+    _assert_same([log], **_ranges(log))
+    assert used == [False] and detect.LAST_RUN["why"] == "out of order, or state that is not checked"
+
+
+def test_web_logs_do_not_start_this_pool(tmp_path, used, monkeypatch):
+    started: list[int] = []
+    monkeypatch.setattr(detect, "run_task", lambda task: started.append(1))
+    _assert_same([DATA / "web" / "mixed"])
+    assert used == [False] and not started
+
+
+@pytest.mark.parametrize("corpus", sorted(p for p in DATA.iterdir() if p.is_dir()), ids=lambda p: p.name)
+def test_every_corpus_gives_the_same_alerts(corpus, used):
+    _assert_same([corpus], min_range_bytes=1 << 12)
+
+
+def test_two_clusters_files_detect_in_the_workers(tmp_path, used):
+    a = _day(tmp_path / "a.log", n=800, seed=2, cluster="a")
+    b = _day(tmp_path / "b.log", n=800, seed=3, cluster="b")
+    _assert_same([b, a])
+    assert used == [True]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 400), st.integers(0, 3)), min_size=1, max_size=30),
+       st.integers(2, 3), st.integers(3, 12))
+def test_generated_audit_logs_over_ranges(tmp_path_factory, picks, workers, pieces):
+    """Attacks, redeliveries, kube-system pods, owner links and late lines anywhere: whichever way the scan
+    goes, the alerts and counts are a one-process scan's."""
+    folder = tmp_path_factory.mktemp("gen")
+    extra: dict[int, bytes] = {}
+    for what, at, kind in picks:
+        i = at
+        if what == 0:
+            extra[i] = _attack(i, i * 10.0, kind)
+        elif what == 1:  # a redelivery of the event at line `kind`
+            extra[i] = _attack(kind, kind * 10.0, 0)
+        elif what == 2:
+            extra[i] = _audit(i, i * 10.0, "create", "pods", "kube-system", f"p{kind}",
+                              _pod(f"p{kind}", "kube-system", f"img{kind}:1"))
+        elif what == 3:
+            extra[i] = _audit(i, i * 10.0, "create", "replicasets", "team-1", f"rs{kind}",
+                              _replicaset(f"rs{kind}", "team-1", f"d{kind}", "x"), group="apps")
+        elif what == 4:
+            extra[i] = _audit(i, i * 10.0, "create", "pods", "team-1", f"rs{kind}-abcde",
+                              _pod(f"rs{kind}-abcde", "team-1", "alpine", privileged=True,
+                                   owner=("ReplicaSet", f"rs{kind}")))
+        else:  # late
+            extra[i] = _attack(i, max(0.0, i * 10.0 - 300 * kind), kind)
+    log = _day(folder / "audit.log", n=400, seed=len(picks), extra=extra)
+    _assert_same([log], workers=workers, min_range_bytes=log.stat().st_size // pieces)
