@@ -214,7 +214,7 @@ def test_lines_out_of_time_order_fall_back(tmp_path, used):
 
 def test_web_logs_do_not_start_this_pool(tmp_path, used, monkeypatch):
     started: list[int] = []
-    monkeypatch.setattr(detect, "run_task", lambda task: started.append(1))
+    monkeypatch.setattr(detect, "run_task", lambda *task: started.append(1))
     _assert_same([DATA / "web" / "mixed"])
     assert used == [False] and not started
 

@@ -30,6 +30,7 @@ Why the result is the one-process result, or the scan falls back (nothing merged
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -56,7 +57,6 @@ from cloudward.runners.workers import (
     UnreadTally,
     count_newlines,
     decode_range,
-    number_ranges,
     plan,
 )
 
@@ -86,8 +86,8 @@ def _event_kinds(path: str, fmt: str | None, max_line_bytes: int) -> frozenset[s
             return None
         finally:
             src.close()
-        if chosen is None:
-            return None
+        if chosen is None:  # unrecognized: rejected whole, in a worker as in one process
+            return frozenset()
     kinds = getattr(chosen, "kinds", None)
     if kinds:
         return frozenset(kinds)
@@ -101,17 +101,28 @@ def _json_head_kinds(path: str) -> frozenset[str] | None:
             head = fh.read(1 << 20)
     except OSError:
         return None
-    seen: set[str] = set()
+    records: list[Any] = []
     for line in head.split(b"\n")[:-1][:HEAD_EVENTS]:
         try:
-            record = orjson.loads(line)
+            records.append(orjson.loads(line))
         except orjson.JSONDecodeError:
             continue
+    if not records and len(head) < 1 << 20:  # one small document (a list of records, or {"items": [...]})
+        try:
+            doc = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            doc = doc["items"]
+        records = (doc if isinstance(doc, list) else [doc])[:HEAD_EVENTS]
+    seen: set[str] = set()
+    for record in records:
         if isinstance(record, dict):
             dialect = next((d for d in parsers.dialects() if d.claims(record)), None)
             if dialect is not None:
                 seen.update(dialect.kinds)
-    return frozenset(seen) or None
+    # records no dialect claims are rejected, in a worker as in one process: they yield no kind
+    return frozenset(seen) if records else None
 
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
@@ -191,15 +202,44 @@ class _LoggedLinks(dict):  # type: ignore[type-arg]
 _WORKER: dict[str, Any] = {}
 
 
-def _init(config: Config, only: set[str] | None, intel: list[str]) -> None:
-    _WORKER.update(config=config, only=only, intel=intel)
+def _init(config: Config, only: set[str] | None, intel: list[str], newlines: Any = None) -> None:
+    _WORKER.update(config=config, only=only, intel=intel, newlines=newlines)
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """One task's whole scan in a fresh engine: its book, counts and the report the parent checks."""
+#: seconds a byte range waits for the newline counts of the ranges before it (then the scan falls back)
+COUNT_WAIT = 600.0
+
+
+def _numbered(index: int, task: Task, before: list[int], last: bool) -> Task | None:
+    """A byte range with the count of lines before it. Each range counts its own newlines first and
+    publishes the count (shared memory), then waits for the counts of the earlier ranges of its file:
+    those were handed to workers before it (the pool hands tasks out in order) and publish before they
+    decode, so nothing waits on a task that waits. The last range of a file counts nothing."""
+    import time
+
+    counts = _WORKER["newlines"]
+    counts[index] = 0 if last else count_newlines(task)
+    deadline = time.monotonic() + COUNT_WAIT
+    while any(counts[j] < 0 for j in before):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.0005)
+    return dataclasses.replace(task, lines_before=sum(counts[j] for j in before))
+
+
+def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str, Any] | None:
+    """One task's whole scan in a fresh engine: its book, counts and the report the parent checks (None:
+    the counts of the ranges before it never came)."""
+    import resource
     import time
 
     started = time.process_time()
+    began = time.perf_counter()
+    if not task.whole:
+        numbered = _numbered(index, task, before, last)
+        if numbered is None:
+            return None
+        task = numbered
     engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
                     defer_cards=True)
     owners = OwnerIndex()
@@ -220,7 +260,8 @@ def run_task(task: Task) -> dict[str, Any]:
             "book": engine.book.state(), "allowed": engine.allowed, "late": engine.late,
             "errors": engine.detection_errors,
             "held": {d.card.id: (d.held_back, d.held_until) for d in engine.detections_set_up() if d.held_back},
-            "cpu": time.process_time() - started}
+            "cpu": time.process_time() - started, "span": (began, time.perf_counter()),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _empty(value: Any, top: bool = True) -> bool:
@@ -319,6 +360,7 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     """Scan `paths` with detection in `workers` processes and merge the books into `engine` (which then only
     finishes). False when the split is not provably exact (nothing merged: the caller scans another way)."""
     paths = list(paths)
+    LAST_RUN.clear()
     if workers < 2:
         return False
     skipped: list[tuple[str, str]] = []
@@ -331,23 +373,33 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
                  min_range_bytes=min_range_bytes, count_lines=False)
     if len(tasks) < 2:
         return False
+    import time
+
+    began = time.perf_counter()
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    newlines = ctx.Array("q", [-1] * len(tasks), lock=False)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                             initargs=(engine.config, only, list(intel or []))) as pool:
-        ranges = [i for i, t in enumerate(tasks) if not t.whole]
-        counts = dict(zip(ranges, pool.map(count_newlines, [tasks[i] for i in ranges]), strict=True))
-        tasks = number_ranges(tasks, [counts.get(i, 0) for i in range(len(tasks))])
-        # biggest first: the last task to start is a small one
-        order = sorted(range(len(tasks)), key=lambda i: -((tasks[i].end or os.path.getsize(tasks[i].path))
-                                                          - tasks[i].start))
-        futures = {i: pool.submit(run_task, tasks[i]) for i in order}
+                             initargs=(engine.config, only, list(intel or []), newlines)) as pool:
+        # earlier ranges of the same file, for each range (their counts number its lines)
+        before: list[list[int]] = []
+        last: list[bool] = []
+        for i, task in enumerate(tasks):
+            mine = [j for j in range(i) if not tasks[j].whole and tasks[j].path == task.path]
+            before.append(mine)
+            last.append(not task.whole and not any(not t.whole and t.path == task.path for t in tasks[i + 1:]))
+        # in task order (each range waits only for ranges handed out before it)
+        futures = [pool.submit(run_task, i, task, before[i], last[i]) for i, task in enumerate(tasks)]
         try:
-            results = [futures[i].result() for i in range(len(tasks))]
+            done = [f.result() for f in futures]
         except Exception:  # a worker failed or died (out of memory): the caller scans another way
             return False
-    LAST_RUN.clear()
-    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], why=check(tasks, results))
+    if any(r is None for r in done):
+        return False
+    results: list[dict[str, Any]] = done  # type: ignore[assignment]
+    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], worker_rss_mb=[r["rss_mb"] for r in results],
+                    spans=[r["span"] for r in results], began=began,
+                    why=check(tasks, results))
     if LAST_RUN["why"] is not None:
         return False
     for path, reason in skipped:

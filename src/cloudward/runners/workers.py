@@ -29,7 +29,6 @@ import gc
 import io
 import itertools
 import math
-import mmap
 import multiprocessing
 import os
 import pickle
@@ -161,45 +160,33 @@ def split_file(path: str, pieces: int, fmt: str, *, count_lines: bool = True) ->
 def count_newlines(task: Task) -> int:
     """Newlines in a task's byte range (0 for a whole input).
 
-    Each 4 MiB block is walked from newline to newline (`find` is memchr: lines of audit records are KBs
-    long) until 4096 lines were found in it; a block of short lines is counted whole (`bytes.count`)."""
+    Read in 4 MiB blocks into one buffer; each block is walked from newline to newline (`find` is
+    memchr: audit records are KBs long) until 4096 were found in it, and a block of short lines is
+    counted whole (`count`)."""
     if task.whole:
         return 0
-    try:
-        with open(task.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            pos, end = task.start, min(task.end or 0, len(mm))
-            n = 0
-            find = mm.find
-            while pos < end:
-                stop = min(end, pos + (1 << 22))
-                found = 0
-                while found < 4096:
-                    at = find(b"\n", pos, stop)
-                    if at < 0:
-                        pos = stop
-                        break
-                    found += 1
-                    pos = at + 1
-                else:
-                    n += mm[pos:stop].count(b"\n")
-                    pos = stop
-                n += found
-            return n
-    except (OSError, ValueError):  # (an empty file cannot be mapped; the decoder reports what it meets)
-        return _count_read(task)
-
-
-def _count_read(task: Task) -> int:
+    buf = bytearray(1 << 22)
+    view = memoryview(buf)
     n = 0
-    with open(task.path, "rb") as fh:
+    with open(task.path, "rb", buffering=0) as fh:
         fh.seek(task.start)
         left = task.end - task.start  # type: ignore[operator]
+        find = buf.find
         while left > 0:
-            block = fh.read(min(1 << 22, left))
-            if not block:
+            got = fh.readinto(view[:min(len(buf), left)])
+            if not got:
                 break
-            n += block.count(b"\n")
-            left -= len(block)
+            left -= got
+            pos = found = 0
+            while found < 4096:
+                at = find(b"\n", pos, got)
+                if at < 0:
+                    break
+                found += 1
+                pos = at + 1
+            else:
+                n += buf.count(b"\n", pos, got)
+            n += found
     return n
 
 
@@ -296,30 +283,46 @@ def _take_out(stats: ScanStats, extra: ScanStats) -> None:
 
 
 class _RangeReader(io.RawIOBase):
-    """`prefix`, then bytes [start, end) of an open file, read as the decoder asks (no copy of the range)."""
+    """`prefix`, then bytes [start, end) of an open file, as one seekable raw stream (read as the decoder
+    asks: no copy of the range, and under a `BufferedReader` no layer more than a whole file has)."""
 
     def __init__(self, prefix: bytes, fh: BinaryIO, start: int, end: int) -> None:
-        self._prefix = memoryview(prefix)
+        self._prefix = prefix
         self._fh = fh
+        self._start = start
+        self._size = len(prefix) + end - start
+        self._pos = 0
         fh.seek(start)
-        self._left = end - start
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        self._fh.seek(self._start + max(0, self._pos - len(self._prefix)))
+        return self._pos
+
     def readinto(self, buf: Any) -> int:
-        n = 0
-        if self._prefix:
-            n = min(len(buf), len(self._prefix))
-            buf[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            if n == len(buf):
-                return n
-        want = min(len(buf) - n, self._left)
+        want = min(len(buf), self._size - self._pos)
         if want <= 0:
-            return n
-        got = self._fh.readinto(memoryview(buf)[n:n + want]) or 0
-        self._left -= got
+            return 0
+        n = 0
+        lead = len(self._prefix)
+        if self._pos < lead:
+            n = min(want, lead - self._pos)
+            buf[:n] = self._prefix[self._pos:self._pos + n]
+            self._pos += n
+            if n == want:
+                return n
+        got = self._fh.readinto(memoryview(buf)[n:want]) or 0
+        self._pos += got
         return n + got
 
     def close(self) -> None:
@@ -341,7 +344,7 @@ class _RangeInput(InputFile):
         return len(prefix) + end - start
 
     def _open_raw(self) -> BinaryIO:
-        return _RangeReader(*self._range)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(*self._range), buffer_size=1 << 16)  # type: ignore[return-value]
 
 
 def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
