@@ -5,14 +5,14 @@ Every measurement runs in a child process (wall time and that child's peak RSS f
 figure is printed the run checks it: the scan read every line of the inputs, raised alerts, and the
 2-worker scan and the Spark job reported exactly the alerts (ids and counts) of the 1-worker scan.
 
-    python benchmarks/scale_bench.py                  # 200,000 events per family
-    python benchmarks/scale_bench.py --events 50000 --no-spark
+    python benchmarks/scale_bench.py                  # 1,000,000 lines per family (2 GB of audit JSON)
+    python benchmarks/scale_bench.py --events 200000 --no-spark   # a small run
     python benchmarks/scale_bench.py --no-spark --baseline /work/main/.venv/bin/python --repeat 3
 The auditd logs are four hosts' (one file each, `node=` on every line, as a forwarding collector writes
 them) and the Tetragon export one file per node of four (each pod on one node): the inputs a fleet's host
 telemetry arrives as, and what `--workers` partitions by host. "2 workers ran as" says which way the
-scan went: host partitions (detections in the workers), decode pool (workers decode, the parent
-detects) or one process.
+scan went: host partitions or detection in workers (detections in the workers, books merged), decode
+pool (workers decode, the parent detects) or one process.
 Data is generated once into benchmarks/out/scale/ by the generators of the other benchmarks.
 """
 
@@ -39,22 +39,31 @@ from cloudward.config import Config
 started = time.perf_counter()
 cpu_started = time.process_time()
 worker_cpu = []
+worker_rss = []
 path_taken = "one process"
 if mode == "scan":
     from cloudward.runners.scan import ScanRunner
     if workers > 1:
         path_taken = "decode pool"
-    try:  # which way a scan went (this tree: host partitions; main's tree has no such module)
-        from cloudward.runners import partition
-        real = partition.feed_partitioned
+    def watch(module, name, label):  # which way a scan went (main's tree may lack the module)
+        real = getattr(module, name)
         def spy(*a, **k):
             global path_taken
             done = real(*a, **k)
             if done:
-                path_taken = "host partitions"
-                worker_cpu.extend(partition.LAST_RUN.get("worker_cpu", ()))
+                path_taken = label
+                worker_cpu.extend(module.LAST_RUN.get("worker_cpu", ()))
+                worker_rss.extend(module.LAST_RUN.get("worker_rss_mb", ()))
             return done
-        partition.feed_partitioned = spy
+        setattr(module, name, spy)
+    try:
+        from cloudward.runners import partition
+        watch(partition, "feed_partitioned", "host partitions")
+    except ImportError:
+        pass
+    try:
+        from cloudward.runners import detect
+        watch(detect, "feed_detected", "detection in workers")
     except ImportError:
         pass
     runner = ScanRunner(Config(), workers="auto" if workers == 0 else workers)
@@ -86,7 +95,7 @@ else:
     session.stop()
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": stats.lines, "events": stats.events,
                   "startup": locals().get("startup", 0.0), "path": path_taken,
-                  "own_cpu": time.process_time() - cpu_started, "worker_cpu": worker_cpu,
+                  "own_cpu": time.process_time() - cpu_started, "worker_cpu": worker_cpu, "worker_rss": worker_rss,
                   "alerts": sorted([a.id, a.count] for a in alerts)}))
 """
 
@@ -191,7 +200,8 @@ def measure(mode: str, workers: int, paths: list[Path], python: str = sys.execut
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=1_000_000,
+                    help="lines per family (default 1,000,000: a day of a busy cluster's or sites' logs)")
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--family", action="append", help="only these families (repeatable)")
     ap.add_argument("--baseline", metavar="PYTHON",
@@ -200,9 +210,10 @@ def main() -> int:
     args = ap.parse_args()
     families = generate(args.events)
     load_start = os.getloadavg()
-    rows = ["| family | lines | 1 worker | 2 workers | speed-up "
-            "| CPU s: 1 worker / 2 workers' critical path | 2 workers ran as | default (auto) "
-            "| parse only | peak RSS 1 / 2 (parent) | baseline 1 → 2 workers | Spark local[2] (after start-up) |",
+    rows = ["| family | lines (events kept) | 1 worker | 2 workers | **speed-up** | default (auto) "
+            "| parse only, 1 process | 2 workers ran as | CPU s: 1 worker / 2 workers' critical path "
+            "| peak RSS MB: 1 worker / 2 workers' parent / largest worker | baseline 1 → 2 workers "
+            "| Spark local[2] (after start-up) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     startup = None
 
@@ -251,11 +262,12 @@ def main() -> int:
                         f"= {one['own_cpu'] / crit:.2f}x")
         else:
             cpu_cell = f"{one['cpu']:.1f} / {two['cpu']:.1f} (all processes)"
-        rows.append(f"| {name} | {lines:,} lines, {n:,} events after prefilters | "
+        worker_rss = f"{max(two['worker_rss']):.0f}" if two.get("worker_rss") else "-"
+        rows.append(f"| {name} | {lines:,} ({n:,}) | "
                     f"{lines / t1:,.0f} lines/s ({t1:.2f} s) | {lines / t2:,.0f} lines/s ({t2:.2f} s) | "
-                    f"**{t1 / t2:.2f}x** | {cpu_cell} | {two['path']} | "
-                    f"{ta:.2f} s ({t1 / ta:.2f}x, {auto['path']}) | {lines / tp:,.0f} lines/s | "
-                    f"{rss1:.0f} / {rss2:.0f} MB | {base_cell} | {spark_cell} |")
+                    f"**{t1 / t2:.2f}x** | {lines / ta:,.0f} lines/s ({t1 / ta:.2f}x, {auto['path']}) | "
+                    f"{lines / tp:,.0f} lines/s ({tp:.2f} s) | {two['path']} | {cpu_cell} | "
+                    f"{rss1:.0f} / {rss2:.0f} / {worker_rss} | {base_cell} | {spark_cell} |")
         print(rows[-1], file=sys.stderr, flush=True)
     print("\n".join(rows))
     if startup is not None:

@@ -153,7 +153,7 @@ def test_one_audit_log_split_in_byte_ranges_detects_in_the_workers(tmp_path, use
     log = _day(tmp_path / "audit.log")
     assert len(plan([str(log)], 2, **_ranges(log))) == 4
     alerts = _assert_same([log], **_ranges(log))
-    assert used == [True] and detect.LAST_RUN["why"] is None and len(detect.LAST_RUN["worker_cpu"]) == 4
+    assert used == [True] and detect.LAST_RUN["why"] is None and len(detect.LAST_RUN["task_cpu"]) == 4
     assert {"K8S_PrivilegedContainer", "K8S_MaliciousContainerImage", "K8S_SensitiveMount",
             "K8S_ClusterAdminBinding"} <= {a["alert_type"] for a in alerts}
     # alerts of findings in every range: counts, first and last seen and evidence of the whole file

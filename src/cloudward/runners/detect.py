@@ -260,7 +260,7 @@ def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str,
             "book": engine.book.state(), "allowed": engine.allowed, "late": engine.late,
             "errors": engine.detection_errors,
             "held": {d.card.id: (d.held_back, d.held_until) for d in engine.detections_set_up() if d.held_back},
-            "cpu": time.process_time() - started, "span": (began, time.perf_counter()),
+            "cpu": time.process_time() - started, "span": (began, time.perf_counter()), "pid": os.getpid(),
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -397,8 +397,13 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     if any(r is None for r in done):
         return False
     results: list[dict[str, Any]] = done  # type: ignore[assignment]
-    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], worker_rss_mb=[r["rss_mb"] for r in results],
-                    spans=[r["span"] for r in results], began=began,
+    cpu: dict[int, float] = {}
+    rss: dict[int, float] = {}
+    for r in results:  # per worker process (each ran some of the tasks)
+        cpu[r["pid"]] = cpu.get(r["pid"], 0.0) + r["cpu"]
+        rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["rss_mb"])
+    LAST_RUN.update(worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()),
+                    task_cpu=[r["cpu"] for r in results], spans=[r["span"] for r in results], began=began,
                     why=check(tasks, results))
     if LAST_RUN["why"] is not None:
         return False

@@ -253,7 +253,13 @@ def _scan_group(config: Config, only: set[str] | None, intel: list[str], paths: 
     stats.rejections = []
     return {"book": engine.book.state(), "stats": stats, "keys": watched.keys(), "per_file": per_file,
             "tail": tail, "lost": lost, "errors": engine.detection_errors, "cpu": time.process_time() - started,
-            "events": watched.n}
+            "events": watched.n, "rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _bounds() -> tuple[int, int]:
@@ -313,7 +319,8 @@ def feed_partitioned(engine: Engine, paths: Iterable[str], fmt: str | None, work
     if len(results) < len(done):
         return False
     LAST_RUN.clear()
-    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], groups=[len(g) for g in groups])
+    LAST_RUN.update(worker_cpu=[r["cpu"] for r in results], groups=[len(g) for g in groups],
+                    worker_rss_mb=[r["rss_mb"] for r in results])
     if sum(r["events"] for r in results) >= pids:
         return False  # one engine's process tree and pid table would forget entries that partitions keep
     owner: dict[str, int] = {}
