@@ -129,24 +129,22 @@ def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
     """Whether every card that may see the events of these inputs is stateless or checked (see module doc)."""
     if engine.hold or engine.config.section("sigma"):
         return False
-    kinds: set[str] = set()
-    for path in paths:
+    from cloudward import events as event_module
+
+    judged: set[str] = set()
+    for path in paths:  # (stops at the first input whose kinds have a card it cannot check)
         found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None:
             return False
-        kinds |= found
-    if not kinds:
-        return False
-    from cloudward import events as event_module
-
-    classes = {getattr(event_module, name, None) for name in kinds}
-    if None in classes:
-        return False
-    for kind in classes:
-        for det in engine._by_kind[kind]:  # (sets the kind's cards up, as its first event would)
-            if type(det).state is not Detection.state and det.card.id not in CHECKED_CARDS:
+        for name in found - judged:
+            judged.add(name)
+            kind = getattr(event_module, name, None)
+            if kind is None:
                 return False
-    return True
+            for det in engine._by_kind[kind]:  # (sets the kind's cards up, as its first event would)
+                if type(det).state is not Detection.state and det.card.id not in CHECKED_CARDS:
+                    return False
+    return bool(judged)
 
 
 class _InOrder:
