@@ -31,6 +31,7 @@ Why the result is the one-process result, or the scan falls back (nothing merged
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import multiprocessing
 import os
@@ -377,6 +378,17 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     newlines = ctx.Array("q", [-1] * len(tasks), lock=False)
+    # what the parent holds out of the collector's way before the fork: a worker's collections then do not
+    # touch (and copy) every inherited page
+    gc.freeze()
+    try:
+        return _pool(engine, paths, tasks, workers, ctx, newlines, skipped, only, intel, began)
+    finally:
+        gc.unfreeze()
+
+
+def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any, newlines: Any,
+          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
                              initargs=(engine.config, only, list(intel or []), newlines)) as pool:
         # earlier ranges of the same file, for each range (their counts number its lines)
