@@ -249,6 +249,8 @@ def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str,
         watched = _InOrder(engine.decode_input(src, task.fmt), True)
         engine.feed(watched)
     else:
+        # the identity a whole file's decoding gives the book (it counts line evidence as seen under it)
+        engine.book.identities[task.path] = InputFile(task.path).identity
         watched = _InOrder(decode_range(engine, task), False)
         engine.feed(watched)
     engine.advance(None)
@@ -419,6 +421,8 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
         return False
     for path, reason in skipped:
         engine.stats.reject(f"{path}:0", reason)
+    for task in tasks:
+        engine.book.identities.setdefault(task.path, InputFile(task.path).identity)
     tally = UnreadTally()
     first_of = [math.inf if r["first"] is None else r["first"][0] for r in results]
     for i in sorted(range(len(tasks)), key=lambda i: (first_of[i], tasks[i].path, tasks[i].start)):
