@@ -21,7 +21,8 @@ CORPORA = sorted(p for p in DATA.iterdir() if p.is_dir())
 def _scan(paths, workers: int, **kw):
     kw.setdefault("min_pool_bytes", 0)  # the pool even for these small inputs
     runner = ScanRunner(Config(), workers=workers, **kw)
-    alerts = [a.to_dict() for a in runner.run([str(p) for p in paths])]
+    # with the book's own record of which events it counted (what a store keeps and a merge dedups on)
+    alerts = [dict(a.to_dict(), seen=sorted(a.seen_events)) for a in runner.run([str(p) for p in paths])]
     stats = runner.engine.stats
     counts = (stats.files, stats.lines, stats.events, stats.skipped, stats.rejected, dict(stats.formats),
               stats.uninspectable, stats.duplicates, [(r.where, r.reason) for r in stats.rejections])

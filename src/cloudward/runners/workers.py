@@ -567,6 +567,9 @@ def feed_parallel(engine: Engine, paths: Iterable[str], fmt: str | None, workers
         feed_paths(engine, paths, fmt, ordered=True)
         return tasks
     tally = UnreadTally()
+    # the identities a one-process decode gives the book (this engine counts the line evidence as seen)
+    for task in tasks:
+        engine.book.identities.setdefault(task.path, InputFile(task.path).identity)
     # fork where there is one: workers start with the parent's modules and packaged data lists loaded
     # (a fresh interpreter pays ~1.5 s for those); the parent runs no threads while it forks
     methods = multiprocessing.get_all_start_methods()
