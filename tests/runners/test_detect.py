@@ -40,7 +40,8 @@ def _scan(paths, workers, **kw):
     # with the book's own record of which events it counted (what a store keeps and a merge dedups on)
     alerts = [dict(a.to_dict(), seen=sorted(a.seen_events)) for a in runner.run([str(p) for p in paths])]
     s = runner.engine.stats
-    counts = (s.files, s.lines, s.events, s.skipped, s.rejected, dict(s.formats), s.uninspectable, s.duplicates,
+    counts = (s.files, s.lines, s.events, s.skipped, s.ignored, s.bytes_read, s.rejected, dict(s.formats),
+              s.uninspectable, s.duplicates,
               [(r.where, r.reason) for r in s.rejections], runner.engine.allowed,
               sorted((d.card.id, d.held_back, d.held_until) for d in runner.engine.detections_set_up() if d.held_back))
     return alerts, counts

@@ -24,7 +24,8 @@ def _scan(paths, workers: int, **kw):
     # with the book's own record of which events it counted (what a store keeps and a merge dedups on)
     alerts = [dict(a.to_dict(), seen=sorted(a.seen_events)) for a in runner.run([str(p) for p in paths])]
     stats = runner.engine.stats
-    counts = (stats.files, stats.lines, stats.events, stats.skipped, stats.rejected, dict(stats.formats),
+    counts = (stats.files, stats.lines, stats.events, stats.skipped, stats.ignored, stats.bytes_read, stats.rejected,
+              dict(stats.formats),
               stats.uninspectable, stats.duplicates, [(r.where, r.reason) for r in stats.rejections])
     return alerts, counts
 

@@ -274,7 +274,7 @@ def _parse(chosen: Any, src: InputFile, ctx: Any) -> Iterator[Event]:
 def _take_out(stats: ScanStats, extra: ScanStats) -> None:
     """Subtract from `stats` the counts of `extra` (what a range's borrowed first line alone added):
     the plain counters, and the per-reason and per-format tallies, dropping keys that fall to zero."""
-    for name in ("lines", "skipped", "rejected", "uninspectable", "duplicates"):
+    for name in ("lines", "skipped", "ignored", "rejected", "uninspectable", "duplicates", "bytes_read"):
         setattr(stats, name, getattr(stats, name) - getattr(extra, name))
     for counter, less in ((stats.reject_reasons, extra.reject_reasons), (stats.formats, extra.formats)):
         counter.subtract(less)
