@@ -1,8 +1,10 @@
 """Where a `scan --workers N` run spends its time: engine start, feeding, finishing (what is still held
 runs), and inside the feed: for host partitions the parent's look at each file's head, each worker's CPU
+(for detection in workers: when each task ran and its CPU)
 and the merge of the alert books; for the decode pool the parent's unpacking and merging of checkpoints.
 
     python benchmarks/scale_phases.py 2 benchmarks/out/scale/tetragon-100000-4nodes   # host partitions
+    python benchmarks/scale_phases.py 2 benchmarks/out/scale/audit-1000000.log        # detection in workers
     python benchmarks/scale_phases.py 2 benchmarks/out/scale/combined-100000          # decode pool
     python benchmarks/scale_phases.py 1 benchmarks/out/scale/combined-100000          # the one-process form
 Run them side by side: other load on the machine moves both. CPU seconds are printed next to wall time.
@@ -17,7 +19,7 @@ from typing import Any
 from cloudward.alerts import AlertBook
 from cloudward.config import Config
 from cloudward.engine import Engine
-from cloudward.runners import partition, workers
+from cloudward.runners import detect, partition, workers
 from cloudward.runners.scan import ScanRunner, feed_paths, finish
 
 SPENT: dict[str, float] = {}
@@ -47,6 +49,11 @@ def main() -> int:
         if partition.feed_partitioned(runner.engine, paths, None, n):
             cpu = ", ".join(f"{c:.2f}" for c in partition.LAST_RUN["worker_cpu"])
             way = f"host partitions, worker CPU {cpu} s"
+        elif detect.feed_detected(runner.engine, paths, None, n):
+            run = detect.LAST_RUN
+            spans = ", ".join(f"{a - t1:.2f}-{b - t1:.2f}" for a, b in run["spans"])
+            cpu = ", ".join(f"{c:.2f}" for c in run["task_cpu"])
+            way = f"detection in workers, tasks at {spans} s, task CPU {cpu} s"
         else:
             way = "decode pool"
             workers.feed_parallel(runner.engine, paths, None, n,
