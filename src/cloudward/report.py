@@ -99,8 +99,18 @@ def print_summary(out: SummaryWriter, pipe: Pipeline, alerts: list[Alert], secon
         out.print(
             f"{stats.uninspectable:,} mutating Kubernetes requests were logged without a body (Metadata level) "
             f"and could not be inspected: {AUDIT_POLICY_HINT}.", style="yellow")
+    engine = getattr(pipe, "engine", pipe)
+    if getattr(engine, "late", 0):
+        settings = engine.settings
+        spilled = (f"; the reorder buffer filled up {engine.spills:,} time(s) (max_held_events = "
+                   f"{settings.max_held_events:,})" if engine.spills else "")
+        out.print(
+            f"{engine.late:,} event(s) ran out of time order: they came after events more than the allowed "
+            f"lateness ({settings.allowed_lateness:g} s) newer had already run{spilled}. Windowed alerts may "
+            f"differ from an ordered run; raise [engine] max_held_events when many files overlap in time.",
+            style="yellow")
     # cards an engine never set up (it read nothing) held nothing back
-    for det in getattr(pipe, "engine", pipe).detections_set_up():
+    for det in engine.detections_set_up():
         if det.held_back:
             period = det.params.get("learning_period", "")
             out.print(
