@@ -69,6 +69,11 @@ if mode == "scan":
         watch(detect, "feed_detected", "detection in workers")
     except ImportError:
         pass
+    try:
+        from cloudward.runners import shuffle
+        watch(shuffle, "feed_shuffled", "detection in workers, shuffle by key")
+    except ImportError:
+        pass
     runner = ScanRunner(Config(), workers="auto" if workers == 0 else workers)
     if workers == 0 and runner.workers > 1:
         path_taken = "one process (auto)"

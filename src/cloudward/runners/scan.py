@@ -188,6 +188,11 @@ class ScanRunner:
                 if detect.feed_detected(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
                                         **extra):
                     return finish(self.engine, self.store, min_severity)
+                from cloudward.runners import shuffle
+
+                # web logs: detection in the workers, the keyed cards after a shuffle by key (`runners.shuffle`)
+                if shuffle.feed_shuffled(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
+                    return finish(self.engine, self.store, min_severity)
             if not self.auto:  # asked for: the pool decodes, this engine detects (`runners.workers`)
                 workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
                                       **extra)

@@ -1,0 +1,574 @@
+"""`cloudward scan --workers N` for web logs: detection in the workers, with a shuffle by key.
+
+    plan ─► one task per file
+    pass 1 (pool): a fresh Engine per file ─► decode, prefilter, the stateless cards ─► its alert book,
+                   and, for each keyed card, the events it was offered, put in buckets by the card's key
+    parent: checks the files came in time order; works out the order one process would run every event
+    pass 2 (pool): one task per bucket ─► the keyed cards over their events of that bucket, in that order
+    parent: merges the books of both passes (a book is a function of its set of findings)
+
+The web cards keep state by keys that cross files: the scanner card (`AppServices_ScanSensitivePage`)
+by source address (its windows and cross-site profiles need every site of one address), the others by
+site (a site's rotated logs are several files) - and WpThemeInjection by theme file when FTP logs come
+along (such inputs do not start this pool). What a keyed card decides for one key depends only on the
+events of that key, in the order they run, and on no other key (checked below: the bounds that couple
+keys are not reached). So the events of one key can run in any process, as long as they run in the
+order one process would run them.
+
+That order is worked out, not assumed. One process reads the files by first event time, holds their
+events in its reorder buffer, releases them in (time, origin) order after each file up to the next
+file's first event, and past `max_held_events` runs the older half early and what comes later and older
+at once ("late", out of time order). Pass 1 hands back the time of every event of each file (eight bytes
+each) and checks that each file's events came in the engine's order; the parent replays that buffer
+(`one_process_order`) and gives every event its place in the one-process run. Pass 2 runs each bucket
+in that order. So a scan whose one-process run spills gets the one-process result too, spill included.
+
+Why pass 2 is the one-process result for the keyed cards:
+- a card's state per key is a function of the key's events in run order (each card declares its key in
+  `KEYS`; a web summary carries entries of several addresses: it is cut into one summary per bucket, the
+  entries of each address in their order);
+- the caps that make keys share state are not reached (addresses tracked, remembered hits, sites); and
+  when some event runs out of time order, no window sweep ran in one process either (a sweep drops old
+  windows a late event could still have met);
+- no card failed on an event (its rejection would stand elsewhere in the order), no stateful enricher
+  touches web events, and every other card of these kinds is stateless (its findings depend on its event).
+Otherwise the caller scans another way (nothing merged).
+
+Web logs are split by file only: a byte range would start without the decoder's recently active
+addresses, whose ordinary requests it summarizes (a count that moves the scanner card's error ratio).
+"""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import gc
+import marshal
+import math
+import multiprocessing
+import os
+import pickle
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from cloudward.alerts import MAX_REMEMBERED_EVENTS
+from cloudward.config import Config
+from cloudward.detections.base import Detection
+from cloudward.engine import Engine
+from cloudward.events import Event, HttpRequest, HttpSummary
+from cloudward.inputs import InputFile, ScanStats, expand_paths
+from cloudward.runners.detect import _event_kinds, _InOrder, _report
+from cloudward.runners.scan import note_unread
+from cloudward.runners.workers import Task, UnreadTally
+
+
+def _address(event: Event) -> str:
+    return event.client_ip  # type: ignore[attr-defined]
+
+
+def _site(event: Event) -> str:
+    return event.site  # type: ignore[attr-defined]
+
+
+#: the keyed cards that run in pass 2, and the key of the events each is offered (summaries: per entry)
+KEYS: dict[str, Callable[[Event], str]] = {
+    "AppServices_ScanSensitivePage": _address,
+    "AppServices_AnomalousPageAccess": _site,
+    "AppServices_WebFingerprinting": _site,  # (its windows are per site and address: a site holds them all)
+    "AppServices_WpThemeInjection": _site,  # (theme edits; its FTP half is never fed: FTP inputs do not come here)
+}
+#: the event kinds web logs yield; inputs of any other kind do not start this pool
+WEB_KINDS = frozenset({"HttpRequest", "HttpSummary"})
+#: buckets per worker (more than one evens out buckets of different weight)
+BUCKETS_PER_WORKER = 2
+#: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
+LAST_RUN: dict[str, Any] = {}
+
+
+def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
+    """Whether these inputs are web logs whose every card is stateless or keyed in `KEYS`."""
+    if engine.hold or engine.config.section("sigma"):
+        return False
+    for path in paths:
+        found = _event_kinds(path, fmt, engine.config.max_line_bytes)
+        if found is None or not found <= WEB_KINDS:
+            return False
+    for kind in (HttpRequest, HttpSummary):
+        for enr in engine._enrichers_by_kind.get(kind, ()):
+            if callable(getattr(enr, "state", None)):
+                return False
+        for det in engine._by_kind[kind]:
+            if type(det).state is not Detection.state and det.card.id not in KEYS:
+                return False
+    return True
+
+
+def bucket_of(key: str, buckets: int) -> int:
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % buckets
+
+
+# -- pass 1 ------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init(config: Config, only: set[str] | None, intel: list[str]) -> None:
+    _WORKER.update(config=config, only=only, intel=intel)
+
+
+class _Numbered(_InOrder):
+    """`_InOrder`, also noting each event's place in the file (by object id while it lives) and its time."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        super().__init__(events, True)
+        self.place: dict[int, int] = {}
+        self.times = array.array("d")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        place = self.place
+        times = self.times
+        for event in super().__iter__():
+            place[id(event)] = len(times)
+            times.append(event.time)
+            yield event
+
+
+#: the fields of the two web kinds, in the order a record carries them (`_encode`)
+_HTTP_FIELDS = tuple(f.name for f in dataclasses.fields(HttpRequest))
+_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(HttpSummary))
+_KINDS = (HttpRequest, HttpSummary)
+_CARD_CODES = tuple(KEYS)
+
+
+class _Bucket:
+    """The events of one bucket of one file: each event once (by its place in the file), and which keyed
+    card was offered which, in the order they were offered."""
+
+    __slots__ = ("events", "offers")
+
+    def __init__(self) -> None:
+        self.events: dict[int, Event] = {}
+        self.offers: list[tuple[int, int]] = []
+
+    def encode(self) -> bytes:
+        """Plain tuples of the events' fields (marshal: no object to reduce), pickle when a value is beyond
+        marshal (an enricher's object)."""
+        rows = []
+        for seq, event in self.events.items():
+            kind = type(event)
+            names = _HTTP_FIELDS if kind is HttpRequest else _SUMMARY_FIELDS
+            rows.append((seq, _KINDS.index(kind), tuple([getattr(event, n) for n in names])))
+        body = (rows, self.offers)
+        try:
+            return b"M" + marshal.dumps(body)
+        except ValueError:
+            return b"P" + pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(blob: bytes) -> tuple[dict[int, Event], list[tuple[int, int]]]:
+    rows, offers = marshal.loads(memoryview(blob)[1:]) if blob[:1] == b"M" else pickle.loads(memoryview(blob)[1:])
+    events: dict[int, Event] = {}
+    for seq, kind, values in rows:
+        cls = _KINDS[kind]
+        events[seq] = cls(**dict(zip(_HTTP_FIELDS if cls is HttpRequest else _SUMMARY_FIELDS, values, strict=True)))
+    return events, offers
+
+
+def _recorder(card_id: str, key: Callable[[Event], str], buckets: int, numbered: _Numbered,
+              out: list[_Bucket]) -> Callable[[Event], None]:
+    """What a keyed card's `evaluate` becomes in pass 1: the event goes to its key's bucket (a summary's
+    entries to their addresses' buckets, as one summary per bucket, in the entries' order)."""
+    place = numbered.place
+    code = _CARD_CODES.index(card_id)
+
+    def record(event: Event) -> None:
+        seq = place[id(event)]
+        if type(event) is HttpSummary:
+            parts: dict[int, list[tuple[Any, ...]]] = {}
+            for entry in event.entries:  # type: ignore[attr-defined]
+                parts.setdefault(bucket_of(str(entry[1]), buckets), []).append(entry)
+            for b, entries in parts.items():
+                piece = event if len(parts) == 1 else HttpSummary(
+                    event_id=event.event_id, origin=event.origin, time=event.time, raw=event.raw,
+                    site=event.site, entries=entries)  # type: ignore[attr-defined]
+                bucket = out[b]
+                bucket.events[seq] = piece
+                bucket.offers.append((seq, code))
+            return
+        bucket = out[bucket_of(key(event), buckets)]
+        bucket.events[seq] = event
+        bucket.offers.append((seq, code))
+
+    return record
+
+
+def _worker_engine() -> Engine:
+    """This worker's pass-1 engine: one for every file it decodes (the page and agent classifiers' caches
+    then serve every file, as in one process). Stateless cards and recorders keep nothing between files."""
+    engine = _WORKER.get("engine")
+    if engine is None:
+        engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
+                        defer_cards=True)
+        engine._setup_kinds(frozenset({HttpRequest, HttpSummary}))
+        _WORKER["engine"] = engine
+    return engine
+
+
+def first_pass(task: Task, buckets: int) -> dict[str, Any]:
+    """One file: decode, the stateless cards, the keyed cards' events in buckets; its book and counts."""
+    import resource
+    import time
+
+    from cloudward.alerts import AlertBook
+
+    started = time.process_time()
+    engine = _worker_engine()
+    engine.stats = engine.ctx.stats = ScanStats()
+    engine.book = AlertBook(engine.config)
+    engine.allowed = engine.detection_errors = 0
+    engine._newest = engine._released = -math.inf
+    src = InputFile.for_config(task.path, engine.config)
+    numbered = _Numbered(engine.decode_input(src, task.fmt))
+    out = [_Bucket() for _ in range(buckets)]
+    for det in engine.detections_set_up():
+        if det.card.id in KEYS:
+            det.evaluate = _recorder(det.card.id, KEYS[det.card.id], buckets, numbered, out)  # type: ignore[method-assign]
+    engine.feed(numbered)
+    engine.advance(None)
+    report = _report(engine, _NoOwners())  # type: ignore[arg-type]
+    gc.disable()
+    try:
+        blobs = [part.encode() for part in out]
+    finally:
+        gc.enable()
+    del out
+    return {"ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
+            "times": numbered.times.tobytes(), "blobs": blobs, "stats": engine.stats, "book": engine.book.state(),
+            "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
+            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+class _NoOwners:
+    """Stands for the owner index `_report` reads (web engines have none): nothing recorded or missed."""
+
+    class _Links(dict):  # type: ignore[type-arg]
+        missed: set[Any] = set()
+
+    def __init__(self) -> None:
+        self.links = _NoOwners._Links()
+
+
+# -- the one-process order ---------------------------------------------------------------------
+def one_process_order(files: list[tuple[str, list[float]]], lateness: float, release_every: int,
+                      max_held: int) -> tuple[list[list[int]], int, int]:
+    """The place in a one-process scan's run of every event of these files (each given as its path and
+    its events' times in the order they are decoded, which is the engine's order within the file), with
+    how many events that scan counts as late and how often its buffer spilled.
+
+    The replay of `runners.scan.feed_paths` (ordered) over `Engine._take`, `_spill`, `_after_feed` and
+    `_release`: files by (first event time, path); an event newer than any so far, or not older than the
+    last release, is held; an older one runs at once (late); a held event past `max_held` makes the older
+    half run (up to the time in the middle); after each file what is older than both the newest event
+    less `lateness` and the next file's first event runs, once `release_every` are held; at the end, the
+    rest. Held events run in (time, path, place in file) order - the engine's key for events of whole
+    files read in that order."""
+    firsts = [times[0] if times else math.inf for _, times in files]
+    order = sorted(range(len(files)), key=lambda i: (firsts[i], files[i][0]))
+    later = [math.inf] * (len(order) + 1)
+    for k in range(len(order) - 1, -1, -1):
+        later[k] = min(later[k + 1], firsts[order[k]])
+    ranks = [[0] * len(times) for _, times in files]
+    buffer: list[tuple[float, str, int, int]] = []
+    counter = 0
+    newest = released = -math.inf
+    late = spills = 0
+
+    def release(watermark: float) -> None:
+        nonlocal buffer, counter, released
+        buffer.sort()
+        n = len(buffer)
+        if watermark != math.inf:
+            lo, hi = 0, n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if buffer[mid][0] <= watermark:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            n = lo
+        for _, _, seq, i in buffer[:n]:
+            ranks[i][seq] = counter
+            counter += 1
+        buffer = buffer[n:]
+        if watermark > released:
+            released = watermark
+
+    for k, i in enumerate(order):
+        path, times = files[i]
+        horizon = later[k + 1]
+        mine = ranks[i]
+        for seq, when in enumerate(times):
+            if when > newest:
+                newest = when
+            elif when <= released:
+                late += 1
+                mine[seq] = counter
+                counter += 1
+                continue
+            buffer.append((when, path, seq, i))
+            if len(buffer) > max_held:
+                buffer.sort()
+                release(buffer[len(buffer) // 2][0])
+                spills += 1
+        if len(buffer) >= release_every:
+            release(min(newest - lateness, horizon))
+    release(math.inf)
+    return ranks, late, spills
+
+
+# -- pass 2 ------------------------------------------------------------------------------------
+def second_pass(parts: list[tuple[bytes, bytes]], identities: dict[str, str], out_of_order: bool) -> dict[str, Any]:
+    """One bucket: the keyed cards over their events of every file, in the one-process order; the book,
+    and what the parent checks (None: a card failed, or a bound that couples keys was reached)."""
+    import resource
+    import time
+
+    started = time.process_time()
+    engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
+                    defer_cards=True)
+    # the classifiers of pass 1 (pure functions of a path or agent, with their caches warm)
+    from cloudward.analytics.agents import AgentClassifier
+    from cloudward.analytics.web_paths import PageClassifier
+
+    base = _worker_engine()
+    for cls in (PageClassifier, AgentClassifier):
+        if cls in base._shared:
+            engine._shared[cls] = base._shared[cls]
+    engine._setup_kinds(frozenset({HttpRequest, HttpSummary}))
+    engine.book.identities.update(identities)
+    found = {det.card.id: det for det in engine.detections_set_up() if det.card.id in KEYS}
+    cards = [found.get(cid) for cid in _CARD_CODES]
+    opened = {cid: _count_opens(det) for cid, det in found.items()}
+    todo: list[tuple[int, int, Event]] = []
+    gc.disable()
+    try:
+        for blob, ranks in parts:
+            place = array.array("q")
+            place.frombytes(ranks)
+            events, offers = _decode(blob)
+            todo.extend((place[seq], code, events[seq]) for seq, code in offers)
+    finally:
+        gc.enable()
+    todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
+    emit = engine._emit
+    failed = 0
+    for _, code, event in todo:
+        det = cards[code]
+        try:
+            findings = det.evaluate(event)  # type: ignore[union-attr]
+            if findings:
+                for finding in findings:
+                    emit(det, finding)  # type: ignore[arg-type]
+        except Exception:
+            failed += 1
+    for det in found.values():
+        try:
+            for finding in det.finish():
+                emit(det, finding)
+        except Exception:
+            failed += 1
+    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": engine.book.state(),
+            "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
+            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _count_opens(det: Detection) -> list[int] | None:
+    """A counter of the windows a card's `KeyedWindows` opens (its factory wrapped), or None (no windows)."""
+    windows = getattr(det, "windows", None)
+    if windows is None or not callable(getattr(windows, "factory", None)):
+        return None
+    count = [0]
+    make = windows.factory
+
+    def counted(now: float) -> Any:
+        count[0] += 1
+        return make(now)
+
+    windows.factory = counted
+    return count
+
+
+def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
+            out_of_order: bool) -> dict[str, list[int]]:
+    """Per bound that makes keys share state: [what this bucket used, the bound] (the parent sums)."""
+    found: dict[str, list[int]] = {}
+
+    def note(name: str, used: int, bound: int) -> None:
+        found[name] = [used, bound]
+
+    scan: Any = cards.get("AppServices_ScanSensitivePage")
+    if scan is not None:
+        from cloudward.detections.appservice import app_services_scan_sensitive_page as ssp
+
+        windows = scan.windows
+        note("scanner windows", len(windows.windows) + windows.expired, windows.max_keys)
+        note("cross-site addresses", len(scan.cross.profiles), scan.cross.max_ips)
+        note("cross-site hit events", len(scan.hit_events), ssp.MAX_HIT_EVENTS)
+        if out_of_order:  # a sweep of one process could have dropped a window a late event met
+            note("scanner windows opened", (opened.get("AppServices_ScanSensitivePage") or [0])[0],
+                 windows.sweep_every)
+    fingerprint: Any = cards.get("AppServices_WebFingerprinting")
+    if fingerprint is not None:
+        windows = fingerprint.windows
+        note("fingerprint windows", len(windows.windows) + windows.expired, windows.max_keys)
+        if out_of_order:
+            note("fingerprint windows opened", (opened.get("AppServices_WebFingerprinting") or [0])[0],
+                 windows.sweep_every)
+    anomalous: Any = cards.get("AppServices_AnomalousPageAccess")
+    if anomalous is not None:
+        note("site baselines", len(anomalous.baselines.sites), anomalous.baselines.max_sites)
+    theme: Any = cards.get("AppServices_WpThemeInjection")
+    if theme is not None:
+        from cloudward.detections.appservice import app_services_wp_theme_injection as wp
+
+        note("theme edit sites", len(theme.edits), wp.MAX_SITES)
+    return found
+
+
+# -- the parent --------------------------------------------------------------------------------
+def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers: int, *,
+                  only: set[str] | None = None, intel: list[str] | None = None) -> bool:
+    """Scan the web logs under `paths` in two passes over `workers` processes and merge the books into
+    `engine` (which then only finishes). False when the split is not provably exact (nothing merged)."""
+    paths = list(paths)
+    LAST_RUN.clear()
+    if workers < 2:
+        return False
+    skipped: list[tuple[str, str]] = []
+    expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
+    if len(expanded) < 2 or "-" in expanded or len(set(expanded)) < len(expanded):
+        return False
+    if not eligible(engine, expanded, fmt):
+        return False
+    tasks = [Task(path, fmt=fmt) for path in expanded]
+    import time
+
+    began = time.perf_counter()
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    gc.freeze()
+    try:
+        return _pool(engine, paths, tasks, workers, ctx, skipped, only, intel, began)
+    finally:
+        gc.unfreeze()
+
+
+def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
+          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
+    import time
+
+    buckets = max(2, workers * BUCKETS_PER_WORKER)
+    identities = {task.path: InputFile(task.path).identity for task in tasks}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
+                             initargs=(engine.config, only, list(intel or []))) as pool:
+        # the biggest files first: the pass ends with small ones, not with one worker still on a big one
+        by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
+        futures = {i: pool.submit(first_pass, tasks[i], buckets) for i in by_size}
+        try:
+            firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
+        except Exception:  # a worker failed or died: the caller scans another way
+            return False
+        why = _check_first(firsts)
+        if why is not None:
+            LAST_RUN.update(why=why)
+            return False
+        settings = engine.settings
+        files = []
+        for task, r in zip(tasks, firsts, strict=True):
+            times = array.array("d")
+            times.frombytes(r["times"])
+            path = r["first"][1] if r["first"] is not None else task.path
+            files.append((path, times.tolist()))
+        LAST_RUN["first pass"] = time.perf_counter() - began
+        ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
+                                                settings.max_held_events)
+        out_of_order = spills > 0
+        LAST_RUN["order"] = time.perf_counter() - began
+        jobs = []
+        for b in range(buckets):
+            parts = [(r["blobs"][b], array.array("q", ranks[i]).tobytes()) for i, r in enumerate(firsts)]
+            jobs.append(pool.submit(second_pass, parts, identities, out_of_order))
+        try:
+            seconds = [job.result() for job in jobs]
+        except Exception:
+            return False
+    LAST_RUN["second pass"] = time.perf_counter() - began
+    why = _check_second(seconds) or _check_books([*firsts, *seconds])
+    cpu: dict[int, float] = {}
+    rss: dict[int, float] = {}
+    for r in (*firsts, *seconds):
+        cpu[r["pid"]] = cpu.get(r["pid"], 0.0) + r["cpu"]
+        rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["rss_mb"])
+    LAST_RUN.update(pass_cpu=[sum(r["cpu"] for r in firsts), sum(r["cpu"] for r in seconds)],
+                    worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()), began=began, why=why,
+                    late=late, spills=spills, buckets=[r["events"] for r in seconds])
+    if why is not None:
+        return False
+    for path, reason in skipped:
+        engine.stats.reject(f"{path}:0", reason)
+    engine.book.identities.update(identities)
+    tally = UnreadTally()
+    first_of = [math.inf if r["first"] is None else r["first"][0] for r in firsts]
+    for i in sorted(range(len(tasks)), key=lambda i: (first_of[i], tasks[i].path)):
+        stats: ScanStats = firsts[i]["stats"]
+        tally.add(tasks[i], stats, firsts[i]["handed_on"])
+        engine.stats.merge(stats)
+    for r in (*firsts, *seconds):
+        engine.book.merge(r["book"])
+        engine.allowed += r["allowed"]
+    engine.late += late
+    engine.spills += spills
+    engine.book.drain_changed()
+    note_unread(engine, paths, tally.lost(), tally.read())
+    return True
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _check_first(results: list[dict[str, Any]]) -> str | None:
+    for r in results:
+        if not r["ok"]:
+            return "out of order, or state that is not checked"
+        if r["errors"]:
+            return "a card failed on an event"
+    return None
+
+
+def _check_second(results: list[dict[str, Any]]) -> str | None:
+    if not all(r["ok"] for r in results):
+        return "a keyed card failed on an event"
+    used: dict[str, list[int]] = {}
+    for r in results:
+        for name, (n, bound) in r["bounds"].items():
+            have = used.setdefault(name, [0, bound])
+            have[0] += n
+    for name, (n, bound) in used.items():
+        if n >= bound:
+            return f"{name}: one process would reach its bound ({bound:,})"
+    return None
+
+
+def _check_books(results: list[dict[str, Any]]) -> str | None:
+    seen: dict[str, int] = {}
+    for r in results:
+        for aid, body in (r["book"].get("alerts") or {}).items():
+            seen[aid] = seen.get(aid, 0) + len(body["alert"].get("seen_events") or ())
+            if seen[aid] >= MAX_REMEMBERED_EVENTS:
+                return "an alert's remembered events full"
+    return None
