@@ -179,6 +179,12 @@ class ScanRunner:
 
             extra = {} if self.min_range_bytes is None else {"min_range_bytes": self.min_range_bytes}
             if not self.learned and self.store is None:
+                from cloudward.runners import shuffle
+
+                # web and FTP logs: detection in the workers, the keyed cards after a shuffle by key
+                # (`runners.shuffle`; first: it tells web inputs from the head's format alone)
+                if shuffle.feed_shuffled(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
+                    return finish(self.engine, self.store, min_severity)
                 if partition.feed_partitioned(self.engine, paths, fmt, self.workers, only=self.only,
                                               intel=self.intel):
                     return finish(self.engine, self.store, min_severity)
@@ -187,11 +193,6 @@ class ScanRunner:
                 # detection in the workers where the split provably changes nothing (`runners.detect`)
                 if detect.feed_detected(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,
                                         **extra):
-                    return finish(self.engine, self.store, min_severity)
-                from cloudward.runners import shuffle
-
-                # web logs: detection in the workers, the keyed cards after a shuffle by key (`runners.shuffle`)
-                if shuffle.feed_shuffled(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel):
                     return finish(self.engine, self.store, min_severity)
             if not self.auto:  # asked for: the pool decodes, this engine detects (`runners.workers`)
                 workers.feed_parallel(self.engine, paths, fmt, self.workers, only=self.only, intel=self.intel,

@@ -57,7 +57,7 @@ from cloudward.alerts import MAX_REMEMBERED_EVENTS
 from cloudward.config import Config
 from cloudward.detections.base import Detection
 from cloudward.engine import Engine
-from cloudward.events import Event, HttpRequest, HttpSummary
+from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.runners.detect import _event_kinds, _InOrder, _report
 from cloudward.runners.scan import note_unread
@@ -68,23 +68,26 @@ def _address(event: Event) -> str:
     return event.client_ip  # type: ignore[attr-defined]
 
 
-def _site(event: Event) -> str:
-    return event.site  # type: ignore[attr-defined]
-
-
-#: the keyed cards that run in pass 2, and the key of the events each is offered (summaries: per entry)
-KEYS: dict[str, Callable[[Event], str]] = {
+#: the keyed cards that run in pass 2, and the key their events are bucketed by (summaries: per entry).
+#: None: every event of the card in one bucket - its whole run, as in one process (cards whose work is
+#: small, or keyed two ways: theme edits by site and FTP uploads by theme file)
+KEYS: dict[str, Callable[[Event], str] | None] = {
     "AppServices_ScanSensitivePage": _address,
-    "AppServices_AnomalousPageAccess": _site,
-    "AppServices_WebFingerprinting": _site,  # (its windows are per site and address: a site holds them all)
-    "AppServices_WpThemeInjection": _site,  # (theme edits; its FTP half is never fed: FTP inputs do not come here)
+    "AppServices_AnomalousPageAccess": None,
+    "AppServices_WebFingerprinting": None,
+    "AppServices_WpThemeInjection": None,
 }
-#: the event kinds web logs yield; inputs of any other kind do not start this pool
-WEB_KINDS = frozenset({"HttpRequest", "HttpSummary"})
+#: the event kinds web and FTP logs yield; inputs of any other kind do not start this pool
+WEB_KINDS = frozenset({"HttpRequest", "HttpSummary", "FtpEvent"})
 #: buckets per worker (more than one evens out buckets of different weight)
 BUCKETS_PER_WORKER = 2
 #: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
 LAST_RUN: dict[str, Any] = {}
+
+
+#: the kinds of the events pass 2 gets, and their fields in the order a record carries them (`_Bucket.encode`)
+_KINDS = (HttpRequest, HttpSummary, FtpEvent)
+_FIELDS = tuple(tuple(f.name for f in dataclasses.fields(kind)) for kind in _KINDS)
 
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
@@ -95,7 +98,7 @@ def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
         found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None or not found <= WEB_KINDS:
             return False
-    for kind in (HttpRequest, HttpSummary):
+    for kind in _KINDS:
         for enr in engine._enrichers_by_kind.get(kind, ()):
             if callable(getattr(enr, "state", None)):
                 return False
@@ -134,10 +137,6 @@ class _Numbered(_InOrder):
             yield event
 
 
-#: the fields of the two web kinds, in the order a record carries them (`_encode`)
-_HTTP_FIELDS = tuple(f.name for f in dataclasses.fields(HttpRequest))
-_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(HttpSummary))
-_KINDS = (HttpRequest, HttpSummary)
 _CARD_CODES = tuple(KEYS)
 
 
@@ -156,9 +155,8 @@ class _Bucket:
         marshal (an enricher's object)."""
         rows = []
         for seq, event in self.events.items():
-            kind = type(event)
-            names = _HTTP_FIELDS if kind is HttpRequest else _SUMMARY_FIELDS
-            rows.append((seq, _KINDS.index(kind), tuple([getattr(event, n) for n in names])))
+            kind = _KINDS.index(type(event))
+            rows.append((seq, kind, tuple([getattr(event, n) for n in _FIELDS[kind]])))
         body = (rows, self.offers)
         try:
             return b"M" + marshal.dumps(body)
@@ -170,12 +168,11 @@ def _decode(blob: bytes) -> tuple[dict[int, Event], list[tuple[int, int]]]:
     rows, offers = marshal.loads(memoryview(blob)[1:]) if blob[:1] == b"M" else pickle.loads(memoryview(blob)[1:])
     events: dict[int, Event] = {}
     for seq, kind, values in rows:
-        cls = _KINDS[kind]
-        events[seq] = cls(**dict(zip(_HTTP_FIELDS if cls is HttpRequest else _SUMMARY_FIELDS, values, strict=True)))
+        events[seq] = _KINDS[kind](**dict(zip(_FIELDS[kind], values, strict=True)))
     return events, offers
 
 
-def _recorder(card_id: str, key: Callable[[Event], str], buckets: int, numbered: _Numbered,
+def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, numbered: _Numbered,
               out: list[_Bucket]) -> Callable[[Event], None]:
     """What a keyed card's `evaluate` becomes in pass 1: the event goes to its key's bucket (a summary's
     entries to their addresses' buckets, as one summary per bucket, in the entries' order)."""
@@ -184,7 +181,7 @@ def _recorder(card_id: str, key: Callable[[Event], str], buckets: int, numbered:
 
     def record(event: Event) -> None:
         seq = place[id(event)]
-        if type(event) is HttpSummary:
+        if type(event) is HttpSummary and key is not None:
             parts: dict[int, list[tuple[Any, ...]]] = {}
             for entry in event.entries:  # type: ignore[attr-defined]
                 parts.setdefault(bucket_of(str(entry[1]), buckets), []).append(entry)
@@ -196,7 +193,7 @@ def _recorder(card_id: str, key: Callable[[Event], str], buckets: int, numbered:
                 bucket.events[seq] = piece
                 bucket.offers.append((seq, code))
             return
-        bucket = out[bucket_of(key(event), buckets)]
+        bucket = out[0 if key is None else bucket_of(key(event), buckets)]
         bucket.events[seq] = event
         bucket.offers.append((seq, code))
 
@@ -210,7 +207,7 @@ def _worker_engine() -> Engine:
     if engine is None:
         engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
                         defer_cards=True)
-        engine._setup_kinds(frozenset({HttpRequest, HttpSummary}))
+        engine._setup_kinds(frozenset(_KINDS))
         _WORKER["engine"] = engine
     return engine
 
@@ -345,7 +342,7 @@ def second_pass(parts: list[tuple[bytes, bytes]], identities: dict[str, str], ou
     for cls in (PageClassifier, AgentClassifier):
         if cls in base._shared:
             engine._shared[cls] = base._shared[cls]
-    engine._setup_kinds(frozenset({HttpRequest, HttpSummary}))
+    engine._setup_kinds(frozenset(_KINDS))
     engine.book.identities.update(identities)
     found = {det.card.id: det for det in engine.detections_set_up() if det.card.id in KEYS}
     cards = [found.get(cid) for cid in _CARD_CODES]
@@ -418,21 +415,6 @@ def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
         if out_of_order:  # a sweep of one process could have dropped a window a late event met
             note("scanner windows opened", (opened.get("AppServices_ScanSensitivePage") or [0])[0],
                  windows.sweep_every)
-    fingerprint: Any = cards.get("AppServices_WebFingerprinting")
-    if fingerprint is not None:
-        windows = fingerprint.windows
-        note("fingerprint windows", len(windows.windows) + windows.expired, windows.max_keys)
-        if out_of_order:
-            note("fingerprint windows opened", (opened.get("AppServices_WebFingerprinting") or [0])[0],
-                 windows.sweep_every)
-    anomalous: Any = cards.get("AppServices_AnomalousPageAccess")
-    if anomalous is not None:
-        note("site baselines", len(anomalous.baselines.sites), anomalous.baselines.max_sites)
-    theme: Any = cards.get("AppServices_WpThemeInjection")
-    if theme is not None:
-        from cloudward.detections.appservice import app_services_wp_theme_injection as wp
-
-        note("theme edit sites", len(theme.edits), wp.MAX_SITES)
     return found
 
 

@@ -1,0 +1,272 @@
+"""Web logs detected in the workers with a shuffle by key (`runners.shuffle`): taken for web and FTP logs
+whose files come in time order, and then exactly the alerts and counts of a one-process scan - also when
+one process spills its reorder buffer; every reason to fall back falls back (and the result stays)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloudward.config import Config, from_dict
+from cloudward.engine import Engine
+from cloudward.inputs import InputFile
+from cloudward.runners import shuffle
+from cloudward.runners.scan import ScanRunner
+
+DATA = Path(__file__).parents[1] / "data"
+WEB = sorted(p for p in (DATA / "web").iterdir() if p.is_dir())
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"
+
+
+@pytest.fixture
+def used(monkeypatch):
+    """Whether each scan took this way (True) or went another (False)."""
+    taken: list[bool] = []
+    real = shuffle.feed_shuffled
+
+    def spy(*args, **kw):
+        done = real(*args, **kw)
+        taken.append(done)
+        return done
+
+    monkeypatch.setattr(shuffle, "feed_shuffled", spy)
+    return taken
+
+
+def _scan(paths, workers, config: Config | None = None, **kw):
+    kw.setdefault("min_pool_bytes", 0)
+    runner = ScanRunner(config or Config(), workers=workers, **kw)
+    # with the book's own record of which events it counted (what a store keeps and a merge dedups on)
+    alerts = [dict(a.to_dict(), seen=sorted(a.seen_events)) for a in runner.run([str(p) for p in paths])]
+    s = runner.engine.stats
+    e = runner.engine
+    counts = (s.files, s.lines, s.events, s.skipped, s.ignored, s.bytes_read, s.rejected, dict(s.formats),
+              s.uninspectable, s.duplicates, [(r.where, r.reason) for r in s.rejections], e.allowed,
+              e.late, e.spills, e.detection_errors)
+    return alerts, counts
+
+
+def _assert_same(paths, workers=2, config: Config | None = None):
+    one, one_counts = _scan(paths, 1, config)
+    many, many_counts = _scan(paths, workers, config)
+    assert [a["id"] for a in many] == [a["id"] for a in one]
+    for a, b in zip(one, many, strict=True):
+        assert b == a, a["alert_type"]
+    assert many_counts == one_counts
+    return one, one_counts
+
+
+def _clf(ip: str, t: int, path: str, status: int, agent: str = FIREFOX) -> str:
+    day, rest = divmod(t, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return (f'{ip} - - [{2 + day:02d}/Nov/2026:{h:02d}:{m:02d}:{s:02d} +0000] "GET {path} HTTP/1.1" {status} 153 '
+            f'"-" "{agent}"\n')
+
+
+PAGES = ["/", "/products/1", "/blog/2026/11/post-2/", "/static/site.css", "/images/p3.webp"]
+PROBES = ["/.env", "/.git/config", "/phpinfo.php", "/wp-config.php.bak", "/actuator/env", "/backup.sql",
+          "/admin.bak", "/db.sql", "/config.php.bak", "/.aws/credentials"]
+MISSING = ["/images/old-1.webp", "/favicon.ico", "/apple-touch-icon.png", "/products/9/reviews"]
+
+
+def _sites(folder: Path, sites: int = 12, lines: int = 300, seed: int = 3, rotated: bool = False) -> list[Path]:
+    """Sites' logs (one file each, or a site's day in two rotated files) sharing one pool of client
+    addresses, with one-second timestamps (many lines of one second, in several files): scanners probe
+    sensitive pages across sites (cross-site alerts), others fail on many ordinary pages of several sites
+    before one sensitive page (the error-ratio reason, counted from summaries of every site), a
+    fingerprinting tool and WordPress theme edits."""
+    rng = random.Random(seed)
+    clients = [f"10.{rng.randrange(4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(150)]
+    scanners = ["203.0.113.77", "198.51.100.23", "192.0.2.201", "192.0.2.202"]
+    noisy = ["198.51.100.80", "198.51.100.81"]
+    paths = []
+    for i in range(sites):
+        out: list[tuple[int, str]] = []
+        for _ in range(lines):
+            t = rng.randrange(0, 2 * 3600)
+            status = rng.choice((200, 200, 200, 304, 404))
+            page = rng.choice(MISSING) if status == 404 else rng.choice(PAGES)
+            out.append((t, _clf(rng.choice(clients), t, page, status)))
+        for k, scanner in enumerate(scanners[: 1 + i % 4]):
+            base = rng.randrange(600, 5000)
+            for j, probe in enumerate(rng.sample(PROBES, 3)):
+                t = base + j * 5 + k
+                agent = "Mozilla/5.0 zgrab/0.x" if k == 3 else FIREFOX
+                out.append((t, _clf(scanner, t, probe, 404, agent)))
+        for ip in noisy:
+            base = 1800 + i * 20
+            for j in range(4):
+                out.append((base + j, _clf(ip, base + j, rng.choice(MISSING), 404)))
+            if i % 3 == 2:
+                out.append((base + 5, _clf(ip, base + 5, "/.env", 404)))
+        if i == 1:
+            out.append((100, _clf("66.249.90.7", 100, "/", 200, "WhatWeb/0.5.5")))
+        out.sort(key=lambda x: x[0])
+        text = [line for _, line in out]
+        name = f"site{i:02d}.example.com.access.log"
+        if rotated and i % 2 == 0:
+            cut = len(text) // 2
+            (folder / f"{name}.1").write_text("".join(text[:cut]))  # the older half: a rotated file
+            (folder / name).write_text("".join(text[cut:]))
+            paths += [folder / f"{name}.1", folder / name]
+        else:
+            (folder / name).write_text("".join(text))
+            paths.append(folder / name)
+    return paths
+
+
+@pytest.mark.parametrize("corpus", WEB, ids=lambda p: str(p.relative_to(DATA)))
+def test_every_web_corpus_gives_the_same_alerts(corpus, used):
+    _assert_same([corpus])
+
+
+def test_the_mixed_web_corpus_with_its_ftp_log_is_detected_in_the_workers(used):
+    alerts, _ = _assert_same([DATA / "web" / "mixed"])
+    assert used == [True]
+    assert alerts
+
+
+def test_both_web_corpora_together(used):
+    _assert_same(WEB, workers=3)
+
+
+def test_scanners_spread_over_many_sites_files(tmp_path, used):
+    alerts, _ = _assert_same(_sites(tmp_path))
+    assert used == [True]
+    types = {a["alert_type"] for a in alerts}
+    assert {"AppServices_ScanSensitivePage", "AppServices_WebFingerprinting"} <= types
+    cross = [a for a in alerts if a["resource"]["name"] == "(several sites)"]
+    assert len(cross) >= 3 and all(len(a["entities"]["sites"]) >= 3 for a in cross)
+    assert all(shuffle.LAST_RUN["buckets"])  # (events in every bucket)
+
+
+def test_rotated_logs_of_one_site_in_several_files(tmp_path, used):
+    _assert_same(_sites(tmp_path, rotated=True), workers=3)
+    assert used == [True]
+
+
+def test_one_process_spilling_its_buffer_is_replayed_exactly(tmp_path, used):
+    # a small reorder buffer: one process runs the older half of what it holds early, and then lines of
+    # later files late, out of time order - the workers give that result too, late count included
+    config = from_dict({"engine": {"max_held_events": 150, "release_every": 100}})
+    _, counts = _assert_same(_sites(tmp_path), config=config)
+    assert used == [True]
+    assert counts[-3] > 0 and counts[-2] > 0  # late, spills
+
+
+def _write(folder: Path, files: list[list[tuple[int, int]]]) -> list[Path]:
+    paths = []
+    for i, rows in enumerate(files):
+        text = []
+        for t, kind in sorted(rows, key=lambda r: r[0]):
+            ip = f"10.0.0.{1 + kind % 7}"
+            text.append(_clf(ip, t, PROBES[kind % len(PROBES)], 404) if kind % 2 else
+                        _clf(ip, t, MISSING[kind % len(MISSING)], 404))
+        path = folder / f"f{i}.log"
+        path.write_text("".join(text))
+        paths.append(path)
+    return paths
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(st.tuples(st.integers(0, 900), st.integers(0, 40)), min_size=1, max_size=40),
+                      min_size=1, max_size=5),
+       max_held=st.integers(1, 60), release_every=st.integers(1, 60), lateness=st.sampled_from(["0s", "30s", "5m"]))
+def test_the_replayed_order_is_the_order_one_process_runs(tmp_path_factory, monkeypatch, files, max_held,
+                                                          release_every, lateness):
+    folder = tmp_path_factory.mktemp("order")
+    paths = _write(folder, files)
+    config = from_dict({"engine": {"max_held_events": max_held, "release_every": release_every,
+                                   "allowed_lateness": lateness}})
+    ran: list[str] = []
+    real = Engine._run
+
+    def spy(self, event):
+        ran.append(event.event_id)
+        return real(self, event)
+
+    monkeypatch.setattr(Engine, "_run", spy)
+    runner = ScanRunner(config, workers=1)
+    runner.run([str(p) for p in paths])
+    monkeypatch.setattr(Engine, "_run", real)
+    decoded = []
+    for p in paths:
+        engine = Engine(config)
+        events = list(engine.decode_input(InputFile(str(p))))
+        decoded.append((str(p), [e.event_id for e in events], [e.time for e in events]))
+    s = runner.engine.settings
+    ranks, late, spills = shuffle.one_process_order([(p, times) for p, _, times in decoded], s.allowed_lateness,
+                                                    s.release_every, s.max_held_events)
+    replayed = sorted((rank, ids[seq]) for (_, ids, _), mine in zip(decoded, ranks, strict=True)
+                      for seq, rank in enumerate(mine))
+    assert [i for _, i in replayed] == ran
+    assert (late, spills) == (runner.engine.late, runner.engine.spills)
+
+
+def test_a_file_out_of_time_order_falls_back(tmp_path, used):
+    paths = _sites(tmp_path, sites=4)
+    lines = paths[0].read_text().splitlines(keepends=True)
+    lines.insert(len(lines) // 2, _clf("203.0.113.9", 5, "/.env", 404))  # far older than its neighbours
+    paths[0].write_text("".join(lines))
+    _assert_same(paths)
+    assert used == [False]
+    assert shuffle.LAST_RUN["why"] == "out of order, or state that is not checked"
+
+
+def test_a_bound_one_process_would_reach_falls_back(tmp_path, used, monkeypatch):
+    from cloudward.detections.appservice import app_services_scan_sensitive_page as ssp
+
+    monkeypatch.setattr(ssp, "MAX_HIT_EVENTS", 5)  # (one process forgets hits past it: keys share state)
+    _assert_same(_sites(tmp_path, sites=6))
+    assert used == [False]
+    assert "cross-site hit events" in shuffle.LAST_RUN["why"]
+
+
+def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import ScanSensitivePage
+
+    real = ScanSensitivePage.evaluate
+
+    def failing(self, event):
+        if getattr(event, "path", "") == "/.git/config":
+            raise RuntimeError("boom")
+        return real(self, event)
+
+    monkeypatch.setattr(ScanSensitivePage, "evaluate", failing)
+    _, counts = _assert_same(_sites(tmp_path, sites=6))
+    assert used == [False] and counts[-1] > 0
+
+
+def test_other_kinds_of_input_do_not_start_this_pool(tmp_path, used):
+    paths = _sites(tmp_path, sites=3)
+    audit = DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json"
+    _assert_same([*paths, audit])
+    assert used == [False]
+    assert shuffle.LAST_RUN == {}  # (decided before any pool started)
+
+
+def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():
+    from cloudward.events import HttpSummary
+
+    place = shuffle._Numbered([])
+    out = [shuffle._Bucket() for _ in range(4)]
+    record = shuffle._recorder("AppServices_ScanSensitivePage", shuffle.KEYS["AppServices_ScanSensitivePage"], 4,
+                               place, out)
+    entries = [("error", f"10.0.0.{i}", 5.0, "/x", "") for i in range(12)] + [("ordinary", "10.0.0.3", 2)]
+    summary = HttpSummary(event_id="a.log:7", origin="a.log:7", time=5.0, site="s", entries=entries)
+    place.place[id(summary)] = 3
+    record(summary)
+    pieces = [b.events[3] for b in out if 3 in b.events]
+    assert sorted((e for p in pieces for e in p.entries), key=entries.index) == entries
+    for p in pieces:
+        assert p.entries == [e for e in entries if e in p.entries]  # each address's entries in their order
+        assert {shuffle.bucket_of(e[1], 4) for e in p.entries} == {out.index(next(b for b in out if
+                                                                                    b.events.get(3) is p))}
+        assert (p.event_id, p.origin, p.time, p.site) == ("a.log:7", "a.log:7", 5.0, "s")
+    events, offers = shuffle._decode(out[shuffle.bucket_of("10.0.0.3", 4)].encode())
+    assert offers == [(3, 0)] and ("ordinary", "10.0.0.3", 2) in events[3].entries
