@@ -242,6 +242,7 @@ def first_pass(task: Task, buckets: int) -> dict[str, Any]:
     del out
     return {"ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
             "times": numbered.times.tobytes(), "blobs": blobs, "stats": engine.stats, "book": engine.book.state(),
+            "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -451,7 +452,6 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
     import time
 
     buckets = max(2, workers * BUCKETS_PER_WORKER)
-    identities = {task.path: InputFile(task.path).identity for task in tasks}
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
                              initargs=(engine.config, only, list(intel or []))) as pool:
         # the biggest files first: the pass ends with small ones, not with one worker still on a big one
@@ -461,6 +461,10 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
             firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
         except Exception:  # a worker failed or died: the caller scans another way
             return False
+        # the identities a one-process decode gives the book (its line evidence counts as seen under them)
+        identities: dict[str, str] = {}
+        for r in firsts:
+            identities.update(r["identities"])
         why = _check_first(firsts)
         if why is not None:
             LAST_RUN.update(why=why)
