@@ -212,8 +212,9 @@ def _worker_engine() -> Engine:
     return engine
 
 
-def first_pass(task: Task, buckets: int) -> dict[str, Any]:
-    """One file: decode, the stateless cards, the keyed cards' events in buckets; its book and counts."""
+def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, Any]:
+    """One file: decode, the stateless cards, the keyed cards' events in buckets (written to `spool`, one
+    file per task: pass 2 reads them there, not through the parent); its book and counts."""
     import resource
     import time
 
@@ -240,8 +241,16 @@ def first_pass(task: Task, buckets: int) -> dict[str, Any]:
     finally:
         gc.enable()
     del out
+    spans = []
+    at = 0
+    with open(os.path.join(spool, f"{index}.rec"), "wb") as fh:
+        for blob in blobs:
+            fh.write(blob)
+            spans.append((at, len(blob)))
+            at += len(blob)
+    del blobs
     return {"ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
-            "times": numbered.times.tobytes(), "blobs": blobs, "stats": engine.stats, "book": engine.book.state(),
+            "times": numbered.times.tobytes(), "spans": spans, "stats": engine.stats, "book": engine.book.state(),
             "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -326,9 +335,16 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
 
 
 # -- pass 2 ------------------------------------------------------------------------------------
-def second_pass(parts: list[tuple[bytes, bytes]], identities: dict[str, str], out_of_order: bool) -> dict[str, Any]:
-    """One bucket: the keyed cards over their events of every file, in the one-process order; the book,
-    and what the parent checks (None: a card failed, or a bound that couples keys was reached)."""
+def _read(path: str, offset: int, length: int) -> bytes:
+    with open(path, "rb") as fh:
+        return os.pread(fh.fileno(), length, offset)
+
+
+def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identities: dict[str, str],
+                out_of_order: bool) -> dict[str, Any]:
+    """One bucket: the keyed cards over their events of every file, in the one-process order (`parts`: per
+    file, its task's index, where its bucket's events lie in the task's spool file, and where its events'
+    places in that order lie in the spool's `ranks`); the book, and what the parent checks."""
     import resource
     import time
 
@@ -351,10 +367,13 @@ def second_pass(parts: list[tuple[bytes, bytes]], identities: dict[str, str], ou
     todo: list[tuple[int, int, Event]] = []
     gc.disable()
     try:
-        for blob, ranks in parts:
+        ranks = os.path.join(spool, "ranks")
+        for index, offset, length, rank_at, rank_n in parts:
+            if not length:
+                continue
             place = array.array("q")
-            place.frombytes(ranks)
-            events, offers = _decode(blob)
+            place.frombytes(_read(ranks, rank_at * place.itemsize, rank_n * place.itemsize))
+            events, offers = _decode(_read(os.path.join(spool, f"{index}.rec"), offset, length))
             todo.extend((place[seq], code, events[seq]) for seq, code in offers)
     finally:
         gc.enable()
@@ -449,6 +468,20 @@ def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers
 
 def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
           skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
+
+    import shutil
+    import tempfile
+
+    spool = tempfile.mkdtemp(prefix="cloudward-shuffle-")
+    try:
+        return _passes(engine, paths, tasks, workers, ctx, skipped, only, intel, began, spool)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
+            skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
+            spool: str) -> bool:
     import time
 
     buckets = max(2, workers * BUCKETS_PER_WORKER)
@@ -456,7 +489,7 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
                              initargs=(engine.config, only, list(intel or []))) as pool:
         # the biggest files first: the pass ends with small ones, not with one worker still on a big one
         by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
-        futures = {i: pool.submit(first_pass, tasks[i], buckets) for i in by_size}
+        futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
         try:
             firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
         except Exception:  # a worker failed or died: the caller scans another way
@@ -481,10 +514,19 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
                                                 settings.max_held_events)
         out_of_order = spills > 0
         LAST_RUN["order"] = time.perf_counter() - began
+        # every event's place in that order, for pass 2 to read beside the events (one array, by task)
+        places = array.array("q")
+        starts = []
+        for mine in ranks:
+            starts.append(len(places))
+            places.extend(mine)
+        with open(os.path.join(spool, "ranks"), "wb") as fh:
+            places.tofile(fh)
+        del places
         jobs = []
         for b in range(buckets):
-            parts = [(r["blobs"][b], array.array("q", ranks[i]).tobytes()) for i, r in enumerate(firsts)]
-            jobs.append(pool.submit(second_pass, parts, identities, out_of_order))
+            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
+            jobs.append(pool.submit(second_pass, spool, parts, identities, out_of_order))
         try:
             seconds = [job.result() for job in jobs]
         except Exception:
