@@ -138,10 +138,11 @@ class ScanRunner:
                              defer_cards=True)
         self.store = store
         self.sinks = sinks or []
-        # `--workers N`: host telemetry scanned per host partition (`runners.partition`), inputs whose
-        # split provably changes nothing detected in the workers by file or byte range (`runners.detect`),
-        # other inputs decoded on a process pool (`runners.workers`); the alerts are the same. "auto": the
-        # cores, and a pool only where it pays (the first two ways, `min_pool_bytes` of input or more)
+        # `--workers N`: web and FTP logs detected in the workers with a shuffle by key (`runners.shuffle`),
+        # host telemetry scanned per host partition (`runners.partition`), inputs whose split provably
+        # changes nothing detected in the workers by file or byte range (`runners.detect`), other inputs
+        # decoded on a process pool (`runners.workers`); the alerts are the same. "auto": the cores, and a
+        # pool only where it pays (the first three ways, `min_pool_bytes` of input or more)
         self.auto = workers == "auto"
         if self.auto:
             from cloudward.runners.workers import default_workers

@@ -1,37 +1,41 @@
-"""`cloudward scan --workers N` for web logs: detection in the workers, with a shuffle by key.
+"""`cloudward scan --workers N` for web and FTP logs: detection in the workers, with a shuffle by key.
 
-    plan ─► one task per file
-    pass 1 (pool): a fresh Engine per file ─► decode, prefilter, the stateless cards ─► its alert book,
-                   and, for each keyed card, the events it was offered, put in buckets by the card's key
-    parent: checks the files came in time order; works out the order one process would run every event
-    pass 2 (pool): one task per bucket ─► the keyed cards over their events of that bucket, in that order
+    plan ─► one task per file (biggest first)
+    pass 1 (pool): one engine per worker ─► decode, prefilter, the stateless cards ─► the file's alert
+                   book; each keyed card's events go to buckets by the card's key, written to a spool
+    parent: checks each file came in the engine's order; replays one process's reorder buffer
+    pass 2 (pool): one task per bucket ─► fresh keyed cards over that bucket's events, in one-process order
     parent: merges the books of both passes (a book is a function of its set of findings)
 
 The web cards keep state by keys that cross files: the scanner card (`AppServices_ScanSensitivePage`)
-by source address (its windows and cross-site profiles need every site of one address), the others by
-site (a site's rotated logs are several files) - and WpThemeInjection by theme file when FTP logs come
-along (such inputs do not start this pool). What a keyed card decides for one key depends only on the
-events of that key, in the order they run, and on no other key (checked below: the bounds that couple
-keys are not reached). So the events of one key can run in any process, as long as they run in the
-order one process would run them.
+by source address (its windows and cross-site profiles need every site of one address: a shared client
+pool puts most addresses in many sites' files); AnomalousPageAccess and WebFingerprinting by site (a
+site's rotated logs are several files); WpThemeInjection by site for theme edits and by theme file for
+FTP uploads. The scanner card's events are bucketed by address (`KEYS`); the other three are small work
+and run whole, every one of their events in one bucket - their whole run, as in one process. What the
+scanner card decides for one address depends only on that address's events in the order they run, and on
+no other address once the bounds that make addresses share state are not reached (checked). So each
+bucket can run anywhere, as long as its events run in the order one process would run them.
 
 That order is worked out, not assumed. One process reads the files by first event time, holds their
 events in its reorder buffer, releases them in (time, origin) order after each file up to the next
-file's first event, and past `max_held_events` runs the older half early and what comes later and older
-at once ("late", out of time order). Pass 1 hands back the time of every event of each file (eight bytes
+file's first event, and past `max_held_events` runs the older half early and later, older events at
+once ("late", out of time order). Pass 1 hands back the time of every event of each file (eight bytes
 each) and checks that each file's events came in the engine's order; the parent replays that buffer
-(`one_process_order`) and gives every event its place in the one-process run. Pass 2 runs each bucket
-in that order. So a scan whose one-process run spills gets the one-process result too, spill included.
+(`one_process_order`, tested against the engine's own run) and gives every event its place in the
+one-process run; pass 2 sorts each bucket by those places. A scan whose one-process run spills gets the
+one-process result too, spill and late count included.
 
-Why pass 2 is the one-process result for the keyed cards:
-- a card's state per key is a function of the key's events in run order (each card declares its key in
-  `KEYS`; a web summary carries entries of several addresses: it is cut into one summary per bucket, the
-  entries of each address in their order);
-- the caps that make keys share state are not reached (addresses tracked, remembered hits, sites); and
-  when some event runs out of time order, no window sweep ran in one process either (a sweep drops old
-  windows a late event could still have met);
+Why pass 2 is the one-process result:
+- the scanner card's state per address is a function of that address's events in run order (a web
+  summary carries entries of several addresses: it is cut into one summary per bucket, each address's
+  entries in their order; its other fields stay);
+- the bounds that couple addresses are not reached, summed over the buckets: addresses tracked (windows,
+  cross-site profiles), remembered hits (one request per address and site, first in first out), an
+  alert's remembered events; and when some event runs out of time order, fewer windows opened than one
+  window sweep needs (a sweep drops old windows a late event could still have met);
 - no card failed on an event (its rejection would stand elsewhere in the order), no stateful enricher
-  touches web events, and every other card of these kinds is stateless (its findings depend on its event).
+  sees these kinds, and every other card of these kinds is stateless (its findings depend on its event).
 Otherwise the caller scans another way (nothing merged).
 
 Web logs are split by file only: a byte range would start without the decoder's recently active
