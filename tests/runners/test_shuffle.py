@@ -270,3 +270,17 @@ def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():
         assert (p.event_id, p.origin, p.time, p.site) == ("a.log:7", "a.log:7", 5.0, "s")
     events, offers = shuffle._decode(out[shuffle.bucket_of("10.0.0.3", 4)].encode())
     assert offers == [(3, 0)] and ("ordinary", "10.0.0.3", 2) in events[3].entries
+
+
+def test_a_json_file_whose_head_is_web_records_and_later_audit_events_falls_back(tmp_path, used):
+    # the head look sees web records only; an audit event further down is state this way does not check
+    web = next(line for line in (DATA / "web" / "annotated" / "ecs_http.jsonl").read_text().splitlines()
+               if line.startswith("{"))
+    lines = [web.replace("09:15:27", f"09:15:{10 + i:02d}") for i in range(12)]
+    audit = (DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json").read_text().strip()
+    lines.append(audit.replace("2018-10-26T14:26:34", "2026-11-02T09:16:00"))
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    paths = [tmp_path / "a.jsonl", *_sites(tmp_path, sites=2)]
+    alerts, _ = _assert_same(paths)
+    assert used == [False] and shuffle.LAST_RUN["why"] == "out of order, or state that is not checked"
+    assert any(a["alert_type"].startswith("K8S_") for a in alerts)  # (the audit event was scanned)

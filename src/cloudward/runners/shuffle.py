@@ -135,7 +135,10 @@ class _Numbered(_InOrder):
     def __iter__(self):  # type: ignore[no-untyped-def]
         place = self.place
         times = self.times
+        kinds = _KINDS
         for event in super().__iter__():
+            if type(event) not in kinds:  # (a JSON file whose head was web records: its state is not checked)
+                self.ok = False
             place[id(event)] = len(times)
             times.append(event.time)
             yield event
