@@ -1,12 +1,14 @@
 """Where a `scan --workers N` run spends its time: engine start, feeding, finishing (what is still held
 runs), and inside the feed: for host partitions the parent's look at each file's head, each worker's CPU
-(for detection in workers: when each task ran and its CPU)
+(for detection in workers: when each task ran and its CPU; for the shuffle by key: when each pass ended and the
+CPU of each)
 and the merge of the alert books; for the decode pool the parent's unpacking and merging of checkpoints.
 
     python benchmarks/scale_phases.py 2 benchmarks/out/scale/tetragon-100000-4nodes   # host partitions
     python benchmarks/scale_phases.py 2 benchmarks/out/scale/audit-1000000.log        # detection in workers
-    python benchmarks/scale_phases.py 2 benchmarks/out/scale/combined-100000          # decode pool
+    python benchmarks/scale_phases.py 2 benchmarks/out/scale/combined-1000000         # shuffle by key
     python benchmarks/scale_phases.py 1 benchmarks/out/scale/combined-100000          # the one-process form
+    python benchmarks/scale_phases.py seq benchmarks/out/scale/combined-1000000       # the shuffle's passes in sequence
 Run them side by side: other load on the machine moves both. CPU seconds are printed next to wall time.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 from cloudward.alerts import AlertBook
 from cloudward.config import Config
 from cloudward.engine import Engine
-from cloudward.runners import detect, partition, workers
+from cloudward.runners import detect, partition, shuffle, workers
 from cloudward.runners.scan import ScanRunner, feed_paths, finish
 
 SPENT: dict[str, float] = {}
@@ -35,7 +37,60 @@ def timed(name: str, fn: Any) -> Any:
     return wrapper
 
 
+def sequential(paths: list[str], repeat: int = 3) -> int:
+    """The shuffle by key's two passes run one task after another in this process, alternating with a
+    one-process scan of the same inputs: CPU seconds of each, free of the pool's contention (the figure a
+    loaded machine still measures; the critical path on two idle cores is the parent's part plus half of
+    each pass, when the tasks divide evenly)."""
+    import array
+    import tempfile
+
+    from cloudward.inputs import expand_paths
+    from cloudward.runners.workers import Task
+
+    files = list(expand_paths(paths))
+    buckets = 2 * shuffle.BUCKETS_PER_WORKER
+    spool = tempfile.mkdtemp(prefix="cloudward-phases-")
+    for _ in range(repeat):
+        c = time.process_time()
+        ScanRunner(Config(), workers=1).run(paths)
+        one = time.process_time() - c
+        shuffle._WORKER.clear()
+        shuffle._init(Config(), None, [])
+        c = time.process_time()
+        firsts = [shuffle.first_pass(Task(f), buckets, spool, i) for i, f in enumerate(files)]
+        first = time.process_time() - c
+        c = time.process_time()
+        listed = []
+        for r in firsts:
+            times = array.array("d")
+            times.frombytes(r["times"])
+            listed.append((r["first"][1], times.tolist()))
+        settings = Engine(Config()).settings
+        ranks, _, spills = shuffle.one_process_order(listed, settings.allowed_lateness, settings.release_every,
+                                                     settings.max_held_events)
+        places = array.array("q")
+        starts = []
+        for mine in ranks:
+            starts.append(len(places))
+            places.extend(mine)
+        with open(f"{spool}/ranks", "wb") as fh:
+            places.tofile(fh)
+        order = time.process_time() - c
+        c = time.process_time()
+        for b in range(buckets):
+            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
+            shuffle.second_pass(spool, parts, {}, spills > 0)
+        second = time.process_time() - c
+        print(f"one process {one:.2f} s CPU; shuffle: first pass {first:.2f} + order {order:.2f} + second pass "
+              f"{second:.2f} = {first + order + second:.2f} s CPU ({(first + order + second) / one:.2f}x one process)",
+              flush=True)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "seq":
+        return sequential(sys.argv[2:])
     n, paths = int(sys.argv[1]), sys.argv[2:]
     workers.unpack = timed("unpack", workers.unpack)
     Engine.merge = timed("merge", Engine.merge)  # type: ignore[method-assign]
@@ -46,7 +101,13 @@ def main() -> int:
     t1 = time.perf_counter()
     way = "one process"
     if n > 1:
-        if partition.feed_partitioned(runner.engine, paths, None, n):
+        if shuffle.feed_shuffled(runner.engine, paths, None, n):
+            run = shuffle.LAST_RUN
+            way = (f"shuffle by key: first pass done at {run['first pass']:.2f} s, order at {run['order']:.2f} s, "
+                   f"second pass done at {run['second pass']:.2f} s; CPU of the passes "
+                   f"{run['pass_cpu'][0]:.2f} + {run['pass_cpu'][1]:.2f} s, per worker "
+                   f"{', '.join(f'{c:.2f}' for c in run['worker_cpu'])} s; bucket events {run['buckets']}")
+        elif partition.feed_partitioned(runner.engine, paths, None, n):
             cpu = ", ".join(f"{c:.2f}" for c in partition.LAST_RUN["worker_cpu"])
             way = f"host partitions, worker CPU {cpu} s"
         elif detect.feed_detected(runner.engine, paths, None, n):

@@ -94,6 +94,17 @@ _KINDS = (HttpRequest, HttpSummary, FtpEvent)
 _FIELDS = tuple(tuple(f.name for f in dataclasses.fields(kind)) for kind in _KINDS)
 
 
+def _maker(kind: type[Event], names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Event]:
+    """`kind(**dict(zip(names, values)))` without the dict: the keywords spelled out once."""
+    args = ", ".join(f"{name}=v[{i}]" for i, name in enumerate(names))
+    made: dict[str, Any] = {}
+    exec(f"def make(v):\n    return kind({args})\n", {"kind": kind}, made)  # (names are the dataclass's own)
+    return made["make"]  # type: ignore[no-any-return]
+
+
+_MAKERS = tuple(_maker(kind, names) for kind, names in zip(_KINDS, _FIELDS, strict=True))
+
+
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
     """Whether these inputs are web logs whose every card is stateless or keyed in `KEYS`."""
     if engine.hold or engine.config.section("sigma"):
@@ -175,7 +186,7 @@ def _decode(blob: bytes) -> tuple[dict[int, Event], list[tuple[int, int]]]:
     rows, offers = marshal.loads(memoryview(blob)[1:]) if blob[:1] == b"M" else pickle.loads(memoryview(blob)[1:])
     events: dict[int, Event] = {}
     for seq, kind, values in rows:
-        events[seq] = _KINDS[kind](**dict(zip(_FIELDS[kind], values, strict=True)))
+        events[seq] = _MAKERS[kind](values)
     return events, offers
 
 
