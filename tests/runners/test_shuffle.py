@@ -284,3 +284,15 @@ def test_a_json_file_whose_head_is_web_records_and_later_audit_events_falls_back
     alerts, _ = _assert_same(paths)
     assert used == [False] and shuffle.LAST_RUN["why"] == "out of order, or state that is not checked"
     assert any(a["alert_type"].startswith("K8S_") for a in alerts)  # (the audit event was scanned)
+
+
+def test_allow_lists_card_parameters_and_only_are_the_same(tmp_path, used):
+    paths = _sites(tmp_path)
+    config = from_dict({"detections": {"AppServices_ScanSensitivePage": {
+        "cross_site_min_sites": 2, "allow": [{"source_ip": "192.0.2.201"}]}}})
+    _, counts = _assert_same(paths, config=config)
+    assert counts[11] > 0  # allowed findings
+    one, _ = _scan(paths, 1, config, only={"AppServices_ScanSensitivePage"})
+    many, _ = _scan(paths, 2, config, only={"AppServices_ScanSensitivePage"})
+    assert many == one and {a["alert_type"] for a in one} == {"AppServices_ScanSensitivePage"}
+    assert used == [True, True]
