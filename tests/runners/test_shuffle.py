@@ -46,6 +46,7 @@ def _scan(paths, workers, config: Config | None = None, **kw):
     e = runner.engine
     counts = (s.files, s.lines, s.events, s.skipped, s.ignored, s.bytes_read, s.rejected, dict(s.formats),
               s.uninspectable, s.duplicates, [(r.where, r.reason) for r in s.rejections], e.allowed,
+              sorted((d.card.id, d.held_back, d.held_until) for d in e.detections_set_up() if d.held_back),
               e.late, e.spills, e.detection_errors)
     return alerts, counts
 
@@ -106,6 +107,9 @@ def _sites(folder: Path, sites: int = 12, lines: int = 300, seed: int = 3, rotat
                 out.append((base + 5, _clf(ip, base + 5, "/.env", 404)))
         if i == 1:
             out.append((100, _clf("66.249.90.7", 100, "/", 200, "WhatWeb/0.5.5")))
+        for k, admin in enumerate(("192.0.2.50", "192.0.2.51", clients[i])):  # sign-ins: site baselines
+            t = 60 + k * 3000 + i
+            out.append((t, _clf(admin, t, "/wp-admin/", 200)))
         out.sort(key=lambda x: x[0])
         text = [line for _, line in out]
         name = f"site{i:02d}.example.com.access.log"
@@ -136,10 +140,11 @@ def test_both_web_corpora_together(used):
 
 
 def test_scanners_spread_over_many_sites_files(tmp_path, used):
-    alerts, _ = _assert_same(_sites(tmp_path))
+    alerts, counts = _assert_same(_sites(tmp_path))
     assert used == [True]
     types = {a["alert_type"] for a in alerts}
     assert {"AppServices_ScanSensitivePage", "AppServices_WebFingerprinting"} <= types
+    assert counts[-4]  # findings held back by the site baselines' learning period
     cross = [a for a in alerts if a["resource"]["name"] == "(several sites)"]
     assert len(cross) >= 3 and all(len(a["entities"]["sites"]) >= 3 for a in cross)
     assert all(shuffle.LAST_RUN["buckets"])  # (events in every bucket)

@@ -413,7 +413,9 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
                 emit(det, finding)
         except Exception:
             failed += 1
+    held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
     return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": engine.book.state(),
+            "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -575,6 +577,15 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
         engine.allowed += r["allowed"]
     engine.late += late
     engine.spills += spills
+    # findings a learning period held back (the summary names them), as the cards of one process count them
+    held = [r["held"] for r in seconds if r["held"]]
+    if held:
+        for det in engine.detections:
+            for h in held:
+                if det.card.id in h:
+                    n, until = h[det.card.id]
+                    det.held_back += n
+                    det.held_until = max(det.held_until, until)
     engine.book.drain_changed()
     note_unread(engine, paths, tally.lost(), tally.read())
     return True
