@@ -301,3 +301,19 @@ def test_allow_lists_card_parameters_and_only_are_the_same(tmp_path, used):
     many, _ = _scan(paths, 2, config, only={"AppServices_ScanSensitivePage"})
     assert many == one and {a["alert_type"] for a in one} == {"AppServices_ScanSensitivePage"}
     assert used == [True, True]
+
+
+def test_cli_output_of_web_logs_is_the_same_for_any_number_of_workers(tmp_path, used, monkeypatch):
+    monkeypatch.setenv("CLOUDWARD_MIN_POOL_BYTES", "0")
+    from click.testing import CliRunner
+
+    from cloudward.cli import main
+
+    _sites(tmp_path, rotated=True)
+    outputs = []
+    for workers in ("1", "2", "auto"):
+        result = CliRunner().invoke(main, ["scan", str(tmp_path), "-o", "jsonl", "-q", "--workers", workers])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0].count("\n") > 10 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert used[0] is True
