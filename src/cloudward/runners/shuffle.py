@@ -381,7 +381,8 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     engine.book.identities.update(identities)
     found = {det.card.id: det for det in engine.detections_set_up() if det.card.id in KEYS}
     cards = [found.get(cid) for cid in _CARD_CODES]
-    opened = {cid: _count_opens(det) for cid, det in found.items()}
+    # (windows opened matter only when some event runs out of time order: then no sweep may have run)
+    opened = {cid: _count_opens(det) for cid, det in found.items()} if out_of_order else {}
     todo: list[tuple[int, int, Event]] = []
     gc.disable()
     try:
