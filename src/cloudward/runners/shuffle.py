@@ -109,10 +109,14 @@ def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
     """Whether these inputs are web logs whose every card is stateless or keyed in `KEYS`."""
     if engine.hold or engine.config.section("sigma"):
         return False
+    web = False
     for path in paths:
         found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None or not found <= WEB_KINDS:
             return False
+        web = web or bool(found)
+    if not web:  # (nothing but unrecognized or empty files: no pool for them)
+        return False
     for kind in _KINDS:
         for enr in engine._enrichers_by_kind.get(kind, ()):
             if callable(getattr(enr, "state", None)):
