@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from cloudward.config import Config
@@ -128,3 +129,36 @@ def test_overlapping_files_are_merged_in_time_whatever_the_reorder_buffer_holds(
         assert engine.late == 0
         assert tight == roomy
     assert engine.stats.lines == sum(len(p.read_text().splitlines()) for p in files)
+
+
+def test_merge_in_time_keeps_each_source_in_order_and_opens_sources_when_their_time_comes():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cloudward.runners.scan import merge_in_time
+
+    sources = st.dictionaries(st.sampled_from("abcdef"), st.lists(st.integers(0, 30), max_size=12), max_size=6)
+
+    @settings(max_examples=300, deadline=None)
+    @given(sources, st.integers(1, 7))
+    def check(times, max_open):
+        firsts = {name: (float(ts[0]) if ts else math.inf) for name, ts in times.items()}
+        opened: list[str] = []
+
+        def open_items(name):
+            opened.append(name)
+            return iter([(name, i, float(t)) for i, t in enumerate(times[name])])
+
+        out = list(merge_in_time(firsts, open_items, lambda item: item[2], max_open))
+        items = [item for item, _ in out]
+        assert sorted(items) == sorted((n, i, float(t)) for n, ts in times.items() for i, t in enumerate(ts))
+        for name in times:  # each source in its own order
+            assert [i for n, i, _ in items if n == name] == list(range(len(times[name])))
+        assert opened == sorted(times, key=lambda n: (firsts[n], n))
+        for (item, horizon) in out:  # nothing given is past the first time of a source still unopened
+            assert item[2] <= horizon or max_open < len(times)
+        if all(ts == sorted(ts) for ts in times.values()) and max_open >= len(times):
+            rank = {n: k for k, n in enumerate(opened)}
+            assert items == sorted(items, key=lambda it: (it[2], rank[it[0]], it[1]))
+
+    check()

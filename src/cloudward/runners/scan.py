@@ -13,7 +13,8 @@ import heapq
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudward.alerts import Alert
 from cloudward.config import Config
@@ -106,59 +107,74 @@ MERGE_BATCH = 4096
 #: may then arrive behind the watermark, counted as late, as they would without the merge)
 MAX_OPEN_FILES = 256
 
+T = TypeVar("T")
 
-def _feed_merged(engine: Engine, paths: list[str], fmt: str | None,
-                 on_input: Callable[[InputFile], None] | None, unread_before: int) -> set[str]:
-    """Feed the files at `paths` merged in event time, each opened when the merge reaches its first event
-    (found by a short look first): files that overlap in time are read side by side, one after another
-    when they do not, so the engine's reorder buffer only ever holds what overlaps within its lateness
-    and its alerts do not depend on how many files overlap or how long each is. Ties go to the file
-    first by (first event time, path), whatever order the files were named in. Returns the files of
-    which something was read."""
-    firsts = {p: first_time(engine, p, fmt) for p in paths}
-    waiting = sorted(paths, key=lambda p: (firsts[p], p))
+
+def merge_in_time(firsts: dict[str, float], open_items: Callable[[str], Iterator[T]],
+                  time_of: Callable[[T], float], max_open: int = MAX_OPEN_FILES) -> Iterator[tuple[T, float]]:
+    """The items of every source in `firsts` (name -> time of its first item) merged in time, with, for
+    each, the first time of the next source not yet opened (inf when none is left): a source is opened
+    (`open_items(name)`) when the merge reaches its first time, and at most `max_open` are open at once.
+    Ties go to the source first by (first time, name); within a source, items keep their order (a source
+    is not sorted: a later item older than one already given is given when its turn comes). A NaN time
+    sorts first. `runners.shuffle` replays a scan's order through this same function."""
+    waiting = sorted(firsts, key=lambda name: (firsts[name], name))
+    rank = {name: i for i, name in enumerate(waiting)}
     waiting.reverse()  # popped from the end: the earliest first
-    rank = {p: i for i, p in enumerate(reversed(waiting))}
-    heap: list[tuple[float, int, int, Any, Iterator[Any]]] = []
-    displays: dict[str, str] = {}
+    heap: list[tuple[float, int, int, Any, Iterator[T]]] = []
     seq = 0
 
-    def key_time(event: Any) -> float:
-        t = event.time
-        return t if t == t else -math.inf  # a NaN time cannot be ordered: it goes first, as the buffer runs it
+    def key(item: T) -> float:
+        t = time_of(item)
+        return t if t == t else -math.inf
 
-    def open_next() -> None:
-        nonlocal seq
-        path = waiting.pop()
-        src = InputFile.for_config(path, engine.config)
-        displays[path] = src.display
-        if on_input is not None:
-            on_input(src)
-        events = engine.decode_input(src, fmt)
-        first = next(events, None)
-        if first is not None:
-            seq += 1
-            heapq.heappush(heap, (key_time(first), rank[path], seq, first, events))
-
-    batch: list[Any] = []
     while heap or waiting:
-        # open every file whose first event the merge has reached (all of them at once when times tie)
-        while waiting and (not heap or (firsts[waiting[-1]] <= heap[0][0] and len(heap) < MAX_OPEN_FILES)):
-            open_next()
-        engine.horizon = firsts[waiting[-1]] if waiting else math.inf
+        # open every source whose first time the merge has reached (all of them at once when times tie)
+        while waiting and (not heap or (firsts[waiting[-1]] <= heap[0][0] and len(heap) < max_open)):
+            name = waiting.pop()
+            items = open_items(name)
+            first = next(items, None)
+            if first is not None:
+                seq += 1
+                heapq.heappush(heap, (key(first), rank[name], seq, first, items))
         if not heap:
             continue
-        _, r, _, event, events = heap[0]
-        batch.append(event)
-        following = next(events, None)
+        _, r, _, item, items = heap[0]
+        following = next(items, None)
         if following is None:
             heapq.heappop(heap)
         else:
             seq += 1
-            heapq.heapreplace(heap, (key_time(following), r, seq, following, events))
+            heapq.heapreplace(heap, (key(following), r, seq, following, items))
+        yield item, (firsts[waiting[-1]] if waiting else math.inf)
+
+
+def _feed_merged(engine: Engine, paths: list[str], fmt: str | None,
+                 on_input: Callable[[InputFile], None] | None, unread_before: int) -> set[str]:
+    """Feed the files at `paths` merged in event time (`merge_in_time`; a short look at each file finds its
+    first event): files that overlap in time are read side by side, one after another when they do not, so
+    the engine's reorder buffer only ever holds what overlaps within its lateness, and its alerts depend
+    neither on how many files overlap nor on how long each is. Events go to the engine `MERGE_BATCH` at a
+    time, with the first time of the next unopened file as its horizon. Returns the files of which
+    something was read."""
+    firsts = {p: first_time(engine, p, fmt) for p in paths}
+    displays: dict[str, str] = {}
+
+    def open_events(path: str) -> Iterator[Any]:
+        src = InputFile.for_config(path, engine.config)
+        displays[path] = src.display
+        if on_input is not None:
+            on_input(src)
+        return engine.decode_input(src, fmt)
+
+    batch: list[Any] = []
+    for event, horizon in merge_in_time(firsts, open_events, attrgetter("time")):
+        batch.append(event)
         if len(batch) >= MERGE_BATCH:
+            engine.horizon = horizon
             engine.feed(batch)
             batch = []
+    engine.horizon = math.inf
     if batch:
         engine.feed(batch)
     lost = set(engine.unread_inputs[unread_before:])
