@@ -110,7 +110,7 @@ MAX_OPEN_FILES = 256
 T = TypeVar("T")
 
 
-def merge_in_time(firsts: dict[str, float], open_items: Callable[[str], Iterator[T]],
+def merge_in_time(firsts: dict[Any, float], open_items: Callable[[Any], Iterator[T]],
                   time_of: Callable[[T], float], max_open: int = MAX_OPEN_FILES) -> Iterator[tuple[T, float]]:
     """The items of every source in `firsts` (name -> time of its first item) merged in time, with, for
     each, the first time of the next source not yet opened (inf when none is left): a source is opened
@@ -157,10 +157,13 @@ def _feed_merged(engine: Engine, paths: list[str], fmt: str | None,
     neither on how many files overlap nor on how long each is. Events go to the engine `MERGE_BATCH` at a
     time, with the first time of the next unopened file as its horizon. Returns the files of which
     something was read."""
-    firsts = {p: first_time(engine, p, fmt) for p in paths}
+    first_of = {p: first_time(engine, p, fmt) for p in dict.fromkeys(paths)}
+    # a source is (path, occurrence): a file named twice is read twice, as one after another would read it
+    firsts = {(p, k): first_of[p] for k, p in enumerate(paths)}
     displays: dict[str, str] = {}
 
-    def open_events(path: str) -> Iterator[Any]:
+    def open_events(source: tuple[str, int]) -> Iterator[Any]:
+        path = source[0]
         src = InputFile.for_config(path, engine.config)
         displays[path] = src.display
         if on_input is not None:
