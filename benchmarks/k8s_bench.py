@@ -26,6 +26,9 @@ from pathlib import Path
 import orjson
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bytecode_cache  # noqa: E402
+
 OUT = HERE / "out"
 
 NODES = [f"aks-nodepool1-{i:08d}-vmss{j:06d}" for i in range(3) for j in range(4)]
@@ -464,6 +467,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported")
     ap.add_argument("--json", action="store_true", help="print the results as JSON (for benchmarks/run.py)")
     args = ap.parse_args()
+    bytecode_cache.prepare()
     names = list(PROFILES) if args.profile == "both" else [args.profile]
     results = [run_profile(n, args.events, args.file, args.repeat) for n in names]
     print(orjson.dumps(results).decode() if args.json else table(results))

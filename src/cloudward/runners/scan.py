@@ -1,18 +1,20 @@
 """`cloudward scan`: a finite set of files (or stdin) through one engine, then the sinks.
 
 Files of one scan are not in event-time order (rotated logs named newest first, one site's day after
-another's). The runner reads them in the order of their first event (a short look at each file first)
-and tells the engine the first time of the next file (`Engine.horizon`): what is older runs as the scan
-goes, in time order, and only files that overlap in time are held together. The alerts are the same
-whatever order the files were named in.
-"""
+another's, fifty sites' logs of the same day). The runner merges them in event time: a short look at each
+file finds its first event, a file is opened when the merge reaches that time, and the engine is told the
+first time of the next unopened file (`Engine.horizon`): what is older runs as the scan goes, in time
+order, and only what overlaps in time is held. The alerts are the same whatever order the files were named
+in, and however many of them overlap."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudward.alerts import Alert
 from cloudward.config import Config
@@ -68,10 +70,10 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
                on_input: Callable[[InputFile], None] | None = None, *, ordered: bool = False) -> None:
     """Decode every file under `paths` (`-` is stdin) into `engine`.
 
-    With `ordered`, files are read in the order of their first event's time (then path), whatever order
-    they were named in, and the engine is told that nothing older than the next file's first event is
-    still to come: it runs what is older as it goes, so a scan of rotated or per-day files holds only
-    the files that overlap in time, and its alerts do not depend on the order of the command line.
+    With `ordered`, files are merged in event time (`_feed_merged`), whatever order they were named in,
+    and the engine is told that nothing older than the next unopened file's first event is still to come:
+    it runs what is older as it goes, so a scan holds only what overlaps in time, and its alerts depend
+    neither on the order of the command line nor on how many files overlap.
     Context inputs (docker inspect snapshots) are decoded once, like any input; the engine runs their
     events before every timed event."""
     def skipped(path: str, reason: str) -> None:  # a FIFO, socket or unreadable entry found in a folder
@@ -79,26 +81,107 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
 
     paths = list(paths)
     expanded = list(expand_paths(paths, on_skip=skipped))
-    if ordered and not engine.hold:
-        firsts = {p: first_time(engine, p, fmt) for p in expanded}
-        expanded.sort(key=lambda p: (firsts[p], p))
     unread_before = len(engine.unread_inputs)
-    read: set[str] = set()
-    for i, path in enumerate(expanded):
-        if ordered and not engine.hold:
-            later = [firsts[p] for p in expanded[i + 1:]]
-            engine.horizon = min(later) if later else math.inf
-        src = InputFile.for_config(path, engine.config)
-        if on_input is not None:
-            on_input(src)
-        n = len(engine.unread_inputs)
-        engine.feed(engine.decode_input(src, fmt))
-        if len(engine.unread_inputs) == n:
-            read.add(path)
+    if ordered and not engine.hold and len(expanded) > 1:
+        read = _feed_merged(engine, expanded, fmt, on_input, unread_before)
+    else:
+        read = set()
+        for path in expanded:
+            src = InputFile.for_config(path, engine.config)
+            if on_input is not None:
+                on_input(src)
+            n = len(engine.unread_inputs)
+            engine.feed(engine.decode_input(src, fmt))
+            if len(engine.unread_inputs) == n:
+                read.add(path)
     engine.horizon = math.inf
     lost = engine.unread_inputs[unread_before:]
     del engine.unread_inputs[unread_before:]
     note_unread(engine, paths, lost, read)
+
+
+#: events handed to the engine at a time while files are merged: it releases what the watermark passed
+#: between batches, so what it holds is what overlaps in time, not whole files
+MERGE_BATCH = 4096
+#: files a merge keeps open at once (more overlapping files than this wait for a free slot, and their events
+#: may then arrive behind the watermark, counted as late, as they would without the merge)
+MAX_OPEN_FILES = 256
+
+T = TypeVar("T")
+
+
+def merge_in_time(firsts: dict[Any, float], open_items: Callable[[Any], Iterator[T]],
+                  time_of: Callable[[T], float], max_open: int = MAX_OPEN_FILES) -> Iterator[tuple[T, float]]:
+    """The items of every source in `firsts` (name -> time of its first item) merged in time, with, for
+    each, the first time of the next source not yet opened (inf when none is left): a source is opened
+    (`open_items(name)`) when the merge reaches its first time, and at most `max_open` are open at once.
+    Ties go to the source first by (first time, name); within a source, items keep their order (a source
+    is not sorted: a later item older than one already given is given when its turn comes). A NaN time
+    sorts first. `runners.shuffle` replays a scan's order through this same function."""
+    waiting = sorted(firsts, key=lambda name: (firsts[name], name))
+    rank = {name: i for i, name in enumerate(waiting)}
+    waiting.reverse()  # popped from the end: the earliest first
+    heap: list[tuple[float, int, int, Any, Iterator[T]]] = []
+    seq = 0
+
+    def key(item: T) -> float:
+        t = time_of(item)
+        return t if t == t else -math.inf
+
+    while heap or waiting:
+        # open every source whose first time the merge has reached (all of them at once when times tie)
+        while waiting and (not heap or (firsts[waiting[-1]] <= heap[0][0] and len(heap) < max_open)):
+            name = waiting.pop()
+            items = open_items(name)
+            first = next(items, None)
+            if first is not None:
+                seq += 1
+                heapq.heappush(heap, (key(first), rank[name], seq, first, items))
+        if not heap:
+            continue
+        _, r, _, item, items = heap[0]
+        following = next(items, None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            seq += 1
+            heapq.heapreplace(heap, (key(following), r, seq, following, items))
+        yield item, (firsts[waiting[-1]] if waiting else math.inf)
+
+
+def _feed_merged(engine: Engine, paths: list[str], fmt: str | None,
+                 on_input: Callable[[InputFile], None] | None, unread_before: int) -> set[str]:
+    """Feed the files at `paths` merged in event time (`merge_in_time`; a short look at each file finds its
+    first event): files that overlap in time are read side by side, one after another when they do not, so
+    the engine's reorder buffer only ever holds what overlaps within its lateness, and its alerts depend
+    neither on how many files overlap nor on how long each is. Events go to the engine `MERGE_BATCH` at a
+    time, with the first time of the next unopened file as its horizon. Returns the files of which
+    something was read."""
+    first_of = {p: first_time(engine, p, fmt) for p in dict.fromkeys(paths)}
+    # a source is (path, occurrence): a file named twice is read twice, as one after another would read it
+    firsts = {(p, k): first_of[p] for k, p in enumerate(paths)}
+    displays: dict[str, str] = {}
+
+    def open_events(source: tuple[str, int]) -> Iterator[Any]:
+        path = source[0]
+        src = InputFile.for_config(path, engine.config)
+        displays[path] = src.display
+        if on_input is not None:
+            on_input(src)
+        return engine.decode_input(src, fmt)
+
+    batch: list[Any] = []
+    for event, horizon in merge_in_time(firsts, open_events, attrgetter("time")):
+        batch.append(event)
+        if len(batch) >= MERGE_BATCH:
+            engine.horizon = horizon
+            engine.feed(batch)
+            batch = []
+    engine.horizon = math.inf
+    if batch:
+        engine.feed(batch)
+    lost = set(engine.unread_inputs[unread_before:])
+    return {p for p in paths if displays.get(p, p) not in lost}
 
 
 def note_unread(engine: Engine, paths: Iterable[str], lost: Iterable[str], read: Iterable[str]) -> None:
