@@ -64,7 +64,7 @@ from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.runners.detect import _event_kinds, _InOrder, _report
-from cloudward.runners.scan import note_unread
+from cloudward.runners.scan import MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
 
@@ -296,17 +296,13 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
     how many events that scan counts as late and how often its buffer spilled.
 
     The replay of `runners.scan.feed_paths` (ordered) over `Engine._take`, `_spill`, `_after_feed` and
-    `_release`: files by (first event time, path); an event newer than any so far, or not older than the
-    last release, is held; an older one runs at once (late); a held event past `max_held` makes the older
-    half run (up to the time in the middle); after each file what is older than both the newest event
-    less `lateness` and the next file's first event runs, once `release_every` are held; at the end, the
-    rest. Held events run in (time, path, place in file) order - the engine's key for events of whole
-    files read in that order."""
-    firsts = [times[0] if times else math.inf for _, times in files]
-    order = sorted(range(len(files)), key=lambda i: (firsts[i], files[i][0]))
-    later = [math.inf] * (len(order) + 1)
-    for k in range(len(order) - 1, -1, -1):
-        later[k] = min(later[k + 1], firsts[order[k]])
+    `_release`. Several files are merged in time by the scan's own `merge_in_time` (a file opened when the
+    merge reaches its first event) and fed `MERGE_BATCH` events at a time, the next unopened file's first
+    time as the horizon; one file is fed whole. An event newer than any so far, or not older than the last
+    release, is held; an older one runs at once (late); a held event past `max_held` makes the older half
+    run (up to the time in the middle); after each feed what is older than both the newest event less
+    `lateness` and the horizon runs, once `release_every` are held; at the end, the rest. Held events run
+    in (time, path, place in file) order - the engine's key for events of files read this way."""
     ranks = [[0] * len(times) for _, times in files]
     buffer: list[tuple[float, str, int, int]] = []
     counter = 0
@@ -333,25 +329,44 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
         if watermark > released:
             released = watermark
 
-    for k, i in enumerate(order):
+    def take(i: int, seq: int) -> None:
+        nonlocal newest, counter, late, spills
         path, times = files[i]
-        horizon = later[k + 1]
-        mine = ranks[i]
-        for seq, when in enumerate(times):
-            if when > newest:
-                newest = when
-            elif when <= released:
-                late += 1
-                mine[seq] = counter
-                counter += 1
-                continue
-            buffer.append((when, path, seq, i))
-            if len(buffer) > max_held:
-                buffer.sort()
-                release(buffer[len(buffer) // 2][0])
-                spills += 1
+        when = times[seq]
+        if when > newest:
+            newest = when
+        elif when <= released:
+            late += 1
+            ranks[i][seq] = counter
+            counter += 1
+            return
+        buffer.append((when, path, seq, i))
+        if len(buffer) > max_held:
+            buffer.sort()
+            release(buffer[len(buffer) // 2][0])
+            spills += 1
+
+    def after_feed(horizon: float) -> None:
         if len(buffer) >= release_every:
             release(min(newest - lateness, horizon))
+
+    if len(files) == 1:
+        for seq in range(len(files[0][1])):
+            take(0, seq)
+        after_feed(math.inf)
+    elif files:
+        firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
+        fed = 0
+        merged = merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(files[source[1]][1]))),
+                               lambda item: files[item[0]][1][item[1]])
+        for (i, seq), horizon in merged:
+            take(i, seq)
+            fed += 1
+            if fed == MERGE_BATCH:
+                after_feed(horizon)
+                fed = 0
+        if fed:
+            after_feed(math.inf)
     release(math.inf)
     return ranks, late, spills
 
