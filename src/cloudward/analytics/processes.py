@@ -266,6 +266,11 @@ def _letters(entry: dict[str, Any], key: str) -> frozenset[str]:
     return frozenset(str(v) for v in entry.get(key) or ())
 
 
+#: command lines `InterpreterArgs.read` remembers its answer for: at most this many arguments and characters
+_MEMO_ARGS = 32
+_MEMO_CHARS = 2048
+
+
 class InterpreterArgs:
     """Reads shell and interpreter command lines per the `interpreter_options` data list."""
 
@@ -282,6 +287,9 @@ class InterpreterArgs:
                 optional=_letters(e, "optional"), stdin=_letters(e, "stdin"),
                 long_code=_letters(e, "long_code"), long_value=_letters(e, "long_value")))
         self._by_name: dict[str, _Family | None] = {}
+        #: (executable, *argv) -> what `read` answered: a pure function of them and the families, and its
+        #: answers are frozen; command lines repeat thousands of times (cron jobs, health checks, workers)
+        self._reads: dict[tuple[str, ...], ScriptArgument | None] = {}
 
     def family(self, name: str) -> _Family | None:
         """The family of a program name (`bash`, `python3.11`, `php8.2`), or None."""
@@ -299,6 +307,22 @@ class InterpreterArgs:
         `busybox sh ...` is read as `sh ...`."""
         if not argv:
             return None
+        if len(argv) <= _MEMO_ARGS:
+            key = (executable, *argv)
+            try:
+                return self._reads[key]
+            except KeyError:
+                pass
+            found = self._read_uncached(argv, executable)
+            # bounded: at most _CACHE_LIMIT command lines of at most _MEMO_CHARS characters each
+            if sum(map(len, argv)) <= _MEMO_CHARS:
+                if len(self._reads) >= _CACHE_LIMIT:
+                    self._reads.clear()
+                self._reads[key] = found
+            return found
+        return self._read_uncached(argv, executable)
+
+    def _read_uncached(self, argv: list[str], executable: str) -> ScriptArgument | None:
         start = 1
         fam = self.family(executable) if executable else None
         if fam is None:

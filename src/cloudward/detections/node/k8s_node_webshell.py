@@ -30,6 +30,9 @@ _MAX_CONTAINERS = 20_000
 #: attacker-controlled text is matched against shell-style patterns: bound how much of it
 _MAX_MATCH_CHARS = 4096
 _MAX_ARGS = 32
+#: command strings and argument lists whose reconnaissance hits are remembered: at most this long
+_MEMO_CHARS = 2048
+_MEMO_ARGS = 32
 
 NGINX_ID = container_id("cw-web")
 FPM = audit_exec(13001, 2210, 2200, ["php-fpm: pool www"], exe="/usr/sbin/php-fpm8.2", uid=33)
@@ -216,6 +219,8 @@ class Webshell(Detection):
         #: container id -> health-check command lines its image declares (from inspect data)
         self.health: OrderedDict[str, set[str]] = OrderedDict()
         self._server_cache: dict[tuple[str, str], bool] = {}
+        self._code_cache: dict[str, tuple[str, ...]] = {}
+        self._words_cache: dict[tuple[str, ...], str] = {}
 
     def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
         """Whether an execution with these file names can be a web shell's: a shell, or a reconnaissance
@@ -244,6 +249,32 @@ class Webshell(Detection):
                 self._server_cache.clear()
             self._server_cache[key] = hit
         return hit
+
+    def _code_recon(self, code: str) -> tuple[str, ...]:
+        """The reconnaissance commands of a shell's command string, remembered per (short) string: a pure
+        function of it and the card's lists."""
+        found = self._code_cache.get(code)
+        if found is None:
+            found = tuple(hit for words in split_commands(code) if (hit := self._recon(words)))
+            if len(code) <= _MEMO_CHARS:
+                if len(self._code_cache) >= 65536:
+                    self._code_cache.clear()
+                self._code_cache[code] = found
+        return found
+
+    def _words_recon(self, words: list[str]) -> str:
+        """`_recon(words)`, remembered per (short) argument list."""
+        if len(words) > _MEMO_ARGS:
+            return self._recon(words)
+        key = tuple(words)
+        found = self._words_cache.get(key)
+        if found is None:
+            found = self._recon(words)
+            if sum(map(len, words)) <= _MEMO_CHARS:
+                if len(self._words_cache) >= 65536:
+                    self._words_cache.clear()
+                self._words_cache[key] = found
+        return found
 
     def _recon(self, words: list[str]) -> str:
         if not words:
@@ -307,12 +338,9 @@ class Webshell(Detection):
         recon: list[str] = []
         if is_shell:
             if len(event.argv) > 2 and event.argv[1] in ("-c", "/c", "-Command", "-command"):
-                for words in split_commands(event.argv[2][:8192]):
-                    hit = self._recon(words)
-                    if hit:
-                        recon.append(hit)
+                recon = list(self._code_recon(event.argv[2][:8192]))
         else:
-            hit = self._recon(event.argv or [event.executable])
+            hit = self._words_recon(event.argv or [event.executable])
             if not hit:
                 return None
             recon.append(hit)

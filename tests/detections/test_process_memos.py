@@ -1,0 +1,125 @@
+"""The process cards' remembered answers (issue 10) are exact: on every host corpus, the benchmark
+generator's inputs and the cards' samples, each execution is evaluated once as the scan does (answers
+remembered from earlier command lines) and once with every remembered answer forgotten; both must give the
+same findings. Command lines repeat in these inputs, so remembered answers are used, and checked."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloudward import detections
+from cloudward.analytics.processes import InterpreterArgs
+from cloudward.detections.testing import run_sample
+from cloudward.events import ProcessExec
+
+HERE = Path(__file__).resolve().parent
+MAKER = HERE.parent / "data" / "host" / "expected" / "make_expected.py"
+spec = importlib.util.spec_from_file_location("make_expected", MAKER)
+assert spec is not None and spec.loader is not None
+make_expected = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_expected)
+
+#: card id -> the attributes holding what it remembers per command line
+MEMOS = {
+    "AppServices_TmpFolderExecution": ("_paths",),
+    "K8S.NODE_Webshell": ("_code_cache", "_words_cache"),
+    "AppServices_HighPrivilegeCommand": (),
+}
+
+
+def _memos(card: Any) -> list[dict]:
+    found = [getattr(card, name) for name in MEMOS[card.card.id]]
+    for value in vars(card).values():
+        if isinstance(value, InterpreterArgs):
+            found.append(value._reads)
+    return found
+
+
+def _shape(findings: Any) -> Any:
+    if not findings:
+        return None
+    return [(f.key, f.entities, f.params, f.severity) for f in findings]
+
+
+class Twice:
+    """Wraps the cards' `evaluate`: the remembered answer, then the same with nothing remembered."""
+
+    def __init__(self) -> None:
+        self.evaluated = 0
+        self.remembered = 0
+        self.wrong: list[str] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for card_id in MEMOS:
+            cls = detections.by_id(card_id)
+            assert cls is not None
+            original = cls.evaluate
+
+            def evaluate(card: Any, event: Any, original: Any = original) -> Any:
+                if type(event) is not ProcessExec:
+                    return original(card, event)
+                memos = _memos(card)
+                before = sum(len(m) for m in memos)
+                first = original(card, event)
+                if before and sum(len(m) for m in memos) == before:
+                    self.remembered += 1
+                saved = [dict(m) for m in memos]
+                for m in memos:
+                    m.clear()
+                second = original(card, event)
+                for m, s in zip(memos, saved, strict=True):
+                    m.update(s)
+                self.evaluated += 1
+                if _shape(first) != _shape(second):
+                    self.wrong.append(f"{card.card.id} on {event.origin}: {event.command_line[:120]}")
+                return first
+
+            monkeypatch.setattr(cls, "evaluate", evaluate)
+
+
+@pytest.fixture
+def twice(monkeypatch: pytest.MonkeyPatch) -> Iterator[Twice]:
+    check = Twice()
+    check.install(monkeypatch)
+    yield check
+    assert not check.wrong, "\n".join(check.wrong[:20])
+
+
+def test_remembered_answers_hold_on_every_host_corpus(twice: Twice, tmp_path: Path) -> None:
+    for path in [*make_expected.corpora(), *make_expected.generated(tmp_path)]:
+        make_expected.alerts_of(path)
+    assert twice.evaluated > 1000 and twice.remembered > twice.evaluated // 2
+
+
+@pytest.mark.parametrize("card_id", sorted(MEMOS))
+def test_remembered_answers_hold_on_the_cards_samples(card_id: str, twice: Twice) -> None:
+    cls = detections.by_id(card_id)
+    assert cls is not None
+    results = [run_sample(cls, s) for s in cls.card.samples]
+    assert results and all(r.passed for r in results), [r.problem for r in results if not r.passed]
+    assert twice.evaluated > 0
+
+
+def test_the_memo_keys_hold_everything_the_answer_reads() -> None:
+    """Same program and arguments, another working directory: another answer (the cwd is in the key)."""
+    cls = detections.by_id("AppServices_TmpFolderExecution")
+    assert cls is not None
+    from cloudward.config import from_dict
+    from cloudward.pipeline import Pipeline
+
+    pipe = Pipeline(from_dict({}), only={cls.card.id})
+    card = next(d for d in pipe.engine.detections if d.card.id == cls.card.id)
+    argv = ["bash", "./stage2.sh"]
+    here = ProcessExec(event_id="1", executable="/usr/bin/bash", argv=argv, command_line="bash ./stage2.sh",
+                       cwd="/home/u")
+    tmp = ProcessExec(event_id="2", executable="/usr/bin/bash", argv=list(argv), command_line="bash ./stage2.sh",
+                      cwd="/tmp")
+    assert card.evaluate(here) is None
+    found = card.evaluate(tmp)
+    assert found and found[0].entities["path"] == "/tmp/stage2.sh"
+    assert card.evaluate(here) is None and card.evaluate(tmp)
