@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cloudward import detections
-from cloudward.analytics.processes import InterpreterArgs
+from cloudward.analytics.processes import InterpreterArgs, WebContext
 from cloudward.detections.testing import run_sample
 from cloudward.events import ProcessExec
 
@@ -37,6 +37,8 @@ def _memos(card: Any) -> list[dict]:
     for value in vars(card).values():
         if isinstance(value, InterpreterArgs):
             found.append(value._reads)
+        elif isinstance(value, WebContext):
+            found.append(value._origins_cache)
     return found
 
 

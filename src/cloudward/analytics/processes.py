@@ -12,6 +12,9 @@ from cloudward.datalists import DataLists
 from cloudward.events import ContainerEvent, NetConnection, ProcessExec
 
 _CACHE_LIMIT = 65536
+#: pure answers are remembered for short inputs only: at most this many arguments (or ancestors) and characters
+_MEMO_ARGS = 32
+_MEMO_CHARS = 2048
 
 
 _BASENAMES: dict[str, str] = {}
@@ -75,6 +78,7 @@ class WebContext:
         self.workers = NamePatterns(data.strings("web_workers"))
         users = [str(u) for u in data.get("web_users") if isinstance(u, (str, int)) and not isinstance(u, bool)]
         self.users = NamePatterns(users)
+        self._origins_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def worker_ancestor(self, event: ProcessExec) -> str:
         """The nearest ancestor that is a web worker ('' if none)."""
@@ -102,7 +106,24 @@ class WebContext:
         return self.origins(event)[0]
 
     def origins(self, event: ProcessExec) -> tuple[str, str]:
-        """(English, Korean) descriptions of how the process is tied to the web app; ('', '') if it is not."""
+        """(English, Korean) descriptions of how the process is tied to the web app; ('', '') if it is not.
+
+        Remembered per (parent, ancestors, user, uid): a pure function of them and the two lists, and the
+        same few lineages start most processes."""
+        ancestors = event.ancestors
+        if len(ancestors) > _MEMO_ARGS:
+            return self._origins(event)
+        key = (event.parent_executable, event.user, event.uid, *ancestors)
+        found = self._origins_cache.get(key)
+        if found is None:
+            found = self._origins(event)
+            if sum(map(len, ancestors)) + len(event.parent_executable) + len(event.user) <= _MEMO_CHARS:
+                if len(self._origins_cache) >= _CACHE_LIMIT:
+                    self._origins_cache.clear()
+                self._origins_cache[key] = found
+        return found
+
+    def _origins(self, event: ProcessExec) -> tuple[str, str]:
         worker = self.worker_ancestor(event)
         if worker:
             return f"descendant of {worker}", f"{worker}의 하위 프로세스"
@@ -264,11 +285,6 @@ class _Family:
 
 def _letters(entry: dict[str, Any], key: str) -> frozenset[str]:
     return frozenset(str(v) for v in entry.get(key) or ())
-
-
-#: command lines `InterpreterArgs.read` remembers its answer for: at most this many arguments and characters
-_MEMO_ARGS = 32
-_MEMO_CHARS = 2048
 
 
 class InterpreterArgs:
