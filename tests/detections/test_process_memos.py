@@ -29,6 +29,9 @@ MEMOS = {
     "AppServices_TmpFolderExecution": ("_paths",),
     "K8S.NODE_Webshell": ("_code_cache", "_words_cache"),
     "AppServices_HighPrivilegeCommand": (),
+    "VM_MinerInContainerImage": ("_process_cache",),
+    "K8S.NODE_KubernetesAPI": ("_cache",),
+    "K8S.NODE_KubernetesDashboard": ("_cache",),
 }
 
 
@@ -125,3 +128,41 @@ def test_the_memo_keys_hold_everything_the_answer_reads() -> None:
     found = card.evaluate(tmp)
     assert found and found[0].entities["path"] == "/tmp/stage2.sh"
     assert card.evaluate(here) is None and card.evaluate(tmp)
+
+
+def _card(card_id: str) -> Any:
+    from cloudward.config import from_dict
+    from cloudward.pipeline import Pipeline
+
+    pipe = Pipeline(from_dict({}), only={card_id})
+    return next(d for d in pipe.engine.detections if d.card.id == card_id)
+
+
+def test_the_container_memo_keys_hold_the_image_and_the_program() -> None:
+    """The same command line in a cluster component's image and in an application's: different answers, in
+    either order; the same for a miner image, and for kubectl by program name."""
+    cid = "ab" * 32
+    cmd = "/usr/bin/curl -sk https://kubernetes.default.svc/api/v1/namespaces/kube-system/secrets"
+
+    def exe(image: str, executable: str = "/usr/bin/curl", command_line: str = cmd) -> ProcessExec:
+        return ProcessExec(event_id="1", executable=executable, argv=command_line.split(), command_line=command_line,
+                           container_id=cid, image=image)
+
+    api = _card("K8S.NODE_KubernetesAPI")
+    system = "registry.k8s.io/metrics-server/metrics-server:v0.7.1"
+    for _ in range(2):
+        assert api.evaluate(exe("acme/web:1")) and not api.evaluate(exe(system))
+    plain = "kubectl get pods"
+    assert api.evaluate(exe("acme/web:1", "/usr/local/bin/kubectl", plain))
+    assert not api.evaluate(exe("acme/web:1", "/usr/local/bin/kubectx", plain))
+    miner = _card("VM_MinerInContainerImage")
+    for _ in range(2):
+        assert miner.evaluate(exe("docker.io/metal3d/xmrig:latest", "/app", "/app --run"))
+        assert not miner.evaluate(exe("acme/web:1", "/app", "/app --run"))
+        assert miner.evaluate(exe("acme/web:1", "/usr/bin/xmrig", "/app --run"))
+    dash = _card("K8S.NODE_KubernetesDashboard")
+    proxy = ("/usr/bin/curl -sk https://10.96.0.1/api/v1/namespaces/kubernetes-dashboard/services/"
+             "https:kubernetes-dashboard:/proxy/")
+    for _ in range(2):
+        assert dash.evaluate(exe("acme/web:1", command_line=proxy))
+        assert not dash.evaluate(exe("docker.io/kubernetesui/dashboard-web:1.6.0", command_line=proxy))
