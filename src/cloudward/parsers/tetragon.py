@@ -33,7 +33,7 @@ from cloudward.parsers._values import mapping as _d
 from cloudward.parsers._values import number as _int
 from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import Interest, JsonDialect, ParseContext, RecordRef
-from cloudward.timeutil import parse_time
+from cloudward.timeutil import _fast_utc, parse_time
 
 EVENT_TYPES = frozenset({
     "process_exec", "process_exit", "process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm",
@@ -339,6 +339,22 @@ FAST_DECODE = True
 _UNSET_AUID = 4294967295
 
 
+#: `split_arguments` answers per arguments string (short ones; a pod runs the same few command lines again and
+#: again), as tuples: each event gets its own argv list
+_WORDS: dict[str, tuple[str, ...]] = {}
+_MEMO_CHARS = 2048
+_MEMO_LIMIT = 16384
+
+
+def _words(arguments: str) -> tuple[str, ...]:
+    words = tuple(split_arguments(arguments))
+    if len(arguments) <= _MEMO_CHARS:
+        if len(_WORDS) >= _MEMO_LIMIT:
+            _WORDS.clear()
+        _WORDS[arguments] = words
+    return words
+
+
 def _typed_context(process: _Process) -> tuple[str, str, str, str, str]:
     """`Tetragon._context` of a typed process."""
     pod = process.pod
@@ -374,6 +390,8 @@ def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Eve
     decode = msgspec.json.Decoder(_Record).decode
     failed = _DECODE_FAILED
     privileged_caps = PRIVILEGED_CAPS
+    words_of = _WORDS
+    fast_utc = _fast_utc
 
     def decode_line(line: bytes, ref: RecordRef) -> Event | None:
         try:
@@ -430,10 +448,20 @@ def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Eve
             if auid == _UNSET_AUID:
                 auid = None
             cid, cname, image, pod, namespace = _typed_context(process)
+            words = words_of.get(arguments)
+            if words is None:
+                words = _words(arguments)
+            stamp = rec.time or process.start_time
+            # parse_time's own first step, without the call: the common RFC 3339 UTC form
+            when = fast_utc(stamp) if stamp else 0.0
+            if when is None:
+                when = parse_time(stamp)
+            elif when <= 0:
+                when = 0.0
             return ProcessExec(
-                event_id=where, time=parse_time(rec.time or process.start_time), raw=LazyJson(line),
+                event_id=where, time=when, raw=LazyJson(line),
                 origin=where, host=host or rec.node_name, pid=process.pid,
-                ppid=ppid, executable=binary, argv=[binary, *split_arguments(arguments)],
+                ppid=ppid, executable=binary, argv=[binary, *words],
                 command_line=binary + " " + arguments if arguments else binary,
                 cwd=process.cwd, user=name, uid=uid, auid=auid,
                 parent_executable=parent_binary, parent_command_line=parent_command_line,
