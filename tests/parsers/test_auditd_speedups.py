@@ -185,3 +185,11 @@ def test_remembered_values_are_the_values(pairs: list[tuple[bytes, bytes]], twic
         assert cwd == auditd._value_text(auditd._field(b" " + body, b" cwd=") or b"")
         for _, v in pairs:
             assert auditd._text_of(v) == auditd._value_text(v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), st.sampled_from([b"0", b"1000", b"4294967295", b"-1", b"+5", b"1_0", b" 7", b"x", b""]),
+                 st.binary(max_size=8)))
+def test_remembered_ids_are_the_ids(value: bytes | None) -> None:
+    assert auditd._id(value) == auditd._int(value)
+    assert (auditd._IDS[value] if value in auditd._IDS else auditd._id(value)) == auditd._int(value)

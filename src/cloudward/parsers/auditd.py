@@ -142,6 +142,20 @@ _EXES: dict[bytes, str] = {}
 _CWDS: dict[bytes, str] = {}
 
 
+#: `_int` of user ids (uid, euid, auid): a host has few
+_IDS: dict[bytes, int | None] = {}
+
+
+def _id(v: bytes | None) -> int | None:
+    """`_int(v)`, remembered per value."""
+    n = _int(v)
+    if v is not None and len(v) <= 20:
+        if len(_IDS) >= _MEMO_LIMIT:
+            _IDS.clear()
+        _IDS[v] = n
+    return n
+
+
 def _remember(cache: dict[bytes, Any], key: bytes, value: Any) -> None:
     if len(key) <= _MEMO_BYTES:
         if len(cache) >= _MEMO_LIMIT:
@@ -265,7 +279,7 @@ class Auditd(Format):
             when = float(stamp.partition(":")[0])
         except ValueError:
             when = 0.0
-        uid = _int(get(b"uid"))
+        uid = _IDS[v] if (v := get(b"uid")) in _IDS else _id(v)
         if user_name is not None:
             user = user_name
         else:
@@ -286,8 +300,9 @@ class Auditd(Format):
             return ProcessExec(
                 event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
                 ppid=ppid, executable=exe or argv[0], argv=argv,
-                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(get(b"euid")),
-                auid=_int(get(b"auid")),
+                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid,
+                euid=_IDS[v] if (v := get(b"euid")) in _IDS else _id(v),
+                auid=_IDS[v] if (v := get(b"auid")) in _IDS else _id(v),
             )
         dest = self._sockaddr(sockaddr or b"")
         if dest is None:
