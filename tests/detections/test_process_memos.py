@@ -28,7 +28,7 @@ spec.loader.exec_module(make_expected)
 MEMOS = {
     "AppServices_TmpFolderExecution": ("_paths",),
     "K8S.NODE_Webshell": ("_code_cache", "_words_cache"),
-    "AppServices_HighPrivilegeCommand": (),
+    "AppServices_HighPrivilegeCommand": ("_matched_cache",),
     "VM_MinerInContainerImage": ("_process_cache",),
     "K8S.NODE_KubernetesAPI": ("_cache",),
     "K8S.NODE_KubernetesDashboard": ("_cache",),
@@ -166,3 +166,16 @@ def test_the_container_memo_keys_hold_the_image_and_the_program() -> None:
     for _ in range(2):
         assert dash.evaluate(exe("acme/web:1", command_line=proxy))
         assert not dash.evaluate(exe("docker.io/kubernetesui/dashboard-web:1.6.0", command_line=proxy))
+
+
+def test_the_high_privilege_memo_key_holds_root() -> None:
+    """crontab counts only as root: the same command line as root and as a user, in either order."""
+    card = _card("AppServices_HighPrivilegeCommand")
+
+    def run(uid: int) -> ProcessExec:
+        return ProcessExec(event_id="1", executable="/usr/bin/crontab", argv=["crontab", "-l"],
+                           command_line="crontab -l", uid=uid, euid=uid, user="www-data",
+                           parent_executable="/usr/sbin/php-fpm8.2")
+
+    for _ in range(2):
+        assert card.evaluate(run(0)) and not card.evaluate(run(33))
