@@ -221,6 +221,7 @@ class Webshell(Detection):
         self._server_cache: dict[tuple[str, str], bool] = {}
         self._code_cache: dict[str, tuple[str, ...]] = {}
         self._words_cache: dict[tuple[str, ...], str] = {}
+        self._allowed_cache: dict[tuple[str, ...], bool] = {}
 
     def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
         """Whether an execution with these file names can be a web shell's: a shell, or a reconnaissance
@@ -373,11 +374,23 @@ class Webshell(Detection):
                                 "where": where, "where_ko": where_ko})]
 
     def _allowed(self, event: ProcessExec) -> bool:
+        # the lists' part is a pure function of the executable, the first arguments and the command line;
+        # declared health checks are learned as the scan goes, so they are asked every time
+        key = (event.executable, event.command_line, *event.argv[:3])
+        listed = self._allowed_cache.get(key)
+        if listed is None:
+            listed = self._listed(event)
+            if len(event.command_line) + sum(map(len, event.argv[:3])) <= _MEMO_CHARS:
+                if len(self._allowed_cache) >= 65536:
+                    self._allowed_cache.clear()
+                self._allowed_cache[key] = listed
+        return listed or self._declared_check(event)
+
+    def _listed(self, event: ProcessExec) -> bool:
+        """A CGI program or command the configuration allows."""
         if self.allowed_cgi:
             for value in (event.executable, *event.argv[:3]):
                 if value and any(fnmatch.fnmatchcase(value[:_MAX_MATCH_CHARS], p) for p in self.allowed_cgi):
                     return True
         low = event.command_line[:_MAX_MATCH_CHARS].lower()
-        if any(fnmatch.fnmatchcase(low, p) for p in self.allowed_commands):
-            return True
-        return self._declared_check(event)
+        return any(fnmatch.fnmatchcase(low, p) for p in self.allowed_commands)
