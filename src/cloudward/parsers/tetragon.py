@@ -365,7 +365,7 @@ def _typed_context(process: _Process) -> tuple[str, str, str, str, str]:
         return process.docker, "", "", pod.name, pod.namespace
     cid = container.id
     if "://" in cid:
-        cid = strip_runtime_prefix(cid)[1]
+        cid = cid.partition("://")[2]  # strip_runtime_prefix(cid)[1], the separator known to be there
     image = container.image
     return (cid or process.docker, container.name, "" if image is None else image.name, pod.name, pod.namespace)
 
