@@ -14,7 +14,9 @@ from cloudward.events import ContainerEvent, NetConnection, ProcessExec
 _CACHE_LIMIT = 65536
 #: pure answers are remembered for short inputs only: at most this many arguments (or ancestors) and characters
 _MEMO_ARGS = 32
-_MEMO_CHARS = 2048
+_MEMO_CHARS = 1024
+#: and at most this many of them (so a memo holds at most ~16 MB of keys)
+_MEMO_LIMIT = 16384
 
 
 _BASENAMES: dict[str, str] = {}
@@ -118,7 +120,7 @@ class WebContext:
         if found is None:
             found = self._origins(event)
             if sum(map(len, ancestors)) + len(event.parent_executable) + len(event.user) <= _MEMO_CHARS:
-                if len(self._origins_cache) >= _CACHE_LIMIT:
+                if len(self._origins_cache) >= _MEMO_LIMIT:
                     self._origins_cache.clear()
                 self._origins_cache[key] = found
         return found
@@ -332,7 +334,7 @@ class InterpreterArgs:
             found = self._read_uncached(argv, executable)
             # bounded: at most _CACHE_LIMIT command lines of at most _MEMO_CHARS characters each
             if sum(map(len, argv)) <= _MEMO_CHARS:
-                if len(self._reads) >= _CACHE_LIMIT:
+                if len(self._reads) >= _MEMO_LIMIT:
                     self._reads.clear()
                 self._reads[key] = found
             return found

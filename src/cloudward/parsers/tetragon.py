@@ -342,7 +342,7 @@ _UNSET_AUID = 4294967295
 #: `split_arguments` answers per arguments string (short ones; a pod runs the same few command lines again and
 #: again), as tuples: each event gets its own argv list
 _WORDS: dict[str, tuple[str, ...]] = {}
-_MEMO_CHARS = 2048
+_MEMO_CHARS = 1024
 _MEMO_LIMIT = 16384
 
 

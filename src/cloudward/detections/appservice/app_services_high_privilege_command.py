@@ -148,7 +148,8 @@ CARD = Card(
 
 #: argument lists whose answer is remembered: at most this many arguments and characters
 _MEMO_ARGS = 32
-_MEMO_CHARS = 2048
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 
 
 class HighPrivilegeCommand(Detection):
@@ -203,7 +204,7 @@ class HighPrivilegeCommand(Detection):
             if matched is None:
                 matched = self._matched(event, name, direct, shell, is_root)
                 if sum(map(len, argv)) <= _MEMO_CHARS:
-                    if len(self._matched_cache) >= 65536:
+                    if len(self._matched_cache) >= _MEMO_LIMIT:
                         self._matched_cache.clear()
                     self._matched_cache[key] = matched
         if not matched:

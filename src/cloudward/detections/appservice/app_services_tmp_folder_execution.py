@@ -112,8 +112,8 @@ CARD = Card(
 
 #: command lines whose `_path` answer is remembered: at most this many arguments and characters, this many
 _MEMO_ARGS = 32
-_MEMO_CHARS = 2048
-_CACHE_LIMIT = 65536
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 
 
 class TmpFolderExecution(Detection):
@@ -195,8 +195,8 @@ class TmpFolderExecution(Detection):
             path = self._paths.get(key)
             if path is None:
                 path = self._path(event)
-                if sum(map(len, argv)) <= _MEMO_CHARS:  # bounded: _CACHE_LIMIT short command lines
-                    if len(self._paths) >= _CACHE_LIMIT:
+                if sum(map(len, argv)) <= _MEMO_CHARS:  # bounded: _MEMO_LIMIT short command lines
+                    if len(self._paths) >= _MEMO_LIMIT:
                         self._paths.clear()
                     self._paths[key] = path
         else:

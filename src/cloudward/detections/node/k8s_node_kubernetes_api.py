@@ -99,8 +99,8 @@ CARD = Card(
 
 
 #: answers remembered for command lines up to this long, this many
-_MEMO_CHARS = 2048
-_CACHE_LIMIT = 65536
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 
 
 class KubernetesAPI(Detection):
@@ -130,7 +130,7 @@ class KubernetesAPI(Detection):
         if found is None:
             found = self._hits(event)
             if len(event.command_line) <= _MEMO_CHARS:
-                if len(self._cache) >= _CACHE_LIMIT:
+                if len(self._cache) >= _MEMO_LIMIT:
                     self._cache.clear()
                 self._cache[key] = found
         if not found:

@@ -31,7 +31,8 @@ _MAX_CONTAINERS = 20_000
 _MAX_MATCH_CHARS = 4096
 _MAX_ARGS = 32
 #: command strings and argument lists whose reconnaissance hits are remembered: at most this long
-_MEMO_CHARS = 2048
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 _MEMO_ARGS = 32
 
 NGINX_ID = container_id("cw-web")
@@ -258,7 +259,7 @@ class Webshell(Detection):
         if found is None:
             found = tuple(hit for words in split_commands(code) if (hit := self._recon(words)))
             if len(code) <= _MEMO_CHARS:
-                if len(self._code_cache) >= 65536:
+                if len(self._code_cache) >= _MEMO_LIMIT:
                     self._code_cache.clear()
                 self._code_cache[code] = found
         return found
@@ -272,7 +273,7 @@ class Webshell(Detection):
         if found is None:
             found = self._recon(words)
             if sum(map(len, words)) <= _MEMO_CHARS:
-                if len(self._words_cache) >= 65536:
+                if len(self._words_cache) >= _MEMO_LIMIT:
                     self._words_cache.clear()
                 self._words_cache[key] = found
         return found
@@ -381,7 +382,7 @@ class Webshell(Detection):
         if listed is None:
             listed = self._listed(event)
             if len(event.command_line) + sum(map(len, event.argv[:3])) <= _MEMO_CHARS:
-                if len(self._allowed_cache) >= 65536:
+                if len(self._allowed_cache) >= _MEMO_LIMIT:
                     self._allowed_cache.clear()
                 self._allowed_cache[key] = listed
         return listed or self._declared_check(event)

@@ -23,7 +23,8 @@ PLAIN_ID = container_id("cw-plain")
 _ACTIONS = frozenset({"create", "start", "inspect", "restart"})
 _CACHE_LIMIT = 65536
 #: command lines whose answer is remembered are at most this long
-_MEMO_CHARS = 2048
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 WALLET = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
 
 CARD = Card(
@@ -145,7 +146,7 @@ class MinerInContainerImage(Detection):
             if hits is None:
                 hits = self._process_hits(event)
                 if len(event.command_line) <= _MEMO_CHARS:
-                    if len(self._process_cache) >= _CACHE_LIMIT:
+                    if len(self._process_cache) >= _MEMO_LIMIT:
                         self._process_cache.clear()
                     self._process_cache[key] = hits
             if not hits:
