@@ -102,4 +102,9 @@ def test_an_ordinary_host_exec_reaches_few_cards() -> None:
     shell = ProcessExec(event_id="2", executable="/bin/sh", argv=["sh", "-c", "id"], command_line="sh -c id",
                         parent_executable="/usr/sbin/php-fpm8.2", container_id="ab" * 32)
     offered = {c.card.id for c in dispatch.select(shell)}
-    assert {"K8S.NODE_Webshell", "AppServices_SuspectPhp", "K8S.NODE_ContainerSSH"} <= offered
+    assert {"K8S.NODE_Webshell", "AppServices_SuspectPhp", "K8S.NODE_KubernetesAPI"} <= offered
+    # the SSH card reads program names: a shell is not a server, sshd is
+    assert "K8S.NODE_ContainerSSH" not in offered
+    sshd = ProcessExec(event_id="3", executable="/usr/sbin/sshd", argv=["/usr/sbin/sshd", "-D"],
+                       command_line="/usr/sbin/sshd -D", parent_executable="/bin/sh", container_id="ab" * 32)
+    assert "K8S.NODE_ContainerSSH" in {c.card.id for c in dispatch.select(sshd)}

@@ -132,3 +132,32 @@ def test_any_command_line_is_read_without_error(argv: list[str], exe: str) -> No
         assert run.kind in (CODE, SCRIPT, MODULE, STDIN, NOTHING)
         if run.index >= 0:
             assert argv[run.index] == run.text
+
+
+@settings(max_examples=200, deadline=None)
+@given(argv=st.lists(st.sampled_from(["sh", "bash", "-c", "-e", "-ec", "x.sh", "./a", "python3", "-m", "-", "--", ""]),
+                     min_size=1, max_size=6),
+       exe=st.sampled_from(["", "/bin/bash", "/usr/bin/python3", "/bin/busybox", "/bin/ls"]))
+def test_remembered_reads_are_the_reads(argv: list[str], exe: str) -> None:
+    """`read` remembers its answer per (executable, argv): asked again, or by a reader that never saw it,
+    the answer is the same."""
+    first = READER.read(argv, exe)
+    assert READER.read(list(argv), exe) == first == InterpreterArgs(DataLists())._read_uncached(argv, exe)
+
+
+def test_remembered_web_origins_follow_every_input() -> None:
+    from cloudward.analytics.processes import WebContext
+    from cloudward.events import ProcessExec
+
+    web = WebContext(DataLists())
+
+    def origins(**fields: object) -> tuple[str, str]:
+        return web.origins(ProcessExec(event_id="x", **fields))  # type: ignore[arg-type]
+
+    assert origins(parent_executable="/usr/sbin/php-fpm8.2")[0] == "descendant of php-fpm8.2"
+    assert origins(parent_executable="/usr/bin/bash")[0] == ""
+    assert origins(parent_executable="/usr/bin/bash", ancestors=["/usr/bin/bash", "/usr/sbin/apache2"])[0] == (
+        "descendant of apache2")
+    assert origins(parent_executable="/usr/bin/bash", user="www-data")[0] == "runs as web user www-data"
+    assert origins(parent_executable="/usr/bin/bash", uid=33)[0] == "runs as web user 33"
+    assert origins(parent_executable="/usr/bin/bash")[0] == ""

@@ -164,3 +164,32 @@ def test_whole_event_real_records() -> None:
            b"type=PROCTITLE msg=audit(1.5:7): proctitle=78")
     assert fast.whole_event(one, 0, len(one)) == (b"1.5:7", len(one), b'pid=1 exe="/bin/x"', [b'argc=1 a0="x"'],
                                                  b'cwd="/"', None, b"proctitle=78")
+
+
+_VALUES = st.one_of(st.sampled_from([b'"root"', b'""', b"(null)", b"2F746D70", b"2F7A", b"zz", b'"a', b'"/usr/bin/x"']),
+                    st.binary(max_size=12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"SYSCALL", b"UID", b"AUID", b"ARCH", b"xUID", b"cwd", b"x"]), _VALUES),
+                max_size=6), st.booleans())
+def test_remembered_values_are_the_values(pairs: list[tuple[bytes, bytes]], twice: bool) -> None:
+    """The per-value memos of `Auditd._event` (ENRICHED names, executables, working directories) answer what
+    the field-by-field reading answers, the first time and when remembered."""
+    body = b" ".join(k + b"=" + v for k, v in pairs)
+    for _ in range(2 if twice else 1):
+        uname = auditd._field(b" " + body, b" UID=")
+        cached = auditd._NAMES.get(body) or auditd._enriched_names(body)
+        assert cached == (auditd._field(b" " + body, b" SYSCALL="), auditd._value_text(uname) if uname else None)
+        cwd = auditd._CWDS.get(body) or auditd._cwd_text(body)
+        assert cwd == auditd._value_text(auditd._field(b" " + body, b" cwd=") or b"")
+        for _, v in pairs:
+            assert auditd._text_of(v) == auditd._value_text(v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), st.sampled_from([b"0", b"1000", b"4294967295", b"-1", b"+5", b"1_0", b" 7", b"x", b""]),
+                 st.binary(max_size=8)))
+def test_remembered_ids_are_the_ids(value: bytes | None) -> None:
+    assert auditd._id(value) == auditd._int(value)
+    assert (auditd._IDS[value] if value in auditd._IDS else auditd._id(value)) == auditd._int(value)

@@ -12,6 +12,11 @@ from cloudward.datalists import DataLists
 from cloudward.events import ContainerEvent, NetConnection, ProcessExec
 
 _CACHE_LIMIT = 65536
+#: pure answers are remembered for short inputs only: at most this many arguments (or ancestors) and characters
+_MEMO_ARGS = 32
+_MEMO_CHARS = 1024
+#: and at most this many of them (so a memo holds at most ~16 MB of keys)
+_MEMO_LIMIT = 16384
 
 
 _BASENAMES: dict[str, str] = {}
@@ -75,6 +80,7 @@ class WebContext:
         self.workers = NamePatterns(data.strings("web_workers"))
         users = [str(u) for u in data.get("web_users") if isinstance(u, (str, int)) and not isinstance(u, bool)]
         self.users = NamePatterns(users)
+        self._origins_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def worker_ancestor(self, event: ProcessExec) -> str:
         """The nearest ancestor that is a web worker ('' if none)."""
@@ -102,7 +108,24 @@ class WebContext:
         return self.origins(event)[0]
 
     def origins(self, event: ProcessExec) -> tuple[str, str]:
-        """(English, Korean) descriptions of how the process is tied to the web app; ('', '') if it is not."""
+        """(English, Korean) descriptions of how the process is tied to the web app; ('', '') if it is not.
+
+        Remembered per (parent, ancestors, user, uid): a pure function of them and the two lists, and the
+        same few lineages start most processes."""
+        ancestors = event.ancestors
+        if len(ancestors) > _MEMO_ARGS:
+            return self._origins(event)
+        key = (event.parent_executable, event.user, event.uid, *ancestors)
+        found = self._origins_cache.get(key)
+        if found is None:
+            found = self._origins(event)
+            if sum(map(len, ancestors)) + len(event.parent_executable) + len(event.user) <= _MEMO_CHARS:
+                if len(self._origins_cache) >= _MEMO_LIMIT:
+                    self._origins_cache.clear()
+                self._origins_cache[key] = found
+        return found
+
+    def _origins(self, event: ProcessExec) -> tuple[str, str]:
         worker = self.worker_ancestor(event)
         if worker:
             return f"descendant of {worker}", f"{worker}의 하위 프로세스"
@@ -282,6 +305,9 @@ class InterpreterArgs:
                 optional=_letters(e, "optional"), stdin=_letters(e, "stdin"),
                 long_code=_letters(e, "long_code"), long_value=_letters(e, "long_value")))
         self._by_name: dict[str, _Family | None] = {}
+        #: (executable, *argv) -> what `read` answered: a pure function of them and the families, and its
+        #: answers are frozen; command lines repeat thousands of times (cron jobs, health checks, workers)
+        self._reads: dict[tuple[str, ...], ScriptArgument | None] = {}
 
     def family(self, name: str) -> _Family | None:
         """The family of a program name (`bash`, `python3.11`, `php8.2`), or None."""
@@ -299,6 +325,22 @@ class InterpreterArgs:
         `busybox sh ...` is read as `sh ...`."""
         if not argv:
             return None
+        if len(argv) <= _MEMO_ARGS:
+            key = (executable, *argv)
+            try:
+                return self._reads[key]
+            except KeyError:
+                pass
+            found = self._read_uncached(argv, executable)
+            # bounded: at most _CACHE_LIMIT command lines of at most _MEMO_CHARS characters each
+            if sum(map(len, argv)) <= _MEMO_CHARS:
+                if len(self._reads) >= _MEMO_LIMIT:
+                    self._reads.clear()
+                self._reads[key] = found
+            return found
+        return self._read_uncached(argv, executable)
+
+    def _read_uncached(self, argv: list[str], executable: str) -> ScriptArgument | None:
         start = 1
         fam = self.family(executable) if executable else None
         if fam is None:

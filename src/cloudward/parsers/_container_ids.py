@@ -53,6 +53,14 @@ def is_runtime(executable: str) -> bool:
     return name in ("runc", "crun", "youki", "conmon") or name.startswith("containerd-shim")
 
 
+def names_child_container(executable: str) -> bool:
+    """Whether `child_container(executable, argv)` can be anything but "" for some argv: a shim, runc, crun,
+    youki or conmon (the programs it reads)."""
+    name = executable.rsplit("/", 1)[-1]
+    return name.startswith(_SHIMS) or name.startswith("containerd-shim") or name in ("runc", "crun", "youki",
+                                                                                      "conmon")
+
+
 def child_container(executable: str, argv: list[str]) -> str:
     """The container a runtime process starts its children in, from its command line, or ''.
 

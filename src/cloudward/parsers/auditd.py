@@ -21,6 +21,7 @@ from binascii import Error as BinasciiError
 from binascii import unhexlify
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cloudward.events import Event, NetConnection, ProcessExec
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
@@ -131,6 +132,62 @@ def _int(v: bytes | None) -> int | None:
     return None if n in (_UNSET_ID, -1) else n
 
 
+#: answers remembered per value, for values up to this long: a host logs the same few executables, working
+#: directories and ENRICHED name parts (`SYSCALL=execve ... UID="root"`) again and again; each answer is a pure
+#: function of the bytes (strings are immutable, so one answer serves every event)
+_MEMO_BYTES = 512
+_MEMO_LIMIT = 16384
+_NAMES: dict[bytes, tuple[bytes | None, str | None]] = {}
+_EXES: dict[bytes, str] = {}
+_CWDS: dict[bytes, str] = {}
+
+
+#: `_int` of user ids (uid, euid, auid): a host has few
+_IDS: dict[bytes, int | None] = {}
+
+
+def _id(v: bytes | None) -> int | None:
+    """`_int(v)`, remembered per value."""
+    n = _int(v)
+    if v is not None and len(v) <= 20:
+        if len(_IDS) >= _MEMO_LIMIT:
+            _IDS.clear()
+        _IDS[v] = n
+    return n
+
+
+def _remember(cache: dict[bytes, Any], key: bytes, value: Any) -> None:
+    if len(key) <= _MEMO_BYTES:
+        if len(cache) >= _MEMO_LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
+def _enriched_names(enriched: bytes) -> tuple[bytes | None, str | None]:
+    """(the SYSCALL= name, the UID= name as text, None when absent or empty) of an ENRICHED part."""
+    names = b" " + enriched
+    uname = _field(names, b" UID=")
+    found = (_field(names, b" SYSCALL="), _value_text(uname) if uname else None)
+    _remember(_NAMES, enriched, found)
+    return found
+
+
+def _text_of(value: bytes) -> str:
+    """`_value_text(value)`, remembered per value."""
+    text = _EXES.get(value)
+    if text is None:
+        text = _value_text(value)
+        _remember(_EXES, value, text)
+    return text
+
+
+def _cwd_text(body: bytes) -> str:
+    """The cwd= value of a CWD record body, as text."""
+    cwd = _value_text(_field(b" " + body, b" cwd=") or b"")
+    _remember(_CWDS, body, cwd)
+    return cwd
+
+
 @dataclass(slots=True)
 class _Open:
     """Records of one audit event collected so far."""
@@ -177,17 +234,30 @@ class Auditd(Format):
             if ev.execve or ev.sockaddr:
                 ctx.reject(where, "partial audit event: records without their SYSCALL record")
             return None
-        f = _syscall_fields(b" " + ev.syscall) if _c_syscall_fields is None else _c_syscall_fields(ev.syscall)
+        return self._event(ev.stamp, ev.node, where, ev.syscall, ev.enriched, ev.execve, ev.cwd, ev.sockaddr,
+                           ev.proctitle, ev.text if ev.text is not None else b"\n".join(ev.lines), ctx)
+
+    def _event(self, stamp_bytes: bytes, node_bytes: bytes, where: str, syscall: bytes, enriched: bytes,
+               execve: list[bytes], cwd_body: bytes | None, sockaddr: bytes | None, proctitle: bytes | None,
+               text: bytes, ctx: ParseContext) -> Event | None:
+        """The event of one audit event's records (its SYSCALL there), or None (counted or rejected). The
+        whole-event path calls it straight, without collecting the records in an `_Open` first."""
+        f = _syscall_fields(b" " + syscall) if _c_syscall_fields is None else _c_syscall_fields(syscall)
         get = f.get
-        names = b" " + ev.enriched if ev.enriched else b""
-        syscall_name = _field(names, b" SYSCALL=") if names else None
+        if enriched:
+            names = _NAMES.get(enriched)
+            if names is None:
+                names = _enriched_names(enriched)
+            syscall_name, user_name = names
+        else:
+            syscall_name = user_name = None
         exec_nums, connect_nums = _SYSCALLS.get(get(b"arch") or b"", _NO_SYSCALLS)
-        if ev.execve or syscall_name in (b"execve", b"execveat"):
+        if execve or syscall_name in (b"execve", b"execveat"):
             is_exec = True
         else:
             number = get(b"syscall")
             is_exec = number in exec_nums
-            if not is_exec and not (ev.sockaddr and (syscall_name == b"connect" or number in connect_nums)):
+            if not is_exec and not (sockaddr and (syscall_name == b"connect" or number in connect_nums)):
                 ctx.stats.skipped += 1
                 return None
         if is_exec and get(b"success") == b"no":
@@ -197,10 +267,10 @@ class Auditd(Format):
         if pid is None:
             ctx.reject(where, "audit SYSCALL record without a pid")
             return None
-        stamp = ev.stamp.decode("ascii", "replace")
+        stamp = stamp_bytes.decode("ascii", "replace")
         host = ctx.host
-        if ev.node:
-            node = ev.node.decode("utf-8", "replace")
+        if node_bytes:
+            node = node_bytes.decode("utf-8", "replace")
             host = host or node
             event_id = f"{node}:{stamp}"
         else:
@@ -209,37 +279,37 @@ class Auditd(Format):
             when = float(stamp.partition(":")[0])
         except ValueError:
             when = 0.0
-        uid = _int(get(b"uid"))
-        uname = _field(names, b" UID=") if names else None
-        if uname:
-            user = _value_text(uname)
+        uid = _IDS[v] if (v := get(b"uid")) in _IDS else _id(v)
+        if user_name is not None:
+            user = user_name
         else:
             user = _WELL_KNOWN_UIDS.get(uid, str(uid)) if uid is not None else ""
-        exe = _value_text(get(b"exe") or b"")
+        exe = _text_of(get(b"exe") or b"")
         # one decode for the evidence: lines with NUL bytes never get here
-        text = ev.text if ev.text is not None else b"\n".join(ev.lines)
         raw = {"records": text.decode("utf-8", "replace").split("\n")}
         ppid = _int(get(b"ppid")) or 0
         if is_exec:
-            argv = self._argv(ev.execve) if ev.execve else self._proctitle(ev.proctitle)
+            argv = self._argv(execve) if execve else self._proctitle(proctitle)
             if not argv:
                 argv = [_value_text(get(b"comm") or b"") or exe]
             cwd = ""
-            if ev.cwd is not None:
-                cwd = _value_text(_field(b" " + ev.cwd, b" cwd=") or b"")
-            event = ProcessExec(
+            if cwd_body is not None:
+                cwd = _CWDS.get(cwd_body)
+                if cwd is None:
+                    cwd = _cwd_text(cwd_body)
+            return ProcessExec(
                 event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid,
                 ppid=ppid, executable=exe or argv[0], argv=argv,
-                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid, euid=_int(get(b"euid")),
-                auid=_int(get(b"auid")),
+                command_line=" ".join(argv), cwd=cwd, user=user, uid=uid,
+                euid=_IDS[v] if (v := get(b"euid")) in _IDS else _id(v),
+                auid=_IDS[v] if (v := get(b"auid")) in _IDS else _id(v),
             )
-            return event
-        dest = self._sockaddr(ev.sockaddr or b"")
+        dest = self._sockaddr(sockaddr or b"")
         if dest is None:
             ctx.stats.skipped += 1  # unix, netlink and other non-IP sockets
             return None
         ip, port = dest
-        title = self._proctitle(ev.proctitle)
+        title = self._proctitle(proctitle)
         return NetConnection(
             event_id=event_id, time=when, raw=raw, origin=where, host=host, pid=pid, ppid=ppid,
             executable=exe,
@@ -370,6 +440,7 @@ class _AuditDecoder(LineDecoder):
         poisoned = self.poisoned
         whole = _whole_event
         close = self.fmt._close
+        build = self.fmt._event
         display = self.display
         ctx = self.ctx
         pos = start
@@ -381,8 +452,7 @@ class _AuditDecoder(LineDecoder):
                     if stop - pos <= limit and stamp not in pending and not (poisoned and stamp in poisoned):
                         text = buf[pos:stop]
                         records = text.count(b"\n") + (text[-1:] != b"\n")
-                        ev = _Open(stamp, b"", lineno + 1, execve=execve, cwd=cwd, sockaddr=sockaddr,
-                                   proctitle=proctitle)
+                        first_line = lineno + 1
                         lineno += records
                         self.lineno = lineno
                         if len(pending) >= _MAX_OPEN:
@@ -390,11 +460,10 @@ class _AuditDecoder(LineDecoder):
                             done = close(pending.pop(next(iter(pending))), display, ctx)
                             if done is not None:
                                 out.append(done)
-                        ev.text = text[:-1] if text[-1:] == b"\n" else text
                         raw, _, enriched = syscall.partition(b"\x1d")
-                        ev.syscall = raw
-                        ev.enriched = enriched
-                        done = close(ev, display, ctx)
+                        # what `close` does with an `_Open` of these records (no conflict: one SYSCALL)
+                        done = build(stamp, b"", f"{display}:{first_line}", raw, enriched, execve, cwd, sockaddr,
+                                     proctitle, text[:-1] if text[-1:] == b"\n" else text, ctx)
                         if done is not None:
                             out.append(done)
                         pos = stop

@@ -33,7 +33,7 @@ from cloudward.parsers._values import mapping as _d
 from cloudward.parsers._values import number as _int
 from cloudward.parsers._values import text as _s
 from cloudward.parsers.base import Interest, JsonDialect, ParseContext, RecordRef
-from cloudward.timeutil import parse_time
+from cloudward.timeutil import _fast_utc, parse_time
 
 EVENT_TYPES = frozenset({
     "process_exec", "process_exit", "process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm",
@@ -240,60 +240,66 @@ class Tetragon(JsonDialect):
 
 
 # -- typed decoding ------------------------------------------------------------------------------------------
-# Structs of only the fields `Tetragon.events` reads. Scalars are `Any`, so a value of an odd type reads as it
-# does from the dict (the same helpers judge it); an object that is not one (a string where `process` was
-# expected), or null where an object was, fails validation and the line goes through the general path, which
-# rejects or reads it as before. Every other key is skipped without building anything; the raw record stays
+# Structs of only the fields `Tetragon.events` reads, typed as the dict path reads them: a string field is `str`,
+# a number `int`, an object a Struct (None where null or absent reads as empty there). A value of another type
+# (a number where a string belongs, null where the dict path would reject the record, a boolean pid...) fails
+# validation, and the line goes through the general path, which rejects or reads it as before: the typed path
+# never judges an odd value itself. Every other key is skipped without building anything; the raw record stays
 # the line's bytes, decoded by orjson only when evidence or a Sigma getter reads `event.raw`. The Structs live for
 # one line and cannot form cycles: not tracked by the garbage collector (`gc=False`), so they do not trigger it.
 _UNSET: Any = msgspec.UNSET
 
 
 class _Image(msgspec.Struct, gc=False):
-    name: Any = None
+    name: str = ""
 
 
 class _Container(msgspec.Struct, gc=False):
-    id: Any = None
-    name: Any = None
-    image: _Image | msgspec.UnsetType = _UNSET
+    id: str = ""
+    name: str = ""
+    image: _Image | None = None
 
 
 class _Pod(msgspec.Struct, gc=False):
-    name: Any = None
-    namespace: Any = None
-    container: _Container | msgspec.UnsetType = _UNSET
+    name: str = ""
+    namespace: str = ""
+    container: _Container | None = None
 
 
 class _Cap(msgspec.Struct, gc=False):
-    effective: Any = None
+    effective: list[str] = []
+
+
+class _User(msgspec.Struct, gc=False):
+    name: str = ""
 
 
 class _Process(msgspec.Struct, gc=False):
-    binary: Any = None
-    arguments: Any = None
-    pid: Any = None
-    uid: Any = None
-    auid: Any = None
-    cwd: Any = None
-    user: Any = None
-    cap: _Cap | msgspec.UnsetType = _UNSET
-    pod: _Pod | msgspec.UnsetType = _UNSET
-    docker: Any = None
-    start_time: Any = None
+    #: None: absent or null (an exec without a binary is the general path's to reject)
+    binary: str | None = None
+    arguments: str = ""
+    pid: int = 0
+    uid: int | None = None
+    auid: int | None = None
+    cwd: str = ""
+    user: _User | None = None
+    cap: _Cap | None = None
+    pod: _Pod | None = None
+    docker: str = ""
+    start_time: str = ""
 
 
 class _Parent(msgspec.Struct, gc=False):
-    binary: Any = None
-    arguments: Any = None
-    pid: Any = None
+    binary: str = ""
+    arguments: str = ""
+    pid: int = 0
 
 
 class _Body(msgspec.Struct, gc=False):
     """process_exec, process_kprobe and process_connect bodies alike (each reads its own fields)."""
 
     process: _Process | msgspec.UnsetType = _UNSET
-    parent: _Parent | msgspec.UnsetType = _UNSET
+    parent: _Parent | None = None
     function_name: Any = None
     args: Any = None
     destination_ip: Any = None
@@ -316,13 +322,11 @@ class _Record(msgspec.Struct, gc=False):
     process_listen: msgspec.Raw = msgspec.Raw()
     #: there, the line may be an export wrapper of records: the general path reads it
     records: msgspec.Raw = msgspec.Raw()
-    node_name: Any = None
-    time: Any = None
+    node_name: str = ""
+    time: str = ""
 
 
-_EMPTY_PROCESS = _Process()
-_EMPTY_POD = _Pod()
-_EMPTY_CONTAINER = _Container()
+_EMPTY_PROCESS = _Process(binary="")
 _DECODE_FAILED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 try:  # the optional C accelerator: it proves the numbers on a line read the same in msgspec and orjson
@@ -332,37 +336,44 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 
 #: tests switch typed decoding off to compare it with the dict path
 FAST_DECODE = True
+_UNSET_AUID = 4294967295
+
+
+#: `split_arguments` answers per arguments string (short ones; a pod runs the same few command lines again and
+#: again), as tuples: each event gets its own argv list
+_WORDS: dict[str, tuple[str, ...]] = {}
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+
+
+def _words(arguments: str) -> tuple[str, ...]:
+    words = tuple(split_arguments(arguments))
+    if len(arguments) <= _MEMO_CHARS:
+        if len(_WORDS) >= _MEMO_LIMIT:
+            _WORDS.clear()
+        _WORDS[arguments] = words
+    return words
 
 
 def _typed_context(process: _Process) -> tuple[str, str, str, str, str]:
     """`Tetragon._context` of a typed process."""
     pod = process.pod
-    if pod is _UNSET:
-        docker = process.docker
-        return (docker if type(docker) is str else ""), "", "", "", ""
+    if pod is None:
+        return process.docker, "", "", "", ""
     container = pod.container
-    if container is _UNSET:
-        container = _EMPTY_CONTAINER
+    if container is None:
+        return process.docker, "", "", pod.name, pod.namespace
     cid = container.id
-    if type(cid) is not str:
-        cid = ""
-    elif "://" in cid:
-        cid = strip_runtime_prefix(cid)[1]
-    if not cid:
-        cid = _s(process.docker)
+    if "://" in cid:
+        cid = cid.partition("://")[2]  # strip_runtime_prefix(cid)[1], the separator known to be there
     image = container.image
-    name, pod_name, namespace = container.name, pod.name, pod.namespace
-    return (cid, name if type(name) is str else "",
-            "" if image is _UNSET else _s(image.name),
-            pod_name if type(pod_name) is str else "",
-            namespace if type(namespace) is str else "")
+    return (cid or process.docker, container.name, "" if image is None else image.name, pod.name, pod.namespace)
 
 
 def _typed_user(process: _Process) -> tuple[str, int | None]:
     uid = process.uid
-    uid = uid if isinstance(uid, int) and not isinstance(uid, bool) else None
     user = process.user
-    name = _s(user.get("name")) if type(user) is dict else ""
+    name = "" if user is None else user.name
     if not name and uid is not None:
         name = "root" if uid == 0 else str(uid)
     return name, uid
@@ -370,14 +381,17 @@ def _typed_user(process: _Process) -> tuple[str, int | None]:
 
 def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Event | None] | None:
     """Typed decoding of one Tetragon JSON line into its event: None for a line it does not decode exactly as
-    the general path would (not one event type, a wrapper, a non-object where an object belongs, no binary, a
-    kprobe that is not a connect, an unusual number...), which then goes through orjson and
-    `Tetragon.events` as before, rejections included. Only when the C accelerator is built."""
+    the general path would (not one event type, a wrapper, a value of another type than the field's, no binary,
+    a kprobe that is not a connect, an unusual number...), which then goes through orjson and `Tetragon.events`
+    as before, rejections included. Only when the C accelerator is built."""
     if not FAST_DECODE or _plain_json is None:
         return None
     plain = _plain_json
     decode = msgspec.json.Decoder(_Record).decode
     failed = _DECODE_FAILED
+    privileged_caps = PRIVILEGED_CAPS
+    words_of = _WORDS
+    fast_utc = _fast_utc
 
     def decode_line(line: bytes, ref: RecordRef) -> Event | None:
         try:
@@ -404,42 +418,54 @@ def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Eve
         process = body.process
         parent = body.parent
         where = str(ref)
-        node = rec.node_name
         host = ctx.host
         if kind == 0:
             if process is _UNSET:
                 return None
             binary = process.binary
-            if type(binary) is not str:
+            if binary is None:
                 return None
             arguments = process.arguments
-            if type(arguments) is str:
-                text_args = arguments
-            elif arguments:  # the general path rejects it (it cannot be joined to the binary)
-                return None
-            else:
-                text_args = arguments = ""
-            if parent is _UNSET:
-                parent_args = parent_binary = ""
+            if parent is None:
+                parent_binary = parent_command_line = ""
                 ppid = 0
             else:
-                parent_args, parent_binary = _s(parent.arguments), _s(parent.binary)
-                ppid = _int(parent.pid)
+                parent_binary, parent_args, ppid = parent.binary, parent.arguments, parent.pid
+                parent_command_line = parent_binary + " " + parent_args if parent_args else parent_binary
             cap = process.cap
-            caps = [] if cap is _UNSET else _typed_caps(cap.effective)
-            user, uid = _typed_user(process)
+            if cap is None:
+                caps: list[str] = []
+                privileged = None
+            else:
+                caps = [c if c.startswith("CAP_") else "CAP_" + c for c in cap.effective]
+                privileged = True if privileged_caps.issubset(caps) else None
+            uid = process.uid
+            user = process.user
+            name = "" if user is None else user.name
+            if not name and uid is not None:
+                name = "root" if uid == 0 else str(uid)
             auid = process.auid
+            if auid == _UNSET_AUID:
+                auid = None
             cid, cname, image, pod, namespace = _typed_context(process)
+            words = words_of.get(arguments)
+            if words is None:
+                words = _words(arguments)
+            stamp = rec.time or process.start_time
+            # parse_time's own first step, without the call: the common RFC 3339 UTC form
+            when = fast_utc(stamp) if stamp else 0.0
+            if when is None:
+                when = parse_time(stamp)
+            elif when <= 0:
+                when = 0.0
             return ProcessExec(
-                event_id=where, time=parse_time(rec.time or process.start_time), raw=LazyJson(line),
-                origin=where, host=host or (node if type(node) is str else ""), pid=_int(process.pid),
-                ppid=ppid, executable=binary, argv=[binary, *split_arguments(text_args)],
-                command_line=binary + (" " + arguments if arguments else ""),
-                cwd=_s(process.cwd), user=user, uid=uid,
-                auid=auid if isinstance(auid, int) and auid != 4294967295 else None,
-                parent_executable=parent_binary,
-                parent_command_line=parent_binary + (" " + parent_args if parent_args else ""),
-                capabilities=caps, privileged=True if PRIVILEGED_CAPS.issubset(caps) else None,
+                event_id=where, time=when, raw=LazyJson(line),
+                origin=where, host=host or rec.node_name, pid=process.pid,
+                ppid=ppid, executable=binary, argv=[binary, *words],
+                command_line=binary + " " + arguments if arguments else binary,
+                cwd=process.cwd, user=name, uid=uid, auid=auid,
+                parent_executable=parent_binary, parent_command_line=parent_command_line,
+                capabilities=caps, privileged=privileged,
                 container_id=cid, container_name=cname, image=image, pod=pod, namespace=namespace,
             )
         if kind == 2:
@@ -457,26 +483,20 @@ def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Eve
             ip, port = dest
         if process is _UNSET:
             process = _EMPTY_PROCESS
-        binary = _s(process.binary)
-        arguments = _s(process.arguments)
+        binary = process.binary or ""
+        arguments = process.arguments
         user, uid = _typed_user(process)
         cid, cname, image, pod, namespace = _typed_context(process)
         return NetConnection(
             event_id=where, time=parse_time(rec.time), raw=LazyJson(line), origin=where,
-            host=host or (node if type(node) is str else ""), pid=_int(process.pid),
-            ppid=0 if parent is _UNSET else _int(parent.pid), executable=binary,
+            host=host or rec.node_name, pid=process.pid,
+            ppid=0 if parent is None else parent.pid, executable=binary,
             command_line=binary + (" " + arguments if arguments else ""), destination_ip=ip,
             destination_port=port, user=user, uid=uid, container_id=cid, container_name=cname, image=image,
             pod=pod, namespace=namespace,
         )
 
     return decode_line
-
-
-def _typed_caps(effective: Any) -> list[str]:
-    if not isinstance(effective, list):
-        return []
-    return [c if c.startswith("CAP_") else "CAP_" + c for c in effective if isinstance(c, str)]
 
 
 FORMATS = [Tetragon()]

@@ -146,6 +146,12 @@ CARD = Card(
 )
 
 
+#: argument lists whose answer is remembered: at most this many arguments and characters
+_MEMO_ARGS = 32
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+
+
 class HighPrivilegeCommand(Detection):
     card = CARD
     kinds = (ProcessExec,)
@@ -162,6 +168,7 @@ class HighPrivilegeCommand(Detection):
         self.shells = NamePatterns(self.data.strings("shells_and_interpreters"))
         self.interpreters = InterpreterArgs(self.data)
         self.web = WebContext(self.data)
+        self._matched_cache: dict[tuple[Any, ...], str] = {}
 
     def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
         """Whether an execution with these file names can match: a listed program, or a shell (see
@@ -188,6 +195,29 @@ class HighPrivilegeCommand(Detection):
         if not origin:
             return None
         is_root = event.uid == 0 or event.euid == 0
+        if len(argv) > _MEMO_ARGS:
+            matched = self._matched(event, name, direct, shell, is_root)
+        else:
+            # a pure function of the executable, argv and is_root (and the card's lists)
+            key = (event.executable, is_root, *argv)
+            matched = self._matched_cache.get(key)  # type: ignore[assignment]
+            if matched is None:
+                matched = self._matched(event, name, direct, shell, is_root)
+                if sum(map(len, argv)) <= _MEMO_CHARS:
+                    if len(self._matched_cache) >= _MEMO_LIMIT:
+                        self._matched_cache.clear()
+                    self._matched_cache[key] = matched
+        if not matched:
+            return None
+        ent: dict[str, Any] = process_entities(event)
+        ent["matched"] = matched
+        ent["web_context"] = origin
+        return [Finding(key=f"{event.host}|{event.container_id}|{matched}", entities=ent, event=event,
+                        params={"origin": origin, "origin_ko": origin_ko})]
+
+    def _matched(self, event: ProcessExec, name: str, direct: bool, shell: bool, is_root: bool) -> str:
+        """The command of the list the execution runs ('' for none)."""
+        argv = event.argv
         matched = ""
         if direct and self._match([name, *argv[1:]], is_root):
             matched = " ".join(argv)
@@ -201,10 +231,4 @@ class HighPrivilegeCommand(Detection):
                     code = " ".join(argv[i + 1 :])
                     matched = next((" ".join(w) for w in split_commands(code) if self._match(w, is_root)), "")
                     break
-        if not matched:
-            return None
-        ent: dict[str, Any] = process_entities(event)
-        ent["matched"] = matched
-        ent["web_context"] = origin
-        return [Finding(key=f"{event.host}|{event.container_id}|{matched}", entities=ent, event=event,
-                        params={"origin": origin, "origin_ko": origin_ko})]
+        return matched

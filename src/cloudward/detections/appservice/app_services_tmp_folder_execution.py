@@ -110,6 +110,12 @@ CARD = Card(
 )
 
 
+#: command lines whose `_path` answer is remembered: at most this many arguments and characters, this many
+_MEMO_ARGS = 32
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+
+
 class TmpFolderExecution(Detection):
     card = CARD
     kinds = (ProcessExec,)
@@ -124,6 +130,7 @@ class TmpFolderExecution(Detection):
         self.web = WebContext(self.data)
         self._exe_cache: dict[str, bool] = {}
         self._temp_cache: dict[str, bool] = {}
+        self._paths: dict[tuple[str, ...], str] = {}
 
     def _temp(self, path: str) -> bool:
         # cached: the same few argv[0] paths and script paths come back with every execution
@@ -180,7 +187,20 @@ class TmpFolderExecution(Detection):
         return ""
 
     def evaluate(self, event: ProcessExec) -> list[Finding] | None:
-        path = self._path(event)
+        argv = event.argv
+        if len(argv) <= _MEMO_ARGS:
+            # `_path` is a pure function of the executable, the cwd and argv (and this card's lists): the
+            # answer for a command line seen before is looked up, not worked out again
+            key = (event.executable, event.cwd, *argv)
+            path = self._paths.get(key)
+            if path is None:
+                path = self._path(event)
+                if sum(map(len, argv)) <= _MEMO_CHARS:  # bounded: _MEMO_LIMIT short command lines
+                    if len(self._paths) >= _MEMO_LIMIT:
+                        self._paths.clear()
+                    self._paths[key] = path
+        else:
+            path = self._path(event)
         if not path:
             return None
         ent = process_entities(event)

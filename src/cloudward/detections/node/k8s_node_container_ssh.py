@@ -88,6 +88,11 @@ class ContainerSSH(Detection):
     def setup(self) -> None:
         self.servers = NamePatterns(self.data.strings("ssh_servers"))
 
+    def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
+        """Whether an execution with these file names can be an SSH server's: the executable's or argv[0]'s
+        name is one (see cloudward.process_dispatch; `evaluate` returns None for anything else)."""
+        return self.servers(exe) or (arg0 is not None and self.servers(arg0))
+
     def evaluate(self, event: ProcessExec | ContainerEvent) -> list[Finding] | None:
         if type(event) is ContainerEvent:
             if event.action not in _ACTIONS or not event.command or not event.container_id:

@@ -98,6 +98,11 @@ CARD = Card(
 )
 
 
+#: answers remembered for command lines up to this long, this many
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+
+
 class KubernetesAPI(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
@@ -107,6 +112,7 @@ class KubernetesAPI(Detection):
     def setup(self) -> None:
         self.access = KubeAccess(self.data, list(self.params["api_server_addresses"]),
                                  [int(p) for p in self.params["api_server_ports"]], [])
+        self._cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def evaluate(self, event: ProcessExec | NetConnection) -> list[Finding] | None:
         if not event.container_id:
@@ -118,13 +124,29 @@ class KubernetesAPI(Detection):
             ent = process_entities(event)
             ent["destination"] = f"{event.destination_ip}:{event.destination_port}"
             return self._finding(event, ent, [f"connection to the API server {ent['destination']}"])
+        # a pure function of the command line, the executable and the image (and the card's lists)
+        key = (event.command_line, event.executable, event.image)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._hits(event)
+            if len(event.command_line) <= _MEMO_CHARS:
+                if len(self._cache) >= _MEMO_LIMIT:
+                    self._cache.clear()
+                self._cache[key] = found
+        if not found:
+            return None
+        return self._finding(event, process_entities(event), list(found))
+
+    def _hits(self, event: ProcessExec) -> tuple[str, ...]:
+        """The indicators of an execution in a container (empty: no finding)."""
+        access = self.access
         low = event.command_line.lower()
         hits = access.api_hits(low)
         if basename(event.executable) == "kubectl":
             hits.insert(0, "kubectl")
         if not hits or access.dashboard_hits(low) or access.system_component(event):
-            return None
-        return self._finding(event, process_entities(event), hits)
+            return ()
+        return tuple(hits)
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits

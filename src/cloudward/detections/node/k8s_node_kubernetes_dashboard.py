@@ -85,6 +85,11 @@ CARD = Card(
 )
 
 
+#: answers remembered for command lines up to this long, this many
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+
+
 class KubernetesDashboard(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
@@ -93,6 +98,7 @@ class KubernetesDashboard(Detection):
 
     def setup(self) -> None:
         self.access = KubeAccess(self.data, [], [], [str(a) for a in self.params["dashboard_addresses"]])
+        self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def evaluate(self, event: ProcessExec | NetConnection) -> list[Finding] | None:
         if not event.container_id:
@@ -105,10 +111,19 @@ class KubernetesDashboard(Detection):
             dest = event.destination_host or event.destination_ip
             ent["destination"] = f"{dest}:{event.destination_port}"
             return self._finding(event, ent, [f"connection to the dashboard at {ent['destination']}"])
-        hits = access.dashboard_hits(event.command_line.lower())
-        if not hits or access.system_component(event):
+        # a pure function of the command line and the image (and the card's lists)
+        key = (event.command_line, event.image)
+        found = self._cache.get(key)
+        if found is None:
+            hits = access.dashboard_hits(event.command_line.lower())
+            found = () if not hits or access.system_component(event) else tuple(hits)
+            if len(event.command_line) <= _MEMO_CHARS:
+                if len(self._cache) >= _MEMO_LIMIT:
+                    self._cache.clear()
+                self._cache[key] = found
+        if not found:
             return None
-        return self._finding(event, process_entities(event), hits)
+        return self._finding(event, process_entities(event), list(found))
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits

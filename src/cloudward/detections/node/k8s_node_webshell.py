@@ -30,6 +30,10 @@ _MAX_CONTAINERS = 20_000
 #: attacker-controlled text is matched against shell-style patterns: bound how much of it
 _MAX_MATCH_CHARS = 4096
 _MAX_ARGS = 32
+#: command strings and argument lists whose reconnaissance hits are remembered: at most this long
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
+_MEMO_ARGS = 32
 
 NGINX_ID = container_id("cw-web")
 FPM = audit_exec(13001, 2210, 2200, ["php-fpm: pool www"], exe="/usr/sbin/php-fpm8.2", uid=33)
@@ -216,6 +220,9 @@ class Webshell(Detection):
         #: container id -> health-check command lines its image declares (from inspect data)
         self.health: OrderedDict[str, set[str]] = OrderedDict()
         self._server_cache: dict[tuple[str, str], bool] = {}
+        self._code_cache: dict[str, tuple[str, ...]] = {}
+        self._words_cache: dict[tuple[str, ...], str] = {}
+        self._allowed_cache: dict[tuple[str, ...], bool] = {}
 
     def process_names(self, exe: str, arg0: str | None, parent: str) -> bool:
         """Whether an execution with these file names can be a web shell's: a shell, or a reconnaissance
@@ -244,6 +251,32 @@ class Webshell(Detection):
                 self._server_cache.clear()
             self._server_cache[key] = hit
         return hit
+
+    def _code_recon(self, code: str) -> tuple[str, ...]:
+        """The reconnaissance commands of a shell's command string, remembered per (short) string: a pure
+        function of it and the card's lists."""
+        found = self._code_cache.get(code)
+        if found is None:
+            found = tuple(hit for words in split_commands(code) if (hit := self._recon(words)))
+            if len(code) <= _MEMO_CHARS:
+                if len(self._code_cache) >= _MEMO_LIMIT:
+                    self._code_cache.clear()
+                self._code_cache[code] = found
+        return found
+
+    def _words_recon(self, words: list[str]) -> str:
+        """`_recon(words)`, remembered per (short) argument list."""
+        if len(words) > _MEMO_ARGS:
+            return self._recon(words)
+        key = tuple(words)
+        found = self._words_cache.get(key)
+        if found is None:
+            found = self._recon(words)
+            if sum(map(len, words)) <= _MEMO_CHARS:
+                if len(self._words_cache) >= _MEMO_LIMIT:
+                    self._words_cache.clear()
+                self._words_cache[key] = found
+        return found
 
     def _recon(self, words: list[str]) -> str:
         if not words:
@@ -307,12 +340,9 @@ class Webshell(Detection):
         recon: list[str] = []
         if is_shell:
             if len(event.argv) > 2 and event.argv[1] in ("-c", "/c", "-Command", "-command"):
-                for words in split_commands(event.argv[2][:8192]):
-                    hit = self._recon(words)
-                    if hit:
-                        recon.append(hit)
+                recon = list(self._code_recon(event.argv[2][:8192]))
         else:
-            hit = self._recon(event.argv or [event.executable])
+            hit = self._words_recon(event.argv or [event.executable])
             if not hit:
                 return None
             recon.append(hit)
@@ -345,11 +375,23 @@ class Webshell(Detection):
                                 "where": where, "where_ko": where_ko})]
 
     def _allowed(self, event: ProcessExec) -> bool:
+        # the lists' part is a pure function of the executable, the first arguments and the command line;
+        # declared health checks are learned as the scan goes, so they are asked every time
+        key = (event.executable, event.command_line, *event.argv[:3])
+        listed = self._allowed_cache.get(key)
+        if listed is None:
+            listed = self._listed(event)
+            if len(event.command_line) + sum(map(len, event.argv[:3])) <= _MEMO_CHARS:
+                if len(self._allowed_cache) >= _MEMO_LIMIT:
+                    self._allowed_cache.clear()
+                self._allowed_cache[key] = listed
+        return listed or self._declared_check(event)
+
+    def _listed(self, event: ProcessExec) -> bool:
+        """A CGI program or command the configuration allows."""
         if self.allowed_cgi:
             for value in (event.executable, *event.argv[:3]):
                 if value and any(fnmatch.fnmatchcase(value[:_MAX_MATCH_CHARS], p) for p in self.allowed_cgi):
                     return True
         low = event.command_line[:_MAX_MATCH_CHARS].lower()
-        if any(fnmatch.fnmatchcase(low, p) for p in self.allowed_commands):
-            return True
-        return self._declared_check(event)
+        return any(fnmatch.fnmatchcase(low, p) for p in self.allowed_commands)

@@ -22,6 +22,9 @@ MINER_ID = container_id("cw-miner")
 PLAIN_ID = container_id("cw-plain")
 _ACTIONS = frozenset({"create", "start", "inspect", "restart"})
 _CACHE_LIMIT = 65536
+#: command lines whose answer is remembered are at most this long
+_MEMO_CHARS = 1024
+_MEMO_LIMIT = 16384
 WALLET = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
 
 CARD = Card(
@@ -99,6 +102,7 @@ class MinerInContainerImage(Detection):
     def setup(self) -> None:
         self.miners = MinerIndicators(self.data)
         self._text_cache: dict[str, list[str]] = {}
+        self._process_cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def _text(self, text: str) -> list[str]:
         found = self._text_cache.get(text)
@@ -108,6 +112,17 @@ class MinerInContainerImage(Detection):
                 self._text_cache.clear()
             self._text_cache[text] = found
         return found
+
+    def _process_hits(self, event: ProcessExec) -> tuple[str, ...]:
+        found = []
+        pattern = self.miners.image(event.image) if event.image else None
+        if pattern:
+            found.append(f"image matches {pattern}")
+        name = basename(event.executable)
+        if name and self.miners.image(name):
+            found.append(f"miner program {name}")
+        found.extend(self._text(event.command_line))
+        return tuple(found)
 
     def evaluate(self, event: ContainerEvent | ProcessExec) -> list[Finding] | None:
         if type(event) is ContainerEvent:
@@ -125,16 +140,18 @@ class MinerInContainerImage(Detection):
             ent["indicators"] = found
             return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if event.container_id:
-            found = []
-            pattern = self.miners.image(event.image) if event.image else None
-            if pattern:
-                found.append(f"image matches {pattern}")
-            name = basename(event.executable)
-            if name and self.miners.image(name):
-                found.append(f"miner program {name}")
-            found.extend(self._text(event.command_line))
-            if not found:
+            # a pure function of the image, the executable and the command line (and the card's lists)
+            key = (event.image, event.executable, event.command_line)
+            hits = self._process_cache.get(key)
+            if hits is None:
+                hits = self._process_hits(event)
+                if len(event.command_line) <= _MEMO_CHARS:
+                    if len(self._process_cache) >= _MEMO_LIMIT:
+                        self._process_cache.clear()
+                    self._process_cache[key] = hits
+            if not hits:
                 return None
+            found = list(hits)
             ent = process_entities(event)
             ent["indicators"] = found
             return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
