@@ -11,7 +11,8 @@
  *           not proven valid by the grammar below, or its request target or user agent is not yet in the
  *           filter's caches, or the filter's answer for it is "an event".
  *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
- *           entry); the offsets locate its fields.
+ *           entry); the offsets locate its fields, and two more items follow them: the line's time (epoch
+ *           seconds, float, what `_web.clf_time` gives for its date) and its address (str).
  *
  * With needles (see `needle_hit`), a valid line holding one of a Sigma rule group's needles is a kind-1 stop.
  *
@@ -659,6 +660,42 @@ static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_
                          f->ag_s < 0 ? -1 : start + f->ag_s, f->ag_e < 0 ? -1 : start + f->ag_e);
 }
 
+/* the epoch seconds (UTC) of a date `clf_date` accepted, as `_web.clf_time` computes them: whole seconds */
+static double clf_epoch(const unsigned char *t)
+{
+    int month = 0;
+    while (month < 12 && memcmp(t + 3, MONTHS + 3 * month, 3) != 0)
+        month++;
+    long long day = (t[0] - '0') * 10 + (t[1] - '0');
+    long long year = (t[7] - '0') * 1000 + (t[8] - '0') * 100 + (t[9] - '0') * 10 + (t[10] - '0');
+    long long m = month + 1;
+    /* days since 1970-01-01 of a proleptic Gregorian date (civil-from-days inverted, years from March) */
+    long long y = m <= 2 ? year - 1 : year;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + day - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long days = era * 146097 + doe - 719468;
+    long long hour = (t[12] - '0') * 10 + (t[13] - '0'), minute = (t[15] - '0') * 10 + (t[16] - '0');
+    long long second = (t[18] - '0') * 10 + (t[19] - '0');
+    long long offset = ((t[22] - '0') * 10 + (t[23] - '0')) * 3600 + ((t[24] - '0') * 10 + (t[25] - '0')) * 60;
+    if (t[21] == '-')
+        offset = -offset;
+    return (double)(days * 86400 + hour * 3600 + minute * 60 + second - offset);
+}
+
+/* a kind-2 stop (a summary entry): the offsets, then the line's time (`clf_epoch`) and its address as text
+ * (a plain IPv4 address the grammar accepted is its own canonical spelling: `_web.client_ip` returns it) */
+static PyObject *entry_stop(Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f,
+                            const char *block)
+{
+    return Py_BuildValue("(innnnnnnnnndN)", 2, start, line_end, passed, start, start + f->ip_e, start + f->ts_s,
+                         start + f->tgt_s, start + f->tgt_e, f->ag_s < 0 ? -1 : start + f->ag_s,
+                         f->ag_e < 0 ? -1 : start + f->ag_e,
+                         clf_epoch((const unsigned char *)block + start + f->ts_s),
+                         PyUnicode_DecodeASCII(block + start, f->ip_e, NULL));
+}
+
 static PyObject *clf_next(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
@@ -740,7 +777,10 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
             goto done;
         }
         if ((flags & WANT_CLIENT_ERRORS) && f.status0 == '4') {
-            result = stop((flags & WANT_SUMMARIES) ? 2 : 1, pos, line_end, passed, &f);
+            /* year 0 has no epoch time in Python (`calendar.timegm` refuses it): the parser rejects the line */
+            int year0 = memcmp(block + pos + f.ts_s + 7, "0000", 4) == 0;
+            result = (flags & WANT_SUMMARIES) && !year0 ? entry_stop(pos, line_end, passed, &f, block)
+                                                        : stop(1, pos, line_end, passed, &f);
             goto done;
         }
         passed++;

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cloudward.engine import Engine
 from cloudward.inputs import ScanStats
 from cloudward.parsers import _webscan
+from cloudward.parsers._web import MONTHS, clf_time, client_ip
 from cloudward.parsers.clf import COMBINED_VALID, COMMON_VALID, CombinedLog
 
 webscan_c = pytest.importorskip("cloudward._webscan")
@@ -106,6 +107,29 @@ def test_the_valid_run_ends_where_re2_says(block: list[bytes], crlf: bool, last_
         data = sep.join(block) + (sep if last_newline and block else b"")
     assert webscan_c.valid_run(data, 0, len(data), True) == _webscan._valid_run(COMBINED_VALID)(data, 0, len(data))
     assert webscan_c.valid_run(data, 0, len(data), False) == _webscan._valid_run(COMMON_VALID)(data, 0, len(data))
+
+
+@settings(max_examples=400, deadline=None)
+@given(address=ADDRESSES, day=st.integers(1, 31), month=st.sampled_from(list(MONTHS)), year=st.integers(0, 9999),
+       clock=st.tuples(st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
+       zone=st.tuples(st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)))
+def test_a_summary_entry_carries_the_time_and_address_python_reads(address: str, day: int, month: str, year: int,
+                                                                   clock: tuple[int, int, int],
+                                                                   zone: tuple[str, int, int]) -> None:
+    """A client error on an ordinary page stops the C scan with its line's time and address (kind 2): the time is
+    what `clf_time` gives for the date (to the second, any year and zone), the address what `client_ip` gives;
+    a date `clf_time` refuses (year 0) leaves the line to the parser (kind 1)."""
+    hms = ":".join(f"{v:02d}" for v in clock)
+    ts = f"{day:02d}/{month}/{year:04d}:{hms} {zone[0]}{zone[1]:02d}{zone[2]:02d}"
+    line = f'{address} - - [{ts}] "GET /gone?x=1 HTTP/1.1" 404 12 "-" "Mozilla/5.0"\n'.encode()
+    found = webscan_c.clf_next(line, 0, len(line), True, {b"/gone?x=1": 0}, {b"Mozilla/5.0": False}, 1,
+                               1 | 2 | 4, 10_000, [], [])
+    if found[0] == 1:  # not valid by the grammar (an address or a day it refuses), or year 0
+        assert not (PLAIN_START.match(line) and _c_valid(True, line[:-1])) or year == 0
+        return
+    assert found[0] == 2 and len(found) == 13
+    assert found[11] == clf_time(ts) and type(found[11]) is float
+    assert found[12] == client_ip(address) == address
 
 
 def test_the_compiled_scan_checks_its_positions() -> None:

@@ -36,8 +36,9 @@ except ImportError:  # pragma: no cover - exercised where no compiler was availa
 ACCELERATED = _clf_next is not None
 
 #: a compiled block scan's answer (see `_webscan.c`): (kind, start, line_end, passed, ip_start, ip_end,
-#: ts_start, target_start, target_end, agent_start, agent_end)
-ScanStop = tuple[int, int, int, int, int, int, int, int, int, int, int]
+#: ts_start, target_start, target_end, agent_start, agent_end), and for a summary entry (kind 2) also the
+#: line's time and its address
+ScanStop = tuple[Any, ...]
 
 #: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
@@ -209,6 +210,19 @@ class CountedSummaries(Summaries):
             self.watch.append(ip.encode("latin-1"))
             self.counts.append(0)
         slots[ip] = slot
+
+    def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
+        # `Summaries.error` with its calls inlined: the C scan stops at every client error on an ordinary page
+        self.active(ip, site)
+        entries = self.entries
+        if entries and when != self.when:
+            self._close()
+            entries = self.entries
+        if not entries:
+            self.first = f"{self.display}:{lineno}"
+            self.site = site
+        entries.append(("error", ip, when, path, agent))
+        self.when = self.last = when
 
     def stopped(self, block: bytes, start: int) -> None:
         """The line at `start` was handled without an entry or event: count it for its address if watched."""
