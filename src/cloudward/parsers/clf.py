@@ -148,12 +148,14 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
+#: four digits, not 0000 (`calendar.timegm` refuses year 0, so the parser rejects such a line)
+YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 #: RE2, case-sensitive, for what `_web.clf_time` accepts - or a little less (29 February always goes to the
 #: parser, which knows leap years): the block scan passes over a line only when its date is one
 _MONTHS_31 = "Jan|Mar|May|Jul|Aug|Oct|Dec"
 _MONTHS_30 = "Apr|Jun|Sep|Nov"
 CLF_DATE = (rf"(?:(?:0[1-9]|1[0-9]|2[0-8])/(?:{_MONTHS_31}|{_MONTHS_30}|Feb)|(?:29|30)/(?:{_MONTHS_31}|{_MONTHS_30})"
-            rf"|31/(?:{_MONTHS_31}))/[0-9]{{4}}:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] "
+            rf"|31/(?:{_MONTHS_31}))/{YEAR}:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] "
             r"[+-](?:[01][0-9]|2[0-3])[0-5][0-9]")
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
