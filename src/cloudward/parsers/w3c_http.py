@@ -76,7 +76,9 @@ class W3cHttpLog(Format):
         parser = _W3cLines(display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
-            parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
+            # (a page may stand first on a line, and `$` does not match before the CR of a CRLF line)
+            parser.scanner = BlockScanner(prefilter, target_start="(?:^| )", target_prefix="(?:^| )/[^ ]*",
+                                          target_end="(?: |\\r?$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ",
                                           shape=NO_FIELDS_SHAPE)
             summaries = parser.summaries is not None
@@ -161,7 +163,7 @@ class _W3cLines:
                     status = "(?:[^ \\n]* )" + "{" + str(cols.status) + "}" if cols.status < cols.count else ""
                     # the valid-line grammar proves every field a parse checks (the field count included),
                     # so no shape branch is needed in the trigger
-                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#", "",
+                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |\\r?$)" if status else "^#", "",
                                           valid=w3c_valid_line(cols))
             return None
         cols = self.cols
