@@ -11,7 +11,8 @@
  *           not proven valid by the grammar below, or its request target or user agent is not yet in the
  *           filter's caches, or the filter's answer for it is "an event".
  *   kind 2  the line is valid and the filter's answer is "a client error on an ordinary page" (a summary
- *           entry); the offsets locate its fields.
+ *           entry); the offsets locate its fields, and two more items follow them: the line's time (epoch
+ *           seconds, float, what `_web.clf_time` gives for its date) and its address (str).
  *
  * With needles (see `needle_hit`), a valid line holding one of a Sigma rule group's needles is a kind-1 stop.
  *
@@ -89,7 +90,8 @@ static Py_ssize_t ipv4(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
 static const char *MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
 static const int DAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
-/* clf.CLF_DATE: 26 bytes, a day the month has (29 February is left to the parser, which knows leap years) */
+/* clf.CLF_DATE: 26 bytes, a day the month has (29 February is left to the parser, which knows leap years), a
+ * year other than 0 */
 static int clf_date(const unsigned char *t)
 {
     if (!(is_digit(t[0]) && is_digit(t[1]) && t[2] == '/' && t[6] == '/' && is_digit(t[7]) && is_digit(t[8])
@@ -104,7 +106,7 @@ static int clf_date(const unsigned char *t)
             month = m;
             break;
         }
-    if (month < 0)
+    if (month < 0 || memcmp(t + 7, "0000", 4) == 0) /* year 0: `calendar.timegm` refuses it, the parser too */
         return 0;
     int day = (t[0] - '0') * 10 + (t[1] - '0');
     int max_day = DAYS[month];
@@ -659,6 +661,42 @@ static PyObject *stop(int kind, Py_ssize_t start, Py_ssize_t line_end, Py_ssize_
                          f->ag_s < 0 ? -1 : start + f->ag_s, f->ag_e < 0 ? -1 : start + f->ag_e);
 }
 
+/* the epoch seconds (UTC) of a date `clf_date` accepted, as `_web.clf_time` computes them: whole seconds */
+static double clf_epoch(const unsigned char *t)
+{
+    int month = 0;
+    while (month < 12 && memcmp(t + 3, MONTHS + 3 * month, 3) != 0)
+        month++;
+    long long day = (t[0] - '0') * 10 + (t[1] - '0');
+    long long year = (t[7] - '0') * 1000 + (t[8] - '0') * 100 + (t[9] - '0') * 10 + (t[10] - '0');
+    long long m = month + 1;
+    /* days since 1970-01-01 of a proleptic Gregorian date (civil-from-days inverted, years from March) */
+    long long y = m <= 2 ? year - 1 : year;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + day - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long days = era * 146097 + doe - 719468;
+    long long hour = (t[12] - '0') * 10 + (t[13] - '0'), minute = (t[15] - '0') * 10 + (t[16] - '0');
+    long long second = (t[18] - '0') * 10 + (t[19] - '0');
+    long long offset = ((t[22] - '0') * 10 + (t[23] - '0')) * 3600 + ((t[24] - '0') * 10 + (t[25] - '0')) * 60;
+    if (t[21] == '-')
+        offset = -offset;
+    return (double)(days * 86400 + hour * 3600 + minute * 60 + second - offset);
+}
+
+/* a kind-2 stop (a summary entry): the offsets, then the line's time (`clf_epoch`) and its address as text
+ * (a plain IPv4 address the grammar accepted is its own canonical spelling: `_web.client_ip` returns it) */
+static PyObject *entry_stop(Py_ssize_t start, Py_ssize_t line_end, Py_ssize_t passed, const Fields *f,
+                            const char *block)
+{
+    return Py_BuildValue("(innnnnnnnnndN)", 2, start, line_end, passed, start, start + f->ip_e, start + f->ts_s,
+                         start + f->tgt_s, start + f->tgt_e, f->ag_s < 0 ? -1 : start + f->ag_s,
+                         f->ag_e < 0 ? -1 : start + f->ag_e,
+                         clf_epoch((const unsigned char *)block + start + f->ts_s),
+                         PyUnicode_DecodeASCII(block + start, f->ip_e, NULL));
+}
+
 static PyObject *clf_next(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
@@ -740,7 +778,8 @@ static PyObject *clf_next(PyObject *self, PyObject *args)
             goto done;
         }
         if ((flags & WANT_CLIENT_ERRORS) && f.status0 == '4') {
-            result = stop((flags & WANT_SUMMARIES) ? 2 : 1, pos, line_end, passed, &f);
+            result = (flags & WANT_SUMMARIES) ? entry_stop(pos, line_end, passed, &f, block)
+                                              : stop(1, pos, line_end, passed, &f);
             goto done;
         }
         passed++;
@@ -766,6 +805,323 @@ done:
         }
         PyList_SetItem(counts, k, now);
     }
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* -- W3C extended (IIS / App Service) ---------------------------------------------------------------------
+ * w3c_next(block, pos, end, cols, targets, agents, path_mask, flags, limit, watch, counts) is `clf_next` for the
+ * data lines of a W3C file under one #Fields header. cols = (count, date, time, c-ip, sc-status, cs-uri-stem,
+ * cs-uri-query, cs(User-Agent), s-sitename, cs-host, scm): the header's field count and the columns (a column
+ * >= count is missing: the value "-"); scm != 0 when Kudu/SCM sites need every line. count 0 (no usable
+ * header yet) stops at every line.
+ *
+ * A line is passed over when it is valid by `w3c_http.w3c_valid_line` (exactly `count` values separated by
+ * single spaces, none holding "\r", the first not empty and not a directive, a real date and time - no
+ * fraction of a second here -, a plain IPv4 c-ip, a 3-digit or "-" status) and the filter's cached answers
+ * for its target (the stem, "?" and the query unless it is "-") and its agent say no card needs it, it is
+ * no 4xx some card wants, and its site (s-sitename, else cs-host) is not a Kudu/SCM one. A line whose stem,
+ * query, agent or site holds a non-ASCII byte goes to the parser.
+ *
+ * It returns (kind, start, line_end, passed) for kinds 0 and 1, and for kind 2 (a summary entry) also
+ * (ip_start, ip_end, stem_start, stem_end, agent_start, agent_end, sitename_start, sitename_end, host_start,
+ * host_end, time, address): -1 offsets for a missing column, the time as `_web.iso_day_time` gives it, the
+ * address as text.
+ *
+ * watch/counts: for every line passed over, counts[k] grows by the number of times b" " + watch[k] + b" "
+ * occurs in it (`bytes.count`, non-overlapping): what `Summaries` counts over its spans for W3C lines. */
+#define W3C_MAX_FIELDS 128
+#define W3C_KEY_MAX 4096
+
+static int w3c_date(const unsigned char *s, Py_ssize_t n)
+{
+    /* w3c_http.W3C_DATE: yyyy-mm-dd, a day the month has, 29 February left to the parser */
+    if (n != 10 || s[4] != '-' || s[7] != '-' || memcmp(s, "0000", 4) == 0) /* year 0: the parser refuses it */
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && !is_digit(s[i]))
+            return 0;
+    int month = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
+    if (month < 1 || month > 12 || day < 1 || day > DAYS[month - 1] || (month == 2 && day > 28))
+        return 0;
+    return 1;
+}
+
+static int w3c_time(const unsigned char *s, Py_ssize_t n, int *fraction)
+{
+    /* w3c_http.W3C_TIME: hh:mm:ss, hours to 23, then optionally "." and 1 to 9 digits */
+    if (n < 8 || s[2] != ':' || s[5] != ':' || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[3])
+        || !is_digit(s[4]) || !is_digit(s[6]) || !is_digit(s[7]))
+        return 0;
+    if ((s[0] - '0') * 10 + (s[1] - '0') > 23 || s[3] > '5' || s[6] > '5')
+        return 0;
+    *fraction = n > 8;
+    if (n == 8)
+        return 1;
+    if (s[8] != '.' || n < 10 || n > 18)
+        return 0;
+    for (Py_ssize_t i = 9; i < n; i++)
+        if (!is_digit(s[i]))
+            return 0;
+    return 1;
+}
+
+static double w3c_epoch(const unsigned char *d, const unsigned char *t)
+{
+    long long year = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    long long m = (d[5] - '0') * 10 + (d[6] - '0'), day = (d[8] - '0') * 10 + (d[9] - '0');
+    long long y = m <= 2 ? year - 1 : year;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + day - 1;
+    long long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    long long secs = ((t[0] - '0') * 10 + (t[1] - '0')) * 3600 + ((t[3] - '0') * 10 + (t[4] - '0')) * 60
+                     + (t[6] - '0') * 10 + (t[7] - '0');
+    return (double)(days * 86400 + secs);
+}
+
+static int ascii_only(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* eight bytes at a time: any high bit */
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < n; i++)
+        if (s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* `WebLineFilter.site_always` for a site spelled s[0:n] (ASCII): starts with "~1" or holds ".scm.", any case */
+static int scm_site(const unsigned char *s, Py_ssize_t n)
+{
+    if (n >= 2 && s[0] == '~' && s[1] == '1')
+        return 1;
+    for (Py_ssize_t i = 0; i + 5 <= n; i++)
+        if (s[i] == '.' && (s[i + 1] | 0x20) == 's' && (s[i + 2] | 0x20) == 'c' && (s[i + 3] | 0x20) == 'm'
+            && s[i + 4] == '.')
+            return 1;
+    return 0;
+}
+
+static PyObject *w3c_next(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t pos, end, limit;
+    int flags;
+    long path_mask;
+    PyObject *cols, *targets, *agents, *watch, *counts;
+    if (!PyArg_ParseTuple(args, "y*nnO!O!O!linO!O!", &buf, &pos, &end, &PyTuple_Type, &cols, &PyDict_Type,
+                          &targets, &PyDict_Type, &agents, &path_mask, &flags, &limit, &PyList_Type, &watch,
+                          &PyList_Type, &counts))
+        return NULL;
+    PyObject *result = NULL;
+    const char *watched[MAX_WATCH];
+    Py_ssize_t watched_len[MAX_WATCH], seen[MAX_WATCH];
+    Py_ssize_t n_watch = PyList_GET_SIZE(watch);
+    Py_ssize_t col[11];
+    char *key = NULL;
+    if (pos < 0 || end > buf.len || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "pos and end must lie within the block");
+        goto done;
+    }
+    if (PyTuple_GET_SIZE(cols) != 11) {
+        PyErr_SetString(PyExc_ValueError, "cols holds 11 integers");
+        goto done;
+    }
+    for (int k = 0; k < 11; k++) {
+        col[k] = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, k));
+        if (col[k] == -1 && PyErr_Occurred())
+            goto done;
+    }
+    if (PyList_GET_SIZE(counts) != n_watch || n_watch > MAX_WATCH) {
+        PyErr_SetString(PyExc_ValueError, "watch and counts must be lists of the same length, at most 8");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n_watch; k++) {
+        PyObject *item = PyList_GET_ITEM(watch, k);
+        if (!PyBytes_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "watch holds bytes");
+            goto done;
+        }
+        watched[k] = PyBytes_AS_STRING(item);
+        watched_len[k] = PyBytes_GET_SIZE(item);
+        seen[k] = 0;
+    }
+    Py_ssize_t count = col[0];
+    if (count < 0 || count > W3C_MAX_FIELDS)
+        count = 0; /* every line to the parser */
+    for (int k = 1; k <= 4; k++)
+        if (col[k] < 0 || col[k] >= count)
+            count = 0; /* date, time, c-ip and the stem must be there (a usable header) */
+    if (col[5] < 0 || col[5] >= count)
+        count = 0;
+    key = PyMem_Malloc(W3C_KEY_MAX);
+    if (key == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (memo_for(&target_memo, targets) < 0 || memo_for(&agent_memo, agents) < 0)
+        goto done;
+    const unsigned char *block = (const unsigned char *)buf.buf;
+    Py_ssize_t passed = 0;
+    Py_ssize_t fs[W3C_MAX_FIELDS + 1], fe[W3C_MAX_FIELDS + 1];
+    static const unsigned char DASH[] = "-";
+    while (pos < end) {
+        const unsigned char *nl = memchr(block + pos, '\n', (size_t)(end - pos));
+        Py_ssize_t line_end = nl ? nl - block : end;
+        Py_ssize_t n = line_end - pos;
+        if (n > 0 && block[line_end - 1] == '\r')
+            n--;
+        const unsigned char *s = block + pos;
+        int stop = count == 0 || n > limit || n == 0 || s[0] == '#' || s[0] == ' ';
+        Py_ssize_t nf = 0;
+        /* split on single spaces: exactly `count` values, none holding "\r" */
+        if (!stop && memchr(s, '\r', (size_t)n) != NULL)
+            stop = 1;
+        if (!stop) {
+            Py_ssize_t start = 0;
+            for (;;) {
+                const unsigned char *sp = memchr(s + start, ' ', (size_t)(n - start));
+                Py_ssize_t e = sp ? sp - s : n;
+                if (nf >= count) {
+                    stop = 1;
+                    break;
+                }
+                fs[nf] = start;
+                fe[nf] = e;
+                nf++;
+                if (sp == NULL)
+                    break;
+                start = e + 1;
+            }
+            stop = stop || nf != count;
+        }
+        int fraction = 0;
+        if (!stop) {
+            Py_ssize_t d = col[1], t = col[2], ip = col[3], st = col[4];
+            stop = !w3c_date(s + fs[d], fe[d] - fs[d]) || !w3c_time(s + fs[t], fe[t] - fs[t], &fraction)
+                   || ipv4(s + fs[ip], 0, fe[ip] - fs[ip]) != fe[ip] - fs[ip];
+            if (!stop && st < count) {
+                Py_ssize_t len = fe[st] - fs[st];
+                const unsigned char *v = s + fs[st];
+                stop = !((len == 1 && v[0] == '-') || (len == 3 && is_digit(v[0]) && is_digit(v[1]) && is_digit(v[2])));
+            }
+        }
+        /* the values the filter is asked about (a missing column is "-") */
+        const unsigned char *stem = NULL, *query = DASH, *agent = DASH, *site = DASH, *host = DASH;
+        Py_ssize_t stem_n = 0, query_n = 1, agent_n = 1, site_n = 1, host_n = 1;
+        if (!stop) {
+            stem = s + fs[col[5]];
+            stem_n = fe[col[5]] - fs[col[5]];
+            if (col[6] >= 0 && col[6] < count) {
+                query = s + fs[col[6]];
+                query_n = fe[col[6]] - fs[col[6]];
+            }
+            if (col[7] >= 0 && col[7] < count) {
+                agent = s + fs[col[7]];
+                agent_n = fe[col[7]] - fs[col[7]];
+            }
+            if (col[8] >= 0 && col[8] < count) {
+                site = s + fs[col[8]];
+                site_n = fe[col[8]] - fs[col[8]];
+            }
+            if (col[9] >= 0 && col[9] < count) {
+                host = s + fs[col[9]];
+                host_n = fe[col[9]] - fs[col[9]];
+            }
+            stop = !ascii_only(stem, stem_n) || !ascii_only(query, query_n) || !ascii_only(agent, agent_n)
+                   || !ascii_only(site, site_n) || !ascii_only(host, host_n);
+        }
+        if (!stop && col[10]) { /* Kudu/SCM sites: every line is parsed */
+            int named = !(site_n == 1 && site[0] == '-');
+            stop = named ? scm_site(site, site_n) : !(host_n == 1 && host[0] == '-') && scm_site(host, host_n);
+        }
+        long value;
+        if (!stop) {
+            Py_ssize_t key_n = stem_n;
+            int with_query = !(query_n == 1 && query[0] == '-');
+            if (with_query)
+                key_n += 1 + query_n;
+            if (key_n > W3C_KEY_MAX)
+                stop = 1;
+            else {
+                memcpy(key, stem, (size_t)stem_n);
+                if (with_query) {
+                    key[stem_n] = '?';
+                    memcpy(key + stem_n + 1, query, (size_t)query_n);
+                }
+                int found = answer(targets, &target_memo, key, 0, key_n, 0, &value);
+                if (found < 0)
+                    goto done;
+                stop = !found || (value & path_mask);
+            }
+        }
+        if (!stop && (flags & WANT_TOOL_AGENTS)) {
+            int found = answer(agents, &agent_memo, (const char *)agent, 0, agent_n, 1, &value);
+            if (found < 0)
+                goto done;
+            stop = !found || value;
+        }
+        if (stop) {
+            result = Py_BuildValue("(innn)", 1, pos, line_end, passed);
+            goto done;
+        }
+        Py_ssize_t st = col[4];
+        if ((flags & WANT_CLIENT_ERRORS) && st < count && s[fs[st]] == '4') {
+            const unsigned char *d = s + fs[col[1]];
+            if (!(flags & WANT_SUMMARIES) || fraction) {
+                /* an event, or a time Python computes its own way (a fraction of a second) */
+                result = Py_BuildValue("(innn)", 1, pos, line_end, passed);
+                goto done;
+            }
+            Py_ssize_t ip = col[3];
+#define W3C_AT(c, e) ((c) >= 0 && (c) < count ? pos + (e)[(c)] : -1)
+            result = Py_BuildValue("(innnnnnnnnnnnndN)", 2, pos, line_end, passed, pos + fs[ip], pos + fe[ip],
+                                   pos + fs[col[5]], pos + fe[col[5]], W3C_AT(col[7], fs), W3C_AT(col[7], fe),
+                                   W3C_AT(col[8], fs), W3C_AT(col[8], fe), W3C_AT(col[9], fs), W3C_AT(col[9], fe),
+                                   w3c_epoch(d, s + fs[col[2]]),
+                                   PyUnicode_DecodeASCII((const char *)s + fs[ip], fe[ip] - fs[ip], NULL));
+#undef W3C_AT
+            goto done;
+        }
+        passed++;
+        /* b" " + watched + b" " occurrences, left to right without overlap: a value equal to the address with
+           a space on both sides (not the first or last value), not right after a value just counted */
+        for (Py_ssize_t k = 0; k < n_watch; k++) {
+            int counted = 0;
+            const char *w = watched[k];
+            Py_ssize_t wn = watched_len[k];
+            for (Py_ssize_t v = 1; v + 1 < nf; v++) {
+                if (!counted && fe[v] - fs[v] == wn && wn > 0 && s[fs[v]] == (unsigned char)w[0]
+                    && s[fe[v] - 1] == (unsigned char)w[wn - 1] && memcmp(s + fs[v], w, (size_t)wn) == 0) {
+                    seen[k]++;
+                    counted = 1;
+                } else
+                    counted = 0;
+            }
+        }
+        pos = line_end + 1;
+    }
+    result = Py_BuildValue("(innn)", 0, end, end, passed);
+done:
+    for (Py_ssize_t k = 0; k < n_watch && result != NULL; k++) {
+        if (!seen[k])
+            continue;
+        Py_ssize_t before = PyLong_AsSsize_t(PyList_GET_ITEM(counts, k));
+        PyObject *now = before < 0 ? NULL : PyLong_FromSsize_t(before + seen[k]);
+        if (now == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "counts holds non-negative integers");
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SetItem(counts, k, now);
+    }
+    PyMem_Free(key);
     PyBuffer_Release(&buf);
     return result;
 }
@@ -833,6 +1189,7 @@ out:
 
 static PyMethodDef methods[] = {
     {"clf_next", clf_next, METH_VARARGS, "The next line of a combined/common block Python must look at."},
+    {"w3c_next", w3c_next, METH_VARARGS, "The next line of a W3C block Python must look at."},
     {"valid_run", valid_run, METH_VARARGS, "Where the run of valid combined/common lines from pos ends."},
     {"holds_needle", holds_needle, METH_VARARGS, "Whether a line holds one of Sigma's needles (for tests)."},
     {NULL, NULL, 0, NULL},

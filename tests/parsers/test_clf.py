@@ -247,3 +247,10 @@ def test_a_chain_whose_left_looks_like_an_address_and_a_user_is_rejected():
     events = list(CombinedLog().parse(InputFile.from_bytes(spoofed + spaced, "f.log"), ctx))
     assert [(e.client_ip, e.username) for e in events] == [("203.0.113.1", "alice smith")]
     assert [r.where for r in ctx.stats.rejections] == ["f.log:1"]
+
+
+def test_an_address_with_a_nul_is_no_address() -> None:
+    """Hostile bytes in the address column: refused, not a crash (`inet_pton` raises ValueError on a NUL)."""
+    from cloudward.parsers._web import client_ip
+
+    assert client_ip("1.2.3.4\x00") == client_ip("1.2.\x003.4") == client_ip("::1\x00") == ""

@@ -6,15 +6,17 @@ on hostile lines as on realistic traffic, however the stream is cut."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cloudward.engine import Engine
 from cloudward.inputs import ScanStats
 from cloudward.parsers import _webscan
+from cloudward.parsers._web import MONTHS, clf_time, client_ip
 from cloudward.parsers.clf import COMBINED_VALID, COMMON_VALID, CombinedLog
 
 webscan_c = pytest.importorskip("cloudward._webscan")
@@ -108,6 +110,29 @@ def test_the_valid_run_ends_where_re2_says(block: list[bytes], crlf: bool, last_
     assert webscan_c.valid_run(data, 0, len(data), False) == _webscan._valid_run(COMMON_VALID)(data, 0, len(data))
 
 
+@settings(max_examples=400, deadline=None)
+@given(address=ADDRESSES, day=st.integers(1, 31), month=st.sampled_from(list(MONTHS)), year=st.integers(0, 9999),
+       clock=st.tuples(st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
+       zone=st.tuples(st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)))
+def test_a_summary_entry_carries_the_time_and_address_python_reads(address: str, day: int, month: str, year: int,
+                                                                   clock: tuple[int, int, int],
+                                                                   zone: tuple[str, int, int]) -> None:
+    """A client error on an ordinary page stops the C scan with its line's time and address (kind 2): the time is
+    what `clf_time` gives for the date (to the second, any year and zone), the address what `client_ip` gives;
+    a date `clf_time` refuses (year 0) leaves the line to the parser (kind 1)."""
+    hms = ":".join(f"{v:02d}" for v in clock)
+    ts = f"{day:02d}/{month}/{year:04d}:{hms} {zone[0]}{zone[1]:02d}{zone[2]:02d}"
+    line = f'{address} - - [{ts}] "GET /gone?x=1 HTTP/1.1" 404 12 "-" "Mozilla/5.0"\n'.encode()
+    found = webscan_c.clf_next(line, 0, len(line), True, {b"/gone?x=1": 0}, {b"Mozilla/5.0": False}, 1,
+                               1 | 2 | 4, 10_000, [], [])
+    if found[0] == 1:  # not valid by the grammar (an address or a day it refuses), or year 0
+        assert not (PLAIN_START.match(line) and _c_valid(True, line[:-1])) or year == 0
+        return
+    assert found[0] == 2 and len(found) == 13
+    assert found[11] == clf_time(ts) and type(found[11]) is float
+    assert found[12] == client_ip(address) == address
+
+
 def test_the_compiled_scan_checks_its_positions() -> None:
     with pytest.raises(ValueError):
         webscan_c.valid_run(b"abc\n", 0, 10, True)
@@ -190,3 +215,138 @@ def test_the_compiled_scan_is_used_and_skips_ordinary_lines(monkeypatch: pytest.
     assert len(errors) == 30
     assert skipped == 300 - len(requests)
     assert events == _decode(data, [], False, monkeypatch)[0]
+
+
+# -- W3C (`w3c_next`) -------------------------------------------------------------------------------------------
+W3C_NAME = "u_ex261102.log"
+#: CLOUDWARD_NO_SHRINK=1 while debugging: a failing example is shown as found (shrinking these takes minutes)
+PHASES = [p for p in Phase if p is not Phase.shrink] if os.environ.get("CLOUDWARD_NO_SHRINK") else list(Phase)
+W3C_COLUMNS = ["date", "time", "s-sitename", "s-ip", "cs-method", "cs-uri-stem", "cs-uri-query", "c-ip",
+               "cs(User-Agent)", "cs(Referer)", "cs-host", "sc-status", "sc-bytes", "time-taken"]
+
+
+@st.composite
+def w3c_streams(draw: st.DrawFn, kudu: bool = False) -> bytes:
+    """IIS traffic under one or two #Fields headers (columns in any order, some missing, sometimes an unusable
+    header), with what the cards look at, the client address repeated in other fields (the ordinary requests
+    of recent addresses are counted by substring), Kudu sites, non-ASCII and malformed lines."""
+    out = ["#Software: Microsoft Internet Information Services 10.0"]
+    for _ in range(draw(st.integers(1, 2))):
+        columns = draw(st.permutations(W3C_COLUMNS))
+        keep = [c for c in columns if c in ("date", "time", "c-ip", "cs-uri-stem") or draw(st.integers(0, 4))]
+        if draw(st.integers(0, 12)) == 0:
+            keep = [c for c in keep if c != "c-ip"]  # an unusable header: its lines are rejected
+        out.append("#Fields: " + " ".join(keep))
+        for i in range(draw(st.integers(0, 40))):
+            kind = draw(st.integers(0, 11))
+            if kind == 0:
+                out.append(draw(lines()).decode("utf-8", errors="surrogateescape"))
+                continue
+            ip = _client(draw(st.integers(0, 20)))
+            second = (i + draw(st.integers(0, 2))) % 60
+            values = {
+                "date": draw(st.sampled_from(["2026-11-02"] * 8 + ["2028-02-29", "2026-02-29", "0000-01-01",
+                                                                    "2026-13-01", "2026-11-31"])),
+                "time": draw(st.sampled_from([f"09:{i // 20:02d}:{second:02d}"] * 6 + [
+                    f"09:00:{second:02d}.25", "24:00:00", "09:60:00", "9:00:00"])),
+                "s-sitename": draw(st.sampled_from(["SHOP", "SHOP", "-", "W3SVC1", "shÖp"]
+                                                   + (["~1shop", "~1SHOP"] if kudu else []))),
+                "s-ip": draw(st.sampled_from(["10.0.0.4", "-", ip, _client(draw(st.integers(0, 20)))])),
+                "cs-method": draw(st.sampled_from(["GET", "POST", "-"])),
+                "cs-uri-stem": draw(st.sampled_from(["/", "/about/", "/images/old-1.webp", "/.env", "/.git/config",
+                                                     "/wp-content/uploads/x.php", "/a%2e%2e/.env", "/ümlaut",
+                                                     "/products/7"])),
+                "cs-uri-query": draw(st.sampled_from(["-", "-", "q=1", "action=edit-theme-plugin-file", "x=é"])),
+                "c-ip": draw(st.sampled_from([ip] * 12 + ["2001:db8::1", "01.2.3.4", "-"])),
+                "cs(User-Agent)": draw(st.sampled_from(["Mozilla/5.0+(Windows)", "Mozilla/5.0+(Windows)", "-",
+                                                        TOOL.replace(" ", "+"), "curl/8.4.0", "Ünicode"])),
+                "cs(Referer)": draw(st.sampled_from(["-", ip, f"https://a.example/{ip}"])),
+                "cs-host": draw(st.sampled_from(["shop.example.com", "-", "SHOP.example.com:8080"]
+                                                + (["shop.scm.example.com:443", "a.SCM.b"] if kudu else []))),
+                "sc-status": draw(st.sampled_from(["200", "200", "304", "404", "404", "403", "500", "-", "4x4"])),
+                "sc-bytes": draw(st.sampled_from(["812", "-", ip])),
+                "time-taken": draw(st.sampled_from(["15", ip])),
+            }
+            fields = [values[c] for c in keep]
+            line = " ".join(fields)
+            if kind == 1:
+                line = line.replace(" ", "  ", 1)  # an empty value: one field too many
+            elif kind == 2:
+                line = line.rsplit(" ", 1)[0]  # one field too few
+            elif kind == 3:
+                line = line + "\r"
+            out.append(line)
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    return (ending.join(out) + draw(st.sampled_from([ending, ""]))).encode("utf-8", errors="surrogateescape")
+
+
+def _decode_w3c(data: bytes, cuts: list[int], accelerated: bool, monkeypatch: pytest.MonkeyPatch,
+                prefilter: bool = True) -> tuple:
+    from cloudward.parsers.w3c_http import W3cHttpLog
+
+    monkeypatch.setattr(_webscan, "ACCELERATED", accelerated)
+    if not _ENGINE:
+        _ENGINE.append(Engine(raise_errors=True))
+    ctx = dataclasses.replace(_ENGINE[0].ctx, stats=ScanStats())
+    if not prefilter:
+        options = {k: ctx.options.get(k) for k in ("trusted_proxies",)}
+        ctx = dataclasses.replace(ctx, options=options)
+    decoder = W3cHttpLog().decoder(ctx, W3C_NAME)
+    events = []
+    last = 0
+    for cut in sorted({c % (len(data) + 1) for c in cuts}):
+        events += decoder.feed(data[last:cut])
+        last = cut
+    events += decoder.feed(data[last:])
+    events += decoder.close()
+    stats = ctx.stats
+    return events, [f"{r.where} {r.reason}" for r in stats.rejections], stats.lines, stats.skipped
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture],
+          phases=PHASES)
+@given(data=w3c_streams(), cuts=st.lists(st.integers(0, 8000), max_size=4))
+def test_the_compiled_w3c_scan_hands_on_what_the_python_path_does(data: bytes, cuts: list[int],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same events (summaries and their entries - the counted ordinary requests - included), rejections,
+    line and skip counts as the RE2 path, in one piece and cut anywhere (no Kudu/SCM sites here: see below)."""
+    assert _decode_w3c(data, [], True, monkeypatch) == _decode_w3c(data, [], False, monkeypatch)
+    assert _decode_w3c(data, cuts, True, monkeypatch) == _decode_w3c(data, cuts, False, monkeypatch)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=w3c_streams(kudu=True))
+def test_the_compiled_w3c_scan_hands_on_every_line_of_a_kudu_site(data: bytes,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request a parse of every line makes for a Kudu/SCM site (`~1...` or `.scm.`) is an event on the C
+    path too, whatever its page (the scan cannot tell a Kudu site's lines from the others without reading it)."""
+    flt = _ENGINE[0].ctx.options.get("prefilter:HttpRequest") if _ENGINE else None
+    fast = _decode_w3c(data, [], True, monkeypatch)
+    every = _decode_w3c(data, [], True, monkeypatch, prefilter=False)
+    flt = _ENGINE[0].ctx.options.get("prefilter:HttpRequest")
+    kudu = {e.event_id for e in every[0] if type(e).__name__ == "HttpRequest" and flt.site_always(e.site)}
+    assert kudu <= {e.event_id for e in fast[0] if type(e).__name__ == "HttpRequest"}
+    assert fast[2] == every[2]
+
+
+def test_the_compiled_w3c_scan_is_used_and_skips_ordinary_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On ordinary IIS traffic the C scan decides: most lines are passed over, the client errors become summary
+    entries, and the result is the RE2 path's."""
+    rows = ["#Fields: date time s-sitename cs-uri-stem cs-uri-query c-ip cs(User-Agent) sc-status"]
+    for i in range(400):
+        page, status = ("/images/gone.webp", 404) if i % 10 == 3 else ("/about/", 200)
+        rows.append(f"2026-11-02 09:{i // 60:02d}:{i % 60:02d} SHOP {page} - {_client(i)} Mozilla/5.0 {status}")
+    rows.append("2026-11-02 09:07:00 SHOP /.env - 198.51.0.10 Mozilla/5.0 404")
+    data = ("\n".join(rows) + "\n").encode()
+    calls: list[int] = []
+    real = webscan_c.w3c_next
+    monkeypatch.setattr(_webscan, "_w3c_next", lambda *a: calls.append(a[1]) or real(*a))
+    fast = _decode_w3c(data, [], True, monkeypatch)
+    assert 0 < len(calls) < 100
+    events, rejected, lines_read, skipped = fast
+    assert not rejected and lines_read == 402 and skipped > 350
+    assert any(type(e).__name__ == "HttpSummary" for e in events)
+    monkeypatch.setattr(_webscan, "_w3c_next", real)
+    assert fast == _decode_w3c(data, [], False, monkeypatch)

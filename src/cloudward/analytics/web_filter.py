@@ -235,8 +235,9 @@ def trigger_pattern(flt: WebLineFilter, *, target_prefix: str, target_start: str
         if mask & THEME_EDIT:
             # admin-ajax.php and update.php are busy endpoints; only their theme-editing actions matter
             tokens.update(("theme-editor.php", "theme-install.php"))
-            alternatives.append(f"{target_prefix}admin-ajax\\.php[? ][^ \"]*edit-theme-plugin-file")
-            alternatives.append(f"{target_prefix}update\\.php[? ][^ \"]*upload-theme")
+            # the filter marks a theme-editing action in the query of any page (`target_bits`): the action
+            # anywhere in the line (W3C keeps the query in a field of its own)
+            alternatives.append("(?:" + "|".join(_lit(a) for a in THEME_EDIT_ACTIONS) + ")")
     tokens.discard("")
     if tokens:
         alternatives.append(f"{target_prefix}(?:{'|'.join(sorted(_lit(t) for t in tokens))})")

@@ -51,7 +51,7 @@ def _canonical_ip(text: str) -> str:
     if "." in text and ":" not in text:
         try:
             packed = socket.inet_pton(socket.AF_INET, text)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the text (hostile bytes in the address column)
             return ""
         return text if socket.inet_ntop(socket.AF_INET, packed) == text else ""
     try:

@@ -29,15 +29,17 @@ from cloudward.parsers.base import Decoder, ParseContext, WebInterest, count_lin
 
 try:  # the optional C block scan (setup.py builds it when a compiler is there)
     from cloudward._webscan import clf_next as _clf_next
+    from cloudward._webscan import w3c_next as _w3c_next
 except ImportError:  # pragma: no cover - exercised where no compiler was available
-    _clf_next = None
+    _clf_next = _w3c_next = None
 
 #: tests switch the C block scan off to check the pure-Python (RE2) path gives the same results
 ACCELERATED = _clf_next is not None
 
 #: a compiled block scan's answer (see `_webscan.c`): (kind, start, line_end, passed, ip_start, ip_end,
-#: ts_start, target_start, target_end, agent_start, agent_end)
-ScanStop = tuple[int, int, int, int, int, int, int, int, int, int, int]
+#: ts_start, target_start, target_end, agent_start, agent_end), and for a summary entry (kind 2) also the
+#: line's time and its address
+ScanStop = tuple[Any, ...]
 
 #: recently active addresses whose ordinary requests are counted (each costs one pass over a run of lines)
 MAX_COUNTED = 8
@@ -210,6 +212,19 @@ class CountedSummaries(Summaries):
             self.counts.append(0)
         slots[ip] = slot
 
+    def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
+        # `Summaries.error` with its calls inlined: the C scan stops at every client error on an ordinary page
+        self.active(ip, site)
+        entries = self.entries
+        if entries and when != self.when:
+            self._close()
+            entries = self.entries
+        if not entries:
+            self.first = f"{self.display}:{lineno}"
+            self.site = site
+        entries.append(("error", ip, when, path, agent))
+        self.when = self.last = when
+
     def stopped(self, block: bytes, start: int) -> None:
         """The line at `start` was handled without an entry or event: count it for its address if watched."""
         if self.touched:
@@ -236,6 +251,31 @@ class CountedSummaries(Summaries):
             for ip, slot in list(self.slots.items()):
                 self._settle_slot(ip, slot, site)
             self.block = None
+
+
+class W3cCountedSummaries(CountedSummaries):
+    """`CountedSummaries` for the C scan of W3C lines, counting what `Summaries` counts there: in every line
+    after an address's last parsed line and before its next one, the occurrences of the address with a space on
+    both sides (`bytes.count`). `w3c_next` counts the lines it passes over; `stopped_line` a line it stopped at,
+    for every watched address but the one that line made active (its count starts after the line)."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(display)
+        self.touched_ip = ""
+
+    def active(self, ip: str, site: str = "") -> None:
+        super().active(ip, site)
+        self.touched_ip = ip
+
+    def stopped_line(self, block: bytes, start: int, end: int) -> None:
+        made = self.touched_ip.encode("latin-1") if self.touched else None
+        self.touched = False
+        counts = self.counts
+        for slot, spelling in enumerate(self.watch):
+            if spelling != made:
+                n = block.count(b" " + spelling + b" ", start, end)
+                if n:
+                    counts[slot] += n
 
 
 #: a line parser: the event of one line, or None (skipped, or rejected with a reason)
@@ -338,6 +378,10 @@ class BlockScanner:
         #: clf_next's arguments after the block and positions, and the handler of a summary-entry line
         self.compiled: tuple[Any, ...] | None = None
         self.summarize: Callable[[bytes, ScanStop, int], Event | None] | None = None
+        #: the compiled W3C scan (`w3c_next`): the filter's caches, path mask and flags, and the columns of the
+        #: current #Fields header (`w3c_http` sets them; all zero before a usable one)
+        self.w3c: tuple[Any, ...] | None = None
+        self.w3c_cols: tuple[int, ...] = (0,) * 11
         self.retarget(status_4xx, shape)
 
     def compile_clf(self, combined: bool, summarize: Callable[[bytes, ScanStop, int], Event | None],
@@ -354,6 +398,20 @@ class BlockScanner:
         #: a Sigma rule group's needles (`SigmaWebInterest.scan_needles`): a line holding one is parsed
         needles = getattr(self.flt, "scan_needles", None)
         self.compiled = (combined, targets, agents, path_mask, flags, needles)
+        self.summarize = summarize
+        return True
+
+    def compile_w3c(self, summarize: Callable[[bytes, ScanStop, int], Event | None], summaries: bool) -> bool:
+        """Use the C block scan for W3C data lines (`w3c_next`): one pass per block that checks every line's
+        grammar under the current #Fields header and answers the filter from its caches. False when the
+        accelerator or the caches are not there, or a Sigma rule group reads the lines (its needles)."""
+        caches = getattr(self.flt, "scan_caches", None)
+        if not ACCELERATED or _w3c_next is None or caches is None or getattr(self.flt, "scan_needles", None):
+            return False
+        targets, agents, path_mask, flags = caches()
+        if not summaries:
+            flags &= ~4
+        self.w3c = (targets, agents, path_mask, flags)
         self.summarize = summarize
         return True
 
@@ -421,6 +479,44 @@ class WebDecoder(Decoder):
                     return out
             if summaries is not None:
                 summaries.begin_block(block, pos)
+            w3c = scanner.w3c  # type: ignore[union-attr]
+            if w3c is not None:
+                # one C pass under the current #Fields header (`w3c_next`); the first data line after a header
+                # is always parsed (`take_next`)
+                targets, agents, path_mask, flags = w3c
+                summarize = scanner.summarize  # type: ignore[union-attr]
+                w3c_next = _w3c_next
+                counted_w3c = summaries if type(summaries) is W3cCountedSummaries else None
+                watch = counted_w3c.watch if counted_w3c is not None else []
+                counts = counted_w3c.counts if counted_w3c is not None else []
+                while pos < size:
+                    if scanner.take_next:  # type: ignore[union-attr]
+                        end = block.find(b"\n", pos, size)
+                        found = (1, pos, size if end < 0 else end, 0)
+                    else:
+                        found = w3c_next(block, pos, size, scanner.w3c_cols, targets, agents,  # type: ignore
+                                         path_mask, flags, limit, watch, counts)
+                    passed = found[3]
+                    lineno += passed
+                    skipped += passed
+                    kind = found[0]
+                    if kind == 0:
+                        break
+                    start, end = found[1], found[2]
+                    lineno += 1
+                    self.lineno = lineno
+                    if summaries is not None:
+                        summaries.here, summaries.here_end, summaries.lineno = start, end, lineno
+                    if kind == 2:
+                        event = summarize(block, found, lineno)  # type: ignore[misc]
+                    else:
+                        event = _one(block[start:end], lineno, limit, parse_line, ctx, display)
+                    if event is not None:
+                        emit(event, out)
+                    if counted_w3c is not None:
+                        counted_w3c.stopped_line(block, start, end)
+                    pos = end + 1
+                return out
             compiled = scanner.compiled  # type: ignore[union-attr]
             if compiled is not None:
                 # one C pass: every line passed over is valid and, by the filter's own cached answer, of no

@@ -148,12 +148,14 @@ def _has_chains(lines: list[str]) -> bool:
     return any(is_chain_start(ln.split(" ", 1)[0]) for ln in lines)
 
 
+#: four digits, not 0000 (`calendar.timegm` refuses year 0, so the parser rejects such a line)
+YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 #: RE2, case-sensitive, for what `_web.clf_time` accepts - or a little less (29 February always goes to the
 #: parser, which knows leap years): the block scan passes over a line only when its date is one
 _MONTHS_31 = "Jan|Mar|May|Jul|Aug|Oct|Dec"
 _MONTHS_30 = "Apr|Jun|Sep|Nov"
 CLF_DATE = (rf"(?:(?:0[1-9]|1[0-9]|2[0-8])/(?:{_MONTHS_31}|{_MONTHS_30}|Feb)|(?:29|30)/(?:{_MONTHS_31}|{_MONTHS_30})"
-            rf"|31/(?:{_MONTHS_31}))/[0-9]{{4}}:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] "
+            rf"|31/(?:{_MONTHS_31}))/{YEAR}:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] "
             r"[+-](?:[01][0-9]|2[0-3])[0-5][0-9]")
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
@@ -219,28 +221,29 @@ class _FastPath:
         self.summaries: Summaries | None = None
         self.last_ts = b""
         self.last_time = 0.0
+        #: raw user agents of summary entries -> their text (a busy site repeats a few)
+        self.agents: dict[bytes, str] = {}
 
     def summarize(self, block: bytes, found: ScanStop, lineno: int) -> HttpRequest | None:
         """A line the C block scan proved valid and a client error on an ordinary page (the filter's cached
-        answer): its summary entry, from the fields' offsets - what `parse` does for it, without the match."""
-        raw_ip = block[found[4]:found[5]]
-        ip = IP_BYTES_CACHE.get(raw_ip)
-        if ip is None:
-            ip = client_ip_bytes(raw_ip)
-        ts = block[found[6]:found[6] + 26]
+        answer): its summary entry, from the fields' offsets and the time and address the scan read - what
+        `parse` does for it, without the match."""
         summaries = self.summaries
-        if not ip or summaries is None:  # not expected for a valid line: the parser decides
+        if summaries is None:  # not expected: the scan stops so only when summaries are wanted
             return self._parse_at(block, found, lineno)
-        if ts != self.last_ts:
-            try:
-                self.last_time = clf_time(ts.decode("latin-1"))
-            except ValueError:
-                return self._parse_at(block, found, lineno)
-            self.last_ts = ts
         target = block[found[7]:found[8]].decode("utf-8", errors="replace")
         qm = target.find("?")
-        agent = block[found[9]:found[10]].decode("utf-8", "replace") if found[9] >= 0 else ""
-        summaries.error(ip, self.last_time, target if qm < 0 else target[:qm], agent, lineno, self.robust.file_site)
+        agent = ""
+        if found[9] >= 0:
+            raw = block[found[9]:found[10]]
+            agents = self.agents
+            agent = agents.get(raw)  # type: ignore[assignment]
+            if agent is None:
+                if len(agents) >= 4096:
+                    agents.clear()
+                agent = agents[raw] = raw.decode("utf-8", "replace")
+        summaries.error(found[12], found[11], target if qm < 0 else target[:qm], agent,  # type: ignore[misc]
+                        lineno, self.robust.file_site)
         self.robust.stats.skipped += 1
         return None
 

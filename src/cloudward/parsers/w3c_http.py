@@ -13,17 +13,17 @@ from cloudward.events import HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
-from cloudward.parsers._webscan import BlockScanner, Summaries, WebDecoder
+from cloudward.parsers._webscan import BlockScanner, ScanStop, Summaries, W3cCountedSummaries, WebDecoder
 from cloudward.parsers.base import ERROR_ONLY, EVENT, SKIP, Decoder, Format, Head, ParseContext, WebInterest
-from cloudward.parsers.clf import CLF_ADDRESS
+from cloudward.parsers.clf import CLF_ADDRESS, YEAR
 
 #: before a usable #Fields header every data line is malformed (and rejected): the trigger finds them all
 NO_FIELDS_SHAPE = "^[^#\\r\\n]"
 
 
 #: RE2, case-sensitive, for the W3C `date` and `time` values `_web.iso_day_time` accepts (or fewer: 29
-#: February always goes to the parser, which knows leap years)
-W3C_DATE = ("[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+#: February always goes to the parser, which knows leap years; year 0 it refuses)
+W3C_DATE = (f"{YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
             "|(?:0[13578]|1[02])-31)")
 W3C_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?"
 _W3C_VALUE = "[^ \\r\\n]*"
@@ -76,10 +76,20 @@ class W3cHttpLog(Format):
         parser = _W3cLines(display, ctx, prefilter)
         if prefilter is not None:
             # the target is the field that starts with "/"; client errors are found by position (retarget)
-            parser.scanner = BlockScanner(prefilter, target_start=" ", target_prefix=" /[^ ]*", target_end="(?: |$)",
+            # (a page may stand first on a line, and `$` does not match before the CR of a CRLF line)
+            parser.scanner = BlockScanner(prefilter, target_start="(?:^| )", target_prefix="(?:^| )/[^ ]*",
+                                          target_end="(?: |\\r?$)",
                                           status_4xx="^#", ip_marker=lambda ip: b" " + ip + b" ",
                                           shape=NO_FIELDS_SHAPE)
-            if parser.summaries is not None:
+            summaries = parser.summaries is not None
+            # the C block scan, unless the file's own site needs every line (the scan cannot tell which lines
+            # fall back to it)
+            if not prefilter.site_always(parser.fallback_site) and parser.scanner.compile_w3c(parser.summarize,
+                                                                                              summaries):
+                parser.compiled = True
+                if summaries:
+                    parser.summaries = W3cCountedSummaries(display)
+            elif parser.summaries is not None:
                 parser.summaries.marker = parser.scanner.ip_marker
         return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
                           parser.fallback_site)
@@ -99,6 +109,40 @@ class _W3cLines:
             else None
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
+        #: the scanner uses the C block scan (`BlockScanner.compile_w3c`): it is given each header's columns
+        self.compiled = False
+
+    def _site(self, sitename: str, host: str) -> str:
+        key = (sitename, host)
+        site = self.site_cache.get(key)
+        if site is None:
+            if sitename != "-":
+                site = sitename.lower()
+            elif host != "-":
+                site = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+            else:
+                site = self.fallback_site
+            if len(self.site_cache) < 10_000:
+                self.site_cache[key] = site
+        return site
+
+    def summarize(self, block: bytes, found: ScanStop, lineno: int) -> None:
+        """A data line the C scan proved valid, a client error on an ordinary page by the filter's cached answer,
+        its stem, agent and site ASCII: its summary entry, as `parse` makes it."""
+        summaries = self.summaries
+        agent = "-" if found[8] < 0 else block[found[8]:found[9]].decode("ascii")
+        sitename = "-" if found[10] < 0 else block[found[10]:found[11]].decode("ascii")
+        host = "-" if found[12] < 0 else block[found[12]:found[13]].decode("ascii")
+        summaries.error(found[15], found[14], block[found[6]:found[7]].decode("ascii"),  # type: ignore[union-attr]
+                        "" if agent == "-" else agent.replace("+", " "), lineno, self._site(sitename, host))
+        self.stats.skipped += 1
+
+    def _columns_for_scan(self, cols: _Columns | None) -> tuple[int, ...]:
+        if cols is None or not cols.usable:
+            return (0,) * 11
+        scm = self.prefilter is not None and getattr(self.prefilter, "scm_sites", True)
+        return (cols.count, cols.date, cols.time, cols.ip, cols.status, cols.stem, cols.query, cols.agent,
+                cols.sitename, cols.host, 1 if scm else 0)
 
     def parse(self, line: bytes, lineno: int) -> HttpRequest | None:
         display, reject = self.display, self.reject
@@ -107,6 +151,8 @@ class _W3cLines:
             if fields is not None:
                 cols = self.cols = _Columns(fields)
                 self.first_after_header = True
+                if self.compiled:
+                    self.scanner.w3c_cols = self._columns_for_scan(cols)  # type: ignore[union-attr]
                 if self.scanner is not None:
                     self.scanner.take_next = True
                 if not cols.usable:
@@ -117,7 +163,7 @@ class _W3cLines:
                     status = "(?:[^ \\n]* )" + "{" + str(cols.status) + "}" if cols.status < cols.count else ""
                     # the valid-line grammar proves every field a parse checks (the field count included),
                     # so no shape branch is needed in the trigger
-                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |$)" if status else "^#", "",
+                    self.scanner.retarget(f"^{status}4[0-9][0-9](?: |\\r?$)" if status else "^#", "",
                                           valid=w3c_valid_line(cols))
             return None
         cols = self.cols
@@ -142,19 +188,7 @@ class _W3cLines:
         else:
             reject(f"{display}:{lineno}", f"sc-status is not a status code: {status_text[:20]!r}")
             return None
-        sitename = parts[cols.sitename]
-        host = parts[cols.host]
-        key = (sitename, host)
-        site = self.site_cache.get(key)
-        if site is None:
-            if sitename != "-":
-                site = sitename.lower()
-            elif host != "-":
-                site = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
-            else:
-                site = self.fallback_site
-            if len(self.site_cache) < 10_000:
-                self.site_cache[key] = site
+        site = self._site(parts[cols.sitename], parts[cols.host])
         # the date is checked before the prefilter's verdict: a bad line is rejected whatever page it names
         try:
             when = iso_day_time(parts[cols.date], parts[cols.time])

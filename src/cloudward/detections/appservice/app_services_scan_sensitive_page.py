@@ -249,7 +249,10 @@ class ScanSensitivePage(Detection):
         bookkeeping `evaluate` does for one (and can complete the case against an address with
         sensitive-page requests pending); ordinary requests only move the error ratio."""
         out: list[Finding] = []
-        windows = self.windows.windows
+        keyed = self.windows
+        windows = keyed.windows
+        length = keyed.length
+        agent_get = self.agent_get
         for entry in summary.entries:
             if entry[0] == "ordinary":
                 w = windows.get(entry[1])
@@ -257,16 +260,24 @@ class ScanSensitivePage(Detection):
                     w.requests += entry[2]
                 continue
             _, ip, when, path, agent = entry
-            w = self.windows.open(ip, when)
+            w = windows.get(ip)
+            if w is not None and w.start <= when <= w.start + length:  # `KeyedWindows.open`'s first case
+                if when > w.last:
+                    w.last = when
+                keyed.now = when
+            else:
+                w = keyed.open(ip, when)
             w.requests += 1
             w.errors += 1
             if len(w.error_paths) < MAX_ERROR_PATHS:
                 w.error_paths.add(path)
             if agent:
                 if not w.tool:
-                    tool = self.agents.tool(agent)
+                    tool = agent_get(agent, 0)  # the classifier's own cache first
+                    if tool == 0:
+                        tool = self.agents.tool(agent)
                     if tool is not None:
-                        w.tool = str(tool["tool"])
+                        w.tool = str(tool["tool"])  # type: ignore[index]
                 if agent not in w.agents and len(w.agents) < 10:
                     w.agents.append(agent)
             if w.pending:
@@ -286,6 +297,17 @@ class ScanSensitivePage(Detection):
         return "; ".join(reasons)
 
     def _report(self, w: ScanWindow, reason: str) -> list[Finding]:
+        pending = w.pending
+        if len(pending) == 1:  # the common case (each probe of a known scanner): what the loop below makes
+            last = pending[0]
+            self.pending.discard(last.client_ip)
+            w.pending = []
+            label = self.pages.label(last.path, "sensitive")
+            return [Finding(key=last.client_ip, entities={
+                "source_ip": last.client_ip, "site": last.site, "paths": [last.path],
+                "categories": [label] if label else [], "user_agents": list(w.agents), "reason": reason,
+                "statuses": [str(last.status)],
+            }, event=last, related=(), params={"reason": reason})]
         by_site: dict[str, list[HttpRequest]] = {}
         for e in w.pending:
             by_site.setdefault(e.site, []).append(e)
