@@ -34,6 +34,9 @@ from pathlib import Path
 import orjson
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bytecode_cache  # noqa: E402
+
 OUT = HERE / "out"
 GS = "\x1d"
 USERS = {0: "root", 33: "www-data", 1000: "deploy", 1001: "alice"}
@@ -263,7 +266,12 @@ def write_tetragon(path: Path, n_events: int, seed: int = 11) -> None:
                                            "sport": 40000 + n % 20000, "dport": 9000}}],
                     "action": "KPROBE_ACTION_POST"}}
             body["node_name"] = nodes[n % 3]
-            body["time"] = "2026-11-02T09:15:27.401327Z"
+            # event time moves on, about 2,000 events a second across the nodes, as a busy cluster's export
+            # does (one constant time would make every event tie in the engine's reorder buffer)
+            micros = (9 * 3600 + 15 * 60 + 27) * 1_000_000 + 401327 + n * 487  # from 09:15:27.401327
+            seconds = micros // 1_000_000
+            body["time"] = (f"2026-11-02T{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}."
+                            f"{micros % 1_000_000:06d}Z")
             buf.append(orjson.dumps(body))
             if len(buf) >= 20000:
                 out.write(b"\n".join(buf) + b"\n")
@@ -362,8 +370,10 @@ def main() -> int:
     if args.phase:
         print(orjson.dumps(phase(*args.phase)).decode())
         return 0
+    bytecode_cache.prepare([args.baseline])
     OUT.mkdir(exist_ok=True)
-    files = {"audit": OUT / f"host-audit-{args.events}.log", "tetragon": OUT / f"host-tetragon-{args.events}.jsonl"}
+    files = {"audit": OUT / f"host-audit-{args.events}.log",
+             "tetragon": OUT / f"host-tetragon-timed-{args.events}.jsonl"}
     chosen = args.inputs or (args.kinds.split(",") if args.kinds else ["audit", "tetragon"])
     files = {kind: path for kind, path in files.items() if kind in chosen}
     for kind, path in files.items():

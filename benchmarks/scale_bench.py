@@ -33,6 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "scale"
 sys.path.insert(0, str(HERE))
+import bytecode_cache  # noqa: E402
 
 #: one child run: scan (workers N), decode only, or the Spark job; prints what it read and found
 CHILD = r"""
@@ -137,10 +138,10 @@ def generate(events: int, host_events: int | None = None) -> dict[str, list[Path
             _on_node(plain, path, f"node-{i}")
         auditd.append(path)
     families["auditd"] = auditd
-    tetragon = OUT / f"tetragon-{events}.jsonl"
+    tetragon = OUT / f"tetragon-timed-{events}.jsonl"
     if not tetragon.exists():
         host_bench.write_tetragon(tetragon, events)
-    folder = OUT / f"tetragon-{events}-4nodes"
+    folder = OUT / f"tetragon-timed-{events}-4nodes"
     if not folder.exists():
         _per_node(tetragon, folder)
     families["Tetragon"] = [folder]
@@ -222,6 +223,12 @@ def main() -> int:
                     help="also run 1 and 2 workers with this interpreter (main's venv: /work/main/.venv/bin/python)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each scan; the fastest counts (default 1)")
     args = ap.parse_args()
+    baseline_src = ""
+    if args.baseline:  # the baseline interpreter's Cloudward sources, byte-compiled like this tree's
+        baseline_src = subprocess.run([args.baseline, "-c", "import cloudward, os; "
+                                       "print(os.path.dirname(os.path.dirname(cloudward.__file__)))"],
+                                      capture_output=True, text=True, check=True).stdout.strip()
+    bytecode_cache.prepare([baseline_src])
     families = generate(args.events, args.host_events)
     load_start = os.getloadavg()
     rows = ["| family | lines (events kept) | 1 worker | 2 workers | **speed-up** | default (auto) "

@@ -27,6 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bytecode_cache  # noqa: E402
+
 OUT = HERE / "out"
 SITES = [f"site{i:02d}.example.com" for i in range(50)]
 DAYS = 10
@@ -381,6 +384,7 @@ def main() -> None:
     if args.generate_noisy:
         print(json.dumps(generate_noisy(Path(args.generate_noisy[0]), int(args.generate_noisy[1]))))
         return
+    bytecode_cache.prepare()
     rows = ["| what | result |", "|---|---|"]
     for fmt in ("combined", "w3c") if args.format == "both" else (args.format,):
         rows += run(fmt, args.lines, args.repeat)
