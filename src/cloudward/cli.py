@@ -305,8 +305,8 @@ def _missing(path: str) -> bool:
               help="Sigma rule file or folder to run next to the cards (repeatable); also [sigma] paths.")
 @click.option("--workers", "-j", type=_Workers(), default="auto", show_default=True,
               help="Processes to scan on (1 = one process; auto = the cores, and a pool only where it pays: "
-                   "host telemetry of several hosts, or a big Kubernetes audit log cut in byte ranges, 8 MB or "
-                   "more). The alerts are the same for any number.")
+                   "host telemetry of several hosts, web logs of several files, or a big Kubernetes audit log cut in "
+                   "byte ranges, 8 MB or more). The alerts are the same for any number.")
 def scan(paths: tuple[str, ...], config_path: str | None, site: str | None, cluster: str | None,
          host_name: str | None, sigma_paths: tuple[str, ...], **kw: Any) -> None:
     """Scan log files, folders, .gz files or - (stdin) and report alerts.
