@@ -424,7 +424,8 @@ def run_profile(name: str, events: int | None, path: Path | None, repeat: int) -
         lines = 1 + sum(1 for _ in fh)
     cloudward = str(Path(sys.executable).parent / "cloudward")
     alerts = verify(cloudward, path, lines, expected)
-    scan_cmd = [cloudward, "scan", str(path), "--output", "jsonl", "--quiet", "--no-progress"]
+    # one process, as the loop it is compared with (`--workers` is measured by scale_bench.py)
+    scan_cmd = [cloudward, "scan", str(path), "--output", "jsonl", "--quiet", "--no-progress", "--workers", "1"]
     parse_cmd = [sys.executable, "-c", PARSE_ONLY, str(path)]
     scan_t, parse_t = [], []
     # each side runs in its own child process, alternating, so both see the same page cache

@@ -319,7 +319,8 @@ def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
         print(f"generated {folder} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     cloudward = str(Path(sys.executable).parent / "cloudward")
-    scan_cmd = [cloudward, "scan", str(folder), "--output", "jsonl", "--quiet", "--no-progress"]
+    # one process, as the loop it is compared with (`--workers` is measured by scale_bench.py)
+    scan_cmd = [cloudward, "scan", str(folder), "--output", "jsonl", "--quiet", "--no-progress", "--workers", "1"]
     regex_cmd = [sys.executable, "-c", REGEX_ONLY, fmt, str(folder)]
     # the fixed cost of one run (Python start-up, imports, building the pipeline), reported on its own: the
     # same command on a folder holding a single line of the same format
@@ -330,7 +331,7 @@ def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
         with first.open("rb") as fh:
             head = b"".join(fh.readline() for _ in range(3 if fmt == "w3c" else 1))
         (tiny / first.name).write_bytes(head)
-    tiny_cmd = [cloudward, "scan", str(tiny), "--output", "jsonl", "--quiet", "--no-progress"]
+    tiny_cmd = [cloudward, "scan", str(tiny), "--output", "jsonl", "--quiet", "--no-progress", "--workers", "1"]
     scans, regexes, startups = [], [], []
     for _ in range(repeat):  # alternate so both sides see the same page cache
         regexes.append(_measure(regex_cmd))
