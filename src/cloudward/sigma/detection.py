@@ -18,8 +18,8 @@ from cloudward.config import DetectionSettings
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
 from cloudward.events import Event, HttpRequest, K8sAudit
-from cloudward.sigma.compiler import EventValues
 from cloudward.sigma.fields import LogSourceMapping
+from cloudward.sigma.matchers import EventValues
 from cloudward.sigma.prefilter import (
     AuditPinTest,
     AuditRawTest,

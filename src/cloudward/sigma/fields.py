@@ -244,7 +244,8 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 def load_mappings(overrides: Mapping[str, Any] | None = None, source: str = "(config)") -> list[LogSourceMapping]:
     """The shipped mappings with `overrides` (the `[sigma] field_mappings` table) merged in."""
     text = resources.files("cloudward.data").joinpath("sigma_field_mappings.yaml").read_text(encoding="utf-8")
-    shipped: dict[str, Any] = yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it (the same data, ~6x faster than the pure-Python one: start-up)
+    shipped: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if overrides is not None and not isinstance(overrides, Mapping):
         raise ConfigError(f"{source}: [sigma] field_mappings must be a table of log sources")
     for name, table in (overrides or {}).items():
