@@ -139,6 +139,9 @@ class Compiled:
     #: pinned values (exact, case-insensitive matches joined by `and` over distinct fields and by `or` over
     #: one field), so a pin index that selects the rule has decided its match
     by_pins: bool = False
+    #: for a string test on one field (or an `or` of them): (field, cased, whole values, prefixes, suffixes,
+    #: substrings), so an `or` of such tests on one field is one predicate reading the field once (`_any`)
+    leaf: tuple[str, bool, frozenset[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
 
 
 def _pins_and(options: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
@@ -197,8 +200,33 @@ def _any(subs: list[Compiled]) -> Compiled:
     preds = tuple(c.pred for c in subs)
     # an `or` of pins on one and the same field is a pin on that field (any of the values)
     by_pins = all(c.by_pins and len(c.pins) == 1 and c.pins.keys() == subs[0].pins.keys() for c in subs)
-    return Compiled(lambda ev: any(p(ev) for p in preds), _union([c.literals for c in subs]),
-                    _pins_or([c.pins for c in subs]), by_pins)
+    literals, pins = _union([c.literals for c in subs]), _pins_or([c.pins for c in subs])
+    first = subs[0].leaf
+    if first is not None and all(c.leaf is not None and c.leaf[:2] == first[:2] for c in subs):
+        # string tests on one field: "some test holds for some value" is "some value passes some test"
+        leaf = (first[0], first[1], frozenset().union(*(c.leaf[2] for c in subs)),  # type: ignore[index]
+                *(tuple(x for c in subs for x in c.leaf[k]) for k in (3, 4, 5)))  # type: ignore[index]
+        return Compiled(_strings_pred(*leaf), literals, pins, by_pins, leaf)  # type: ignore[arg-type]
+    return Compiled(lambda ev: any(p(ev) for p in preds), literals, pins, by_pins)
+
+
+def _strings_pred(field: str, cased: bool, whole: frozenset[str], prefixes: tuple[str, ...],
+                  suffixes: tuple[str, ...], inside: tuple[str, ...]) -> Pred:
+    """Whether some value of `field` (case-folded unless `cased`) equals one of `whole`, starts with one of
+    `prefixes`, ends with one of `suffixes` or holds one of `inside`."""
+    def pred(ev: EventValues) -> bool:
+        vals = ev.texts(field) if cased else ev.folded(field)
+        if not vals:
+            return False
+        for v in vals:
+            if v in whole or v.startswith(prefixes) or v.endswith(suffixes):
+                return True
+            for w in inside:
+                if w in v:
+                    return True
+        return False
+
+    return pred
 
 
 def _all(subs: list[Compiled]) -> Compiled:
@@ -226,21 +254,23 @@ def _string(field: str, parts: list[Any], cased: bool) -> Compiled:
     lits = frozenset({f"{field}\x1f{longest}"}) if len(longest) >= MIN_LITERAL else None
     specials = [p for p in parts if not isinstance(p, str)]
     values = (lambda ev: ev.texts(field)) if cased else (lambda ev: ev.folded(field))
+    nothing: frozenset[str] = frozenset()
     if not specials:
         want = fold("".join(pieces))
         pins = {} if cased or field == RAW else {field: frozenset({want})}
         exact = frozenset({f"{field}\x1e{longest}"}) if lits else None
-        return Compiled(lambda ev: any(v == want for v in values(ev) or ()), exact, pins, bool(pins))
+        leaf = (field, cased, frozenset({want}), (), (), ())
+        return Compiled(_strings_pred(*leaf), exact, pins, bool(pins), leaf)
     inner = parts[1:-1] if len(parts) >= 2 else []
     if all(isinstance(p, str) for p in inner) and len(parts) >= 2 and parts[0] == MULTI and parts[-1] == MULTI:
-        want = fold("".join(inner))
-        return Compiled(lambda ev: any(want in v for v in values(ev) or ()), lits)
+        leaf = (field, cased, nothing, (), (), (fold("".join(inner)),))
+        return Compiled(_strings_pred(*leaf), lits, leaf=leaf)
     if parts[-1] == MULTI and all(isinstance(p, str) for p in parts[:-1]):
-        want = fold("".join(parts[:-1]))
-        return Compiled(lambda ev: any(v.startswith(want) for v in values(ev) or ()), lits)
+        leaf = (field, cased, nothing, (fold("".join(parts[:-1])),), (), ())
+        return Compiled(_strings_pred(*leaf), lits, leaf=leaf)
     if parts[0] == MULTI and all(isinstance(p, str) for p in parts[1:]):
-        want = fold("".join(parts[1:]))
-        return Compiled(lambda ev: any(v.endswith(want) for v in values(ev) or ()), lits)
+        leaf = (field, cased, nothing, (), (fold("".join(parts[1:])),), ())
+        return Compiled(_strings_pred(*leaf), lits, leaf=leaf)
     pattern = "".join(".*" if p == MULTI else "." if p == SINGLE else _re2_escape(fold(p)) for p in parts)
     rx = saferegex.compile("(?s)" + pattern)
     return Compiled(lambda ev: any(rx.fullmatch(saferegex.bounded(v)) for v in values(ev) or ()), lits)

@@ -467,6 +467,20 @@ class RuleGroup:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
         if not self.applies(event):
             return []
+        attrs = self._key_attrs
+        if attrs is not None:  # `_keyed_candidates`' first lookup, inlined: most events end here
+            try:
+                held = attrs(event)
+            except AttributeError:
+                held = None
+            if held is not None and all(map(_KEY_TYPES.__contains__, map(type, held))):
+                hit = self._attr_cache.get(held)
+                if hit is not None:
+                    if not hit:
+                        return []
+                    values = EventValues(event, self.getters)
+                    rules, decided = self.rules, self._decided
+                    return [(rules[i], values) for i in hit if i in decided or rules[i].condition.pred(values)]
         if self._key_getters:  # one subject, the event; candidates looked up by its raw key values
             keyed = self._keyed_candidates(event)
             if keyed is None:
