@@ -174,7 +174,7 @@ def test_cache_false_writes_nothing_and_a_wrong_value_is_refused(home: Path, tmp
     rule = write_rule(tmp_path, RULE)
     assert not build(_config([rule], cache=False)).cached
     assert not build(_config([rule], cache=False)).cached
-    assert not _files(home)
+    assert not home.exists()  # nothing at all: no compiled rules, no mapping data
     from cloudward.config import ConfigError
 
     with pytest.raises(ConfigError, match="cache"):
@@ -205,11 +205,37 @@ def test_a_warm_run_does_not_import_pysigma(home: Path) -> None:
         "from cloudward import sigma\n"
         f"config = from_dict({{'sigma': {{'paths': {[str(p) for p in WEB_RULES + K8S_RULES]!r}}}}}, 'test')\n"
         "dets = sigma.detections(config)\n"
-        "print(len(dets), dets[0].ruleset.cached, sorted(m for m in sys.modules if m == 'sigma' or m.startswith("
-        "('sigma.', 'pyparsing'))) [:3])\n"
+        "print(len(dets), dets[0].ruleset.cached, sorted(m for m in sys.modules if m in ('sigma', 'yaml') or "
+        "m.startswith(('sigma.', 'pyparsing', 'yaml.'))) [:3])\n"
     )
     env = {**os.environ, "XDG_CACHE_HOME": str(home.parent)}
     cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert cold.stdout.split(" ", 2)[1] == "False" and "'pyparsing" in cold.stdout
     assert warm.stdout.strip().split(" ", 1)[1] == "True []"
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"key": "x", "digest": "y", "data": {}}', "other data"])
+def test_a_damaged_mapping_data_file_is_parsed_again(home: Path, tmp_path: Path, damage: Any) -> None:
+    from cloudward.sigma.fields import load_mappings
+
+    want = load_mappings()
+    rule = write_rule(tmp_path, RULE)
+    build(_config([rule]))
+    (file,) = home.glob("sigma-data-field-mappings-*.json")
+    if damage == "other data":  # the right key, but data that is not what was kept (its digest says so)
+        held = orjson.loads(file.read_bytes())
+        held["data"] = {"webserver": {"match": {"category": "webserver"}, "event": "HttpRequest"}}
+        damage = orjson.dumps(held)
+    file.write_bytes(damage)
+    assert load_mappings(cache=True) == want
+    assert orjson.loads(file.read_bytes())["data"] == orjson.loads(orjson.dumps(_parse()))
+    assert load_mappings(cache=True) == want
+
+
+def _parse() -> Any:
+    from importlib import resources
+
+    from cloudward.sigma.fields import _parse_yaml
+
+    return _parse_yaml(resources.files("cloudward.data").joinpath("sigma_field_mappings.yaml").read_text("utf-8"))

@@ -104,7 +104,7 @@ def build(config: Config, paths: Iterable[str] | None = None) -> RuleSet:
     from cloudward.sigma.fields import load_mappings
 
     s = settings(config)
-    mappings = load_mappings(s["field_mappings"], config.source)
+    mappings = load_mappings(s["field_mappings"], config.source, cache=s["cache"])
     rule_paths = list(paths) if paths is not None else s["paths"]
     if s["cache"]:
         from cloudward.sigma.cache import compile_cached

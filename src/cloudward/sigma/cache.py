@@ -15,7 +15,8 @@ whose content does not rebuild is ignored and written again. A rule set with cor
 cached (its state objects are pySigma's). Nothing here is required: an unwritable or missing cache folder,
 a read-only home or an unreadable rule file only means the rules are compiled as before.
 
-`[sigma] cache = false` turns it off.
+The shipped field-mapping file's parsed data is kept there too (`cached_yaml`, keyed by the file's text), so a
+warm run does not import PyYAML. `[sigma] cache = false` turns both off.
 """
 
 from __future__ import annotations
@@ -83,13 +84,30 @@ def _dist_version(package: str, dist: str) -> str:
     return f"{folder}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _versions() -> list[str]:
-    import yaml
+def _yaml_loader() -> str:
+    """Which YAML loader `loader` and `fields` run (libyaml's when PyYAML was built with it), seen without importing
+    PyYAML (~20 ms of start-up a warm run does without)."""
+    from importlib.util import find_spec
 
+    try:
+        spec = find_spec("yaml")
+    except (ImportError, ValueError):
+        return "?"
+    folder = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if not folder:
+        return "?"
+    try:
+        names = os.listdir(folder[0])
+    except OSError:
+        return "?"
+    return "CSafeLoader" if any(n.startswith("_yaml.") and not n.endswith(".pyi") for n in names) else "SafeLoader"
+
+
+def _versions() -> list[str]:
     import cloudward
 
-    return [str(FORMAT), cloudward.__version__, _dist_version("sigma", "pysigma"), str(yaml.__version__),
-            "CSafeLoader" if hasattr(yaml, "CSafeLoader") else "SafeLoader"]
+    return [str(FORMAT), cloudward.__version__, _dist_version("sigma", "pysigma"), _dist_version("yaml", "pyyaml"),
+            _yaml_loader()]
 
 
 def _sources() -> bytes:
@@ -228,3 +246,45 @@ def compile_cached(paths: list[str], mappings: list[LogSourceMapping], config: C
     if file is not None and key is not None and not loaded.correlations:
         write(file, key, ruleset, entries)
     return ruleset
+
+
+def cached_yaml(name: str, text: str, parse: Any) -> Any:
+    """`parse(text)` (plain YAML data: tables, lists, strings, numbers), kept under `name` and the text's hash so a
+    warm run neither imports PyYAML nor parses the file again; computed (and kept) when the entry is missing,
+    another text's, damaged or not plain JSON data."""
+    folder = cache_dir()
+    h = hashlib.blake2b(digest_size=24)
+    h.update(orjson.dumps([FORMAT, _dist_version("yaml", "pyyaml"), _yaml_loader(), name]))
+    h.update(text.encode("utf-8", "surrogatepass"))
+    key = h.hexdigest()
+    file = folder / f"sigma-data-{name}-{key}.json" if folder is not None else None
+    if file is not None:
+        try:
+            held = orjson.loads(file.read_bytes())
+            if isinstance(held, dict) and held.get("key") == key and held.get("digest") == _digest(held.get("data")):
+                return held["data"]
+        except (OSError, orjson.JSONDecodeError, TypeError):
+            pass
+    data = parse(text)
+    if file is not None and _plain(data) and orjson.loads(orjson.dumps(data)) == data:
+        blob = orjson.dumps({"key": key, "digest": _digest(data), "data": data})
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".sigma-data-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(blob)
+                os.replace(tmp, file)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except OSError:
+            pass
+    return data
+
+
+def _digest(data: Any) -> str:
+    return hashlib.blake2b(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
