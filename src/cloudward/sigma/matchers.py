@@ -207,7 +207,13 @@ def _any(subs: list[Compiled]) -> Compiled:
         leaf = (first[0], first[1], frozenset().union(*(c.leaf[2] for c in subs)),  # type: ignore[index]
                 *(tuple(x for c in subs for x in c.leaf[k]) for k in (3, 4, 5)))  # type: ignore[index]
         return Compiled(_strings_pred(*leaf), literals, pins, by_pins, leaf)  # type: ignore[arg-type]
-    return Compiled(lambda ev: any(p(ev) for p in preds), literals, pins, by_pins)
+    def pred(ev: EventValues) -> bool:
+        for p in preds:
+            if p(ev):
+                return True
+        return False
+
+    return Compiled(pred, literals, pins, by_pins)
 
 
 def _strings_pred(field: str, cased: bool, whole: frozenset[str], prefixes: tuple[str, ...],
@@ -236,8 +242,13 @@ def _all(subs: list[Compiled]) -> Compiled:
     # an `and` of pins on distinct fields (on one field, a list's values could meet two pins separately)
     fields = [k for c in subs for k in c.pins]
     by_pins = all(c.by_pins for c in subs) and len(fields) == len(set(fields))
-    return Compiled(lambda ev: all(p(ev) for p in preds), _best([c.literals for c in subs]),
-                    _pins_and([c.pins for c in subs]), by_pins)
+    def pred(ev: EventValues) -> bool:
+        for p in preds:
+            if not p(ev):
+                return False
+        return True
+
+    return Compiled(pred, _best([c.literals for c in subs]), _pins_and([c.pins for c in subs]), by_pins)
 
 
 def _not(inner: Compiled) -> Compiled:
