@@ -34,6 +34,7 @@ import re
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,7 +226,10 @@ def _compare(inputs: list[Path], rules: list[Path], want: list[str], repeat: int
     pc, wc, cc = best_cpu["plain"], best_cpu["warm"], best_cpu["cold"]
 
     def per_round(side: str, base: str = "plain") -> str:
-        return ", ".join(_pct(a, b) for a, b in zip(cpu[side], cpu[base], strict=True))
+        """CPU of `side` against `base` in each round (the two ran one right after the other), and their median:
+        on a loaded machine the best of each side may come from different rounds, the per-round ratio does not."""
+        ratios = [(a - b) / b * 100 for a, b in zip(cpu[side], cpu[base], strict=True)]
+        return ", ".join(f"{r:+.0f} %" for r in ratios) + f"; median **{statistics.median(ratios):+.0f} %**"
 
     sigma_alerts = sum(1 for a in types if a.startswith("SIGMA_"))
     stats = [ln for ln in err.splitlines() if ln.startswith("Recognized")]
