@@ -11,7 +11,7 @@ from sigma_helpers import EMERGING, RULES, SNAPSHOT, write_rule
 
 from cloudward.config import Config, from_dict
 from cloudward.sigma import build
-from cloudward.sigma.ruleset import attack_tags, parse_audit_record
+from cloudward.sigma.ruleset import RuleInfo, attack_tags, parse_audit_record
 
 
 def _rule_files(*folders: Path) -> dict[str, dict]:
@@ -134,13 +134,9 @@ def test_disabled_rule_and_severity_override(tmp_path):
 
 
 def test_attack_tags_to_tactics_and_techniques():
-    class Tag:
-        def __init__(self, ns, name):
-            self.namespace, self.name = ns, name
-
-    class Rule:
-        tags = [Tag("attack", "initial-access"), Tag("attack", "t1190"), Tag("attack", "command-and-control"),
-                Tag("attack", "t1059.004"), Tag("attack", "g0032"), Tag("cve", "2021-44228")]
+    Rule = RuleInfo(id="x", title="t", tags=(
+        ("attack", "initial-access"), ("attack", "t1190"), ("attack", "command-and-control"),
+        ("attack", "t1059.004"), ("attack", "g0032"), ("cve", "2021-44228")))
 
     assert attack_tags(Rule) == (("InitialAccess", "CommandAndControl"), ("T1190", "T1059.004"))
 

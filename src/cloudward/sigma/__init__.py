@@ -4,6 +4,7 @@
 [sigma]
 paths = ["/etc/cloudward/sigma/", "extra-rule.yml"]   # files, multi-document collections, folders
 license = "DRL 1.1"                                   # shown on alerts of rules that do not state one
+cache = true                                          # keep compiled rules (sigma.cache); false: parse every run
 [sigma.placeholders]                                  # values for the `expand` modifier's %names%
 admin_users = ["root", "admin*"]
 [sigma.field_mappings.webserver.fields]               # override or add field mappings per log source
@@ -26,11 +27,11 @@ from cloudward.config import Config, ConfigError
 from cloudward.datalists import DataLists
 
 if TYPE_CHECKING:
-    from cloudward.sigma.loader import LoadedRules, Problem
+    from cloudward.sigma.rulefiles import LoadedRules, Problem
     from cloudward.sigma.ruleset import RuleSet
 
 # pySigma (and pyparsing under it) loads only when rules are: a scan without [sigma] paths starts faster
-_LAZY = {"LoadedRules": "cloudward.sigma.loader", "Problem": "cloudward.sigma.loader",
+_LAZY = {"LoadedRules": "cloudward.sigma.rulefiles", "Problem": "cloudward.sigma.rulefiles",
          "RuleSet": "cloudward.sigma.ruleset"}
 
 
@@ -48,6 +49,7 @@ SECTION_SCHEMA: dict[str, str] = {
     "license": "string: licence shown on alerts of rules that state none",
     "placeholders": "table of name -> list of strings (values of %name% for the expand modifier)",
     "field_mappings": "table of log source -> table (see cloudward.sigma.fields.MAPPING_SCHEMA)",
+    "cache": "boolean: keep the compiled rules in the user cache folder (default true; see cloudward.sigma.cache)",
 }
 #: where `--sigma` paths of one run are kept in the configuration (not a key users write)
 RUN_PATHS = "_run_paths"
@@ -57,7 +59,7 @@ __all__ = ["SECTION_SCHEMA", "LoadedRules", "Problem", "RuleSet", "add_run_paths
 
 
 def settings(config: Config) -> dict[str, Any]:
-    """The `[sigma]` section, checked: paths, license, placeholders and field_mappings."""
+    """The `[sigma]` section, checked: paths, license, placeholders, field_mappings and cache."""
     section = config.section("sigma")
     where = f"{config.source}: [sigma]"
     unknown = set(section) - set(SECTION_SCHEMA) - {RUN_PATHS}
@@ -78,11 +80,14 @@ def settings(config: Config) -> dict[str, Any]:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{where} placeholders.{name} must be a list of strings")
         placeholders[name] = values
+    cache = section.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"{where} cache must be true or false, not {cache!r}")
     base = Path(config.source).parent if config.source not in ("(defaults)", "(dict)") and Path(
         config.source).exists() else None
     resolved = [str(base / p) if base is not None and not Path(p).is_absolute() else p for p in paths]
     return {"paths": resolved + list(section.get(RUN_PATHS, [])), "license": lic, "placeholders": placeholders,
-            "field_mappings": section.get("field_mappings", {})}
+            "field_mappings": section.get("field_mappings", {}), "cache": cache}
 
 
 def add_run_paths(config: Config, paths: Iterable[str]) -> None:
@@ -94,15 +99,21 @@ def add_run_paths(config: Config, paths: Iterable[str]) -> None:
 
 
 def build(config: Config, paths: Iterable[str] | None = None) -> RuleSet:
-    """Load, compile and group the rules of `paths` (default: the configuration's and the run's)."""
+    """Load, compile and group the rules of `paths` (default: the configuration's and the run's); through the
+    compiled-rule cache (`cloudward.sigma.cache`) unless `[sigma] cache = false`."""
     from cloudward.sigma.fields import load_mappings
+
+    s = settings(config)
+    mappings = load_mappings(s["field_mappings"], config.source, cache=s["cache"])
+    rule_paths = list(paths) if paths is not None else s["paths"]
+    if s["cache"]:
+        from cloudward.sigma.cache import compile_cached
+
+        return compile_cached(rule_paths, mappings, config, s["placeholders"], s["license"])
     from cloudward.sigma.loader import load_paths
     from cloudward.sigma.ruleset import compile_rules
 
-    s = settings(config)
-    mappings = load_mappings(s["field_mappings"], config.source)
-    loaded = load_paths(list(paths) if paths is not None else s["paths"])
-    return compile_rules(loaded, mappings, config, s["placeholders"], s["license"])
+    return compile_rules(load_paths(rule_paths), mappings, config, s["placeholders"], s["license"])
 
 
 def ruleset_for(config: Config) -> RuleSet | None:

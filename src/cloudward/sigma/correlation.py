@@ -30,8 +30,8 @@ from cloudward.alerts import Finding
 from cloudward.config import Config, DetectionSettings
 from cloudward.detections.base import Card
 from cloudward.events import Event
-from cloudward.sigma.compiler import EventValues
 from cloudward.sigma.loader import Problem, rule_path
+from cloudward.sigma.matchers import EventValues
 
 Op = SigmaCorrelationConditionOperator
 _CHECKS = {
@@ -183,7 +183,7 @@ class Correlation:
 
 def build_correlations(rules: list[SigmaCorrelationRule], compiled_by_id: Mapping[str, Any],
                        problems: list[Problem], config: Config, license_: str) -> list[Correlation]:
-    from cloudward.sigma.ruleset import card_for
+    from cloudward.sigma.ruleset import RuleInfo, card_for
 
     out = []
     for rule in rules:
@@ -224,8 +224,8 @@ def build_correlations(rules: list[SigmaCorrelationRule], compiled_by_id: Mappin
                 for f in (*group_by, *([value_field] if value_field else [])):
                     b.getters.setdefault(f, b.mapping.field_getter(f))
             first = bases[0]
-            card = card_for(rule, first.mapping.name, first.card.data_source, group_by, rule.license or license_
-                            or "not stated")
+            card = card_for(RuleInfo.of(rule), first.mapping.name, first.card.data_source, group_by,
+                            rule.license or license_ or "not stated")
             corr = Correlation(
                 rule=rule, card=card, bases=bases, group_by=group_by, kind=rule.type, op=rule.condition.op,
                 count=rule.condition.count, value_field=value_field, settings=config.detection(card.id),

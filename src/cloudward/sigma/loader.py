@@ -11,7 +11,6 @@ Nothing is dropped silently, and no rule is half-applied.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,51 +21,15 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from cloudward.sigma.rulefiles import RULE_SUFFIXES, LoadedRules, Problem, rule_files, rule_path
+
+__all__ = ["RULE_SUFFIXES", "LoadedRules", "Problem", "load_file", "load_paths", "load_text", "resolve_correlations",
+           "rule_files", "rule_path", "summary"]
+
 # The Sigma specification lists `utf16le` as another name of `wide`; pySigma knows only `wide`.
 sigma_modifiers.modifier_mapping.setdefault("utf16le", sigma_modifiers.SigmaWideModifier)
 
-RULE_SUFFIXES = (".yml", ".yaml")
-
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A rule that did not load (`invalid`) or that Cloudward will not evaluate (`unsupported`)."""
-
-    path: str
-    kind: str
-    reason: str
-    rule_id: str = ""
-    title: str = ""
-
-    def line(self) -> str:
-        who = f" {self.title!r}" if self.title else ""
-        rid = f" ({self.rule_id})" if self.rule_id else ""
-        return f"{self.path}:{who}{rid} {self.kind}: {self.reason}"
-
-
-@dataclass
-class LoadedRules:
-    rules: list[SigmaRule] = field(default_factory=list)
-    correlations: list[SigmaCorrelationRule] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    files: int = 0
-
-
-def rule_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
-    """Rule files under `paths` (folders are walked, hidden entries skipped), in a stable order."""
-    out: list[Path] = []
-    problems: list[Problem] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RULE_SUFFIXES
-                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
-        elif p.is_file():
-            out.append(p)
-        else:
-            problems.append(Problem(str(p), "invalid", "no such file or folder"))
-    return out, problems
 
 
 def _where(err: SigmaError, default: str) -> str:
@@ -128,10 +91,6 @@ def load_file(path: Path, out: LoadedRules) -> None:
 
 def _set_source(rule: Any, display: str) -> None:
     rule.custom_attributes.setdefault("_cloudward_path", display)
-
-
-def rule_path(rule: Any) -> str:
-    return str(rule.custom_attributes.get("_cloudward_path", "") or getattr(rule.source, "path", "") or "")
 
 
 def _reason(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ import re2
 from cloudward import saferegex
 from cloudward.datalists import shipped
 from cloudward.parsers.base import EVENT
-from cloudward.sigma.compiler import MIN_LITERAL, RAW, literal_parts
+from cloudward.sigma.matchers import MIN_LITERAL, RAW, literal_parts
 
 #: value specs whose values are pieces of the raw line, per event kind: the parsers copy these out of
 #: the line (undoing only the escapes `UNSAFE` names); anything else - a site taken from a file name, an

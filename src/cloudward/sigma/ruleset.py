@@ -9,27 +9,30 @@ that have no necessary literal), so a hundred rules cost little more than one on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ahocorasick
-from sigma.rule import SigmaRule
 
 from cloudward.config import Config, ConfigError, DetectionSettings
 from cloudward.detections.base import Card
-from cloudward.sigma.compiler import (
+from cloudward.sigma.fields import Getter, LogSourceMapping
+from cloudward.sigma.matchers import (
     RAW,
     Compiled,
     EventValues,
     Invalid,
-    RuleCompiler,
     Unsupported,
     _text,
+    build,
     literal_parts,
+    raw_text,
 )
-from cloudward.sigma.fields import Getter, LogSourceMapping
-from cloudward.sigma.loader import LoadedRules, Problem, rule_path
+from cloudward.sigma.rulefiles import LoadedRules, Problem, rule_path
+
+if TYPE_CHECKING:
+    from sigma.rule import SigmaRule
 
 #: Sigma level -> Cloudward severity (Cloudward's scale tops out at high)
 LEVELS = {"informational": "informational", "low": "low", "medium": "medium", "high": "high", "critical": "high"}
@@ -43,12 +46,12 @@ def tactic_name(tag: str) -> str:
 
 
 def attack_tags(rule: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tactics, techniques) of a rule's ATT&CK tags (`rule.tags`: (namespace, name) pairs)."""
     tactics: list[str] = []
     techniques: list[str] = []
-    for tag in rule.tags or ():
-        if tag.namespace != "attack":
+    for namespace, name in rule.tags or ():
+        if namespace != "attack":
             continue
-        name = tag.name
         if name[:1].lower() == "t" and name[1:2].isdigit():
             t = name.upper()
             if t not in techniques:
@@ -60,17 +63,61 @@ def attack_tags(rule: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(tactics), tuple(techniques)
 
 
+@dataclass(frozen=True)
+class RuleInfo:
+    """What Cloudward keeps of a parsed Sigma rule (or correlation) besides its detection: the card's and
+    the alerts' text. Plain data, so the compiled-rule cache stores it and a warm run needs no pySigma."""
+
+    id: str
+    title: str
+    description: str | None = None
+    author: str | None = None
+    license: str | None = None
+    #: Sigma level and status, lower-cased (None when the rule gives none)
+    level: str | None = None
+    status: str | None = None
+    references: tuple[str, ...] = ()
+    falsepositives: tuple[str, ...] = ()
+    #: (namespace, name) of each tag, in order
+    tags: tuple[tuple[str, str], ...] = ()
+    name: str | None = None
+    path: str = ""
+
+    @classmethod
+    def of(cls, rule: Any) -> RuleInfo:
+        """From pySigma's rule (or correlation rule) object."""
+        return cls(
+            id=str(rule.id), title=rule.title, description=rule.description, author=rule.author,
+            license=rule.license, level=str(rule.level.name).lower() if rule.level else None,
+            status=str(rule.status.name).lower() if rule.status else None,
+            references=tuple(rule.references or ()), falsepositives=tuple(str(f) for f in rule.falsepositives or ()),
+            tags=tuple((str(t.namespace), str(t.name)) for t in rule.tags or ()), name=rule.name or None,
+            path=rule_path(rule),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleInfo:
+        d = dict(data)
+        for key in ("references", "falsepositives"):
+            d[key] = tuple(str(x) for x in d.get(key) or ())
+        d["tags"] = tuple((str(a), str(b)) for a, b in d.get("tags") or ())
+        return cls(**d)
+
+
 def _braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def card_for(rule: Any, mapping_name: str, data_source: str, entities: Iterable[str], license_: str) -> Card:
+def card_for(rule: RuleInfo, mapping_name: str, data_source: str, entities: Iterable[str], license_: str) -> Card:
     tactics, techniques = attack_tags(rule)
-    level = str(rule.level.name).lower() if rule.level else "medium"
+    level = rule.level or "medium"
     desc = " ".join((rule.description or rule.title).split())
     shown = ", ".join(f"{k}={{{k}}}" for k in entities)
-    refs = tuple(rule.references or ())
-    fps = tuple(str(f) for f in rule.falsepositives or ())
+    refs = tuple(rule.references)
+    fps = tuple(rule.falsepositives)
     author = rule.author or "unknown"
     return Card(
         id=f"SIGMA_{rule.id}",
@@ -80,7 +127,7 @@ def card_for(rule: Any, mapping_name: str, data_source: str, entities: Iterable[
         tactics=tactics,
         techniques=techniques,
         data_source=data_source,
-        looks_at=f"Sigma rule {rule_path(rule)} (log source {mapping_name}; author {author}; licence {license_})",
+        looks_at=f"Sigma rule {rule.path} (log source {mapping_name}; author {author}; licence {license_})",
         description=_braces(desc) + f" [Sigma rule by {_braces(author)}; {shown}]",
         description_ko=f"Sigma 규칙 '{_braces(rule.title)}'이(가) 일치했습니다 ({shown}). {NO_KOREAN} " + _braces(desc),
         remediation=(
@@ -93,7 +140,7 @@ def card_for(rule: Any, mapping_name: str, data_source: str, entities: Iterable[
         ),
         false_positives=fps,
         references=refs,
-        maturity=str(rule.status.name).lower() if rule.status else "experimental",
+        maturity=rule.status or "experimental",
     )
 
 
@@ -109,7 +156,7 @@ _KEY_TYPES = frozenset({str, int, type(None)})
 
 @dataclass
 class CompiledRule:
-    rule: SigmaRule
+    rule: RuleInfo
     card: Card
     mapping: LogSourceMapping
     condition: Compiled
@@ -420,6 +467,20 @@ class RuleGroup:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
         if not self.applies(event):
             return []
+        attrs = self._key_attrs
+        if attrs is not None:  # `_keyed_candidates`' first lookup, inlined: most events end here
+            try:
+                held = attrs(event)
+            except AttributeError:
+                held = None
+            if held is not None and all(map(_KEY_TYPES.__contains__, map(type, held))):
+                hit = self._attr_cache.get(held)
+                if hit is not None:
+                    if not hit:
+                        return []
+                    values = EventValues(event, self.getters)
+                    rules, decided = self.rules, self._decided
+                    return [(rules[i], values) for i in hit if i in decided or rules[i].condition.pred(values)]
         if self._key_getters:  # one subject, the event; candidates looked up by its raw key values
             keyed = self._keyed_candidates(event)
             if keyed is None:
@@ -486,6 +547,8 @@ class RuleSet:
     problems: list[Problem]
     loaded: LoadedRules
     correlations: list[Any] = field(default_factory=list)
+    #: True when the compiled rules were read from the compiled-rule cache (`cloudward.sigma.cache`)
+    cached: bool = False
 
     @property
     def rules(self) -> list[CompiledRule]:
@@ -500,11 +563,14 @@ class RuleSet:
 
 
 def compile_rules(loaded: LoadedRules, mappings: list[LogSourceMapping], config: Config,
-                  placeholders: Mapping[str, list[str]], license_: str = "") -> RuleSet:
-    groups: dict[tuple[str, str | None], RuleGroup] = {}
+                  placeholders: Mapping[str, list[str]], license_: str = "",
+                  entries: list[dict[str, Any]] | None = None) -> RuleSet:
+    """Compile the parsed rules of `loaded` (pySigma's objects) into rule groups. With `entries` (a list),
+    each compiled rule is also written there as plain data (`compiled_entry`) for the compiled-rule cache."""
     problems = list(loaded.problems)
     seen_ids: dict[str, str] = {}
     compiled_by_id: dict[str, CompiledRule] = {}
+    ordered: list[tuple[CompiledRule, tuple[str, str | None]]] = []
     for rule in loaded.rules:
         path = rule_path(rule)
         rid = str(rule.id or "")
@@ -524,7 +590,7 @@ def compile_rules(loaded: LoadedRules, mappings: list[LogSourceMapping], config:
                                     rid, rule.title))
             continue
         try:
-            compiled = _compile_one(rule, mapping, config, placeholders, license_)
+            compiled, entry = _compile_one(rule, mapping, config, placeholders, license_)
         except Unsupported as exc:
             problems.append(Problem(path, "unsupported", str(exc), rid, rule.title))
             continue
@@ -540,36 +606,84 @@ def compile_rules(loaded: LoadedRules, mappings: list[LogSourceMapping], config:
         compiled_by_id[rid] = compiled
         if rule.name:
             compiled_by_id[rule.name] = compiled
+        key = _group_key(mapping, rule.logsource)
+        ordered.append((compiled, key))
+        if entries is not None:
+            entries.append({**entry, "os": key[1]})
+    correlations: list[Any] = []
+    if loaded.correlations:
+        from cloudward.sigma.correlation import build_correlations
+
+        correlations = build_correlations(loaded.correlations, compiled_by_id, problems, config, license_)
+    return _grouped(ordered, problems, loaded, correlations)
+
+
+def _grouped(ordered: list[tuple[CompiledRule, tuple[str, str | None]]], problems: list[Problem],
+             loaded: LoadedRules, correlations: list[Any]) -> RuleSet:
+    """The rule set: the enabled rules grouped by log source (and OS), in load order, each group prepared."""
+    groups: dict[tuple[str, str | None], RuleGroup] = {}
+    for compiled, key in ordered:
         if not compiled.settings.enabled:
             continue
-        key = _group_key(mapping, rule.logsource)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = RuleGroup(mapping, key[1])
+            group = groups[key] = RuleGroup(compiled.mapping, key[1])
         group.add(compiled)
-    from cloudward.sigma.correlation import build_correlations
-
-    correlations = build_correlations(loaded.correlations, compiled_by_id, problems, config, license_)
     for g in groups.values():
         g.prepare()
     return RuleSet(list(groups.values()), problems, loaded, correlations)
 
 
 def _compile_one(rule: SigmaRule, mapping: LogSourceMapping, config: Config,
-                 placeholders: Mapping[str, list[str]], license_: str) -> CompiledRule:
+                 placeholders: Mapping[str, list[str]], license_: str) -> tuple[CompiledRule, dict[str, Any]]:
+    from cloudward.sigma.compiler import RuleCompiler
+
     rc = RuleCompiler(rule, mapping, placeholders)
-    named = {name: rc.detection(det) for name, det in rule.detection.detections.items()}
+    nodes = {name: rc.detection_node(det) for name, det in rule.detection.detections.items()}
+    named = {name: compiled for name, (_, compiled) in nodes.items()}
     conditions = rule.detection.parsed_condition
     if len(conditions) != 1:
         raise Unsupported(f"{len(conditions)} conditions in one rule (write one condition with 'or')")
     tree = conditions[0].parse(postprocess=False)
-    condition = rc.condition(tree, named)
+    condition_spec, condition = rc.condition_node(tree, named)
+    info = RuleInfo.of(rule)
+    entry = {"info": info.to_dict(), "mapping": mapping.name, "named": {n: spec for n, (spec, _) in nodes.items()},
+             "condition": condition_spec, "getters": list(rc.getters)}
+    return _compiled_rule(info, mapping, condition, named, dict(rc.getters), config, license_), entry
+
+
+def _compiled_rule(info: RuleInfo, mapping: LogSourceMapping, condition: Compiled, named: dict[str, Compiled],
+                   getters: dict[str, Getter], config: Config, license_: str) -> CompiledRule:
     kind_names = [k.__name__ for k in mapping.kinds]
     data_source = DATA_SOURCES.get(kind_names[0], "HOST")
-    lic = rule.license or license_
-    card = card_for(rule, mapping.name, data_source, mapping.entities, lic or "not stated")
-    return CompiledRule(rule=rule, card=card, mapping=mapping, condition=condition, named=named,
-                        getters=dict(rc.getters), settings=config.detection(card.id), license=lic)
+    lic = info.license or license_
+    card = card_for(info, mapping.name, data_source, mapping.entities, lic or "not stated")
+    return CompiledRule(rule=info, card=card, mapping=mapping, condition=condition, named=named,
+                        getters=getters, settings=config.detection(card.id), license=lic)
 
 
-__all__ = ["RAW", "CompiledRule", "RuleGroup", "RuleSet", "compile_rules", "parse_audit_record"]
+def rules_from_entries(entries: list[dict[str, Any]], mappings: list[LogSourceMapping], config: Config,
+                       license_: str, problems: list[Problem], loaded: LoadedRules) -> RuleSet:
+    """The rule set of compiled-rule entries (`compile_rules(..., entries=...)`, kept by the cache): each
+    rule's matchers built from its specs by `matchers.build`, as the cold path built them."""
+    by_name = {m.name: m for m in mappings}
+    ordered: list[tuple[CompiledRule, tuple[str, str | None]]] = []
+    for entry in entries:
+        mapping = by_name[entry["mapping"]]
+        named = {str(n): build(spec) for n, spec in entry["named"].items()}
+        condition = build(entry["condition"], named)
+        getters: dict[str, Getter] = {}
+        for name in entry["getters"]:
+            get = raw_text if name == RAW else mapping.field_getter(name)
+            if get is None:
+                raise ValueError(f"field {name!r} has no getter in mapping {mapping.name}")
+            getters[name] = get
+        info = RuleInfo.from_dict(entry["info"])
+        os_name = entry["os"]
+        ordered.append((_compiled_rule(info, mapping, condition, named, getters, config, license_),
+                        (mapping.name, None if os_name is None else str(os_name))))
+    return _grouped(ordered, problems, loaded, [])
+
+
+__all__ = ["RAW", "CompiledRule", "RuleGroup", "RuleInfo", "RuleSet", "compile_rules", "parse_audit_record",
+           "rules_from_entries"]

@@ -12,4 +12,6 @@ register_section("sigma", {
                         values=Key("any", "")),
     "field_mappings": Key("map", "Field mappings by log source, added to the shipped ones "
                           "(see src/cloudward/data/sigma_field_mappings.yaml).", {}, values=Key("any", "")),
+    "cache": Key("boolean", "Keep the compiled rules in the user cache folder ($XDG_CACHE_HOME/cloudward, else "
+                 "~/.cache/cloudward) so later runs skip parsing them; false parses the rule files every run.", True),
 })
