@@ -69,6 +69,16 @@ HEAD_EVENTS = 8
 LAST_RUN: dict[str, Any] = {}
 
 
+def add_held_back(engine: Engine, helds: list[dict[str, Any]]) -> None:
+    """Add the findings workers' cards held back in a learning period (card id -> (count, until)) to this
+    engine's cards, as the cards of one process count them (the summary names them)."""
+    for det in engine.detections:
+        for held in helds:
+            if held and det.card.id in held:
+                n, until = held[det.card.id]
+                det.held_back += n
+                det.held_until = max(det.held_until, until)
+
 def _event_kinds(path: str, fmt: str | None, max_line_bytes: int) -> frozenset[str] | None:
     """The event kinds an input yields: those its format declares, or for a format of many dialects (JSON
     records) those of the dialects of its head's records (None: not known, e.g. an unrecognized file or a stream)."""
@@ -435,14 +445,7 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
         engine.allowed += r["allowed"]
         engine.late += r["late"]
         engine.detection_errors += r["errors"]
-    held = [r["held"] for r in results if r["held"]]
-    if held:
-        for det in engine.detections:
-            for h in held:
-                if det.card.id in h:
-                    n, until = h[det.card.id]
-                    det.held_back += n
-                    det.held_until = max(det.held_until, until)
+    add_held_back(engine, [r["held"] for r in results])
     engine.book.drain_changed()
     note_unread(engine, paths, tally.lost(), tally.read())
     return True

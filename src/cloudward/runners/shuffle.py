@@ -63,7 +63,7 @@ from cloudward.detections.base import Detection
 from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
-from cloudward.runners.detect import _event_kinds, _InOrder, _report
+from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back
 from cloudward.runners.scan import MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
@@ -597,15 +597,7 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
         engine.allowed += r["allowed"]
     engine.late += late
     engine.spills += spills
-    # findings a learning period held back (the summary names them), as the cards of one process count them
-    held = [r["held"] for r in seconds if r["held"]]
-    if held:
-        for det in engine.detections:
-            for h in held:
-                if det.card.id in h:
-                    n, until = h[det.card.id]
-                    det.held_back += n
-                    det.held_until = max(det.held_until, until)
+    add_held_back(engine, [r["held"] for r in seconds])
     engine.book.drain_changed()
     note_unread(engine, paths, tally.lost(), tally.read())
     return True
