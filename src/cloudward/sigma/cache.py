@@ -199,23 +199,28 @@ def write(file: Path, key: str, ruleset: RuleSet, entries: list[dict[str, Any]])
     if not _plain(data):
         return False
     try:
-        blob = orjson.dumps(data)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix="." + PREFIX, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, file)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        _write_atomic(file, orjson.dumps(data), "." + PREFIX)
     except (OSError, TypeError, ValueError):
         return False
     _prune(file.parent)
     return True
+
+
+def _write_atomic(file: Path, blob: bytes, prefix: str) -> None:
+    """Write `blob` to `file` through a temporary file in its folder and a rename: a reader sees the old file
+    or the whole new one, never a part. OSError when it cannot be written (the temporary file is removed)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, file)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _prune(folder: Path) -> None:
@@ -269,18 +274,7 @@ def cached_yaml(name: str, text: str, parse: Any) -> Any:
     if file is not None and _plain(data) and orjson.loads(orjson.dumps(data)) == data:
         blob = orjson.dumps({"key": key, "digest": _digest(data), "data": data})
         try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".sigma-data-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(blob)
-                os.replace(tmp, file)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            _write_atomic(file, blob, ".sigma-data-")
         except OSError:
             pass
     return data
