@@ -13,10 +13,19 @@ from cloudward.events import ContainerEvent, NetConnection, ProcessExec
 
 _CACHE_LIMIT = 65536
 #: pure answers are remembered for short inputs only: at most this many arguments (or ancestors) and characters
-_MEMO_ARGS = 32
-_MEMO_CHARS = 1024
+MEMO_ARGS = 32
+MEMO_CHARS = 1024
 #: and at most this many of them (so a memo holds at most ~16 MB of keys)
-_MEMO_LIMIT = 16384
+MEMO_LIMIT = 16384
+
+
+def remember(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """Keep `value` (a pure function of `key`) under `key` when the key's text is at most `MEMO_CHARS` long
+    (`size`); a memo that holds `MEMO_LIMIT` answers starts over. The process cards' memos all go through it."""
+    if size <= MEMO_CHARS:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = value
 
 
 _BASENAMES: dict[str, str] = {}
@@ -113,16 +122,14 @@ class WebContext:
         Remembered per (parent, ancestors, user, uid): a pure function of them and the two lists, and the
         same few lineages start most processes."""
         ancestors = event.ancestors
-        if len(ancestors) > _MEMO_ARGS:
+        if len(ancestors) > MEMO_ARGS:
             return self._origins(event)
         key = (event.parent_executable, event.user, event.uid, *ancestors)
         found = self._origins_cache.get(key)
         if found is None:
             found = self._origins(event)
-            if sum(map(len, ancestors)) + len(event.parent_executable) + len(event.user) <= _MEMO_CHARS:
-                if len(self._origins_cache) >= _MEMO_LIMIT:
-                    self._origins_cache.clear()
-                self._origins_cache[key] = found
+            size = sum(map(len, ancestors)) + len(event.parent_executable) + len(event.user)
+            remember(self._origins_cache, key, found, size)
         return found
 
     def _origins(self, event: ProcessExec) -> tuple[str, str]:
@@ -325,18 +332,15 @@ class InterpreterArgs:
         `busybox sh ...` is read as `sh ...`."""
         if not argv:
             return None
-        if len(argv) <= _MEMO_ARGS:
+        if len(argv) <= MEMO_ARGS:
             key = (executable, *argv)
             try:
                 return self._reads[key]
             except KeyError:
                 pass
             found = self._read_uncached(argv, executable)
-            # bounded: at most _CACHE_LIMIT command lines of at most _MEMO_CHARS characters each
-            if sum(map(len, argv)) <= _MEMO_CHARS:
-                if len(self._reads) >= _MEMO_LIMIT:
-                    self._reads.clear()
-                self._reads[key] = found
+            # bounded: at most _CACHE_LIMIT command lines of at most MEMO_CHARS characters each
+            remember(self._reads, key, found, sum(map(len, argv)))
             return found
         return self._read_uncached(argv, executable)
 

@@ -12,12 +12,14 @@ from typing import Any
 from cloudward.alerts import Finding
 from cloudward.analytics.processes import (
     CODE,
+    MEMO_ARGS,
     InterpreterArgs,
     NamePatterns,
     WebContext,
     basename,
     process_entities,
     program,
+    remember,
 )
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, sysmon_xml, winlogbeat
@@ -146,12 +148,6 @@ CARD = Card(
 )
 
 
-#: argument lists whose answer is remembered: at most this many arguments and characters
-_MEMO_ARGS = 32
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
-
-
 class HighPrivilegeCommand(Detection):
     card = CARD
     kinds = (ProcessExec,)
@@ -195,7 +191,7 @@ class HighPrivilegeCommand(Detection):
         if not origin:
             return None
         is_root = event.uid == 0 or event.euid == 0
-        if len(argv) > _MEMO_ARGS:
+        if len(argv) > MEMO_ARGS:
             matched = self._matched(event, name, direct, shell, is_root)
         else:
             # a pure function of the executable, argv and is_root (and the card's lists)
@@ -203,10 +199,7 @@ class HighPrivilegeCommand(Detection):
             matched = self._matched_cache.get(key)  # type: ignore[assignment]
             if matched is None:
                 matched = self._matched(event, name, direct, shell, is_root)
-                if sum(map(len, argv)) <= _MEMO_CHARS:
-                    if len(self._matched_cache) >= _MEMO_LIMIT:
-                        self._matched_cache.clear()
-                    self._matched_cache[key] = matched
+                remember(self._matched_cache, key, matched, sum(map(len, argv)))
         if not matched:
             return None
         ent: dict[str, Any] = process_entities(event)

@@ -7,7 +7,16 @@ from __future__ import annotations
 import fnmatch
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import SCRIPT, InterpreterArgs, NamePatterns, WebContext, basename, process_entities
+from cloudward.analytics.processes import (
+    MEMO_ARGS,
+    SCRIPT,
+    InterpreterArgs,
+    NamePatterns,
+    WebContext,
+    basename,
+    process_entities,
+    remember,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, sysmon_xml, tetragon_exec
 from cloudward.events import ProcessExec
@@ -110,12 +119,6 @@ CARD = Card(
 )
 
 
-#: command lines whose `_path` answer is remembered: at most this many arguments and characters, this many
-_MEMO_ARGS = 32
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
-
-
 class TmpFolderExecution(Detection):
     card = CARD
     kinds = (ProcessExec,)
@@ -188,17 +191,14 @@ class TmpFolderExecution(Detection):
 
     def evaluate(self, event: ProcessExec) -> list[Finding] | None:
         argv = event.argv
-        if len(argv) <= _MEMO_ARGS:
+        if len(argv) <= MEMO_ARGS:
             # `_path` is a pure function of the executable, the cwd and argv (and this card's lists): the
             # answer for a command line seen before is looked up, not worked out again
             key = (event.executable, event.cwd, *argv)
             path = self._paths.get(key)
             if path is None:
                 path = self._path(event)
-                if sum(map(len, argv)) <= _MEMO_CHARS:  # bounded: _MEMO_LIMIT short command lines
-                    if len(self._paths) >= _MEMO_LIMIT:
-                        self._paths.clear()
-                    self._paths[key] = path
+                remember(self._paths, key, path, sum(map(len, argv)))  # bounded: MEMO_LIMIT short command lines
         else:
             path = self._path(event)
         if not path:

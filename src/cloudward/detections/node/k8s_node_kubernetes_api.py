@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import basename, process_entities
+from cloudward.analytics.processes import basename, process_entities, remember
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._kube_access import DEFAULT_API_ADDRESSES, KubeAccess
 from cloudward.detections.node._samples import (
@@ -98,11 +98,6 @@ CARD = Card(
 )
 
 
-#: answers remembered for command lines up to this long, this many
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
-
-
 class KubernetesAPI(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
@@ -129,10 +124,7 @@ class KubernetesAPI(Detection):
         found = self._cache.get(key)
         if found is None:
             found = self._hits(event)
-            if len(event.command_line) <= _MEMO_CHARS:
-                if len(self._cache) >= _MEMO_LIMIT:
-                    self._cache.clear()
-                self._cache[key] = found
+            remember(self._cache, key, found, len(event.command_line))
         if not found:
             return None
         return self._finding(event, process_entities(event), list(found))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import process_entities
+from cloudward.analytics.processes import process_entities, remember
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._kube_access import KubeAccess
 from cloudward.detections.node._samples import audit_exec, container_id, shim, tetragon_exec
@@ -85,11 +85,6 @@ CARD = Card(
 )
 
 
-#: answers remembered for command lines up to this long, this many
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
-
-
 class KubernetesDashboard(Detection):
     card = CARD
     kinds = (ProcessExec, NetConnection)
@@ -117,10 +112,7 @@ class KubernetesDashboard(Detection):
         if found is None:
             hits = access.dashboard_hits(event.command_line.lower())
             found = () if not hits or access.system_component(event) else tuple(hits)
-            if len(event.command_line) <= _MEMO_CHARS:
-                if len(self._cache) >= _MEMO_LIMIT:
-                    self._cache.clear()
-                self._cache[key] = found
+            remember(self._cache, key, found, len(event.command_line))
         if not found:
             return None
         return self._finding(event, process_entities(event), list(found))

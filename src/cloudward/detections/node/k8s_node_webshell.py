@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import NamePatterns, WebContext, basename, process_entities, program
+from cloudward.analytics.processes import (
+    MEMO_ARGS,
+    NamePatterns,
+    WebContext,
+    basename,
+    process_entities,
+    program,
+    remember,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.node._samples import audit_exec, container_id, shim, tetragon_exec
 from cloudward.events import ContainerEvent, ProcessExec
@@ -30,10 +38,6 @@ _MAX_CONTAINERS = 20_000
 #: attacker-controlled text is matched against shell-style patterns: bound how much of it
 _MAX_MATCH_CHARS = 4096
 _MAX_ARGS = 32
-#: command strings and argument lists whose reconnaissance hits are remembered: at most this long
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
-_MEMO_ARGS = 32
 
 NGINX_ID = container_id("cw-web")
 FPM = audit_exec(13001, 2210, 2200, ["php-fpm: pool www"], exe="/usr/sbin/php-fpm8.2", uid=33)
@@ -258,24 +262,18 @@ class Webshell(Detection):
         found = self._code_cache.get(code)
         if found is None:
             found = tuple(hit for words in split_commands(code) if (hit := self._recon(words)))
-            if len(code) <= _MEMO_CHARS:
-                if len(self._code_cache) >= _MEMO_LIMIT:
-                    self._code_cache.clear()
-                self._code_cache[code] = found
+            remember(self._code_cache, code, found, len(code))
         return found
 
     def _words_recon(self, words: list[str]) -> str:
         """`_recon(words)`, remembered per (short) argument list."""
-        if len(words) > _MEMO_ARGS:
+        if len(words) > MEMO_ARGS:
             return self._recon(words)
         key = tuple(words)
         found = self._words_cache.get(key)
         if found is None:
             found = self._recon(words)
-            if sum(map(len, words)) <= _MEMO_CHARS:
-                if len(self._words_cache) >= _MEMO_LIMIT:
-                    self._words_cache.clear()
-                self._words_cache[key] = found
+            remember(self._words_cache, key, found, sum(map(len, words)))
         return found
 
     def _recon(self, words: list[str]) -> str:
@@ -381,10 +379,7 @@ class Webshell(Detection):
         listed = self._allowed_cache.get(key)
         if listed is None:
             listed = self._listed(event)
-            if len(event.command_line) + sum(map(len, event.argv[:3])) <= _MEMO_CHARS:
-                if len(self._allowed_cache) >= _MEMO_LIMIT:
-                    self._allowed_cache.clear()
-                self._allowed_cache[key] = listed
+            remember(self._allowed_cache, key, listed, len(event.command_line) + sum(map(len, event.argv[:3])))
         return listed or self._declared_check(event)
 
     def _listed(self, event: ProcessExec) -> bool:

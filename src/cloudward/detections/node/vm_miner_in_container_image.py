@@ -5,7 +5,13 @@ Kubernetes miner card uses (detections.common.miners)."""
 from __future__ import annotations
 
 from cloudward.alerts import Finding
-from cloudward.analytics.processes import basename, container_event_entities, process_entities, runtime_command
+from cloudward.analytics.processes import (
+    basename,
+    container_event_entities,
+    process_entities,
+    remember,
+    runtime_command,
+)
 from cloudward.detections.base import Card, Detection, Sample
 from cloudward.detections.common.miners import MinerIndicators
 from cloudward.detections.node._samples import (
@@ -22,9 +28,6 @@ MINER_ID = container_id("cw-miner")
 PLAIN_ID = container_id("cw-plain")
 _ACTIONS = frozenset({"create", "start", "inspect", "restart"})
 _CACHE_LIMIT = 65536
-#: command lines whose answer is remembered are at most this long
-_MEMO_CHARS = 1024
-_MEMO_LIMIT = 16384
 WALLET = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
 
 CARD = Card(
@@ -145,10 +148,7 @@ class MinerInContainerImage(Detection):
             hits = self._process_cache.get(key)
             if hits is None:
                 hits = self._process_hits(event)
-                if len(event.command_line) <= _MEMO_CHARS:
-                    if len(self._process_cache) >= _MEMO_LIMIT:
-                        self._process_cache.clear()
-                    self._process_cache[key] = hits
+                remember(self._process_cache, key, hits, len(event.command_line))
             if not hits:
                 return None
             found = list(hits)
