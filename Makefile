@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml setup.py src/cloudward/_speedups.c src/cloudward/_webscan.c src/cloudward/_auditd.c
+$(STAMP): pyproject.toml setup.py src/cloudward/_speedups.c src/cloudward/_webscan.c src/cloudward/_auditd.c src/cloudward/_tetragon.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

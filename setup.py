@@ -11,4 +11,6 @@ setup(ext_modules=[
     Extension("cloudward._webscan", ["src/cloudward/_webscan.c"], optional=True),
     # the auditd record decoder's hot fields (cloudward/parsers/auditd.py) and the audit socket reader
     Extension("cloudward._auditd", ["src/cloudward/_auditd.c"], optional=True),
+    # Tetragon JSON lines decoded a block at a time (cloudward/parsers/tetragon.py, `Tetragon.line_block_decoder`)
+    Extension("cloudward._tetragon", ["src/cloudward/_tetragon.c"], optional=True),
 ])

@@ -242,7 +242,16 @@ class JsonDecoder(Decoder):
                 lineno = first + count
                 return size
             find = buf.find
+            block = reader.line_block_decoder
             while pos < size:
+                if block is not None:  # the dialect's C decoder takes the lines it reads exactly, up to one it does not
+                    pos, lineno, block_skipped, events = block(buf, pos, size, lineno, display, limit)
+                    skipped += block_skipped
+                    if events:
+                        out += events
+                        ctx.stats.formats[reader.current.name] += len(events)  # type: ignore[union-attr]
+                    if pos >= size:
+                        break
                 c = buf[pos]
                 if c == 10 or c == 13:  # blank lines (a bomb of newlines) cost one step per run, not per line
                     run_end = buf.rfind(b"\n", pos, blank_run_end(buf, pos, size)) + 1
@@ -386,6 +395,10 @@ class _DialectDispatch:
         self.block_filter: BlockFilter | None = None
         #: the current dialect's typed line decoder, if it has one (`line_decoder(ctx)`)
         self.line_decoder: Callable[[bytes, RecordRef], Event | None] | None = None
+        #: the current dialect's decoder of runs of lines, if it has one (`line_block_decoder(ctx)`): see
+        #: `tetragon.BlockDecoder`
+        self.line_block_decoder: Callable[[bytes, int, int, int, str, int], tuple[int, int, int, list[Event]]] | None
+        self.line_block_decoder = None
 
     def _choose(self, record: dict[str, Any]) -> JsonDialect | None:
         cur = self.current
@@ -398,6 +411,8 @@ class _DialectDispatch:
                 self.block_filter = d.block_filter(self.ctx.interest)
                 make_decoder = getattr(d, "line_decoder", None)
                 self.line_decoder = make_decoder(self.ctx) if make_decoder is not None else None
+                make_block = getattr(d, "line_block_decoder", None)
+                self.line_block_decoder = make_block(self.ctx) if make_block is not None else None
                 return d
         return None
 

@@ -22,6 +22,9 @@ A container is privileged when the process's effective capability set holds the 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -121,6 +124,10 @@ class Tetragon(JsonDialect):
     def line_decoder(self, ctx: ParseContext) -> Callable[[bytes, RecordRef], Event | None] | None:
         """Typed decoding of a JSON line straight into an event (None from it: decode the line as usual)."""
         return tetragon_line_decoder(ctx)
+
+    def line_block_decoder(self, ctx: ParseContext) -> BlockDecoder | None:
+        """The C decoder of a run of lines (`tetragon_block_decoder`), or None without the C accelerator."""
+        return tetragon_block_decoder(ctx)
 
     def events(self, record: dict[str, Any], ref: RecordRef, ctx: ParseContext) -> list[Event]:
         # a list, not a generator: one frame fewer per record
@@ -500,3 +507,63 @@ def tetragon_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], Eve
 
 
 FORMATS = [Tetragon()]
+
+
+# -- block decoding in C -------------------------------------------------------------------------------------
+#: `(buf, pos, size, lineno, display, limit) -> (pos, lineno, skipped, events)`: the lines of buf[pos:size] from
+#: line number `lineno` (the last one read), until the first it leaves to the line-at-a-time path, which starts
+#: at the returned `pos`; `lineno` is then the last line it read, `skipped` how many the raw filter skipped
+BlockDecoder = Callable[[bytes, int, int, int, str, int], tuple[int, int, int, list[Event]]]
+
+try:
+    from cloudward import _tetragon
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _tetragon = None
+
+
+def _member_slots(cls: type, names: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The slot descriptors of `names` on `cls` (a property over a slot, as `raw`, is passed by), or None."""
+    out = []
+    for name in names:
+        for klass in cls.__mro__:
+            d = klass.__dict__.get(name)
+            if isinstance(d, types.MemberDescriptorType):
+                out.append(d)
+                break
+        else:
+            return None
+    return tuple(out)
+
+
+def _setup_block_decoder() -> bool:
+    """Hands the C decoder the event classes' slots; False (no C path) when ProcessExec has fields or defaults
+    it does not fill as the dataclass would (it builds the object slot by slot, without `__init__`)."""
+    if _tetragon is None:
+        return False
+    names = _tetragon.EXEC_FIELDS
+    if set(names) != {f.name for f in dataclasses.fields(ProcessExec)} or len(names) != len(set(names)):
+        return False
+    blank = ProcessExec(event_id="")
+    if (blank.euid, blank.os, blank.cgroup, blank.ancestors, blank.intel) != (None, "linux", "", [], []):
+        return False
+    if "__post_init__" in vars(ProcessExec) or LazyJson.__slots__ != ("data", "done", "value"):
+        return False
+    exec_slots = _member_slots(ProcessExec, names)
+    lazy_slots = _member_slots(LazyJson, _tetragon.LAZY_FIELDS)
+    if exec_slots is None or lazy_slots is None:
+        return False
+    caps = (*sorted(PRIVILEGED_CAPS), "CAP_")
+    return bool(_tetragon.setup(ProcessExec, exec_slots, LazyJson, lazy_slots, _NO_EVENT_PREFIXES, _KPROBE_PREFIX,
+                                caps))
+
+
+_BLOCK_READY = _setup_block_decoder()
+
+
+def tetragon_block_decoder(ctx: ParseContext) -> BlockDecoder | None:
+    """`_tetragon.decode_block` for this context: skipped lines and ordinary process_exec lines decoded in C,
+    exactly as the line-at-a-time path reads them; it hands back every other line. None without the C
+    accelerator or with typed decoding off (`FAST_DECODE`)."""
+    if not FAST_DECODE or not _BLOCK_READY:
+        return None
+    return functools.partial(_tetragon.decode_block, ctx.host or "")
