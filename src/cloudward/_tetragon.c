@@ -14,9 +14,9 @@
  * 3339 UTC form...) and returns where that line starts: the caller reads that one line the usual way, then
  * calls again. So a decline only costs speed, never changes a result.
  *
- * The JSON is checked in full (RFC 8259 grammar, UTF-8, escapes, surrogate pairs) as orjson checks it, and
- * numbers that orjson might read differently from a plain integer (18 digits or more, exponents of three
- * digits) decline, as does nesting over MAX_DEPTH.
+ * The JSON is checked in full (RFC 8259 grammar, UTF-8, escapes, surrogate pairs) as orjson checks it; numbers
+ * orjson might refuse (a double overflowing), integers of 18 digits or more in the fields read, and nesting
+ * over MAX_DEPTH decline.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -41,11 +41,21 @@ enum {
     F_CONTAINER_ID, F_CONTAINER_NAME, F_IMAGE, F_POD, F_NAMESPACE, F_PRIVILEGED, F_CAPABILITIES, F_CGROUP,
     F_INTEL, N_EXEC_FIELDS
 };
+static const char *NET_FIELDS[] = {
+    "event_id", "time", "raw", "origin", "host", "pid", "executable", "command_line", "container_id",
+    "container_name", "image", "pod", "namespace", "destination_ip", "destination_port", "destination_host",
+    "intel", "user", "uid", "ppid", "cgroup", "os",
+};
+enum {
+    N_EVENT_ID, N_TIME, N_RAW, N_ORIGIN, N_HOST, N_PID, N_EXECUTABLE, N_COMMAND_LINE, N_CONTAINER_ID,
+    N_CONTAINER_NAME, N_IMAGE, N_POD, N_NAMESPACE, N_DESTINATION_IP, N_DESTINATION_PORT, N_DESTINATION_HOST,
+    N_INTEL, N_USER, N_UID, N_PPID, N_CGROUP, N_OS, N_NET_FIELDS
+};
 static const char *LAZY_FIELDS[] = {"data", "value", "done"};
 enum { L_DATA, L_VALUE, L_DONE, N_LAZY_FIELDS };
 
-static PyTypeObject *exec_type = NULL, *lazy_type = NULL;
-static Py_ssize_t exec_off[N_EXEC_FIELDS], lazy_off[N_LAZY_FIELDS];
+static PyTypeObject *exec_type = NULL, *net_type = NULL, *lazy_type = NULL;
+static Py_ssize_t exec_off[N_EXEC_FIELDS], net_off[N_NET_FIELDS], lazy_off[N_LAZY_FIELDS];
 #define MAX_PREFIXES 32
 static PyObject *no_event_prefixes = NULL; /* tuple of bytes */
 static PyObject *kprobe_prefix = NULL;     /* bytes */
@@ -230,13 +240,14 @@ static Py_ssize_t unescape(const Str *s, unsigned char *tmp)
     return w - tmp;
 }
 
-/* a number: JSON's grammar; `*is_int` when it has neither fraction nor exponent (then `*v` is its value).
- * Declines where orjson could read it as something else than the obvious (18 digits or more: past what is
- * surely a 64-bit integer; an exponent of three digits or more: maybe past a double). */
-static int read_number(Cur *c, int *is_int, long long *v)
+/* a number: JSON's grammar; `*is_int` when it has neither fraction nor exponent, `*v` its value when it has
+ * fewer than 18 digits (else `*big`: no integer field reads it). Declines where orjson could refuse it (a double
+ * overflowing to infinity): an exponent of three digits or more, or integer digits and exponent together
+ * reaching 300. */
+static int read_number(Cur *c, int *is_int, long long *v, int *big)
 {
     const unsigned char *q = c->p, *end = c->end;
-    int neg = 0, digits = 0, frac = 0, exp = 0;
+    int neg = 0, digits = 0, frac = 0, exp = 0, exp_value = 0, exp_neg = 0;
     long long acc = 0;
     if (q < end && *q == '-') {
         neg = 1;
@@ -249,9 +260,8 @@ static int read_number(Cur *c, int *is_int, long long *v)
         digits = 1;
     } else {
         while (q < end && *q >= '0' && *q <= '9') {
-            if (++digits >= 18)
-                return DECLINE;
-            acc = acc * 10 + (*q - '0');
+            if (++digits < 18)
+                acc = acc * 10 + (*q - '0');
             q++;
         }
     }
@@ -259,29 +269,30 @@ static int read_number(Cur *c, int *is_int, long long *v)
         q++;
         if (q >= end || *q < '0' || *q > '9')
             return DECLINE;
-        while (q < end && *q >= '0' && *q <= '9') {
-            if (++digits >= 18)
-                return DECLINE;
+        while (q < end && *q >= '0' && *q <= '9')
             q++;
-        }
         frac = 1;
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
         q++;
         if (q < end && (*q == '+' || *q == '-'))
-            q++;
+            exp_neg = *q++ == '-';
         if (q >= end || *q < '0' || *q > '9')
             return DECLINE;
         int n = 0;
         while (q < end && *q >= '0' && *q <= '9') {
             if (++n >= 3)
                 return DECLINE;
+            exp_value = exp_value * 10 + (*q - '0');
             q++;
         }
         exp = 1;
     }
+    if (digits + (exp_neg ? 0 : exp_value) >= 300)
+        return DECLINE;
     c->p = q;
     *is_int = !frac && !exp;
+    *big = digits >= 18;
     *v = neg ? -acc : acc;
     return OK;
 }
@@ -386,9 +397,9 @@ static int skip_value(Cur *c, int depth, int *type)
         *type = V_NULL;
         return lit(c, "null", 4);
     }
-    int is_int;
+    int is_int, big;
     long long v;
-    if (!read_number(c, &is_int, &v))
+    if (!read_number(c, &is_int, &v, &big))
         return DECLINE;
     *type = is_int ? V_INT : V_FLOAT;
     return OK;
@@ -427,9 +438,9 @@ static int text_field(Cur *c, int depth, Str *out, int *is_str)
 static int number_field(Cur *c, int depth, int *type, long long *v)
 {
     if (peek(c) == V_INT) {
-        int is_int;
-        if (!read_number(c, &is_int, v))
-            return DECLINE;
+        int is_int, big;
+        if (!read_number(c, &is_int, v, &big) || (is_int && big))
+            return DECLINE; /* an integer past int64 (or near it): not worth reading here */
         *type = is_int ? V_INT : V_FLOAT;
         return OK;
     }
@@ -461,6 +472,10 @@ typedef struct {
     int has_cid, has_cname, has_image, has_pod_name, has_ns;
     Str caps[MAX_CAPS];
     int n_caps;
+    int connect; /* a process_kprobe record: `Tetragon._connection` reads the process, every field with `_s` */
+    Str function_name, daddr;
+    int has_function_name, has_daddr;
+    long long dport;
 } Exec;
 
 static int read_image(Cur *c, int depth, Exec *x)
@@ -694,7 +709,7 @@ static int read_process(Cur *c, int depth, Exec *x)
                 ONCE(32);
                 if (!number_field(c, depth, &t, &v))
                     return DECLINE;
-                if (t == V_TRUE || t == V_FALSE)
+                if ((t == V_TRUE || t == V_FALSE) && !x->connect)
                     return DECLINE; /* isinstance(True, int): kept as a boolean by the dict path */
                 x->auid_set = t == V_INT && v != 4294967295LL;
                 x->auid = v;
@@ -714,6 +729,11 @@ static int read_process(Cur *c, int depth, Exec *x)
         case 6:
             if (KEY(key, "binary")) {
                 ONCE(128);
+                if (x->connect) {
+                    if (!text_field(c, depth, &x->binary, &x->has_binary))
+                        return DECLINE;
+                    continue;
+                }
                 if (peek(c) != V_STR || !read_string(c, &x->binary))
                     return DECLINE; /* no binary: the dict path's rejection */
                 x->has_binary = 1;
@@ -729,6 +749,11 @@ static int read_process(Cur *c, int depth, Exec *x)
         case 9:
             if (KEY(key, "arguments")) {
                 ONCE(512);
+                if (x->connect) {
+                    if (!text_field(c, depth, &x->arguments, &x->has_arguments))
+                        return DECLINE;
+                    continue;
+                }
                 t = peek(c);
                 if (t == V_STR) {
                     if (!read_string(c, &x->arguments))
@@ -746,6 +771,8 @@ static int read_process(Cur *c, int depth, Exec *x)
         case 10:
             if (KEY(key, "start_time")) {
                 ONCE(1024);
+                if (x->connect)
+                    break; /* not read */
                 t = peek(c);
                 if (t == V_STR) {
                     if (!read_string(c, &x->start_time))
@@ -796,6 +823,112 @@ static int read_parent(Cur *c, int depth, Exec *x)
     return r == 0;
 }
 
+/* a kprobe argument: its sock_arg's daddr and dport, else its sockaddr_arg's addr and port
+ * (`Tetragon._kprobe_destination`); only the first argument that names an address counts */
+static int read_sock(Cur *c, int depth, Exec *x, const char *addr_key, const char *port_key, int *found)
+{
+    int first = 1, r;
+    unsigned seen = 0;
+    Str key, addr = {0};
+    int has_addr = 0, t;
+    long long port = 0;
+    c->p++;
+    while ((r = next_key(c, &first, &key)) == 1) {
+        if (key.esc)
+            return DECLINE;
+        if ((size_t)key.n == strlen(addr_key) && memcmp(key.s, addr_key, (size_t)key.n) == 0) {
+            ONCE(1);
+            if (!text_field(c, depth, &addr, &has_addr))
+                return DECLINE;
+        } else if ((size_t)key.n == strlen(port_key) && memcmp(key.s, port_key, (size_t)key.n) == 0) {
+            ONCE(2);
+            if (!pid_field(c, depth, &port))
+                return DECLINE;
+        } else if (!skip_value(c, depth, &t)) {
+            return DECLINE;
+        }
+    }
+    if (r != 0)
+        return DECLINE;
+    *found = has_addr && addr.n > 0;
+    if (*found && !x->has_daddr) {
+        x->daddr = addr;
+        x->has_daddr = 1;
+        x->dport = port;
+    }
+    return OK;
+}
+
+static int read_arg(Cur *c, int depth, Exec *x)
+{
+    int first = 1, r, t, sock_found = 0, addr_found = 0, had = x->has_daddr;
+    unsigned seen = 0;
+    Str key;
+    Exec sockaddr; /* the sockaddr_arg's answer, which only counts when the sock_arg gives none */
+    memset(&sockaddr, 0, sizeof(sockaddr));
+    c->p++;
+    while ((r = next_key(c, &first, &key)) == 1) {
+        if (key.esc)
+            return DECLINE;
+        if (KEY(key, "sock_arg")) {
+            ONCE(1);
+            if (peek(c) == V_OBJ) {
+                if (depth >= MAX_DEPTH || !read_sock(c, depth + 1, x, "daddr", "dport", &sock_found))
+                    return DECLINE;
+            } else if (!skip_value(c, depth, &t)) {
+                return DECLINE;
+            }
+        } else if (KEY(key, "sockaddr_arg")) {
+            ONCE(2);
+            if (peek(c) == V_OBJ) {
+                if (depth >= MAX_DEPTH || !read_sock(c, depth + 1, &sockaddr, "addr", "port", &addr_found))
+                    return DECLINE;
+            } else if (!skip_value(c, depth, &t)) {
+                return DECLINE;
+            }
+        } else if (!skip_value(c, depth, &t)) {
+            return DECLINE;
+        }
+    }
+    if (r != 0)
+        return DECLINE;
+    if (!had && !sock_found && addr_found) {
+        x->daddr = sockaddr.daddr;
+        x->has_daddr = 1;
+        x->dport = sockaddr.dport;
+    }
+    return OK;
+}
+
+static int read_args(Cur *c, int depth, Exec *x)
+{
+    int t;
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return OK;
+    }
+    for (;;) {
+        if (peek(c) == V_OBJ) {
+            if (depth >= MAX_DEPTH || !read_arg(c, depth + 1, x))
+                return DECLINE;
+        } else if (!skip_value(c, depth, &t)) {
+            return DECLINE;
+        }
+        skip_ws(c);
+        if (c->p >= c->end)
+            return DECLINE;
+        if (*c->p == ']') {
+            c->p++;
+            return OK;
+        }
+        if (*c->p != ',')
+            return DECLINE;
+        c->p++;
+    }
+}
+
 static int read_body(Cur *c, int depth, Exec *x)
 {
     int first = 1, r, has_process = 0;
@@ -808,9 +941,13 @@ static int read_body(Cur *c, int depth, Exec *x)
         int t;
         if (KEY(key, "process")) {
             ONCE(1);
-            if (peek(c) != V_OBJ || depth >= MAX_DEPTH || !read_process(c, depth + 1, x))
-                return DECLINE;
-            has_process = 1;
+            if (peek(c) == V_OBJ) {
+                if (depth >= MAX_DEPTH || !read_process(c, depth + 1, x))
+                    return DECLINE;
+                has_process = 1;
+            } else if (!x->connect || !skip_value(c, depth, &t)) {
+                return DECLINE; /* an exec without a process object is rejected; a connect reads it as {} */
+            }
         } else if (KEY(key, "parent")) {
             ONCE(2);
             if (peek(c) == V_OBJ) {
@@ -819,17 +956,37 @@ static int read_body(Cur *c, int depth, Exec *x)
             } else if (!skip_value(c, depth, &t)) {
                 return DECLINE;
             }
+        } else if (x->connect && KEY(key, "function_name")) {
+            ONCE(4);
+            if (!text_field(c, depth, &x->function_name, &x->has_function_name))
+                return DECLINE;
+        } else if (x->connect && KEY(key, "args")) {
+            ONCE(8);
+            if (peek(c) == V_ARR) {
+                if (depth >= MAX_DEPTH || !read_args(c, depth + 1, x))
+                    return DECLINE;
+            } else if (!skip_value(c, depth, &t)) {
+                return DECLINE;
+            }
         } else if (!skip_value(c, depth, &t)) {
             return DECLINE;
         }
     }
-    return r == 0 && has_process && x->has_binary;
+    if (r != 0)
+        return DECLINE;
+    if (x->connect) {
+        /* a connect function (all of `_CONNECT_FUNCTIONS` end in "connect") with an address: else no event,
+         * which the general path counts */
+        const Str *f = &x->function_name;
+        return x->has_function_name && !f->esc && f->n >= 7 && memcmp(f->s + f->n - 7, "connect", 7) == 0 && x->has_daddr;
+    }
+    return has_process && x->has_binary;
 }
 
 /* is `key` one of the record types, or "records" (a wrapper): the general path then decides */
 static int other_top_key(const Str *key)
 {
-    static const char *names[] = {"process_exit", "process_kprobe", "process_tracepoint", "process_uprobe",
+    static const char *names[] = {"process_exit", "process_exec", "process_kprobe", "process_tracepoint", "process_uprobe",
                                   "process_lsm", "process_loader", "process_throttle", "process_connect",
                                   "process_close", "process_listen", "records", NULL};
     for (int i = 0; names[i]; i++) {
@@ -853,8 +1010,9 @@ static int read_record(Cur *c, Exec *x)
         if (key.esc)
             return DECLINE;
         int t;
-        if (KEY(key, "process_exec")) {
-            ONCE(1);
+        if (KEY(key, "process_exec") || KEY(key, "process_kprobe")) {
+            ONCE(1); /* one record type: a second is declined below */
+            x->connect = key.n == 14;
             if (peek(c) != V_OBJ || !read_body(c, 1, x))
                 return DECLINE;
             has_exec = 1;
@@ -865,7 +1023,7 @@ static int read_record(Cur *c, Exec *x)
                 if (!read_string(c, &x->time))
                     return DECLINE;
                 x->time_set = x->time.n > 0;
-            } else if (t == V_NULL || t == V_FALSE) { /* falsy: the process's start_time is read */
+            } else if (t == V_NULL || t == V_FALSE) { /* falsy: the process's start_time is read (0.0 for a connect) */
                 if (!skip_value(c, 1, &t))
                     return DECLINE;
             } else {
@@ -1090,6 +1248,106 @@ static int may_have_event(const unsigned char *s, Py_ssize_t n)
     return 1;
 }
 
+/* container id, container name, image, pod and namespace of the process (`Tetragon._context`); 0, or -1 with
+ * an exception set (then every one is NULL) */
+static int fill_context(Exec *x, PyObject **cid_out, PyObject **cname, PyObject **image, PyObject **pod,
+                        PyObject **ns)
+{
+    *cid_out = *cname = *image = *pod = *ns = NULL;
+    PyObject *docker = str_or_empty(&x->docker, x->has_docker);
+    if (docker == NULL)
+        return -1;
+    if (!x->has_pod) {
+        *cid_out = docker;
+        PyObject **rest[] = {cname, image, pod, ns};
+        for (int f = 0; f < 4; f++) {
+            Py_INCREF(s_empty);
+            *rest[f] = s_empty;
+        }
+        return 0;
+    }
+    PyObject *cid = str_or_empty(&x->cid, x->has_cid);
+    if (cid == NULL) {
+        Py_DECREF(docker);
+        return -1;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(cid), at = -1;
+    if (len >= 3) {
+        PyObject *sep = PyUnicode_FromStringAndSize("://", 3);
+        at = sep == NULL ? -2 : PyUnicode_Find(cid, sep, 0, len, 1);
+        Py_XDECREF(sep);
+        if (at == -2) {
+            Py_DECREF(cid);
+            Py_DECREF(docker);
+            return -1;
+        }
+    }
+    if (at >= 0) { /* strip_runtime_prefix: what follows the first "://" */
+        PyObject *rest = PyUnicode_Substring(cid, at + 3, len);
+        Py_DECREF(cid);
+        if ((cid = rest) == NULL) {
+            Py_DECREF(docker);
+            return -1;
+        }
+    }
+    if (PyUnicode_GET_LENGTH(cid) == 0) {
+        Py_DECREF(cid);
+        cid = docker;
+    } else {
+        Py_DECREF(docker);
+    }
+    *cid_out = cid;
+    if ((*cname = str_or_empty(&x->cname, x->has_cname)) == NULL || (*image = str_or_empty(&x->image, x->has_image)) == NULL
+        || (*pod = str_or_empty(&x->pod_name, x->has_pod_name)) == NULL || (*ns = str_or_empty(&x->ns, x->has_ns)) == NULL) {
+        Py_CLEAR(*cid_out);
+        Py_CLEAR(*cname);
+        Py_CLEAR(*image);
+        Py_CLEAR(*pod);
+        return -1;
+    }
+    return 0;
+}
+
+/* the user's name, else "root" or the uid's digits, and the uid (None when not an integer): `Tetragon._user` */
+static int fill_user(Exec *x, PyObject **user, PyObject **uid)
+{
+    *uid = NULL;
+    if ((*user = str_or_empty(&x->user_name, x->has_user_name)) == NULL)
+        return -1;
+    if (!x->uid_set) {
+        Py_INCREF(Py_None);
+        *uid = Py_None;
+        return 0;
+    }
+    if ((*uid = PyLong_FromLongLong(x->uid)) == NULL)
+        goto fail;
+    if (PyUnicode_GET_LENGTH(*user) == 0) {
+        Py_DECREF(*user);
+        *user = x->uid == 0 ? (Py_INCREF(s_root), s_root) : PyObject_Str(*uid);
+        if (*user == NULL)
+            goto fail;
+    }
+    return 0;
+fail:
+    Py_CLEAR(*user);
+    Py_CLEAR(*uid);
+    return -1;
+}
+
+static PyObject *lazy_json(PyObject *line)
+{
+    PyObject *raw = lazy_type->tp_alloc(lazy_type, 0);
+    if (raw == NULL)
+        return NULL;
+    Py_INCREF(line);
+    *(PyObject **)((char *)raw + lazy_off[L_DATA]) = line;
+    Py_INCREF(Py_None);
+    *(PyObject **)((char *)raw + lazy_off[L_VALUE]) = Py_None;
+    Py_INCREF(Py_False);
+    *(PyObject **)((char *)raw + lazy_off[L_DONE]) = Py_False;
+    return raw;
+}
+
 /* the ProcessExec of a read record (NULL with an exception set) */
 static PyObject *build_exec(Exec *x, PyObject *line, PyObject *where, PyObject *host)
 {
@@ -1139,22 +1397,8 @@ static PyObject *build_exec(Exec *x, PyObject *line, PyObject *where, PyObject *
         goto fail;
     if ((v[F_CWD] = str_or_empty(&x->cwd, x->has_cwd)) == NULL)
         goto fail;
-    /* the user's name, else "root" or the uid's digits */
-    if ((v[F_USER] = str_or_empty(&x->user_name, x->has_user_name)) == NULL)
+    if (fill_user(x, v + F_USER, v + F_UID) < 0)
         goto fail;
-    if (x->uid_set) {
-        if ((v[F_UID] = PyLong_FromLongLong(x->uid)) == NULL)
-            goto fail;
-        if (PyUnicode_GET_LENGTH(v[F_USER]) == 0) {
-            Py_DECREF(v[F_USER]);
-            v[F_USER] = x->uid == 0 ? (Py_INCREF(s_root), s_root) : PyObject_Str(v[F_UID]);
-            if (v[F_USER] == NULL)
-                goto fail;
-        }
-    } else {
-        Py_INCREF(Py_None);
-        v[F_UID] = Py_None;
-    }
     Py_INCREF(Py_None);
     v[F_EUID] = Py_None;
     if (x->auid_set) {
@@ -1182,54 +1426,8 @@ static PyObject *build_exec(Exec *x, PyObject *line, PyObject *where, PyObject *
     Py_INCREF(s_empty);
     v[F_CGROUP] = s_empty;
 
-    /* container context (`Tetragon._context`) */
-    PyObject *docker = str_or_empty(&x->docker, x->has_docker);
-    if (docker == NULL)
+    if (fill_context(x, v + F_CONTAINER_ID, v + F_CONTAINER_NAME, v + F_IMAGE, v + F_POD, v + F_NAMESPACE) < 0)
         goto fail;
-    if (!x->has_pod) {
-        v[F_CONTAINER_ID] = docker;
-        for (int f = F_CONTAINER_NAME; f <= F_NAMESPACE; f++) {
-            Py_INCREF(s_empty);
-            v[f] = s_empty;
-        }
-    } else {
-        PyObject *cid = str_or_empty(&x->cid, x->has_cid);
-        if (cid == NULL) {
-            Py_DECREF(docker);
-            goto fail;
-        }
-        Py_ssize_t len = PyUnicode_GET_LENGTH(cid), at = -1;
-        if (len >= 3) {
-            PyObject *sep = PyUnicode_FromStringAndSize("://", 3);
-            at = sep == NULL ? -2 : PyUnicode_Find(cid, sep, 0, len, 1);
-            Py_XDECREF(sep);
-            if (at == -2) {
-                Py_DECREF(cid);
-                Py_DECREF(docker);
-                goto fail;
-            }
-        }
-        if (at >= 0) {
-            PyObject *rest = PyUnicode_Substring(cid, at + 3, len);
-            Py_DECREF(cid);
-            if ((cid = rest) == NULL) {
-                Py_DECREF(docker);
-                goto fail;
-            }
-        }
-        if (PyUnicode_GET_LENGTH(cid) == 0) {
-            Py_DECREF(cid);
-            cid = docker;
-        } else {
-            Py_DECREF(docker);
-        }
-        v[F_CONTAINER_ID] = cid;
-        if ((v[F_CONTAINER_NAME] = str_or_empty(&x->cname, x->has_cname)) == NULL
-            || (v[F_IMAGE] = str_or_empty(&x->image, x->has_image)) == NULL
-            || (v[F_POD] = str_or_empty(&x->pod_name, x->has_pod_name)) == NULL
-            || (v[F_NAMESPACE] = str_or_empty(&x->ns, x->has_ns)) == NULL)
-            goto fail;
-    }
 
     /* capabilities: 2022 sensors wrote them without the CAP_ prefix; privileged when all of the set are there */
     if ((v[F_CAPABILITIES] = PyList_New(x->n_caps)) == NULL)
@@ -1257,14 +1455,8 @@ static PyObject *build_exec(Exec *x, PyObject *line, PyObject *where, PyObject *
     Py_INCREF(v[F_PRIVILEGED]);
 
     /* the raw record: the line's bytes, decoded when evidence reads it (events.LazyJson) */
-    if ((raw = lazy_type->tp_alloc(lazy_type, 0)) == NULL)
+    if ((raw = lazy_json(line)) == NULL)
         goto fail;
-    Py_INCREF(line);
-    *(PyObject **)((char *)raw + lazy_off[L_DATA]) = line;
-    Py_INCREF(Py_None);
-    *(PyObject **)((char *)raw + lazy_off[L_VALUE]) = Py_None;
-    Py_INCREF(Py_False);
-    *(PyObject **)((char *)raw + lazy_off[L_DONE]) = Py_False;
     v[F_RAW] = raw;
     raw = NULL;
 
@@ -1283,6 +1475,67 @@ fail:
     Py_XDECREF(args);
     Py_XDECREF(words);
     Py_XDECREF(raw);
+    return NULL;
+}
+
+/* the NetConnection of a read process_kprobe connect record (`Tetragon._connection`; NULL with an exception
+ * set, Py_None, not a new reference, for a time parse_time reads itself) */
+static PyObject *build_conn(Exec *x, PyObject *line, PyObject *where, PyObject *host)
+{
+    PyObject *v[N_NET_FIELDS] = {NULL};
+    double when = 0.0;
+    if (x->time_set && !utc_time(&x->time, &when))
+        return Py_None;
+    if ((v[N_EXECUTABLE] = str_or_empty(&x->binary, x->has_binary)) == NULL)
+        goto fail;
+    PyObject *args = str_or_empty(&x->arguments, x->has_arguments);
+    if (args == NULL)
+        goto fail;
+    v[N_COMMAND_LINE] = joined(v[N_EXECUTABLE], args);
+    Py_DECREF(args);
+    if (v[N_COMMAND_LINE] == NULL)
+        goto fail;
+    Py_INCREF(where);
+    v[N_EVENT_ID] = where;
+    Py_INCREF(where);
+    v[N_ORIGIN] = where;
+    if ((v[N_TIME] = PyFloat_FromDouble(when)) == NULL)
+        goto fail;
+    if (PyUnicode_GET_LENGTH(host)) {
+        Py_INCREF(host);
+        v[N_HOST] = host;
+    } else if ((v[N_HOST] = str_or_empty(&x->node_name, x->has_node_name)) == NULL) {
+        goto fail;
+    }
+    if ((v[N_PID] = PyLong_FromLongLong(x->pid)) == NULL || (v[N_PPID] = PyLong_FromLongLong(x->ppid)) == NULL
+        || (v[N_DESTINATION_PORT] = PyLong_FromLongLong(x->dport)) == NULL)
+        goto fail;
+    if ((v[N_DESTINATION_IP] = str_of(&x->daddr)) == NULL)
+        goto fail;
+    if (fill_user(x, v + N_USER, v + N_UID) < 0)
+        goto fail;
+    if (fill_context(x, v + N_CONTAINER_ID, v + N_CONTAINER_NAME, v + N_IMAGE, v + N_POD, v + N_NAMESPACE) < 0)
+        goto fail;
+    if ((v[N_INTEL] = PyList_New(0)) == NULL)
+        goto fail;
+    Py_INCREF(s_empty);
+    v[N_DESTINATION_HOST] = s_empty;
+    Py_INCREF(s_empty);
+    v[N_CGROUP] = s_empty;
+    Py_INCREF(s_linux);
+    v[N_OS] = s_linux;
+    if ((v[N_RAW] = lazy_json(line)) == NULL)
+        goto fail;
+    PyObject *ev = net_type->tp_alloc(net_type, 0);
+    if (ev == NULL)
+        goto fail;
+    for (int f = 0; f < N_NET_FIELDS; f++)
+        *(PyObject **)((char *)ev + net_off[f]) = v[f];
+    return ev;
+
+fail:
+    for (int f = 0; f < N_NET_FIELDS; f++)
+        Py_XDECREF(v[f]);
     return NULL;
 }
 
@@ -1329,7 +1582,7 @@ static PyObject *decode_block(PyObject *self, PyObject *const *argv, Py_ssize_t 
             pos = nl + 1;
             continue;
         }
-        if (n > limit || starts_with(s, n, PyBytes_AS_STRING(kprobe_prefix), PyBytes_GET_SIZE(kprobe_prefix)))
+        if (n > limit)
             break;
         Exec x;
         memset(&x, 0, sizeof(x));
@@ -1344,7 +1597,7 @@ static PyObject *decode_block(PyObject *self, PyObject *const *argv, Py_ssize_t 
             Py_DECREF(line);
             goto fail;
         }
-        PyObject *ev = build_exec(&x, line, where, host);
+        PyObject *ev = x.connect ? build_conn(&x, line, where, host) : build_exec(&x, line, where, host);
         Py_DECREF(line);
         Py_DECREF(where);
         if (ev == NULL)
@@ -1387,11 +1640,11 @@ static int slot_offsets(PyTypeObject *type, PyObject *slots, Py_ssize_t n, Py_ss
 
 static PyObject *setup(PyObject *self, PyObject *args)
 {
-    PyObject *et, *es, *lt, *ls, *prefixes, *kprobe, *caps;
-    if (!PyArg_ParseTuple(args, "O!OO!OO!SO!", &PyType_Type, &et, &es, &PyType_Type, &lt, &ls, &PyTuple_Type,
-                          &prefixes, &kprobe, &PyTuple_Type, &caps))
+    PyObject *et, *es, *nt, *ns, *lt, *ls, *prefixes, *kprobe, *caps;
+    if (!PyArg_ParseTuple(args, "O!OO!OO!OO!SO!", &PyType_Type, &et, &es, &PyType_Type, &nt, &ns, &PyType_Type, &lt,
+                          &ls, &PyTuple_Type, &prefixes, &kprobe, &PyTuple_Type, &caps))
         return NULL;
-    Py_ssize_t eo[N_EXEC_FIELDS], lo[N_LAZY_FIELDS];
+    Py_ssize_t eo[N_EXEC_FIELDS], no[N_NET_FIELDS], lo[N_LAZY_FIELDS];
     if (PyTuple_GET_SIZE(caps) != N_PRIV + 1 || PyTuple_GET_SIZE(prefixes) > MAX_PREFIXES)
         Py_RETURN_FALSE;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(caps); i++)
@@ -1400,9 +1653,13 @@ static PyObject *setup(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++)
         if (!PyBytes_CheckExact(PyTuple_GET_ITEM(prefixes, i)))
             Py_RETURN_FALSE;
-    if (!slot_offsets((PyTypeObject *)et, es, N_EXEC_FIELDS, eo) || !slot_offsets((PyTypeObject *)lt, ls, N_LAZY_FIELDS, lo))
+    if (!slot_offsets((PyTypeObject *)et, es, N_EXEC_FIELDS, eo) || !slot_offsets((PyTypeObject *)nt, ns, N_NET_FIELDS, no)
+        || !slot_offsets((PyTypeObject *)lt, ls, N_LAZY_FIELDS, lo))
         Py_RETURN_FALSE;
     Py_INCREF(et);
+    Py_INCREF(nt);
+    Py_XSETREF(net_type, (PyTypeObject *)nt);
+    memcpy(net_off, no, sizeof(no));
     Py_INCREF(lt);
     Py_INCREF(prefixes);
     Py_INCREF(kprobe);
@@ -1419,7 +1676,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS,
-     "setup(exec_type, exec_slots, lazy_type, lazy_slots, no_event_prefixes, kprobe_prefix, caps) -> bool"},
+     "setup(exec_type, exec_slots, net_type, net_slots, lazy_type, lazy_slots, no_event_prefixes, kprobe_prefix, "
+     "caps) -> bool"},
     {"decode_block", (PyCFunction)(void (*)(void))decode_block, METH_FASTCALL,
      "decode_block(host, buf, pos, size, lineno, display, limit) -> (pos, lineno, skipped, events)"},
     {NULL, NULL, 0, NULL},
@@ -1437,7 +1695,9 @@ PyMODINIT_FUNC PyInit__tetragon(void)
     s_empty = PyUnicode_FromStringAndSize("", 0);
     s_root = PyUnicode_InternFromString("root");
     PyObject *fields = PyTuple_New(N_EXEC_FIELDS), *lazy = PyTuple_New(N_LAZY_FIELDS);
-    if (s_linux == NULL || s_empty == NULL || s_root == NULL || fields == NULL || lazy == NULL) {
+    PyObject *net = PyTuple_New(N_NET_FIELDS);
+    if (s_linux == NULL || s_empty == NULL || s_root == NULL || fields == NULL || lazy == NULL || net == NULL) {
+        Py_XDECREF(net);
         Py_XDECREF(fields);
         Py_XDECREF(lazy);
         Py_DECREF(m);
@@ -1445,9 +1705,12 @@ PyMODINIT_FUNC PyInit__tetragon(void)
     }
     for (int i = 0; i < N_EXEC_FIELDS; i++)
         PyTuple_SET_ITEM(fields, i, PyUnicode_InternFromString(EXEC_FIELDS[i]));
+    for (int i = 0; i < N_NET_FIELDS; i++)
+        PyTuple_SET_ITEM(net, i, PyUnicode_InternFromString(NET_FIELDS[i]));
     for (int i = 0; i < N_LAZY_FIELDS; i++)
         PyTuple_SET_ITEM(lazy, i, PyUnicode_InternFromString(LAZY_FIELDS[i]));
-    if (PyModule_AddObject(m, "EXEC_FIELDS", fields) < 0 || PyModule_AddObject(m, "LAZY_FIELDS", lazy) < 0) {
+    if (PyModule_AddObject(m, "EXEC_FIELDS", fields) < 0 || PyModule_AddObject(m, "LAZY_FIELDS", lazy) < 0
+        || PyModule_AddObject(m, "NET_FIELDS", net) < 0) {
         Py_DECREF(m);
         return NULL;
     }

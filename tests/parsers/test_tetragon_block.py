@@ -100,7 +100,10 @@ def test_every_corpus_file_the_same(path):
             events = _assert_same(data, host)
             execs = sum(1 for r in records if isinstance(r, dict) and next(iter(r), "") == "process_exec")
             assert sum(1 for e in events if isinstance(e, ProcessExec)) == execs + 1
-            assert _decoded_in_c(data, host) == execs + 1  # every exec of the corpus read in C
+            # every exec and kprobe connect of the corpus read in C (the 2022 process_connect is not)
+            in_c = execs + 1 + sum(len(_general(orjson.dumps(r), host) or ()) for r in records
+                                   if isinstance(r, dict) and next(iter(r), "") == "process_kprobe")
+            assert _decoded_in_c(data, host) == in_c
 
 
 def test_the_benchmark_export_the_same_and_read_in_c(tmp_path):
@@ -115,7 +118,7 @@ def test_the_benchmark_export_the_same_and_read_in_c(tmp_path):
     events = _assert_same(data)
     execs = sum(1 for e in events if isinstance(e, ProcessExec))
     assert execs > 2000
-    assert _decoded_in_c(data) == execs
+    assert _decoded_in_c(data) == len(events) > execs  # the execs and the kprobe connects
     # the raw record is the line's bytes until read, then the record itself
     fast = _scan(data)[0]
     exec_event = [e for e in fast if isinstance(e, ProcessExec)][-1]  # the first line picked the dialect
@@ -169,6 +172,29 @@ def test_what_the_c_decoder_reads_itself():
         want_pos = len(data) if expect[0] == end else expect[0]
         assert (got[0], *got[1:3], len(got[3])) == (want_pos, *expect[1:]), (data, got)
     assert _tetragon.decode_block("", line, 0, len(line), 6, "f", len(line) - 1)[0] == 0  # over the limit
+    # a kprobe on a connect function: a NetConnection to the first argument that names an address
+    conn = {"process_kprobe": {"process": {"pid": 5, "uid": 0, "binary": "/usr/bin/curl", "arguments": "-s x",
+                                           "start_time": 7, "auid": True, "pod": rec["process_exec"]["process"]["pod"]},
+                               "parent": {"pid": 4}, "function_name": "tcp_connect",
+                               "args": [{"int_arg": 1},
+                                        {"sock_arg": {"daddr": ""}, "sockaddr_arg": {"addr": "1.2.3.4"}},
+                                        {"sock_arg": {"daddr": "10.0.0.9", "dport": 443}}]},
+            "time": "2026-11-02T09:15:27Z"}
+    line = orjson.dumps(conn)
+    pos, lineno, skipped, events = _tetragon.decode_block("", line, 0, len(line), 0, "f", 1 << 20)
+    assert (pos, lineno, skipped, len(events)) == (len(line), 1, 0, 1) and type(events[0]).__name__ == "NetConnection"
+    ev = events[0]
+    assert (ev.destination_ip, ev.destination_port, ev.pid, ev.ppid, ev.user, ev.uid, ev.container_id, ev.time) == (
+        "1.2.3.4", 0, 5, 4, "root", 0, "ab://c", parse_time(conn["time"]))
+    assert ev.command_line == "/usr/bin/curl -s x" and (ev.destination_host, ev.cgroup, ev.os) == ("", "", "linux")
+    closed = line.replace(b'"tcp_connect"', b'"tcp_close"')  # no "connect" left: skipped on its bytes
+    assert _tetragon.decode_block("", closed, 0, len(closed), 0, "f", 1 << 20)[:3] == (len(closed), 1, 1)
+    for changed in [line.replace(b'"tcp_connect"', b'"tcp_close","x":"connect"'),
+                    line.replace(b'"tcp_connect"', b'"tcp_connec\\u0074"'),
+                    line.replace(b'"addr":"1.2.3.4"', b'"addr":""').replace(b'"daddr":"10.0.0.9"', b'"daddr":5'),
+                    line.replace(b'"args":[', b'"args":[],"x":['),
+                    line.replace(b'{"process_kprobe"', b'{"process_exec":{},"process_kprobe"')]:
+        assert _tetragon.decode_block("", changed, 0, len(changed), 0, "f", 1 << 20)[:3] == (0, 0, 0), changed
 
 
 @st.composite
@@ -233,9 +259,20 @@ def records(draw) -> bytes:
         "cap": _value(caps), "pod": _value(pod), "docker": _value(TEXT), "start_time": _value(TIME),
         "exec_id": ANY, "flags": ANY}, "binary")
     parent = _object({"binary": _value(TEXT), "arguments": _value(TEXT), "pid": _value(ints), "cwd": ANY})
-    body = _object({"process": _value(process), "parent": _value(parent), "extra": ANY}, "process")
-    record = draw(_object({"process_exec": _value(body), "node_name": _value(TEXT), "time": _value(TIME),
-                           "other": ANY}, "process_exec"))
+    kind = draw(st.sampled_from(["process_exec", "process_exec", "process_kprobe"]))
+    fields = {"process": _value(process), "parent": _value(parent), "extra": ANY}
+    if kind == "process_kprobe":
+        port = _value(st.integers(0, 70000))
+        address = st.sampled_from(["10.96.0.1", "", "fe80::1", "caf\u00e9"]) | TEXT
+        sock = _object({"daddr": _value(address), "dport": port, "saddr": ANY, "family": ANY})
+        sockaddr = _object({"addr": _value(address), "port": port, "family": ANY})
+        arg = _object({"sock_arg": _value(sock), "sockaddr_arg": _value(sockaddr), "int_arg": ANY})
+        fields["function_name"] = _value(st.sampled_from(["tcp_connect", "__sys_connect", "tcp_v6_connect",
+                                                          "security_socket_connect", "tcp_close", "connect"]))
+        fields["args"] = _value(st.lists(_value(arg), max_size=3))
+    body = _object(fields, "process")
+    record = draw(_object({kind: _value(body), "node_name": _value(TEXT), "time": _value(TIME), "other": ANY},
+                          kind))
     how = draw(st.integers(0, 2))
     if how == 0:
         return orjson.dumps(record)

@@ -540,21 +540,27 @@ def _setup_block_decoder() -> bool:
     it does not fill as the dataclass would (it builds the object slot by slot, without `__init__`)."""
     if _tetragon is None:
         return False
-    names = _tetragon.EXEC_FIELDS
-    if set(names) != {f.name for f in dataclasses.fields(ProcessExec)} or len(names) != len(set(names)):
-        return False
+    for cls, names in ((ProcessExec, _tetragon.EXEC_FIELDS), (NetConnection, _tetragon.NET_FIELDS)):
+        if set(names) != {f.name for f in dataclasses.fields(cls)} or len(names) != len(set(names)):
+            return False
+        if "__post_init__" in vars(cls):
+            return False
     blank = ProcessExec(event_id="")
     if (blank.euid, blank.os, blank.cgroup, blank.ancestors, blank.intel) != (None, "linux", "", [], []):
         return False
-    if "__post_init__" in vars(ProcessExec) or LazyJson.__slots__ != ("data", "done", "value"):
+    conn = NetConnection(event_id="")
+    if (conn.destination_host, conn.intel, conn.cgroup, conn.os) != ("", [], "", "linux"):
         return False
-    exec_slots = _member_slots(ProcessExec, names)
+    if LazyJson.__slots__ != ("data", "done", "value"):
+        return False
+    exec_slots = _member_slots(ProcessExec, _tetragon.EXEC_FIELDS)
+    net_slots = _member_slots(NetConnection, _tetragon.NET_FIELDS)
     lazy_slots = _member_slots(LazyJson, _tetragon.LAZY_FIELDS)
-    if exec_slots is None or lazy_slots is None:
+    if exec_slots is None or net_slots is None or lazy_slots is None:
         return False
     caps = (*sorted(PRIVILEGED_CAPS), "CAP_")
-    return bool(_tetragon.setup(ProcessExec, exec_slots, LazyJson, lazy_slots, _NO_EVENT_PREFIXES, _KPROBE_PREFIX,
-                                caps))
+    return bool(_tetragon.setup(ProcessExec, exec_slots, NetConnection, net_slots, LazyJson, lazy_slots,
+                                _NO_EVENT_PREFIXES, _KPROBE_PREFIX, caps))
 
 
 _BLOCK_READY = _setup_block_decoder()
