@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MAX_DEPTH 200
@@ -1047,14 +1048,80 @@ static int read_record(Cur *c, Exec *x)
 
 /* ---- values ------------------------------------------------------------------------------------------ */
 /* a str of the checked string `s` (NULL with an exception set) */
+/* ---- remembered values ------------------------------------------------------------------------------
+ * An export repeats the same few pods, images, binaries and command lines: short ASCII strings are handed out
+ * from a small direct-mapped table (the same str object again, its hash computed once for every dict the
+ * cards and the process tree look it up in), and the words and command line of an arguments string are
+ * remembered per str object (the table holds its key, so the key's address cannot be reused while it is
+ * there). Only costs: a hash of at most CACHE_CHARS bytes and a comparison. */
+#define CACHE_CHARS 128
+#define STR_SLOTS 4096
+#define PAIR_SLOTS 2048
+typedef struct {
+    PyObject *s;
+    uint64_t h;
+} StrSlot;
+static StrSlot str_cache[STR_SLOTS];
+typedef struct {
+    PyObject *a, *b, *value;
+} PairSlot;
+static PairSlot words_cache[PAIR_SLOTS], line_cache[PAIR_SLOTS];
+
+static inline uint64_t fnv1a(const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static PyObject *cached_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t h = fnv1a(p, n);
+    StrSlot *e = &str_cache[(h ^ (h >> 29)) & (STR_SLOTS - 1)];
+    if (e->s != NULL && e->h == h && PyUnicode_GET_LENGTH(e->s) == n && memcmp(PyUnicode_1BYTE_DATA(e->s), p, (size_t)n) == 0) {
+        Py_INCREF(e->s);
+        return e->s;
+    }
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, p, n);
+    if (out == NULL)
+        return NULL;
+    Py_INCREF(out);
+    Py_XSETREF(e->s, out);
+    e->h = h;
+    return out;
+}
+
+static inline PairSlot *pair_slot(PairSlot *table, PyObject *a, PyObject *b)
+{
+    uintptr_t k = ((uintptr_t)a >> 4) * 31 + ((uintptr_t)b >> 4);
+    return &table[(k ^ (k >> 11)) & (PAIR_SLOTS - 1)];
+}
+
+/* `value` (a new reference) remembered for the pair (a, b), if both are short */
+static void remember_pair(PairSlot *e, PyObject *a, PyObject *b, PyObject *value)
+{
+    if (PyUnicode_GET_LENGTH(a) > CACHE_CHARS || (b != NULL && PyUnicode_GET_LENGTH(b) > CACHE_CHARS))
+        return;
+    Py_INCREF(a);
+    Py_XINCREF(b);
+    Py_INCREF(value);
+    Py_XSETREF(e->a, a);
+    Py_XSETREF(e->b, b);
+    Py_XSETREF(e->value, value);
+}
+
 static PyObject *str_of(const Str *s)
 {
     if (s->n == 0) {
         Py_INCREF(s_empty);
         return s_empty;
     }
-    if (!s->esc)
+    if (!s->esc) {
+        if (s->ascii && s->n <= CACHE_CHARS)
+            return cached_ascii(s->s, s->n);
         return PyUnicode_DecodeUTF8((const char *)s->s, s->n, "strict");
+    }
     unsigned char small[256] = {0};
     unsigned char *tmp = s->n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)s->n);
     if (tmp == NULL)
@@ -1066,14 +1133,29 @@ static PyObject *str_of(const Str *s)
     return out;
 }
 
-/* `a + " " + b` if b else a, as one new str */
+static PyObject *joined_new(PyObject *a, PyObject *b);
+
+/* `a + " " + b` if b else a (remembered for short a and b) */
 static PyObject *joined(PyObject *a, PyObject *b)
 {
-    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
-    if (nb == 0) {
+    if (PyUnicode_GET_LENGTH(b) == 0) {
         Py_INCREF(a);
         return a;
     }
+    PairSlot *e = pair_slot(line_cache, a, b);
+    if (e->a == a && e->b == b) {
+        Py_INCREF(e->value);
+        return e->value;
+    }
+    PyObject *out = joined_new(a, b);
+    if (out != NULL)
+        remember_pair(e, a, b, out);
+    return out;
+}
+
+static PyObject *joined_new(PyObject *a, PyObject *b)
+{
+    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
     Py_UCS4 ma = PyUnicode_MAX_CHAR_VALUE(a), mb = PyUnicode_MAX_CHAR_VALUE(b);
     PyObject *out = PyUnicode_New(na + 1 + nb, ma > mb ? ma : mb);
     if (out == NULL)
@@ -1364,15 +1446,29 @@ static PyObject *build_exec(Exec *x, PyObject *line, PyObject *where, PyObject *
     if ((binary = str_of(&x->binary)) == NULL)
         goto fail;
     args = x->has_arguments ? str_of(&x->arguments) : (Py_INCREF(s_empty), s_empty);
-    if (args == NULL || (words = split_words(args)) == NULL)
+    if (args == NULL)
         goto fail;
-    Py_ssize_t nw = PyList_GET_SIZE(words);
+    PairSlot *ws = pair_slot(words_cache, args, NULL);
+    if (ws->a == args) {
+        words = ws->value;
+        Py_INCREF(words);
+    } else {
+        PyObject *list = split_words(args);
+        if (list == NULL)
+            goto fail;
+        words = PyList_AsTuple(list); /* remembered: a tuple nobody can change; each event gets its own argv */
+        Py_DECREF(list);
+        if (words == NULL)
+            goto fail;
+        remember_pair(ws, args, NULL, words);
+    }
+    Py_ssize_t nw = PyTuple_GET_SIZE(words);
     if ((v[F_ARGV] = PyList_New(nw + 1)) == NULL)
         goto fail;
     Py_INCREF(binary);
     PyList_SET_ITEM(v[F_ARGV], 0, binary);
     for (Py_ssize_t i = 0; i < nw; i++) {
-        PyObject *w = PyList_GET_ITEM(words, i);
+        PyObject *w = PyTuple_GET_ITEM(words, i);
         Py_INCREF(w);
         PyList_SET_ITEM(v[F_ARGV], i + 1, w);
     }
