@@ -149,6 +149,14 @@ def test_what_the_c_decoder_reads_itself():
                                                                                     "shop")
     assert ev.time == parse_time(rec["time"]) == 1793610927.401327 and ev.parent_command_line == "/bin/bash -l"
     assert (ev.euid, ev.os, ev.cgroup, ev.ancestors, ev.intel) == (None, "linux", "", [], [])
+    # remembered strings and words are shared, the lists each event owns are not
+    again = _tetragon.decode_block("", line, 0, len(line), 6, "f", 1 << 20)[3][0]
+    assert again.argv == ev.argv and again.argv is not ev.argv and again.executable is ev.executable
+    assert again.capabilities is not ev.capabilities and again.ancestors is not ev.ancestors
+    ev.argv.append("changed")
+    ev.capabilities.clear()
+    third = _tetragon.decode_block("", line, 0, len(line), 6, "f", 1 << 20)[3][0]
+    assert third.argv == again.argv == ["/bin/sh", "-c", "echo a  b", "z", "\\x"] and len(third.capabilities) == 5
     # skipped lines are counted, a kprobe that may be a connect and anything unusual are handed back
     exit_line = b'{"process_exit":{"process":{"binary":"/x"}},"time":"t"}'
     end = -1  # all of it read
