@@ -93,8 +93,8 @@ def test_every_corpus_file_the_same(path):
     _assert_same(path.read_bytes())
     records = _records(path)
     compact = FIRST + b"\n" + b"\n".join(orjson.dumps(r) for r in records) + b"\n"
-    spaced = FIRST + b"\n" + b"\n".join(orjson.dumps(r, option=orjson.OPT_INDENT_2).replace(b"\n", b" ")
-                                        for r in records) + b"\r\n"
+    spaced = FIRST + b"\r\n" + b"\r\n".join(orjson.dumps(r, option=orjson.OPT_INDENT_2).replace(b"\n", b" ")
+                                            for r in records) + b"\r\n"  # and CRLF line ends
     for data in (compact, spaced):
         for host in ("", "forced-host"):
             events = _assert_same(data, host)
