@@ -1304,16 +1304,7 @@ static int starts_with(const unsigned char *s, Py_ssize_t n, const char *p, Py_s
 
 static int contains(const unsigned char *s, Py_ssize_t n, const char *needle, Py_ssize_t k)
 {
-    const unsigned char *end = s + n;
-    while (end - s >= k) {
-        const unsigned char *q = memchr(s, needle[0], (size_t)(end - s - k + 1));
-        if (q == NULL)
-            return 0;
-        if (memcmp(q, needle, (size_t)k) == 0)
-            return 1;
-        s = q + 1;
-    }
-    return 0;
+    return memmem(s, (size_t)n, needle, (size_t)k) != NULL; /* glibc's: much faster than memchr on '"' */
 }
 
 /* `tetragon._may_have_event` of one line */
