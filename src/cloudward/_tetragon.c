@@ -23,6 +23,9 @@
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 200
 #define DECLINE 0
@@ -141,6 +144,15 @@ static int utf8_len(const unsigned char *q, const unsigned char *end)
     return 0;
 }
 
+/* bytes a string's scan stops at: the quote, a backslash, control characters, bytes past ASCII */
+static unsigned char STR_STOP[256];
+
+static void init_tables(void)
+{
+    for (int b = 0; b < 256; b++)
+        STR_STOP[b] = b < 0x20 || b >= 0x80 || b == '"' || b == '\\';
+}
+
 /* at '"': the string, checked whole (control characters, escapes, surrogate pairs, UTF-8) */
 static int read_string(Cur *c, Str *out)
 {
@@ -149,6 +161,25 @@ static int read_string(Cur *c, Str *out)
     out->esc = 0;
     out->ascii = 1;
     while (q < end) {
+#ifdef __SSE2__
+        /* sixteen bytes at a time: a signed compare below 0x20 also catches every byte past ASCII */
+        while (end - q >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)q);
+            __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(stop);
+            if (mask) {
+                q += __builtin_ctz((unsigned)mask);
+                break;
+            }
+            q += 16;
+        }
+#endif
+        while (q < end && !STR_STOP[*q])
+            q++;
+        if (q >= end)
+            break;
         unsigned char b = *q;
         if (b == '"') {
             out->n = q - out->s;
@@ -1067,17 +1098,24 @@ typedef struct {
 } PairSlot;
 static PairSlot words_cache[PAIR_SLOTS], line_cache[PAIR_SLOTS];
 
-static inline uint64_t fnv1a(const unsigned char *p, Py_ssize_t n)
+/* a slot number from the length and the first and last eight bytes (the full comparison follows anyway; values
+ * differing only in the middle merely share a slot) */
+static inline uint64_t short_hash(const unsigned char *p, Py_ssize_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+    } else {
+        memcpy(&a, p, (size_t)n);
+    }
+    uint64_t h = (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL) ^ ((uint64_t)n * 0x165667B19E3779F9ULL);
+    return h ^ (h >> 31);
 }
 
 static PyObject *cached_ascii(const unsigned char *p, Py_ssize_t n)
 {
-    uint64_t h = fnv1a(p, n);
+    uint64_t h = short_hash(p, n);
     StrSlot *e = &str_cache[(h ^ (h >> 29)) & (STR_SLOTS - 1)];
     if (e->s != NULL && e->h == h && PyUnicode_GET_LENGTH(e->s) == n && memcmp(PyUnicode_1BYTE_DATA(e->s), p, (size_t)n) == 0) {
         Py_INCREF(e->s);
@@ -1778,6 +1816,7 @@ PyMODINIT_FUNC PyInit__tetragon(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    init_tables();
     s_linux = PyUnicode_InternFromString("linux");
     s_empty = PyUnicode_FromStringAndSize("", 0);
     s_root = PyUnicode_InternFromString("root");

@@ -53,6 +53,11 @@ def _fields(event: Event) -> list:
     return [type(event).__name__] + [(f.name, repr(getattr(event, f.name))) for f in dataclasses.fields(event)]
 
 
+def _placeless(event: Event) -> list:
+    """The fields but the file:line (`_general` reads its lines as line 9 of another file)."""
+    return [f for f in _fields(event) if f[0] not in ("event_id", "origin")]
+
+
 def _assert_same(data: bytes, host: str = "") -> list:
     fast = _scan(data, host)
     slow = _scan(data, host, block=False, typed=False)
@@ -327,3 +332,20 @@ def test_bad_arguments_are_refused_not_crashed():
         _tetragon.decode_block(None, b"{}", 0, 2, 0, "f", 10)
     assert _tetragon.decode_block("", b"{}", 5, 99, 0, "f", 10)[:3] == (2, 0, 0)
     assert _tetragon.decode_block("", memoryview(FIRST), -3, 1 << 40, 0, "f", 1 << 20)[0] == len(FIRST)
+
+
+@pytest.mark.parametrize("special", [b'\\"', b"\\\\", b"\\n", b"\\u00e9", "é".encode(), "😀".encode(), b"\x01", b"\x1f",
+                                     b"\xff", b"\xc3", b"\x7f", b"\\", b'"'])
+def test_a_special_byte_at_every_place_in_a_string(special):
+    # the string scan reads sixteen bytes at a time, then one: each place of a stop byte in and around a block
+    for before in range(0, 40):
+        binary = b"/" + b"b" * before + special + b"c" * (39 - before)
+        line = orjson.dumps({"process_exec": {"process": {"binary": "X", "pid": 1}}, "time": "2026-11-02T09:15:27Z"})
+        line = line.replace(b'"X"', b'"' + binary + b'"')
+        pos, _, _, events = _tetragon.decode_block("", line, 0, len(line), 0, "t.jsonl", 1 << 20)
+        slow = _general(line, "")
+        if events:
+            assert slow is not None and [_placeless(e) for e in events] == [_placeless(e) for e in slow]
+            assert events[0].executable == orjson.loads(line)["process_exec"]["process"]["binary"]
+        else:
+            assert pos == 0 and special in (b"\x01", b"\x1f", b"\xff", b"\xc3", b"\\", b'"'), (special, before)
