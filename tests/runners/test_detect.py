@@ -262,3 +262,25 @@ def test_generated_audit_logs_over_ranges(tmp_path_factory, picks, workers, piec
             extra[i] = _attack(i, max(0.0, i * 10.0 - 300 * kind), kind)
     log = _day(folder / "audit.log", n=400, seed=len(picks), extra=extra)
     _assert_same([log], workers=workers, min_range_bytes=log.stat().st_size // pieces)
+
+
+def test_held_back_findings_set_up_only_their_cards_kinds():
+    # the parent adds workers' held-back counts to its own cards: setting up every card instead (importing
+    # every card module) was serial work one process never does
+    from cloudward.engine import Engine
+    from cloudward.events import FtpEvent, HttpRequest, HttpSummary
+
+    engine = Engine(Config(), defer_cards=True)
+    detect.add_held_back(engine, [{}, {"AppServices_AnomalousPageAccess": (2, 50.0)},
+                                  {"AppServices_AnomalousPageAccess": (1, 80.0)}])
+    cards = {d.card.id: d for d in engine.detections_set_up()}
+    assert (cards["AppServices_AnomalousPageAccess"].held_back,
+            cards["AppServices_AnomalousPageAccess"].held_until) == (3, 80.0)
+    assert {k for d in cards.values() for k in d.kinds} == {HttpRequest, HttpSummary, FtpEvent}  # (web cards)
+    nothing = Engine(Config(), defer_cards=True)
+    detect.add_held_back(nothing, [{}, {}])
+    assert nothing.detections_set_up() == []
+    # an id the catalog's index does not list (a Sigma rule's): every card, as before
+    every = Engine(Config(), defer_cards=True)
+    detect.add_held_back(every, [{"SIGMA_not_in_the_index": (1, 1.0)}])
+    assert len(every.detections_set_up()) == len(Engine(Config()).detections)

@@ -71,13 +71,35 @@ LAST_RUN: dict[str, Any] = {}
 
 def add_held_back(engine: Engine, helds: list[dict[str, Any]]) -> None:
     """Add the findings workers' cards held back in a learning period (card id -> (count, until)) to this
-    engine's cards, as the cards of one process count them (the summary names them)."""
-    for det in engine.detections:
+    engine's cards, as the cards of one process count them (the summary names them). Only the kinds of
+    those cards are set up here: every card (`engine.detections`) imports every card module, serial work
+    in the parent that one process never does."""
+    ids = {cid for held in helds if held for cid in held}
+    if not ids:
+        return
+    for det in _cards_of(engine, ids):
         for held in helds:
             if held and det.card.id in held:
                 n, until = held[det.card.id]
                 det.held_back += n
                 det.held_until = max(det.held_until, until)
+
+def _cards_of(engine: Engine, ids: set[str]) -> list[Detection]:
+    """The engine's cards with these ids, setting up only the event kinds they subscribe to (all cards when
+    one is not in the catalog's index, e.g. a Sigma rule's)."""
+    from cloudward import events as event_module
+    from cloudward.detections._index import CARDS
+
+    kinds: set[type[Event]] = set()
+    for cid in ids:
+        entry = CARDS.get(cid)
+        found = [getattr(event_module, str(name), None) for name in (entry or {}).get("kinds", ())]  # type: ignore[union-attr]
+        if entry is None or not found or None in found:
+            return list(engine.detections)
+        kinds.update(found)  # type: ignore[arg-type]
+    engine._setup_kinds(frozenset(kinds))
+    return engine.detections_set_up()
+
 
 def _event_kinds(path: str, fmt: str | None, max_line_bytes: int) -> frozenset[str] | None:
     """The event kinds an input yields: those its format declares, or for a format of many dialects (JSON
