@@ -232,6 +232,32 @@ def test_a_bound_one_process_would_reach_falls_back(tmp_path, used, monkeypatch)
     assert "cross-site hit events" in shuffle.LAST_RUN["why"]
 
 
+@pytest.mark.parametrize("sweep_every", ["every bucket", "the buckets together"])
+def test_windows_opened_past_one_sweep_fall_back_when_events_run_out_of_order(tmp_path, used, monkeypatch,
+                                                                              sweep_every):
+    # a spilling run (events out of time order): one process's window sweep could drop a window a late event
+    # meets, so the buckets' windows opened, summed, must stay below one sweep - counted whether a bucket swept
+    # (it reached the bound alone) or not (each below it, together at it)
+    from cloudward.analytics import ip_windows
+
+    config = from_dict({"engine": {"max_held_events": 150, "release_every": 100}})
+    paths = _sites(tmp_path)
+    _assert_same(paths, config=config)
+    opened = shuffle.LAST_RUN["bounds"]["scanner windows opened"][0]
+    assert used == [True] and opened > 8
+    bound = 2 if sweep_every == "every bucket" else opened
+    real = ip_windows.KeyedWindows.__init__
+
+    def small(self, *args, **kw):
+        real(self, *args, **kw)
+        self.sweep_every = bound
+
+    monkeypatch.setattr(ip_windows.KeyedWindows, "__init__", small)
+    _scan(paths, 2, config)  # (the decode pool it falls back to counts spills its own way)
+    assert used[1:] == [False]
+    assert "scanner windows opened" in shuffle.LAST_RUN["why"]
+
+
 def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):
     from cloudward.detections.appservice.app_services_scan_sensitive_page import ScanSensitivePage
 

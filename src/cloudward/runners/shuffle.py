@@ -403,6 +403,8 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     # (windows opened matter only when some event runs out of time order: then no sweep may have run)
     opened = {cid: _count_opens(det) for cid, det in found.items()} if out_of_order else {}
     todo: list[tuple[int, int, Event]] = []
+    # a bucket is a short task over a bounded share of the input that keeps nearly all it allocates until it
+    # ends: the cyclic collector would only walk its events and windows again and again (a fifth of the pass)
     gc.disable()
     try:
         ranks = os.path.join(spool, "ranks")
@@ -413,50 +415,55 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
             place.frombytes(_read(ranks, rank_at * place.itemsize, rank_n * place.itemsize))
             events, offers = _decode(_read(os.path.join(spool, f"{index}.rec"), offset, length))
             todo.extend((place[seq], code, events[seq]) for seq, code in offers)
+        todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
+        emit = engine._emit
+        failed = 0
+        for _, code, event in todo:
+            det = cards[code]
+            try:
+                findings = det.evaluate(event)  # type: ignore[union-attr]
+                if findings:
+                    for finding in findings:
+                        emit(det, finding)  # type: ignore[arg-type]
+            except Exception:
+                failed += 1
+        for det in found.values():
+            try:
+                for finding in det.finish():
+                    emit(det, finding)
+            except Exception:
+                failed += 1
+        book = engine.book.state()
     finally:
         gc.enable()
-    todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
-    emit = engine._emit
-    failed = 0
-    for _, code, event in todo:
-        det = cards[code]
-        try:
-            findings = det.evaluate(event)  # type: ignore[union-attr]
-            if findings:
-                for finding in findings:
-                    emit(det, finding)  # type: ignore[arg-type]
-        except Exception:
-            failed += 1
-    for det in found.values():
-        try:
-            for finding in det.finish():
-                emit(det, finding)
-        except Exception:
-            failed += 1
     held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
-    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": engine.book.state(),
+    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _count_opens(det: Detection) -> list[int] | None:
-    """A counter of the windows a card's `KeyedWindows` opens (its factory wrapped), or None (no windows)."""
+def _count_opens(det: Detection) -> Callable[[], int] | None:
+    """How many windows a card's `KeyedWindows` opened, read at the end (None: no windows). The windows
+    count their opens since their last sweep; a sweep (rare: it runs once `sweep_every` opened) is noted by
+    wrapping `sweep`, and then the count is the bound itself. (Wrapping the factory instead cost a call per
+    window opened.)"""
     windows = getattr(det, "windows", None)
-    if windows is None or not callable(getattr(windows, "factory", None)):
+    if windows is None or not isinstance(getattr(windows, "_opened", None), int) or not callable(
+            getattr(windows, "sweep", None)):
         return None
-    count = [0]
-    make = windows.factory
+    swept = [False]
+    sweep = windows.sweep
 
-    def counted(now: float) -> Any:
-        count[0] += 1
-        return make(now)
+    def noted() -> None:
+        swept[0] = True
+        sweep()
 
-    windows.factory = counted
-    return count
+    windows.sweep = noted
+    return lambda: windows.sweep_every if swept[0] else windows._opened
 
 
-def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
+def _bounds(cards: dict[str, Detection], opened: dict[str, Callable[[], int] | None],
             out_of_order: bool) -> dict[str, list[int]]:
     """Per bound that makes keys share state: [what this bucket used, the bound] (the parent sums)."""
     found: dict[str, list[int]] = {}
@@ -473,8 +480,8 @@ def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
         note("cross-site addresses", len(scan.cross.profiles), scan.cross.max_ips)
         note("cross-site hit events", len(scan.hit_events), ssp.MAX_HIT_EVENTS)
         if out_of_order:  # a sweep of one process could have dropped a window a late event met
-            note("scanner windows opened", (opened.get("AppServices_ScanSensitivePage") or [0])[0],
-                 windows.sweep_every)
+            counted = opened.get("AppServices_ScanSensitivePage")
+            note("scanner windows opened", counted() if counted is not None else 0, windows.sweep_every)
     return found
 
 
@@ -580,7 +587,8 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["rss_mb"])
     LAST_RUN.update(pass_cpu=[sum(r["cpu"] for r in firsts), sum(r["cpu"] for r in seconds)],
                     worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()), began=began, why=why,
-                    late=late, spills=spills, buckets=[r["events"] for r in seconds])
+                    late=late, spills=spills, buckets=[r["events"] for r in seconds],
+                    bounds=_used(seconds))
     if why is not None:
         return False
     for path, reason in skipped:
@@ -619,15 +627,20 @@ def _check_first(results: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _check_second(results: list[dict[str, Any]]) -> str | None:
-    if not all(r["ok"] for r in results):
-        return "a keyed card failed on an event"
+def _used(results: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Per bound that makes keys share state: [what the buckets used together, the bound]."""
     used: dict[str, list[int]] = {}
     for r in results:
         for name, (n, bound) in r["bounds"].items():
             have = used.setdefault(name, [0, bound])
             have[0] += n
-    for name, (n, bound) in used.items():
+    return used
+
+
+def _check_second(results: list[dict[str, Any]]) -> str | None:
+    if not all(r["ok"] for r in results):
+        return "a keyed card failed on an event"
+    for name, (n, bound) in _used(results).items():
         if n >= bound:
             return f"{name}: one process would reach its bound ({bound:,})"
     return None
