@@ -30,6 +30,7 @@ Why the result is the one-process result, or the scan falls back (nothing merged
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import math
@@ -83,6 +84,22 @@ def add_held_back(engine: Engine, helds: list[dict[str, Any]]) -> None:
                 n, until = held[det.card.id]
                 det.held_back += n
                 det.held_until = max(det.held_until, until)
+
+@contextlib.contextmanager
+def paused_collector() -> Iterator[None]:
+    """The cyclic collector off in the parent while it takes the workers' results and merges them (entered
+    after the pool has forked, so workers keep theirs): unpickled books and event times are allocations
+    that live to the end, which the collector would only walk again and again. On leaving, what is alive
+    is frozen (the caller's `gc.unfreeze()` then hands it to the oldest generation, unwalked)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
 
 def _cards_of(engine: Engine, ids: set[str]) -> list[Detection]:
     """The engine's cards with these ids, setting up only the event kinds they subscribe to (all cards when
@@ -434,10 +451,16 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
             last.append(not task.whole and not any(not t.whole and t.path == task.path for t in tasks[i + 1:]))
         # in task order (each range waits only for ranges handed out before it)
         futures = [pool.submit(run_task, i, task, before[i], last[i]) for i, task in enumerate(tasks)]
-        try:
-            done = [f.result() for f in futures]
-        except Exception:  # a worker failed or died (out of memory): the caller scans another way
-            return False
+        with paused_collector():
+            return _merge(engine, paths, tasks, futures, skipped, began)
+
+
+def _merge(engine: Engine, paths: list[str], tasks: list[Task], futures: list[Any],
+           skipped: list[tuple[str, str]], began: float) -> bool:
+    try:
+        done = [f.result() for f in futures]
+    except Exception:  # a worker failed or died (out of memory): the caller scans another way
+        return False
     if any(r is None for r in done):
         return False
     results: list[dict[str, Any]] = done  # type: ignore[assignment]

@@ -63,7 +63,7 @@ from cloudward.detections.base import Detection
 from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
-from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back
+from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back, paused_collector
 from cloudward.runners.scan import MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
@@ -435,6 +435,8 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
                 failed += 1
         book = engine.book.state()
     finally:
+        # (what is alive now, frozen: switched back on, the collector would first walk all of it once)
+        gc.freeze()
         gc.enable()
     held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
     return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
@@ -529,55 +531,66 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
 def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
             skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
             spool: str) -> bool:
-    import time
-
     buckets = max(2, workers * BUCKETS_PER_WORKER)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
                              initargs=(engine.config, only, list(intel or []))) as pool:
         # the biggest files first: the pass ends with small ones, not with one worker still on a big one
         by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
         futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
-        try:
-            firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
-        except Exception:  # a worker failed or died: the caller scans another way
-            return False
-        # the identities a one-process decode gives the book (its line evidence counts as seen under them)
-        identities: dict[str, str] = {}
-        for r in firsts:
-            identities.update(r["identities"])
-        why = _check_first(firsts)
-        if why is not None:
-            LAST_RUN.update(why=why)
-            return False
-        settings = engine.settings
-        files = []
-        for task, r in zip(tasks, firsts, strict=True):
-            times = array.array("d")
-            times.frombytes(r["times"])
-            path = r["first"][1] if r["first"] is not None else task.path
-            files.append((path, times.tolist()))
-        LAST_RUN["first pass"] = time.perf_counter() - began
-        ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
-                                                settings.max_held_events)
-        out_of_order = spills > 0
-        LAST_RUN["order"] = time.perf_counter() - began
-        # every event's place in that order, for pass 2 to read beside the events (one array, by task)
-        places = array.array("q")
-        starts = []
-        for mine in ranks:
-            starts.append(len(places))
-            places.extend(mine)
-        with open(os.path.join(spool, "ranks"), "wb") as fh:
-            places.tofile(fh)
-        del places
-        jobs = []
-        for b in range(buckets):
-            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
-            jobs.append(pool.submit(second_pass, spool, parts, identities, out_of_order))
-        try:
-            seconds = [job.result() for job in jobs]
-        except Exception:
-            return False
+        with paused_collector():
+            return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
+
+
+def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ProcessPoolExecutor,
+             futures: dict[int, Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
+             began: float) -> bool:
+    """Pass 1's results, the one-process order, pass 2 on the same pool, the merge (nothing merged: False)."""
+    import time
+
+    try:
+        firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
+    except Exception:  # a worker failed or died: the caller scans another way
+        return False
+    # the identities a one-process decode gives the book (its line evidence counts as seen under them)
+    identities: dict[str, str] = {}
+    for r in firsts:
+        identities.update(r["identities"])
+    why = _check_first(firsts)
+    if why is not None:
+        LAST_RUN.update(why=why)
+        return False
+    settings = engine.settings
+    files = []
+    for task, r in zip(tasks, firsts, strict=True):
+        times = array.array("d")
+        times.frombytes(r["times"])
+        path = r["first"][1] if r["first"] is not None else task.path
+        files.append((path, times.tolist()))
+    LAST_RUN["first pass"] = time.perf_counter() - began
+    ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
+                                            settings.max_held_events)
+    out_of_order = spills > 0
+    LAST_RUN["order"] = time.perf_counter() - began
+    # every event's place in that order, for pass 2 to read beside the events (one array, by task)
+    places = array.array("q")
+    starts = []
+    for mine in ranks:
+        starts.append(len(places))
+        places.extend(mine)
+    with open(os.path.join(spool, "ranks"), "wb") as fh:
+        places.tofile(fh)
+    del places
+    # the heaviest buckets first (their bytes in the spool): the pass ends on light ones, not one worker
+    # still on a heavy one
+    weight = [sum(r["spans"][b][1] for r in firsts) for b in range(buckets)]
+    jobs = {}
+    for b in sorted(range(buckets), key=lambda b: -weight[b]):
+        parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
+        jobs[b] = pool.submit(second_pass, spool, parts, identities, out_of_order)
+    try:
+        seconds = [jobs[b].result() for b in range(buckets)]
+    except Exception:
+        return False
     LAST_RUN["second pass"] = time.perf_counter() - began
     why = _check_second(seconds) or _check_books([*firsts, *seconds])
     cpu: dict[int, float] = {}
