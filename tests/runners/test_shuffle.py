@@ -258,6 +258,12 @@ def test_windows_opened_past_one_sweep_fall_back_when_events_run_out_of_order(tm
     assert "scanner windows opened" in shuffle.LAST_RUN["why"]
 
 
+def test_the_workers_memo_of_buckets_cleared_when_full_gives_the_same_buckets(tmp_path, used, monkeypatch):
+    monkeypatch.setattr(shuffle, "BUCKET_MEMO", 3)  # (cleared again and again: every key's bucket recomputed)
+    _assert_same(_sites(tmp_path, sites=6))
+    assert used == [True]
+
+
 def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):
     from cloudward.detections.appservice.app_services_scan_sensitive_page import ScanSensitivePage
 

@@ -50,6 +50,7 @@ import gc
 import marshal
 import math
 import multiprocessing
+import operator
 import os
 import pickle
 import zlib
@@ -103,6 +104,11 @@ def _maker(kind: type[Event], names: tuple[str, ...]) -> Callable[[tuple[Any, ..
 
 
 _MAKERS = tuple(_maker(kind, names) for kind, names in zip(_KINDS, _FIELDS, strict=True))
+#: each kind's fields as one tuple in one call (`attrgetter` of several names), and each kind's code
+_GETTERS = tuple(operator.attrgetter(*names) for names in _FIELDS)
+_CODE_OF = {kind: i for i, kind in enumerate(_KINDS)}
+#: keys whose bucket a worker remembers (addresses repeat: a CRC per summary entry was a tenth of pass 1)
+BUCKET_MEMO = 200_000
 
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
@@ -175,10 +181,11 @@ class _Bucket:
     def encode(self) -> bytes:
         """Plain tuples of the events' fields (marshal: no object to reduce), pickle when a value is beyond
         marshal (an enricher's object)."""
+        code_of, getters = _CODE_OF, _GETTERS
         rows = []
         for seq, event in self.events.items():
-            kind = _KINDS.index(type(event))
-            rows.append((seq, kind, tuple([getattr(event, n) for n in _FIELDS[kind]])))
+            kind = code_of[type(event)]
+            rows.append((seq, kind, getters[kind](event)))
         body = (rows, self.offers)
         try:
             return b"M" + marshal.dumps(body)
@@ -200,13 +207,28 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
     entries to their addresses' buckets, as one summary per bucket, in the entries' order)."""
     place = numbered.place
     code = _CARD_CODES.index(card_id)
+    known: dict[Any, int] = _WORKER.setdefault(("buckets", buckets), {})
+
+    def where(value: Any) -> int:
+        if len(known) >= BUCKET_MEMO:
+            known.clear()
+        b = known[value] = bucket_of(str(value), buckets)
+        return b
 
     def record(event: Event) -> None:
         seq = place[id(event)]
         if type(event) is HttpSummary and key is not None:
             parts: dict[int, list[tuple[Any, ...]]] = {}
+            get = known.get
             for entry in event.entries:  # type: ignore[attr-defined]
-                parts.setdefault(bucket_of(str(entry[1]), buckets), []).append(entry)
+                b = get(entry[1])
+                if b is None:
+                    b = where(entry[1])
+                mine = parts.get(b)
+                if mine is None:
+                    parts[b] = [entry]
+                else:
+                    mine.append(entry)
             for b, entries in parts.items():
                 piece = event if len(parts) == 1 else HttpSummary(
                     event_id=event.event_id, origin=event.origin, time=event.time, raw=event.raw,
@@ -215,7 +237,12 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
                 bucket.events[seq] = piece
                 bucket.offers.append((seq, code))
             return
-        bucket = out[0 if key is None else bucket_of(key(event), buckets)]
+        if key is None:
+            bucket = out[0]
+        else:
+            value = key(event)
+            b = known.get(value)
+            bucket = out[where(value) if b is None else b]
         bucket.events[seq] = event
         bucket.offers.append((seq, code))
 
