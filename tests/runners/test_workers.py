@@ -227,3 +227,38 @@ def test_cli_workers_takes_a_number_or_auto():
         result = CliRunner().invoke(main, ["scan", str(MIXED), "-q", "--workers", bad])
         assert result.exit_code == 2 and "workers" in result.output.lower(), result.output
     assert "[default: auto]" in " ".join(CliRunner().invoke(main, ["scan", "--help"]).output.split())
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_newlines_of_byte_ranges_are_counted_exactly(tmp_path, monkeypatch, extension):
+    # long and short lines, a range cut mid-line, blocks of the counting buffer (4 MiB) crossed, no final newline
+    from cloudward import _speedups
+    from cloudward.runners import workers
+
+    if not extension:  # the pure-Python walk, as without the built function
+        monkeypatch.delattr(_speedups, "count_newlines")
+    rng = random.Random(5)
+    data = b"".join(b"x" * rng.choice([0, 1, 80, 3000, 70_000]) + b"\n" for _ in range(600)) + b"tail"
+    path = tmp_path / "lines.log"
+    path.write_bytes(data)
+    newlines = [i for i, c in enumerate(data) if c == 10]
+    cuts = sorted({0, len(data), *(rng.randrange(len(data)) for _ in range(6)), 1 << 22, (1 << 22) + 1,
+                   *rng.sample(newlines, 4), *(i + 1 for i in rng.sample(newlines, 4))})  # (at and after one)
+    for a, b in itertools.pairwise([c for c in cuts if c <= len(data)]):
+        assert workers.count_newlines(Task(str(path), a, b)) == data.count(b"\n", a, b)
+    assert workers.count_newlines(Task(str(path))) == 0  # (a whole input: nothing before it to number)
+
+
+def test_the_c_newline_count_takes_any_bytes_like_object_and_clamps_its_range():
+    import mmap
+
+    from cloudward._speedups import count_newlines
+
+    text = b"a\nbb\n\nccc\n"
+    for a in range(-2, len(text) + 3):
+        for b in range(-2, len(text) + 3):
+            assert count_newlines(text, a, b) == text.count(b"\n", max(a, 0), max(b, 0)), (a, b)
+    assert count_newlines(bytearray(text), 0, 100) == count_newlines(memoryview(text), 0, 100) == 4
+    with mmap.mmap(-1, len(text)) as mm:
+        mm.write(text)
+        assert count_newlines(mm, 1, 6) == 3

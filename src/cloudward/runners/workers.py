@@ -160,11 +160,16 @@ def split_file(path: str, pieces: int, fmt: str, *, count_lines: bool = True) ->
 def count_newlines(task: Task) -> int:
     """Newlines in a task's byte range (0 for a whole input).
 
-    Read in 4 MiB blocks into one buffer; each block is walked from newline to newline (`find` is
-    memchr: audit records are KBs long) until 4096 were found in it, and a block of short lines is
-    counted whole (`count`)."""
+    Read in 4 MiB blocks into one buffer; each block is counted in C (`_speedups.count_newlines`: memchr
+    from newline to newline, a tenth of the read's own time), or without the extension walked from newline
+    to newline (`find` is memchr too: audit records are KBs long) until 4096 were found in it, and a block
+    of short lines counted whole (`count`)."""
     if task.whole:
         return 0
+    try:
+        from cloudward._speedups import count_newlines as counted
+    except ImportError:  # (an extension built before it had this function, or none)
+        counted = None
     buf = bytearray(1 << 22)
     view = memoryview(buf)
     n = 0
@@ -177,6 +182,9 @@ def count_newlines(task: Task) -> int:
             if not got:
                 break
             left -= got
+            if counted is not None:
+                n += counted(buf, 0, got)
+                continue
             pos = found = 0
             while found < 4096:
                 at = find(b"\n", pos, got)
