@@ -4,6 +4,7 @@ one process spills its reorder buffer; every reason to fall back falls back (and
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -211,6 +212,23 @@ def test_the_replayed_order_is_the_order_one_process_runs(tmp_path_factory, monk
                       for seq, rank in enumerate(mine))
     assert [i for _, i in replayed] == ran
     assert (late, spills) == (runner.engine.late, runner.engine.spills)
+
+
+@settings(max_examples=200, deadline=None)
+@given(files=st.lists(st.lists(st.integers(0, 30), max_size=30), min_size=1, max_size=6),
+       names=st.lists(st.sampled_from(["a.log", "b.log", "c.log"]), min_size=6, max_size=6),
+       ordered=st.booleans())
+def test_the_replay_merges_files_as_the_scan_merges_them(files, names, ordered):
+    # the sort the replay takes for files in time order is `merge_in_time` itself: every event's place and
+    # horizon (ties in time, files of one first time, empty files, several files of one path); files out
+    # of order take the generic merge
+    from cloudward.runners.scan import merge_in_time
+
+    listed = [(names[i], [float(t) for t in (sorted(times) if ordered else times)]) for i, times in enumerate(files)]
+    firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(listed)}
+    generic = list(merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(listed[source[1]][1]))),
+                                 lambda item: listed[item[0]][1][item[1]]))
+    assert list(shuffle._merged(listed)) == generic
 
 
 def test_a_file_out_of_time_order_falls_back(tmp_path, used):

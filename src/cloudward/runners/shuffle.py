@@ -45,8 +45,10 @@ addresses, whose ordinary requests it summarizes (a count that moves the scanner
 from __future__ import annotations
 
 import array
+import bisect
 import dataclasses
 import gc
+import itertools
 import marshal
 import math
 import multiprocessing
@@ -54,7 +56,7 @@ import operator
 import os
 import pickle
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -65,7 +67,7 @@ from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
 from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back, paused_collector
-from cloudward.runners.scan import MERGE_BATCH, merge_in_time, note_unread
+from cloudward.runners.scan import MAX_OPEN_FILES, MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
 
@@ -382,20 +384,66 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
             take(0, seq)
         after_feed(math.inf)
     elif files:
-        firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
-        fed = 0
-        merged = merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(files[source[1]][1]))),
-                               lambda item: files[item[0]][1][item[1]])
-        for (i, seq), horizon in merged:
-            take(i, seq)
-            fed += 1
-            if fed == MERGE_BATCH:
-                after_feed(horizon)
-                fed = 0
-        if fed:
-            after_feed(math.inf)
+        sort = _sorted_merge(files)
+        if sort is None:
+            fed = 0
+            for (i, seq), horizon in _merged(files):
+                take(i, seq)
+                fed += 1
+                if fed == MERGE_BATCH:
+                    after_feed(horizon)
+                    fed = 0
+            if fed:
+                after_feed(math.inf)
+        else:  # (the same, one sort: the horizon is needed only after each batch)
+            keyed, by_rank, horizon_after = sort
+            for at in range(0, len(keyed), MERGE_BATCH):
+                batch = keyed[at:at + MERGE_BATCH]
+                for _, r, seq in batch:
+                    take(by_rank[r], seq)
+                after_feed(horizon_after(batch[-1][0]) if len(batch) == MERGE_BATCH else math.inf)
     release(math.inf)
     return ranks, late, spills
+
+
+def _sorted_merge(files: list[tuple[str, list[float]]]) -> tuple[
+        list[tuple[float, int, int]], list[int], Callable[[float], float]] | None:
+    """`merge_in_time` over these files' events as one sort, when every file is in time order (no NaN) and
+    all can be open at once - what pass 1 checked: by (time, the file's rank by (first time, path), place);
+    the horizon after an event of time t is the first time after t of any file (the files opened are
+    exactly those whose first time the merge has reached). Returns the sorted (time, rank, place), the file
+    of each rank and the horizon function; None when the generic merge is needed. (The generic merge cost a
+    generator step, a key call and a heap step per event: most of the parent's replay.)"""
+    if len(files) > MAX_OPEN_FILES or not all(
+            times == sorted(times) and not any(map(math.isnan, times)) for _, times in files):
+        return None
+    firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
+    ranked = sorted(firsts, key=lambda source: (firsts[source], source))
+    rank = {source[1]: r for r, source in enumerate(ranked)}
+    keyed: list[tuple[float, int, int]] = []
+    for i, (_, times) in enumerate(files):
+        keyed.extend(zip(times, itertools.repeat(rank[i]), range(len(times))))
+    keyed.sort()
+    starts = sorted(t for t in firsts.values() if t != math.inf)
+
+    def horizon_after(when: float) -> float:
+        at = bisect.bisect_right(starts, when)
+        return starts[at] if at < len(starts) else math.inf
+
+    return keyed, [source[1] for source in ranked], horizon_after
+
+
+def _merged(files: list[tuple[str, list[float]]]) -> Iterator[tuple[tuple[int, int], float]]:
+    """`merge_in_time` over these files' events: (file, place) with the next unopened file's first time."""
+    sort = _sorted_merge(files)
+    if sort is None:
+        firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
+        yield from merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(files[source[1]][1]))),
+                                 lambda item: files[item[0]][1][item[1]])
+        return
+    keyed, by_rank, horizon_after = sort
+    for when, r, seq in keyed:
+        yield (by_rank[r], seq), horizon_after(when)
 
 
 # -- pass 2 ------------------------------------------------------------------------------------
