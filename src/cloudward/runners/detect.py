@@ -341,9 +341,10 @@ def _report(engine: Engine, owners: OwnerIndex) -> dict[str, Any] | None:
             return None
     links: _LoggedLinks = owners.links  # type: ignore[assignment]
     recent = engine._recent
-    return {"redelivery": [list(k) for k in (*recent.previous, *recent.current)],
+    # (the keys as they are, tuples: the parent compares them as sets, tens of thousands of audit IDs)
+    return {"redelivery": [*recent.previous, *recent.current],
             "rotated": bool(recent.previous), "clusters": clusters,
-            "recorded": [list(k) for k in links], "missed": [list(k) for k in links.missed]}
+            "recorded": list(links), "missed": list(links.missed)}
 
 
 def check(tasks: list[Task], results: list[dict[str, Any]]) -> str | None:
@@ -371,7 +372,7 @@ def check(tasks: list[Task], results: list[dict[str, Any]]) -> str | None:
     for rep in reports:
         if rep["rotated"]:
             return "redelivery memory full"
-        mine = {tuple(k) for k in rep["redelivery"]}
+        mine = set(map(tuple, rep["redelivery"]))
         if ids & mine:
             return "one audit ID and stage in two tasks"
         ids |= mine
@@ -383,7 +384,7 @@ def check(tasks: list[Task], results: list[dict[str, Any]]) -> str | None:
         if clusters & set(rep["clusters"]):
             return "one cluster's kube-system baseline in two tasks"
         clusters |= set(rep["clusters"])
-    recorded = [{tuple(k) for k in rep["recorded"]} for rep in reports]
+    recorded = [set(map(tuple, rep["recorded"])) for rep in reports]
     if sum(map(len, recorded)) >= k8s_owners.MAX_LINKS:
         return "owner index full"
     links: set[tuple[str, ...]] = set()
@@ -392,7 +393,7 @@ def check(tasks: list[Task], results: list[dict[str, Any]]) -> str | None:
             return "one owner link recorded in two tasks"
         links |= rec
     for j, rep in enumerate(reports):
-        missed = {tuple(k) for k in rep["missed"]}
+        missed = set(map(tuple, rep["missed"]))
         if missed and any(missed & rec for i, rec in enumerate(recorded) if i != j):
             return "an owner link recorded in one task and looked up in another"
     seen: dict[str, int] = {}
