@@ -43,6 +43,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
     loaded machine still measures; the critical path on two idle cores is the parent's part plus half of
     each pass, when the tasks divide evenly)."""
     import array
+    import gc
     import tempfile
 
     from cloudward.inputs import expand_paths
@@ -60,6 +61,9 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         c = time.process_time()
         firsts = [shuffle.first_pass(Task(f), buckets, spool, i) for i, f in enumerate(files)]
         first = time.process_time() - c
+        # (the parent replays the order with its collector paused, `detect.paused_collector`: here too, or
+        # the replay's allocations would set off collections over everything this process holds)
+        gc.disable()
         c = time.process_time()
         listed = []
         for r in firsts:
@@ -77,6 +81,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         with open(f"{spool}/ranks", "wb") as fh:
             places.tofile(fh)
         order = time.process_time() - c
+        gc.enable()
         c = time.process_time()
         for b in range(buckets):
             parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
