@@ -415,12 +415,26 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
                     fed = 0
             if fed:
                 after_feed(math.inf)
-        else:  # (the same, one sort: the horizon is needed only after each batch)
+        else:  # (the same, one sort: the horizon is needed only after each batch; `take` written out, the
+            # parent's own work between the passes being mostly this loop)
             keyed, by_rank, horizon_after = sort
+            paths = [path for path, _ in files]
             for at in range(0, len(keyed), MERGE_BATCH):
                 batch = keyed[at:at + MERGE_BATCH]
-                for _, r, seq in batch:
-                    take(by_rank[r], seq)
+                for when, r, seq in batch:
+                    i = by_rank[r]
+                    if when > newest:
+                        newest = when
+                    elif when <= released:
+                        late += 1
+                        ranks[i][seq] = counter
+                        counter += 1
+                        continue
+                    buffer.append((when, paths[i], seq, i))
+                    if len(buffer) > max_held:
+                        buffer.sort()
+                        release(buffer[len(buffer) // 2][0])
+                        spills += 1
                 after_feed(horizon_after(batch[-1][0]) if len(batch) == MERGE_BATCH else math.inf)
     release(math.inf)
     return ranks, late, spills
