@@ -85,6 +85,21 @@ def add_held_back(engine: Engine, helds: list[dict[str, Any]]) -> None:
                 det.held_back += n
                 det.held_until = max(det.held_until, until)
 
+class ResultsPool(ProcessPoolExecutor):
+    """A process pool whose `with` block, left once every result is in (`all_in`), does not wait for the
+    workers to exit: they have nothing left to do, and their teardown (~0.01 s) overlaps the scan's finish
+    and output instead of delaying it. Left any other way (a failure), it waits, as a pool does."""
+
+    idle = False
+
+    def all_in(self) -> None:
+        self.idle = True
+
+    def __exit__(self, *exc: object) -> bool:
+        self.shutdown(wait=not self.idle)
+        return False
+
+
 @contextlib.contextmanager
 def paused_collector() -> Iterator[None]:
     """The cyclic collector off in the parent while it takes the workers' results and merges them (entered
@@ -475,8 +490,8 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
 
 def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any, newlines: Any,
           skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                             initargs=(engine.config, only, list(intel or []), newlines)) as pool:
+    with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
+                     initargs=(engine.config, only, list(intel or []), newlines)) as pool:
         # earlier ranges of the same file, for each range (their counts number its lines)
         before: list[list[int]] = []
         last: list[bool] = []
@@ -487,15 +502,16 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
         # in task order (each range waits only for ranges handed out before it)
         futures = [pool.submit(run_task, i, task, before[i], last[i]) for i, task in enumerate(tasks)]
         with paused_collector():
-            return _merge(engine, paths, tasks, futures, skipped, began)
+            return _merge(engine, paths, tasks, pool, futures, skipped, began)
 
 
-def _merge(engine: Engine, paths: list[str], tasks: list[Task], futures: list[Any],
+def _merge(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsPool, futures: list[Any],
            skipped: list[tuple[str, str]], began: float) -> bool:
     try:
         done = [f.result() for f in futures]
     except Exception:  # a worker failed or died (out of memory): the caller scans another way
         return False
+    pool.all_in()
     if any(r is None for r in done):
         return False
     results: list[dict[str, Any]] = done  # type: ignore[assignment]

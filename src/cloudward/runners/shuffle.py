@@ -57,7 +57,6 @@ import os
 import pickle
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from cloudward.alerts import MAX_REMEMBERED_EVENTS
@@ -66,7 +65,14 @@ from cloudward.detections.base import Detection
 from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
-from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back, paused_collector
+from cloudward.runners.detect import (
+    ResultsPool,
+    _event_kinds,
+    _InOrder,
+    _report,
+    add_held_back,
+    paused_collector,
+)
 from cloudward.runners.scan import MAX_OPEN_FILES, MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
@@ -641,8 +647,8 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
             skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
             spool: str) -> bool:
     buckets = max(2, workers * BUCKETS_PER_WORKER)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                             initargs=(engine.config, only, list(intel or []))) as pool:
+    with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
+                     initargs=(engine.config, only, list(intel or []))) as pool:
         # the biggest files first: the pass ends with small ones, not with one worker still on a big one
         by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
         futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
@@ -650,7 +656,7 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
             return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
 
 
-def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ProcessPoolExecutor,
+def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsPool,
              futures: dict[int, Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
              began: float) -> bool:
     """Pass 1's results, the one-process order, pass 2 on the same pool, the merge (nothing merged: False)."""
@@ -700,6 +706,7 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ProcessP
         seconds = [jobs[b].result() for b in range(buckets)]
     except Exception:
         return False
+    pool.all_in()
     LAST_RUN["second pass"] = time.perf_counter() - began
     why = _check_second(seconds) or _check_books([*firsts, *seconds])
     cpu: dict[int, float] = {}
