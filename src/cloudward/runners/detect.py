@@ -85,6 +85,7 @@ def add_held_back(engine: Engine, helds: list[dict[str, Any]]) -> None:
                 det.held_back += n
                 det.held_until = max(det.held_until, until)
 
+
 class ResultsPool(ProcessPoolExecutor):
     """A process pool whose `with` block, left once every result is in (`all_in`), does not wait for the
     workers to exit: they have nothing left to do, and their teardown (~0.01 s) overlaps the scan's finish
