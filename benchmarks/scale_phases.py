@@ -9,6 +9,7 @@ and the merge of the alert books; for the decode pool the parent's unpacking and
     python benchmarks/scale_phases.py 2 benchmarks/out/scale/combined-1000000         # shuffle by key
     python benchmarks/scale_phases.py 1 benchmarks/out/scale/combined-100000          # the one-process form
     python benchmarks/scale_phases.py seq benchmarks/out/scale/combined-1000000       # the shuffle's passes in sequence
+    python benchmarks/scale_phases.py seq-ranges benchmarks/out/scale/audit-1000000.log  # ranges' tasks in sequence
 Run them side by side: other load on the machine moves both. CPU seconds are printed next to wall time.
 """
 
@@ -43,6 +44,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
     loaded machine still measures; the critical path on two idle cores is the parent's part plus half of
     each pass, when the tasks divide evenly)."""
     import array
+    import gc
     import tempfile
 
     from cloudward.inputs import expand_paths
@@ -60,6 +62,9 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         c = time.process_time()
         firsts = [shuffle.first_pass(Task(f), buckets, spool, i) for i, f in enumerate(files)]
         first = time.process_time() - c
+        # (the parent replays the order with its collector paused, `detect.paused_collector`: here too, or
+        # the replay's allocations would set off collections over everything this process holds)
+        gc.disable()
         c = time.process_time()
         listed = []
         for r in firsts:
@@ -77,6 +82,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         with open(f"{spool}/ranks", "wb") as fh:
             places.tofile(fh)
         order = time.process_time() - c
+        gc.enable()
         c = time.process_time()
         for b in range(buckets):
             parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
@@ -88,9 +94,35 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
     return 0
 
 
+def sequential_ranges(paths: list[str], repeat: int = 3) -> int:
+    """Detection in workers' tasks (byte ranges, each counting its newlines first but the last) run one after
+    another in this process, alternating with a one-process scan: CPU seconds of each (two workers' critical
+    path on two idle cores is the parent's part plus half of the tasks, when they divide evenly)."""
+    for _ in range(repeat):
+        c = time.process_time()
+        ScanRunner(Config(), workers=1).run(paths)
+        one = time.process_time() - c
+        engine = Engine(Config())
+        tasks = detect._last_range_longer(workers.plan(paths, 2, None, max_line_bytes=engine.config.max_line_bytes,
+                                                       count_lines=False), 2)
+        detect._WORKER.clear()
+        detect._init(Config(), None, [], [-1] * len(tasks))
+        cpu = []
+        for i, task in enumerate(tasks):
+            last = not any(not t.whole and t.path == task.path for t in tasks[i + 1:])
+            c = time.process_time()
+            detect.run_task(i, task, [j for j in range(i) if tasks[j].path == task.path and not tasks[j].whole], last)
+            cpu.append(time.process_time() - c)
+        print(f"one process {one:.2f} s CPU; {len(tasks)} tasks {' + '.join(f'{c:.2f}' for c in cpu)} = "
+              f"{sum(cpu):.2f} s CPU ({sum(cpu) / one:.2f}x one process)", flush=True)
+    return 0
+
+
 def main() -> int:
     if sys.argv[1] == "seq":
         return sequential(sys.argv[2:])
+    if sys.argv[1] == "seq-ranges":
+        return sequential_ranges(sys.argv[2:])
     n, paths = int(sys.argv[1]), sys.argv[2:]
     workers.unpack = timed("unpack", workers.unpack)
     Engine.merge = timed("merge", Engine.merge)  # type: ignore[method-assign]

@@ -262,3 +262,46 @@ def test_generated_audit_logs_over_ranges(tmp_path_factory, picks, workers, piec
             extra[i] = _attack(i, max(0.0, i * 10.0 - 300 * kind), kind)
     log = _day(folder / "audit.log", n=400, seed=len(picks), extra=extra)
     _assert_same([log], workers=workers, min_range_bytes=log.stat().st_size // pieces)
+
+
+def test_held_back_findings_set_up_only_their_cards_kinds():
+    # the parent adds workers' held-back counts to its own cards: setting up every card instead (importing
+    # every card module) was serial work one process never does
+    from cloudward.engine import Engine
+    from cloudward.events import FtpEvent, HttpRequest, HttpSummary
+
+    engine = Engine(Config(), defer_cards=True)
+    detect.add_held_back(engine, [{}, {"AppServices_AnomalousPageAccess": (2, 50.0)},
+                                  {"AppServices_AnomalousPageAccess": (1, 80.0)}])
+    cards = {d.card.id: d for d in engine.detections_set_up()}
+    assert (cards["AppServices_AnomalousPageAccess"].held_back,
+            cards["AppServices_AnomalousPageAccess"].held_until) == (3, 80.0)
+    assert {k for d in cards.values() for k in d.kinds} == {HttpRequest, HttpSummary, FtpEvent}  # (web cards)
+    nothing = Engine(Config(), defer_cards=True)
+    detect.add_held_back(nothing, [{}, {}])
+    assert nothing.detections_set_up() == []
+    # an id the catalog's index does not list (a Sigma rule's): every card, as before
+    every = Engine(Config(), defer_cards=True)
+    detect.add_held_back(every, [{"SIGMA_not_in_the_index": (1, 1.0)}])
+    assert len(every.detections_set_up()) == len(Engine(Config()).detections)
+
+
+def test_the_last_byte_range_is_longer_by_half_a_newline_count_and_cut_at_a_line_start(tmp_path):
+    # every range but the last counts its newlines first: the last round's two ranges end together when the
+    # last one is that much longer; the ranges still cover the file, each starting a line
+    path = tmp_path / "audit.log"
+    rng = random.Random(3)
+    path.write_bytes(b"".join(b'{"a": "' + b"x" * rng.randrange(50, 5000) + b'"}\n' for _ in range(4000)))
+    data = path.read_bytes()
+    even = plan([str(path)], 2, "json", min_range_bytes=1 << 16, count_lines=False)
+    assert len(even) == 4
+    moved = detect._last_range_longer(even, 2)
+    assert [(t.start, t.end) for t in moved[:2]] == [(t.start, t.end) for t in even[:2]]
+    assert moved[2].start == even[2].start and moved[2].end == moved[3].start and moved[3].end == len(data)
+    assert data[moved[3].start - 1:moved[3].start] == b"\n"
+    longer = (moved[3].end - moved[3].start) - (even[3].end - even[3].start)
+    assert 0 <= int((even[3].end - even[3].start) * detect.COUNT_SHARE / 2) - longer < 5100  # (to the next line start)
+    # not for other shapes: two ranges, three, or other numbers of workers
+    assert detect._last_range_longer(even[:2], 2) == even[:2]
+    assert detect._last_range_longer(even[:3], 2) == even[:3]
+    assert detect._last_range_longer(even, 4) == even

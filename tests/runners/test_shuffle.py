@@ -4,6 +4,7 @@ one process spills its reorder buffer; every reason to fall back falls back (and
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -213,6 +214,23 @@ def test_the_replayed_order_is_the_order_one_process_runs(tmp_path_factory, monk
     assert (late, spills) == (runner.engine.late, runner.engine.spills)
 
 
+@settings(max_examples=200, deadline=None)
+@given(files=st.lists(st.lists(st.integers(0, 30), max_size=30), min_size=1, max_size=6),
+       names=st.lists(st.sampled_from(["a.log", "b.log", "c.log"]), min_size=6, max_size=6),
+       ordered=st.booleans())
+def test_the_replay_merges_files_as_the_scan_merges_them(files, names, ordered):
+    # the sort the replay takes for files in time order is `merge_in_time` itself: every event's place and
+    # horizon (ties in time, files of one first time, empty files, several files of one path); files out
+    # of order take the generic merge
+    from cloudward.runners.scan import merge_in_time
+
+    listed = [(names[i], [float(t) for t in (sorted(times) if ordered else times)]) for i, times in enumerate(files)]
+    firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(listed)}
+    generic = list(merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(listed[source[1]][1]))),
+                                 lambda item: listed[item[0]][1][item[1]]))
+    assert list(shuffle._merged(listed)) == generic
+
+
 def test_a_file_out_of_time_order_falls_back(tmp_path, used):
     paths = _sites(tmp_path, sites=4)
     lines = paths[0].read_text().splitlines(keepends=True)
@@ -230,6 +248,38 @@ def test_a_bound_one_process_would_reach_falls_back(tmp_path, used, monkeypatch)
     _assert_same(_sites(tmp_path, sites=6))
     assert used == [False]
     assert "cross-site hit events" in shuffle.LAST_RUN["why"]
+
+
+@pytest.mark.parametrize("sweep_every", ["every bucket", "the buckets together"])
+def test_windows_opened_past_one_sweep_fall_back_when_events_run_out_of_order(tmp_path, used, monkeypatch,
+                                                                              sweep_every):
+    # a spilling run (events out of time order): one process's window sweep could drop a window a late event
+    # meets, so the buckets' windows opened, summed, must stay below one sweep - counted whether a bucket swept
+    # (it reached the bound alone) or not (each below it, together at it)
+    from cloudward.analytics import ip_windows
+
+    config = from_dict({"engine": {"max_held_events": 150, "release_every": 100}})
+    paths = _sites(tmp_path)
+    _assert_same(paths, config=config)
+    opened = shuffle.LAST_RUN["bounds"]["scanner windows opened"][0]
+    assert used == [True] and opened > 8
+    bound = 2 if sweep_every == "every bucket" else opened
+    real = ip_windows.KeyedWindows.__init__
+
+    def small(self, *args, **kw):
+        real(self, *args, **kw)
+        self.sweep_every = bound
+
+    monkeypatch.setattr(ip_windows.KeyedWindows, "__init__", small)
+    _scan(paths, 2, config)  # (the decode pool it falls back to counts spills its own way)
+    assert used[1:] == [False]
+    assert "scanner windows opened" in shuffle.LAST_RUN["why"]
+
+
+def test_the_workers_memo_of_buckets_cleared_when_full_gives_the_same_buckets(tmp_path, used, monkeypatch):
+    monkeypatch.setattr(shuffle, "BUCKET_MEMO", 3)  # (cleared again and again: every key's bucket recomputed)
+    _assert_same(_sites(tmp_path, sites=6))
+    assert used == [True]
 
 
 def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):

@@ -7,6 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloudward.config import Config
 from cloudward.runners.scan import ScanRunner
@@ -227,3 +229,76 @@ def test_cli_workers_takes_a_number_or_auto():
         result = CliRunner().invoke(main, ["scan", str(MIXED), "-q", "--workers", bad])
         assert result.exit_code == 2 and "workers" in result.output.lower(), result.output
     assert "[default: auto]" in " ".join(CliRunner().invoke(main, ["scan", "--help"]).output.split())
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_newlines_of_byte_ranges_are_counted_exactly(tmp_path, monkeypatch, extension):
+    # long and short lines, a range cut mid-line, blocks of the counting buffer (4 MiB) crossed, no final newline
+    from cloudward import _speedups
+    from cloudward.runners import workers
+
+    if not extension:  # the pure-Python walk, as without the built function
+        monkeypatch.delattr(_speedups, "count_newlines")
+    rng = random.Random(5)
+    data = b"".join(b"x" * rng.choice([0, 1, 80, 3000, 70_000]) + b"\n" for _ in range(600)) + b"tail"
+    path = tmp_path / "lines.log"
+    path.write_bytes(data)
+    newlines = [i for i, c in enumerate(data) if c == 10]
+    cuts = sorted({0, len(data), *(rng.randrange(len(data)) for _ in range(6)), 1 << 22, (1 << 22) + 1,
+                   *rng.sample(newlines, 4), *(i + 1 for i in rng.sample(newlines, 4))})  # (at and after one)
+    for a, b in itertools.pairwise([c for c in cuts if c <= len(data)]):
+        assert workers.count_newlines(Task(str(path), a, b)) == data.count(b"\n", a, b)
+    assert workers.count_newlines(Task(str(path))) == 0  # (a whole input: nothing before it to number)
+
+
+def test_the_c_newline_count_takes_any_bytes_like_object_and_clamps_its_range():
+    import mmap
+
+    from cloudward._speedups import count_newlines
+
+    text = b"a\nbb\n\nccc\n"
+    for a in range(-2, len(text) + 3):
+        for b in range(-2, len(text) + 3):
+            assert count_newlines(text, a, b) == text.count(b"\n", max(a, 0), max(b, 0)), (a, b)
+    assert count_newlines(bytearray(text), 0, 100) == count_newlines(memoryview(text), 0, 100) == 4
+    with mmap.mmap(-1, len(text)) as mm:
+        mm.write(text)
+        assert count_newlines(mm, 1, 6) == 3
+
+
+def _walked_shift(text: str, prefix: str, lines: int) -> str:
+    # the reference: the character walk `_shift_ref` falls back to
+    if not text.startswith(prefix):
+        return text
+    i = n = len(prefix)
+    while i < len(text) and text[i].isdigit():
+        i += 1
+    return text if i == n else f"{prefix}{int(text[n:i]) + lines}{text[i:]}"
+
+
+_REF_TAILS = ["", "1", "01", "0", "7", "10", "12:3", "1:2", "19", "2", "987654", "1a", "x", ":", "١", "1١", "12٣4", "²"]
+
+
+@given(path=st.sampled_from(["a.log", "/var/log/x:1.log", "ü.log"]),
+       tail=st.lists(st.sampled_from(_REF_TAILS), min_size=1, max_size=3).map("".join),
+       other=st.sampled_from(["", "elsewhere:1", "id-1"]), lines=st.integers(0, 10**6))
+def test_line_references_shift_and_line_one_as_the_character_walk_reads_them(path, tail, other, lines):
+    from hypothesis import assume
+
+    from cloudward.events import Event
+    from cloudward.runners.workers import _local_line, _on_line_one, _shift_ref
+
+    prefix = f"{path}:"
+    for text in (prefix + tail, tail, other):
+        try:
+            want = _walked_shift(text, prefix, lines)
+        except ValueError:  # (a run of digits int() does not read: no reference the decoders write)
+            assume(False)
+        assert _shift_ref(text, prefix, lines) == want
+    for origin, event_id in ((prefix + tail, other), (other, prefix + tail), (prefix + tail, prefix + "1")):
+        event = Event(event_id=event_id, origin=origin, time=0.0)
+        try:
+            want_one = _local_line(event, prefix) == 1
+        except ValueError:
+            assume(False)
+        assert _on_line_one(event, prefix) == want_one

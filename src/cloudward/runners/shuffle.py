@@ -45,16 +45,18 @@ addresses, whose ordinary requests it summarizes (a count that moves the scanner
 from __future__ import annotations
 
 import array
+import bisect
 import dataclasses
 import gc
+import itertools
 import marshal
 import math
 import multiprocessing
+import operator
 import os
 import pickle
 import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from cloudward.alerts import MAX_REMEMBERED_EVENTS
@@ -63,8 +65,15 @@ from cloudward.detections.base import Detection
 from cloudward.engine import Engine
 from cloudward.events import Event, FtpEvent, HttpRequest, HttpSummary
 from cloudward.inputs import InputFile, ScanStats, expand_paths
-from cloudward.runners.detect import _event_kinds, _InOrder, _report, add_held_back
-from cloudward.runners.scan import MERGE_BATCH, merge_in_time, note_unread
+from cloudward.runners.detect import (
+    ResultsPool,
+    _event_kinds,
+    _InOrder,
+    _report,
+    add_held_back,
+    paused_collector,
+)
+from cloudward.runners.scan import MAX_OPEN_FILES, MERGE_BATCH, merge_in_time, note_unread
 from cloudward.runners.workers import Task, UnreadTally
 
 
@@ -83,8 +92,10 @@ KEYS: dict[str, Callable[[Event], str] | None] = {
 }
 #: the event kinds web and FTP logs yield; inputs of any other kind do not start this pool
 WEB_KINDS = frozenset({"HttpRequest", "HttpSummary", "FtpEvent"})
-#: buckets per worker (more than one evens out buckets of different weight)
-BUCKETS_PER_WORKER = 2
+#: buckets per worker (more than one evens out buckets of different weight: an address scanning many sites
+#: weighs more than a bucket of others; at 1,000,000 combined lines the heaviest of 8 buckets is 23 % of the
+#: pass's CPU, of 4 buckets 31 %, and 8 cost no more in all)
+BUCKETS_PER_WORKER = 4
 #: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
 LAST_RUN: dict[str, Any] = {}
 
@@ -103,6 +114,11 @@ def _maker(kind: type[Event], names: tuple[str, ...]) -> Callable[[tuple[Any, ..
 
 
 _MAKERS = tuple(_maker(kind, names) for kind, names in zip(_KINDS, _FIELDS, strict=True))
+#: each kind's fields as one tuple in one call (`attrgetter` of several names), and each kind's code
+_GETTERS = tuple(operator.attrgetter(*names) for names in _FIELDS)
+_CODE_OF = {kind: i for i, kind in enumerate(_KINDS)}
+#: keys whose bucket a worker remembers (addresses repeat: a CRC per summary entry was a tenth of pass 1)
+BUCKET_MEMO = 200_000
 
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
@@ -175,10 +191,11 @@ class _Bucket:
     def encode(self) -> bytes:
         """Plain tuples of the events' fields (marshal: no object to reduce), pickle when a value is beyond
         marshal (an enricher's object)."""
+        code_of, getters = _CODE_OF, _GETTERS
         rows = []
         for seq, event in self.events.items():
-            kind = _KINDS.index(type(event))
-            rows.append((seq, kind, tuple([getattr(event, n) for n in _FIELDS[kind]])))
+            kind = code_of[type(event)]
+            rows.append((seq, kind, getters[kind](event)))
         body = (rows, self.offers)
         try:
             return b"M" + marshal.dumps(body)
@@ -200,13 +217,28 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
     entries to their addresses' buckets, as one summary per bucket, in the entries' order)."""
     place = numbered.place
     code = _CARD_CODES.index(card_id)
+    known: dict[Any, int] = _WORKER.setdefault(("buckets", buckets), {})
+
+    def where(value: Any) -> int:
+        if len(known) >= BUCKET_MEMO:
+            known.clear()
+        b = known[value] = bucket_of(str(value), buckets)
+        return b
 
     def record(event: Event) -> None:
         seq = place[id(event)]
         if type(event) is HttpSummary and key is not None:
             parts: dict[int, list[tuple[Any, ...]]] = {}
+            get = known.get
             for entry in event.entries:  # type: ignore[attr-defined]
-                parts.setdefault(bucket_of(str(entry[1]), buckets), []).append(entry)
+                b = get(entry[1])
+                if b is None:
+                    b = where(entry[1])
+                mine = parts.get(b)
+                if mine is None:
+                    parts[b] = [entry]
+                else:
+                    mine.append(entry)
             for b, entries in parts.items():
                 piece = event if len(parts) == 1 else HttpSummary(
                     event_id=event.event_id, origin=event.origin, time=event.time, raw=event.raw,
@@ -215,7 +247,12 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
                 bucket.events[seq] = piece
                 bucket.offers.append((seq, code))
             return
-        bucket = out[0 if key is None else bucket_of(key(event), buckets)]
+        if key is None:
+            bucket = out[0]
+        else:
+            value = key(event)
+            b = known.get(value)
+            bucket = out[where(value) if b is None else b]
         bucket.events[seq] = event
         bucket.offers.append((seq, code))
 
@@ -254,7 +291,7 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
     for det in engine.detections_set_up():
         if det.card.id in KEYS:
             det.evaluate = _recorder(det.card.id, KEYS[det.card.id], buckets, numbered, out)  # type: ignore[method-assign]
-    engine.feed(numbered)
+    _run_in_order(engine, numbered)
     engine.advance(None)
     report = _report(engine, _NoOwners())  # type: ignore[arg-type]
     gc.disable()
@@ -276,6 +313,24 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
             "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _run_in_order(engine: Engine, numbered: _Numbered) -> None:
+    """A file's events through pass 1's cards as they come, without the reorder buffer: what `Engine.feed`
+    and `advance(None)` would run in the buffer's (time, origin) order, when the file comes in that order -
+    which `numbered` checks (else the scan falls back and this run is dropped). A fresh buffer would only
+    hold, sort and release them in the order they came; the stateless cards' book does not depend on the
+    order anyway. The counts are `Engine._take`'s: events but summaries, the newest time, nothing late."""
+    stats = engine.stats
+    run = engine._run
+    newest = engine._newest
+    for event in numbered:
+        if type(event) is not HttpSummary:  # (a summary stands for lines counted as skipped)
+            stats.events += 1
+        if event.time > newest:
+            newest = event.time
+        run(event)
+    engine._newest = newest
 
 
 class _NoOwners:
@@ -355,20 +410,80 @@ def one_process_order(files: list[tuple[str, list[float]]], lateness: float, rel
             take(0, seq)
         after_feed(math.inf)
     elif files:
-        firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
-        fed = 0
-        merged = merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(files[source[1]][1]))),
-                               lambda item: files[item[0]][1][item[1]])
-        for (i, seq), horizon in merged:
-            take(i, seq)
-            fed += 1
-            if fed == MERGE_BATCH:
-                after_feed(horizon)
-                fed = 0
-        if fed:
-            after_feed(math.inf)
+        sort = _sorted_merge(files)
+        if sort is None:
+            fed = 0
+            for (i, seq), horizon in _merged(files):
+                take(i, seq)
+                fed += 1
+                if fed == MERGE_BATCH:
+                    after_feed(horizon)
+                    fed = 0
+            if fed:
+                after_feed(math.inf)
+        else:  # (the same, one sort: the horizon is needed only after each batch; `take` written out, the
+            # parent's own work between the passes being mostly this loop)
+            keyed, by_rank, horizon_after = sort
+            paths = [path for path, _ in files]
+            for at in range(0, len(keyed), MERGE_BATCH):
+                batch = keyed[at:at + MERGE_BATCH]
+                for when, r, seq in batch:
+                    i = by_rank[r]
+                    if when > newest:
+                        newest = when
+                    elif when <= released:
+                        late += 1
+                        ranks[i][seq] = counter
+                        counter += 1
+                        continue
+                    buffer.append((when, paths[i], seq, i))
+                    if len(buffer) > max_held:
+                        buffer.sort()
+                        release(buffer[len(buffer) // 2][0])
+                        spills += 1
+                after_feed(horizon_after(batch[-1][0]) if len(batch) == MERGE_BATCH else math.inf)
     release(math.inf)
     return ranks, late, spills
+
+
+def _sorted_merge(files: list[tuple[str, list[float]]]) -> tuple[
+        list[tuple[float, int, int]], list[int], Callable[[float], float]] | None:
+    """`merge_in_time` over these files' events as one sort, when every file is in time order (no NaN) and
+    all can be open at once - what pass 1 checked: by (time, the file's rank by (first time, path), place);
+    the horizon after an event of time t is the first time after t of any file (the files opened are
+    exactly those whose first time the merge has reached). Returns the sorted (time, rank, place), the file
+    of each rank and the horizon function; None when the generic merge is needed. (The generic merge cost a
+    generator step, a key call and a heap step per event: most of the parent's replay.)"""
+    if len(files) > MAX_OPEN_FILES or not all(
+            times == sorted(times) and not any(map(math.isnan, times)) for _, times in files):
+        return None
+    firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
+    ranked = sorted(firsts, key=lambda source: (firsts[source], source))
+    rank = {source[1]: r for r, source in enumerate(ranked)}
+    keyed: list[tuple[float, int, int]] = []
+    for i, (_, times) in enumerate(files):
+        keyed.extend(zip(times, itertools.repeat(rank[i]), range(len(times))))
+    keyed.sort()
+    starts = sorted(t for t in firsts.values() if t != math.inf)
+
+    def horizon_after(when: float) -> float:
+        at = bisect.bisect_right(starts, when)
+        return starts[at] if at < len(starts) else math.inf
+
+    return keyed, [source[1] for source in ranked], horizon_after
+
+
+def _merged(files: list[tuple[str, list[float]]]) -> Iterator[tuple[tuple[int, int], float]]:
+    """`merge_in_time` over these files' events: (file, place) with the next unopened file's first time."""
+    sort = _sorted_merge(files)
+    if sort is None:
+        firsts = {(path, i): (times[0] if times else math.inf) for i, (path, times) in enumerate(files)}
+        yield from merge_in_time(firsts, lambda source: ((source[1], seq) for seq in range(len(files[source[1]][1]))),
+                                 lambda item: files[item[0]][1][item[1]])
+        return
+    keyed, by_rank, horizon_after = sort
+    for when, r, seq in keyed:
+        yield (by_rank[r], seq), horizon_after(when)
 
 
 # -- pass 2 ------------------------------------------------------------------------------------
@@ -403,6 +518,8 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     # (windows opened matter only when some event runs out of time order: then no sweep may have run)
     opened = {cid: _count_opens(det) for cid, det in found.items()} if out_of_order else {}
     todo: list[tuple[int, int, Event]] = []
+    # a bucket is a short task over a bounded share of the input that keeps nearly all it allocates until it
+    # ends: the cyclic collector would only walk its events and windows again and again (a fifth of the pass)
     gc.disable()
     try:
         ranks = os.path.join(spool, "ranks")
@@ -413,50 +530,57 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
             place.frombytes(_read(ranks, rank_at * place.itemsize, rank_n * place.itemsize))
             events, offers = _decode(_read(os.path.join(spool, f"{index}.rec"), offset, length))
             todo.extend((place[seq], code, events[seq]) for seq, code in offers)
+        todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
+        emit = engine._emit
+        failed = 0
+        for _, code, event in todo:
+            det = cards[code]
+            try:
+                findings = det.evaluate(event)  # type: ignore[union-attr]
+                if findings:
+                    for finding in findings:
+                        emit(det, finding)  # type: ignore[arg-type]
+            except Exception:
+                failed += 1
+        for det in found.values():
+            try:
+                for finding in det.finish():
+                    emit(det, finding)
+            except Exception:
+                failed += 1
+        book = engine.book.state()
     finally:
+        # (what is alive now, frozen: switched back on, the collector would first walk all of it once)
+        gc.freeze()
         gc.enable()
-    todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
-    emit = engine._emit
-    failed = 0
-    for _, code, event in todo:
-        det = cards[code]
-        try:
-            findings = det.evaluate(event)  # type: ignore[union-attr]
-            if findings:
-                for finding in findings:
-                    emit(det, finding)  # type: ignore[arg-type]
-        except Exception:
-            failed += 1
-    for det in found.values():
-        try:
-            for finding in det.finish():
-                emit(det, finding)
-        except Exception:
-            failed += 1
     held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
-    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": engine.book.state(),
+    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
             "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _count_opens(det: Detection) -> list[int] | None:
-    """A counter of the windows a card's `KeyedWindows` opens (its factory wrapped), or None (no windows)."""
+def _count_opens(det: Detection) -> Callable[[], int] | None:
+    """How many windows a card's `KeyedWindows` opened, read at the end (None: no windows). The windows
+    count their opens since their last sweep; a sweep (rare: it runs once `sweep_every` opened) is noted by
+    wrapping `sweep`, and then the count is the bound itself. (Wrapping the factory instead cost a call per
+    window opened.)"""
     windows = getattr(det, "windows", None)
-    if windows is None or not callable(getattr(windows, "factory", None)):
+    if windows is None or not isinstance(getattr(windows, "_opened", None), int) or not callable(
+            getattr(windows, "sweep", None)):
         return None
-    count = [0]
-    make = windows.factory
+    swept = [False]
+    sweep = windows.sweep
 
-    def counted(now: float) -> Any:
-        count[0] += 1
-        return make(now)
+    def noted() -> None:
+        swept[0] = True
+        sweep()
 
-    windows.factory = counted
-    return count
+    windows.sweep = noted
+    return lambda: windows.sweep_every if swept[0] else windows._opened
 
 
-def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
+def _bounds(cards: dict[str, Detection], opened: dict[str, Callable[[], int] | None],
             out_of_order: bool) -> dict[str, list[int]]:
     """Per bound that makes keys share state: [what this bucket used, the bound] (the parent sums)."""
     found: dict[str, list[int]] = {}
@@ -473,8 +597,8 @@ def _bounds(cards: dict[str, Detection], opened: dict[str, list[int] | None],
         note("cross-site addresses", len(scan.cross.profiles), scan.cross.max_ips)
         note("cross-site hit events", len(scan.hit_events), ssp.MAX_HIT_EVENTS)
         if out_of_order:  # a sweep of one process could have dropped a window a late event met
-            note("scanner windows opened", (opened.get("AppServices_ScanSensitivePage") or [0])[0],
-                 windows.sweep_every)
+            counted = opened.get("AppServices_ScanSensitivePage")
+            note("scanner windows opened", counted() if counted is not None else 0, windows.sweep_every)
     return found
 
 
@@ -522,55 +646,67 @@ def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx
 def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
             skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
             spool: str) -> bool:
-    import time
-
     buckets = max(2, workers * BUCKETS_PER_WORKER)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                             initargs=(engine.config, only, list(intel or []))) as pool:
+    with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
+                     initargs=(engine.config, only, list(intel or []))) as pool:
         # the biggest files first: the pass ends with small ones, not with one worker still on a big one
         by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
         futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
-        try:
-            firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
-        except Exception:  # a worker failed or died: the caller scans another way
-            return False
-        # the identities a one-process decode gives the book (its line evidence counts as seen under them)
-        identities: dict[str, str] = {}
-        for r in firsts:
-            identities.update(r["identities"])
-        why = _check_first(firsts)
-        if why is not None:
-            LAST_RUN.update(why=why)
-            return False
-        settings = engine.settings
-        files = []
-        for task, r in zip(tasks, firsts, strict=True):
-            times = array.array("d")
-            times.frombytes(r["times"])
-            path = r["first"][1] if r["first"] is not None else task.path
-            files.append((path, times.tolist()))
-        LAST_RUN["first pass"] = time.perf_counter() - began
-        ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
-                                                settings.max_held_events)
-        out_of_order = spills > 0
-        LAST_RUN["order"] = time.perf_counter() - began
-        # every event's place in that order, for pass 2 to read beside the events (one array, by task)
-        places = array.array("q")
-        starts = []
-        for mine in ranks:
-            starts.append(len(places))
-            places.extend(mine)
-        with open(os.path.join(spool, "ranks"), "wb") as fh:
-            places.tofile(fh)
-        del places
-        jobs = []
-        for b in range(buckets):
-            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
-            jobs.append(pool.submit(second_pass, spool, parts, identities, out_of_order))
-        try:
-            seconds = [job.result() for job in jobs]
-        except Exception:
-            return False
+        with paused_collector():
+            return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
+
+
+def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsPool,
+             futures: dict[int, Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
+             began: float) -> bool:
+    """Pass 1's results, the one-process order, pass 2 on the same pool, the merge (nothing merged: False)."""
+    import time
+
+    try:
+        firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
+    except Exception:  # a worker failed or died: the caller scans another way
+        return False
+    # the identities a one-process decode gives the book (its line evidence counts as seen under them)
+    identities: dict[str, str] = {}
+    for r in firsts:
+        identities.update(r["identities"])
+    why = _check_first(firsts)
+    if why is not None:
+        LAST_RUN.update(why=why)
+        return False
+    settings = engine.settings
+    files = []
+    for task, r in zip(tasks, firsts, strict=True):
+        times = array.array("d")
+        times.frombytes(r["times"])
+        path = r["first"][1] if r["first"] is not None else task.path
+        files.append((path, times.tolist()))
+    LAST_RUN["first pass"] = time.perf_counter() - began
+    ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
+                                            settings.max_held_events)
+    out_of_order = spills > 0
+    LAST_RUN["order"] = time.perf_counter() - began
+    # every event's place in that order, for pass 2 to read beside the events (one array, by task)
+    places = array.array("q")
+    starts = []
+    for mine in ranks:
+        starts.append(len(places))
+        places.extend(mine)
+    with open(os.path.join(spool, "ranks"), "wb") as fh:
+        places.tofile(fh)
+    del places
+    # the heaviest buckets first (their bytes in the spool): the pass ends on light ones, not one worker
+    # still on a heavy one
+    weight = [sum(r["spans"][b][1] for r in firsts) for b in range(buckets)]
+    jobs = {}
+    for b in sorted(range(buckets), key=lambda b: -weight[b]):
+        parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
+        jobs[b] = pool.submit(second_pass, spool, parts, identities, out_of_order)
+    try:
+        seconds = [jobs[b].result() for b in range(buckets)]
+    except Exception:
+        return False
+    pool.all_in()
     LAST_RUN["second pass"] = time.perf_counter() - began
     why = _check_second(seconds) or _check_books([*firsts, *seconds])
     cpu: dict[int, float] = {}
@@ -580,7 +716,8 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
         rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["rss_mb"])
     LAST_RUN.update(pass_cpu=[sum(r["cpu"] for r in firsts), sum(r["cpu"] for r in seconds)],
                     worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()), began=began, why=why,
-                    late=late, spills=spills, buckets=[r["events"] for r in seconds])
+                    late=late, spills=spills, buckets=[r["events"] for r in seconds],
+                    bounds=_used(seconds))
     if why is not None:
         return False
     for path, reason in skipped:
@@ -619,15 +756,20 @@ def _check_first(results: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _check_second(results: list[dict[str, Any]]) -> str | None:
-    if not all(r["ok"] for r in results):
-        return "a keyed card failed on an event"
+def _used(results: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Per bound that makes keys share state: [what the buckets used together, the bound]."""
     used: dict[str, list[int]] = {}
     for r in results:
         for name, (n, bound) in r["bounds"].items():
             have = used.setdefault(name, [0, bound])
             have[0] += n
-    for name, (n, bound) in used.items():
+    return used
+
+
+def _check_second(results: list[dict[str, Any]]) -> str | None:
+    if not all(r["ok"] for r in results):
+        return "a keyed card failed on an event"
+    for name, (n, bound) in _used(results).items():
         if n >= bound:
             return f"{name}: one process would reach its bound ({bound:,})"
     return None
