@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cloudward.config import from_dict
 from cloudward.detections.appservice.app_services_scan_sensitive_page import ScanSensitivePage
 from cloudward.engine import Engine
-from cloudward.events import SUMMARY_SPANS, HttpSummary, SummaryPiece, one_second
+from cloudward.events import SUMMARY_SPANS, HttpSummary
 from cloudward.inputs import InputFile
 from cloudward.runners import scan
 from cloudward.runners.scan import ScanRunner
@@ -137,12 +137,30 @@ def test_a_checkpoint_writes_held_pieces_as_one_second_summaries(tmp_path: Path)
     whole = engine()
     whole.feed(whole.decode_input(InputFile(paths[0])))
     held = [event for _, event in whole._buffer]
-    assert any(type(e) is SummaryPiece for e in held)
+    assert any(type(e) is HttpSummary and e.spans for e in held)
     state = whole.checkpoint()
     assert all(not body.get("spans") for _, body in state["buffer"])
-    assert [one_second(e).event_id for e in held] == [body["event_id"] for _, body in state["buffer"]]
+    pieces = [p for e in held for p in (e.pieces() if type(e) is HttpSummary else [e])]
+    assert [p.event_id for p in pieces] == [body["event_id"] for _, body in state["buffer"]]
+    assert len(state["buffer"]) == len(held) + whole._span_extra
     again = engine()
     again.restore(state)
     assert sorted(a.to_dict()["id"] for a in again.advance(None)) \
         == sorted(a.to_dict()["id"] for a in whole.advance(None))
     assert [a.to_dict() for a in again.alerts()] == [a.to_dict() for a in whole.alerts()]
+
+
+def test_a_release_inside_a_span_keeps_its_later_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A minute of client errors released up to second 39 (20 s lateness, a release after every batch): the
+    seconds after it stay held as one summary, and a second site's probe at second 45, fed after, still runs
+    between seconds 45 and 46 - also with a buffer that spills."""
+    first = [(1, i, 0, 404, 0) for i in range(60)]
+    second = [(3, 45, 4, 404, 1), (4, 46, 3, 404, 1)]
+    paths = _write(tmp_path, [first, second], [True])
+    for held in (20_000, 40):
+        config = from_dict({"engine": {"allowed_lateness": "20s", "release_every": 1, "max_held_events": held}})
+        with_spans = _seen(monkeypatch, paths, config, True, merge=False)
+        without = _seen(monkeypatch, paths, config, False, merge=False)
+        assert with_spans[:-1] == without[:-1]
+        assert any(s.spans for s in with_spans[-1]), held
+        assert ("request", f"{paths[1]}:1") in with_spans[0]
