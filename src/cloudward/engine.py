@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gc
-import heapq
 import math
 import os
 from collections import defaultdict
@@ -45,7 +44,9 @@ from cloudward.events import (
     HttpSummary,
     K8sAudit,
     ProcessExec,
+    SummaryPiece,
     has_body,
+    one_second,
 )
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
@@ -341,8 +342,6 @@ class Engine:
         self._frozen = False
         #: a web summary spanning several seconds was held: releases run through `_run_spanning`
         self._spanning = False
-        #: later pieces of the spanning summaries held (each its own buffer entry once): counted as held events
-        self._span_extra = 0
         #: event time up to which a holding engine had to run events early (see `_spill`), and how often
         self._spilled = -math.inf
         self.spills = 0
@@ -678,8 +677,8 @@ class Engine:
             st.ordinal += 1
             path, line, rest = _origin_parts(event.origin or event.event_id)  # web lines carry their path:line as id
             buffer.append(((when, path, line, rest, event.event_id, stream, st.ordinal), event))
-            if len(buffer) + self._span_extra >= self._next_freeze:
-                if len(buffer) + self._span_extra > self.settings.max_held_events:
+            if len(buffer) >= self._next_freeze:
+                if len(buffer) > self.settings.max_held_events:
                     self._spill()
                     buffer = self._buffer
                 self._freeze()
@@ -689,7 +688,7 @@ class Engine:
         older than what ran are late from here on (they run at once, counted in `late`)."""
         buffer = self._buffer
         buffer.sort(key=itemgetter(0))
-        cut = self._span_cut() if self._span_extra else buffer[len(buffer) // 2][0][0]
+        cut = buffer[len(buffer) // 2][0][0]
         self._release(cut)
         self._spilled = max(self._spilled, cut)
         self.spills += 1
@@ -702,7 +701,7 @@ class Engine:
         log). Frozen objects are still freed by reference counting; `advance(None)` unfreezes."""
         gc.freeze()
         self._frozen = True
-        self._next_freeze = len(self._buffer) + self._span_extra + FREEZE_EVERY
+        self._next_freeze = len(self._buffer) + FREEZE_EVERY
 
     def _thaw(self) -> None:
         if self._frozen:
@@ -711,7 +710,7 @@ class Engine:
         self._next_freeze = FREEZE_EVERY
 
     def _after_feed(self) -> list[Alert]:
-        if not self.hold and len(self._buffer) + self._span_extra >= self.settings.release_every:
+        if not self.hold and len(self._buffer) >= self.settings.release_every:
             self._release(min(self._newest - self.settings.allowed_lateness, self.horizon))
         return self.book.drain_changed()
 
@@ -736,7 +735,7 @@ class Engine:
         if watermark > self._released:
             self._released = watermark
         if self._spanning:
-            self._run_spanning(ready, watermark)
+            self._run_spanning(ready)
             return
         run = self._run
         for i in range(len(ready)):
@@ -746,14 +745,14 @@ class Engine:
             run(event)
 
     def _take_spanning(self, event: HttpSummary, st: _Stream, stream: str) -> None:
-        """`_take` of a web summary spanning several seconds (`HttpSummary.spans`): held as one buffer entry under
-        its first piece's key, its later pieces counted in `_span_extra` (each with the stream ordinal its own
-        one-second summary would have had, so releases, freezes and spills count as they did with those), and
-        run by `_run_spanning` cut where another event's key falls between two pieces - unless one of the pieces
-        would run at once (late) or spill the buffer, when they are taken one by one, as they would have come."""
+        """`_take` of a web summary spanning several seconds (`HttpSummary.spans`): held as its first piece and a
+        `SummaryPiece` per later one, each under the key, ordinal and count its own one-second summary would
+        have had (so the buffer sorts, releases, freezes and spills as it did), and run whole from piece to
+        piece by `_run_spanning` - unless one of the pieces would run at once (late) or spill the buffer, when
+        they are taken one by one, as they would have come."""
         late_at = self._spilled if self.hold else self._released
         newest = self._newest
-        held = len(self._buffer) + self._span_extra
+        held = len(self._buffer)
         next_freeze = self._next_freeze
         froze = False
         for when in (event.time, *[t for _, t, _ in event.spans]):
@@ -770,11 +769,13 @@ class Engine:
         else:
             self._newest = newest
             path, line, rest = _origin_parts(event.origin or event.event_id)
+            buffer = self._buffer
             st.ordinal += 1
-            self._buffer.append(((event.time, path, line, rest, event.event_id, stream, st.ordinal), event))
-            extra = len(event.spans)
-            st.ordinal += extra  # piece k's ordinal: the first's + k
-            self._span_extra += extra
+            buffer.append(((event.time, path, line, rest, event.event_id, stream, st.ordinal), event))
+            for k, (_, when, line) in enumerate(event.spans, 1):
+                st.ordinal += 1
+                buffer.append(((when, path, line, rest, f"{path}:{line}{rest}", stream, st.ordinal),
+                               SummaryPiece(event, k)))  # type: ignore[arg-type]
             if froze:
                 gc.freeze()
                 self._frozen = True
@@ -783,92 +784,29 @@ class Engine:
             return
         self._take(event.pieces(), st, stream)
 
-    @staticmethod
-    def _piece_key(key: tuple[float, str, int, str, str, str, int], span: tuple[int, float, int],
-                   k: int) -> tuple[float, str, int, str, str, str, int]:
-        """The buffer key piece k (>= 1, `span` = its `spans` row) of the summary held under `key` would have had
-        as its own one-second summary."""
-        _, when, line = span
-        path, rest = key[1], key[3]
-        return when, path, line, rest, f"{path}:{line}{rest}", key[5], key[6] + k
-
-    def _span_cut(self) -> float:
-        """`_spill`'s cut with spanning summaries held: the time of the middle piece, counting every piece."""
-        keys = []
-        piece_key = self._piece_key
-        for key, event in self._buffer:
-            keys.append(key)
-            if type(event) is HttpSummary and event.spans:  # type: ignore[attr-defined]
-                keys.extend(piece_key(key, span, k) for k, span in enumerate(event.spans, 1))  # type: ignore
-        keys.sort()
-        return keys[len(keys) // 2][0]
-
-    def _held_entries(self) -> Iterator[tuple[tuple[float, str, int, str, str, str, int], Event]]:
-        """The buffer as one-second entries: a spanning summary as each of its pieces under its own key (how a
-        checkpoint writes the buffer, and what a merge compares)."""
-        piece_key = self._piece_key
-        for key, event in self._buffer:
-            if type(event) is HttpSummary and event.spans:  # type: ignore[attr-defined]
-                yield key, event.part(0, 1)  # type: ignore[attr-defined]
-                for k, span in enumerate(event.spans, 1):  # type: ignore[attr-defined]
-                    yield piece_key(key, span, k), event.part(k, k + 1)  # type: ignore[attr-defined]
-            else:
-                yield key, event
-
-    def _run_spanning(self, ready: list[tuple[tuple[float, str, int, str, str, str, int], Event]],
-                      watermark: float) -> None:
-        """`_release`'s run of `ready` (sorted by key) when spanning summaries are held: a summary's pieces run
-        as one summary, cut where another event's key (or another summary's next piece) falls between two of
-        them; pieces after `watermark` go back to the buffer under their own key."""
+    def _run_spanning(self, ready: list[tuple[tuple[float, str, int, str, str, str, int], Event]]) -> None:
+        """`_release`'s run of `ready` (sorted) when spanning summaries are held: a summary's consecutive pieces
+        run as one summary, cut where another event's key falls between two of them."""
         run = self._run
-        piece_key = self._piece_key
-        extra = 0
-        for _, event in ready:  # all of these leave the buffer; what stays of them comes back below
-            if type(event) is HttpSummary and event.spans:  # type: ignore[attr-defined]
-                extra += len(event.spans)  # type: ignore[attr-defined]
-        self._span_extra -= extra
-        back = []
-        pending: list[tuple[tuple[float, str, int, str, str, str, int], int, HttpSummary, int,
-                            tuple[float, str, int, str, str, str, int]]] = []
-        seq = 0
         i, n = 0, len(ready)
-        while i < n or pending:
-            if pending and (i >= n or pending[0][0] < ready[i][0]):
-                _, _, summary, first, key0 = heapq.heappop(pending)
+        while i < n:
+            event = ready[i][1]
+            ready[i] = None  # type: ignore[call-overload]  # (freed once run, as in `_release`)
+            i += 1
+            kind = type(event)
+            if kind is SummaryPiece:
+                summary, first = event.summary, event.k  # type: ignore[attr-defined]
+            elif kind is HttpSummary and event.spans:  # type: ignore[attr-defined]
+                summary, first = event, 0
             else:
-                key0, event = ready[i]
-                ready[i] = None  # type: ignore[call-overload]  # (freed once run, as in `_release`)
-                i += 1
-                if type(event) is not HttpSummary or not event.spans:  # type: ignore[attr-defined]
-                    run(event)
-                    continue
-                summary, first = event, 0  # type: ignore[assignment]
-            # the pieces first .. last run now: up to the next key anything else has, and the watermark
-            bound = ready[i][0] if i < n else None
-            if pending and (bound is None or pending[0][0] < bound):
-                bound = pending[0][0]
-            spans = summary.spans
-            m = len(spans)
+                run(event)
+                continue
             last = first
-            while last < m:
-                when = spans[last][1]
-                if when > watermark:
-                    break
-                if bound is not None and not (when < bound[0] or (
-                        when == bound[0] and piece_key(key0, spans[last], last + 1) < bound)):
-                    break
+            while i < n and type(ready[i][1]) is SummaryPiece and ready[i][1].summary is summary:  # type: ignore
                 last += 1
-            run(summary.part(first, last + 1))
-            if last < m:
-                key = piece_key(key0, spans[last], last + 1)
-                if spans[last][1] > watermark:
-                    back.append((key, summary.part(last + 1, m + 1)))
-                    self._span_extra += m - last - 1
-                else:
-                    seq += 1
-                    heapq.heappush(pending, (key, seq, summary, last + 1, key0))
-        if back:
-            self._buffer.extend(back)
+                ready[i] = None  # type: ignore[call-overload]
+                i += 1
+            run(summary.part(first, last + 1))  # type: ignore[union-attr]
 
     def _run(self, event: Event) -> None:
         """Enrich one event and offer it to the detections subscribed to its kind."""
@@ -1013,7 +951,7 @@ class Engine:
             "version": STATE_VERSION,
             "newest": None if self._newest == -math.inf else self._newest,
             "released": None if self._released == -math.inf else self._released,
-            "buffer": [[list(key), event_state(event)] for key, event in self._held_entries()],
+            "buffer": [[list(key), event_state(one_second(event))] for key, event in self._buffer],
             "fed_ordinal": self._fed.ordinal,
             "streams": streams,
             "redelivery": self._recent.state(),
@@ -1066,7 +1004,7 @@ class Engine:
         released = state.get("released")
         if released is not None:
             self._released = max(self._released, float(released))
-        have = {key for key, _ in self._held_entries()}
+        have = {key for key, _ in self._buffer}
         for key, body in state.get("buffer") or ():
             k = (float(key[0]), str(key[1]), int(key[2]), str(key[3]), str(key[4]), str(key[5]), int(key[6]))
             if k not in have:

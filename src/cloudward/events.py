@@ -105,6 +105,28 @@ class HttpSummary(Event):
         return [self.part(k, k + 1) for k in range(len(self.spans) + 1)]
 
 
+class SummaryPiece:
+    """Piece `k` (>= 1) of a summary spanning seconds, as the engine's reorder buffer holds it: under the key the
+    piece's own one-second summary would have, so the buffer sorts, counts, releases and spills as it did with
+    those; the summary runs whole from one piece to the next unless another event's key falls between them."""
+
+    __slots__ = ("k", "summary")
+
+    def __init__(self, summary: HttpSummary, k: int) -> None:
+        self.summary = summary
+        self.k = k
+
+
+def one_second(event: Event | SummaryPiece) -> Event:
+    """What a reorder-buffer entry stands for, as one event: a piece, or the first second of a spanning summary,
+    as its own one-second summary (how a checkpoint writes the buffer); any other event itself."""
+    if type(event) is SummaryPiece:
+        return event.summary.part(event.k, event.k + 1)
+    if type(event) is HttpSummary and event.spans:
+        return event.part(0, 1)
+    return event  # type: ignore[return-value]
+
+
 @dataclass(slots=True, kw_only=True)
 class FtpEvent(Event):
     site: str = ""
