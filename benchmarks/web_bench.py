@@ -341,10 +341,13 @@ def run(fmt: str, total: int, repeat: int, noisy: bool = False, baseline: str | 
     tiny_cmd = [cloudward, "scan", str(tiny), "--output", "jsonl", "--quiet", "--no-progress", "--workers", "1"]
     scans, regexes, startups, bases = [], [], [], []
     base_env = _baseline_env(baseline)
+    # this tree's sources first: the venv's `cloudward` would otherwise import whatever tree it was installed from
+    own_path = [str(HERE.parent / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    own_env = {**os.environ, "PYTHONPATH": os.pathsep.join(own_path)}
     for _ in range(repeat):  # alternate so both sides see the same page cache
         regexes.append(_measure(regex_cmd))
-        scans.append(_measure(scan_cmd))
-        startups.append(_measure(tiny_cmd))
+        scans.append(_measure(scan_cmd, own_env))
+        startups.append(_measure(tiny_cmd, own_env))
         if base_env is not None:
             bases.append(_measure(scan_cmd, base_env))
     # checked after the timed runs, in a child process: on Linux a child inherits its parent's peak RSS
