@@ -290,11 +290,11 @@ print(n, matched)
 """
 
 
-def _measure(cmd: list[str]) -> tuple[float, int, bytes, float]:
+def _measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes, float]:
     """Wall seconds, peak RSS (KiB), stdout and CPU seconds (user + system) of one child process. On a
     shared machine the CPU time is the steadier figure: other processes' load stretches wall time."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
     out = proc.stdout.read() if proc.stdout else b""
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -303,7 +303,14 @@ def _measure(cmd: list[str]) -> tuple[float, int, bytes, float]:
     return elapsed, usage.ru_maxrss, out, usage.ru_utime + usage.ru_stime
 
 
-def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
+def _baseline_env(baseline: str | None) -> dict[str, str] | None:
+    """The environment of a scan by the baseline's sources (`--baseline SRC`: its `src/` folder first on the path)."""
+    if not baseline:
+        return None
+    return {**os.environ, "PYTHONPATH": baseline}
+
+
+def run(fmt: str, total: int, repeat: int, noisy: bool = False, baseline: str | None = None) -> list[str]:
     folder = OUT / (f"web-noisy-{total}" if noisy else f"web-{fmt}-{total}")
     expected: dict[str, object] = {}
     if noisy:
@@ -332,11 +339,17 @@ def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
             head = b"".join(fh.readline() for _ in range(3 if fmt == "w3c" else 1))
         (tiny / first.name).write_bytes(head)
     tiny_cmd = [cloudward, "scan", str(tiny), "--output", "jsonl", "--quiet", "--no-progress", "--workers", "1"]
-    scans, regexes, startups = [], [], []
+    scans, regexes, startups, bases = [], [], [], []
+    base_env = _baseline_env(baseline)
+    # this tree's sources first: the venv's `cloudward` would otherwise import whatever tree it was installed from
+    own_path = [str(HERE.parent / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    own_env = {**os.environ, "PYTHONPATH": os.pathsep.join(own_path)}
     for _ in range(repeat):  # alternate so both sides see the same page cache
         regexes.append(_measure(regex_cmd))
-        scans.append(_measure(scan_cmd))
-        startups.append(_measure(tiny_cmd))
+        scans.append(_measure(scan_cmd, own_env))
+        startups.append(_measure(tiny_cmd, own_env))
+        if base_env is not None:
+            bases.append(_measure(scan_cmd, base_env))
     # checked after the timed runs, in a child process: on Linux a child inherits its parent's peak RSS
     # (`ru_maxrss` survives fork and exec), so a check in this process would inflate the next format's figures
     done = subprocess.run([sys.executable, __file__, "--check", str(folder), json.dumps(expected) if noisy else ""],
@@ -355,7 +368,17 @@ def run(fmt: str, total: int, repeat: int, noisy: bool = False) -> list[str]:
     where = f"1 site, 20,000 clients, 150 scanners ({checked})" if noisy else f"{len(SITES)} sites ({checked})"
     fmt = name
     cpu_start = min(c for _, _, _, c in startups)
+    compared = []
+    if bases:
+        # the alerts must be the baseline's, field for field (sorted JSON lines)
+        if sorted(scans[0][2].splitlines()) != sorted(bases[0][2].splitlines()):
+            raise SystemExit(f"{folder.name}: the alerts differ from the baseline's ({baseline})")
+        cpu_base = min(c for _, _, _, c in bases)
+        compared = [f"| {fmt}: baseline `{baseline}` (same alerts) | CPU {cpu_base:.2f} s: ratio "
+                    f"**{cpu_regex / cpu_base:.2f}** (this tree: {cpu_regex / cpu_scan:.2f}; load average "
+                    f"{os.getloadavg()[0]:.1f}) |"]
     return [
+        *compared,
         f"| {fmt}: input | {lines:,} lines in {where}, {size / 1e6:,.0f} MB |",
         f"| {fmt}: `cloudward scan --output jsonl` | {lines / best_scan:,.0f} lines/s ({best_scan:.2f} s, CPU "
         f"{cpu_scan:.2f} s), peak RSS {max(m for _, m, _, _ in scans) / 1024:.0f} MB, {alerts} alerts |",
@@ -375,6 +398,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported")
     ap.add_argument("--noisy-lines", type=int, default=1_000_000,
                     help="lines of the noisy single-site nginx profile (default 1,000,000; 0 to skip)")
+    ap.add_argument("--baseline", metavar="SRC", help="a baseline tree's src/ folder (e.g. /work/base26/src): its scan "
+                    "is timed alternately with this tree's, and its alerts must be the same")
     ap.add_argument("--generate-noisy", nargs=2, metavar=("FOLDER", "LINES"), help=argparse.SUPPRESS)
     ap.add_argument("--check", nargs=2, metavar=("FOLDER", "EXPECTED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -385,12 +410,12 @@ def main() -> None:
     if args.generate_noisy:
         print(json.dumps(generate_noisy(Path(args.generate_noisy[0]), int(args.generate_noisy[1]))))
         return
-    bytecode_cache.prepare()
+    bytecode_cache.prepare([args.baseline])
     rows = ["| what | result |", "|---|---|"]
     for fmt in ("combined", "w3c") if args.format == "both" else (args.format,):
-        rows += run(fmt, args.lines, args.repeat)
+        rows += run(fmt, args.lines, args.repeat, baseline=args.baseline)
     if args.noisy_lines and args.format in ("combined", "both"):
-        rows += run("combined", args.noisy_lines, args.repeat, noisy=True)
+        rows += run("combined", args.noisy_lines, args.repeat, noisy=True, baseline=args.baseline)
     print("\n".join(rows))
 
 

@@ -44,7 +44,9 @@ from cloudward.events import (
     HttpSummary,
     K8sAudit,
     ProcessExec,
+    SummaryPiece,
     has_body,
+    one_second,
 )
 from cloudward.inputs import InputFile, ScanStats
 from cloudward.parsers._forwarded import TrustedProxies
@@ -338,6 +340,8 @@ class Engine:
         self._streams: dict[str, _Stream] = {}
         self._next_freeze = FREEZE_EVERY
         self._frozen = False
+        #: a web summary spanning several seconds was held: releases run through `_run_spanning`
+        self._spanning = False
         #: event time up to which a holding engine had to run events early (see `_spill`), and how often
         self._spilled = -math.inf
         self.spills = 0
@@ -616,6 +620,8 @@ class Engine:
                 return self._feed_then_advance(events, watermark)
             if kind is not HttpSummary:
                 counted += 1
+            elif event.spans:  # type: ignore[attr-defined]  # the buffer cuts it where other events fall
+                return self._feed_then_advance(events, watermark)
             if when > newest:
                 newest = when
             elif when <= released:
@@ -655,6 +661,10 @@ class Engine:
         for event in events:
             if type(event) is not HttpSummary:  # a summary stands for lines counted as skipped, not an event
                 stats.events += 1
+            elif event.spans:  # type: ignore[attr-defined]
+                self._take_spanning(event, st, stream)  # type: ignore[arg-type]
+                buffer = self._buffer
+                continue
             when = event.time
             if type(event) is ContainerEvent and event.action in CONTEXT_ACTIONS:  # type: ignore[attr-defined]
                 when = CONTEXT_TIME
@@ -724,12 +734,79 @@ class Engine:
         del buffer
         if watermark > self._released:
             self._released = watermark
+        if self._spanning:
+            self._run_spanning(ready)
+            return
         run = self._run
         for i in range(len(ready)):
             event = ready[i][1]
             # not kept here once run: what the cards decoded of it (audit bodies) is freed as they finish
             ready[i] = None  # type: ignore[call-overload]
             run(event)
+
+    def _take_spanning(self, event: HttpSummary, st: _Stream, stream: str) -> None:
+        """`_take` of a web summary spanning several seconds (`HttpSummary.spans`): held as its first piece and a
+        `SummaryPiece` per later one, each under the key, ordinal and count its own one-second summary would
+        have had (so the buffer sorts, releases, freezes and spills as it did), and run whole from piece to
+        piece by `_run_spanning` - unless one of the pieces would run at once (late) or spill the buffer, when
+        they are taken one by one, as they would have come."""
+        late_at = self._spilled if self.hold else self._released
+        newest = self._newest
+        held = len(self._buffer)
+        next_freeze = self._next_freeze
+        froze = False
+        for when in (event.time, *[t for _, t, _ in event.spans]):
+            if when > newest:
+                newest = when
+            elif when <= late_at:
+                break
+            held += 1
+            if held >= next_freeze:
+                if held > self.settings.max_held_events:
+                    break
+                next_freeze = held + FREEZE_EVERY
+                froze = True
+        else:
+            self._newest = newest
+            path, line, rest = _origin_parts(event.origin or event.event_id)
+            buffer = self._buffer
+            st.ordinal += 1
+            buffer.append(((event.time, path, line, rest, event.event_id, stream, st.ordinal), event))
+            for k, (_, when, line) in enumerate(event.spans, 1):
+                st.ordinal += 1
+                buffer.append(((when, path, line, rest, f"{path}:{line}{rest}", stream, st.ordinal),
+                               SummaryPiece(event, k)))  # type: ignore[arg-type]
+            if froze:
+                gc.freeze()
+                self._frozen = True
+                self._next_freeze = next_freeze
+            self._spanning = True
+            return
+        self._take(event.pieces(), st, stream)
+
+    def _run_spanning(self, ready: list[tuple[tuple[float, str, int, str, str, str, int], Event]]) -> None:
+        """`_release`'s run of `ready` (sorted) when spanning summaries are held: a summary's consecutive pieces
+        run as one summary, cut where another event's key falls between two of them."""
+        run = self._run
+        i, n = 0, len(ready)
+        while i < n:
+            event = ready[i][1]
+            ready[i] = None  # type: ignore[call-overload]  # (freed once run, as in `_release`)
+            i += 1
+            kind = type(event)
+            if kind is SummaryPiece:
+                summary, first = event.summary, event.k  # type: ignore[attr-defined]
+            elif kind is HttpSummary and event.spans:  # type: ignore[attr-defined]
+                summary, first = event, 0
+            else:
+                run(event)
+                continue
+            last = first
+            while i < n and type(ready[i][1]) is SummaryPiece and ready[i][1].summary is summary:  # type: ignore
+                last += 1
+                ready[i] = None  # type: ignore[call-overload]
+                i += 1
+            run(summary.part(first, last + 1))  # type: ignore[union-attr]
 
     def _run(self, event: Event) -> None:
         """Enrich one event and offer it to the detections subscribed to its kind."""
@@ -874,7 +951,7 @@ class Engine:
             "version": STATE_VERSION,
             "newest": None if self._newest == -math.inf else self._newest,
             "released": None if self._released == -math.inf else self._released,
-            "buffer": [[list(key), event_state(event)] for key, event in self._buffer],
+            "buffer": [[list(key), event_state(one_second(event))] for key, event in self._buffer],
             "fed_ordinal": self._fed.ordinal,
             "streams": streams,
             "redelivery": self._recent.state(),

@@ -56,6 +56,11 @@ class HttpRequest(Event):
         return f"{self.client_ip} {self.method} {self.site}{target} -> {self.status}"
 
 
+#: `ParseContext.options` key: web decoders may hand on summaries spanning several seconds (`HttpSummary.spans`),
+#: set by a runner whose engine feeds them through `Engine.feed` (which splits them where other events fall)
+SUMMARY_SPANS = "web:summary_spans"
+
+
 @dataclass(slots=True, kw_only=True)
 class HttpSummary(Event):
     """Web log lines a decoder did not turn into `HttpRequest` events because no card needs them whole,
@@ -64,15 +69,62 @@ class HttpSummary(Event):
     `entries` are, in the order of their lines: `("error", ip, time, path, user agent)` for a client
     error on an ordinary page, and `("ordinary", ip, n)` for n ordinary requests of an address seen
     recently on a line that was parsed. `event_id`/`origin` name the first line summarized.
+
+    A summary is a run of one-second pieces: the first at `time`, named by `event_id`; each later one, in
+    `spans`, as (index of its first entry, its time, the line that names it), times increasing. The engine
+    runs a summary whole where no other event falls between its pieces and cuts it where one does
+    (`pieces`, `split`), so cards see the order the one-second summaries would have given them.
     """
 
     site: str = ""
     entries: list[tuple[Any, ...]] = field(default_factory=list)
+    spans: list[tuple[int, float, int]] = field(default_factory=list)
 
     SOURCE: ClassVar[str] = "http"
 
     def summary(self) -> str:
         return f"{len(self.entries)} summarized request groups on {self.site}"
+
+    def part(self, a: int, b: int) -> HttpSummary:
+        """The summary of pieces a .. b-1 (piece 0 at `time`, piece k >= 1 in `spans[k - 1]`); all of them: itself."""
+        spans = self.spans
+        if a == 0 and b > len(spans):
+            return self
+        lo = spans[a - 1][0] if a else 0
+        hi = spans[b - 1][0] if b <= len(spans) else len(self.entries)
+        if a:
+            _, when, line = spans[a - 1]
+            event_id = origin = f"{self.event_id.rpartition(':')[0]}:{line}"
+        else:
+            event_id, origin, when = self.event_id, self.origin, self.time
+        return HttpSummary(event_id=event_id, origin=origin, time=when, raw=self.raw, site=self.site,
+                           entries=self.entries[lo:hi], spans=[(i - lo, t, n) for i, t, n in spans[a:b - 1]])
+
+    def pieces(self) -> list[HttpSummary]:
+        """The one-second summaries this one stands for, in order."""
+        return [self.part(k, k + 1) for k in range(len(self.spans) + 1)]
+
+
+class SummaryPiece:
+    """Piece `k` (>= 1) of a summary spanning seconds, as the engine's reorder buffer holds it: under the key the
+    piece's own one-second summary would have, so the buffer sorts, counts, releases and spills as it did with
+    those; the summary runs whole from one piece to the next unless another event's key falls between them."""
+
+    __slots__ = ("k", "summary")
+
+    def __init__(self, summary: HttpSummary, k: int) -> None:
+        self.summary = summary
+        self.k = k
+
+
+def one_second(event: Event | SummaryPiece) -> Event:
+    """What a reorder-buffer entry stands for, as one event: a piece, or the first second of a spanning summary,
+    as its own one-second summary (how a checkpoint writes the buffer); any other event itself."""
+    if type(event) is SummaryPiece:
+        return event.summary.part(event.k, event.k + 1)
+    if type(event) is HttpSummary and event.spans:
+        return event.part(0, 1)
+    return event  # type: ignore[return-value]
 
 
 @dataclass(slots=True, kw_only=True)

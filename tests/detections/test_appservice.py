@@ -268,3 +268,58 @@ def test_a_theme_path_that_resolves_elsewhere_is_no_theme_injection(path):
     types = {a.alert_type for a in alerts}
     assert "AppServices_WpThemeInjection" not in types
     assert "AppServices_PhpInUploadFolder" in types  # where it really is
+
+
+@pytest.mark.parametrize("max_keys", [40, 10_000])
+def test_scanner_lone_errors_hold_what_their_windows_would(max_keys):
+    """Client errors on ordinary pages from summaries (a `LoneError` per new address) against the same errors as
+    requests (a `ScanWindow` each, through `evaluate`): the same windows in the same order, the same state and
+    the same findings once the addresses come back with more errors and a sensitive page - also where windows
+    expire and reopen, are swept or capped, or a line comes slightly out of order."""
+    import random
+
+    from cloudward.detections import by_id
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import LoneError
+    from cloudward.events import HttpRequest, HttpSummary
+
+    def card():
+        config = {"detections": {"AppServices_ScanSensitivePage": {"max_tracked_ips": max_keys}}}
+        pipe = Pipeline(from_dict(config), only={"AppServices_ScanSensitivePage"})
+        det = next(d for d in pipe.detections if isinstance(d, by_id("AppServices_ScanSensitivePage")))
+        det.windows.sweep_every = 25
+        return det
+
+    agents = ["Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0", "Mozilla/5.0 zgrab/0.x", ""]
+    rnd = random.Random(7)
+    errors, when = [], 1_000.0
+    for i in range(400):  # 80 addresses in no fixed order; now and then a line 30 s early
+        when += rnd.randint(0, 40)
+        errors.append((rnd.randrange(80), when - (30 if rnd.random() < 0.05 else 0), f"/missing-{i % 9}"))
+    lazy, eager = card(), card()
+    findings = ([], [])
+    for n, (ip, when, page) in enumerate(errors):
+        agent = agents[n % 3]
+        addr = f"198.51.100.{ip}"
+        lazy_out = lazy.evaluate(HttpSummary(event_id=f"log:{n}", time=when, site="shop.example.com", entries=[
+            ("error", addr, when, page, agent), ("ordinary", addr, 2)]))
+        eager_out = eager.evaluate(HttpRequest(event_id=f"log:{n}", time=when, site="shop.example.com", client_ip=addr,
+                                               method="GET", path=page, status=404, user_agent=agent))
+        eager_out = eager.evaluate(HttpSummary(event_id=f"log:{n}", time=when, site="shop.example.com",
+                                               entries=[("ordinary", addr, 2)])) or eager_out
+        findings[0].append(lazy_out)
+        findings[1].append(eager_out)
+        if n % 10 == 9:  # a sensitive page now and then: a probe that may complete a case
+            probe = HttpRequest(event_id=f"log:{n}p", time=when, site="shop.example.com", client_ip=addr,
+                                method="GET", path="/.env", status=404, user_agent=agent)
+            findings[0].append(lazy.evaluate(probe))
+            findings[1].append(eager.evaluate(probe))
+    assert any(type(w) is LoneError for w in lazy.windows.windows.values())
+    assert lazy.windows.expired == eager.windows.expired > 0
+    assert list(lazy.windows.windows) == list(eager.windows.windows)
+
+    def shown(out):
+        return [(f.key, f.entities, f.event.event_id) for f in out or ()]
+
+    assert [shown(f) for f in findings[0]] == [shown(f) for f in findings[1]]
+    assert any(findings[0])
+    assert lazy.state() == eager.state()

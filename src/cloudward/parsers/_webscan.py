@@ -58,12 +58,19 @@ class Summaries:
     address's own entries and events, so where in between they are counted changes nothing.
     """
 
-    def __init__(self, display: str, marker: Callable[[bytes], bytes | tuple[bytes, ...]] | None = None) -> None:
+    def __init__(self, display: str, marker: Callable[[bytes], bytes | tuple[bytes, ...]] | None = None,
+                 spans: bool = False) -> None:
         self.display = display
         self.entries: list[tuple[Any, ...]] = []
         self.first = ""
         self.site = ""
+        #: the time of the summary's last one-second piece, and of its first
         self.when = 0.0
+        self.first_when = 0.0
+        #: a later second does not end the summary but starts a piece of it (`HttpSummary.spans`): the engine
+        #: this decoder feeds cuts summaries where other events fall between their pieces
+        self.spanning = spans
+        self.spans: list[tuple[int, float, int]] = []
         #: time of the last line parsed (an error entry or an event)
         self.last = 0.0
         #: summaries completed but not yet handed on
@@ -133,18 +140,23 @@ class Summaries:
     def error(self, ip: str, when: float, path: str, agent: str, lineno: int, site: str) -> None:
         self.active(ip, site)
         if self.entries and when != self.when:
-            # one summary holds entries of one time only: the engine runs events in (time, line) order, and
-            # a summary then runs exactly where its lines would have
-            self._close()
+            # one piece holds entries of one time only: the engine runs events in (time, line) order, and a
+            # piece then runs exactly where its lines would have; a time going back ends the summary
+            if self.spanning and when > self.when:
+                self.spans.append((len(self.entries), when, lineno))
+            else:
+                self._close()
         if not self.entries:
             self._start(lineno, site)
+            self.first_when = when
         self.entries.append(("error", ip, when, path, agent))
         self.when = self.last = when
 
     def ordinary(self, ip: str, n: int, lineno: int, site: str) -> None:
         if not self.entries:
             self._start(lineno, site)
-            self.when = self.last  # counted lines carry no time of their own: the time of the line before
+            # counted lines carry no time of their own: the time of the line before
+            self.when = self.first_when = self.last
         self.entries.append(("ordinary", ip, n))
 
     def seen(self, when: float) -> None:
@@ -159,9 +171,10 @@ class Summaries:
 
     def _close(self) -> None:
         if self.entries:
-            self.ready.append(HttpSummary(event_id=self.first, origin=self.first, time=self.when, site=self.site,
-                                          entries=self.entries))
+            self.ready.append(HttpSummary(event_id=self.first, origin=self.first, time=self.first_when, site=self.site,
+                                          entries=self.entries, spans=self.spans))
             self.entries = []
+            self.spans = []  # (the summary holds the list)
             self.when = 0.0
 
     def flush(self, out: list[Event]) -> None:
@@ -179,8 +192,8 @@ class CountedSummaries(Summaries):
     line whose first field is the address, after the address's last parsed line and before its next one
     (plain addresses only: no forwarded chains)."""
 
-    def __init__(self, display: str) -> None:
-        super().__init__(display, None)
+    def __init__(self, display: str, spans: bool = False) -> None:
+        super().__init__(display, None, spans)
         #: the spellings of the recent addresses and their uncounted lines, by slot (recent: address -> slot)
         self.watch: list[bytes] = []
         self.counts: list[int] = []
@@ -217,11 +230,15 @@ class CountedSummaries(Summaries):
         self.active(ip, site)
         entries = self.entries
         if entries and when != self.when:
-            self._close()
-            entries = self.entries
+            if self.spanning and when > self.when:
+                self.spans.append((len(entries), when, lineno))
+            else:
+                self._close()
+                entries = self.entries
         if not entries:
             self.first = f"{self.display}:{lineno}"
             self.site = site
+            self.first_when = when
         entries.append(("error", ip, when, path, agent))
         self.when = self.last = when
 
@@ -259,8 +276,8 @@ class W3cCountedSummaries(CountedSummaries):
     both sides (`bytes.count`). `w3c_next` counts the lines it passes over; `stopped_line` a line it stopped at,
     for every watched address but the one that line made active (its count starts after the line)."""
 
-    def __init__(self, display: str) -> None:
-        super().__init__(display)
+    def __init__(self, display: str, spans: bool = False) -> None:
+        super().__init__(display, spans)
         self.touched_ip = ""
 
     def active(self, ip: str, site: str = "") -> None:

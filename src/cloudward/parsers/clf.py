@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from cloudward.events import HttpRequest
+from cloudward.events import SUMMARY_SPANS, HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._forwarded import DEFAULT, TrustedProxies, chain_entity, is_chain_start, pick_client, split_chain
 from cloudward.parsers._web import IP_BYTES_CACHE, clf_time, client_ip, client_ip_bytes, decode, default_site
@@ -129,8 +129,9 @@ class CombinedLog(Format):
         compiled = scanner is not None and scanner.ip_marker is _plain_marker and scanner.compile_clf(
             scanner_valid == COMBINED_VALID, fast.summarize, prefilter is not None and prefilter.summaries)
         if prefilter is not None and prefilter.summaries:
-            fast.summaries = CountedSummaries(display) if compiled else Summaries(
-                display, scanner.ip_marker if scanner is not None else None)
+            spans = bool(ctx.options.get(SUMMARY_SPANS))
+            fast.summaries = CountedSummaries(display, spans) if compiled else Summaries(
+                display, scanner.ip_marker if scanner is not None else None, spans)
         return WebDecoder(ctx, display, max_line_bytes, fast.parse, scanner, fast.summaries, robust.file_site)
 
 

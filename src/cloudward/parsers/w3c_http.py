@@ -9,7 +9,7 @@ The server's name comes first because the Host header is whatever the client sen
 
 from __future__ import annotations
 
-from cloudward.events import HttpRequest
+from cloudward.events import SUMMARY_SPANS, HttpRequest
 from cloudward.inputs import DEFAULT_MAX_LINE_BYTES
 from cloudward.parsers._w3c import W3cFields, fields_directive, header_kind
 from cloudward.parsers._web import client_ip, decode, default_site, iso_day_time
@@ -88,7 +88,7 @@ class W3cHttpLog(Format):
                                                                                               summaries):
                 parser.compiled = True
                 if summaries:
-                    parser.summaries = W3cCountedSummaries(display)
+                    parser.summaries = W3cCountedSummaries(display, bool(ctx.options.get(SUMMARY_SPANS)))
             elif parser.summaries is not None:
                 parser.summaries.marker = parser.scanner.ip_marker
         return WebDecoder(ctx, display, max_line_bytes, parser.parse, parser.scanner, parser.summaries,
@@ -105,8 +105,8 @@ class _W3cLines:
         self.site_cache: dict[tuple[str, str], str] = {}
         self.prefilter = prefilter
         self.scanner: BlockScanner | None = None
-        self.summaries: Summaries | None = Summaries(display) if prefilter is not None and prefilter.summaries \
-            else None
+        self.summaries: Summaries | None = Summaries(display, spans=bool(ctx.options.get(SUMMARY_SPANS))) \
+            if prefilter is not None and prefilter.summaries else None
         #: the first data line after each header is always parsed (it starts the site's history)
         self.first_after_header = True
         #: the scanner uses the C block scan (`BlockScanner.compile_w3c`): it is given each header's columns

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cloudward.alerts import Alert
 from cloudward.config import Config
 from cloudward.engine import Engine
+from cloudward.events import SUMMARY_SPANS
 from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
 from cloudward.sinks import Sink
 
@@ -82,7 +83,11 @@ def feed_paths(engine: Engine, paths: Iterable[str], fmt: str | None = None,
     paths = list(paths)
     expanded = list(expand_paths(paths, on_skip=skipped))
     unread_before = len(engine.unread_inputs)
-    if ordered and not engine.hold and len(expanded) > 1:
+    merged = ordered and not engine.hold and len(expanded) > 1
+    # a file's events reach `Engine.feed` in its order, so web summaries may span seconds (the engine cuts them
+    # where other events fall inside); not when merged, which hands on each event by its time
+    engine.ctx.options[SUMMARY_SPANS] = not merged
+    if merged:
         read = _feed_merged(engine, expanded, fmt, on_input, unread_before)
     else:
         read = set()

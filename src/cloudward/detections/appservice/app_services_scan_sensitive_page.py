@@ -81,6 +81,39 @@ class ScanWindow:
         return w
 
 
+class LoneError:
+    """The window of an address whose only interesting request so far is one client error on an ordinary page,
+    as a summary entry gave it (most such addresses never send a second): what a `ScanWindow` opened by that
+    entry would hold, in five fields. The card makes it a `ScanWindow` (`promote`) where it would need more -
+    a second interesting request, a state or a merge - in place, so the windows' order is kept."""
+
+    __slots__ = ("agent", "last", "path", "requests", "start", "tool")
+
+    errors = 1
+
+    def __init__(self, start: float, path: str, agent: str, tool: str) -> None:
+        self.start = start
+        self.last = start
+        self.requests = 1
+        self.path = path
+        self.agent = agent
+        self.tool = tool
+
+    def promote(self) -> ScanWindow:
+        w = ScanWindow(self.start)
+        w.last = self.last
+        w.requests = self.requests
+        w.errors = 1
+        w.error_paths.add(self.path)
+        w.tool = self.tool
+        if self.agent:
+            w.agents.append(self.agent)
+        return w
+
+    def to_state(self) -> dict[str, Any]:
+        return self.promote().to_state()
+
+
 SCANNER = "45.155.205.17"
 SITES = ("shop.example.com", "blog.example.com", "docs.example.com", "api.example.com")
 
@@ -218,6 +251,8 @@ class ScanSensitivePage(Detection):
                     w.requests += 1
                 return None
         w = self.windows.open(ip, event.time)
+        if type(w) is LoneError:
+            w = self._promote(ip, w)
         w.requests += 1
         if 400 <= status < 500:
             w.errors += 1
@@ -265,8 +300,27 @@ class ScanSensitivePage(Detection):
                 if when > w.last:
                     w.last = when
                 keyed.now = when
+            elif w is None or not w.start - length <= when < w.start:
+                # `KeyedWindows.open`'s fresh window, as a `LoneError` (what the lines below would give it)
+                if w is not None:
+                    del windows[ip]
+                tool = ""
+                if agent:
+                    found = agent_get(agent, 0)  # the classifier's own cache first
+                    if found == 0:
+                        found = self.agents.tool(agent)
+                    if found is not None:
+                        tool = str(found["tool"])  # type: ignore[index]
+                windows[ip] = LoneError(when, path, agent, tool)  # type: ignore[assignment]
+                keyed.now = when
+                keyed._opened += 1
+                if keyed._opened >= keyed.sweep_every or len(windows) > keyed.max_keys:
+                    keyed.sweep()
+                continue
             else:
                 w = keyed.open(ip, when)
+            if type(w) is LoneError:
+                w = self._promote(ip, w)
             w.requests += 1
             w.errors += 1
             if len(w.error_paths) < MAX_ERROR_PATHS:
@@ -285,6 +339,17 @@ class ScanSensitivePage(Detection):
                 if reason:
                     out.extend(self._report(w, reason))
         return out or None
+
+    def _promote(self, ip: str, lone: LoneError) -> ScanWindow:
+        """`lone` as the `ScanWindow` it stands for, in its place among the windows."""
+        w = self.windows.windows[ip] = lone.promote()
+        return w
+
+    def _promote_all(self) -> None:
+        windows = self.windows.windows
+        for ip, w in windows.items():
+            if type(w) is LoneError:
+                windows[ip] = w.promote()  # (a key's value replaced: the dict's order and size stay)
 
     def _scanner_reason(self, w: ScanWindow) -> str:
         reasons = []
@@ -358,6 +423,7 @@ class ScanSensitivePage(Detection):
     def state(self) -> dict[str, Any]:
         """Keyed by source address: its window, its cross-site profile and a request per probed site."""
         ips: dict[str, Any] = {}
+        self._promote_all()
         for ip, body in self.windows.keyed().items():
             ips.setdefault(ip, {})["window"] = body
         for ip, body in self.cross.keyed().items():
@@ -367,6 +433,7 @@ class ScanSensitivePage(Detection):
         return {"ips": ips}
 
     def merge(self, state: dict[str, Any]) -> None:
+        self._promote_all()  # (a merge absorbs windows)
         ips = state.get("ips")
         if not isinstance(ips, dict):  # the earlier, unkeyed shape
             self.windows.restore(state.get("windows") or {}, ScanWindow.from_state)
