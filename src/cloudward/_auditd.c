@@ -17,6 +17,17 @@
  *                            CR or NUL) as (stamp, stop, syscall body, [EXECVE bodies], last CWD body, last
  *                            SOCKADDR body, PROCTITLE body) — None for absent ones — or None when it does not
  *                            match: `_whole_event` in auditd.py;
+ * exec_setup(exec_type, fields, well_known_uids, exes, cwds, names, memo_bytes, memo_limit) -> None: the event class `exec_event` builds (a slotted
+ *                            dataclass: `fields` is its (name, slot descriptor, default, default is a list factory)
+ *                            per field; a property over a slot is written as its setter would, to the slot), the
+ *                            uid -> name table of RAW logs, and auditd.py's memos of executables, working
+ *                            directories and ENRICHED names with their key length and size limits;
+ * exec_event(stamp, where, syscall, enriched, execve, cwd, buf, pos, stop, host) -> the `ProcessExec` that
+ *                            `Auditd._event` builds from one whole event's records (as `whole_event` found them;
+ *                            the evidence text is buf[pos:stop] without its last line break), or None for anything
+ *                            unusual (no or several EXECVE records, chunked arguments, a failed call, a missing
+ *                            pid, ids that are not plain digits, an empty argv): the caller then takes the Python
+ *                            path, which decides, counts and rejects as before.
  * recv_records(fd, types, max_records) -> (records, ran_dry, overruns): the kernel audit netlink socket `fd`
  *                            (non-blocking) drained with recvmmsg, many datagrams a system call, each turned
  *                            into an auditd RAW line `type=NAME msg=<payload>` as
@@ -32,6 +43,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <structmember.h>
 
 static const char *const SYSCALL_KEYS[] = {"arch", "syscall", "success", "pid", "ppid", "uid", "euid", "auid",
                                            "exe", "comm"};
@@ -418,6 +430,388 @@ no_match:
     Py_RETURN_NONE;
 }
 
+
+/* -- one whole exec event built here (`exec_event`) --------------------------------------------------------- */
+
+/* the fields `exec_event` fills; every other field of the class gets its default */
+enum { F_EVENT_ID, F_TIME, F_RAW, F_ORIGIN, F_HOST, F_PID, F_PPID, F_EXECUTABLE, F_ARGV, F_COMMAND_LINE, F_CWD,
+       F_USER, F_UID, F_EUID, F_AUID, N_BUILT };
+static const char *const BUILT_NAMES[N_BUILT] = {"event_id", "time", "raw", "origin", "host", "pid", "ppid",
+    "executable", "argv", "command_line", "cwd", "user", "uid", "euid", "auid"};
+#define MAX_FIELDS 64
+static PyTypeObject *exec_type;
+static Py_ssize_t n_fields;
+static Py_ssize_t field_offset[MAX_FIELDS];
+static PyObject *field_default[MAX_FIELDS]; /* NULL: a fresh empty list */
+static Py_ssize_t built_index[N_BUILT];
+static PyObject *well_known_uids; /* {uid: name} */
+/* auditd.py's memos (`_EXES`, `_CWDS`, `_NAMES`), shared: one string object per distinct executable, working
+   directory and user name, as the Python path gives (held events then share them, and their hashes) */
+static PyObject *memo_exes, *memo_cwds, *memo_names;
+static Py_ssize_t memo_bytes, memo_limit;
+static PyObject *records_key, *newline, *space, *empty_str;
+
+static PyObject *exec_setup(PyObject *self, PyObject *args)
+{
+    PyObject *type, *fields, *uids, *exes, *cwds, *names;
+    Py_ssize_t mbytes, mlimit;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!nn", &PyType_Type, &type, &PyTuple_Type, &fields, &PyDict_Type, &uids,
+                          &PyDict_Type, &exes, &PyDict_Type, &cwds, &PyDict_Type, &names, &mbytes, &mlimit))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(fields);
+    if (n > MAX_FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "exec_setup: too many fields");
+        return NULL;
+    }
+    Py_ssize_t offsets[MAX_FIELDS], built[N_BUILT];
+    PyObject *defaults[MAX_FIELDS];
+    for (int k = 0; k < N_BUILT; k++)
+        built[k] = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyTuple_GET_ITEM(fields, i), *name, *descr, *dflt;
+        int factory;
+        if (!PyTuple_Check(row) || !PyArg_ParseTuple(row, "UOOp", &name, &descr, &dflt, &factory))
+            goto bad;
+        /* only a writable object slot (of the class or a base: a property may wrap it) is written directly */
+        if (Py_TYPE(descr) != &PyMemberDescr_Type || !PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(descr)))
+            goto bad;
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY))
+            goto bad;
+        offsets[i] = m->offset;
+        defaults[i] = factory ? NULL : dflt;
+        const char *cname = PyUnicode_AsUTF8(name);
+        if (cname == NULL)
+            return NULL;
+        for (int k = 0; k < N_BUILT; k++)
+            if (strcmp(cname, BUILT_NAMES[k]) == 0)
+                built[k] = i;
+    }
+    for (int k = 0; k < N_BUILT; k++)
+        if (built[k] < 0)
+            goto bad;
+    for (Py_ssize_t i = 0; i < n_fields; i++)
+        Py_XDECREF(field_default[i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        field_offset[i] = offsets[i];
+        field_default[i] = defaults[i];
+        Py_XINCREF(defaults[i]);
+    }
+    memcpy(built_index, built, sizeof(built));
+    n_fields = n;
+    Py_INCREF(type);
+    Py_XSETREF(exec_type, (PyTypeObject *)type);
+    Py_XSETREF(well_known_uids, Py_NewRef(uids));
+    Py_XSETREF(memo_exes, Py_NewRef(exes));
+    Py_XSETREF(memo_cwds, Py_NewRef(cwds));
+    Py_XSETREF(memo_names, Py_NewRef(names));
+    memo_bytes = mbytes;
+    memo_limit = mlimit;
+    Py_RETURN_NONE;
+bad:
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "exec_setup: not a slotted class with these fields");
+    return NULL;
+}
+
+/* a plain decimal id as `_int` reads it: 1 and *out (the unset id 4294967295 -> *none = 1), or 0 when the value is
+   not only ASCII digits (the caller then takes the Python path, whose `int()` reads more shapes) */
+static int plain_id(const char *v, Py_ssize_t n, long long *out, int *none)
+{
+    if (n < 1 || n > 18)
+        return 0;
+    long long x = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    *none = x == 4294967295LL;
+    return 1;
+}
+
+/* the value of the first `needle` (" key=") in " " + body, as `_field(b" " + body, needle)`: 1 and [*v0, *v1),
+   or 0 when absent */
+static int first_field(const char *b, Py_ssize_t n, const char *needle, Py_ssize_t *v0, Py_ssize_t *v1)
+{
+    Py_ssize_t klen = (Py_ssize_t)strlen(needle) - 1; /* without the leading space */
+    for (Py_ssize_t p = 0; p + klen <= n; p++) {
+        if ((p == 0 || b[p - 1] == ' ') && memcmp(b + p, needle + 1, (size_t)klen) == 0) {
+            Py_ssize_t s = p + klen;
+            const char *sp = memchr(b + s, ' ', (size_t)(n - s));
+            *v0 = s;
+            *v1 = sp ? sp - b : n;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* an id field: Py_None when absent or unset, an int, or NULL with *unusual set */
+static PyObject *id_object(const char *b, Py_ssize_t a, Py_ssize_t z, int *unusual)
+{
+    if (a < 0)
+        Py_RETURN_NONE;
+    long long x;
+    int none;
+    if (!plain_id(b + a, z - a, &x, &none)) {
+        *unusual = 1;
+        return NULL;
+    }
+    if (none)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(x);
+}
+
+/* `_remember(memo, key, value)`: keys up to memo_bytes long; a full memo starts over */
+static int remember(PyObject *memo, PyObject *key, PyObject *value)
+{
+    if (PyBytes_GET_SIZE(key) > memo_bytes)
+        return 0;
+    if (PyDict_GET_SIZE(memo) >= memo_limit)
+        PyDict_Clear(memo);
+    return PyDict_SetItem(memo, key, value);
+}
+
+/* `memo.get(key)` or else `value_text` of bytes [a, z) of `b` (a field found in `key` itself when key is not
+   NULL: the CWD record), remembered: a new reference or NULL */
+static PyObject *memo_text(PyObject *memo, PyObject *key, const char *b, Py_ssize_t a, Py_ssize_t z)
+{
+    PyObject *own = NULL;
+    if (key == NULL && (key = own = PyBytes_FromStringAndSize(b + a, z - a)) == NULL)
+        return NULL;
+    PyObject *text = PyDict_GetItemWithError(memo, key);
+    if (text != NULL) {
+        Py_INCREF(text);
+    } else if (!PyErr_Occurred()) {
+        text = a < 0 ? Py_NewRef(empty_str) : value_text_of(b + a, z - a);
+        if (text != NULL && remember(memo, key, text) < 0)
+            Py_CLEAR(text);
+    }
+    Py_XDECREF(own);
+    return text;
+}
+
+/* `_enriched_names(enriched)`, remembered in `_NAMES`: the UID= name as a new reference, or Py_None (absent or
+   empty); NULL on error */
+static PyObject *enriched_user(PyObject *enriched)
+{
+    PyObject *names = PyDict_GetItemWithError(memo_names, enriched);
+    if (names == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        const char *e = PyBytes_AS_STRING(enriched);
+        Py_ssize_t n = PyBytes_GET_SIZE(enriched), a, z;
+        PyObject *sys = first_field(e, n, " SYSCALL=", &a, &z) ? PyBytes_FromStringAndSize(e + a, z - a)
+                                                                 : Py_NewRef(Py_None);
+        PyObject *user = first_field(e, n, " UID=", &a, &z) && z > a ? value_text_of(e + a, z - a)
+                                                                     : Py_NewRef(Py_None);
+        if (sys != NULL && user != NULL)
+            names = PyTuple_Pack(2, sys, user);
+        Py_XDECREF(sys);
+        Py_XDECREF(user);
+        if (names == NULL)
+            return NULL;
+        int failed = remember(memo_names, enriched, names) < 0;
+        Py_DECREF(names); /* (the memo keeps it, or it is read once more below before it goes) */
+        if (failed)
+            return NULL;
+        names = PyDict_GetItemWithError(memo_names, enriched);
+        if (names == NULL) { /* not kept (a long part): answer without the memo */
+            if (PyErr_Occurred())
+                return NULL;
+            if (!first_field(e, n, " UID=", &a, &z) || z <= a)
+                Py_RETURN_NONE;
+            return value_text_of(e + a, z - a);
+        }
+    }
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) != 2) {
+        PyErr_SetString(PyExc_TypeError, "exec_event: a _NAMES entry is not a pair");
+        return NULL;
+    }
+    return Py_NewRef(PyTuple_GET_ITEM(names, 1));
+}
+
+static PyObject *exec_event(PyObject *self, PyObject *args)
+{
+    PyObject *stamp, *where, *syscall, *enriched, *execve, *cwd, *buf, *host;
+    Py_ssize_t pos, stop;
+    if (!PyArg_ParseTuple(args, "SUSSO!OSnnO", &stamp, &where, &syscall, &enriched, &PyList_Type, &execve, &cwd,
+                          &buf, &pos, &stop, &host))
+        return NULL;
+    if (exec_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "exec_event before exec_setup");
+        return NULL;
+    }
+    if (PyList_GET_SIZE(execve) != 1 || (cwd != Py_None && !PyBytes_Check(cwd)))
+        Py_RETURN_NONE;
+    PyObject *argv_body = PyList_GET_ITEM(execve, 0);
+    if (!PyBytes_Check(argv_body) || memchr(PyBytes_AS_STRING(argv_body), '[', (size_t)PyBytes_GET_SIZE(argv_body)))
+        Py_RETURN_NONE; /* chunked arguments: `_argv`'s general loop */
+    /* the SYSCALL fields, first occurrence of each key (as `syscall_fields`) */
+    const char *b = PyBytes_AS_STRING(syscall);
+    Py_ssize_t n = PyBytes_GET_SIZE(syscall);
+    Py_ssize_t v0[N_SYSCALL_KEYS], v1[N_SYSCALL_KEYS];
+    for (int k = 0; k < N_SYSCALL_KEYS; k++)
+        v0[k] = v1[k] = -1;
+    Py_ssize_t p = 0;
+    while (p <= n) {
+        const char *sp = memchr(b + p, ' ', (size_t)(n - p));
+        Py_ssize_t e = sp ? sp - b : n;
+        const char *eq = memchr(b + p, '=', (size_t)(e - p));
+        if (eq != NULL) {
+            Py_ssize_t klen = eq - (b + p);
+            for (int k = 0; k < N_SYSCALL_KEYS; k++) {
+                if (v0[k] < 0 && (Py_ssize_t)strlen(SYSCALL_KEYS[k]) == klen && memcmp(b + p, SYSCALL_KEYS[k], (size_t)klen) == 0) {
+                    v0[k] = eq - b + 1;
+                    v1[k] = e;
+                    break;
+                }
+            }
+        }
+        p = e + 1;
+    }
+    enum { K_ARCH, K_SYSCALL, K_SUCCESS, K_PID, K_PPID, K_UID, K_EUID, K_AUID, K_EXE, K_COMM };
+    if (v0[K_SUCCESS] >= 0 && v1[K_SUCCESS] - v0[K_SUCCESS] == 2 && memcmp(b + v0[K_SUCCESS], "no", 2) == 0)
+        Py_RETURN_NONE; /* a failed exec: skipped and counted by the Python path */
+    long long pid, ppid = 0;
+    int none;
+    if (v0[K_PID] < 0 || !plain_id(b + v0[K_PID], v1[K_PID] - v0[K_PID], &pid, &none) || none)
+        Py_RETURN_NONE;
+    if (v0[K_PPID] >= 0) {
+        if (!plain_id(b + v0[K_PPID], v1[K_PPID] - v0[K_PPID], &ppid, &none))
+            Py_RETURN_NONE;
+        if (none)
+            ppid = 0;
+    }
+    /* the event time: float() of the stamp before its ':' (0.0 when it is no number) */
+    const char *st = PyBytes_AS_STRING(stamp);
+    Py_ssize_t slen = PyBytes_GET_SIZE(stamp);
+    for (Py_ssize_t i = 0; i < slen; i++)
+        if (!((st[i] >= '0' && st[i] <= '9') || st[i] == '.' || st[i] == ':'))
+            Py_RETURN_NONE; /* not what `whole_event` gives */
+    const char *colon = memchr(st, ':', (size_t)slen);
+    Py_ssize_t tlen = colon ? colon - st : slen;
+    double when = 0.0;
+    if (tlen > 0 && tlen < 64) {
+        char tbuf[64];
+        memcpy(tbuf, st, (size_t)tlen);
+        tbuf[tlen] = 0;
+        char *tend;
+        double d = PyOS_string_to_double(tbuf, &tend, NULL);
+        if (d == -1.0 && PyErr_Occurred())
+            PyErr_Clear();
+        else if (*tend == 0)
+            when = d;
+    } else if (tlen >= 64)
+        Py_RETURN_NONE;
+
+    PyObject *vals[N_BUILT] = {NULL};
+    PyObject *obj = NULL, *text = NULL, *lines = NULL, *uname = NULL;
+    int unusual = 0;
+    vals[F_UID] = id_object(b, v0[K_UID], v1[K_UID], &unusual);
+    if (vals[F_UID] == NULL)
+        goto done;
+    vals[F_EUID] = id_object(b, v0[K_EUID], v1[K_EUID], &unusual);
+    if (vals[F_EUID] == NULL)
+        goto done;
+    vals[F_AUID] = id_object(b, v0[K_AUID], v1[K_AUID], &unusual);
+    if (vals[F_AUID] == NULL)
+        goto done;
+    /* the user: the ENRICHED UID= name (when there and not empty), else the RAW uid's well-known name or number */
+    PyObject *named = PyBytes_GET_SIZE(enriched) ? enriched_user(enriched) : Py_NewRef(Py_None);
+    if (named == NULL)
+        goto done;
+    if (named != Py_None) {
+        vals[F_USER] = named;
+    } else if (Py_DECREF(named), vals[F_UID] == Py_None) {
+        vals[F_USER] = Py_NewRef(empty_str);
+    } else {
+        uname = PyDict_GetItemWithError(well_known_uids, vals[F_UID]);
+        vals[F_USER] = uname ? Py_NewRef(uname) : (PyErr_Occurred() ? NULL : PyObject_Str(vals[F_UID]));
+    }
+    if (vals[F_USER] == NULL)
+        goto done;
+    vals[F_ARGV] = execve_args(NULL, argv_body);
+    if (vals[F_ARGV] == NULL)
+        goto done;
+    if (PyList_GET_SIZE(vals[F_ARGV]) == 0) {
+        unusual = 1; /* no arguments: the comm= fallback of the Python path */
+        goto done;
+    }
+    vals[F_EXECUTABLE] = v0[K_EXE] < 0 ? memo_text(memo_exes, NULL, "", 0, 0)
+                                       : memo_text(memo_exes, NULL, b, v0[K_EXE], v1[K_EXE]);
+    if (vals[F_EXECUTABLE] == NULL)
+        goto done;
+    if (PyUnicode_GET_LENGTH(vals[F_EXECUTABLE]) == 0)
+        Py_SETREF(vals[F_EXECUTABLE], Py_NewRef(PyList_GET_ITEM(vals[F_ARGV], 0)));
+    vals[F_COMMAND_LINE] = PyUnicode_Join(space, vals[F_ARGV]);
+    if (vals[F_COMMAND_LINE] == NULL)
+        goto done;
+    if (cwd == Py_None) {
+        vals[F_CWD] = Py_NewRef(empty_str);
+    } else {
+        Py_ssize_t c0 = -1, c1 = -1;
+        const char *cb = PyBytes_AS_STRING(cwd);
+        PyObject *known = PyDict_GetItemWithError(memo_cwds, cwd);
+        if (known != NULL)
+            vals[F_CWD] = Py_NewRef(known);
+        else if (!PyErr_Occurred()) {
+            if (!first_field(cb, PyBytes_GET_SIZE(cwd), " cwd=", &c0, &c1))
+                c0 = -1;
+            vals[F_CWD] = memo_text(memo_cwds, cwd, cb, c0, c1);
+        }
+    }
+    if (vals[F_CWD] == NULL)
+        goto done;
+    /* the evidence: the records as text, one string a line */
+    Py_ssize_t blen = PyBytes_GET_SIZE(buf);
+    if (pos < 0 || stop > blen || stop <= pos) {
+        unusual = 1;
+        goto done;
+    }
+    const char *bb = PyBytes_AS_STRING(buf);
+    text = PyUnicode_DecodeUTF8(bb + pos, stop - pos - (bb[stop - 1] == '\n'), "replace");
+    if (text == NULL || (lines = PyUnicode_Split(text, newline, -1)) == NULL)
+        goto done;
+    vals[F_RAW] = PyDict_New();
+    if (vals[F_RAW] == NULL || PyDict_SetItem(vals[F_RAW], records_key, lines) < 0)
+        goto done;
+    vals[F_EVENT_ID] = PyUnicode_DecodeASCII(st, slen, "replace");
+    vals[F_TIME] = PyFloat_FromDouble(when);
+    vals[F_PID] = PyLong_FromLongLong(pid);
+    vals[F_PPID] = PyLong_FromLongLong(ppid);
+    if (!vals[F_EVENT_ID] || !vals[F_TIME] || !vals[F_PID] || !vals[F_PPID])
+        goto done;
+    vals[F_ORIGIN] = Py_NewRef(where);
+    vals[F_HOST] = Py_NewRef(host);
+    obj = exec_type->tp_alloc(exec_type, 0);
+    if (obj == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n_fields; i++) {
+        PyObject *v = field_default[i] ? Py_NewRef(field_default[i]) : PyList_New(0);
+        if (v == NULL) {
+            Py_CLEAR(obj);
+            goto done;
+        }
+        *(PyObject **)((char *)obj + field_offset[i]) = v;
+    }
+    for (int k = 0; k < N_BUILT; k++) {
+        PyObject **slot = (PyObject **)((char *)obj + field_offset[built_index[k]]);
+        Py_SETREF(*slot, vals[k]);
+        vals[k] = NULL;
+    }
+done:
+    for (int k = 0; k < N_BUILT; k++)
+        Py_XDECREF(vals[k]);
+    Py_XDECREF(text);
+    Py_XDECREF(lines);
+    if (obj == NULL && unusual && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return obj;
+}
+
 static PyMethodDef methods[] = {
     {"syscall_fields", syscall_fields, METH_O,
      "syscall_fields(record) -> {key: value} of the SYSCALL keys the auditd decoder reads (first wins)"},
@@ -425,6 +819,10 @@ static PyMethodDef methods[] = {
     {"execve_args", execve_args, METH_O, "execve_args(body) -> argv of one EXECVE record without chunks"},
     {"whole_event", whole_event, METH_VARARGS,
      "whole_event(buf, pos, end) -> (stamp, stop, syscall body, execve bodies, cwd, sockaddr, proctitle) or None"},
+    {"exec_setup", exec_setup, METH_VARARGS,
+     "exec_setup(exec_type, fields, well_known_uids, exes, cwds, names, memo_bytes, memo_limit) -> None"},
+    {"exec_event", exec_event, METH_VARARGS,
+     "exec_event(stamp, where, syscall, enriched, execve, cwd, buf, pos, stop, host) -> ProcessExec or None"},
     {"recv_records", recv_records, METH_VARARGS,
      "recv_records(fd, types, max_records) -> (records as auditd RAW lines, ran dry, overruns)"},
     {NULL, NULL, 0, NULL},
@@ -439,5 +837,11 @@ PyMODINIT_FUNC PyInit__auditd(void)
         if (syscall_key_objects[k] == NULL)
             return NULL;
     }
+    records_key = PyUnicode_InternFromString("records");
+    newline = PyUnicode_FromString("\n");
+    space = PyUnicode_FromString(" ");
+    empty_str = PyUnicode_FromString("");
+    if (!records_key || !newline || !space || !empty_str)
+        return NULL;
     return PyModule_Create(&module);
 }
