@@ -28,6 +28,12 @@
  *                            unusual (no or several EXECVE records, chunked arguments, a failed call, a missing
  *                            pid, ids that are not plain digits, an empty argv): the caller then takes the Python
  *                            path, which decides, counts and rejects as before.
+ * exec_run(buf, pos, end, display, lineno, host, limit, poisoned, out) -> (pos, lineno): from `pos`, every whole
+ *                            event in a row that `exec_event` builds (one EXECVE record, at most `limit` bytes, its
+ *                            stamp not in `poisoned`), appended to `out` with its origin `display:line`; stops at
+ *                            the first one it does not build (the caller reads that one as before) and gives where
+ *                            it stopped and the line number of the last line read. Only for a decoder that holds
+ *                            no open event (the caller checks).
  * recv_records(fd, types, max_records) -> (records, ran_dry, overruns): the kernel audit netlink socket `fd`
  *                            (non-blocking) drained with recvmmsg, many datagrams a system call, each turned
  *                            into an auditd RAW line `type=NAME msg=<payload>` as
@@ -158,14 +164,19 @@ static PyObject *value_text(PyObject *self, PyObject *arg)
     return value_text_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg));
 }
 
+static PyObject *execve_args_of(const char *b, Py_ssize_t n);
+
 static PyObject *execve_args(PyObject *self, PyObject *arg)
 {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "execve_args needs bytes");
         return NULL;
     }
-    const char *b = PyBytes_AS_STRING(arg);
-    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    return execve_args_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg));
+}
+
+static PyObject *execve_args_of(const char *b, Py_ssize_t n)
+{
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
@@ -335,6 +346,91 @@ static Py_ssize_t record_head(const char *b, Py_ssize_t p, Py_ssize_t end, const
 
 static const char *const MIDDLE_TYPES[] = {"EXECVE", "CWD", "PATH", "SOCKADDR"};
 
+/* what `whole_event` matches at `pos`: the record boundaries of one whole event */
+struct whole {
+    Py_ssize_t stamp0, slen, sys0, sys1, cwd0, cwd1, sa0, sa1, title0, title1, stop;
+    Py_ssize_t n_execve, ex0, ex1; /* how many EXECVE records, and the first one's body */
+};
+
+/* 1 and `*w` when one whole event starts at `pos` (its EXECVE bodies appended to `execve` unless NULL), 0 when
+   none does, -1 on error */
+static int find_whole(const char *b, Py_ssize_t pos, Py_ssize_t end, PyObject *execve, struct whole *w)
+{
+    static const char head[] = "type=SYSCALL msg=audit(";
+    Py_ssize_t hlen = (Py_ssize_t)sizeof(head) - 1;
+    if (end - pos < hlen || memcmp(b + pos, head, (size_t)hlen) != 0)
+        return 0;
+    Py_ssize_t s0 = pos + hlen, p = s0;
+    while (p < end && ((b[p] >= '0' && b[p] <= '9') || b[p] == '.' || b[p] == ':'))
+        p++;
+    Py_ssize_t slen = p - s0;
+    if (slen == 0 || end - p < 3 || memcmp(b + p, "): ", 3) != 0)
+        return 0;
+    const char *stamp = b + s0;
+    Py_ssize_t sys0 = p + 3, sys1 = body_end(b, sys0, end);
+    if (sys1 < 0 || sys1 >= end) /* the SYSCALL line must end with a line break */
+        return 0;
+    p = sys1 + 1;
+    w->stamp0 = s0;
+    w->slen = slen;
+    w->sys0 = sys0;
+    w->sys1 = sys1;
+    w->cwd0 = w->cwd1 = w->sa0 = w->sa1 = w->title0 = w->title1 = w->ex0 = w->ex1 = -1;
+    w->n_execve = 0;
+    for (;;) {
+        int kind = -1;
+        Py_ssize_t q = -1;
+        for (int k = 0; k < 4 && q < 0; k++) {
+            q = record_head(b, p, end, MIDDLE_TYPES[k], stamp, slen);
+            kind = k;
+        }
+        if (q >= 0) { /* a record between: its body must end with a line break */
+            Py_ssize_t e = body_end(b, q, end);
+            if (e < 0 || e >= end)
+                return 0;
+            if (kind == 0) {
+                if (w->n_execve++ == 0) {
+                    w->ex0 = q;
+                    w->ex1 = e;
+                }
+                if (execve != NULL) {
+                    PyObject *body = PyBytes_FromStringAndSize(b + q, e - q);
+                    if (body == NULL || PyList_Append(execve, body) < 0) {
+                        Py_XDECREF(body);
+                        return -1;
+                    }
+                    Py_DECREF(body);
+                }
+            } else if (kind == 1) {
+                w->cwd0 = q;
+                w->cwd1 = e;
+            } else if (kind == 3) {
+                w->sa0 = q;
+                w->sa1 = e;
+            }
+            p = e + 1;
+            continue;
+        }
+        int title = 1;
+        q = record_head(b, p, end, "PROCTITLE", stamp, slen);
+        if (q < 0) {
+            title = 0;
+            q = record_head(b, p, end, "EOE", stamp, slen);
+        }
+        if (q < 0)
+            return 0;
+        Py_ssize_t e = body_end(b, q, end);
+        if (e < 0)
+            return 0;
+        if (title) {
+            w->title0 = q;
+            w->title1 = e;
+        }
+        w->stop = e < end ? e + 1 : end;
+        return 1;
+    }
+}
+
 static PyObject *whole_event(PyObject *self, PyObject *args)
 {
     PyObject *buf;
@@ -347,76 +443,21 @@ static PyObject *whole_event(PyObject *self, PyObject *args)
         end = n;
     if (pos < 0)
         pos = 0;
-    static const char head[] = "type=SYSCALL msg=audit(";
-    Py_ssize_t hlen = (Py_ssize_t)sizeof(head) - 1;
-    if (end - pos < hlen || memcmp(b + pos, head, (size_t)hlen) != 0)
-        Py_RETURN_NONE;
-    Py_ssize_t s0 = pos + hlen, p = s0;
-    while (p < end && ((b[p] >= '0' && b[p] <= '9') || b[p] == '.' || b[p] == ':'))
-        p++;
-    Py_ssize_t slen = p - s0;
-    if (slen == 0 || end - p < 3 || memcmp(b + p, "): ", 3) != 0)
-        Py_RETURN_NONE;
-    const char *stamp = b + s0;
-    Py_ssize_t sys0 = p + 3, sys1 = body_end(b, sys0, end);
-    if (sys1 < 0 || sys1 >= end) /* the SYSCALL line must end with a line break */
-        Py_RETURN_NONE;
-    p = sys1 + 1;
     PyObject *list = PyList_New(0); /* the EXECVE bodies */
     if (list == NULL)
         return NULL;
-    Py_ssize_t cwd0 = -1, cwd1 = -1, sa0 = -1, sa1 = -1, title0 = -1, title1 = -1, stop;
-    for (;;) {
-        int kind = -1;
-        Py_ssize_t q = -1;
-        for (int k = 0; k < 4 && q < 0; k++) {
-            q = record_head(b, p, end, MIDDLE_TYPES[k], stamp, slen);
-            kind = k;
-        }
-        if (q >= 0) { /* a record between: its body must end with a line break */
-            Py_ssize_t e = body_end(b, q, end);
-            if (e < 0 || e >= end)
-                goto no_match;
-            if (kind == 0) {
-                PyObject *body = PyBytes_FromStringAndSize(b + q, e - q);
-                if (body == NULL || PyList_Append(list, body) < 0) {
-                    Py_XDECREF(body);
-                    Py_DECREF(list);
-                    return NULL;
-                }
-                Py_DECREF(body);
-            } else if (kind == 1) {
-                cwd0 = q;
-                cwd1 = e;
-            } else if (kind == 3) {
-                sa0 = q;
-                sa1 = e;
-            }
-            p = e + 1;
-            continue;
-        }
-        int title = 1;
-        q = record_head(b, p, end, "PROCTITLE", stamp, slen);
-        if (q < 0) {
-            title = 0;
-            q = record_head(b, p, end, "EOE", stamp, slen);
-        }
-        if (q < 0)
-            goto no_match;
-        Py_ssize_t e = body_end(b, q, end);
-        if (e < 0)
-            goto no_match;
-        if (title) {
-            title0 = q;
-            title1 = e;
-        }
-        stop = e < end ? e + 1 : end;
-        break;
+    struct whole w;
+    int found = find_whole(b, pos, end, list, &w);
+    if (found <= 0) {
+        Py_DECREF(list);
+        if (found < 0)
+            return NULL;
+        Py_RETURN_NONE;
     }
 #define PART(a, z) ((a) < 0 ? (Py_INCREF(Py_None), Py_None) : PyBytes_FromStringAndSize(b + (a), (z) - (a)))
-    PyObject *parts[6] = {PyBytes_FromStringAndSize(stamp, slen), PyLong_FromSsize_t(stop),
-                          PyBytes_FromStringAndSize(b + sys0, sys1 - sys0), PART(cwd0, cwd1), PART(sa0, sa1),
-                          PART(title0, title1)};
+    PyObject *parts[6] = {PyBytes_FromStringAndSize(b + w.stamp0, w.slen), PyLong_FromSsize_t(w.stop),
+                          PyBytes_FromStringAndSize(b + w.sys0, w.sys1 - w.sys0), PART(w.cwd0, w.cwd1),
+                          PART(w.sa0, w.sa1), PART(w.title0, w.title1)};
 #undef PART
     PyObject *out = NULL;
     if (parts[0] && parts[1] && parts[2] && parts[3] && parts[4] && parts[5])
@@ -425,9 +466,6 @@ static PyObject *whole_event(PyObject *self, PyObject *args)
         Py_XDECREF(parts[i]);
     Py_DECREF(list);
     return out;
-no_match:
-    Py_DECREF(list);
-    Py_RETURN_NONE;
 }
 
 
@@ -449,7 +487,7 @@ static PyObject *well_known_uids; /* {uid: name} */
    directory and user name, as the Python path gives (held events then share them, and their hashes) */
 static PyObject *memo_exes, *memo_cwds, *memo_names;
 static Py_ssize_t memo_bytes, memo_limit;
-static PyObject *records_key, *newline, *space, *empty_str;
+static PyObject *records_key, *newline, *space, *empty_str, *empty_bytes;
 
 static PyObject *exec_setup(PyObject *self, PyObject *args)
 {
@@ -633,6 +671,10 @@ static PyObject *enriched_user(PyObject *enriched)
     return Py_NewRef(PyTuple_GET_ITEM(names, 1));
 }
 
+static PyObject *build_exec(const char *st, Py_ssize_t slen, PyObject *where, PyObject *display, Py_ssize_t first_line,
+                            const char *b, Py_ssize_t n, PyObject *enriched, const char *av, Py_ssize_t avlen,
+                            PyObject *cwd, const char *tx, Py_ssize_t txlen, PyObject *host);
+
 static PyObject *exec_event(PyObject *self, PyObject *args)
 {
     PyObject *stamp, *where, *syscall, *enriched, *execve, *cwd, *buf, *host;
@@ -647,11 +689,26 @@ static PyObject *exec_event(PyObject *self, PyObject *args)
     if (PyList_GET_SIZE(execve) != 1 || (cwd != Py_None && !PyBytes_Check(cwd)))
         Py_RETURN_NONE;
     PyObject *argv_body = PyList_GET_ITEM(execve, 0);
-    if (!PyBytes_Check(argv_body) || memchr(PyBytes_AS_STRING(argv_body), '[', (size_t)PyBytes_GET_SIZE(argv_body)))
+    if (!PyBytes_Check(argv_body))
+        Py_RETURN_NONE;
+    Py_ssize_t blen = PyBytes_GET_SIZE(buf);
+    if (pos < 0 || stop > blen || stop <= pos)
+        Py_RETURN_NONE;
+    return build_exec(PyBytes_AS_STRING(stamp), PyBytes_GET_SIZE(stamp), where, NULL, 0, PyBytes_AS_STRING(syscall),
+                      PyBytes_GET_SIZE(syscall), enriched, PyBytes_AS_STRING(argv_body), PyBytes_GET_SIZE(argv_body),
+                      cwd, PyBytes_AS_STRING(buf) + pos, stop - pos, host);
+}
+
+/* the event of `exec_event` from the parts' bytes: the stamp, the origin (`where`, else display:first_line), the
+   SYSCALL body before its ENRICHED part, the ENRICHED part (bytes), the one EXECVE body, the CWD body (bytes or
+   None), the records' text (with its last line break, if any) and the host */
+static PyObject *build_exec(const char *st, Py_ssize_t slen, PyObject *where, PyObject *display, Py_ssize_t first_line,
+                            const char *b, Py_ssize_t n, PyObject *enriched, const char *av, Py_ssize_t avlen,
+                            PyObject *cwd, const char *tx, Py_ssize_t txlen, PyObject *host)
+{
+    if (memchr(av, '[', (size_t)avlen))
         Py_RETURN_NONE; /* chunked arguments: `_argv`'s general loop */
     /* the SYSCALL fields, first occurrence of each key (as `syscall_fields`) */
-    const char *b = PyBytes_AS_STRING(syscall);
-    Py_ssize_t n = PyBytes_GET_SIZE(syscall);
     Py_ssize_t v0[N_SYSCALL_KEYS], v1[N_SYSCALL_KEYS];
     for (int k = 0; k < N_SYSCALL_KEYS; k++)
         v0[k] = v1[k] = -1;
@@ -686,8 +743,6 @@ static PyObject *exec_event(PyObject *self, PyObject *args)
             ppid = 0;
     }
     /* the event time: float() of the stamp before its ':' (0.0 when it is no number) */
-    const char *st = PyBytes_AS_STRING(stamp);
-    Py_ssize_t slen = PyBytes_GET_SIZE(stamp);
     for (Py_ssize_t i = 0; i < slen; i++)
         if (!((st[i] >= '0' && st[i] <= '9') || st[i] == '.' || st[i] == ':'))
             Py_RETURN_NONE; /* not what `whole_event` gives */
@@ -733,7 +788,7 @@ static PyObject *exec_event(PyObject *self, PyObject *args)
     }
     if (vals[F_USER] == NULL)
         goto done;
-    vals[F_ARGV] = execve_args(NULL, argv_body);
+    vals[F_ARGV] = execve_args_of(av, avlen);
     if (vals[F_ARGV] == NULL)
         goto done;
     if (PyList_GET_SIZE(vals[F_ARGV]) == 0) {
@@ -766,13 +821,7 @@ static PyObject *exec_event(PyObject *self, PyObject *args)
     if (vals[F_CWD] == NULL)
         goto done;
     /* the evidence: the records as text, one string a line */
-    Py_ssize_t blen = PyBytes_GET_SIZE(buf);
-    if (pos < 0 || stop > blen || stop <= pos) {
-        unusual = 1;
-        goto done;
-    }
-    const char *bb = PyBytes_AS_STRING(buf);
-    text = PyUnicode_DecodeUTF8(bb + pos, stop - pos - (bb[stop - 1] == '\n'), "replace");
+    text = PyUnicode_DecodeUTF8(tx, txlen - (tx[txlen - 1] == '\n'), "replace");
     if (text == NULL || (lines = PyUnicode_Split(text, newline, -1)) == NULL)
         goto done;
     vals[F_RAW] = PyDict_New();
@@ -784,7 +833,9 @@ static PyObject *exec_event(PyObject *self, PyObject *args)
     vals[F_PPID] = PyLong_FromLongLong(ppid);
     if (!vals[F_EVENT_ID] || !vals[F_TIME] || !vals[F_PID] || !vals[F_PPID])
         goto done;
-    vals[F_ORIGIN] = Py_NewRef(where);
+    vals[F_ORIGIN] = where ? Py_NewRef(where) : PyUnicode_FromFormat("%U:%zd", display, first_line);
+    if (vals[F_ORIGIN] == NULL)
+        goto done;
     vals[F_HOST] = Py_NewRef(host);
     obj = exec_type->tp_alloc(exec_type, 0);
     if (obj == NULL)
@@ -812,6 +863,66 @@ done:
     return obj;
 }
 
+/* exec_run: see the header */
+static PyObject *exec_run(PyObject *self, PyObject *args)
+{
+    PyObject *buf, *display, *host, *poisoned, *out;
+    Py_ssize_t pos, end, lineno, limit;
+    if (!PyArg_ParseTuple(args, "SnnUnOnO!O!", &buf, &pos, &end, &display, &lineno, &host, &limit, &PySet_Type,
+                          &poisoned, &PyList_Type, &out))
+        return NULL;
+    if (exec_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "exec_run before exec_setup");
+        return NULL;
+    }
+    const char *b = PyBytes_AS_STRING(buf);
+    if (end > PyBytes_GET_SIZE(buf))
+        end = PyBytes_GET_SIZE(buf);
+    if (pos < 0)
+        pos = 0;
+    while (pos < end) {
+        struct whole w;
+        if (find_whole(b, pos, end, NULL, &w) <= 0 || w.stop - pos > limit || w.n_execve != 1)
+            break;
+        if (PySet_GET_SIZE(poisoned) > 0) { /* the rest of an event rejected as ambiguous: the Python path */
+            PyObject *stamp = PyBytes_FromStringAndSize(b + w.stamp0, w.slen);
+            int known = stamp ? PySet_Contains(poisoned, stamp) : -1;
+            Py_XDECREF(stamp);
+            if (known < 0)
+                return NULL;
+            if (known)
+                break;
+        }
+        /* `raw, _, enriched = syscall.partition(b"\x1d")` */
+        const char *gs = memchr(b + w.sys0, 0x1d, (size_t)(w.sys1 - w.sys0));
+        Py_ssize_t raw1 = gs ? gs - b : w.sys1;
+        PyObject *enriched = gs ? PyBytes_FromStringAndSize(gs + 1, w.sys1 - raw1 - 1) : Py_NewRef(empty_bytes);
+        PyObject *cwd = w.cwd0 < 0 ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize(b + w.cwd0, w.cwd1 - w.cwd0);
+        PyObject *ev = NULL;
+        if (enriched != NULL && cwd != NULL)
+            ev = build_exec(b + w.stamp0, w.slen, NULL, display, lineno + 1, b + w.sys0, raw1 - w.sys0, enriched,
+                            b + w.ex0, w.ex1 - w.ex0, cwd, b + pos, w.stop - pos, host);
+        Py_XDECREF(enriched);
+        Py_XDECREF(cwd);
+        if (ev == NULL)
+            return NULL;
+        if (ev == Py_None) { /* declined: the caller takes this event the Python way */
+            Py_DECREF(ev);
+            break;
+        }
+        int failed = PyList_Append(out, ev) < 0;
+        Py_DECREF(ev);
+        if (failed)
+            return NULL;
+        Py_ssize_t records = b[w.stop - 1] != '\n';
+        for (const char *q = b + pos, *z = b + w.stop; (q = memchr(q, '\n', (size_t)(z - q))) != NULL; q++)
+            records++;
+        lineno += records;
+        pos = w.stop;
+    }
+    return Py_BuildValue("(nn)", pos, lineno);
+}
+
 static PyMethodDef methods[] = {
     {"syscall_fields", syscall_fields, METH_O,
      "syscall_fields(record) -> {key: value} of the SYSCALL keys the auditd decoder reads (first wins)"},
@@ -823,6 +934,9 @@ static PyMethodDef methods[] = {
      "exec_setup(exec_type, fields, well_known_uids, exes, cwds, names, memo_bytes, memo_limit) -> None"},
     {"exec_event", exec_event, METH_VARARGS,
      "exec_event(stamp, where, syscall, enriched, execve, cwd, buf, pos, stop, host) -> ProcessExec or None"},
+    {"exec_run", exec_run, METH_VARARGS,
+     "exec_run(buf, pos, end, display, lineno, host, limit, poisoned, out) -> (pos, lineno) after the exec events "
+     "built"},
     {"recv_records", recv_records, METH_VARARGS,
      "recv_records(fd, types, max_records) -> (records as auditd RAW lines, ran dry, overruns)"},
     {NULL, NULL, 0, NULL},
@@ -841,7 +955,8 @@ PyMODINIT_FUNC PyInit__auditd(void)
     newline = PyUnicode_FromString("\n");
     space = PyUnicode_FromString(" ");
     empty_str = PyUnicode_FromString("");
-    if (!records_key || !newline || !space || !empty_str)
+    empty_bytes = PyBytes_FromStringAndSize("", 0);
+    if (!records_key || !newline || !space || !empty_str || !empty_bytes)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -53,6 +54,7 @@ def _corpora(tmp_path: Path) -> list[bytes]:
 
 def test_same_events_as_the_python_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = [0, 0]
+    runs = [0]
 
     def counting(*args: object) -> ProcessExec | None:
         calls[0] += 1
@@ -60,14 +62,25 @@ def test_same_events_as_the_python_path(tmp_path: Path, monkeypatch: pytest.Monk
         calls[1] += got is not None
         return got
 
+    def counting_run(*args: Any) -> tuple[int, int]:
+        out = args[-1]
+        before = len(out)
+        got = fast.exec_run(*args)
+        runs[0] += len(out) - before
+        return got  # type: ignore[no-any-return]
+
     for data in _corpora(tmp_path):
         for host in ("", "node-1"):
+            monkeypatch.setattr(auditd, "_exec_run", counting_run)
+            with_run = _decode(data, host)
+            monkeypatch.setattr(auditd, "_exec_run", None)
             monkeypatch.setattr(auditd, "_exec_event", counting)
             with_c = _decode(data, host)
             monkeypatch.setattr(auditd, "_exec_event", None)
-            assert _decode(data, host) == with_c
-    # the builder did the work (not a test of a path that always declines)
+            assert _decode(data, host) == with_c == with_run
+    # the builders did the work (not a test of a path that always declines)
     assert calls[1] > 3000 and calls[1] > 0.9 * calls[0]
+    assert runs[0] >= calls[1] * 0.9
 
 
 # -- generated and damaged records, each straight through both builders ------------------------------------
@@ -167,3 +180,23 @@ def test_shares_the_python_memos() -> None:
     assert one.executable is two.executable and one.cwd is two.cwd and one.user is two.user
     assert auditd._EXES[b'"/opt/memo-test/bin"'] is one.executable and auditd._CWDS[b'cwd="/memo-test"'] is one.cwd
     assert auditd._NAMES[b'UID="memo-user"'] == (None, "memo-user")
+
+
+def _block(stamp: str, argv: str = 'argc=1 a0="x"') -> bytes:
+    return (f'type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes pid=5 uid=0 exe="/bin/x"\n'
+            f"type=EXECVE msg=audit({stamp}): {argv}\ntype=PROCTITLE msg=audit({stamp}): proctitle=78\n").encode()
+
+
+def test_exec_run_stops_where_the_python_path_must_read() -> None:
+    first, second = _block("1.5:7"), _block("1.5:8")
+    buf = first + second + _block("1.5:9", 'argc=1 a0[0]="x"') + _block("1.6:1")
+    out: list[Any] = []
+    assert fast.exec_run(buf, 0, len(buf), "f.log", 10, "h", 4096, set(), out) == (len(first + second), 16)
+    assert [(e.event_id, e.origin) for e in out] == [("1.5:7", "f.log:11"), ("1.5:8", "f.log:14")]
+    out.clear()  # an event of a poisoned stamp, or longer than the limit, is left to the Python path
+    assert fast.exec_run(buf, 0, len(buf), "f.log", 0, "h", 4096, {b"1.5:8"}, out) == (len(first), 3)
+    assert fast.exec_run(buf, 0, len(buf), "f.log", 0, "h", len(first) - 1, set(), []) == (0, 0)
+    assert fast.exec_run(buf, 0, first.find(b"PROCTITLE"), "f.log", 0, "h", 4096, set(), []) == (0, 0)  # cut short
+    out.clear()  # (as `whole_event`: the last record may end at the end of the range without its line break)
+    assert fast.exec_run(buf, 0, len(first) - 1, "f.log", 0, "h", 4096, set(), out) == (len(first) - 1, 3)
+    assert out[0].raw == {"records": first.decode().rstrip("\n").split("\n")}

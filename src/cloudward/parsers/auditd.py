@@ -436,13 +436,17 @@ def _exec_fields() -> tuple[tuple[str, Any, Any, bool], ...] | None:
 #: the whole ordinary exec event built in C (`exec_event`: the same `ProcessExec` as `Auditd._event`, or None
 #: for anything unusual, which then goes the Python way); None without the extension
 _exec_event: Callable[..., ProcessExec | None] | None = None
+#: and a run of them in one call (`exec_run`: the events `exec_event` builds, one after another, until one it
+#: does not), for a decoder with no open event
+_exec_run: Callable[..., tuple[int, int]] | None = None
 try:
     from cloudward._auditd import exec_event as _c_exec_event
+    from cloudward._auditd import exec_run as _c_exec_run
     from cloudward._auditd import exec_setup as _exec_setup
 
     if (_spec := _exec_fields()) is not None:
         _exec_setup(ProcessExec, _spec, _WELL_KNOWN_UIDS, _EXES, _CWDS, _NAMES, _MEMO_BYTES, _MEMO_LIMIT)
-        _exec_event = _c_exec_event
+        _exec_event, _exec_run = _c_exec_event, _c_exec_run
 except ImportError:  # pragma: no cover - the extension is optional
     pass
 
@@ -471,6 +475,7 @@ class _AuditDecoder(LineDecoder):
         poisoned = self.poisoned
         whole = _whole_event
         fast_exec = _exec_event
+        fast_run = _exec_run
         host = self.ctx.host
         close = self.fmt._close
         build = self.fmt._event
@@ -479,6 +484,12 @@ class _AuditDecoder(LineDecoder):
         pos = start
         try:
             while pos < end:
+                if fast_run is not None and not pending:
+                    # the ordinary exec events from here, built in C, up to the first other one
+                    pos, lineno = fast_run(buf, pos, end, display, lineno, host, limit, poisoned, out)
+                    self.lineno = lineno
+                    if pos >= end:
+                        break
                 m = whole(buf, pos, end) if buf.startswith(b"type=SYSCALL ", pos) else None
                 if m is not None:
                     stamp, stop, syscall, execve, cwd, sockaddr, proctitle = m
