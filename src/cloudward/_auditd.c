@@ -586,6 +586,22 @@ static int first_field(const char *b, Py_ssize_t n, const char *needle, Py_ssize
     return 0;
 }
 
+/* the user ids last built, by value (a host has few): one int object each, as the Python path's `_IDS` memo
+   shares them, so held events do not each carry their own */
+#define ID_SLOTS 256
+static PyObject *id_cache[ID_SLOTS];
+
+static PyObject *id_int(long long x)
+{
+    PyObject **slot = &id_cache[(unsigned long long)x % ID_SLOTS];
+    if (*slot != NULL && PyLong_AsLongLong(*slot) == x)
+        return Py_NewRef(*slot);
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v != NULL)
+        Py_XSETREF(*slot, Py_NewRef(v));
+    return v;
+}
+
 /* an id field: Py_None when absent or unset, an int, or NULL with *unusual set */
 static PyObject *id_object(const char *b, Py_ssize_t a, Py_ssize_t z, int *unusual)
 {
@@ -599,7 +615,7 @@ static PyObject *id_object(const char *b, Py_ssize_t a, Py_ssize_t z, int *unusu
     }
     if (none)
         Py_RETURN_NONE;
-    return PyLong_FromLongLong(x);
+    return id_int(x);
 }
 
 /* `_remember(memo, key, value)`: keys up to memo_bytes long; a full memo starts over */
