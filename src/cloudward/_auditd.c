@@ -54,7 +54,19 @@
 static const char *const SYSCALL_KEYS[] = {"arch", "syscall", "success", "pid", "ppid", "uid", "euid", "auid",
                                            "exe", "comm"};
 #define N_SYSCALL_KEYS 10
+static const Py_ssize_t SYSCALL_KEY_LENS[N_SYSCALL_KEYS] = {4, 7, 7, 3, 4, 3, 4, 4, 3, 4};
 static PyObject *syscall_key_objects[N_SYSCALL_KEYS];
+
+/* the index of the SYSCALL key `k` (klen bytes) among SYSCALL_KEYS, else -1 (most keys of a record are others) */
+static int syscall_key(const char *k, Py_ssize_t klen)
+{
+    if (klen < 3 || klen > 7)
+        return -1;
+    for (int i = 0; i < N_SYSCALL_KEYS; i++)
+        if (SYSCALL_KEY_LENS[i] == klen && SYSCALL_KEYS[i][0] == k[0] && memcmp(k, SYSCALL_KEYS[i], (size_t)klen) == 0)
+            return i;
+    return -1;
+}
 
 static int hex_digit(unsigned char c)
 {
@@ -131,20 +143,16 @@ static PyObject *syscall_fields(PyObject *self, PyObject *arg)
         const char *eq = memchr(b + pos, '=', (size_t)(end - pos));
         if (eq != NULL) {
             Py_ssize_t klen = eq - (b + pos);
-            for (int k = 0; k < N_SYSCALL_KEYS; k++) {
-                if ((Py_ssize_t)strlen(SYSCALL_KEYS[k]) == klen && memcmp(b + pos, SYSCALL_KEYS[k], klen) == 0) {
-                    if (PyDict_GetItemWithError(out, syscall_key_objects[k]) == NULL) {
-                        if (PyErr_Occurred())
-                            goto fail;
-                        PyObject *val = PyBytes_FromStringAndSize(eq + 1, end - (eq - b) - 1);
-                        if (val == NULL || PyDict_SetItem(out, syscall_key_objects[k], val) < 0) {
-                            Py_XDECREF(val);
-                            goto fail;
-                        }
-                        Py_DECREF(val);
-                    }
-                    break;
+            int k = syscall_key(b + pos, klen);
+            if (k >= 0 && PyDict_GetItemWithError(out, syscall_key_objects[k]) == NULL) {
+                if (PyErr_Occurred())
+                    goto fail;
+                PyObject *val = PyBytes_FromStringAndSize(eq + 1, end - (eq - b) - 1);
+                if (val == NULL || PyDict_SetItem(out, syscall_key_objects[k], val) < 0) {
+                    Py_XDECREF(val);
+                    goto fail;
                 }
+                Py_DECREF(val);
             }
         }
         pos = end + 1;
@@ -734,12 +742,11 @@ static PyObject *build_exec(const char *st, Py_ssize_t slen, PyObject *where, Py
         Py_ssize_t e = sp ? sp - b : n;
         const char *eq = memchr(b + p, '=', (size_t)(e - p));
         if (eq != NULL) {
-            Py_ssize_t klen = eq - (b + p);
-            for (int k = 0; k < N_SYSCALL_KEYS; k++) {
-                if (v0[k] < 0 && (Py_ssize_t)strlen(SYSCALL_KEYS[k]) == klen && memcmp(b + p, SYSCALL_KEYS[k], (size_t)klen) == 0) {
+            int k = syscall_key(b + p, eq - (b + p));
+            if (k >= 0) {
+                if (v0[k] < 0) { /* the first occurrence wins */
                     v0[k] = eq - b + 1;
                     v1[k] = e;
-                    break;
                 }
             }
         }
@@ -837,9 +844,24 @@ static PyObject *build_exec(const char *st, Py_ssize_t slen, PyObject *where, Py
     if (vals[F_CWD] == NULL)
         goto done;
     /* the evidence: the records as text, one string a line */
-    text = PyUnicode_DecodeUTF8(tx, txlen - (tx[txlen - 1] == '\n'), "replace");
-    if (text == NULL || (lines = PyUnicode_Split(text, newline, -1)) == NULL)
-        goto done;
+    /* `text.decode("utf-8", "replace").split("\n")` a line at a time: a line break is never inside a UTF-8
+       sequence, and ends a broken one as the end of the line does (one U+FFFD either way) */
+    {
+        Py_ssize_t len = txlen - (tx[txlen - 1] == '\n'), count = 1;
+        for (const char *q = tx, *z = tx + len; (q = memchr(q, '\n', (size_t)(z - q))) != NULL; q++)
+            count++;
+        if ((lines = PyList_New(count)) == NULL)
+            goto done;
+        const char *q = tx, *z = tx + len;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            const char *nl = i + 1 < count ? memchr(q, '\n', (size_t)(z - q)) : z;
+            PyObject *line = PyUnicode_DecodeUTF8(q, nl - q, "replace");
+            if (line == NULL)
+                goto done;
+            PyList_SET_ITEM(lines, i, line);
+            q = nl + 1;
+        }
+    }
     vals[F_RAW] = PyDict_New();
     if (vals[F_RAW] == NULL || PyDict_SetItem(vals[F_RAW], records_key, lines) < 0)
         goto done;
