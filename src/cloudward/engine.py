@@ -64,6 +64,10 @@ STATE_VERSION = 1
 #: held events between two `gc.freeze()` calls (see `Engine._freeze`): every one, so a held event's
 #: objects are never walked by the collector's older generations (freezing costs a list splice)
 FREEZE_EVERY = 1
+#: events run between two `gc.freeze()` calls while a release runs them: what survives a run (process-tree
+#: nodes, memo entries, alerts) is long-lived state, and fewer than ~10 tracked objects survive an event, so
+#: the young generation's threshold (700) is never reached and no collection walks that state again
+FREEZE_RUN_EVERY = 64
 
 #: the `[engine]` configuration section: key -> (type, default, meaning); validated by `EngineSettings`
 ENGINE_SECTION: dict[str, tuple[type, Any, str]] = {
@@ -741,11 +745,16 @@ class Engine:
         if watermark > self._released:
             self._released = watermark
         run = self._run
+        freeze = gc.freeze
+        if ready:
+            self._frozen = True  # (thawed at the end of input, as the held events are)
         if type(self)._run is not _ENGINE_RUN:  # (a subclass or a test watching `_run`)
             for i in range(len(ready)):
                 event = ready[i][1]
                 ready[i] = None  # type: ignore[call-overload]
                 run(event)
+                if not i % FREEZE_RUN_EVERY:
+                    freeze()
             return
         plans = self._plans
         for i in range(len(ready)):
@@ -757,6 +766,8 @@ class Engine:
                 run(event)
             else:
                 plan(event)
+            if not i % FREEZE_RUN_EVERY:
+                freeze()
 
     def _run(self, event: Event) -> None:
         """Enrich one event and offer it to the detections subscribed to its kind."""
