@@ -119,3 +119,23 @@ def test_an_ordinary_host_exec_reaches_few_cards() -> None:
     sshd = ProcessExec(event_id="3", executable="/usr/sbin/sshd", argv=["/usr/sbin/sshd", "-D"],
                        command_line="/usr/sbin/sshd -D", parent_executable="/bin/sh", container_id="ab" * 32)
     assert "K8S.NODE_ContainerSSH" in {c.card.id for c in dispatch.select(sshd)}
+
+
+def test_command_lines_that_never_repeat_work_out_the_gates_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text gates key the table by the command line; the facets and names are still worked out once per
+    program and flags, not once per command line."""
+    from cloudward.engine import Engine
+
+    dispatch = Engine()._process_dispatch
+    assert dispatch is not None and dispatch.by_text
+    calls = []
+    original = ProcessDispatch._select
+    monkeypatch.setattr(ProcessDispatch, "_select", lambda self, event: calls.append(1) or original(self, event))
+    chosen = []
+    for i in range(200):
+        code = f"gzip -9 /var/log/app/old-{i}.log"
+        chosen.append([c.card.id for c in dispatch.select(ProcessExec(
+            event_id=str(i), executable="/bin/sh", argv=["sh", "-c", code], command_line=f"sh -c {code}",
+            parent_executable="/usr/sbin/cron", container_id="ab" * 32))])
+    assert len(calls) == 1
+    assert all(c == chosen[0] for c in chosen) and "K8S.NODE_KubernetesAPI" not in chosen[0]

@@ -106,8 +106,10 @@ class ProcessDispatch:
         self._table: dict[tuple[Any, ...], list[Any]] = {}
         #: the same answers keyed by the event's own values (see `select`)
         self._by_values: dict[tuple[Any, ...], list[Any]] = {}
-        #: True when no card declares a gate: the engine then skips the dispatch altogether
+        #: with text gates: the gates' and names' answers by the values they read (`_by_values` adds the text)
+        self._by_base: dict[tuple[Any, ...], list[Any]] = {}
         self.by_text = bool(self._texts)
+        #: True when no card declares a gate: the engine then skips the dispatch altogether
         self.trivial = all(g is None for g in self._gates) and not self.by_names and not self.by_text
 
     def select(self, event: Any) -> list[Any]:
@@ -124,7 +126,15 @@ class ProcessDispatch:
                 argv[0] if argv else None, event.parent_executable, command_line, event.image)
             found = self._by_values.get(raw_key)
             if found is None:
-                found = self._select(event)
+                # the gates' and names' part, by the values without the command line and image (as below): a
+                # host whose command lines rarely repeat still works out the facets once per program and flags
+                base_key = raw_key[:9]
+                found = self._by_base.get(base_key)
+                if found is None:
+                    found = self._select(event)
+                    if len(self._by_base) >= _TABLE_LIMIT:
+                        self._by_base.clear()
+                    self._by_base[base_key] = found
                 texts = self._texts
                 if any(id(card) in texts for card in found):
                     found = [card for card in found if id(card) not in texts or texts[id(card)](event)]
