@@ -25,7 +25,8 @@ spec.loader.exec_module(make_expected)
 
 GATED = sorted(cls.card.id for cls in detections.all_classes()
                if ProcessExec in cls.kinds and (getattr(cls, "process_gate", None) is not None
-                                                or hasattr(cls, "process_names") or hasattr(cls, "process_text")))
+                                                or hasattr(cls, "process_names") or hasattr(cls, "process_text")
+                                                or hasattr(cls, "process_paths")))
 
 
 class Checked:

@@ -76,6 +76,9 @@ class ProcessDispatch:
     give it a finding at all, answered from its own name lists. It is asked once per distinct triple;
     the answer joins the flags in the table's key.
 
+    Or `process_paths(executable, arg0) -> bool`: the same from the executable and argv[0] as given (None without
+    argv), full paths, not file names (both are in every key of the values tables).
+
     And `process_text(event) -> bool`: whether the execution can give it a finding at all, a pure function of
     the event's command line, executable, image and whether it has a container (and the card's lists). The
     values table is then keyed by those too, so a card that finds nothing in an ordinary command line
@@ -87,8 +90,12 @@ class ProcessDispatch:
         self._gates: list[tuple[Callable[[tuple[bool, ...]], bool], Callable[[tuple[bool, ...]], bool]] | None] = []
         self._names: list[Callable[[str, str | None, str], bool] | None] = []
         self._texts: dict[int, Callable[[Any], bool]] = {}
+        self._paths: dict[int, Callable[[str, str | None], bool]] = {}
         for card in self.cards:
             self._names.append(getattr(card, "process_names", None))
+            paths = getattr(card, "process_paths", None)
+            if paths is not None:
+                self._paths[id(card)] = paths
             text = getattr(card, "process_text", None)
             if text is not None:
                 self._texts[id(card)] = text
@@ -110,7 +117,8 @@ class ProcessDispatch:
         self._by_base: dict[tuple[Any, ...], list[Any]] = {}
         self.by_text = bool(self._texts)
         #: True when no card declares a gate: the engine then skips the dispatch altogether
-        self.trivial = all(g is None for g in self._gates) and not self.by_names and not self.by_text
+        self.trivial = all(g is None for g in self._gates) and not self.by_names and not self.by_text \
+            and not self._paths
 
     def select(self, event: Any) -> list[Any]:
         """The cards that can find something in `event` (a ProcessExec whose enrichers have run).
@@ -131,7 +139,7 @@ class ProcessDispatch:
                 base_key = raw_key[:9]
                 found = self._by_base.get(base_key)
                 if found is None:
-                    found = self._select(event)
+                    found = self._select_values(event)
                     if len(self._by_base) >= _TABLE_LIMIT:
                         self._by_base.clear()
                     self._by_base[base_key] = found
@@ -147,10 +155,20 @@ class ProcessDispatch:
                    argv[0] if argv else None, event.parent_executable)
         found = self._by_values.get(raw_key)
         if found is None:
-            found = self._select(event)
+            found = self._select_values(event)
             if len(self._by_values) >= _TABLE_LIMIT:
                 self._by_values.clear()
             self._by_values[raw_key] = found
+        return found
+
+    def _select_values(self, event: Any) -> list[Any]:
+        """`_select`, then the path gates (read from the executable and argv[0], which the values tables key)."""
+        found = self._select(event)
+        paths = self._paths
+        if paths and any(id(card) in paths for card in found):
+            argv = event.argv
+            exe, arg0 = event.executable, (argv[0] if argv else None)
+            found = [card for card in found if id(card) not in paths or paths[id(card)](exe, arg0)]
         return found
 
     def _select(self, event: Any) -> list[Any]:
