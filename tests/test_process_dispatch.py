@@ -25,7 +25,8 @@ spec.loader.exec_module(make_expected)
 
 GATED = sorted(cls.card.id for cls in detections.all_classes()
                if ProcessExec in cls.kinds and (getattr(cls, "process_gate", None) is not None
-                                                or hasattr(cls, "process_names")))
+                                                or hasattr(cls, "process_names") or hasattr(cls, "process_text")
+                                                or hasattr(cls, "process_paths")))
 
 
 class Checked:
@@ -102,9 +103,40 @@ def test_an_ordinary_host_exec_reaches_few_cards() -> None:
     shell = ProcessExec(event_id="2", executable="/bin/sh", argv=["sh", "-c", "id"], command_line="sh -c id",
                         parent_executable="/usr/sbin/php-fpm8.2", container_id="ab" * 32)
     offered = {c.card.id for c in dispatch.select(shell)}
-    assert {"K8S.NODE_Webshell", "AppServices_SuspectPhp", "K8S.NODE_KubernetesAPI"} <= offered
+    assert {"K8S.NODE_Webshell", "AppServices_SuspectPhp"} <= offered
+    # the API server, dashboard and miner cards read the command line (`process_text`): `id` names none
+    assert not {"K8S.NODE_KubernetesAPI", "K8S.NODE_KubernetesDashboard", "VM_MinerInContainerImage"} & offered
+    code = "wget -qO- https://kubernetes.default.svc/api/v1/secrets"
+    api = ProcessExec(event_id="4", executable="/bin/sh", argv=["sh", "-c", code], command_line=f"sh -c {code}",
+                      parent_executable="/usr/sbin/php-fpm8.2", container_id="ab" * 32)
+    offered = {c.card.id for c in dispatch.select(api)}
+    assert "K8S.NODE_KubernetesAPI" in offered and "K8S.NODE_KubernetesDashboard" not in offered
+    # a host process's miner finding reads argv (`docker run <image>`): always offered, whatever it runs
+    host = ProcessExec(event_id="5", executable="/usr/bin/docker", argv=["docker", "run", "alpine:3.20", "id"],
+                       command_line="docker run alpine:3.20 id")
+    assert "VM_MinerInContainerImage" in {c.card.id for c in dispatch.select(host)}
     # the SSH card reads program names: a shell is not a server, sshd is
     assert "K8S.NODE_ContainerSSH" not in offered
     sshd = ProcessExec(event_id="3", executable="/usr/sbin/sshd", argv=["/usr/sbin/sshd", "-D"],
                        command_line="/usr/sbin/sshd -D", parent_executable="/bin/sh", container_id="ab" * 32)
     assert "K8S.NODE_ContainerSSH" in {c.card.id for c in dispatch.select(sshd)}
+
+
+def test_command_lines_that_never_repeat_work_out_the_gates_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text gates key the table by the command line; the facets and names are still worked out once per
+    program and flags, not once per command line."""
+    from cloudward.engine import Engine
+
+    dispatch = Engine()._process_dispatch
+    assert dispatch is not None and dispatch.by_text
+    calls = []
+    original = ProcessDispatch._select
+    monkeypatch.setattr(ProcessDispatch, "_select", lambda self, event: calls.append(1) or original(self, event))
+    chosen = []
+    for i in range(200):
+        code = f"gzip -9 /var/log/app/old-{i}.log"
+        chosen.append([c.card.id for c in dispatch.select(ProcessExec(
+            event_id=str(i), executable="/bin/sh", argv=["sh", "-c", code], command_line=f"sh -c {code}",
+            parent_executable="/usr/sbin/cron", container_id="ab" * 32))])
+    assert len(calls) == 1
+    assert all(c == chosen[0] for c in chosen) and "K8S.NODE_KubernetesAPI" not in chosen[0]

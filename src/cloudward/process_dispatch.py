@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cloudward.analytics.processes import RUNTIME_CLIS, basename, program
+from cloudward.analytics.processes import RUNTIME_CLIS, basename, program, remember
 
 #: a condition's name -> index into the facet tuple; "always"/"never" are not facets
 FACETS = ("privileged_flag", "privileged", "elevated", "intel", "windows", "docker_program", "runtime_cli")
@@ -75,14 +75,30 @@ class ProcessDispatch:
     executable, argv[0] (None without argv) and parent executable have these lower-case file names can
     give it a finding at all, answered from its own name lists. It is asked once per distinct triple;
     the answer joins the flags in the table's key.
+
+    Or `process_paths(executable, arg0) -> bool`: the same from the executable and argv[0] as given (None without
+    argv), full paths, not file names (both are in every key of the values tables).
+
+    And `process_text(event) -> bool`: whether the execution can give it a finding at all, a pure function of
+    the event's command line, executable, image and whether it has a container (and the card's lists). The
+    values table is then keyed by those too, so a card that finds nothing in an ordinary command line
+    (no API server, dashboard or miner named in it) is asked once per distinct command line, not per event.
     """
 
     def __init__(self, cards: Sequence[Any]) -> None:
         self.cards = list(cards)
         self._gates: list[tuple[Callable[[tuple[bool, ...]], bool], Callable[[tuple[bool, ...]], bool]] | None] = []
         self._names: list[Callable[[str, str | None, str], bool] | None] = []
+        self._texts: dict[int, Callable[[Any], bool]] = {}
+        self._paths: dict[int, Callable[[str, str | None], bool]] = {}
         for card in self.cards:
             self._names.append(getattr(card, "process_names", None))
+            paths = getattr(card, "process_paths", None)
+            if paths is not None:
+                self._paths[id(card)] = paths
+            text = getattr(card, "process_text", None)
+            if text is not None:
+                self._texts[id(card)] = text
             gate = getattr(card, "process_gate", None)
             if gate is None:
                 self._gates.append(None)
@@ -97,8 +113,12 @@ class ProcessDispatch:
         self._table: dict[tuple[Any, ...], list[Any]] = {}
         #: the same answers keyed by the event's own values (see `select`)
         self._by_values: dict[tuple[Any, ...], list[Any]] = {}
+        #: with text gates: the gates' and names' answers by the values they read (`_by_values` adds the text)
+        self._by_base: dict[tuple[Any, ...], list[Any]] = {}
+        self.by_text = bool(self._texts)
         #: True when no card declares a gate: the engine then skips the dispatch altogether
-        self.trivial = all(g is None for g in self._gates) and not self.by_names
+        self.trivial = all(g is None for g in self._gates) and not self.by_names and not self.by_text \
+            and not self._paths
 
     def select(self, event: Any) -> list[Any]:
         """The cards that can find something in `event` (a ProcessExec whose enrichers have run).
@@ -106,15 +126,49 @@ class ProcessDispatch:
         First looked up by the raw values the facets and file names are read from (one tuple, no calls: an
         exec repeats the same program, parent and flags thousands of times); on a miss, by the facets."""
         argv = event.argv
+        if self.by_text:
+            command_line = event.command_line
+            raw_key: tuple[Any, ...] = (
+                event.container_id != "", "--privileged" in command_line, event.privileged,
+                "CAP_SYS_ADMIN" in event.capabilities, not event.intel, event.os, event.executable,
+                argv[0] if argv else None, event.parent_executable, command_line, event.image)
+            found = self._by_values.get(raw_key)
+            if found is None:
+                # the gates' and names' part, by the values without the command line and image (as below): a
+                # host whose command lines rarely repeat still works out the facets once per program and flags
+                base_key = raw_key[:9]
+                found = self._by_base.get(base_key)
+                if found is None:
+                    found = self._select_values(event)
+                    if len(self._by_base) >= _TABLE_LIMIT:
+                        self._by_base.clear()
+                    self._by_base[base_key] = found
+                texts = self._texts
+                if any(id(card) in texts for card in found):
+                    found = [card for card in found if id(card) not in texts or texts[id(card)](event)]
+                # as the cards' own memos: short command lines only, MEMO_LIMIT of them (bounded memory)
+                remember(self._by_values, raw_key, found,
+                         len(command_line) + len(event.executable) + len(event.parent_executable))
+            return found
         raw_key = (event.container_id != "", "--privileged" in event.command_line, event.privileged,
                    "CAP_SYS_ADMIN" in event.capabilities, not event.intel, event.os, event.executable,
                    argv[0] if argv else None, event.parent_executable)
         found = self._by_values.get(raw_key)
         if found is None:
-            found = self._select(event)
+            found = self._select_values(event)
             if len(self._by_values) >= _TABLE_LIMIT:
                 self._by_values.clear()
             self._by_values[raw_key] = found
+        return found
+
+    def _select_values(self, event: Any) -> list[Any]:
+        """`_select`, then the path gates (read from the executable and argv[0], which the values tables key)."""
+        found = self._select(event)
+        paths = self._paths
+        if paths and any(id(card) in paths for card in found):
+            argv = event.argv
+            exe, arg0 = event.executable, (argv[0] if argv else None)
+            found = [card for card in found if id(card) not in paths or paths[id(card)](exe, arg0)]
         return found
 
     def _select(self, event: Any) -> list[Any]:

@@ -27,7 +27,7 @@ spec.loader.exec_module(make_expected)
 #: card id -> the attributes holding what it remembers per command line
 MEMOS = {
     "AppServices_TmpFolderExecution": ("_paths",),
-    "K8S.NODE_Webshell": ("_code_cache", "_words_cache", "_allowed_cache"),
+    "K8S.NODE_Webshell": ("_code_cache", "_words_cache", "_allowed_cache", "_server_raw"),
     "AppServices_HighPrivilegeCommand": ("_matched_cache",),
     "VM_MinerInContainerImage": ("_process_cache",),
     "K8S.NODE_KubernetesAPI": ("_cache",),

@@ -125,3 +125,19 @@ def test_docker_info_names_the_host_of_docker_records_in_its_folder(tmp_path):
     unnamed = [a for a in alerts if a.entities.get("host") != "build-node-7"]
     assert unnamed and all(a.description.startswith("Container ") for a in unnamed)
     assert pipe.stats.rejected == 0
+
+
+def test_a_privileged_docker_exec_makes_its_process_privileged():
+    """`docker exec --privileged` (exec_inspect data) marks the process of that pid privileged, and no other."""
+    ctx = ContainerContext()
+    plain = ProcessExec(event_id="0", host="n1", pid=4242, executable="/bin/sh", argv=["sh"])
+    ctx.enrich(plain)
+    assert plain.privileged is None  # nothing known yet
+    ctx.enrich(ContainerEvent(event_id="x", action="exec_inspect", host="n1", container_id=H, pid=4242,
+                              exec_id="e1", privileged=True))
+    shell = ProcessExec(event_id="1", host="n1", pid=4242, executable="/bin/sh", argv=["sh"])
+    other = ProcessExec(event_id="2", host="n1", pid=4243, executable="/bin/sh", argv=["sh"])
+    ctx.enrich(shell)
+    ctx.enrich(other)
+    assert shell.privileged is True and shell.container_id == H
+    assert other.privileged is not True

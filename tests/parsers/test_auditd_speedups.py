@@ -97,6 +97,7 @@ def test_decoder_same_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(auditd, "_value_text", auditd._py_value_text)
     monkeypatch.setattr(auditd, "_execve_args", auditd._py_execve_args)
     monkeypatch.setattr(auditd, "_whole_event", auditd._py_whole_event)
+    monkeypatch.setattr(auditd, "_exec_event", None)
     assert _events(data) == with_c
     assert len(with_c) > 10
 

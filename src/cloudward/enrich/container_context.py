@@ -132,7 +132,8 @@ class ContainerContext(Enricher):
                 event.host = name
 
     def enrich(self, event: Any) -> None:
-        self._name_host(event)
+        if not event.host and self.daemon_names:  # (`_name_host` inline: one call fewer an event)
+            self._name_host(event)
         if type(event) is ContainerEvent:
             self._enrich_container_event(event)
             self.learn(event)
@@ -163,7 +164,9 @@ class ContainerContext(Enricher):
                     event.privileged = facts.privileged
                 if facts.capabilities and not event.capabilities:
                     event.capabilities = list(facts.capabilities)
-        if type(event) is ProcessExec and self.exec_pids.get((event.host, event.pid)):
+        exec_pids = self.exec_pids
+        # (no `docker exec --privileged` seen: no key to build)
+        if exec_pids and type(event) is ProcessExec and exec_pids.get((event.host, event.pid)):
             event.privileged = True
 
     def _enrich_container_event(self, ev: ContainerEvent) -> None:

@@ -20,7 +20,7 @@ import socket
 from binascii import Error as BinasciiError
 from binascii import unhexlify
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from cloudward.events import Event, NetConnection, ProcessExec
@@ -416,6 +416,41 @@ except ImportError:  # pragma: no cover - the extension is optional
     pass
 
 
+def _exec_fields() -> tuple[tuple[str, Any, Any, bool], ...] | None:
+    """(name, slot, default, default is a fresh list) of every `ProcessExec` field, for the C builder; None when
+    a field has another kind of default or no slot, which the builder could not give. The slot is the nearest
+    class's member descriptor: `raw` is a property (`events._lazy_field`) whose setter writes Event's slot."""
+    member = type(Event.__dict__["event_id"])
+    out = []
+    for f in fields(ProcessExec):
+        if f.default_factory is not MISSING and f.default_factory is not list:
+            return None
+        slot = next((c.__dict__[f.name] for c in ProcessExec.__mro__
+                     if type(c.__dict__.get(f.name)) is member), None)
+        if slot is None:
+            return None
+        out.append((f.name, slot, None if f.default is MISSING else f.default, f.default_factory is list))
+    return tuple(out)
+
+
+#: the whole ordinary exec event built in C (`exec_event`: the same `ProcessExec` as `Auditd._event`, or None
+#: for anything unusual, which then goes the Python way); None without the extension
+_exec_event: Callable[..., ProcessExec | None] | None = None
+#: and a run of them in one call (`exec_run`: the events `exec_event` builds, one after another, until one it
+#: does not), for a decoder with no open event
+_exec_run: Callable[..., tuple[int, int]] | None = None
+try:
+    from cloudward._auditd import exec_event as _c_exec_event
+    from cloudward._auditd import exec_run as _c_exec_run
+    from cloudward._auditd import exec_setup as _exec_setup
+
+    if (_spec := _exec_fields()) is not None:
+        _exec_setup(ProcessExec, _spec, _WELL_KNOWN_UIDS, _EXES, _CWDS, _NAMES, _MEMO_BYTES, _MEMO_LIMIT)
+        _exec_event, _exec_run = _c_exec_event, _c_exec_run
+except ImportError:  # pragma: no cover - the extension is optional
+    pass
+
+
 class _AuditDecoder(LineDecoder):
     """One audit log stream: records are held per event until its last record (or the end) arrives.
 
@@ -439,6 +474,9 @@ class _AuditDecoder(LineDecoder):
         pending = self.pending
         poisoned = self.poisoned
         whole = _whole_event
+        fast_exec = _exec_event
+        fast_run = _exec_run
+        host = self.ctx.host
         close = self.fmt._close
         build = self.fmt._event
         display = self.display
@@ -446,12 +484,17 @@ class _AuditDecoder(LineDecoder):
         pos = start
         try:
             while pos < end:
+                if fast_run is not None and not pending:
+                    # the ordinary exec events from here, built in C, up to the first other one
+                    pos, lineno = fast_run(buf, pos, end, display, lineno, host, limit, poisoned, out)
+                    self.lineno = lineno
+                    if pos >= end:
+                        break
                 m = whole(buf, pos, end) if buf.startswith(b"type=SYSCALL ", pos) else None
                 if m is not None:
                     stamp, stop, syscall, execve, cwd, sockaddr, proctitle = m
                     if stop - pos <= limit and stamp not in pending and not (poisoned and stamp in poisoned):
-                        text = buf[pos:stop]
-                        records = text.count(b"\n") + (text[-1:] != b"\n")
+                        records = buf.count(b"\n", pos, stop) + (buf[stop - 1] != 0x0A)
                         first_line = lineno + 1
                         lineno += records
                         self.lineno = lineno
@@ -461,9 +504,13 @@ class _AuditDecoder(LineDecoder):
                             if done is not None:
                                 out.append(done)
                         raw, _, enriched = syscall.partition(b"\x1d")
-                        # what `close` does with an `_Open` of these records (no conflict: one SYSCALL)
-                        done = build(stamp, b"", f"{display}:{first_line}", raw, enriched, execve, cwd, sockaddr,
-                                     proctitle, text[:-1] if text[-1:] == b"\n" else text, ctx)
+                        where = f"{display}:{first_line}"
+                        done = fast_exec(stamp, where, raw, enriched, execve, cwd, buf, pos, stop, host) \
+                            if fast_exec is not None and execve else None
+                        if done is None:
+                            # what `close` does with an `_Open` of these records (no conflict: one SYSCALL)
+                            done = build(stamp, b"", where, raw, enriched, execve, cwd, sockaddr, proctitle,
+                                         buf[pos : stop - 1] if buf[stop - 1] == 0x0A else buf[pos:stop], ctx)
                         if done is not None:
                             out.append(done)
                         pos = stop

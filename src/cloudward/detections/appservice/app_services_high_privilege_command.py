@@ -187,9 +187,6 @@ class HighPrivilegeCommand(Detection):
         shell = not direct and len(argv) > 2 and self.shells(basename(event.executable) or basename(argv[0]))
         if not direct and not shell:
             return None
-        origin, origin_ko = self.web.origins(event)
-        if not origin:
-            return None
         is_root = event.uid == 0 or event.euid == 0
         if len(argv) > MEMO_ARGS:
             matched = self._matched(event, name, direct, shell, is_root)
@@ -201,6 +198,10 @@ class HighPrivilegeCommand(Detection):
                 matched = self._matched(event, name, direct, shell, is_root)
                 remember(self._matched_cache, key, matched, sum(map(len, argv)))
         if not matched:
+            return None
+        # the web context last: both must hold, and most shells (cron jobs, health checks) match no command
+        origin, origin_ko = self.web.origins(event)
+        if not origin:
             return None
         ent: dict[str, Any] = process_entities(event)
         ent["matched"] = matched

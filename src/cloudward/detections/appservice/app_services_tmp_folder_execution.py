@@ -15,6 +15,7 @@ from cloudward.analytics.processes import (
     WebContext,
     basename,
     process_entities,
+    program,
     remember,
 )
 from cloudward.detections.base import Card, Detection, Sample
@@ -95,6 +96,9 @@ CARD = Card(
         Sample("without a host name the phrase is left out, not 'On unknown'", "auditd",
                audit_exec(13042, 21022, 1, ["/dev/shm/z"], exe="/dev/shm/z", uid=0),
                expect=1, description_has="z ran from a temporary folder: /dev/shm/z (pid 21022, user root). "),
+        Sample("a symlink in /tmp to a system program: argv[0] is the temporary path, not the executable", "auditd",
+               audit_exec(13038, 21018, 1, ["/tmp/.x/kworker", "-lvp", "4444"], exe="/usr/bin/nc.openbsd", uid=33),
+               expect=1, entities={"path": "/tmp/.x/kworker", "process": "nc.openbsd"}),
         Sample("a /tmp path given as an argument is not execution from /tmp", "auditd",
                audit_exec(13030, 21010, 1, ["cat", "/tmp/notes.txt"], exe="/usr/bin/cat", uid=1000), expect=0),
         Sample("a program whose name starts with tmp", "auditd",
@@ -135,6 +139,31 @@ class TmpFolderExecution(Detection):
         self._temp_cache: dict[str, bool] = {}
         self._paths: dict[tuple[str, ...], str] = {}
 
+    def process_paths(self, executable: str, arg0: str | None) -> bool:
+        """Whether an execution with this executable and argv[0] can give a finding at all (see
+        cloudward.process_dispatch): `_path` returns '' for every other one, whatever the rest of argv and the
+        cwd. It needs a temporary executable, an argv[0] path other than the executable, or a program that
+        `InterpreterArgs.read` (a shell or interpreter family, or busybox) or the shells list reads."""
+        if executable and self._exe_temp(executable):
+            return True
+        if arg0 is None:
+            return False
+        if arg0 != executable and ("/" in arg0 or "\\" in arg0):
+            return True
+        interpreters = self.interpreters
+        if (executable and interpreters.family(executable) is not None) or interpreters.family(arg0) is not None:
+            return True
+        return program(executable or arg0) == "busybox" or self.shells(basename(executable) or basename(arg0))
+
+    def _exe_temp(self, exe: str) -> bool:
+        hit = self._exe_cache.get(exe)
+        if hit is None:
+            hit = _norm(exe).startswith(self.heads) and self._temp(exe)
+            if len(self._exe_cache) >= 65536:
+                self._exe_cache.clear()
+            self._exe_cache[exe] = hit
+        return hit
+
     def _temp(self, path: str) -> bool:
         # cached: the same few argv[0] paths and script paths come back with every execution
         hit = self._temp_cache.get(path)
@@ -149,15 +178,8 @@ class TmpFolderExecution(Detection):
 
     def _path(self, event: ProcessExec) -> str:
         exe = event.executable
-        if exe:
-            hit = self._exe_cache.get(exe)
-            if hit is None:
-                hit = _norm(exe).startswith(self.heads) and self._temp(exe)
-                if len(self._exe_cache) >= 65536:
-                    self._exe_cache.clear()
-                self._exe_cache[exe] = hit
-            if hit:
-                return exe
+        if exe and self._exe_temp(exe):
+            return exe
         argv = event.argv
         if not argv:
             return ""

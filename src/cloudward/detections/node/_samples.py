@@ -201,12 +201,16 @@ def inspect_exec(exec_id: str, cid: str, entrypoint: str, arguments: list[str], 
 
 
 # -- Sysmon and ECS ----------------------------------------------------------------------------------
+def _escape(text: str) -> str:
+    """XML character data, as `xml.sax.saxutils.escape` writes it: that module imports `urllib.request`
+    (http.client, ssl, email), ~14 ms of every run's start-up, for three replacements while samples are built."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
 def sysmon_xml(image: str, command_line: str, *, parent_image: str, parent_command_line: str, user: str,
                pid: int = 5124, ppid: int = 3216, computer: str = "WEBAPP01", record_id: int = 48213,
                cwd: str = "C:\\home\\site\\wwwroot\\", provider: str = "Microsoft-Windows-Sysmon") -> str:
     """One Sysmon event 1 as `wevtutil qe ... /f:xml` renders it (one line)."""
-    from xml.sax.saxutils import escape
-
     guid = "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}" if provider.startswith("Microsoft") else \
         "{ff032593-a8d3-4f13-b0d6-01fc615a0f97}"
     data = {
@@ -218,7 +222,7 @@ def sysmon_xml(image: str, command_line: str, *, parent_image: str, parent_comma
         "ParentProcessGuid": "{3b7c2f9e-3a1f-6565-1a03-000000000c00}", "ParentProcessId": str(ppid),
         "ParentImage": parent_image, "ParentCommandLine": parent_command_line, "ParentUser": user,
     }
-    items = "".join(f'<Data Name="{k}">{escape(v)}</Data>' for k, v in data.items())
+    items = "".join(f'<Data Name="{k}">{_escape(v)}</Data>' for k, v in data.items())
     return (
         '<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>'
         f'<Provider Name="{provider}" Guid="{guid}"/><EventID>1</EventID><Version>5</Version>'

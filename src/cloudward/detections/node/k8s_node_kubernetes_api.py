@@ -109,6 +109,11 @@ class KubernetesAPI(Detection):
                                  [int(p) for p in self.params["api_server_ports"]], [])
         self._cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
+    def process_text(self, event: ProcessExec) -> bool:
+        """Whether an execution can give a finding at all: in a container, with indicators (see
+        cloudward.process_dispatch; a pure function of the command line, executable, image and container)."""
+        return bool(event.container_id) and bool(self._remembered_hits(event))
+
     def evaluate(self, event: ProcessExec | NetConnection) -> list[Finding] | None:
         if not event.container_id:
             return None
@@ -119,15 +124,19 @@ class KubernetesAPI(Detection):
             ent = process_entities(event)
             ent["destination"] = f"{event.destination_ip}:{event.destination_port}"
             return self._finding(event, ent, [f"connection to the API server {ent['destination']}"])
+        found = self._remembered_hits(event)
+        if not found:
+            return None
+        return self._finding(event, process_entities(event), list(found))
+
+    def _remembered_hits(self, event: ProcessExec) -> tuple[str, ...]:
         # a pure function of the command line, the executable and the image (and the card's lists)
         key = (event.command_line, event.executable, event.image)
         found = self._cache.get(key)
         if found is None:
             found = self._hits(event)
             remember(self._cache, key, found, len(event.command_line))
-        if not found:
-            return None
-        return self._finding(event, process_entities(event), list(found))
+        return found
 
     def _hits(self, event: ProcessExec) -> tuple[str, ...]:
         """The indicators of an execution in a container (empty: no finding)."""

@@ -95,6 +95,11 @@ class KubernetesDashboard(Detection):
         self.access = KubeAccess(self.data, [], [], [str(a) for a in self.params["dashboard_addresses"]])
         self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
+    def process_text(self, event: ProcessExec) -> bool:
+        """Whether an execution can give a finding at all: in a container, with indicators (see
+        cloudward.process_dispatch; a pure function of the command line, image and container)."""
+        return bool(event.container_id) and bool(self._remembered_hits(event))
+
     def evaluate(self, event: ProcessExec | NetConnection) -> list[Finding] | None:
         if not event.container_id:
             return None
@@ -106,16 +111,21 @@ class KubernetesDashboard(Detection):
             dest = event.destination_host or event.destination_ip
             ent["destination"] = f"{dest}:{event.destination_port}"
             return self._finding(event, ent, [f"connection to the dashboard at {ent['destination']}"])
+        found = self._remembered_hits(event)
+        if not found:
+            return None
+        return self._finding(event, process_entities(event), list(found))
+
+    def _remembered_hits(self, event: ProcessExec) -> tuple[str, ...]:
         # a pure function of the command line and the image (and the card's lists)
         key = (event.command_line, event.image)
         found = self._cache.get(key)
         if found is None:
+            access = self.access
             hits = access.dashboard_hits(event.command_line.lower())
             found = () if not hits or access.system_component(event) else tuple(hits)
             remember(self._cache, key, found, len(event.command_line))
-        if not found:
-            return None
-        return self._finding(event, process_entities(event), list(found))
+        return found
 
     def _finding(self, event: Any, ent: dict[str, Any], hits: list[str]) -> list[Finding]:
         ent["indicators"] = hits

@@ -175,6 +175,11 @@ CARD = Card(
                + audit_exec(13050, 3120, 3105, ["/bin/sh", "/usr/lib/cgi-bin/status.sh"], exe="/usr/bin/dash",
                             uid=33),
                params={"allowed_cgi": ["/usr/lib/cgi-bin/*"]}, expect=0),
+        Sample("apache's child runs a shell script, no reconnaissance (the web server alone is the origin)", "auditd",
+               APACHE + APACHE_CHILD
+               + audit_exec(13051, 3121, 3105, ["/bin/sh", "/var/www/html/uploads/x.sh"], exe="/usr/bin/dash",
+                            uid=33),
+               expect=1, entities={"web_server": "apache2", "process": "dash", "recon": []}),
         Sample("the container's declared health check, run as www-data", "auditd",
                shim(13060, 5200, NGINX_ID)
                + audit_exec(13061, 5210, 5200, ["/bin/sh", "-c", "ps aux | grep -q '[n]ginx: master' || exit 1"],
@@ -224,6 +229,7 @@ class Webshell(Detection):
         #: container id -> health-check command lines its image declares (from inspect data)
         self.health: OrderedDict[str, set[str]] = OrderedDict()
         self._server_cache: dict[tuple[str, str], bool] = {}
+        self._server_raw: dict[tuple[str, str], bool] = {}
         self._code_cache: dict[str, tuple[str, ...]] = {}
         self._words_cache: dict[tuple[str, ...], str] = {}
         self._allowed_cache: dict[tuple[str, ...], bool] = {}
@@ -238,6 +244,18 @@ class Webshell(Detection):
 
     # -- what is a web server -----------------------------------------------------------------
     def _server(self, executable: str, command_line: str) -> bool:
+        """Whether a process with this executable and command line is a web server (of `web_servers`).
+
+        Remembered per (executable, command line) as given, before the lower-cased key is built: a pure
+        function of them and the card's list, and the same few parents start most processes."""
+        raw = (executable, command_line)
+        hit = self._server_raw.get(raw)
+        if hit is None:
+            hit = self._server_lower(executable, command_line)
+            remember(self._server_raw, raw, hit, len(executable) + len(command_line))
+        return hit
+
+    def _server_lower(self, executable: str, command_line: str) -> bool:
         name = basename(executable)
         low = command_line[:_MAX_MATCH_CHARS].lower()
         key = (name, low)
@@ -346,6 +364,10 @@ class Webshell(Detection):
             recon.append(hit)
         parent_server = bool(event.parent_executable) and self._server(event.parent_executable,
                                                                        event.parent_command_line)
+        if is_shell and not parent_server and not recon:
+            # (asked again below, after the origin, in the original order: the answer is None either way, so
+            # the shells of every health check and cron job skip the web-account lookup)
+            return None
         origin = origin_ko = ""
         if parent_server:
             origin = origin_ko = basename(event.parent_executable)

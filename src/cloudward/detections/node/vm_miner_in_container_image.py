@@ -127,6 +127,21 @@ class MinerInContainerImage(Detection):
         found.extend(self._text(event.command_line))
         return tuple(found)
 
+    def _remembered_hits(self, event: ProcessExec) -> tuple[str, ...]:
+        # a pure function of the image, the executable and the command line (and the card's lists)
+        key = (event.image, event.executable, event.command_line)
+        hits = self._process_cache.get(key)
+        if hits is None:
+            hits = self._process_hits(event)
+            remember(self._process_cache, key, hits, len(event.command_line))
+        return hits
+
+    def process_text(self, event: ProcessExec) -> bool:
+        """Whether an execution can give a finding at all (see cloudward.process_dispatch): in a container, only
+        with indicators (a pure function of the image, executable and command line); a host process reads its
+        argv (`docker run <image>`), which the command line does not determine, so it is always offered."""
+        return not event.container_id or bool(self._remembered_hits(event))
+
     def evaluate(self, event: ContainerEvent | ProcessExec) -> list[Finding] | None:
         if type(event) is ContainerEvent:
             if event.action not in _ACTIONS or not event.container_id:
@@ -143,12 +158,7 @@ class MinerInContainerImage(Detection):
             ent["indicators"] = found
             return [Finding(key=f"{event.host}|{event.container_name or event.container_id}", entities=ent, event=event)]
         if event.container_id:
-            # a pure function of the image, the executable and the command line (and the card's lists)
-            key = (event.image, event.executable, event.command_line)
-            hits = self._process_cache.get(key)
-            if hits is None:
-                hits = self._process_hits(event)
-                remember(self._process_cache, key, hits, len(event.command_line))
+            hits = self._remembered_hits(event)
             if not hits:
                 return None
             found = list(hits)
