@@ -46,6 +46,10 @@ class Finding:
     resource: tuple[str, str] | None = None
     #: earlier events that belong to the evidence too (e.g. the theme edit before the call)
     related: tuple[Event, ...] = ()
+    #: optional, hashable: findings with equal shapes have entities with the same keys and the same values in
+    #: each list or tuple (scalars may differ). A detection that makes its entities from a plan sets it, so the
+    #: book checks a repeat's entities against its alert once per shape, not on every finding
+    shape: Any = None
 
 
 @dataclass
@@ -294,6 +298,9 @@ class _Repeat:
     #: equal to one of them is placed too, without testing each value again (the alert's entities change only on
     #: the full path, which makes a new `_Repeat`)
     placed: dict[str, list[str]] | None = None
+    #: the `Finding.shape` of a finding whose entities were found to change nothing (None: none yet); the alert's
+    #: entities change only on the full path, which makes a new `_Repeat`
+    shape: Any = None
 
 
 #: `_add_repeat`'s answer when the finding must take `add`'s full path
@@ -326,6 +333,33 @@ def _tally(alert: Alert, seen: str, event: Event, sev: str) -> None:
         alert.last_seen = max(alert.last_seen, event.time)
     if severity_rank(sev) > severity_rank(alert.severity):
         alert.severity = sev
+
+
+def _entities_placed(repeat: _Repeat, entities: Mapping[str, Any]) -> bool:
+    """Whether folding `entities` into the alert of `repeat` changes nothing: each scalar already has an earlier
+    finding's value, each list value an earlier place."""
+    alert = repeat.alert
+    into, places = alert.entities, alert.entity_order
+    placed = repeat.placed
+    for key, value in entities.items():
+        if key not in into:
+            return False
+        if isinstance(value, _SEQUENCES):
+            if placed is not None and type(value) is list and placed.get(key) == value:
+                continue  # (equal to a list of strings found placed: the same strings)
+            place = places.get(key)
+            if not isinstance(place, dict):
+                return False
+            for v in value:
+                if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
+                    return False
+            if all(type(v) is str for v in value):
+                if placed is None:
+                    placed = repeat.placed = {}
+                placed[key] = list(value)
+        elif not isinstance(places.get(key), list):
+            return False
+    return True
 
 
 class AlertBook:
@@ -465,27 +499,14 @@ class AlertBook:
         cut = repeat.cut
         if alert.count != repeat.count or not order > repeat.top or cut is None:
             return _FULL_PATH
-        into, places = alert.entities, alert.entity_order
-        placed = repeat.placed
-        for key, value in finding.entities.items():
-            if key not in into:
+        shape = finding.shape
+        if shape is None or shape != repeat.shape:
+            if not _entities_placed(repeat, finding.entities):
                 return _FULL_PATH
-            if isinstance(value, _SEQUENCES):
-                if placed is not None and type(value) is list and placed.get(key) == value:
-                    continue  # (equal to a list of strings found placed: the same strings)
-                place = places.get(key)
-                if not isinstance(place, dict):
-                    return _FULL_PATH
-                for v in value:
-                    if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
-                        return _FULL_PATH
-                if all(type(v) is str for v in value):
-                    if placed is None:
-                        placed = repeat.placed = {}
-                    placed[key] = list(value)
-            elif not isinstance(places.get(key), list):
-                return _FULL_PATH
-        seen = self.seen_id(event)
+            if shape is not None:  # (the same answer for every finding of this shape, until the full path)
+                repeat.shape = shape
+        event_id = event.event_id
+        seen = self.seen_id(event) if ":" in event_id else event_id  # (`seen_id` maps only `path:line` ids)
         if seen in alert.seen_events:
             return None
         # an id already in the evidence is not added again, whatever its order
