@@ -514,7 +514,21 @@ class AlertBook:
             key = (not event.time, format_time(event.time), event.origin or event.event_id, event.event_id)
             if key < cut:
                 return _FULL_PATH  # it would enter the evidence
-        _tally(alert, seen, event, sev)
+        # `_tally`, inlined (this runs once per repeat): an alert followed here has a valid severity (it went
+        # through `severity_rank` on the full path), so an equal one needs no ranking
+        seen_events = alert.seen_events
+        if len(seen_events) < MAX_REMEMBERED_EVENTS:
+            seen_events.add(seen)
+        alert.count += 1
+        when = event.time
+        if when:
+            first = alert.first_seen
+            if not first or when < first:  # (min(first, when) if first else when)
+                alert.first_seen = when
+            if when > alert.last_seen:  # (max)
+                alert.last_seen = when
+        if sev != alert.severity and severity_rank(sev) > severity_rank(alert.severity):
+            alert.severity = sev
         alert.last_order, alert.last_params = order, dict(finding.params)
         self._unrendered[alert.id] = alert
         self._changed[alert.id] = alert
