@@ -465,7 +465,7 @@ class RuleGroup:
 
     def match(self, event: Any) -> list[tuple[CompiledRule, EventValues]]:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
-        if not self.applies(event):
+        if (self.os or self.records) and not self.applies(event):
             return []
         attrs = self._key_attrs
         if attrs is not None:  # `_keyed_candidates`' first lookup, inlined: most events end here
@@ -473,7 +473,7 @@ class RuleGroup:
                 held = attrs(event)
             except AttributeError:
                 held = None
-            if held is not None and all(map(_KEY_TYPES.__contains__, map(type, held))):
+            if held is not None and _KEY_TYPES.issuperset(map(type, held)):
                 hit = self._attr_cache.get(held)
                 if hit is not None:
                     if not hit:
