@@ -240,3 +240,31 @@ level: low
     assert not compiled("    sel: {verb: list}\n    f: {user.username: x}\n    condition: sel and not f").by_pins
     assert not compiled("    a: {user.groups: x}\n    b: {user.groups: y}\n    condition: a and b").by_pins
     assert not compiled("    a: {verb: list}\n    b: {objectRef.resource: secrets}\n    condition: a or b").by_pins
+
+
+def test_rules_whose_pins_are_their_condition_test_only_the_fields_the_index_did_not():
+    """A rule pinned beyond the index's verb and resource (`apiGroup: apps`, `objectRef.namespace: kube-system`)
+    and nothing else is tested on those other fields alone once the index picked it: every event's matches
+    equal evaluating every rule, with values in other cases, `ſ`, lists, absent and wrong types."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.compiler import EventValues
+
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    residual = {group.rules[i].rule.title for i, c in enumerate(group._checks)
+                if c is not None and c is not group.rules[i].condition.pred}
+    assert any("Sidecar" in t for t in residual) and any("System Namespace" in t for t in residual)
+
+    def full(ev: K8sAudit) -> list[str]:
+        return [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
+
+    matched = 0
+    for verb, resource in (("patch", "deployments"), ("create", "pods"), ("PATCH", "Deployments")):
+        for group_name in ("apps", "APPS", "", "batch", "appſ", None, ["batch", "apps"], ["batch"], 1):
+            for namespace in ("kube-system", "KUBE-SYSTEM", "kube-ſystem", "default", "", ["kube-system"]):
+                ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource, code=201,
+                              namespace=namespace, api_group=group_name)  # type: ignore[arg-type]
+                got = [r.card.id for r, _ in group.match(ev)]
+                assert got == full(ev), (verb, group_name, namespace)
+                matched += len(got)
+    assert matched >= 20
