@@ -242,10 +242,12 @@ level: low
     assert not compiled("    a: {verb: list}\n    b: {objectRef.resource: secrets}\n    condition: a or b").by_pins
 
 
-def test_rules_whose_pins_are_their_condition_test_only_the_fields_the_index_did_not():
+def test_rules_picked_by_the_pin_index_test_only_what_the_index_did_not():
     """A rule pinned beyond the index's verb and resource (`apiGroup: apps`, `objectRef.namespace: kube-system`)
-    and nothing else is tested on those other fields alone once the index picked it: every event's matches
-    equal evaluating every rule, with values in other cases, `ſ`, lists, absent and wrong types."""
+    and nothing else is tested on those other fields alone once the index picked it, and a rule whose condition
+    is an `and` of pins and other tests (`hostPath: '*'`) on its other tests alone: every event's matches equal
+    evaluating every rule, with values in other cases, `ſ`, lists, absent and wrong types, bodies with and
+    without the keys."""
     from cloudward.events import K8sAudit
     from cloudward.sigma.compiler import EventValues
 
@@ -254,6 +256,11 @@ def test_rules_whose_pins_are_their_condition_test_only_the_fields_the_index_did
     residual = {group.rules[i].rule.title for i, c in enumerate(group._checks)
                 if c is not None and c is not group.rules[i].condition.pred}
     assert any("Sidecar" in t for t in residual) and any("System Namespace" in t for t in residual)
+    assert any("Hostpath" in t.title() for t in residual) and any("Privileged" in t for t in residual)
+    host = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a"}],
+                                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    caps = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a", "securityContext": {
+        "capabilities": {"add": ["NET_ADMIN"]}}}]}}
 
     def full(ev: K8sAudit) -> list[str]:
         return [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
@@ -262,9 +269,10 @@ def test_rules_whose_pins_are_their_condition_test_only_the_fields_the_index_did
     for verb, resource in (("patch", "deployments"), ("create", "pods"), ("PATCH", "Deployments")):
         for group_name in ("apps", "APPS", "", "batch", "appſ", None, ["batch", "apps"], ["batch"], 1):
             for namespace in ("kube-system", "KUBE-SYSTEM", "kube-ſystem", "default", "", ["kube-system"]):
-                ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource, code=201,
-                              namespace=namespace, api_group=group_name)  # type: ignore[arg-type]
-                got = [r.card.id for r, _ in group.match(ev)]
-                assert got == full(ev), (verb, group_name, namespace)
-                matched += len(got)
-    assert matched >= 20
+                for body in (None, host, caps):
+                    ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource, code=201,  # type: ignore[arg-type]
+                                  namespace=namespace, api_group=group_name, request_object=body)
+                    got = [r.card.id for r, _ in group.match(ev)]
+                    assert got == full(ev), (verb, group_name, namespace, body)
+                    matched += len(got)
+    assert matched >= 40

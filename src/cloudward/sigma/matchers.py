@@ -142,6 +142,9 @@ class Compiled:
     #: for a string test on one field (or an `or` of them): (field, cased, whole values, prefixes, suffixes,
     #: substrings), so an `or` of such tests on one field is one predicate reading the field once (`_any`)
     leaf: tuple[str, bool, frozenset[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+    #: for an `and`: its terms (the predicate holds when each of theirs does), so a pin index that has tested
+    #: some of them need not test them again (`RuleGroup._prepare_checks`)
+    parts: tuple[Compiled, ...] = ()
 
 
 def _pins_and(options: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
@@ -248,7 +251,8 @@ def _all(subs: list[Compiled]) -> Compiled:
                 return False
         return True
 
-    return Compiled(pred, _best([c.literals for c in subs]), _pins_and([c.pins for c in subs]), by_pins)
+    return Compiled(pred, _best([c.literals for c in subs]), _pins_and([c.pins for c in subs]), by_pins,
+                    parts=tuple(subs))
 
 
 def _not(inner: Compiled) -> Compiled:

@@ -401,6 +401,8 @@ class RuleGroup:
                 checks[i] = None
             elif condition.by_pins:
                 checks[i] = _pins_met(tuple((f, p) for f, p in sorted(condition.pins.items()) if f not in chosen))
+            elif condition.parts:
+                checks[i] = _rest_of(condition, chosen)
         self._checks = checks
 
     def _prepare_raw_key(self, loose_fields: list[str]) -> None:
@@ -534,6 +536,24 @@ def _pins_met(fields: tuple[tuple[str, frozenset[str]], ...]) -> Callable[[Event
         for name, pins in fields:
             got = folded(name)
             if not got or pins.isdisjoint(got):
+                return False
+        return True
+
+    return met
+
+
+def _rest_of(condition: Compiled, chosen: list[str]) -> Callable[[EventValues], bool]:
+    """The terms of an `and` the pin index has not decided: a term that is a pin on one of the index's fields
+    (`verb: create`) holds for every event the index picked the rule for, since the index tested the
+    condition's pins of that field, which are among the term's (`_pins_and` intersects them)."""
+    rest = tuple(part.pred for part in condition.parts
+                 if not (part.by_pins and len(part.pins) == 1 and next(iter(part.pins)) in chosen))
+    if len(rest) == len(condition.parts):
+        return condition.pred
+
+    def met(values: EventValues) -> bool:
+        for pred in rest:
+            if not pred(values):
                 return False
         return True
 
