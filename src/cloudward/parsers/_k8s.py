@@ -138,6 +138,9 @@ class _AuditLine(msgspec.Struct):
     responseObject: msgspec.Raw = msgspec.Raw()
 
 
+#: distinct values a decoder shares (`audit_line_decoder`) before it starts over, and the longest it shares
+_SHARED_MAX = 4096
+_SHARED_CHARS = 128
 _NO_REF = _ObjectRef()
 _NO_USER = _User()
 _decode_audit_line = msgspec.json.Decoder(_AuditLine).decode
@@ -158,6 +161,8 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
     plain = _plain_json
     decode = _decode_audit_line
     failed = _DECODE_FAILED
+    shared: dict[str, str] = {}
+    share = shared.setdefault
 
     def decode_line(line: bytes, ref: RecordRef) -> K8sAudit | None:
         try:
@@ -198,6 +203,23 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
         request = head.requestObject
         response = head.responseObject
         record = LazyJson(line)
+        # the values that repeat from event to event are shared: one string each (its hash computed once) for
+        # the lookups every detection and the alert book make with them, instead of a new one per event;
+        # equal strings, so nothing reads differently. Bounded in count and length: they are the log's (an
+        # attacker's)
+        if len(shared) >= _SHARED_MAX:
+            shared.clear()
+        resource = ref_obj.resource
+        namespace = ref_obj.namespace
+        username = user.username
+        if len(verb) <= _SHARED_CHARS:
+            verb = share(verb, verb)
+        if len(resource) <= _SHARED_CHARS:
+            resource = share(resource, resource)
+        if len(namespace) <= _SHARED_CHARS:
+            namespace = share(namespace, namespace)
+        if len(username) <= _SHARED_CHARS:
+            username = share(username, username)
         return K8sAudit(
             event_id=audit_id,
             time=parse_time(when),
@@ -206,12 +228,12 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
             doc=record,
             cluster=ctx.cluster,
             verb=verb,
-            resource=ref_obj.resource,
+            resource=resource,
             subresource=ref_obj.subresource,
             api_group=ref_obj.apiGroup,
-            namespace=ref_obj.namespace,
+            namespace=namespace,
             name=ref_obj.name,
-            user=user.username,
+            user=username,
             groups=user.groups if user is not _NO_USER else [],  # (a decoded `_User`'s list is its own)
             source_ips=[] if head.sourceIPs is None else head.sourceIPs,
             user_agent=ua if type(ua) is str else "",
