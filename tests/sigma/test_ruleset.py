@@ -276,3 +276,49 @@ def test_rules_picked_by_the_pin_index_test_only_what_the_index_did_not():
                     assert got == full(ev), (verb, group_name, namespace, body)
                     matched += len(got)
     assert matched >= 40
+
+
+def test_an_and_keeps_its_pins_on_other_fields_when_the_index_picked_it(tmp_path):
+    """A rule that pins verb, resource and namespace and asks for a body key too: once the pin index picked it,
+    the namespace pin and the body test are still tested (only the index's own fields are not)."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.compiler import EventValues
+
+    for i, extra in enumerate(("objectRef.namespace: kube-system", "objectRef.namespace: shop")):
+        write_rule(tmp_path, f"""
+title: Host path pod in a namespace {i}
+id: 6c1d6a3e-0f3c-4a55-9a65-0c7b2b7f3a1{i}
+logsource: {{product: kubernetes, service: audit}}
+detection:
+    selection:
+        verb: create
+        objectRef.resource: pods
+        {extra}
+        hostPath: '*'
+    condition: selection
+level: low
+""", f"rule{i}.yml")
+    write_rule(tmp_path, """
+title: Pod deleted
+id: 6c1d6a3e-0f3c-4a55-9a65-0c7b2b7f3a19
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {verb: delete, objectRef.resource: pods}
+    condition: selection
+level: low
+""", "rule9.yml")
+    ruleset = build(Config(), [tmp_path])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    assert group._pin_fields == ("objectRef.resource", "verb")
+    host = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a"}],
+                                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    seen = set()
+    for namespace in ("kube-system", "shop", "default", "KUBE-SYSTEM"):
+        for body in (None, host):
+            for verb in ("create", "delete"):
+                ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource="pods", code=201, namespace=namespace,
+                              request_object=body)
+                got = [r.card.id for r, _ in group.match(ev)]
+                assert got == [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
+                seen.update(got)
+    assert len(seen) == 3

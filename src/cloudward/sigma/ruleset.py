@@ -546,8 +546,7 @@ def _rest_of(condition: Compiled, chosen: list[str]) -> Callable[[EventValues], 
     """The terms of an `and` the pin index has not decided: a term that is a pin on one of the index's fields
     (`verb: create`) holds for every event the index picked the rule for, since the index tested the
     condition's pins of that field, which are among the term's (`_pins_and` intersects them)."""
-    rest = tuple(part.pred for part in condition.parts
-                 if not (part.by_pins and len(part.pins) == 1 and next(iter(part.pins)) in chosen))
+    rest = tuple(pred for pred, pinned in condition.parts if pinned is None or pinned not in chosen)
     if len(rest) == len(condition.parts):
         return condition.pred
 
