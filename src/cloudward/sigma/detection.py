@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from cloudward.alerts import Finding, entity_matches
@@ -35,6 +36,7 @@ from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
 _Plan = tuple[str, Any, str, str, "dict[str, str] | None", Card, "dict[str, Any]", object]
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
 _ADVANCE_EVERY = 1024
+_SEQUENCES = (list, tuple)
 
 
 @dataclass(slots=True)
@@ -42,6 +44,12 @@ class SigmaFinding(Finding):
     """A finding raised for one Sigma rule: the pipeline files it under `card`, not the group's card."""
 
     card: Card | None = None
+
+
+def _plain_attr(spec: str) -> Any:
+    """`operator.attrgetter` for an `attr:NAME` value spec with a plain name; None for any other spec."""
+    kind, _, name = spec.partition(":")
+    return attrgetter(name) if kind == "attr" and name.isidentifier() else None
 
 
 def _group_card(group: RuleGroup | None) -> Card:
@@ -72,8 +80,16 @@ class SigmaRules(Detection):
         self._correlated = any(r.correlations for r in self.group.rules)
         self._watermark = -math.inf
         self._entities = self.group.mapping.entity_getters()
-        self._entity_items = tuple(self._entities.items())
+        # for the findings: an `attr:` entity read by `attrgetter`, not the mapping's closure around getattr (an
+        # absent attribute raises AttributeError, which `finding` and `entities` read as no value, as None)
+        specs = self.group.mapping.entities
+        self._entity_items = tuple((name, _plain_attr(specs.get(name, "")) or get)
+                                   for name, get in self._entities.items())
         self._dedup = tuple(self.group.mapping.dedup)
+        #: the value a dedup entity without a value reads as ("", one per name, for `map`)
+        self._dedup_blanks = ("",) * len(self._dedup)
+        #: (plan token, getters present) -> the one shape tuple of those findings
+        self._shapes: dict[tuple[object, int], tuple[object, int]] = {}
         #: id of a rule -> what its findings share (`_plan`)
         self._plans: dict[int, _Plan] = {}
         #: id of a rule -> the entities naming the rule (id, author, licence, references)
@@ -168,26 +184,38 @@ class SigmaRules(Detection):
             except (AttributeError, TypeError, ValueError):
                 bit <<= 1
                 continue
-            if v not in (None, "", []):
+            # (a string, the usual value, is tested without the tuple's comparisons: "" is its one empty value)
+            if type(v) is str:
+                if v:
+                    entities[name] = v
+                    if present >= 0:
+                        present |= bit
+            elif v not in (None, "", []):
                 entities[name] = v
                 if present >= 0:
-                    present = -1 if isinstance(v, list | tuple) else present | bit
+                    present = -1 if isinstance(v, _SEQUENCES) else present | bit
             bit <<= 1
         # the rule's own entities, its references the plan's one tuple (the book reads any sequence as a list)
         entities.update(about)
-        for pattern in allow:
-            if entity_matches(pattern, entities):
-                return None
+        if allow:
+            for pattern in allow:
+                if entity_matches(pattern, entities):
+                    return None
         get = entities.get
-        key = "\x1f".join([str(get(name, "")) for name in self._dedup])
+        key = prefix + "\x1f".join(map(str, map(get, self._dedup, self._dedup_blanks)))
         # the parameters of a rule whose "matched" text does not depend on the event are the plan's (the book
         # copies what it keeps); the entities' keys are the plan's and those of the getters that gave a value,
         # their only sequence the rule's references: findings of one plan with the same getters present have
-        # the same `shape`
-        return SigmaFinding(key=prefix + key, entities=entities, event=event, severity=severity,
-                            params=params if params is not None else {
-                                "rule_title": title, "matched": ", ".join(rule.why(values))},
-                            shape=(token, present) if present >= 0 else None, card=card)
+        # the same `shape` (one tuple per plan and presence, so the book's comparison is an identity)
+        if present >= 0:
+            shape = self._shapes.get((token, present))
+            if shape is None:
+                shape = self._shapes[(token, present)] = (token, present)
+        else:
+            shape = None
+        # (positional: key, entities, event, params, severity, resource, related, shape, card)
+        return SigmaFinding(key, entities, event, params if params is not None else {
+            "rule_title": title, "matched": ", ".join(rule.why(values))}, severity, None, (), shape, card)
 
     def _plan(self, rule: CompiledRule) -> _Plan:
         """What every finding of `rule` shares (its card, severity, title, allow list, the rule's entities, and
