@@ -413,7 +413,12 @@ class AlertBook:
         evidence is the `evidence_limit` earliest events, entities and the description's parameters are
         chosen by the events' (time, origin, id)."""
         event = finding.event
-        rtype, rname = finding.resource or default_resource(event)
+        resource = finding.resource
+        if resource:
+            rname = resource[1]
+        else:  # `default_resource`'s name, its first choice (a cluster's events) inlined: this runs once per finding
+            cluster = getattr(event, "cluster", None)
+            rname = (cluster or "kubernetes") if cluster is not None else default_resource(event)[1]
         book_key = (card.id, rname, finding.key)
         alert = self._alerts.get(book_key)
         sev = finding.severity or severity
@@ -422,6 +427,7 @@ class AlertBook:
             done = self._add_repeat(repeat, finding, sev)
             if done is not _FULL_PATH:
                 return done  # type: ignore[return-value]
+        rtype, rname = resource or default_resource(event)
         created = alert is None
         if alert is None and self.loader is not None:
             alert = self.loader(alert_id(card.id, rname, finding.key))
@@ -500,7 +506,7 @@ class AlertBook:
         if alert.count != repeat.count or not order > repeat.top or cut is None:
             return _FULL_PATH
         shape = finding.shape
-        if shape is None or shape != repeat.shape:
+        if shape is None or (shape is not repeat.shape and shape != repeat.shape):  # (a detection's one tuple)
             if not _entities_placed(repeat, finding.entities):
                 return _FULL_PATH
             if shape is not None:  # (the same answer for every finding of this shape, until the full path)
@@ -529,7 +535,10 @@ class AlertBook:
                 alert.last_seen = when
         if sev != alert.severity and severity_rank(sev) > severity_rank(alert.severity):
             alert.severity = sev
-        alert.last_order, alert.last_params = order, dict(finding.params)
+        alert.last_order = order
+        params = finding.params
+        if params != alert.last_params:  # (equal: the book's own copy stands; a rule's findings share theirs)
+            alert.last_params = dict(params)
         self._unrendered[alert.id] = alert
         self._changed[alert.id] = alert
         repeat.count, repeat.top = alert.count, order
