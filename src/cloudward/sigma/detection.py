@@ -123,6 +123,11 @@ class SigmaRules(Detection):
         if not hits:
             return None
         if self.trace is None and not self._correlated:  # the common case: each match is one finding
+            if len(hits) == 1:  # (most matches: one rule, without the comprehension's frame)
+                rule, values = hits[0]
+                if rule.alerts and (f := self.finding(rule, event, values)) is not None:
+                    return (f,)
+                return None
             found = [f for rule, values in hits if rule.alerts and (f := self.finding(rule, event, values)) is not None]
             return found or None
         out: list[Finding] = []
