@@ -501,6 +501,10 @@ class RuleGroup:
                         return []
                     values = EventValues(event, self.getters)
                     rules, checks = self.rules, self._checks
+                    if len(hit) == 1:  # (most keys pick one rule: without the comprehension's frame)
+                        i = hit[0]
+                        check = checks[i]
+                        return [(rules[i], values)] if check is None or check(values) else []
                     return [(rules[i], values) for i in hit if (check := checks[i]) is None or check(values)]
         if self._key_getters:  # one subject, the event; candidates looked up by its raw key values
             keyed = self._keyed_candidates(event)
