@@ -237,3 +237,51 @@ def test_repeat_in_the_same_millisecond_can_still_enter_the_evidence():
         book.add(CARD, Finding(key="k", entities={"source_ip": ev.client_ip}, event=ev), "low")
     (alert,) = book.alerts.values()
     assert [e["event_id"] for e in alert.evidence] == ["a.log:10"] and alert.count == 3
+
+
+_SHAPED = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 1), st.integers(0, 2), st.integers(0, 3),
+                             st.booleans()), min_size=1, max_size=60)
+
+
+@given(findings=_SHAPED, limit=st.integers(1, 3), shuffle=st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_repeat_path_with_shapes_gives_the_alerts_of_the_full_path(findings, limit, shuffle):
+    """Findings that carry a `shape` (as Sigma's do: equal shapes, the same keys and the same tuple; scalars
+    that differ, a key that appears only in later findings, another tuple under another shape): the repeat
+    path that checks a shape's entities once leaves every alert as the full path does."""
+    import random
+
+    import cloudward.alerts as alerts_mod
+    from cloudward.alerts import AlertBook, Finding
+    from cloudward.config import Config
+    from cloudward.detections.appservice.app_services_scan_sensitive_page import CARD
+    from cloudward.events import HttpRequest
+
+    refs = (("https://a", "https://b"), ("https://a", "https://c"))
+    tokens = (object(), object())
+    rows = list(findings)
+    if shuffle:
+        random.Random(len(rows)).shuffle(rows)
+    else:
+        rows.sort(key=lambda r: r[0])
+
+    def run(full: bool) -> list[dict]:
+        config = Config()
+        config.evidence_limit = limit
+        book = AlertBook(config)
+        if full:
+            book._add_repeat = lambda *a: alerts_mod._FULL_PATH  # type: ignore[method-assign]
+        for n, key, ip, site, which in rows:
+            ev = HttpRequest(event_id=f"a.log:{n}", time=1_800_000_000.0 + n * 0.00013, raw="", site="s",
+                             client_ip=f"203.0.113.{n % 3}")
+            entities: dict = {"source_ip": f"198.51.100.{ip}"}
+            if site:  # a key the first findings of an alert may lack
+                entities["site"] = f"s{site}"
+            entities["refs"] = refs[which]
+            shape = (tokens[which], tuple(entities))
+            book.add(CARD, Finding(key=f"k{key}", entities=entities, event=ev, params={"n": str(n)}, shape=shape),
+                     "low")
+        return [{**a.to_dict(), "order": a.entity_order, "last": (a.last_order, a.last_params),
+                 "seen": sorted(a.seen_events)} for a in book.sorted()]
+
+    assert run(full=False) == run(full=True)

@@ -46,6 +46,10 @@ class Finding:
     resource: tuple[str, str] | None = None
     #: earlier events that belong to the evidence too (e.g. the theme edit before the call)
     related: tuple[Event, ...] = ()
+    #: optional, hashable: findings with equal shapes have entities with the same keys and the same values in
+    #: each list or tuple (scalars may differ). A detection that makes its entities from a plan sets it, so the
+    #: book checks a repeat's entities against its alert once per shape, not on every finding
+    shape: Any = None
 
 
 @dataclass
@@ -294,6 +298,9 @@ class _Repeat:
     #: equal to one of them is placed too, without testing each value again (the alert's entities change only on
     #: the full path, which makes a new `_Repeat`)
     placed: dict[str, list[str]] | None = None
+    #: the `Finding.shape` of a finding whose entities were found to change nothing (None: none yet); the alert's
+    #: entities change only on the full path, which makes a new `_Repeat`
+    shape: Any = None
 
 
 #: `_add_repeat`'s answer when the finding must take `add`'s full path
@@ -326,6 +333,33 @@ def _tally(alert: Alert, seen: str, event: Event, sev: str) -> None:
         alert.last_seen = max(alert.last_seen, event.time)
     if severity_rank(sev) > severity_rank(alert.severity):
         alert.severity = sev
+
+
+def _entities_placed(repeat: _Repeat, entities: Mapping[str, Any]) -> bool:
+    """Whether folding `entities` into the alert of `repeat` changes nothing: each scalar already has an earlier
+    finding's value, each list value an earlier place."""
+    alert = repeat.alert
+    into, places = alert.entities, alert.entity_order
+    placed = repeat.placed
+    for key, value in entities.items():
+        if key not in into:
+            return False
+        if isinstance(value, _SEQUENCES):
+            if placed is not None and type(value) is list and placed.get(key) == value:
+                continue  # (equal to a list of strings found placed: the same strings)
+            place = places.get(key)
+            if not isinstance(place, dict):
+                return False
+            for v in value:
+                if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
+                    return False
+            if all(type(v) is str for v in value):
+                if placed is None:
+                    placed = repeat.placed = {}
+                placed[key] = list(value)
+        elif not isinstance(places.get(key), list):
+            return False
+    return True
 
 
 class AlertBook:
@@ -379,7 +413,12 @@ class AlertBook:
         evidence is the `evidence_limit` earliest events, entities and the description's parameters are
         chosen by the events' (time, origin, id)."""
         event = finding.event
-        rtype, rname = finding.resource or default_resource(event)
+        resource = finding.resource
+        if resource:
+            rname = resource[1]
+        else:  # `default_resource`'s name, its first choice (a cluster's events) inlined: this runs once per finding
+            cluster = getattr(event, "cluster", None)
+            rname = (cluster or "kubernetes") if cluster is not None else default_resource(event)[1]
         book_key = (card.id, rname, finding.key)
         alert = self._alerts.get(book_key)
         sev = finding.severity or severity
@@ -388,6 +427,7 @@ class AlertBook:
             done = self._add_repeat(repeat, finding, sev)
             if done is not _FULL_PATH:
                 return done  # type: ignore[return-value]
+        rtype, rname = resource or default_resource(event)
         created = alert is None
         if alert is None and self.loader is not None:
             alert = self.loader(alert_id(card.id, rname, finding.key))
@@ -465,27 +505,14 @@ class AlertBook:
         cut = repeat.cut
         if alert.count != repeat.count or not order > repeat.top or cut is None:
             return _FULL_PATH
-        into, places = alert.entities, alert.entity_order
-        placed = repeat.placed
-        for key, value in finding.entities.items():
-            if key not in into:
+        shape = finding.shape
+        if shape is None or (shape is not repeat.shape and shape != repeat.shape):  # (a detection's one tuple)
+            if not _entities_placed(repeat, finding.entities):
                 return _FULL_PATH
-            if isinstance(value, _SEQUENCES):
-                if placed is not None and type(value) is list and placed.get(key) == value:
-                    continue  # (equal to a list of strings found placed: the same strings)
-                place = places.get(key)
-                if not isinstance(place, dict):
-                    return _FULL_PATH
-                for v in value:
-                    if (v if isinstance(v, str) else repr(v)) not in place:  # `_value_id`
-                        return _FULL_PATH
-                if all(type(v) is str for v in value):
-                    if placed is None:
-                        placed = repeat.placed = {}
-                    placed[key] = list(value)
-            elif not isinstance(places.get(key), list):
-                return _FULL_PATH
-        seen = self.seen_id(event)
+            if shape is not None:  # (the same answer for every finding of this shape, until the full path)
+                repeat.shape = shape
+        event_id = event.event_id
+        seen = self.seen_id(event) if ":" in event_id else event_id  # (`seen_id` maps only `path:line` ids)
         if seen in alert.seen_events:
             return None
         # an id already in the evidence is not added again, whatever its order
@@ -493,8 +520,25 @@ class AlertBook:
             key = (not event.time, format_time(event.time), event.origin or event.event_id, event.event_id)
             if key < cut:
                 return _FULL_PATH  # it would enter the evidence
-        _tally(alert, seen, event, sev)
-        alert.last_order, alert.last_params = order, dict(finding.params)
+        # `_tally`, inlined (this runs once per repeat): an alert followed here has a valid severity (it went
+        # through `severity_rank` on the full path), so an equal one needs no ranking
+        seen_events = alert.seen_events
+        if len(seen_events) < MAX_REMEMBERED_EVENTS:
+            seen_events.add(seen)
+        alert.count += 1
+        when = event.time
+        if when:
+            first = alert.first_seen
+            if not first or when < first:  # (min(first, when) if first else when)
+                alert.first_seen = when
+            if when > alert.last_seen:  # (max)
+                alert.last_seen = when
+        if sev != alert.severity and severity_rank(sev) > severity_rank(alert.severity):
+            alert.severity = sev
+        alert.last_order = order
+        params = finding.params
+        if params != alert.last_params:  # (equal: the book's own copy stands; a rule's findings share theirs)
+            alert.last_params = dict(params)
         self._unrendered[alert.id] = alert
         self._changed[alert.id] = alert
         repeat.count, repeat.top = alert.count, order

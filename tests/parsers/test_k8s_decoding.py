@@ -148,3 +148,28 @@ def test_alerts_and_rejections_the_same_with_typed_decoding_off(monkeypatch):
     monkeypatch.setattr(_k8s, "FAST_DECODE", False)
     assert run() == typed
     assert len(typed[0]) == 1 and len(typed[1]) == 2
+
+
+def test_repeating_values_are_shared_between_events_and_the_sharing_is_bounded(monkeypatch):
+    """Two events with the same verb, resource, namespace and user hold one string each (equal to what the
+    general path reads); a value longer than `_SHARED_CHARS` is not kept, and past `_SHARED_MAX` distinct values
+    the decoder starts over, so what it keeps stays bounded whatever the log holds."""
+    monkeypatch.setattr(_k8s, "_SHARED_MAX", 6)
+    decode = _k8s.audit_line_decoder(ParseContext(cluster="c1"))
+    assert decode is not None
+
+    def line(i: int, user: str) -> bytes:
+        return orjson.dumps(audit("list", "secrets", None, namespace="shop", user=user, audit_id=f"id-{i}"))
+
+    first, second = decode(line(1, "alice"), REF), decode(line(2, "alice"), REF)
+    assert first is not None and second is not None
+    for name in ("verb", "resource", "namespace", "user"):
+        assert getattr(first, name) is getattr(second, name), name
+    _same(line(3, "alice"))
+    long_user = "u" * (_k8s._SHARED_CHARS + 1)
+    a, b = decode(line(4, long_user), REF), decode(line(5, long_user), REF)
+    assert a.user == b.user == long_user and a.user is not b.user  # type: ignore[union-attr]
+    for i in range(10):  # distinct users: the shared values are started over, never more than the bound
+        assert decode(line(10 + i, f"user{i}"), REF).user == f"user{i}"  # type: ignore[union-attr]
+    cells = [c.cell_contents for c in decode.__closure__ or () if type(c.cell_contents) is dict]
+    assert cells and all(len(c) <= 6 + 4 for c in cells)  # (one event adds at most four)

@@ -124,3 +124,44 @@ def test_iis_w3c_logs_read_the_same_fields():
     alerts = scan(text, [TRAVERSAL, sqli])
     assert alert_types(alerts) == {TRAVERSAL_ID, "SIGMA_5513deaf-f49a-46c2-a6c8-3f111b5cb453"}
     assert {a.entities["source_ip"] for a in alerts} == {"198.51.100.23"}
+
+
+def _listings(n: int) -> str:
+    """`list secrets` (and a few deletions) by three users in two namespaces, from changing addresses, some
+    without one (one user's first findings all without, its later ones with): one alert per rule, user and
+    namespace, most findings repeats of it, of two shapes."""
+    lines = []
+    for i in range(n):
+        ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+              "auditID": f"00000000-0000-4000-8000-{i:012d}", "stage": "ResponseComplete",
+              "requestURI": "/api/v1/secrets", "verb": "list" if i % 7 else "delete",
+              "user": {"username": f"user{i % 3}"}, "userAgent": "kubectl/v1.29.2",
+              "objectRef": {"resource": "secrets", "namespace": ("shop", "")[i % 5 == 0], "apiVersion": "v1"},
+              "responseStatus": {"metadata": {}, "code": 200},
+              "stageTimestamp": f"2026-11-05T10:{i // 600 % 60:02d}:{i // 10 % 60:02d}.{i % 10}00000Z"}
+        if i % 4 and (i % 3 != 2 or i > n // 2):  # user2's first findings have no address, the later ones do
+            ev["sourceIPs"] = [f"198.51.100.{i % 9}"]
+        lines.append(orjson.dumps(ev).decode())
+    return "\n".join(lines) + "\n"
+
+
+def test_repeated_sigma_matches_give_the_alerts_of_the_full_path(monkeypatch):
+    """Sigma findings carry a shape (`Finding.shape`) and their rule's parameters and references; the book's
+    repeat path, which checks a shape's entities once, leaves every alert (contract, entity order, latest
+    parameters, remembered ids) as the full path does."""
+    import cloudward.alerts as alerts_mod
+
+    config = from_dict({"sigma": {"paths": [str(K8S)]}, "output": {"evidence_limit": 3}})
+    text = _listings(900)
+
+    def run() -> list:
+        alerts, _ = scan_text(text, "k8s-audit", config=config, only={"SIGMA_*"})
+        return sorted((orjson.dumps(a.to_dict(), option=orjson.OPT_SORT_KEYS), orjson.dumps(a.entity_order),
+                       a.last_order, orjson.dumps(a.last_params), sorted(a.seen_events)) for a in alerts)
+
+    fast = run()
+    monkeypatch.setattr(alerts_mod.AlertBook, "_add_repeat", lambda *a: alerts_mod._FULL_PATH)
+    assert fast == run() and len(fast) >= 6
+    counts = sorted(orjson.loads(row[0])["count"] for row in fast)
+    assert sum(counts) > 700 and counts[-1] > 100
+

@@ -240,3 +240,85 @@ level: low
     assert not compiled("    sel: {verb: list}\n    f: {user.username: x}\n    condition: sel and not f").by_pins
     assert not compiled("    a: {user.groups: x}\n    b: {user.groups: y}\n    condition: a and b").by_pins
     assert not compiled("    a: {verb: list}\n    b: {objectRef.resource: secrets}\n    condition: a or b").by_pins
+
+
+def test_rules_picked_by_the_pin_index_test_only_what_the_index_did_not():
+    """A rule pinned beyond the index's verb and resource (`apiGroup: apps`, `objectRef.namespace: kube-system`)
+    and nothing else is tested on those other fields alone once the index picked it, and a rule whose condition
+    is an `and` of pins and other tests (`hostPath: '*'`) on its other tests alone: every event's matches equal
+    evaluating every rule, with values in other cases, `ſ`, lists, absent and wrong types, bodies with and
+    without the keys."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.compiler import EventValues
+
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    residual = {group.rules[i].rule.title for i, c in enumerate(group._checks)
+                if c is not None and c is not group.rules[i].condition.pred}
+    assert any("Sidecar" in t for t in residual) and any("System Namespace" in t for t in residual)
+    assert any("Hostpath" in t.title() for t in residual) and any("Privileged" in t for t in residual)
+    host = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a"}],
+                                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    caps = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a", "securityContext": {
+        "capabilities": {"add": ["NET_ADMIN"]}}}]}}
+
+    def full(ev: K8sAudit) -> list[str]:
+        return [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
+
+    matched = 0
+    for verb, resource in (("patch", "deployments"), ("create", "pods"), ("PATCH", "Deployments")):
+        for group_name in ("apps", "APPS", "", "batch", "appſ", None, ["batch", "apps"], ["batch"], 1):
+            for namespace in ("kube-system", "KUBE-SYSTEM", "kube-ſystem", "default", "", ["kube-system"]):
+                for body in (None, host, caps):
+                    ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource, code=201,  # type: ignore[arg-type]
+                                  namespace=namespace, api_group=group_name, request_object=body)
+                    got = [r.card.id for r, _ in group.match(ev)]
+                    assert got == full(ev), (verb, group_name, namespace, body)
+                    matched += len(got)
+    assert matched >= 40
+
+
+def test_an_and_keeps_its_pins_on_other_fields_when_the_index_picked_it(tmp_path):
+    """A rule that pins verb, resource and namespace and asks for a body key too: once the pin index picked it,
+    the namespace pin and the body test are still tested (only the index's own fields are not)."""
+    from cloudward.events import K8sAudit
+    from cloudward.sigma.compiler import EventValues
+
+    for i, extra in enumerate(("objectRef.namespace: kube-system", "objectRef.namespace: shop")):
+        write_rule(tmp_path, f"""
+title: Host path pod in a namespace {i}
+id: 6c1d6a3e-0f3c-4a55-9a65-0c7b2b7f3a1{i}
+logsource: {{product: kubernetes, service: audit}}
+detection:
+    selection:
+        verb: create
+        objectRef.resource: pods
+        {extra}
+        hostPath: '*'
+    condition: selection
+level: low
+""", f"rule{i}.yml")
+    write_rule(tmp_path, """
+title: Pod deleted
+id: 6c1d6a3e-0f3c-4a55-9a65-0c7b2b7f3a19
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {verb: delete, objectRef.resource: pods}
+    condition: selection
+level: low
+""", "rule9.yml")
+    ruleset = build(Config(), [tmp_path])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    assert group._pin_fields == ("objectRef.resource", "verb")
+    host = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a"}],
+                                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    seen = set()
+    for namespace in ("kube-system", "shop", "default", "KUBE-SYSTEM"):
+        for body in (None, host):
+            for verb in ("create", "delete"):
+                ev = K8sAudit(time=1.0, event_id="x", verb=verb, resource="pods", code=201, namespace=namespace,
+                              request_object=body)
+                got = [r.card.id for r, _ in group.match(ev)]
+                assert got == [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
+                seen.update(got)
+    assert len(seen) == 3

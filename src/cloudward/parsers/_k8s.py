@@ -91,10 +91,31 @@ def make_event(doc: dict[str, Any], ref: RecordRef, ctx: ParseContext, *, envelo
     )
 
 
+class _ObjectRef(msgspec.Struct):
+    """`objectRef` as the API server writes it. A field of another type (a null, a number) fails the typed
+    decoding and the line takes the general path, which reads it as empty: the result is the same."""
+
+    resource: str = ""
+    subresource: str = ""
+    apiGroup: str = ""
+    namespace: str = ""
+    name: str = ""
+
+
+class _User(msgspec.Struct):
+    username: str = ""
+    groups: list[str] = []
+
+
+class _Status(msgspec.Struct):
+    code: int = 0
+
+
 class _AuditLine(msgspec.Struct):
-    """The top-level fields of an audit event that normalization reads, typed loosely (`Any`: a wrong type reads
-    as empty, as in `make_event`); the bodies stay raw bytes until a card asks. Every other key is skipped
-    without building anything."""
+    """The top-level fields of an audit event that normalization reads: the usual shapes typed (objects that
+    are null read as absent; anything else unusual fails the typed decoding, and the general path reads it),
+    the rest loosely (`Any`: a wrong type reads as empty, as in `make_event`); the bodies stay raw bytes until a
+    card asks. Every other key is skipped without building anything."""
 
     kind: Any = None
     apiVersion: Any = None
@@ -102,11 +123,11 @@ class _AuditLine(msgspec.Struct):
     verb: Any = None
     stage: Any = None
     level: Any = None
-    objectRef: Any = None
-    user: Any = None
-    sourceIPs: Any = None
+    objectRef: _ObjectRef | None = None
+    user: _User | None = None
+    sourceIPs: list[str] | None = None
     userAgent: Any = None
-    responseStatus: Any = None
+    responseStatus: _Status | None = None
     stageTimestamp: Any = None
     requestReceivedTimestamp: Any = None
     timestamp: Any = None
@@ -117,6 +138,11 @@ class _AuditLine(msgspec.Struct):
     responseObject: msgspec.Raw = msgspec.Raw()
 
 
+#: distinct values a decoder shares (`audit_line_decoder`) before it starts over, and the longest it shares
+_SHARED_MAX = 4096
+_SHARED_CHARS = 128
+_NO_REF = _ObjectRef()
+_NO_USER = _User()
 _decode_audit_line = msgspec.json.Decoder(_AuditLine).decode
 _DECODE_FAILED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 #: integers orjson keeps as int (beyond them it reads floats); `plain_json` already refuses longer literals
@@ -135,6 +161,8 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
     plain = _plain_json
     decode = _decode_audit_line
     failed = _DECODE_FAILED
+    shared: dict[str, str] = {}
+    share = shared.setdefault
 
     def decode_line(line: bytes, ref: RecordRef) -> K8sAudit | None:
         try:
@@ -157,14 +185,14 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
         elif kind is not None and kind != "Event":
             return None
         ref_obj = head.objectRef
-        if type(ref_obj) is not dict:
-            ref_obj = _EMPTY
+        if ref_obj is None:
+            ref_obj = _NO_REF
         user = head.user
-        if type(user) is not dict:
-            user = _EMPTY
+        if user is None:
+            user = _NO_USER
         status = head.responseStatus
-        code = status.get("code") if type(status) is dict else None
-        if type(code) is not int or not _INT_MIN <= code < _INT_END:
+        code = status.code if status is not None else 0
+        if not _INT_MIN <= code < _INT_END:
             code = 0
         when = head.stageTimestamp or head.requestReceivedTimestamp or head.timestamp
         if not when and type(meta := head.metadata) is dict:
@@ -175,6 +203,23 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
         request = head.requestObject
         response = head.responseObject
         record = LazyJson(line)
+        # the values that repeat from event to event are shared: one string each (its hash computed once) for
+        # the lookups every detection and the alert book make with them, instead of a new one per event;
+        # equal strings, so nothing reads differently. Bounded in count and length: they are the log's (an
+        # attacker's)
+        if len(shared) >= _SHARED_MAX:
+            shared.clear()
+        resource = ref_obj.resource
+        namespace = ref_obj.namespace
+        username = user.username
+        if len(verb) <= _SHARED_CHARS:
+            verb = share(verb, verb)
+        if len(resource) <= _SHARED_CHARS:
+            resource = share(resource, resource)
+        if len(namespace) <= _SHARED_CHARS:
+            namespace = share(namespace, namespace)
+        if len(username) <= _SHARED_CHARS:
+            username = share(username, username)
         return K8sAudit(
             event_id=audit_id,
             time=parse_time(when),
@@ -183,14 +228,14 @@ def audit_line_decoder(ctx: ParseContext) -> Callable[[bytes, RecordRef], K8sAud
             doc=record,
             cluster=ctx.cluster,
             verb=verb,
-            resource=_s(ref_obj.get("resource")),
-            subresource=_s(ref_obj.get("subresource")),
-            api_group=_s(ref_obj.get("apiGroup")),
-            namespace=_s(ref_obj.get("namespace")),
-            name=_s(ref_obj.get("name")),
-            user=_s(user.get("username")),
-            groups=_strs(user.get("groups")),
-            source_ips=_strs(head.sourceIPs),
+            resource=resource,
+            subresource=ref_obj.subresource,
+            api_group=ref_obj.apiGroup,
+            namespace=namespace,
+            name=ref_obj.name,
+            user=username,
+            groups=user.groups if user is not _NO_USER else [],  # (a decoded `_User`'s list is its own)
+            source_ips=[] if head.sourceIPs is None else head.sourceIPs,
             user_agent=ua if type(ua) is str else "",
             stage=stage if type(stage) is str else "",
             level=level if type(level) is str else "",

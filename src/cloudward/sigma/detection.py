@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from cloudward.alerts import Finding, entity_matches
@@ -30,8 +31,12 @@ from cloudward.sigma.prefilter import (
 )
 from cloudward.sigma.ruleset import CompiledRule, RuleGroup, RuleSet
 
+#: what every finding of a rule shares (`SigmaRules._plan`): key prefix, allow list, severity, title, the parameters
+#: when they do not depend on the event, card, the rule's own entities, and the token of its findings' shapes
+_Plan = tuple[str, Any, str, str, "dict[str, str] | None", Card, "dict[str, Any]", object]
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
 _ADVANCE_EVERY = 1024
+_SEQUENCES = (list, tuple)
 
 
 @dataclass(slots=True)
@@ -39,6 +44,12 @@ class SigmaFinding(Finding):
     """A finding raised for one Sigma rule: the pipeline files it under `card`, not the group's card."""
 
     card: Card | None = None
+
+
+def _plain_attr(spec: str) -> Any:
+    """`operator.attrgetter` for an `attr:NAME` value spec with a plain name; None for any other spec."""
+    kind, _, name = spec.partition(":")
+    return attrgetter(name) if kind == "attr" and name.isidentifier() else None
 
 
 def _group_card(group: RuleGroup | None) -> Card:
@@ -69,10 +80,18 @@ class SigmaRules(Detection):
         self._correlated = any(r.correlations for r in self.group.rules)
         self._watermark = -math.inf
         self._entities = self.group.mapping.entity_getters()
-        self._entity_items = tuple(self._entities.items())
+        # for the findings: an `attr:` entity read by `attrgetter`, not the mapping's closure around getattr (an
+        # absent attribute raises AttributeError, which `finding` and `entities` read as no value, as None)
+        specs = self.group.mapping.entities
+        self._entity_items = tuple((name, _plain_attr(specs.get(name, "")) or get)
+                                   for name, get in self._entities.items())
         self._dedup = tuple(self.group.mapping.dedup)
+        #: the value a dedup entity without a value reads as ("", one per name, for `map`)
+        self._dedup_blanks = ("",) * len(self._dedup)
+        #: (plan token, getters present) -> the one shape tuple of those findings
+        self._shapes: dict[tuple[object, int], tuple[object, int]] = {}
         #: id of a rule -> what its findings share (`_plan`)
-        self._plans: dict[int, tuple[str, Any, str, str, str | None, Card]] = {}
+        self._plans: dict[int, _Plan] = {}
         #: id of a rule -> the entities naming the rule (id, author, licence, references)
         self._about: dict[int, dict[str, Any]] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
@@ -104,6 +123,11 @@ class SigmaRules(Detection):
         if not hits:
             return None
         if self.trace is None and not self._correlated:  # the common case: each match is one finding
+            if len(hits) == 1:  # (most matches: one rule, without the comprehension's frame)
+                rule, values = hits[0]
+                if rule.alerts and (f := self.finding(rule, event, values)) is not None:
+                    return (f,)
+                return None
             found = [f for rule, values in hits if rule.alerts and (f := self.finding(rule, event, values)) is not None]
             return found or None
         out: list[Finding] = []
@@ -154,41 +178,64 @@ class SigmaRules(Detection):
         plan = self._plans.get(id(rule))
         if plan is None:
             plan = self._plan(rule)
-        prefix, allow, severity, title, matched, card = plan
+        prefix, allow, severity, title, params, card, about, token = plan
         # `entities(rule, event)`, inlined: this runs once per match
         entities: dict[str, Any] = {}
+        present = 0  # which getters gave a value, one bit each; -1 once one gave a list or tuple
+        bit = 1
         for name, get in self._entity_items:
             try:
                 v = get(event)
             except (AttributeError, TypeError, ValueError):
+                bit <<= 1
                 continue
-            if v not in (None, "", []):
+            # (a string, the usual value, is tested without the tuple's comparisons: "" is its one empty value)
+            if type(v) is str:
+                if v:
+                    entities[name] = v
+                    if present >= 0:
+                        present |= bit
+            elif v not in (None, "", []):
                 entities[name] = v
-        about = self._about.get(id(rule))
-        if about is None:
-            about = self._about_rule(rule)
+                if present >= 0:
+                    present = -1 if isinstance(v, _SEQUENCES) else present | bit
+            bit <<= 1
+        # the rule's own entities, its references the plan's one tuple (the book reads any sequence as a list)
         entities.update(about)
-        if "rule_references" in entities:
-            entities["rule_references"] = list(entities["rule_references"])
-        for pattern in allow:
-            if entity_matches(pattern, entities):
-                return None
+        if allow:
+            for pattern in allow:
+                if entity_matches(pattern, entities):
+                    return None
         get = entities.get
-        key = "\x1f".join([str(get(name, "")) for name in self._dedup])
-        return SigmaFinding(key=prefix + key, entities=entities, event=event, severity=severity,
-                            params={"rule_title": title,
-                                    "matched": matched if matched is not None else ", ".join(rule.why(values))},
-                            card=card)
+        key = prefix + "\x1f".join(map(str, map(get, self._dedup, self._dedup_blanks)))
+        # the parameters of a rule whose "matched" text does not depend on the event are the plan's (the book
+        # copies what it keeps); the entities' keys are the plan's and those of the getters that gave a value,
+        # their only sequence the rule's references: findings of one plan with the same getters present have
+        # the same `shape` (one tuple per plan and presence, so the book's comparison is an identity)
+        if present >= 0:
+            shape = self._shapes.get((token, present))
+            if shape is None:
+                shape = self._shapes[(token, present)] = (token, present)
+        else:
+            shape = None
+        # (positional: key, entities, event, params, severity, resource, related, shape, card)
+        return SigmaFinding(key, entities, event, params if params is not None else {
+            "rule_title": title, "matched": ", ".join(rule.why(values))}, severity, None, (), shape, card)
 
-    def _plan(self, rule: CompiledRule) -> tuple[str, Any, str, str, str | None, Card]:
-        """What every finding of `rule` shares (its card, severity, title, allow list, and the "matched" text
-        when that does not depend on the event: a condition that is its one selection), made once."""
-        matched = None
+    def _plan(self, rule: CompiledRule) -> _Plan:
+        """What every finding of `rule` shares (its card, severity, title, allow list, the rule's entities, and
+        the parameters when the "matched" text does not depend on the event: a condition that is its one
+        selection), made once."""
+        params = None
         if len(rule.named) == 1:
             name, compiled = next(iter(rule.named.items()))
             if compiled is rule.condition:
-                matched = name  # (`why_matched`: ", ".join([name]))
-        plan = (f"{rule.card.id}\x1f", rule.settings.allow, rule.severity, rule.rule.title, matched, rule.card)
+                params = {"rule_title": rule.rule.title, "matched": name}  # (`why_matched`: ", ".join([name]))
+        about = self._about.get(id(rule))
+        if about is None:
+            about = self._about_rule(rule)
+        plan = (f"{rule.card.id}\x1f", rule.settings.allow, rule.severity, rule.rule.title, params, rule.card, about,
+                object())  # the plan's own token in its findings' shapes
         self._plans[id(rule)] = plan
         return plan
 

@@ -142,6 +142,11 @@ class Compiled:
     #: for a string test on one field (or an `or` of them): (field, cased, whole values, prefixes, suffixes,
     #: substrings), so an `or` of such tests on one field is one predicate reading the field once (`_any`)
     leaf: tuple[str, bool, frozenset[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+    #: for an `and`: each term's predicate (the predicate holds when each of theirs does) and, for a term that
+    #: is a pin on one field (its `by_pins`, one field), that field; so a pin index that has tested the field
+    #: need not test the term again (`RuleGroup._prepare_checks`). Only these, not the terms themselves: a rule
+    #: set keeps thousands of them
+    parts: tuple[tuple[Pred, str | None], ...] = ()
 
 
 def _pins_and(options: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
@@ -248,7 +253,9 @@ def _all(subs: list[Compiled]) -> Compiled:
                 return False
         return True
 
-    return Compiled(pred, _best([c.literals for c in subs]), _pins_and([c.pins for c in subs]), by_pins)
+    return Compiled(pred, _best([c.literals for c in subs]), _pins_and([c.pins for c in subs]), by_pins,
+                    parts=tuple((c.pred, next(iter(c.pins)) if c.by_pins and len(c.pins) == 1 else None)
+                                for c in subs))
 
 
 def _not(inner: Compiled) -> Compiled:

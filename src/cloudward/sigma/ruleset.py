@@ -8,7 +8,7 @@ that have no necessary literal), so a hundred rules cost little more than one on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -234,6 +234,10 @@ class RuleGroup:
         #: pinned rules whose pins are their whole condition (`Compiled.by_pins`) on the index's fields:
         #: selected by the index, they match without being evaluated
         self._decided: frozenset[int] = frozenset()
+        #: what is left to test of each rule once the pin index picked it (`_prepare_checks`): None for a decided
+        #: rule, the other pins of a rule whose pins are its whole condition on more fields than the index's
+        #: (`verb`, `objectRef.resource` and `apiGroup`: only `apiGroup`), else the condition
+        self._checks: list[Callable[[EventValues], bool] | None] = []
 
     @property
     def name(self) -> str:
@@ -339,6 +343,7 @@ class RuleGroup:
         self._raw_cache.clear()
         self._attr_cache.clear()
         self._decided = frozenset()
+        self._checks = []
         counts: dict[str, int] = {}
         for r in self.rules:
             for name in r.condition.pins:
@@ -359,6 +364,7 @@ class RuleGroup:
                         if i not in never and any(f in r.condition.pins for f in chosen)]
         self._decided = frozenset(i for i in self._pinned if self.rules[i].condition.by_pins
                                   and set(self.rules[i].condition.pins) <= set(chosen))
+        self._prepare_checks(chosen)
         pinned = set(self._pinned) | never
         by_literal: dict[str, list[int]] = {}
         fields: set[str] = set()
@@ -383,6 +389,21 @@ class RuleGroup:
             automaton.make_automaton()
             self._loose_automaton = automaton
         self._prepare_raw_key(sorted(fields))
+
+    def _prepare_checks(self, chosen: list[str]) -> None:
+        """`_checks`: a pinned rule whose condition is nothing but its pins (`Compiled.by_pins`: exact values, one
+        pin per field) matches an event the index picked it for exactly when its other fields meet their pins
+        too - tested as the index tests its own fields, without evaluating the condition again."""
+        checks: list[Callable[[EventValues], bool] | None] = [r.condition.pred for r in self.rules]
+        for i in self._pinned:
+            condition = self.rules[i].condition
+            if i in self._decided:
+                checks[i] = None
+            elif condition.by_pins:
+                checks[i] = _pins_met(tuple((f, p) for f, p in sorted(condition.pins.items()) if f not in chosen))
+            elif condition.parts:
+                checks[i] = _rest_of(condition, chosen)
+        self._checks = checks
 
     def _prepare_raw_key(self, loose_fields: list[str]) -> None:
         """The raw-keyed cache when the pin fields and the loose literal fields are all typed attributes
@@ -465,7 +486,7 @@ class RuleGroup:
 
     def match(self, event: Any) -> list[tuple[CompiledRule, EventValues]]:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
-        if not self.applies(event):
+        if (self.os or self.records) and not self.applies(event):
             return []
         attrs = self._key_attrs
         if attrs is not None:  # `_keyed_candidates`' first lookup, inlined: most events end here
@@ -473,21 +494,25 @@ class RuleGroup:
                 held = attrs(event)
             except AttributeError:
                 held = None
-            if held is not None and all(map(_KEY_TYPES.__contains__, map(type, held))):
+            if held is not None and _KEY_TYPES.issuperset(map(type, held)):
                 hit = self._attr_cache.get(held)
                 if hit is not None:
                     if not hit:
                         return []
                     values = EventValues(event, self.getters)
-                    rules, decided = self.rules, self._decided
-                    return [(rules[i], values) for i in hit if i in decided or rules[i].condition.pred(values)]
+                    rules, checks = self.rules, self._checks
+                    if len(hit) == 1:  # (most keys pick one rule: without the comprehension's frame)
+                        i = hit[0]
+                        check = checks[i]
+                        return [(rules[i], values)] if check is None or check(values) else []
+                    return [(rules[i], values) for i in hit if (check := checks[i]) is None or check(values)]
         if self._key_getters:  # one subject, the event; candidates looked up by its raw key values
             keyed = self._keyed_candidates(event)
             if keyed is None:
                 return []
             chosen, values = keyed
-            decided = self._decided
-            return [(self.rules[i], values) for i in chosen if i in decided or self.rules[i].matches(values)]
+            rules, checks = self.rules, self._checks
+            return [(rules[i], values) for i in chosen if (check := checks[i]) is None or check(values)]
         subjects = audit_records(event) if self.records else (event,)
         out: list[tuple[CompiledRule, EventValues]] = []
         done: set[int] = set()
@@ -504,6 +529,38 @@ class RuleGroup:
                     done.add(i)
                     out.append((rule, values))
         return out
+
+
+def _pins_met(fields: tuple[tuple[str, frozenset[str]], ...]) -> Callable[[EventValues], bool]:
+    """A test that each of `fields` has a value among its pins, as the pin index tests its own fields (values
+    folded, any value of a list)."""
+
+    def met(values: EventValues) -> bool:
+        folded = values.folded
+        for name, pins in fields:
+            got = folded(name)
+            if not got or pins.isdisjoint(got):
+                return False
+        return True
+
+    return met
+
+
+def _rest_of(condition: Compiled, chosen: list[str]) -> Callable[[EventValues], bool]:
+    """The terms of an `and` the pin index has not decided: a term that is a pin on one of the index's fields
+    (`verb: create`) holds for every event the index picked the rule for, since the index tested the
+    condition's pins of that field, which are among the term's (`_pins_and` intersects them)."""
+    rest = tuple(pred for pred, pinned in condition.parts if pinned is None or pinned not in chosen)
+    if len(rest) == len(condition.parts):
+        return condition.pred
+
+    def met(values: EventValues) -> bool:
+        for pred in rest:
+            if not pred(values):
+                return False
+        return True
+
+    return met
 
 
 def audit_records(event: Any) -> list[dict[str, str]]:
