@@ -950,11 +950,11 @@ class Engine:
         return cards
 
     def _note_uninspectable(self, event: K8sAudit) -> None:
-        if has_body(event):  # (without decoding bodies kept as bytes)
+        # the verb first: it alone decides for reads (`list`, `get`), the usual events
+        if event.verb not in MUTATING_VERBS or has_body(event):  # (without decoding bodies kept as bytes)
             return
         if (
-            event.verb in MUTATING_VERBS
-            and event.resource in self._audit_resources
+            event.resource in self._audit_resources
             and not event.subresource
             and event.stage != "RequestReceived"
             and (event.succeeded or event.code == 0)
