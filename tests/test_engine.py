@@ -412,6 +412,50 @@ def test_cards_set_up_late_raise_what_cards_set_up_at_once_raise():
     assert len(lazy.detections) == len(eager.detections)  # reading them sets every card up
 
 
+def test_sigma_rules_alone_are_built_at_start_and_the_cards_on_first_need():
+    """With Sigma rules configured, a deferring engine builds their detections at start (a broken rule set fails
+    there) and the cards as without rules; the alerts, every field of them, and the state are those of an engine
+    that set everything up at once, and the Sigma detections are never built twice."""
+    from cloudward.sigma.detection import SigmaRules
+
+    rules = Path(__file__).parent / "data" / "sigma" / "sigmahq" / "rules"
+    config = {"sigma": {"paths": [str(rules / "application" / "kubernetes" / "audit"),
+                                  str(rules / "web" / "webserver_generic")]}}
+    lazy = Engine(from_dict(config), defer_cards=True)
+    assert lazy.detections_set_up() and all(isinstance(d, SigmaRules) for d in lazy.detections_set_up())
+    eager = Engine(from_dict(config))
+    assert any(not isinstance(d, SigmaRules) for d in eager.detections_set_up())
+
+    def audit(n: int, verb: str, resource: str, body: str = "") -> bytes:
+        return (b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a%d",'
+                b'"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/%s","verb":"%s",'
+                b'"user":{"username":"mallory"},"sourceIPs":["203.0.113.9"],"objectRef":{"resource":"%s",'
+                b'"namespace":"default","name":"p","apiVersion":"v1"},"responseStatus":{"code":201},%s'
+                b'"requestReceivedTimestamp":"2026-11-02T09:15:%02d.000000Z",'
+                b'"stageTimestamp":"2026-11-02T09:15:%02d.100000Z"}\n') % (
+                    n, resource.encode(), verb.encode(), resource.encode(), body.encode(), n, n)
+
+    pod = ('"requestObject":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"default"},'
+           '"spec":{"containers":[{"name":"c","image":"busybox","securityContext":{"privileged":true}}],'
+           '"volumes":[{"name":"h","hostPath":{"path":"/"}}]}},')
+    k8s = audit(1, "create", "pods", pod) + audit(2, "list", "secrets") + audit(3, "list", "secrets") + audit(
+        4, "delete", "events")
+    web = (b'203.0.113.9 - - [02/Nov/2026:09:15:05 +0000] "GET /cgi-bin/../../../etc/passwd HTTP/1.1" 404 512 "-" '
+           b'"Mozilla/5.0"\n')
+    for engine in (lazy, eager):
+        engine.feed_bytes("audit.log", k8s)
+        engine.close_stream("audit.log")
+        engine.feed_bytes("access.log", web)
+        engine.close_stream("access.log")
+        engine.advance(None)
+    got, want = [a.to_dict() for a in lazy.alerts()], [a.to_dict() for a in eager.alerts()]
+    assert got == want, {a["alert_type"] for a in want}
+    types = {a["alert_type"] for a in want}
+    assert "K8S_PrivilegedContainer" in types and sum(t.startswith("SIGMA_") for t in types) >= 3
+    assert [d.card.id for d in lazy.detections] == [d.card.id for d in eager.detections]  # no Sigma group twice
+    assert lazy.checkpoint()["cards"] == eager.checkpoint()["cards"]
+
+
 def test_a_copy_of_the_lazy_context_sees_the_interest_the_cards_set_up():
     """`ParseContext.replaced` reads no field (a web scan's copies must not set the Kubernetes cards up), and a
     copy made before the cards were set up still gets their interest when a Kubernetes decoder reads it."""

@@ -179,7 +179,7 @@ def run_scan(
         raise click.UsageError(str(store._error(exc) if store else exc)) from None
     pipe = runner.engine
     if not quiet:
-        _print_sigma_report(None, pipe)
+        _print_sigma_report(pipe)
     started = time.perf_counter()
     try:
         if baseline_from:
@@ -517,7 +517,7 @@ def rules_list(output: str, source: str | None, lang: str, sigma_paths: tuple[st
              for c in sigma_cards]
     print_listing(con, ["Alert type", "Title", "Severity", "Source", "Tactics", "Techniques"], rows)
     if ruleset is not None:
-        _print_sigma_problems(_stderr(), ruleset, limit=len(ruleset.problems))
+        _print_sigma_problems(ruleset, limit=len(ruleset.problems))
 
 
 def _stdout_console() -> Console:
@@ -535,25 +535,30 @@ def _sigma_ruleset(config_path: str | None, sigma_paths: tuple[str, ...]) -> sig
         raise click.UsageError(str(exc)) from None
 
 
-def _print_sigma_problems(err: Console, ruleset: sigma.RuleSet, limit: int = 10) -> None:
-    from rich.text import Text
+def _print_sigma_problems(ruleset: sigma.RuleSet, limit: int = 10) -> None:
+    """The rule set's counts and first problems on stderr, as plain lines (like the summary: loading rich for
+    them would cost a scan ~13 ms); the problems' text, from the rule files, is made terminal-safe."""
+    from cloudward.report import SummaryWriter
+
+    out = SummaryWriter(color=False)
     counts = ruleset.counts()
     n, unsupported, invalid = counts["evaluated"], counts["unsupported"], counts["invalid"]
-    err.print(Text(f"Sigma: {n} rule(s) evaluated from {counts['files']} file(s); {unsupported} unsupported, "
-                   f"{invalid} invalid (규칙 {n}개 평가, {unsupported}개 미지원, {invalid}개 오류)"))
+    out.print(f"Sigma: {n} rule(s) evaluated from {counts['files']} file(s); {unsupported} unsupported, "
+              f"{invalid} invalid (규칙 {n}개 평가, {unsupported}개 미지원, {invalid}개 오류)")
     for p in ruleset.problems[:limit]:
-        err.print(Text("  " + terminal_safe(p.line(), 300)))
+        out.print("  " + terminal_safe(p.line(), 300))
     if len(ruleset.problems) > limit:
-        err.print(Text(f"  ... and {len(ruleset.problems) - limit} more (cloudward rules list --sigma PATH shows all)"))
+        out.print(f"  ... and {len(ruleset.problems) - limit} more (cloudward rules list --sigma PATH shows all)")
 
 
-def _print_sigma_report(err: Console | None, pipe: Engine) -> None:
+def _print_sigma_report(pipe: Engine) -> None:
     detection = sys.modules.get("cloudward.sigma.detection")
     if detection is None:
         return  # no Sigma rule was loaded (and pySigma need not be)
-    found = detection.sigma_detections(pipe.detections)
+    # (the detections built so far: the Sigma ones are built at start, the cards need not be yet)
+    found = detection.sigma_detections(pipe.detections_set_up())
     if found:
-        _print_sigma_problems(err or _stderr(), found[0].ruleset)
+        _print_sigma_problems(found[0].ruleset)
 
 
 @rules.command("show")
@@ -742,7 +747,7 @@ def _sigma_test(events: list[str], sigma_paths: tuple[str, ...], fmt: str | None
               f"{pipe.stats.rejected} record(s) rejected. (이벤트 {pipe.stats.events}개 중 규칙 {len(rules_hit)}개가 "
               f"{len(trace)}번 일치, 거부된 레코드 {pipe.stats.rejected}개)")
     if found:
-        _print_sigma_problems(_stderr(), found[0].ruleset)
+        _print_sigma_problems(found[0].ruleset)
     return 0 if trace else 1
 
 

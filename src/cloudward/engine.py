@@ -374,8 +374,12 @@ class Engine:
         # [web] trusted_proxies: which X-Forwarded-For addresses are this site's own proxies (parsers._forwarded)
         dict.__setitem__(self.ctx.options, "trusted_proxies", TrustedProxies.from_section(
             self.config.section("web"), self.config.source))
+        #: whether the Sigma detections are built (they are built with every card, or alone at start)
+        self._sigma_ready = False
         if not defer_cards or _setup_at_once(self.config, store):
             self._setup_cards()
+        elif self.config.raw.get("sigma"):
+            self._setup_sigma()
         if store is not None:
             for det in self.detections:
                 state = store.load_state(det.card.id)
@@ -416,14 +420,11 @@ class Engine:
             return
         names = None if kinds is None else {k.__name__ for k in kinds - self._ready_kinds}
         have = {det.card.id for det in self._cards}
-        new = registry.build_part(self.config, self._only, self.data, self._shared, kinds=names, exclude=have)
-        for det in new:
-            det.learning = self.learning
-        order = registry.catalog_order()
-        cards = self._cards + new
-        cards.sort(key=lambda d: order.get(d.card.id, len(order)))  # stable: Sigma groups after the cards
-        self._cards[:] = cards
+        new = registry.build_part(self.config, self._only, self.data, self._shared, kinds=names, exclude=have,
+                                  sigma=not self._sigma_ready)
+        self._add_cards(new)
         if kinds is None:
+            self._sigma_ready = True
             self._all_ready = True
             ready = {k for det in self._cards for k in det.kinds} | set(EVENT_KINDS)
             self.detections: list[Detection] = self._cards
@@ -443,6 +444,21 @@ class Engine:
             self._setup_audit_interest()
         self._setup_prefilters(newly)
         self._plans.clear()
+
+    def _add_cards(self, new: list[Detection]) -> None:
+        for det in new:
+            det.learning = self.learning
+        order = registry.catalog_order()
+        cards = self._cards + new
+        cards.sort(key=lambda d: order.get(d.card.id, len(order)))  # stable: Sigma groups after the cards
+        self._cards[:] = cards
+
+    def _setup_sigma(self) -> None:
+        """Build the Sigma detections alone (at start: their rules are what a configuration can get wrong);
+        the cards are set up on first need as without rules, each kind taking the Sigma detections of it."""
+        self._add_cards(registry.sigma_detections(self.config, self.data, self._only))
+        self._sigma_ready = True
+        self._advancing = [d for d in self._cards if type(d).advance is not Detection.advance]
 
     def _setup_audit_interest(self) -> None:
         audit_cards = self._by_kind[K8sAudit]
@@ -950,11 +966,11 @@ class Engine:
         return cards
 
     def _note_uninspectable(self, event: K8sAudit) -> None:
-        if has_body(event):  # (without decoding bodies kept as bytes)
+        # the verb first: it alone decides for reads (`list`, `get`), the usual events
+        if event.verb not in MUTATING_VERBS or has_body(event):  # (without decoding bodies kept as bytes)
             return
         if (
-            event.verb in MUTATING_VERBS
-            and event.resource in self._audit_resources
+            event.resource in self._audit_resources
             and not event.subresource
             and event.stage != "RequestReceived"
             and (event.succeeded or event.code == 0)
@@ -1156,9 +1172,10 @@ def rows_to_state(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
 def _setup_at_once(config: Config, store: Store | None) -> bool:
     """Whether the engine sets its cards up when it is built rather than on first input: when a store holds
     their state, or the configuration sets card parameters, data lists, Sigma rules or web options, so a
-    mistake there fails at start (the shipped defaults are set up by every test run)."""
+    mistake there fails at start (the shipped defaults are set up by every test run). Sigma rules alone do not:
+    the engine builds their detections at start and the cards on first need (`Engine._setup_sigma`)."""
     return store is not None or bool(config.detections) or bool(config.data) or any(
-        config.raw.get(key) for key in ("detections", "data", "sigma", "web"))
+        config.raw.get(key) for key in ("detections", "data", "web"))
 
 
 def _any_raw(tests: list[Any]) -> Any:

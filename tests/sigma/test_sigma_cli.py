@@ -79,3 +79,30 @@ def test_rules_show_a_sigma_rule():
     assert "Container With A hostPath Mount" in out and "T1611" in out and "References:" in out
     missing = run("rules", "show", "SIGMA_00000000-0000-4000-8000-000000000000", "--sigma", str(K8S))
     assert missing.returncode == 2 and b"no Sigma rule" in missing.stderr
+
+
+def test_a_kubernetes_scan_with_rules_sets_up_its_cards_only_and_reports_plainly(tmp_path, fresh_cli):
+    """The Sigma report is plain lines (no rich loaded for it, nothing wrapped on a pipe, a rule file's name
+    terminal-safe), and with rules configured the cards are still set up as the input needs them."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for rule in sorted(K8S.glob("*.yml"))[:3]:
+        (rules / rule.name).write_text(rule.read_text())
+    (rules / "bad\x1b[31m.yml").write_text("title: [broken")
+    log = tmp_path / "audit.log"
+    log.write_text(json.dumps({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "a1",
+        "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/pods/p", "verb": "get",
+        "user": {"username": "alice"}, "sourceIPs": ["10.0.0.1"], "responseStatus": {"code": 200},
+        "objectRef": {"resource": "pods", "namespace": "default", "name": "p", "apiVersion": "v1"},
+        "requestReceivedTimestamp": "2026-11-02T09:15:27.000000Z",
+        "stageTimestamp": "2026-11-02T09:15:27.100000Z"}) + "\n")
+    done = fresh_cli("scan", str(log), "--sigma", str(rules), "--output", "jsonl", "--no-progress")
+    assert done.code == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert ("Sigma: 3 rule(s) evaluated from 4 file(s); 0 unsupported, 1 invalid "
+            "(규칙 3개 평가, 0개 미지원, 1개 오류)") in lines
+    problem = next(line for line in lines if "bad" in line)
+    assert problem.startswith("  ") and "\x1b" not in done.stderr
+    assert not done.loaded("rich", "cloudward.detections.appservice", "cloudward.detections.node")
+    assert done.loaded("cloudward.detections.kubernetes")

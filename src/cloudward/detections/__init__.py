@@ -130,10 +130,10 @@ def enabled_kinds(config: Config, only: set[str] | None = None) -> set[str]:
 
 
 def build_part(config: Config, only: set[str] | None, data: DataLists, shared: dict[type, object], *,
-               kinds: set[str] | None, exclude: set[str]) -> list[Detection]:
+               kinds: set[str] | None, exclude: set[str], sigma: bool = True) -> list[Detection]:
     """Instances of the enabled cards (or just `only`) that subscribe to one of `kinds` (names; None = every
-    card, and the Sigma rules), except those in `exclude`, in catalog order, sharing `shared`. Only their
-    modules are imported (found in the index); the ids were checked by `check_ids`."""
+    card, and the Sigma rules unless `sigma` is false), except those in `exclude`, in catalog order, sharing
+    `shared`. Only their modules are imported (found in the index); the ids were checked by `check_ids`."""
     from cloudward.detections._index import CARDS
 
     out: list[Detection] = []
@@ -146,13 +146,18 @@ def build_part(config: Config, only: set[str] | None, data: DataLists, shared: d
         if settings.enabled:
             cls = getattr(importlib.import_module(str(entry["module"])), str(entry["class"]))
             out.append(cls(settings, data, shared))
-    if kinds is None:
+    if kinds is None and sigma:
         out.extend(_sigma_detections(config, data, only))
     return out
 
 
 # -- Sigma rules (cloudward.sigma): [sigma] paths and `scan --sigma`; their alert types are SIGMA_<rule id>
 SIGMA_PREFIX = "SIGMA_"
+
+
+def sigma_detections(config: Config, data: DataLists, only: set[str] | None) -> list[Detection]:
+    """The detections of the configured Sigma rules (none without rules; pySigma loads only with some)."""
+    return _sigma_detections(config, data, only)
 
 
 def _sigma_detections(config: Config, data: DataLists, only: set[str] | None) -> list[Detection]:
