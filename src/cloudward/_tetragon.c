@@ -369,6 +369,29 @@ static int next_key(Cur *c, int *first, Str *key)
     return 1;
 }
 
+/* after '[' (consumed): whether another item follows, the cursor then at it (the twin of `next_key`).
+ * 1: an item; 0: the array ended (']' consumed); -1: not valid JSON (as a ']' right after a ','). */
+static int next_item(Cur *c, int *first)
+{
+    skip_ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == ']') {
+        c->p++;
+        return 0;
+    }
+    if (!*first) {
+        if (*c->p != ',')
+            return -1;
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p == ']')
+            return -1;
+    }
+    *first = 0;
+    return 1;
+}
+
 /* any value at the cursor, checked and passed over; `*type` says what it was */
 static int skip_value(Cur *c, int depth, int *type)
 {
@@ -396,26 +419,12 @@ static int skip_value(Cur *c, int depth, int *type)
             return r == 0 ? OK : DECLINE;
         }
         *type = V_ARR;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-            return OK;
-        }
-        for (;;) {
-            int t;
+        int first = 1, r, t;
+        while ((r = next_item(c, &first)) == 1) {
             if (!skip_value(c, depth + 1, &t))
                 return DECLINE;
-            skip_ws(c);
-            if (c->p >= c->end)
-                return DECLINE;
-            if (*c->p == ']') {
-                c->p++;
-                return OK;
-            }
-            if (*c->p != ',')
-                return DECLINE;
-            c->p++;
         }
+        return r == 0 ? OK : DECLINE;
     }
     if (b == 't') {
         *type = V_TRUE;
@@ -616,12 +625,8 @@ static int read_cap(Cur *c, int depth, Exec *x)
                 continue;
             }
             c->p++;
-            skip_ws(c);
-            if (c->p < c->end && *c->p == ']') {
-                c->p++;
-                continue;
-            }
-            for (;;) {
+            int item = 1, ri;
+            while ((ri = next_item(c, &item)) == 1) {
                 if (peek(c) == V_STR) {
                     if (x->n_caps >= MAX_CAPS || !read_string(c, &x->caps[x->n_caps]))
                         return DECLINE;
@@ -629,17 +634,9 @@ static int read_cap(Cur *c, int depth, Exec *x)
                 } else if (depth >= MAX_DEPTH || !skip_value(c, depth + 1, &t)) {
                     return DECLINE;
                 }
-                skip_ws(c);
-                if (c->p >= c->end)
-                    return DECLINE;
-                if (*c->p == ']') {
-                    c->p++;
-                    break;
-                }
-                if (*c->p != ',')
-                    return DECLINE;
-                c->p++;
             }
+            if (ri < 0)
+                return DECLINE;
         } else if (!skip_value(c, depth, &t)) {
             return DECLINE;
         }
@@ -934,31 +931,17 @@ static int read_arg(Cur *c, int depth, Exec *x)
 
 static int read_args(Cur *c, int depth, Exec *x)
 {
-    int t;
+    int t, first = 1, r;
     c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return OK;
-    }
-    for (;;) {
+    while ((r = next_item(c, &first)) == 1) {
         if (peek(c) == V_OBJ) {
             if (depth >= MAX_DEPTH || !read_arg(c, depth + 1, x))
                 return DECLINE;
         } else if (!skip_value(c, depth, &t)) {
             return DECLINE;
         }
-        skip_ws(c);
-        if (c->p >= c->end)
-            return DECLINE;
-        if (*c->p == ']') {
-            c->p++;
-            return OK;
-        }
-        if (*c->p != ',')
-            return DECLINE;
-        c->p++;
     }
+    return r == 0 ? OK : DECLINE;
 }
 
 static int read_body(Cur *c, int depth, Exec *x)

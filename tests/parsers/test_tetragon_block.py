@@ -349,3 +349,16 @@ def test_a_special_byte_at_every_place_in_a_string(special):
             assert events[0].executable == orjson.loads(line)["process_exec"]["process"]["binary"]
         else:
             assert pos == 0 and special in (b"\x01", b"\x1f", b"\xff", b"\xc3", b"\\", b'"'), (special, before)
+
+
+@pytest.mark.parametrize("effective", [b'[]', b'[ ]', b'[ "CAP_SYS_ADMIN" , 7 ]', b'["CAP_SYS_ADMIN",]',
+                                       b'["CAP_SYS_ADMIN" "CAP_NET_ADMIN"]', b'[,"CAP_SYS_ADMIN"]', b'[[1,[]],{}]',
+                                       b'[1,,2]', b'['])
+def test_arrays_read_as_the_general_path_reads_them(effective):
+    line = (b'{"process_exec":{"process":{"pid":1,"binary":"/bin/sh","cap":{"effective":' + effective
+            + b'}}},"node_name":"n1","time":"2026-11-02T09:15:27Z"}\n')
+    _assert_same(line)
+    if b",]" in effective or b",," in effective or b"[," in effective or b'" "' in effective or effective == b"[":
+        assert _decoded_in_c(line) == 0  # not JSON: left to the general path, which rejects it
+    else:
+        assert _decoded_in_c(line) == 1
