@@ -95,7 +95,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
 
 
 def sequential_ranges(paths: list[str], repeat: int = 3) -> int:
-    """Detection in workers' tasks (byte ranges, each counting its newlines first but the last) run one after
+    """Detection in workers' tasks (byte ranges, each counting its newlines as it decodes them) run one after
     another in this process, alternating with a one-process scan: CPU seconds of each (two workers' critical
     path on two idle cores is the parent's part plus half of the tasks, when they divide evenly)."""
     for _ in range(repeat):
@@ -103,8 +103,7 @@ def sequential_ranges(paths: list[str], repeat: int = 3) -> int:
         ScanRunner(Config(), workers=1).run(paths)
         one = time.process_time() - c
         engine = Engine(Config())
-        tasks = detect._last_range_longer(workers.plan(paths, 2, None, max_line_bytes=engine.config.max_line_bytes,
-                                                       count_lines=False), 2)
+        tasks = workers.plan(paths, 2, None, max_line_bytes=engine.config.max_line_bytes, count_lines=False)
         detect._WORKER.clear()
         detect._init(Config(), None, [], [-1] * len(tasks))
         cpu = []

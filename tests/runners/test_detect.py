@@ -3,6 +3,7 @@ then exactly the alerts and counts of a one-process scan; every reason to fall b
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -286,22 +287,128 @@ def test_held_back_findings_set_up_only_their_cards_kinds():
     assert len(every.detections_set_up()) == len(Engine(Config()).detections)
 
 
-def test_the_last_byte_range_is_longer_by_half_a_newline_count_and_cut_at_a_line_start(tmp_path):
-    # every range but the last counts its newlines first: the last round's two ranges end together when the
-    # last one is that much longer; the ranges still cover the file, each starting a line
+def _odd_lines(path: Path, seed: int) -> bytes:
+    """JSON records between blank lines, CRLF endings, lines over the line limit and no final newline."""
+    rng = random.Random(seed)
+    parts = []
+    for i in range(3000):
+        pick = rng.random()
+        if pick < 0.1:
+            parts.append(b"\n" * rng.randrange(1, 4))
+        elif pick < 0.2:
+            parts.append(b"\r\n" * rng.randrange(1, 3))
+        elif pick < 0.23:
+            parts.append(b'{"big": "' + b"y" * 3000 + b'"}\n')  # (over the limit the test sets: rejected)
+        else:
+            end = b"\r\n" if rng.random() < 0.3 else b"\n"
+            parts.append(_audit(i, i * 10.0, "get", "configmaps", "team-1", f"cm-{i}")[:-1] + end)
+    data = b"".join(parts) + b'{"no": "final newline"}'
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_a_byte_range_counts_its_newlines_while_it_is_decoded(tmp_path, monkeypatch, extension):
+    # the count each range publishes for the ranges after it: the newlines of its bytes, counted as the decoder
+    # reads them (the file's head read twice when the input opens, counted once), whatever its lines hold
+    from cloudward import _speedups
+    from cloudward.engine import Engine
+    from cloudward.runners.workers import decode_range
+
+    if not extension:
+        monkeypatch.delattr(_speedups, "count_newlines")
+    path = tmp_path / "odd.log"
+    data = _odd_lines(path, 4)
+    config = Config()
+    config.max_line_bytes = 2048
+    tasks = plan([str(path)], 3, "json", min_range_bytes=len(data) // 12, count_lines=False)
+    assert len(tasks) == 6 and tasks[-1].end == len(data)
+    for task in tasks:
+        engine = Engine(config)
+        got: list[int] = []
+        for _ in decode_range(engine, dataclasses.replace(task, lines_before=1 if task.start else 0), got.append):
+            pass
+        assert got == [data.count(b"\n", task.start, task.end)], task
+
+
+def test_a_byte_range_cut_short_counts_the_rest_of_its_bytes(tmp_path):
+    from cloudward.runners.workers import _RangeReader
+
+    path = tmp_path / "lines.log"
+    data = b"a\n" * 1000 + b"b\n\n" * 1000
+    path.write_bytes(data)
+    with open(path, "rb") as fh:
+        reader = _RangeReader(b"first\n", fh, 100, 5000, count=True)
+        reader.read(1000)
+        reader.seek(0)  # (a second read of what was counted counts nothing more)
+        reader.read(3000)
+        assert reader.newlines == data.count(b"\n", 100, 100 + 3000 - 6)
+        assert reader.range_newlines() == data.count(b"\n", 100, 5000)
+
+
+def _held_origins(path: Path, tasks, index: int, max_held: int, counts) -> tuple[list[str], list[str]]:
+    """The origins of a range's events as its engine ran them (`_RangeLines` numbering), and the rejections."""
+    from cloudward.engine import Engine
+
+    ran: list[str] = []
+
+    class Watched(Engine):
+        def _run(self, event):
+            ran.append(event.origin)
+            super()._run(event)
+
+    detect._WORKER.clear()
+    detect._init(Config(), None, [], counts)
+    engine = Watched(Config(), defer_cards=True)
+    engine.settings = dataclasses.replace(engine.settings, max_held_events=max_held)
+    lines = detect._RangeLines(engine, index, tasks[index], list(range(index)), index == len(tasks) - 1)
+    engine.feed(lines.events())
+    engine.advance(None)
+    return ran, [r.where for r in engine.stats.rejections]
+
+
+@pytest.mark.parametrize("max_held", [20_000, 3])
+def test_a_range_runs_its_events_under_the_files_line_numbers(tmp_path, monkeypatch, max_held):
+    # numbered after decoding (the count from the decoder), or, when the buffer would spill first, from a count
+    # of the range's bytes: either way every event runs under the line number a whole file gives it
+    from cloudward.engine import Engine
+    from cloudward.runners.workers import count_newlines, decode_range
+
     path = tmp_path / "audit.log"
-    rng = random.Random(3)
-    path.write_bytes(b"".join(b'{"a": "' + b"x" * rng.randrange(50, 5000) + b'"}\n' for _ in range(4000)))
-    data = path.read_bytes()
-    even = plan([str(path)], 2, "json", min_range_bytes=1 << 16, count_lines=False)
-    assert len(even) == 4
-    moved = detect._last_range_longer(even, 2)
-    assert [(t.start, t.end) for t in moved[:2]] == [(t.start, t.end) for t in even[:2]]
-    assert moved[2].start == even[2].start and moved[2].end == moved[3].start and moved[3].end == len(data)
-    assert data[moved[3].start - 1:moved[3].start] == b"\n"
-    longer = (moved[3].end - moved[3].start) - (even[3].end - even[3].start)
-    assert 0 <= int((even[3].end - even[3].start) * detect.COUNT_SHARE / 2) - longer < 5100  # (to the next line start)
-    # not for other shapes: two ranges, three, or other numbers of workers
-    assert detect._last_range_longer(even[:2], 2) == even[:2]
-    assert detect._last_range_longer(even[:3], 2) == even[:3]
-    assert detect._last_range_longer(even, 4) == even
+    _day(path, n=1200, seed=5, extra={i: b"not json\n" for i in range(7, 1200, 50)})
+    tasks = plan([str(path)], 2, "json", min_range_bytes=path.stat().st_size // 8, count_lines=False)
+    assert len(tasks) == 4
+    numbered = plan([str(path)], 2, "json", min_range_bytes=path.stat().st_size // 8)
+    second_reads: list[object] = []
+    monkeypatch.setattr(detect, "count_newlines", lambda t: second_reads.append(t) or count_newlines(t))
+    for i, task in enumerate(numbered):
+        engine = Engine(Config())
+        want = sorted(e.origin for e in decode_range(engine, task))
+        counts = [count_newlines(t) for t in tasks[:i]] + [-1] * (len(tasks) - i)
+        ran, rejected = _held_origins(path, tasks, i, max_held, counts)
+        assert sorted(ran) == want and ran, i
+        assert rejected == [r.where for r in engine.stats.rejections] and rejected, i
+    # (the count is the decoder's, unless the range had to be numbered before its end)
+    assert (second_reads == []) == (max_held == 20_000)
+
+
+def test_a_range_does_not_wait_for_a_range_that_failed():
+    detect._WORKER.clear()
+    detect._init(Config(), None, [], [detect.FAILED, -1])
+    from cloudward.engine import Engine
+    from cloudward.runners.workers import Task
+
+    lines = detect._RangeLines(Engine(Config()), 1, Task("x.log", 10, 20, fmt="json"), [0], True)
+    with pytest.raises(detect._NoCount):
+        lines._resolve(3)
+
+
+def test_no_byte_range_reads_its_bytes_twice_to_number_its_lines(tmp_path, used, monkeypatch):
+    # ranges count their newlines as they decode them: the count of a separate read is never asked for
+    def second_read(task):
+        raise AssertionError(f"{task} read twice")
+
+    monkeypatch.setattr(detect, "count_newlines", second_read)
+    log = _day(tmp_path / "audit.log")
+    _assert_same([log], **_ranges(log))
+    assert used == [True] and len(detect.LAST_RUN["task_cpu"]) == 4

@@ -49,14 +49,15 @@ from cloudward.analytics.k8s_owners import OwnerIndex
 from cloudward.config import Config
 from cloudward.detections.base import Detection
 from cloudward.engine import CONTEXT_ACTIONS, Engine, RecentIds, _origin_parts
-from cloudward.events import ContainerEvent, Event
-from cloudward.inputs import InputFile, ScanStats, expand_paths, is_regular
+from cloudward.events import ContainerEvent, Event, HttpSummary
+from cloudward.inputs import InputFile, Rejection, ScanStats, expand_paths, is_regular
 from cloudward.parsers.base import Head
 from cloudward.runners.scan import note_unread
 from cloudward.runners.workers import (
     MIN_RANGE_BYTES,
     Task,
     UnreadTally,
+    _shift_ref,
     count_newlines,
     decode_range,
     plan,
@@ -215,15 +216,24 @@ def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
 
 class _InOrder:
     """A task's events as they pass: whether they came in the engine's order, and the first and last
-    order keys (the engine's buffer key less stream and ordinal)."""
+    order keys (the engine's buffer key less stream and ordinal; worked out when asked, so a byte range's
+    line numbers, shifted in place once the ranges before it have counted theirs, are those of the file)."""
 
     def __init__(self, events: Iterable[Event], whole: bool) -> None:
         self.events = events
         self.whole = whole
         self.ok = True
-        self.first: tuple[Any, ...] | None = None
-        self.last: tuple[Any, ...] | None = None
+        self._first: Event | None = None
+        self._last: Event | None = None
         self.handed_on = 0
+
+    @property
+    def first(self) -> tuple[Any, ...] | None:
+        return None if self._first is None else _key(self._first)
+
+    @property
+    def last(self) -> tuple[Any, ...] | None:
+        return None if self._last is None else _key(self._last)
 
     def __iter__(self) -> Iterator[Event]:
         prev_time = -math.inf
@@ -237,12 +247,11 @@ class _InOrder:
                 self.ok = False
             elif when == prev_time and prev is not None and _key(event) < _key(prev):
                 self.ok = False
-            if self.first is None:
-                self.first = _key(event)
+            if self._first is None:
+                self._first = event
             prev_time, prev = when, event
             yield event
-        if prev is not None:
-            self.last = _key(prev)
+        self._last = prev
 
 
 def _key(event: Event) -> tuple[Any, ...]:
@@ -272,72 +281,124 @@ def _init(config: Config, only: set[str] | None, intel: list[str], newlines: Any
 
 #: seconds a byte range waits for the newline counts of the ranges before it (then the scan falls back)
 COUNT_WAIT = 600.0
+#: `_RangeLines` counts of a range that failed (the ranges after it stop waiting)
+FAILED = -2
 
 
-def _numbered(index: int, task: Task, before: list[int], last: bool) -> Task | None:
-    """A byte range with the count of lines before it. Each range counts its own newlines first and
-    publishes the count (shared memory), then waits for the counts of the earlier ranges of its file:
-    those were handed to workers before it (the pool hands tasks out in order) and publish before they
-    decode, so nothing waits on a task that waits. The last range of a file counts nothing."""
-    import time
-
-    counts = _WORKER["newlines"]
-    counts[index] = 0 if last else count_newlines(task)
-    deadline = time.monotonic() + COUNT_WAIT
-    while any(counts[j] < 0 for j in before):
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.0005)
-    return dataclasses.replace(task, lines_before=sum(counts[j] for j in before))
+class _NoCount(Exception):
+    """The newline counts of the ranges before a range never came (one failed, or the wait ran out)."""
 
 
-#: what counting a byte range's newlines costs against decoding and detecting it (audit JSON: 0.05 against
-#: 0.35 s per 536 MB, 2026-12-04), for `_last_range_longer`
-COUNT_SHARE = 0.14
+class _RangeLines:
+    """A byte range's line numbers without a second read of its bytes.
 
+    The range is decoded with line numbers of its own (the decoder counts the range's newlines as it reads
+    them, `decode_range(counted=...)`), and its events wait in the engine's reorder buffer, where nothing
+    runs while a range is fed whole: the engine releases after the feed, and below `max_held_events` nothing
+    spills. Once decoded, the range publishes its count (shared memory) and waits for the counts of the
+    ranges of its file before it (handed to workers before it: each publishes at the end of its decoding,
+    waiting on nothing, so nothing waits on a task that waits), then shifts the references of the held
+    events (origin and id, and the buffer's keys) and of its rejections to the file's line numbers: every
+    card then sees what it sees with the file's numbers from the start. (A shift is not applied later to the
+    books: evidence and entities order events by their `path:line` strings, which a shift can reorder.)
 
-def _last_range_longer(tasks: list[Task], workers: int) -> list[Task]:
-    """The byte ranges of each file with the last one longer by half a count's worth, taken from the one
-    before it: every range but the last counts its own newlines before decoding (`_numbered`), so in the
-    last round of ranges over two workers the one that takes the second-last range would end that much
-    after the other. Only for files cut in whole rounds (ranges a multiple of the workers, more than one
-    round); the cut moves to a line start, as `split_file` cuts."""
-    from cloudward.runners.workers import _line_start_after
+    Before an event that would make the engine run something during the feed (the buffer full, a late
+    event, a web summary) the range counts its newlines from the file instead (a second read, as ranges
+    always did before) and shifts what it holds: from there on, events are shifted as they pass. The first
+    range of a file needs no shift, the last publishes nothing."""
 
-    out = list(tasks)
-    by_file: dict[str, list[int]] = {}
-    for i, task in enumerate(out):
-        if not task.whole:
-            by_file.setdefault(task.path, []).append(i)
-    for path, idx in by_file.items():
-        if workers != 2 or len(idx) % workers or len(idx) <= workers:
-            continue
-        a, b = out[idx[-2]], out[idx[-1]]
-        shift = int((b.end - b.start) * COUNT_SHARE / 2)  # type: ignore[operator]
-        try:
-            with open(path, "rb") as fh:
-                cut = _line_start_after(fh, b.start - shift)
-        except OSError:
-            continue
-        if a.start < cut < b.start:
-            out[idx[-2]] = dataclasses.replace(a, end=cut)
-            out[idx[-1]] = dataclasses.replace(b, start=cut)
-    return out
+    def __init__(self, engine: Engine, index: int, task: Task, before: list[int], last: bool) -> None:
+        self.engine = engine
+        self.index = index
+        self.task = task
+        self.before = before
+        self.last = last
+        self.counts = _WORKER["newlines"]
+        #: line numbers as decoded: a range after the first is decoded behind the file's first line (line 1)
+        self.decoded = dataclasses.replace(task, lines_before=1 if task.start else 0)
+        self.prefix = f"{task.path}:"
+        self.shift: int | None = 0 if task.start == 0 else None
+        self.newlines: int | None = None
+
+    def counted(self, newlines: int) -> None:
+        self.newlines = newlines
+
+    def failed(self) -> None:
+        """Tell the ranges after this one not to wait for its count."""
+        if self.counts[self.index] < 0:
+            self.counts[self.index] = FAILED
+
+    def events(self) -> Iterator[Event]:
+        """The range's events, every one of them in the buffer with the file's line numbers before any
+        card runs."""
+        engine = self.engine
+        stats = engine.stats
+        first_reject = len(stats.rejections)
+        events = decode_range(engine, self.decoded, counted=self.counted)
+        if self.shift is not None and self.last:  # (the only range of its file: nothing to number or tell)
+            yield from events
+            return
+        bound = engine.settings.max_held_events - 1
+        released = engine._released
+        n = 0
+        for event in events:
+            if self.shift is None:
+                when = event.time
+                if n >= bound or type(event) is HttpSummary or (
+                        when <= released and not (type(event) is ContainerEvent
+                                                  and event.action in CONTEXT_ACTIONS)):  # type: ignore[attr-defined]
+                    self._resolve(count_newlines(self.task))  # (then this event and the rest as they pass)
+            if self.shift:
+                event.origin = _shift_ref(event.origin, self.prefix, self.shift)
+                event.event_id = _shift_ref(event.event_id, self.prefix, self.shift)
+            n += 1
+            yield event
+        if self.shift is None:
+            self._resolve(self.newlines if self.newlines is not None else count_newlines(self.task))
+        elif not self.last and self.counts[self.index] < 0:
+            self._publish(self.newlines if self.newlines is not None else count_newlines(self.task))
+        if self.task.start:
+            mine = stats.rejections[first_reject:]
+            stats.rejections[first_reject:] = [Rejection(_shift_ref(r.where, self.prefix, self.shift or 0), r.reason)
+                                               for r in mine]
+
+    def _publish(self, newlines: int) -> None:
+        if not self.last:
+            self.counts[self.index] = newlines
+
+    def _resolve(self, newlines: int) -> None:
+        """Publish the count, wait for the earlier ranges', and shift what the engine holds."""
+        import time
+
+        self._publish(newlines)
+        counts = self.counts
+        deadline = time.monotonic() + COUNT_WAIT
+        while any(counts[j] < 0 for j in self.before):
+            if any(counts[j] == FAILED for j in self.before) or time.monotonic() > deadline:
+                raise _NoCount
+            time.sleep(0.0005)
+        shift = sum(counts[j] for j in self.before) - 1  # (the decoded numbers count the borrowed line)
+        self.shift = shift
+        if not shift:
+            return
+        prefix = self.prefix
+        buffer = self.engine._buffer
+        for i, (key, event) in enumerate(buffer):
+            event.origin = _shift_ref(event.origin, prefix, shift)
+            event.event_id = _shift_ref(event.event_id, prefix, shift)
+            # the key `Engine._take` makes of the shifted references (its time: as taken, a context record's too)
+            path, line, rest = _origin_parts(event.origin or event.event_id)
+            buffer[i] = ((key[0], path, line, rest, event.event_id, *key[5:]), event)
 
 
 def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str, Any] | None:
     """One task's whole scan in a fresh engine: its book, counts and the report the parent checks (None:
-    the counts of the ranges before it never came)."""
+    the newline counts of the ranges before it never came, `_RangeLines`)."""
     import resource
     import time
 
     started = time.process_time()
     began = time.perf_counter()
-    if not task.whole:
-        numbered = _numbered(index, task, before, last)
-        if numbered is None:
-            return None
-        task = numbered
     engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
                     defer_cards=True)
     owners = OwnerIndex()
@@ -350,8 +411,15 @@ def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str,
     else:
         # the identity a whole file's decoding gives the book (it counts line evidence as seen under it)
         engine.book.identities[task.path] = InputFile(task.path).identity
-        watched = _InOrder(decode_range(engine, task), False)
-        engine.feed(watched)
+        lines = _RangeLines(engine, index, task, before, last)
+        watched = _InOrder(lines.events(), False)
+        try:
+            engine.feed(watched)
+        except _NoCount:
+            return None
+        except BaseException:
+            lines.failed()
+            raise
     engine.advance(None)
     report = _report(engine, owners)
     stats = engine.stats
@@ -470,8 +538,8 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
         return False
     if not eligible(engine, expanded, fmt):
         return False
-    tasks = _last_range_longer(plan(expanded, workers, fmt, max_line_bytes=engine.config.max_line_bytes,
-                                    min_range_bytes=min_range_bytes, count_lines=False), workers)
+    tasks = plan(expanded, workers, fmt, max_line_bytes=engine.config.max_line_bytes,
+                 min_range_bytes=min_range_bytes, count_lines=False)
     if len(tasks) < 2:
         return False
     import time

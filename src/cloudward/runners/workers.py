@@ -199,6 +199,16 @@ def count_newlines(task: Task) -> int:
     return n
 
 
+def _newline_counter() -> Callable[[Any, int, int], int]:
+    """`count(buffer, start, end)`: the newlines in buffer[start:end] (in C when the extension has it)."""
+    try:
+        from cloudward._speedups import count_newlines as counted
+    except ImportError:  # (an extension built before it had this function, or none)
+        def counted(buf: Any, start: int, end: int) -> int:
+            return bytes(memoryview(buf)[start:end]).count(b"\n")
+    return counted  # type: ignore[no-any-return]
+
+
 def number_ranges(tasks: list[Task], newlines: list[int]) -> list[Task]:
     """Give each byte range the count of lines before it, from every range's own newline count."""
     out = []
@@ -324,12 +334,18 @@ class _RangeReader(io.RawIOBase):
     """`prefix`, then bytes [start, end) of an open file, as one seekable raw stream (read as the decoder
     asks: no copy of the range, and under a `BufferedReader` no layer more than a whole file has)."""
 
-    def __init__(self, prefix: bytes, fh: BinaryIO, start: int, end: int) -> None:
+    def __init__(self, prefix: bytes, fh: BinaryIO, start: int, end: int, *, count: bool = False) -> None:
         self._prefix = prefix
         self._fh = fh
         self._start = start
+        self._end = end
         self._size = len(prefix) + end - start
         self._pos = 0
+        #: with `count`: the newlines in the file's bytes [start, start + counted_to) handed out so far (each
+        #: counted once as it passes, in the buffer it was just read into: no second read of the range)
+        self._counter = _newline_counter() if count else None
+        self.newlines = 0
+        self.counted_to = 0
         fh.seek(start)
 
     def readable(self) -> bool:
@@ -360,8 +376,25 @@ class _RangeReader(io.RawIOBase):
             if n == want:
                 return n
         got = self._fh.readinto(memoryview(buf)[n:want]) or 0
+        if self._counter is not None and got:
+            at = self._pos - lead  # (the file range's offset of these bytes; a seek back re-reads counted ones)
+            fresh = max(0, self.counted_to - at)
+            if fresh < got:
+                self.newlines += self._counter(buf, n + fresh, n + got)
+                self.counted_to = at + got
         self._pos += got
         return n + got
+
+    def range_newlines(self) -> int:
+        """The newlines of the whole file range: those counted as they passed, and any the decoder did not
+        read (it stopped early) counted from the file."""
+        rest = self._end - self._start - self.counted_to
+        if rest <= 0:
+            return self.newlines
+        path = getattr(self._fh, "name", None)
+        if not isinstance(path, str):
+            raise ValueError("a byte range's newlines cannot be counted without its path")
+        return self.newlines + count_newlines(Task(path, self._start + self.counted_to, self._end))
 
     def close(self) -> None:
         self._fh.close()
@@ -372,9 +405,12 @@ class _RangeInput(InputFile):
     """A byte range of a file behind a borrowed first line, as one input (read as it is decoded)."""
 
     def __init__(self, path: str, *, max_line_bytes: int, prefix: bytes, fh: BinaryIO, start: int,
-                 end: int) -> None:
+                 end: int, count: bool = False) -> None:
         super().__init__(path, max_line_bytes=max_line_bytes)
         self._range = (prefix, fh, start, end)
+        self._count = count
+        #: the readers opened on the range (the last one read it: `range_newlines`)
+        self.readers: list[_RangeReader] = []
 
     @property
     def size(self) -> int | None:
@@ -382,16 +418,21 @@ class _RangeInput(InputFile):
         return len(prefix) + end - start
 
     def _open_raw(self) -> BinaryIO:
-        return io.BufferedReader(_RangeReader(*self._range), buffer_size=1 << 16)  # type: ignore[return-value]
+        reader = _RangeReader(*self._range, count=self._count)
+        self.readers.append(reader)
+        return io.BufferedReader(reader, buffer_size=1 << 16)  # type: ignore[return-value]
 
 
-def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
+def decode_range(engine: Engine, task: Task, counted: Callable[[int], None] | None = None) -> Iterator[Event]:
     """The events of a byte range, with the line numbers of the whole file (counts go to `engine.ctx`).
 
     A range after the first is decoded behind the file's own first line: parsers read a file's first
     line always and choose per-file layout from its head (the client-address column of a web log), so
     the range's lines are judged exactly as in the whole file. That borrowed line's event and counts are
-    taken out again (it belongs to the first range)."""
+    taken out again (it belongs to the first range).
+
+    With `counted`, the range's newlines are counted as its bytes are read, and `counted(n)` is called once
+    the decoder has read them all (before the generator ends; not when it is closed early)."""
     ctx = engine.ctx
     stats = ctx.stats
     limit = engine.config.max_line_bytes
@@ -417,7 +458,7 @@ def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
             pass
         extra = alone.stats
     src = _RangeInput(task.path, max_line_bytes=limit, prefix=borrowed, fh=fh, start=task.start,
-                      end=task.end)  # type: ignore[arg-type]
+                      end=task.end, count=counted is not None)  # type: ignore[arg-type]
     src.open()
     first_reject = len(stats.rejections)
     try:
@@ -433,6 +474,8 @@ def decode_range(engine: Engine, task: Task) -> Iterator[Event]:
             yield event
         if not isinstance(chosen, JsonRecords | JsonDialect):
             stats.formats[chosen.name] += n
+        if counted is not None:
+            counted(src.readers[-1].range_newlines() if src.readers else count_newlines(task))
     finally:
         src.close()
         mine = stats.rejections[first_reject:]
