@@ -103,7 +103,8 @@ def sequential_ranges(paths: list[str], repeat: int = 3) -> int:
         ScanRunner(Config(), workers=1).run(paths)
         one = time.process_time() - c
         engine = Engine(Config())
-        tasks = workers.plan(paths, 2, None, max_line_bytes=engine.config.max_line_bytes, count_lines=False)
+        tasks = workers.plan(paths, 2, None, max_line_bytes=engine.config.max_line_bytes, count_lines=False,
+                             ranges_per_worker=detect.RANGES_PER_WORKER)
         detect._WORKER.clear()
         detect._init(Config(), None, [], [-1] * len(tasks))
         cpu = []
@@ -145,7 +146,8 @@ def main() -> int:
             run = detect.LAST_RUN
             spans = ", ".join(f"{a - t1:.2f}-{b - t1:.2f}" for a, b in run["spans"])
             cpu = ", ".join(f"{c:.2f}" for c in run["task_cpu"])
-            way = f"detection in workers, tasks at {spans} s, task CPU {cpu} s"
+            waits = ", ".join(f"{w:.2f}" for w in run["task_wait"])
+            way = f"detection in workers, tasks at {spans} s, task CPU {cpu} s, waited for counts {waits} s"
         else:
             way = "decode pool"
             workers.feed_parallel(runner.engine, paths, None, n,

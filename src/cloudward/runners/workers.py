@@ -224,7 +224,7 @@ def number_ranges(tasks: list[Task], newlines: list[int]) -> list[Task]:
 
 def plan(paths: Iterable[str], workers: int, fmt: str | None = None, *,
          max_line_bytes: int = 4 * 1024 * 1024, min_range_bytes: int = MIN_RANGE_BYTES,
-         count_lines: bool = True) -> list[Task]:
+         count_lines: bool = True, ranges_per_worker: int = RANGES_PER_WORKER) -> list[Task]:
     """The tasks for `paths`: one per file, except big line-oriented files, which are cut in ranges
     (numbered here, or by the caller from `count_newlines` of each range when not `count_lines`)."""
     tasks: list[Task] = []
@@ -236,7 +236,7 @@ def plan(paths: Iterable[str], workers: int, fmt: str | None = None, *,
                 size = st.st_size if os.path.isfile(path) else None
             except OSError:
                 size = None
-        pieces = min(workers * RANGES_PER_WORKER, (size or 0) // max(1, min_range_bytes))
+        pieces = min(workers * ranges_per_worker, (size or 0) // max(1, min_range_bytes))
         if workers > 1 and pieces >= 2 and size:
             range_fmt = splittable_format(path, fmt, max_line_bytes)
             if range_fmt is not None:
