@@ -10,6 +10,7 @@ and the merge of the alert books; for the decode pool the parent's unpacking and
     python benchmarks/scale_phases.py 1 benchmarks/out/scale/combined-100000          # the one-process form
     python benchmarks/scale_phases.py seq benchmarks/out/scale/combined-1000000       # the shuffle's passes in sequence
     python benchmarks/scale_phases.py seq-ranges benchmarks/out/scale/audit-1000000.log  # ranges' tasks in sequence
+    python benchmarks/scale_phases.py seq-hosts benchmarks/out/scale/auditd-200000-node*.log  # host groups in sequence
 Run them side by side: other load on the machine moves both. CPU seconds are printed next to wall time.
 """
 
@@ -118,11 +119,44 @@ def sequential_ranges(paths: list[str], repeat: int = 3) -> int:
     return 0
 
 
+def sequential_hosts(paths: list[str], repeat: int = 3) -> int:
+    """Host partitions' groups (as two workers would get them) scanned one after another in this process,
+    alternating with a one-process scan: CPU seconds of the parent's look at the heads, of each group, and of
+    the one process (two workers' critical path on two idle cores: the look plus the larger group)."""
+    import os
+
+    from cloudward.inputs import expand_paths
+
+    files = list(expand_paths(paths))
+    for _ in range(repeat):
+        c = time.process_time()
+        ScanRunner(Config(), workers=1).run(paths)
+        one = time.process_time() - c
+        engine = Engine(Config())
+        c = time.process_time()
+        looked = {p: partition.look(engine, p, None) for p in files}
+        look = time.process_time() - c
+        groups = partition.group(files, {p: k for p, (_, k) in looked.items()},  # type: ignore[misc]
+                                 {p: os.path.getsize(p) for p in files}, 2)
+        cpu = []
+        for g in groups:
+            c = time.process_time()
+            partition._scan_group(Config(), None, [], g, {p: looked[p][0] for p in g}, None)
+            cpu.append(time.process_time() - c)
+        groups_cpu = ' + '.join(f'{c:.2f}' for c in cpu)
+        print(f"one process {one:.2f} s CPU; look {look:.2f} + {len(groups)} groups {groups_cpu} "
+              f"= {look + sum(cpu):.2f} s CPU ({(look + sum(cpu)) / one:.2f}x one process; critical path "
+              f"{look + max(cpu):.2f} s, {one / (look + max(cpu)):.2f}x)", flush=True)
+    return 0
+
+
 def main() -> int:
     if sys.argv[1] == "seq":
         return sequential(sys.argv[2:])
     if sys.argv[1] == "seq-ranges":
         return sequential_ranges(sys.argv[2:])
+    if sys.argv[1] == "seq-hosts":
+        return sequential_hosts(sys.argv[2:])
     n, paths = int(sys.argv[1]), sys.argv[2:]
     workers.unpack = timed("unpack", workers.unpack)
     Engine.merge = timed("merge", Engine.merge)  # type: ignore[method-assign]
