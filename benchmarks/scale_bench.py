@@ -210,6 +210,14 @@ def measure(mode: str, workers: int, paths: list[Path], python: str = sys.execut
     return result, usage.ru_maxrss / 1024
 
 
+def _cpu_path(run: dict) -> str:
+    """A run's CPU seconds: its own, and with a pool the busiest worker's (the critical path on idle cores)."""
+    if run.get("worker_cpu"):
+        return (f"{run['own_cpu']:.2f} + max({', '.join(f'{c:.2f}' for c in run['worker_cpu'])}) = "
+                f"{run['own_cpu'] + max(run['worker_cpu']):.2f} s")
+    return f"{run['own_cpu']:.2f} s"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000,
@@ -241,6 +249,10 @@ def main() -> int:
 
     def best(mode: str, workers: int, paths: list[Path], python: str = sys.executable) -> tuple[dict, float]:
         runs = [measure(mode, workers, paths, python) for _ in range(max(1, args.repeat))]
+        for run, _ in runs:  # every round, to stderr (the table keeps the fastest)
+            tree = "baseline" if python != sys.executable else "this tree"
+            print(f"  {mode} {workers} ({tree}): {run['seconds']:.2f} s wall, CPU {_cpu_path(run)}; load "
+                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
         return min(runs, key=lambda r: r[0]["seconds"])
 
     for name, paths in families.items():
@@ -286,6 +298,9 @@ def main() -> int:
             if not same_base(b1) or not same_base(b2):
                 raise SystemExit(f"{name}: the baseline reported other alerts")
             base_cell = f"{b1['seconds']:.1f} s → {b2['seconds']:.1f} s ({b1['seconds'] / b2['seconds']:.2f}x)"
+            if b2["worker_cpu"]:
+                base_cell += (f"; CPU {b1['own_cpu']:.2f} / {b2['own_cpu'] + max(b2['worker_cpu']):.2f} = "
+                              f"{b1['own_cpu'] / (b2['own_cpu'] + max(b2['worker_cpu'])):.2f}x")
         n = one["events"]
         spark_cell = "-"
         if not args.no_spark:
