@@ -413,3 +413,38 @@ def test_no_byte_range_reads_its_bytes_twice_to_number_its_lines(tmp_path, used,
     log = _day(tmp_path / "audit.log")
     _assert_same([log], **_ranges(log))
     assert used == [True] and len(detect.LAST_RUN["task_cpu"]) == 2 * detect.RANGES_PER_WORKER == 8
+
+
+def test_a_shifted_range_keeps_the_buffer_keys_the_engine_would_make():
+    # `_RangeLines._resolve` rewrites the held events' references and their buffer keys in place: the keys are
+    # those `Engine._take` makes of the shifted events (plain `path:57`, a record within a line, an id that is a
+    # reference, another file's reference, no origin)
+    from cloudward.engine import Engine
+    from cloudward.events import Event
+    from cloudward.runners.workers import Task
+
+    def events():
+        return [Event(event_id="id-1", time=5.0, origin="r.log:2"), Event(event_id="r.log:3", time=1.0),
+                Event(event_id="id-3", time=5.0, origin="r.log:4[2]"), Event(event_id="id-4", time=2.0,
+                                                                               origin="other.log:9"),
+                Event(event_id="r.log:05", time=3.0, origin="r.log:05"), Event(event_id="id-6", time=4.0,
+                                                                               origin="r.log:x")]
+
+    detect._WORKER.clear()
+    detect._init(Config(), None, [], [100, -1])
+    engine = Engine(Config())
+    engine.hold = True
+    engine.feed(events())
+    lines = detect._RangeLines(engine, 1, Task("r.log", 10, 20, fmt="json"), [0], True)
+    lines._resolve(7)
+    assert lines.shift == 99
+    want = Engine(Config())
+    want.hold = True
+    shifted = events()
+    for e in shifted:
+        e.origin = detect._shift_ref(e.origin, "r.log:", 99)
+        e.event_id = detect._shift_ref(e.event_id, "r.log:", 99)
+    want.feed(shifted)
+    assert [k for k, _ in engine._buffer] == [k for k, _ in want._buffer]
+    assert [(e.origin, e.event_id) for _, e in engine._buffer] == [(e.origin, e.event_id) for e in shifted]
+    assert engine._buffer[0][1].origin == "r.log:101" and engine._buffer[4][1].origin == "r.log:104"

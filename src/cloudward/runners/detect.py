@@ -391,13 +391,25 @@ class _RangeLines:
         if not shift:
             return
         prefix = self.prefix
+        n = len(prefix)
+        path = self.task.path
         buffer = self.engine._buffer
         for i, (key, event) in enumerate(buffer):
-            event.origin = _shift_ref(event.origin, prefix, shift)
-            event.event_id = _shift_ref(event.event_id, prefix, shift)
+            origin = event.origin
+            event_id = event.event_id
+            if event_id.startswith(prefix):
+                event.event_id = event_id = _shift_ref(event_id, prefix, shift)
+            digits = origin[n:]
+            if origin.startswith(prefix) and digits.isascii() and digits.isdigit():
+                # the usual `path:57`: what `_shift_ref` and `_origin_parts` make of it, in one step
+                line = int(digits) + shift
+                event.origin = f"{prefix}{line}"
+                buffer[i] = ((key[0], path, line, "", event_id, *key[5:]), event)
+                continue
+            event.origin = _shift_ref(origin, prefix, shift)
             # the key `Engine._take` makes of the shifted references (its time: as taken, a context record's too)
-            path, line, rest = _origin_parts(event.origin or event.event_id)
-            buffer[i] = ((key[0], path, line, rest, event.event_id, *key[5:]), event)
+            ref_path, line, rest = _origin_parts(event.origin or event_id)
+            buffer[i] = ((key[0], ref_path, line, rest, event_id, *key[5:]), event)
 
 
 def run_task(index: int, task: Task, before: list[int], last: bool) -> dict[str, Any] | None:
