@@ -448,3 +448,21 @@ def test_a_shifted_range_keeps_the_buffer_keys_the_engine_would_make():
     assert [k for k, _ in engine._buffer] == [k for k, _ in want._buffer]
     assert [(e.origin, e.event_id) for _, e in engine._buffer] == [(e.origin, e.event_id) for e in shifted]
     assert engine._buffer[0][1].origin == "r.log:101" and engine._buffer[4][1].origin == "r.log:104"
+
+
+def test_a_decoded_range_counts_the_earlier_ranges_still_decoding(tmp_path, monkeypatch):
+    # a worker whose range decoded first counts the earlier ranges' bytes itself rather than wait for them
+    from cloudward.engine import Engine
+    from cloudward.runners.workers import count_newlines
+
+    monkeypatch.setattr(detect, "COUNT_WAIT", 1.0)
+    path = tmp_path / "audit.log"
+    _day(path, n=400)
+    tasks = plan([str(path)], 2, "json", min_range_bytes=path.stat().st_size // 8, count_lines=False)
+    counts = [-1] * len(tasks)
+    detect._WORKER.clear()
+    detect._init(Config(), None, [], counts, tasks)
+    lines = detect._RangeLines(Engine(Config()), 2, tasks[2], [0, 1], False)
+    lines._resolve(count_newlines(tasks[2]))
+    assert counts[:3] == [count_newlines(t) for t in tasks[:3]] and counts[3] == -1
+    assert lines.shift == counts[0] + counts[1] - 1

@@ -280,14 +280,18 @@ class _LoggedLinks(dict):  # type: ignore[type-arg]
 _WORKER: dict[str, Any] = {}
 
 
-def _init(config: Config, only: set[str] | None, intel: list[str], newlines: Any = None) -> None:
-    _WORKER.update(config=config, only=only, intel=intel, newlines=newlines)
+def _init(config: Config, only: set[str] | None, intel: list[str], newlines: Any = None,
+          tasks: list[Task] | None = None) -> None:
+    _WORKER.update(config=config, only=only, intel=intel, newlines=newlines, tasks=tasks or [])
 
 
 #: seconds a byte range waits for the newline counts of the ranges before it (then the scan falls back)
 COUNT_WAIT = 600.0
 #: `_RangeLines` counts of a range that failed (the ranges after it stop waiting)
 FAILED = -2
+#: seconds a decoded range waits for an earlier range's count before counting that range's bytes itself (a
+#: 268 MB range: ~0.025 s), so a worker whose range decoded first does not sit idle while the other decodes
+HELP_AFTER = 0.01
 
 
 class _NoCount(Exception):
@@ -381,9 +385,17 @@ class _RangeLines:
         counts = self.counts
         began = time.monotonic()
         deadline = began + COUNT_WAIT
+        tasks = _WORKER.get("tasks") or []
         while any(counts[j] < 0 for j in self.before):
             if any(counts[j] == FAILED for j in self.before) or time.monotonic() > deadline:
                 raise _NoCount
+            if time.monotonic() - began > HELP_AFTER:
+                # an earlier range still decoding: its count from its bytes here (the same number it will
+                # publish, written twice: either write will do)
+                for j in self.before:
+                    if counts[j] == -1 and j < len(tasks):
+                        counts[j] = count_newlines(tasks[j])
+                continue
             time.sleep(0.0005)
         self.waited = time.monotonic() - began
         shift = sum(counts[j] for j in self.before) - 1  # (the decoded numbers count the borrowed line)
@@ -584,7 +596,7 @@ def feed_detected(engine: Engine, paths: Iterable[str], fmt: str | None, workers
 def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any, newlines: Any,
           skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
     with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                     initargs=(engine.config, only, list(intel or []), newlines)) as pool:
+                     initargs=(engine.config, only, list(intel or []), newlines, tasks)) as pool:
         # earlier ranges of the same file, for each range (their counts number its lines)
         before: list[list[int]] = []
         last: list[bool] = []
