@@ -466,3 +466,16 @@ def test_a_decoded_range_counts_the_earlier_ranges_still_decoding(tmp_path, monk
     lines._resolve(count_newlines(tasks[2]))
     assert counts[:3] == [count_newlines(t) for t in tasks[:3]] and counts[3] == -1
     assert lines.shift == counts[0] + counts[1] - 1
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_odd_lines_over_ranges_give_the_one_process_result(tmp_path, used, workers):
+    # blank lines, CRLF, unparsable lines and no final newline: rejections, counts and alerts as one process
+    path = tmp_path / "odd.log"
+    data = _odd_lines(path, 6)
+    lines = data.split(b"\n")
+    for i in range(40, len(lines), 97):  # attacks among them, for alerts with line evidence
+        lines[i] = _attack(i, i * 10.0, i % 4)[:-1]
+    path.write_bytes(b"\n".join(lines))
+    alerts = _assert_same([path], workers=workers, min_range_bytes=path.stat().st_size // 16)
+    assert used == [True] and alerts
