@@ -345,6 +345,12 @@ def test_a_byte_range_cut_short_counts_the_rest_of_its_bytes(tmp_path):
         reader.read(3000)
         assert reader.newlines == data.count(b"\n", 100, 100 + 3000 - 6)
         assert reader.range_newlines() == data.count(b"\n", 100, 5000)
+    with open(path, "rb") as fh:  # a read after a seek past what was counted: counted from the file
+        reader = _RangeReader(b"", fh, 100, 5000, count=True)
+        reader.read(10)
+        reader.seek(2000)
+        reader.read(1000)
+        assert reader.counted_to == 10 and reader.range_newlines() == data.count(b"\n", 100, 5000)
 
 
 def _held_origins(path: Path, tasks, index: int, max_held: int, counts) -> tuple[list[str], list[str]]:

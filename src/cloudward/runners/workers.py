@@ -377,9 +377,11 @@ class _RangeReader(io.RawIOBase):
                 return n
         got = self._fh.readinto(memoryview(buf)[n:want]) or 0
         if self._counter is not None and got:
-            at = self._pos - lead  # (the file range's offset of these bytes; a seek back re-reads counted ones)
-            fresh = max(0, self.counted_to - at)
-            if fresh < got:
+            # only bytes that extend the counted start of the range [0, counted_to) count: a seek back re-reads
+            # counted ones, and after a seek past it the rest is counted from the file (`range_newlines`)
+            at = self._pos - lead  # (the file range's offset of these bytes)
+            fresh = self.counted_to - at
+            if 0 <= fresh < got:
                 self.newlines += self._counter(buf, n + fresh, n + got)
                 self.counted_to = at + got
         self._pos += got
