@@ -178,10 +178,12 @@ def main() -> int:
             way = f"host partitions, worker CPU {cpu} s"
         elif detect.feed_detected(runner.engine, paths, None, n):
             run = detect.LAST_RUN
-            spans = ", ".join(f"{a - t1:.2f}-{b - t1:.2f}" for a, b in run["spans"])
+            spans = ", ".join(f"{a - t1:.2f}-{d - t1:.2f}-{b - t1:.2f}"
+                              for (a, b), d in zip(run["spans"], run["decoded_at"], strict=True))
             cpu = ", ".join(f"{c:.2f}" for c in run["task_cpu"])
             waits = ", ".join(f"{w:.2f}" for w in run["task_wait"])
-            way = f"detection in workers, tasks at {spans} s, task CPU {cpu} s, waited for counts {waits} s"
+            way = (f"detection in workers, tasks at {spans} s (start-decoded-end), task CPU {cpu} s, waited for "
+                   f"counts {waits} s")
         else:
             way = "decode pool"
             workers.feed_parallel(runner.engine, paths, None, n,

@@ -487,3 +487,32 @@ def test_odd_lines_over_ranges_give_the_one_process_result(tmp_path, used, worke
     path.write_bytes(b"\n".join(lines))
     alerts = _assert_same([path], workers=workers, min_range_bytes=path.stat().st_size // 16)
     assert used == [True] and alerts
+
+
+def test_a_helping_range_stops_counting_once_the_earlier_range_publishes(tmp_path, monkeypatch):
+    from cloudward.engine import Engine
+    from cloudward.runners.workers import Task, count_newlines
+
+    path = tmp_path / "lines.log"
+    path.write_bytes(b"x\n" * 50_000)
+    monkeypatch.setattr(detect, "HELP_PIECE", 1000)
+    counts = [-1, -1]
+    pieces: list[Task] = []
+
+    def counted(task):  # the earlier range publishes while the first piece is counted
+        pieces.append(task)
+        counts[0] = 12_345
+        return count_newlines(task)
+
+    monkeypatch.setattr(detect, "count_newlines", counted)
+    tasks = [Task(str(path), 0, 50_000, fmt="json"), Task(str(path), 50_000, 100_000, fmt="json")]
+    detect._WORKER.clear()
+    detect._init(Config(), None, [], counts, tasks)
+    lines = detect._RangeLines(Engine(Config()), 1, tasks[1], [0], True)
+    lines._help(0, tasks[0])
+    assert len(pieces) == 1 and counts[0] == 12_345  # (its own count stands: nothing more read, nothing written)
+    counts[0] = -1
+    monkeypatch.setattr(detect, "count_newlines", lambda task: pieces.append(task) or count_newlines(task))
+    lines._help(0, tasks[0])
+    assert len(pieces) == 1 + 50 and counts[0] == 25_000
+    assert [(t.start, t.end) for t in pieces[1:3]] == [(0, 1000), (1000, 2000)]
