@@ -69,8 +69,9 @@ CHECKED_CARDS = frozenset({"K8S_KubeSystemContainer"})
 HEAD_EVENTS = 8
 #: byte ranges per worker for one big file: the pool hands them out as workers come free, so the workers end
 #: within about one range of each other; a range's own cost (an engine, its cards, a borrowed first line) is
-#: ~1 ms, and smaller ranges hold fewer events at once. 2 GB of audit JSON on 2 workers, 2026-12-06: tasks'
-#: CPU 2.05 / 1.88 / 1.83 / 1.89 / 1.97 s and critical path 1.08 / 0.98 / 0.96 / 0.97 / 1.03 s at 2/3/4/6/8
+#: ~1 ms, and smaller ranges hold fewer events at once. 2 GB of audit JSON on 2 workers, 2026-12-06, medians
+#: of 4 rounds at load 1.6-2.4: tasks' CPU 2.05 / 1.88 / 1.83 / 1.89 / 1.97 s and critical path 1.08 / 0.98 /
+#: 0.96 / 0.97 / 1.03 s at 2/3/4/6/8 (at load 2.4, 3 rounds: 2 and 4 alike, critical path 1.25 / 1.27 s)
 RANGES_PER_WORKER = 4
 #: the last scan of this process that ran detection in workers: each task's worker CPU seconds (benchmarks)
 LAST_RUN: dict[str, Any] = {}
