@@ -38,6 +38,25 @@ def timed(name: str, fn: Any) -> Any:
     return wrapper
 
 
+def timeline(run: dict[str, Any]) -> str:
+    """Per worker of the shuffle: when its first pass-1 task began, its pass-1 and pass-2 tasks' ends, and
+    the time it sat idle between (seconds since the scan began)."""
+    began = run["began"]
+    n_first = len(run["spans"]) - len(run["buckets"])
+    out = []
+    for pid in dict.fromkeys(p for p, _, _ in run["spans"]):
+        mine = [(i < n_first, a - began, b - began) for i, (p, a, b) in enumerate(run["spans"]) if p == pid]
+        ones = sorted((a, b) for first, a, b in mine if first)
+        twos = sorted((a, b) for first, a, b in mine if not first)
+        spans = sorted(ones + twos)
+        idle = sum(max(0.0, b[0] - a[1]) for a, b in zip(spans, spans[1:]))
+        out.append(f"{pid}: pass 1 {ones[0][0]:.2f}-{ones[-1][1]:.2f}" if ones else f"{pid}:")
+        if twos:
+            out[-1] += f", pass 2 {min(a for a, _ in twos):.2f}-{max(b for _, b in twos):.2f}"
+        out[-1] += f", idle between {idle:.2f}"
+    return "; timeline " + "; ".join(out)
+
+
 def sequential(paths: list[str], repeat: int = 3) -> int:
     """The shuffle by key's two passes run one task after another in this process, alternating with a
     one-process scan of the same inputs: CPU seconds of each, free of the pool's contention (the figure a
@@ -125,6 +144,10 @@ def main() -> int:
         return sequential_ranges(sys.argv[2:])
     n, paths = int(sys.argv[1]), sys.argv[2:]
     workers.unpack = timed("unpack", workers.unpack)
+    shuffle.note_unread = timed("note unread", shuffle.note_unread)
+    shuffle.add_held_back = timed("held back", shuffle.add_held_back)
+    shuffle._check_books = timed("check books", shuffle._check_books)
+    shuffle.ResultsPool.__exit__ = timed("pool exit", shuffle.ResultsPool.__exit__)  # type: ignore[method-assign]
     Engine.merge = timed("merge", Engine.merge)  # type: ignore[method-assign]
     partition.look = timed("look at heads", partition.look)
     AlertBook.merge = timed("book merge", AlertBook.merge)  # type: ignore[method-assign]
@@ -138,7 +161,8 @@ def main() -> int:
             way = (f"shuffle by key: first pass done at {run['first pass']:.2f} s, order at {run['order']:.2f} s, "
                    f"second pass done at {run['second pass']:.2f} s; CPU of the passes "
                    f"{run['pass_cpu'][0]:.2f} + {run['pass_cpu'][1]:.2f} s, per worker "
-                   f"{', '.join(f'{c:.2f}' for c in run['worker_cpu'])} s; bucket events {run['buckets']}")
+                   f"{', '.join(f'{c:.2f}' for c in run['worker_cpu'])} s; bucket events {run['buckets']}"
+                   f"{timeline(run)}")
         elif partition.feed_partitioned(runner.engine, paths, None, n):
             cpu = ", ".join(f"{c:.2f}" for c in partition.LAST_RUN["worker_cpu"])
             way = f"host partitions, worker CPU {cpu} s"

@@ -369,3 +369,23 @@ def test_cli_output_of_web_logs_is_the_same_for_any_number_of_workers(tmp_path, 
         outputs.append(result.stdout)
     assert outputs[0].count("\n") > 10 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
     assert used[0] is True
+
+
+@given(st.lists(st.integers(0, 10_000), max_size=40), st.integers(1, 12))
+def test_pass_one_groups_hold_every_file_once_about_evenly(sizes, groups):
+    found = shuffle.groups_of(sizes, groups)
+    assert sorted(i for group in found for i in group) == list(range(len(sizes)))
+    assert len(found) <= max(1, groups) and all(found)
+    weights = [sum(sizes[i] for i in group) for group in found]
+    assert weights == sorted(weights, reverse=True)  # the heaviest group first
+    for group in found:
+        assert [sizes[i] for i in group] == sorted((sizes[i] for i in group), reverse=True)
+    if found:  # greedy: no group exceeds the lightest by more than its own smallest file
+        assert all(w - min(weights) <= min(sizes[i] for i in g) for w, g in zip(weights, found, strict=True))
+
+
+@pytest.mark.parametrize("per_worker", [1, 2, 100])
+def test_files_decoded_in_groups_of_any_size_give_the_same_alerts(tmp_path, used, monkeypatch, per_worker):
+    monkeypatch.setattr(shuffle, "GROUPS_PER_WORKER", per_worker)
+    _assert_same(_sites(tmp_path, rotated=True))
+    assert used == [True]

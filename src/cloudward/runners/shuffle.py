@@ -96,6 +96,10 @@ WEB_KINDS = frozenset({"HttpRequest", "HttpSummary", "FtpEvent"})
 #: weighs more than a bucket of others; at 1,000,000 combined lines the heaviest of 8 buckets is 23 % of the
 #: pass's CPU, of 4 buckets 31 %, and 8 cost no more in all)
 BUCKETS_PER_WORKER = 4
+#: pass-1 tasks per worker: each task decodes a group of files, one after another (a task per file cost the
+#: pool a hand-over per file - a result sent, the next call fetched - ~3 ms each, a seventh of pass 1 at
+#: 50 files on 2 workers; a few groups per worker still even out files of different sizes)
+GROUPS_PER_WORKER = 3
 #: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
 LAST_RUN: dict[str, Any] = {}
 
@@ -279,6 +283,7 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
 
     from cloudward.alerts import AlertBook
 
+    began = time.perf_counter()
     started = time.process_time()
     engine = _worker_engine()
     engine.stats = engine.ctx.stats = ScanStats()
@@ -308,11 +313,28 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
             spans.append((at, len(blob)))
             at += len(blob)
     del blobs
-    return {"ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
+    return {"index": index, "ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
             "times": numbered.times.tobytes(), "spans": spans, "stats": engine.stats, "book": engine.book.state(),
             "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
-            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def first_passes(group: list[tuple[int, Task]], buckets: int, spool: str) -> list[dict[str, Any]]:
+    """`first_pass` of each (index, task) of a group, in turn."""
+    return [first_pass(task, buckets, spool, index) for index, task in group]
+
+
+def groups_of(sizes: list[int], groups: int) -> list[list[int]]:
+    """Indexes of files split into up to `groups` groups of about equal bytes: the biggest file first, each to
+    the lightest group so far; groups ordered heaviest first, each group's files biggest first."""
+    loads = [[0, g, []] for g in range(max(1, min(groups, len(sizes))))]  # type: list[list[Any]]
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        lightest = min(loads, key=lambda load: (load[0], load[1]))
+        lightest[0] += sizes[i]
+        lightest[2].append(i)
+    loads.sort(key=lambda load: (-load[0], load[1]))
+    return [load[2] for load in loads if load[2]]
 
 
 def _run_in_order(engine: Engine, numbered: _Numbered) -> None:
@@ -500,6 +522,7 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     import resource
     import time
 
+    began = time.perf_counter()
     started = time.process_time()
     engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
                     defer_cards=True)
@@ -557,7 +580,7 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
-            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _count_opens(det: Detection) -> Callable[[], int] | None:
@@ -649,23 +672,24 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
     buckets = max(2, workers * BUCKETS_PER_WORKER)
     with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
                      initargs=(engine.config, only, list(intel or []))) as pool:
-        # the biggest files first: the pass ends with small ones, not with one worker still on a big one
-        by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
-        futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
+        # the heaviest groups first: the pass ends with light ones, not with one worker still on a heavy one
+        groups = groups_of([_size(task.path) for task in tasks], workers * GROUPS_PER_WORKER)
+        futures = [pool.submit(first_passes, [(i, tasks[i]) for i in group], buckets, spool) for group in groups]
         with paused_collector():
             return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
 
 
 def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsPool,
-             futures: dict[int, Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
+             futures: list[Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
              began: float) -> bool:
     """Pass 1's results, the one-process order, pass 2 on the same pool, the merge (nothing merged: False)."""
     import time
 
     try:
-        firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
+        done = [r for future in futures for r in future.result()]
     except Exception:  # a worker failed or died: the caller scans another way
         return False
+    firsts: list[dict[str, Any]] = sorted(done, key=lambda r: r["index"])
     # the identities a one-process decode gives the book (its line evidence counts as seen under them)
     identities: dict[str, str] = {}
     for r in firsts:
@@ -717,7 +741,7 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
     LAST_RUN.update(pass_cpu=[sum(r["cpu"] for r in firsts), sum(r["cpu"] for r in seconds)],
                     worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()), began=began, why=why,
                     late=late, spills=spills, buckets=[r["events"] for r in seconds],
-                    bounds=_used(seconds))
+                    bounds=_used(seconds), spans=[(r["pid"], *r["span"]) for r in (*firsts, *seconds)])
     if why is not None:
         return False
     for path, reason in skipped:
