@@ -15,6 +15,7 @@ Run them side by side: other load on the machine moves both. CPU seconds are pri
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from typing import Any
@@ -49,7 +50,7 @@ def timeline(run: dict[str, Any]) -> str:
         ones = sorted((a, b) for first, a, b in mine if first)
         twos = sorted((a, b) for first, a, b in mine if not first)
         spans = sorted(ones + twos)
-        idle = sum(max(0.0, b[0] - a[1]) for a, b in zip(spans, spans[1:]))
+        idle = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(spans))
         out.append(f"{pid}: pass 1 {ones[0][0]:.2f}-{ones[-1][1]:.2f}" if ones else f"{pid}:")
         if twos:
             out[-1] += f", pass 2 {min(a for a, _ in twos):.2f}-{max(b for _, b in twos):.2f}"

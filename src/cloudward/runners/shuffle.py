@@ -313,11 +313,13 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
             spans.append((at, len(blob)))
             at += len(blob)
     del blobs
-    return {"index": index, "ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
+    return {"index": index, "ok": numbered.ok and report is not None, "first": numbered.first,
+            "handed_on": numbered.handed_on,
             "times": numbered.times.tobytes(), "spans": spans, "stats": engine.stats, "book": engine.book.state(),
             "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
-            "span": (began, time.perf_counter()), "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def first_passes(group: list[tuple[int, Task]], buckets: int, spool: str) -> list[dict[str, Any]]:
@@ -580,7 +582,8 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
-            "span": (began, time.perf_counter()), "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _count_opens(det: Detection) -> Callable[[], int] | None:
