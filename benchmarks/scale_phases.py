@@ -92,7 +92,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
             times.frombytes(r["times"])
             listed.append((r["first"][1], times.tolist()))
         settings = Engine(Config()).settings
-        ranks, _, spills = shuffle.one_process_order(listed, settings.allowed_lateness, settings.release_every,
+        ranks, late, _ = shuffle.one_process_order(listed, settings.allowed_lateness, settings.release_every,
                                                      settings.max_held_events)
         places = array.array("q")
         starts = []
@@ -104,9 +104,14 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         order = time.process_time() - c
         gc.enable()
         c = time.process_time()
+        by_path = {path: r for r, path in enumerate(sorted({path for path, _ in listed}))}
         for b in range(buckets):
-            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
-            shuffle.second_pass(spool, parts, {}, spills > 0)
+            if late:  # (the parent's way: buckets read their places in the replayed order)
+                shuffle.second_pass(spool, [(i, *r["spans"][b], starts[i], len(ranks[i]))
+                                            for i, r in enumerate(firsts)], {})
+            else:  # (each bucket sorts its events by time and path)
+                shuffle.second_pass(spool, [(i, *r["spans"][b], 0, 0) for i, r in enumerate(firsts)], {},
+                                    [by_path[path] for path, _ in listed])
         second = time.process_time() - c
         print(f"one process {one:.2f} s CPU; shuffle: first pass {first:.2f} + order {order:.2f} + second pass "
               f"{second:.2f} = {first + order + second:.2f} s CPU ({(first + order + second) / one:.2f}x one process)",

@@ -164,6 +164,7 @@ def test_one_process_spilling_its_buffer_is_replayed_exactly(tmp_path, used):
     _, counts = _assert_same(_sites(tmp_path), config=config)
     assert used == [True]
     assert counts[-3] == 0 and counts[-2] > 0  # late, spills
+    assert shuffle.LAST_RUN["replayed"] is False  # (nothing late: the buckets sort by time and path)
 
 
 def _write(folder: Path, files: list[list[tuple[int, int]]]) -> list[Path]:
@@ -389,3 +390,57 @@ def test_files_decoded_in_groups_of_any_size_give_the_same_alerts(tmp_path, used
     monkeypatch.setattr(shuffle, "GROUPS_PER_WORKER", per_worker)
     _assert_same(_sites(tmp_path, rotated=True))
     assert used == [True]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(st.integers(0, 30), max_size=30), min_size=2, max_size=6),
+       names=st.lists(st.sampled_from(["a.log", "b.log", "c.log"]), min_size=6, max_size=6),
+       max_held=st.integers(1, 40), release_every=st.integers(1, 40), lateness=st.sampled_from([0.0, 1.0, 5.0]),
+       batch=st.integers(1, 9))
+def test_a_replay_with_nothing_late_runs_events_by_time_path_and_place(monkeypatch, files, names, max_held,
+                                                                        release_every, lateness, batch):
+    # what pass 2 sorts by when it does not wait for the replay: (time, path, place in the file, file); the
+    # replay gives that order whenever it counts nothing late (spilled or not), which the parent checks
+    monkeypatch.setattr(shuffle, "MERGE_BATCH", batch)  # (the same patch for every example)
+    listed = [(names[i], [float(t) for t in sorted(times)]) for i, times in enumerate(files)]
+    ranks, late, _ = shuffle.one_process_order(listed, lateness, release_every, max_held)
+    replayed = sorted((rank, i, seq) for i, mine in enumerate(ranks) for seq, rank in enumerate(mine))
+    by_time = sorted((times[seq], path, seq, i) for i, (path, times) in enumerate(listed) for seq in range(len(times)))
+    if not late:
+        assert [(i, seq) for _, i, seq in replayed] == [(i, seq) for _, _, seq, i in by_time]
+
+
+def test_events_one_process_counts_late_are_run_in_its_replayed_order(tmp_path, used, monkeypatch):
+    # no lateness allowed and a feed of a few events at a time: an event of the same second as the newest
+    # after a feed comes late; pass 2 then runs again in the replayed order (its events' places)
+    from cloudward.runners import scan
+
+    monkeypatch.setattr(scan, "MERGE_BATCH", 37)
+    monkeypatch.setattr(shuffle, "MERGE_BATCH", 37)
+    config = from_dict({"engine": {"allowed_lateness": "0s", "release_every": 1}})
+    _, counts = _assert_same(_sites(tmp_path), config=config)
+    assert used == [True] and counts[-3] > 0  # late
+    assert shuffle.LAST_RUN["replayed"]
+
+
+def test_events_in_time_order_are_sorted_in_the_buckets_without_the_replay(tmp_path, used):
+    _assert_same(_sites(tmp_path))
+    assert used == [True] and shuffle.LAST_RUN["replayed"] is False
+
+
+def test_windows_opened_past_one_sweep_do_not_fall_back_when_every_event_runs_in_time_order(tmp_path, used,
+                                                                                            monkeypatch):
+    # (a sweep drops only windows no later event can meet: the count matters only for events out of order)
+    from cloudward.analytics import ip_windows
+
+    real = ip_windows.KeyedWindows.__init__
+
+    def small(self, *args, **kw):
+        real(self, *args, **kw)
+        self.sweep_every = 2
+
+    monkeypatch.setattr(ip_windows.KeyedWindows, "__init__", small)
+    _assert_same(_sites(tmp_path))
+    assert used == [True]
+    opened, bound = shuffle.LAST_RUN["bounds"]["scanner windows opened"]
+    assert opened >= bound
