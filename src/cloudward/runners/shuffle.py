@@ -102,10 +102,11 @@ WEB_KINDS = frozenset({"HttpRequest", "HttpSummary", "FtpEvent"})
 #: weighs more than a bucket of others; at 1,000,000 combined lines the heaviest of 8 buckets is 23 % of the
 #: pass's CPU, of 4 buckets 31 %, and 8 cost no more in all)
 BUCKETS_PER_WORKER = 4
-#: pass-1 tasks per worker: each task decodes a group of files, one after another (a task per file cost the
-#: pool a hand-over per file - a result sent, the next call fetched - ~3 ms each, a seventh of pass 1 at
-#: 50 files on 2 workers; a few groups per worker still even out files of different sizes)
-GROUPS_PER_WORKER = 3
+#: pass 1's tasks are groups of files, each up to 1 / (GUIDED_SHARE x workers) of the bytes left (but one
+#: file): a task per file cost the pool a hand-over per file - a result sent, the next call fetched - ~3 ms
+#: each, a seventh of pass 1 at 50 files on 2 workers; groups shrinking to single files at the end still let
+#: the workers end the pass together (a few equal groups per worker left one idle up to a group's time)
+GUIDED_SHARE = 2
 #: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
 LAST_RUN: dict[str, Any] = {}
 
@@ -333,16 +334,25 @@ def first_passes(group: list[tuple[int, Task]], buckets: int, spool: str) -> lis
     return [first_pass(task, buckets, spool, index) for index, task in group]
 
 
-def groups_of(sizes: list[int], groups: int) -> list[list[int]]:
-    """Indexes of files split into up to `groups` groups of about equal bytes: the biggest file first, each to
-    the lightest group so far; groups ordered heaviest first, each group's files biggest first."""
-    loads = [[0, g, []] for g in range(max(1, min(groups, len(sizes))))]  # type: list[list[Any]]
-    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
-        lightest = min(loads, key=lambda load: (load[0], load[1]))
-        lightest[0] += sizes[i]
-        lightest[2].append(i)
-    loads.sort(key=lambda load: (-load[0], load[1]))
-    return [load[2] for load in loads if load[2]]
+def groups_of(sizes: list[int], workers: int) -> list[list[int]]:
+    """Indexes of files in groups, in the order to hand them out: the biggest files first, each group as many
+    of the next files as fit in 1 / (GUIDED_SHARE x workers) of the bytes left (at least one file)."""
+    order = sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
+    left = sum(sizes)
+    groups = []
+    at = 0
+    while at < len(order):
+        share = left / (GUIDED_SHARE * max(1, workers))
+        group = [order[at]]
+        weight = sizes[order[at]]
+        at += 1
+        while at < len(order) and weight + sizes[order[at]] <= share:
+            weight += sizes[order[at]]
+            group.append(order[at])
+            at += 1
+        left -= weight
+        groups.append(group)
+    return groups
 
 
 def _run_in_order(engine: Engine, numbered: _Numbered) -> None:
@@ -595,7 +605,14 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
         gc.freeze()
         gc.enable()
     held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
-    return {"ok": not failed, "bounds": _bounds(found, opened), "book": book,
+    # what the bucket built lives on to the worker's end (a forked worker leaves by `os._exit`, freeing
+    # nothing): freed here, object by object, it cost ~4 ms between tasks, a tenth of a light bucket
+    _WORKER.setdefault("kept", []).append((engine, todo))
+    try:  # (marshal: half pickle's time to write and to read back)
+        packed: Any = b"M" + marshal.dumps(book)
+    except ValueError:
+        packed = book
+    return {"ok": not failed, "bounds": _bounds(found, opened), "book": packed,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
             "span": (began, time.perf_counter()), "pid": os.getpid(),
@@ -695,7 +712,7 @@ def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, c
     with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
                      initargs=(engine.config, only, list(intel or []))) as pool:
         # the heaviest groups first: the pass ends with light ones, not with one worker still on a heavy one
-        groups = groups_of([_size(task.path) for task in tasks], workers * GROUPS_PER_WORKER)
+        groups = groups_of([_size(task.path) for task in tasks], workers)
         futures = [pool.submit(first_passes, [(i, tasks[i]) for i in group], buckets, spool) for group in groups]
         with paused_collector():
             return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
@@ -720,24 +737,24 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
     if why is not None:
         LAST_RUN.update(why=why)
         return False
-    settings = engine.settings
-    files = []
-    for task, r in zip(tasks, firsts, strict=True):
-        times = array.array("d")
-        times.frombytes(r["times"])
-        path = r["first"][1] if r["first"] is not None else task.path
-        files.append((path, times.tolist()))
     LAST_RUN["first pass"] = time.perf_counter() - began
+    paths_of = [r["first"][1] if r["first"] is not None else task.path for task, r in zip(tasks, firsts, strict=True)]
     # the heaviest buckets first (their bytes in the spool): the pass ends on light ones, not one worker
     # still on a heavy one
     weight = [sum(r["spans"][b][1] for r in firsts) for b in range(buckets)]
     heaviest = sorted(range(buckets), key=lambda b: -weight[b])
     # pass 2 starts at once, each bucket ordering its events by time and path; the parent meanwhile replays
     # the one-process order, which is that order when it counts no event late (else pass 2 runs again)
-    by_path = {path: r for r, path in enumerate(sorted({path for path, _ in files}))}
-    path_ranks = [by_path[path] for path, _ in files]
+    by_path = {path: r for r, path in enumerate(sorted(set(paths_of)))}
+    path_ranks = [by_path[path] for path in paths_of]
     jobs = {b: pool.submit(second_pass, spool, [(i, *r["spans"][b], 0, 0) for i, r in enumerate(firsts)],
                            identities, path_ranks) for b in heaviest}
+    settings = engine.settings
+    files = []
+    for path, r in zip(paths_of, firsts, strict=True):
+        times = array.array("d")
+        times.frombytes(r["times"])
+        files.append((path, times.tolist()))
     ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
                                             settings.max_held_events)
     LAST_RUN["order"] = time.perf_counter() - began
@@ -758,10 +775,15 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
         jobs = {b: pool.submit(second_pass, spool, [(i, *r["spans"][b], starts[i], len(ranks[i]))
                                                     for i, r in enumerate(firsts)], identities) for b in heaviest}
     del ranks
+    found: dict[int, dict[str, Any]] = {}
     try:
-        seconds = [jobs[b].result() for b in range(buckets)]
+        for b in heaviest:  # (about the order they end: each book read while the others run)
+            r = found[b] = jobs[b].result()
+            if isinstance(r["book"], bytes):
+                r["book"] = marshal.loads(memoryview(r["book"])[1:])
     except Exception:
         return False
+    seconds = [found[b] for b in range(buckets)]
     pool.all_in()
     LAST_RUN["second pass"] = time.perf_counter() - began
     why = _check_second(seconds, spills > 0) or _check_books([*firsts, *seconds])
