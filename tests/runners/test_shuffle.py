@@ -301,11 +301,24 @@ def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):
 
 
 def test_other_kinds_of_input_do_not_start_this_pool(tmp_path, used):
-    paths = _sites(tmp_path, sites=3)
+    paths = [tmp_path / f"site{i}.access.log" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(_clf("203.0.113.7", 60 + i, "/.env", 404) + _clf("10.0.0.1", 61 + i, "/", 200))
     audit = DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json"
+    assert audit.stat().st_size > max(p.stat().st_size for p in paths)
     _assert_same([*paths, audit])
     assert used == [False]
-    assert shuffle.LAST_RUN == {}  # (decided before any pool started)
+    assert shuffle.LAST_RUN == {}  # (the biggest input is not a web log: decided before any pool started)
+
+
+def test_web_logs_with_a_smaller_input_of_another_kind_fall_back_before_any_pass(tmp_path, used):
+    # (the biggest input is a web log: the pool forks while the parent looks at the others, then stops)
+    paths = _sites(tmp_path, sites=3)
+    audit = DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json"
+    assert audit.stat().st_size < max(p.stat().st_size for p in paths)
+    _assert_same([*paths, audit])
+    assert used == [False]
+    assert shuffle.LAST_RUN == {"why": "an input that is not a web log"}
 
 
 def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():

@@ -60,6 +60,7 @@ import multiprocessing
 import operator
 import os
 import pickle
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import wait
@@ -134,15 +135,23 @@ BUCKET_MEMO = 200_000
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
     """Whether these inputs are web logs whose every card is stateless or keyed in `KEYS`."""
-    if engine.hold or engine.config.section("sigma"):
-        return False
+    return cards_eligible(engine) and inputs_eligible(engine, paths, fmt)
+
+
+def inputs_eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
+    """Whether these inputs are web logs (each a web or FTP log, or unrecognized or empty; one at least web)."""
     web = False
     for path in paths:
         found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None or not found <= WEB_KINDS:
             return False
         web = web or bool(found)
-    if not web:  # (nothing but unrecognized or empty files: no pool for them)
+    return web  # (nothing but unrecognized or empty files: no pool for them)
+
+
+def cards_eligible(engine: Engine) -> bool:
+    """Whether every card of the web kinds is stateless or keyed in `KEYS`, and no stateful enricher."""
+    if engine.hold or engine.config.section("sigma"):
         return False
     for kind in _KINDS:
         for enr in engine._enrichers_by_kind.get(kind, ()):
@@ -162,8 +171,10 @@ def bucket_of(key: str, buckets: int) -> int:
 _WORKER: dict[str, Any] = {}
 
 
-def _init(config: Config, only: set[str] | None, intel: list[str]) -> None:
+def _init(config: Config, only: set[str] | None, intel: list[str], warm: bool = False) -> None:
     _WORKER.update(config=config, only=only, intel=intel)
+    if warm:  # (the pool forks while the parent still looks at the inputs: the engine is ready for pass 1)
+        _worker_engine()
 
 
 class _Numbered(_InOrder):
@@ -677,7 +688,13 @@ def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
     if len(expanded) < 2 or "-" in expanded or len(set(expanded)) < len(expanded):
         return False
-    if not eligible(engine, expanded, fmt):
+    if not cards_eligible(engine):
+        return False
+    # the biggest input first: when it is a web log, the pool forks (its workers set up their engines) while
+    # the parent looks at the heads of the others; when it is not, no pool starts
+    biggest = max(expanded, key=_size)
+    found = _event_kinds(biggest, fmt, engine.config.max_line_bytes)
+    if found is None or not found <= WEB_KINDS:  # (an empty or unrecognized one: the others decide)
         return False
     tasks = [Task(path, fmt=fmt) for path in expanded]
     import time
@@ -687,30 +704,35 @@ def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     gc.freeze()
     try:
-        return _pool(engine, paths, tasks, workers, ctx, skipped, only, intel, began)
+        return _pool(engine, paths, tasks, workers, ctx, skipped, only, intel, began, fmt)
     finally:
         gc.unfreeze()
 
 
 def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
-          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
+          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
+          fmt: str | None) -> bool:
 
     import shutil
     import tempfile
 
     spool = tempfile.mkdtemp(prefix="cloudward-shuffle-")
     try:
-        return _passes(engine, paths, tasks, workers, ctx, skipped, only, intel, began, spool)
+        return _passes(engine, paths, tasks, workers, ctx, skipped, only, intel, began, spool, fmt)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 
 
 def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
             skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
-            spool: str) -> bool:
+            spool: str, fmt: str | None) -> bool:
     buckets = max(2, workers * BUCKETS_PER_WORKER)
     with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                     initargs=(engine.config, only, list(intel or []))) as pool:
+                     initargs=(engine.config, only, list(intel or []), True)) as pool:
+        pool.submit(int)  # (forks the workers now)
+        if not inputs_eligible(engine, [task.path for task in tasks], fmt):
+            LAST_RUN.update(why="an input that is not a web log")
+            return False
         # the heaviest groups first: the pass ends with light ones, not with one worker still on a heavy one
         groups = groups_of([_size(task.path) for task in tasks], workers)
         futures = [pool.submit(first_passes, [(i, tasks[i]) for i in group], buckets, spool) for group in groups]
@@ -755,8 +777,15 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
         times = array.array("d")
         times.frombytes(r["times"])
         files.append((path, times.tolist()))
-    ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
-                                            settings.max_held_events)
+    # (the pool's threads hand pass 2 its tasks and take their results while this thread replays: with the
+    # default switch interval, each of their steps waited up to 5 ms for the replay to let go of the GIL)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0002))
+    try:
+        ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
+                                                settings.max_held_events)
+    finally:
+        sys.setswitchinterval(interval)
     LAST_RUN["order"] = time.perf_counter() - began
     LAST_RUN["replayed"] = bool(late)
     if late:
