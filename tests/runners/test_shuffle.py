@@ -332,15 +332,36 @@ def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():
     summary = HttpSummary(event_id="a.log:7", origin="a.log:7", time=5.0, site="s", entries=entries)
     place.place[id(summary)] = 3
     record(summary)
-    pieces = [b.events[3] for b in out if 3 in b.events]
-    assert sorted((e for p in pieces for e in p.entries), key=entries.index) == entries
-    for p in pieces:
+    decoded = [shuffle._decode(b.encode()) for b in out]
+    pieces = {b: events[3] for b, (events, _) in enumerate(decoded) if 3 in events}
+    assert sorted((e for p in pieces.values() for e in p.entries), key=entries.index) == entries
+    for b, p in pieces.items():
         assert p.entries == [e for e in entries if e in p.entries]  # each address's entries in their order
-        assert {shuffle.bucket_of(e[1], 4) for e in p.entries} == {out.index(next(b for b in out if
-                                                                                    b.events.get(3) is p))}
+        assert {shuffle.bucket_of(e[1], 4) for e in p.entries} == {b}
         assert (p.event_id, p.origin, p.time, p.site) == ("a.log:7", "a.log:7", 5.0, "s")
-    events, offers = shuffle._decode(out[shuffle.bucket_of("10.0.0.3", 4)].encode())
+        assert decoded[b][1] == [(3, 0)]
+    events, offers = decoded[shuffle.bucket_of("10.0.0.3", 4)]
     assert offers == [(3, 0)] and ("ordinary", "10.0.0.3", 2) in events[3].entries
+
+
+def test_an_event_offered_to_several_keyed_cards_is_in_its_bucket_once_as_it_was_when_offered():
+    from cloudward.events import HttpRequest
+
+    place = shuffle._Numbered([])
+    out = [shuffle._Bucket() for _ in range(4)]
+    records = [shuffle._recorder(cid, shuffle.KEYS[cid], 4, place, out) for cid in shuffle._CARD_CODES]
+    event = HttpRequest(event_id="a.log:9", origin="a.log:9", time=7.0, site="s", client_ip="10.0.0.5",
+                        path="/wp-admin/", status=200)
+    place.place[id(event)] = 9
+    for record in records:
+        record(event)
+    event.status = 500  # (after the cards were offered it)
+    for b, bucket in enumerate(out):
+        events, offers = shuffle._decode(bucket.encode())
+        if b == shuffle.bucket_of("10.0.0.5", 4):
+            assert offers[0] == (9, 0)
+        assert list(events) == ([9] if offers else []) and all(e.status == 200 for e in events.values())
+    assert sorted(code for bucket in out for _, code in shuffle._decode(bucket.encode())[1]) == [0, 1, 2, 3]
 
 
 def test_a_json_file_whose_head_is_web_records_and_later_audit_events_falls_back(tmp_path, used):

@@ -201,24 +201,22 @@ _CARD_CODES = tuple(KEYS)
 
 
 class _Bucket:
-    """The events of one bucket of one file: each event once (by its place in the file), and which keyed
-    card was offered which, in the order they were offered."""
+    """The events of one bucket of one file: each event once, as (its place in the file, its kind, its
+    fields) taken when a keyed card is offered it (the event itself is then free to go: held to the file's
+    end, a file's events cost pass 1 a sixth more), and which keyed card was offered which, in the order
+    they were offered."""
 
-    __slots__ = ("events", "offers")
+    __slots__ = ("last", "offers", "rows")
 
     def __init__(self) -> None:
-        self.events: dict[int, Event] = {}
+        self.rows: list[tuple[int, int, tuple[Any, ...]]] = []
         self.offers: list[tuple[int, int]] = []
+        self.last: Event | None = None  # (the event of the last row: one event offered to several cards)
 
     def encode(self) -> bytes:
         """Plain tuples of the events' fields (marshal: no object to reduce), pickle when a value is beyond
         marshal (an enricher's object)."""
-        code_of, getters = _CODE_OF, _GETTERS
-        rows = []
-        for seq, event in self.events.items():
-            kind = code_of[type(event)]
-            rows.append((seq, kind, getters[kind](event)))
-        body = (rows, self.offers)
+        body = (self.rows, self.offers)
         try:
             return b"M" + marshal.dumps(body)
         except ValueError:
@@ -240,6 +238,7 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
     place = numbered.place
     code = _CARD_CODES.index(card_id)
     known: dict[Any, int] = _WORKER.setdefault(("buckets", buckets), {})
+    code_of, getters = _CODE_OF, _GETTERS
 
     def where(value: Any) -> int:
         if len(known) >= BUCKET_MEMO:
@@ -255,7 +254,9 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
                 value = entries[0][1]
                 b = known.get(value)
                 bucket = out[where(value) if b is None else b]
-                bucket.events[seq] = event
+                if bucket.last is not event:
+                    bucket.rows.append((seq, 1, getters[1](event)))
+                    bucket.last = event
                 bucket.offers.append((seq, code))
                 return
             parts: dict[int, list[tuple[Any, ...]]] = {}
@@ -274,7 +275,9 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
                     event_id=event.event_id, origin=event.origin, time=event.time, raw=event.raw,
                     site=event.site, entries=entries)  # type: ignore[attr-defined]
                 bucket = out[b]
-                bucket.events[seq] = piece
+                if bucket.last is not piece:
+                    bucket.rows.append((seq, 1, getters[1](piece)))
+                    bucket.last = piece
                 bucket.offers.append((seq, code))
             return
         if key is None:
@@ -283,7 +286,10 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
             value = key(event)
             b = known.get(value)
             bucket = out[where(value) if b is None else b]
-        bucket.events[seq] = event
+        if bucket.last is not event:
+            kind = code_of[type(event)]
+            bucket.rows.append((seq, kind, getters[kind](event)))
+            bucket.last = event
         bucket.offers.append((seq, code))
 
     return record
