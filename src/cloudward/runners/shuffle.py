@@ -203,8 +203,8 @@ _CARD_CODES = tuple(KEYS)
 class _Bucket:
     """The events of one bucket of one file: each event once, as (its place in the file, its kind, its
     fields' values) taken when a keyed card is offered it - what that card would see then in one process
-    (the event itself is then free to go: held to the file's end, a file's events cost pass 1 a sixth
-    more) - and which keyed card was offered which, in the order they were offered."""
+    (the event itself is then free to go, not held with every other to the file's end) - and which keyed
+    card was offered which, in the order they were offered."""
 
     __slots__ = ("last", "offers", "rows")
 
