@@ -16,6 +16,7 @@ Run them side by side: other load on the machine moves both. CPU seconds are pri
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from typing import Any
@@ -37,6 +38,25 @@ def timed(name: str, fn: Any) -> Any:
         finally:
             SPENT[name] = SPENT.get(name, 0.0) + time.perf_counter() - start
     return wrapper
+
+
+def timeline(run: dict[str, Any]) -> str:
+    """Per worker of the shuffle: when its first pass-1 task began, its pass-1 and pass-2 tasks' ends, and
+    the time it sat idle between (seconds since the scan began)."""
+    began = run["began"]
+    n_first = len(run["spans"]) - len(run["buckets"])
+    out = []
+    for pid in dict.fromkeys(p for p, _, _ in run["spans"]):
+        mine = [(i < n_first, a - began, b - began) for i, (p, a, b) in enumerate(run["spans"]) if p == pid]
+        ones = sorted((a, b) for first, a, b in mine if first)
+        twos = sorted((a, b) for first, a, b in mine if not first)
+        spans = sorted(ones + twos)
+        idle = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(spans))
+        out.append(f"{pid}: pass 1 {ones[0][0]:.2f}-{ones[-1][1]:.2f}" if ones else f"{pid}:")
+        if twos:
+            out[-1] += f", pass 2 {min(a for a, _ in twos):.2f}-{max(b for _, b in twos):.2f}"
+        out[-1] += f", idle between {idle:.2f}"
+    return "; timeline " + "; ".join(out)
 
 
 def sequential(paths: list[str], repeat: int = 3) -> int:
@@ -73,7 +93,7 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
             times.frombytes(r["times"])
             listed.append((r["first"][1], times.tolist()))
         settings = Engine(Config()).settings
-        ranks, _, spills = shuffle.one_process_order(listed, settings.allowed_lateness, settings.release_every,
+        ranks, late, _ = shuffle.one_process_order(listed, settings.allowed_lateness, settings.release_every,
                                                      settings.max_held_events)
         places = array.array("q")
         starts = []
@@ -85,9 +105,14 @@ def sequential(paths: list[str], repeat: int = 3) -> int:
         order = time.process_time() - c
         gc.enable()
         c = time.process_time()
+        by_path = {path: r for r, path in enumerate(sorted({path for path, _ in listed}))}
         for b in range(buckets):
-            parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
-            shuffle.second_pass(spool, parts, {}, spills > 0)
+            if late:  # (the parent's way: buckets read their places in the replayed order)
+                shuffle.second_pass(spool, [(i, *r["spans"][b], starts[i], len(ranks[i]))
+                                            for i, r in enumerate(firsts)], {})
+            else:  # (each bucket sorts its events by time and path)
+                shuffle.second_pass(spool, [(i, *r["spans"][b], 0, 0) for i, r in enumerate(firsts)], {},
+                                    [by_path[path] for path, _ in listed])
         second = time.process_time() - c
         print(f"one process {one:.2f} s CPU; shuffle: first pass {first:.2f} + order {order:.2f} + second pass "
               f"{second:.2f} = {first + order + second:.2f} s CPU ({(first + order + second) / one:.2f}x one process)",
@@ -159,6 +184,10 @@ def main() -> int:
         return sequential_hosts(sys.argv[2:])
     n, paths = int(sys.argv[1]), sys.argv[2:]
     workers.unpack = timed("unpack", workers.unpack)
+    shuffle.note_unread = timed("note unread", shuffle.note_unread)
+    shuffle.add_held_back = timed("held back", shuffle.add_held_back)
+    shuffle._check_books = timed("check books", shuffle._check_books)
+    shuffle.ResultsPool.__exit__ = timed("pool exit", shuffle.ResultsPool.__exit__)  # type: ignore[method-assign]
     Engine.merge = timed("merge", Engine.merge)  # type: ignore[method-assign]
     partition.look = timed("look at heads", partition.look)
     AlertBook.merge = timed("book merge", AlertBook.merge)  # type: ignore[method-assign]
@@ -172,7 +201,8 @@ def main() -> int:
             way = (f"shuffle by key: first pass done at {run['first pass']:.2f} s, order at {run['order']:.2f} s, "
                    f"second pass done at {run['second pass']:.2f} s; CPU of the passes "
                    f"{run['pass_cpu'][0]:.2f} + {run['pass_cpu'][1]:.2f} s, per worker "
-                   f"{', '.join(f'{c:.2f}' for c in run['worker_cpu'])} s; bucket events {run['buckets']}")
+                   f"{', '.join(f'{c:.2f}' for c in run['worker_cpu'])} s; bucket events {run['buckets']}"
+                   f"{timeline(run)}")
         elif partition.feed_partitioned(runner.engine, paths, None, n):
             cpu = ", ".join(f"{c:.2f}" for c in partition.LAST_RUN["worker_cpu"])
             way = f"host partitions, worker CPU {cpu} s"

@@ -164,6 +164,7 @@ def test_one_process_spilling_its_buffer_is_replayed_exactly(tmp_path, used):
     _, counts = _assert_same(_sites(tmp_path), config=config)
     assert used == [True]
     assert counts[-3] == 0 and counts[-2] > 0  # late, spills
+    assert shuffle.LAST_RUN["replayed"] is False  # (nothing late: the buckets sort by time and path)
 
 
 def _write(folder: Path, files: list[list[tuple[int, int]]]) -> list[Path]:
@@ -300,11 +301,24 @@ def test_a_card_that_fails_on_an_event_falls_back(tmp_path, used, monkeypatch):
 
 
 def test_other_kinds_of_input_do_not_start_this_pool(tmp_path, used):
-    paths = _sites(tmp_path, sites=3)
+    paths = [tmp_path / f"site{i}.access.log" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(_clf("203.0.113.7", 60 + i, "/.env", 404) + _clf("10.0.0.1", 61 + i, "/", 200))
     audit = DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json"
+    assert audit.stat().st_size > max(p.stat().st_size for p in paths)
     _assert_same([*paths, audit])
     assert used == [False]
-    assert shuffle.LAST_RUN == {}  # (decided before any pool started)
+    assert shuffle.LAST_RUN == {}  # (the biggest input is not a web log: decided before any pool started)
+
+
+def test_web_logs_with_a_smaller_input_of_another_kind_fall_back_before_any_pass(tmp_path, used):
+    # (the biggest input is a web log: the pool forks while the parent looks at the others, then stops)
+    paths = _sites(tmp_path, sites=3)
+    audit = DATA / "k8s" / "falco-trace-files" / "attach_cluster_admin_role.json"
+    assert audit.stat().st_size < max(p.stat().st_size for p in paths)
+    _assert_same([*paths, audit])
+    assert used == [False]
+    assert shuffle.LAST_RUN == {"why": "an input that is not a web log"}
 
 
 def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():
@@ -318,15 +332,36 @@ def test_a_summary_of_several_addresses_is_cut_by_bucket_in_entry_order():
     summary = HttpSummary(event_id="a.log:7", origin="a.log:7", time=5.0, site="s", entries=entries)
     place.place[id(summary)] = 3
     record(summary)
-    pieces = [b.events[3] for b in out if 3 in b.events]
-    assert sorted((e for p in pieces for e in p.entries), key=entries.index) == entries
-    for p in pieces:
+    decoded = [shuffle._decode(b.encode()) for b in out]
+    pieces = {b: events[3] for b, (events, _) in enumerate(decoded) if 3 in events}
+    assert sorted((e for p in pieces.values() for e in p.entries), key=entries.index) == entries
+    for b, p in pieces.items():
         assert p.entries == [e for e in entries if e in p.entries]  # each address's entries in their order
-        assert {shuffle.bucket_of(e[1], 4) for e in p.entries} == {out.index(next(b for b in out if
-                                                                                    b.events.get(3) is p))}
+        assert {shuffle.bucket_of(e[1], 4) for e in p.entries} == {b}
         assert (p.event_id, p.origin, p.time, p.site) == ("a.log:7", "a.log:7", 5.0, "s")
-    events, offers = shuffle._decode(out[shuffle.bucket_of("10.0.0.3", 4)].encode())
+        assert decoded[b][1] == [(3, 0)]
+    events, offers = decoded[shuffle.bucket_of("10.0.0.3", 4)]
     assert offers == [(3, 0)] and ("ordinary", "10.0.0.3", 2) in events[3].entries
+
+
+def test_an_event_offered_to_several_keyed_cards_is_in_its_bucket_once_as_it_was_when_offered():
+    from cloudward.events import HttpRequest
+
+    place = shuffle._Numbered([])
+    out = [shuffle._Bucket() for _ in range(4)]
+    records = [shuffle._recorder(cid, shuffle.KEYS[cid], 4, place, out) for cid in shuffle._CARD_CODES]
+    event = HttpRequest(event_id="a.log:9", origin="a.log:9", time=7.0, site="s", client_ip="10.0.0.5",
+                        path="/wp-admin/", status=200)
+    place.place[id(event)] = 9
+    for record in records:
+        record(event)
+    event.status = 500  # (after the cards were offered it)
+    for b, bucket in enumerate(out):
+        events, offers = shuffle._decode(bucket.encode())
+        if b == shuffle.bucket_of("10.0.0.5", 4):
+            assert offers[0] == (9, 0)
+        assert list(events) == ([9] if offers else []) and all(e.status == 200 for e in events.values())
+    assert sorted(code for bucket in out for _, code in shuffle._decode(bucket.encode())[1]) == [0, 1, 2, 3]
 
 
 def test_a_json_file_whose_head_is_web_records_and_later_audit_events_falls_back(tmp_path, used):
@@ -369,3 +404,92 @@ def test_cli_output_of_web_logs_is_the_same_for_any_number_of_workers(tmp_path, 
         outputs.append(result.stdout)
     assert outputs[0].count("\n") > 10 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
     assert used[0] is True
+
+
+@given(st.lists(st.integers(0, 10_000), max_size=40), st.integers(1, 12))
+def test_pass_one_groups_hold_every_file_once_biggest_first_shrinking(sizes, workers):
+    found = shuffle.groups_of(sizes, workers)
+    assert [i for group in found for i in group] == sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
+    assert all(found)
+    left = sum(sizes)
+    for group in found:  # each up to its share of what is left, or one file
+        weight = sum(sizes[i] for i in group)
+        assert len(group) == 1 or weight <= left / (shuffle.GUIDED_SHARE * workers)
+        left -= weight
+    if len(set(sizes)) == 1 and len(sizes) > 4 * workers:  # (equal files: fewer tasks than files)
+        assert len(found) < len(sizes)
+
+
+@pytest.mark.parametrize("share", [0.01, 1, 100])
+def test_files_decoded_in_groups_of_any_size_give_the_same_alerts(tmp_path, used, monkeypatch, share):
+    monkeypatch.setattr(shuffle, "GUIDED_SHARE", share)
+    _assert_same(_sites(tmp_path, rotated=True))
+    assert used == [True]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(st.integers(0, 30), max_size=30), min_size=2, max_size=6),
+       names=st.lists(st.sampled_from(["a.log", "b.log", "c.log"]), min_size=6, max_size=6),
+       max_held=st.integers(1, 40), release_every=st.integers(1, 40), lateness=st.sampled_from([0.0, 1.0, 5.0]),
+       batch=st.integers(1, 9))
+def test_a_replay_with_nothing_late_runs_events_by_time_path_and_place(monkeypatch, files, names, max_held,
+                                                                        release_every, lateness, batch):
+    # what pass 2 sorts by when it does not wait for the replay: (time, path, place in the file, file); the
+    # replay gives that order whenever it counts nothing late (spilled or not), which the parent checks
+    monkeypatch.setattr(shuffle, "MERGE_BATCH", batch)  # (the same patch for every example)
+    listed = [(names[i], [float(t) for t in sorted(times)]) for i, times in enumerate(files)]
+    ranks, late, _ = shuffle.one_process_order(listed, lateness, release_every, max_held)
+    replayed = sorted((rank, i, seq) for i, mine in enumerate(ranks) for seq, rank in enumerate(mine))
+    by_time = sorted((times[seq], path, seq, i) for i, (path, times) in enumerate(listed) for seq in range(len(times)))
+    if not late:
+        assert [(i, seq) for _, i, seq in replayed] == [(i, seq) for _, _, seq, i in by_time]
+
+
+def test_events_one_process_counts_late_are_run_in_its_replayed_order(tmp_path, used, monkeypatch):
+    # no lateness allowed and a feed of a few events at a time: an event of the same second as the newest
+    # after a feed comes late; pass 2 then runs again in the replayed order (its events' places)
+    from cloudward.runners import scan
+
+    monkeypatch.setattr(scan, "MERGE_BATCH", 37)
+    monkeypatch.setattr(shuffle, "MERGE_BATCH", 37)
+    config = from_dict({"engine": {"allowed_lateness": "0s", "release_every": 1}})
+    _, counts = _assert_same(_sites(tmp_path), config=config)
+    assert used == [True] and counts[-3] > 0  # late
+    assert shuffle.LAST_RUN["replayed"]
+
+
+def test_events_in_time_order_are_sorted_in_the_buckets_without_the_replay(tmp_path, used):
+    _assert_same(_sites(tmp_path))
+    assert used == [True] and shuffle.LAST_RUN["replayed"] is False
+
+
+def test_windows_opened_past_one_sweep_do_not_fall_back_when_every_event_runs_in_time_order(tmp_path, used,
+                                                                                            monkeypatch):
+    # (a sweep drops only windows no later event can meet: the count matters only for events out of order)
+    from cloudward.analytics import ip_windows
+
+    real = ip_windows.KeyedWindows.__init__
+
+    def small(self, *args, **kw):
+        real(self, *args, **kw)
+        self.sweep_every = 2
+
+    monkeypatch.setattr(ip_windows.KeyedWindows, "__init__", small)
+    _assert_same(_sites(tmp_path))
+    assert used == [True]
+    opened, bound = shuffle.LAST_RUN["bounds"]["scanner windows opened"]
+    assert opened >= bound
+
+
+def test_records_and_books_beyond_marshal_go_by_pickle(tmp_path, used, monkeypatch):
+    # (a value marshal cannot write, e.g. an enricher's object: the spool's records and pass 2's books
+    # fall back to pickle, with the same result)
+    import marshal
+    import types
+
+    def refuse(value):
+        raise ValueError("unmarshallable object")
+
+    monkeypatch.setattr(shuffle, "marshal", types.SimpleNamespace(dumps=refuse, loads=marshal.loads))
+    _assert_same(_sites(tmp_path, sites=6))
+    assert used == [True]

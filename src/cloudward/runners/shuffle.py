@@ -1,10 +1,12 @@
 """`cloudward scan --workers N` for web and FTP logs: detection in the workers, with a shuffle by key.
 
-    plan ─► one task per file (biggest first)
-    pass 1 (pool): one engine per worker ─► decode, prefilter, the stateless cards ─► the file's alert
+    plan ─► a few tasks per worker, each a group of files (heaviest first)
+    pass 1 (pool): one engine per worker ─► decode, prefilter, the stateless cards ─► each file's alert
                    book; each keyed card's events go to buckets by the card's key, written to a spool
-    parent: checks each file came in the engine's order; replays one process's reorder buffer
+    parent: checks each file came in the engine's order; starts pass 2 and meanwhile replays one
+            process's reorder buffer
     pass 2 (pool): one task per bucket ─► fresh keyed cards over that bucket's events, in one-process order
+                   (by time and path; when the replay counts an event late, again by the replayed places)
     parent: merges the books of both passes (a book is a function of its set of findings)
 
 The web cards keep state by keys that cross files: the scanner card (`AppServices_ScanSensitivePage`)
@@ -23,8 +25,11 @@ file's first event, and past `max_held_events` runs the older half early and lat
 once ("late", out of time order). Pass 1 hands back the time of every event of each file (eight bytes
 each) and checks that each file's events came in the engine's order; the parent replays that buffer
 (`one_process_order`, tested against the engine's own run) and gives every event its place in the
-one-process run; pass 2 sorts each bucket by those places. A scan whose one-process run spills gets the
-one-process result too, spill and late count included.
+one-process run. When that run counts no event late, it runs every event in (time, path, place in the
+file) order - each release runs what it holds up to a time in that order, and a later event no older than
+that time would be late - so pass 2 sorts each bucket by that key, starting while the parent replays;
+otherwise pass 2 runs again, sorting each bucket by the replayed places. A scan whose one-process run
+spills gets the one-process result too, spill and late count included.
 
 Why pass 2 is the one-process result:
 - the scanner card's state per address is a function of that address's events in run order (a web
@@ -55,8 +60,10 @@ import multiprocessing
 import operator
 import os
 import pickle
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import wait
 from typing import Any
 
 from cloudward.alerts import MAX_REMEMBERED_EVENTS
@@ -96,6 +103,11 @@ WEB_KINDS = frozenset({"HttpRequest", "HttpSummary", "FtpEvent"})
 #: weighs more than a bucket of others; at 1,000,000 combined lines the heaviest of 8 buckets is 23 % of the
 #: pass's CPU, of 4 buckets 31 %, and 8 cost no more in all)
 BUCKETS_PER_WORKER = 4
+#: pass 1's tasks are groups of files, each up to 1 / (GUIDED_SHARE x workers) of the bytes left (but one
+#: file): a task per file cost the pool a hand-over per file - a result sent, the next call fetched - ~3 ms
+#: each, a seventh of pass 1 at 50 files on 2 workers; groups shrinking to single files at the end still let
+#: the workers end the pass together (a few equal groups per worker left one idle up to a group's time)
+GUIDED_SHARE = 2
 #: the last scan of this process that took this way (benchmarks): worker CPU, and why it fell back
 LAST_RUN: dict[str, Any] = {}
 
@@ -123,15 +135,23 @@ BUCKET_MEMO = 200_000
 
 def eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
     """Whether these inputs are web logs whose every card is stateless or keyed in `KEYS`."""
-    if engine.hold or engine.config.section("sigma"):
-        return False
+    return cards_eligible(engine) and inputs_eligible(engine, paths, fmt)
+
+
+def inputs_eligible(engine: Engine, paths: list[str], fmt: str | None) -> bool:
+    """Whether these inputs are web logs (each a web or FTP log, or unrecognized or empty; one at least web)."""
     web = False
     for path in paths:
         found = _event_kinds(path, fmt, engine.config.max_line_bytes)
         if found is None or not found <= WEB_KINDS:
             return False
         web = web or bool(found)
-    if not web:  # (nothing but unrecognized or empty files: no pool for them)
+    return web  # (nothing but unrecognized or empty files: no pool for them)
+
+
+def cards_eligible(engine: Engine) -> bool:
+    """Whether every card of the web kinds is stateless or keyed in `KEYS`, and no stateful enricher."""
+    if engine.hold or engine.config.section("sigma"):
         return False
     for kind in _KINDS:
         for enr in engine._enrichers_by_kind.get(kind, ()):
@@ -151,8 +171,10 @@ def bucket_of(key: str, buckets: int) -> int:
 _WORKER: dict[str, Any] = {}
 
 
-def _init(config: Config, only: set[str] | None, intel: list[str]) -> None:
+def _init(config: Config, only: set[str] | None, intel: list[str], warm: bool = False) -> None:
     _WORKER.update(config=config, only=only, intel=intel)
+    if warm:  # (the pool forks while the parent still looks at the inputs: the engine is ready for pass 1)
+        _worker_engine()
 
 
 class _Numbered(_InOrder):
@@ -179,24 +201,22 @@ _CARD_CODES = tuple(KEYS)
 
 
 class _Bucket:
-    """The events of one bucket of one file: each event once (by its place in the file), and which keyed
+    """The events of one bucket of one file: each event once, as (its place in the file, its kind, its
+    fields' values) taken when a keyed card is offered it - what that card would see then in one process
+    (the event itself is then free to go, not held with every other to the file's end) - and which keyed
     card was offered which, in the order they were offered."""
 
-    __slots__ = ("events", "offers")
+    __slots__ = ("last", "offers", "rows")
 
     def __init__(self) -> None:
-        self.events: dict[int, Event] = {}
+        self.rows: list[tuple[int, int, tuple[Any, ...]]] = []
         self.offers: list[tuple[int, int]] = []
+        self.last: Event | None = None  # (the event of the last row: one event offered to several cards)
 
     def encode(self) -> bytes:
         """Plain tuples of the events' fields (marshal: no object to reduce), pickle when a value is beyond
         marshal (an enricher's object)."""
-        code_of, getters = _CODE_OF, _GETTERS
-        rows = []
-        for seq, event in self.events.items():
-            kind = code_of[type(event)]
-            rows.append((seq, kind, getters[kind](event)))
-        body = (rows, self.offers)
+        body = (self.rows, self.offers)
         try:
             return b"M" + marshal.dumps(body)
         except ValueError:
@@ -218,6 +238,7 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
     place = numbered.place
     code = _CARD_CODES.index(card_id)
     known: dict[Any, int] = _WORKER.setdefault(("buckets", buckets), {})
+    code_of, getters = _CODE_OF, _GETTERS
 
     def where(value: Any) -> int:
         if len(known) >= BUCKET_MEMO:
@@ -228,9 +249,19 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
     def record(event: Event) -> None:
         seq = place[id(event)]
         if type(event) is HttpSummary and key is not None:
+            entries = event.entries  # type: ignore[attr-defined]
+            if len(entries) == 1:  # (nearly every summary: one address's lines of one second)
+                value = entries[0][1]
+                b = known.get(value)
+                bucket = out[where(value) if b is None else b]
+                if bucket.last is not event:
+                    bucket.rows.append((seq, 1, getters[1](event)))
+                    bucket.last = event
+                bucket.offers.append((seq, code))
+                return
             parts: dict[int, list[tuple[Any, ...]]] = {}
             get = known.get
-            for entry in event.entries:  # type: ignore[attr-defined]
+            for entry in entries:
                 b = get(entry[1])
                 if b is None:
                     b = where(entry[1])
@@ -244,7 +275,9 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
                     event_id=event.event_id, origin=event.origin, time=event.time, raw=event.raw,
                     site=event.site, entries=entries)  # type: ignore[attr-defined]
                 bucket = out[b]
-                bucket.events[seq] = piece
+                if bucket.last is not piece:
+                    bucket.rows.append((seq, 1, getters[1](piece)))
+                    bucket.last = piece
                 bucket.offers.append((seq, code))
             return
         if key is None:
@@ -253,7 +286,10 @@ def _recorder(card_id: str, key: Callable[[Event], str] | None, buckets: int, nu
             value = key(event)
             b = known.get(value)
             bucket = out[where(value) if b is None else b]
-        bucket.events[seq] = event
+        if bucket.last is not event:
+            kind = code_of[type(event)]
+            bucket.rows.append((seq, kind, getters[kind](event)))
+            bucket.last = event
         bucket.offers.append((seq, code))
 
     return record
@@ -279,6 +315,7 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
 
     from cloudward.alerts import AlertBook
 
+    began = time.perf_counter()
     started = time.process_time()
     engine = _worker_engine()
     engine.stats = engine.ctx.stats = ScanStats()
@@ -308,11 +345,39 @@ def first_pass(task: Task, buckets: int, spool: str, index: int) -> dict[str, An
             spans.append((at, len(blob)))
             at += len(blob)
     del blobs
-    return {"ok": numbered.ok and report is not None, "first": numbered.first, "handed_on": numbered.handed_on,
+    return {"index": index, "ok": numbered.ok and report is not None, "first": numbered.first,
+            "handed_on": numbered.handed_on,
             "times": numbered.times.tobytes(), "spans": spans, "stats": engine.stats, "book": engine.book.state(),
             "identities": dict(engine.book.identities),
             "allowed": engine.allowed, "errors": engine.detection_errors, "cpu": time.process_time() - started,
-            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def first_passes(group: list[tuple[int, Task]], buckets: int, spool: str) -> list[dict[str, Any]]:
+    """`first_pass` of each (index, task) of a group, in turn."""
+    return [first_pass(task, buckets, spool, index) for index, task in group]
+
+
+def groups_of(sizes: list[int], workers: int) -> list[list[int]]:
+    """Indexes of files in groups, in the order to hand them out: the biggest files first, each group as many
+    of the next files as fit in 1 / (GUIDED_SHARE x workers) of the bytes left (at least one file)."""
+    order = sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
+    left = sum(sizes)
+    groups = []
+    at = 0
+    while at < len(order):
+        share = left / (GUIDED_SHARE * max(1, workers))
+        group = [order[at]]
+        weight = sizes[order[at]]
+        at += 1
+        while at < len(order) and weight + sizes[order[at]] <= share:
+            weight += sizes[order[at]]
+            group.append(order[at])
+            at += 1
+        left -= weight
+        groups.append(group)
+    return groups
 
 
 def _run_in_order(engine: Engine, numbered: _Numbered) -> None:
@@ -493,13 +558,18 @@ def _read(path: str, offset: int, length: int) -> bytes:
 
 
 def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identities: dict[str, str],
-                out_of_order: bool) -> dict[str, Any]:
+                path_ranks: list[int] | None = None) -> dict[str, Any]:
     """One bucket: the keyed cards over their events of every file, in the one-process order (`parts`: per
     file, its task's index, where its bucket's events lie in the task's spool file, and where its events'
-    places in that order lie in the spool's `ranks`); the book, and what the parent checks."""
+    places in that order lie in the spool's `ranks`); the book, and what the parent checks.
+
+    With `path_ranks` (each part's file's rank by path) the order is worked out here, without `ranks`: by
+    (time, path, place in the file, file) - the order of a one-process run that counts no event late, which
+    the parent checks (`one_process_order`) while this runs."""
     import resource
     import time
 
+    began = time.perf_counter()
     started = time.process_time()
     engine = Engine(_WORKER["config"], only=_WORKER["only"], enrich_options={"intel": _WORKER["intel"]},
                     defer_cards=True)
@@ -515,22 +585,28 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
     engine.book.identities.update(identities)
     found = {det.card.id: det for det in engine.detections_set_up() if det.card.id in KEYS}
     cards = [found.get(cid) for cid in _CARD_CODES]
-    # (windows opened matter only when some event runs out of time order: then no sweep may have run)
-    opened = {cid: _count_opens(det) for cid, det in found.items()} if out_of_order else {}
-    todo: list[tuple[int, int, Event]] = []
+    # (windows opened matter only when some event runs out of time order: then no sweep may have run; counted
+    # always, the parent knowing that only later)
+    opened = {cid: _count_opens(det) for cid, det in found.items()}
+    todo: list[tuple[Any, int, Event]] = []
     # a bucket is a short task over a bounded share of the input that keeps nearly all it allocates until it
     # ends: the cyclic collector would only walk its events and windows again and again (a fifth of the pass)
     gc.disable()
     try:
         ranks = os.path.join(spool, "ranks")
-        for index, offset, length, rank_at, rank_n in parts:
+        for at, (index, offset, length, rank_at, rank_n) in enumerate(parts):
             if not length:
+                continue
+            events, offers = _decode(_read(os.path.join(spool, f"{index}.rec"), offset, length))
+            if path_ranks is not None:
+                by_path = path_ranks[at]
+                todo.extend(((events[seq].time, by_path, seq, index), code, events[seq]) for seq, code in offers)
                 continue
             place = array.array("q")
             place.frombytes(_read(ranks, rank_at * place.itemsize, rank_n * place.itemsize))
-            events, offers = _decode(_read(os.path.join(spool, f"{index}.rec"), offset, length))
             todo.extend((place[seq], code, events[seq]) for seq, code in offers)
-        todo.sort(key=lambda r: r[0])  # (stable: the cards offered one event keep the order they were offered it)
+        # (stable: the cards offered one event keep the order they were offered it)
+        todo.sort(key=operator.itemgetter(0))
         emit = engine._emit
         failed = 0
         for _, code, event in todo:
@@ -554,10 +630,18 @@ def second_pass(spool: str, parts: list[tuple[int, int, int, int, int]], identit
         gc.freeze()
         gc.enable()
     held = {cid: (det.held_back, det.held_until) for cid, det in found.items() if det.held_back}
-    return {"ok": not failed, "bounds": _bounds(found, opened, out_of_order), "book": book,
+    # what the bucket built lives on to the worker's end (a forked worker leaves by `os._exit`, freeing
+    # nothing): freed here, object by object, it cost ~4 ms between tasks, a tenth of a light bucket
+    _WORKER.setdefault("kept", []).append((engine, todo))
+    try:  # (marshal: half pickle's time to write and to read back)
+        packed: Any = b"M" + marshal.dumps(book)
+    except ValueError:
+        packed = book
+    return {"ok": not failed, "bounds": _bounds(found, opened), "book": packed,
             "held": held,
             "allowed": engine.allowed, "events": len(todo), "cpu": time.process_time() - started,
-            "pid": os.getpid(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "span": (began, time.perf_counter()), "pid": os.getpid(),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _count_opens(det: Detection) -> Callable[[], int] | None:
@@ -580,8 +664,11 @@ def _count_opens(det: Detection) -> Callable[[], int] | None:
     return lambda: windows.sweep_every if swept[0] else windows._opened
 
 
-def _bounds(cards: dict[str, Detection], opened: dict[str, Callable[[], int] | None],
-            out_of_order: bool) -> dict[str, list[int]]:
+#: the bound that counts only when some event of the one-process run runs out of time order (`_check_second`)
+OUT_OF_ORDER_BOUNDS = frozenset({"scanner windows opened"})
+
+
+def _bounds(cards: dict[str, Detection], opened: dict[str, Callable[[], int] | None]) -> dict[str, list[int]]:
     """Per bound that makes keys share state: [what this bucket used, the bound] (the parent sums)."""
     found: dict[str, list[int]] = {}
 
@@ -596,9 +683,9 @@ def _bounds(cards: dict[str, Detection], opened: dict[str, Callable[[], int] | N
         note("scanner windows", len(windows.windows) + windows.expired, windows.max_keys)
         note("cross-site addresses", len(scan.cross.profiles), scan.cross.max_ips)
         note("cross-site hit events", len(scan.hit_events), ssp.MAX_HIT_EVENTS)
-        if out_of_order:  # a sweep of one process could have dropped a window a late event met
-            counted = opened.get("AppServices_ScanSensitivePage")
-            note("scanner windows opened", counted() if counted is not None else 0, windows.sweep_every)
+        # (when events run out of order: a sweep of one process could have dropped a window a late event met)
+        counted = opened.get("AppServices_ScanSensitivePage")
+        note("scanner windows opened", counted() if counted is not None else 0, windows.sweep_every)
     return found
 
 
@@ -615,7 +702,13 @@ def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     expanded = list(expand_paths(paths, on_skip=lambda p, r: skipped.append((p, r))))
     if len(expanded) < 2 or "-" in expanded or len(set(expanded)) < len(expanded):
         return False
-    if not eligible(engine, expanded, fmt):
+    if not cards_eligible(engine):
+        return False
+    # the biggest input first: when it is a web log, the pool forks (its workers set up their engines) while
+    # the parent looks at the heads of the others; when it is not, no pool starts
+    biggest = max(expanded, key=_size)
+    found = _event_kinds(biggest, fmt, engine.config.max_line_bytes)
+    if found is None or not found <= WEB_KINDS:  # (an empty or unrecognized one: the others decide)
         return False
     tasks = [Task(path, fmt=fmt) for path in expanded]
     import time
@@ -625,47 +718,53 @@ def feed_shuffled(engine: Engine, paths: Iterable[str], fmt: str | None, workers
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     gc.freeze()
     try:
-        return _pool(engine, paths, tasks, workers, ctx, skipped, only, intel, began)
+        return _pool(engine, paths, tasks, workers, ctx, skipped, only, intel, began, fmt)
     finally:
         gc.unfreeze()
 
 
 def _pool(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
-          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float) -> bool:
+          skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
+          fmt: str | None) -> bool:
 
     import shutil
     import tempfile
 
     spool = tempfile.mkdtemp(prefix="cloudward-shuffle-")
     try:
-        return _passes(engine, paths, tasks, workers, ctx, skipped, only, intel, began, spool)
+        return _passes(engine, paths, tasks, workers, ctx, skipped, only, intel, began, spool, fmt)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 
 
 def _passes(engine: Engine, paths: list[str], tasks: list[Task], workers: int, ctx: Any,
             skipped: list[tuple[str, str]], only: set[str] | None, intel: list[str] | None, began: float,
-            spool: str) -> bool:
+            spool: str, fmt: str | None) -> bool:
     buckets = max(2, workers * BUCKETS_PER_WORKER)
     with ResultsPool(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init,
-                     initargs=(engine.config, only, list(intel or []))) as pool:
-        # the biggest files first: the pass ends with small ones, not with one worker still on a big one
-        by_size = sorted(range(len(tasks)), key=lambda i: -_size(tasks[i].path))
-        futures = {i: pool.submit(first_pass, tasks[i], buckets, spool, i) for i in by_size}
+                     initargs=(engine.config, only, list(intel or []), True)) as pool:
+        pool.submit(int)  # (forks the workers now)
+        if not inputs_eligible(engine, [task.path for task in tasks], fmt):
+            LAST_RUN.update(why="an input that is not a web log")
+            return False
+        # the heaviest groups first: the pass ends with light ones, not with one worker still on a heavy one
+        groups = groups_of([_size(task.path) for task in tasks], workers)
+        futures = [pool.submit(first_passes, [(i, tasks[i]) for i in group], buckets, spool) for group in groups]
         with paused_collector():
             return _collect(engine, paths, tasks, pool, futures, buckets, spool, skipped, began)
 
 
 def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsPool,
-             futures: dict[int, Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
+             futures: list[Any], buckets: int, spool: str, skipped: list[tuple[str, str]],
              began: float) -> bool:
     """Pass 1's results, the one-process order, pass 2 on the same pool, the merge (nothing merged: False)."""
     import time
 
     try:
-        firsts: list[dict[str, Any]] = [futures[i].result() for i in range(len(tasks))]
+        done = [r for future in futures for r in future.result()]
     except Exception:  # a worker failed or died: the caller scans another way
         return False
+    firsts: list[dict[str, Any]] = sorted(done, key=lambda r: r["index"])
     # the identities a one-process decode gives the book (its line evidence counts as seen under them)
     identities: dict[str, str] = {}
     for r in firsts:
@@ -674,41 +773,63 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
     if why is not None:
         LAST_RUN.update(why=why)
         return False
-    settings = engine.settings
-    files = []
-    for task, r in zip(tasks, firsts, strict=True):
-        times = array.array("d")
-        times.frombytes(r["times"])
-        path = r["first"][1] if r["first"] is not None else task.path
-        files.append((path, times.tolist()))
     LAST_RUN["first pass"] = time.perf_counter() - began
-    ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
-                                            settings.max_held_events)
-    out_of_order = spills > 0
-    LAST_RUN["order"] = time.perf_counter() - began
-    # every event's place in that order, for pass 2 to read beside the events (one array, by task)
-    places = array.array("q")
-    starts = []
-    for mine in ranks:
-        starts.append(len(places))
-        places.extend(mine)
-    with open(os.path.join(spool, "ranks"), "wb") as fh:
-        places.tofile(fh)
-    del places
+    paths_of = [r["first"][1] if r["first"] is not None else task.path for task, r in zip(tasks, firsts, strict=True)]
     # the heaviest buckets first (their bytes in the spool): the pass ends on light ones, not one worker
     # still on a heavy one
     weight = [sum(r["spans"][b][1] for r in firsts) for b in range(buckets)]
-    jobs = {}
-    for b in sorted(range(buckets), key=lambda b: -weight[b]):
-        parts = [(i, *r["spans"][b], starts[i], len(ranks[i])) for i, r in enumerate(firsts)]
-        jobs[b] = pool.submit(second_pass, spool, parts, identities, out_of_order)
+    heaviest = sorted(range(buckets), key=lambda b: -weight[b])
+    # pass 2 starts at once, each bucket ordering its events by time and path; the parent meanwhile replays
+    # the one-process order, which is that order when it counts no event late (else pass 2 runs again)
+    by_path = {path: r for r, path in enumerate(sorted(set(paths_of)))}
+    path_ranks = [by_path[path] for path in paths_of]
+    jobs = {b: pool.submit(second_pass, spool, [(i, *r["spans"][b], 0, 0) for i, r in enumerate(firsts)],
+                           identities, path_ranks) for b in heaviest}
+    settings = engine.settings
+    files = []
+    for path, r in zip(paths_of, firsts, strict=True):
+        times = array.array("d")
+        times.frombytes(r["times"])
+        files.append((path, times.tolist()))
+    # (the pool's threads hand pass 2 its tasks and take their results while this thread replays: with the
+    # default switch interval, each of their steps waited up to 5 ms for the replay to let go of the GIL)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0002))
     try:
-        seconds = [jobs[b].result() for b in range(buckets)]
+        ranks, late, spills = one_process_order(files, settings.allowed_lateness, settings.release_every,
+                                                settings.max_held_events)
+    finally:
+        sys.setswitchinterval(interval)
+    LAST_RUN["order"] = time.perf_counter() - began
+    LAST_RUN["replayed"] = bool(late)
+    if late:
+        for job in jobs.values():
+            job.cancel()
+        wait(jobs.values())
+        # every event's place in that order, for pass 2 to read beside the events (one array, by task)
+        places = array.array("q")
+        starts = []
+        for mine in ranks:
+            starts.append(len(places))
+            places.extend(mine)
+        with open(os.path.join(spool, "ranks"), "wb") as fh:
+            places.tofile(fh)
+        del places
+        jobs = {b: pool.submit(second_pass, spool, [(i, *r["spans"][b], starts[i], len(ranks[i]))
+                                                    for i, r in enumerate(firsts)], identities) for b in heaviest}
+    del ranks
+    found: dict[int, dict[str, Any]] = {}
+    try:
+        for b in heaviest:  # (about the order they end: each book read while the others run)
+            r = found[b] = jobs[b].result()
+            if isinstance(r["book"], bytes):
+                r["book"] = marshal.loads(memoryview(r["book"])[1:])
     except Exception:
         return False
+    seconds = [found[b] for b in range(buckets)]
     pool.all_in()
     LAST_RUN["second pass"] = time.perf_counter() - began
-    why = _check_second(seconds) or _check_books([*firsts, *seconds])
+    why = _check_second(seconds, spills > 0) or _check_books([*firsts, *seconds])
     cpu: dict[int, float] = {}
     rss: dict[int, float] = {}
     for r in (*firsts, *seconds):
@@ -717,7 +838,7 @@ def _collect(engine: Engine, paths: list[str], tasks: list[Task], pool: ResultsP
     LAST_RUN.update(pass_cpu=[sum(r["cpu"] for r in firsts), sum(r["cpu"] for r in seconds)],
                     worker_cpu=list(cpu.values()), worker_rss_mb=list(rss.values()), began=began, why=why,
                     late=late, spills=spills, buckets=[r["events"] for r in seconds],
-                    bounds=_used(seconds))
+                    bounds=_used(seconds), spans=[(r["pid"], *r["span"]) for r in (*firsts, *seconds)])
     if why is not None:
         return False
     for path, reason in skipped:
@@ -766,11 +887,11 @@ def _used(results: list[dict[str, Any]]) -> dict[str, list[int]]:
     return used
 
 
-def _check_second(results: list[dict[str, Any]]) -> str | None:
+def _check_second(results: list[dict[str, Any]], out_of_order: bool) -> str | None:
     if not all(r["ok"] for r in results):
         return "a keyed card failed on an event"
     for name, (n, bound) in _used(results).items():
-        if n >= bound:
+        if n >= bound and (out_of_order or name not in OUT_OF_ORDER_BOUNDS):
             return f"{name}: one process would reach its bound ({bound:,})"
     return None
 
