@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from cloudward.alerts import Finding, entity_matches
+from cloudward.alerts import _FULL_PATH, AlertBook, Finding, entity_matches
 from cloudward.config import DetectionSettings
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
@@ -37,6 +37,11 @@ _Plan = tuple[str, Any, str, str, "dict[str, str] | None", Card, "dict[str, Any]
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
 _ADVANCE_EVERY = 1024
 _SEQUENCES = (list, tuple)
+#: what folding a rule's match into its alert needs (`SigmaRules._fold_plan`): card id, key prefix, severity, the
+#: parameters when they do not depend on the event, the shapes' plan token, and each dedup name's source (an int:
+#: the index of the entity getter giving it; a str: its text, fixed by the rule); False: the rule's matches are not
+#: folded (an allow list)
+_Fold = tuple[str, str, str, "dict[str, str] | None", object, tuple[int | str, ...]]
 
 
 @dataclass(slots=True)
@@ -94,6 +99,8 @@ class SigmaRules(Detection):
         self._plans: dict[int, _Plan] = {}
         #: id of a rule -> the entities naming the rule (id, author, licence, references)
         self._about: dict[int, dict[str, Any]] = {}
+        #: id of a rule -> what folding its matches needs (`_fold_plan`), or False
+        self._folds: dict[int, _Fold | bool] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
         self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
@@ -122,6 +129,78 @@ class SigmaRules(Detection):
         hits = self.group.match(event)
         if not hits:
             return None
+        return self._found(event, hits)
+
+    def evaluate_folding(self, event: Any, book: AlertBook) -> Iterable[Finding] | None:
+        """`evaluate`, for an engine that adds every finding to `book` as it comes (`AlertBook.add`: no allow list
+        of its own, not learning): a match of one rule that repeats an alert the book follows is folded into it
+        here (`AlertBook.add_repeat`) without building its `Finding`; every other match comes back as findings, as
+        from `evaluate`. The book ends the same: the folded finding is the one `finding` would build, taking the
+        repeat path `add` would take."""
+        hits = self.group.match(event)
+        if not hits:
+            return None
+        # only a single match (so no other finding of the event is added before it) of a rule with no allow list,
+        # without tracing or correlations: the usual match
+        if len(hits) != 1 or self.trace is not None or self._correlated or self.settings.allow:
+            return self._found(event, hits)
+        rule, values = hits[0]
+        if not rule.alerts:
+            return None
+        fold = self._folds.get(id(rule))
+        if fold is None:
+            fold = self._fold_plan(rule)
+        if fold is not False:
+            card_id, prefix, severity, params, token, sources = fold  # type: ignore[misc]
+            # the entity getters as `finding` reads them: which gave a value (`present`), and their values; a value
+            # that is not a string (a list, a number) takes `finding`
+            got: list[Any] = []
+            present = 0
+            bit = 1
+            for _name, get in self._entity_items:
+                try:
+                    v = get(event)
+                except (AttributeError, TypeError, ValueError):
+                    v = None
+                if type(v) is str:
+                    if v:
+                        present |= bit
+                elif v is not None:
+                    break
+                got.append(v)
+                bit <<= 1
+            else:
+                shape = self._shapes.get((token, present))
+                if shape is not None:  # (made by an earlier finding of the rule: none may repeat before)
+                    # the dedup key as `finding` joins it: a getter's value when it gave one, else ""
+                    key = prefix + "\x1f".join([s if type(s) is str else (got[s] or "") for s in sources])
+                    done = book.add_repeat(card_id, key, event, shape, params if params is not None else {
+                        "rule_title": rule.rule.title, "matched": ", ".join(rule.why(values))},
+                        severity or self.severity)
+                    if done is not _FULL_PATH:
+                        return None
+        f = self.finding(rule, event, values)
+        return (f,) if f is not None else None
+
+    def _fold_plan(self, rule: CompiledRule) -> _Fold | bool:
+        """What folding `rule`'s matches needs (`_Fold`), made once; False for a rule with an allow list (each
+        finding's entities must be tested)."""
+        plan = self._plans.get(id(rule))
+        if plan is None:
+            plan = self._plan(rule)
+        prefix, allow, severity, _title, params, card, about, token = plan
+        fold: _Fold | bool = False
+        if not allow:
+            getters = [name for name, _ in self._entity_items]
+            # a name of the rule's own entities is theirs (`finding` updates the getters' with them)
+            sources = tuple(str(about[name]) if name in about else getters.index(name) if name in getters else ""
+                            for name in self._dedup)
+            fold = (card.id, prefix, severity, params, token, sources)
+        self._folds[id(rule)] = fold
+        return fold
+
+    def _found(self, event: Any, hits: list[tuple[CompiledRule, EventValues]]) -> Iterable[Finding] | None:
+        """The findings of `hits`, the rules `event` matched."""
         if self.trace is None and not self._correlated:  # the common case: each match is one finding
             if len(hits) == 1:  # (most matches: one rule, without the comprehension's frame)
                 rule, values = hits[0]
