@@ -152,8 +152,8 @@ class SigmaRules(Detection):
             fold = self._fold_plan(rule)
         if fold is not False:
             card_id, prefix, severity, params, token, sources = fold  # type: ignore[misc]
-            # the entity getters as `finding` reads them: which gave a value (`present`), and their values; a value
-            # that is not a string (a list, a number) takes `finding`
+            # the entity getters as `finding` reads them: which gave a value (`present`), and the values (None: no
+            # value); a list or tuple (no shape: each finding's entities are checked) takes `finding`
             got: list[Any] = []
             present = 0
             bit = 1
@@ -162,18 +162,26 @@ class SigmaRules(Detection):
                     v = get(event)
                 except (AttributeError, TypeError, ValueError):
                     v = None
-                if type(v) is str:
+                if type(v) is str:  # (the usual value)
                     if v:
                         present |= bit
+                    else:
+                        v = None
                 elif v is not None:
-                    break
+                    if isinstance(v, _SEQUENCES):
+                        break
+                    if v in (None, "", []):  # (`finding`'s test of a value)
+                        v = None
+                    else:
+                        present |= bit
                 got.append(v)
                 bit <<= 1
             else:
                 shape = self._shapes.get((token, present))
                 if shape is not None:  # (made by an earlier finding of the rule: none may repeat before)
                     # the dedup key as `finding` joins it: a getter's value when it gave one, else ""
-                    key = prefix + "\x1f".join([s if type(s) is str else (got[s] or "") for s in sources])
+                    key = prefix + "\x1f".join([s if type(s) is str else "" if (g := got[s]) is None else str(g)
+                                                 for s in sources])
                     done = book.add_repeat(card_id, key, event, shape, params if params is not None else {
                         "rule_title": rule.rule.title, "matched": ", ".join(rule.why(values))},
                         severity or self.severity)
