@@ -214,7 +214,8 @@ def test_folded_sigma_matches_give_the_alerts_of_built_findings(monkeypatch):
     configs = [
         ({"sigma": {"paths": [str(K8S)]}, "output": {"evidence_limit": 3}}, True),
         ({"sigma": {"paths": [str(K8S)], "field_mappings": mapping(
-            {**shipped, "code": "attr:code", "name": "attr:name"}, ["user", "rule_id", "nothing", "code", "namespace"])},
+            {**shipped, "code": "attr:code", "name": "attr:name"},
+            ["user", "rule_id", "nothing", "code", "namespace"])},
           "output": {"evidence_limit": 2}, "detections": allow}, True),
         ({"sigma": {"paths": [str(K8S)], "field_mappings": mapping({**shipped, "groups": "attr:groups"}, ["user"])},
           "output": {"evidence_limit": 2}}, False),
