@@ -917,7 +917,8 @@ class Engine:
             if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
                 self.stats.duplicates += 1
                 return
-            self._note_uninspectable(event)  # type: ignore[arg-type]
+            if event.verb in MUTATING_VERBS:  # type: ignore[attr-defined]  # (`_note_uninspectable`'s first test)
+                self._note_uninspectable(event)  # type: ignore[arg-type]
             runs = self._audit_runs.get(event.resource)  # type: ignore[attr-defined]
             if runs is None:
                 runs = self._audit_runs_of(event.resource)  # type: ignore[attr-defined]
