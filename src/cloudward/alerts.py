@@ -424,7 +424,7 @@ class AlertBook:
         sev = finding.severity or severity
         repeat = self._repeats.get(book_key)
         if repeat is not None and alert is repeat.alert and not finding.related:
-            done = self._add_repeat(repeat, finding, sev)
+            done = self._add_repeat(repeat, event, finding.shape, finding.entities, finding.params, sev)
             if done is not _FULL_PATH:
                 return done  # type: ignore[return-value]
         rtype, rname = resource or default_resource(event)
@@ -493,21 +493,37 @@ class AlertBook:
             self._repeats.pop(book_key, None)
         return alert
 
-    def _add_repeat(self, repeat: _Repeat, finding: Finding, sev: str) -> Alert | object | None:
-        """Fold in a finding whose order comes after every finding of the alert so far, when merging its
-        entities changes nothing (each scalar already has an earlier finding's value, each list value an
-        earlier place) and the full evidence keeps it out: its parameters become the latest, and only the
-        count, the times, the severity and the remembered ids move. The same result as `add`'s full path,
-        without merging or building evidence; `_FULL_PATH` when any of that does not hold."""
+    def add_repeat(self, card_id: str, key: str, event: Event, shape: Any, params: dict[str, Any],
+                   severity: str) -> Alert | object | None:
+        """`add` of a finding not built: of the card `card_id`, dedup `key`, on `event` (resource from the event,
+        no related events), with `shape`, `params` and `severity` (the finding's, or the detection's when it has
+        none) - when it repeats an alert this book follows and `shape` is the one last found to change nothing
+        (`Finding.shape`: its entities are not needed). `add`'s repeat path, the same result; `_FULL_PATH`, with
+        nothing changed, when it does not apply: then the finding is to be built and `add`ed."""
+        cluster = getattr(event, "cluster", None)  # (`add`'s resource name of a finding without a resource)
+        rname = (cluster or "kubernetes") if cluster is not None else default_resource(event)[1]
+        book_key = (card_id, rname, key)
+        repeat = self._repeats.get(book_key)
+        if repeat is None or shape is None or shape is not repeat.shape or (
+                self._alerts.get(book_key) is not repeat.alert):
+            return _FULL_PATH
+        return self._add_repeat(repeat, event, shape, None, params, severity)
+
+    def _add_repeat(self, repeat: _Repeat, event: Event, shape: Any, entities: Mapping[str, Any] | None,
+                    params: dict[str, Any], sev: str) -> Alert | object | None:
+        """Fold in a finding (its event, shape, entities and parameters) whose order comes after every finding of
+        the alert so far, when merging its entities changes nothing (each scalar already has an earlier
+        finding's value, each list value an earlier place) and the full evidence keeps it out: its parameters
+        become the latest, and only the count, the times, the severity and the remembered ids move. The same
+        result as `add`'s full path, without merging or building evidence; `_FULL_PATH` when any of that does not
+        hold (`entities` None: unknown, so only a shape already found to change nothing holds)."""
         alert = repeat.alert
-        event = finding.event
         order = (event.time or UNKNOWN_TIME, event.origin, event.event_id)
         cut = repeat.cut
         if alert.count != repeat.count or not order > repeat.top or cut is None:
             return _FULL_PATH
-        shape = finding.shape
         if shape is None or (shape is not repeat.shape and shape != repeat.shape):  # (a detection's one tuple)
-            if not _entities_placed(repeat, finding.entities):
+            if entities is None or not _entities_placed(repeat, entities):
                 return _FULL_PATH
             if shape is not None:  # (the same answer for every finding of this shape, until the full path)
                 repeat.shape = shape
@@ -536,7 +552,6 @@ class AlertBook:
         if sev != alert.severity and severity_rank(sev) > severity_rank(alert.severity):
             alert.severity = sev
         alert.last_order = order
-        params = finding.params
         if params != alert.last_params:  # (equal: the book's own copy stands; a rule's findings share theirs)
             alert.last_params = dict(params)
         self._unrendered[alert.id] = alert

@@ -335,6 +335,8 @@ class Engine:
         #: inputs with content of which nothing at all was read (unrecognized, or every record rejected)
         self.unread_inputs: list[str] = []
         self._audit_by_resource: dict[str, list[Detection]] = {}
+        #: resource -> (each card of `_audit_cards` with its `evaluate_folding` or None, whether any has one)
+        self._audit_runs: dict[str, tuple[tuple[tuple[Detection, Any], ...], bool]] = {}
         #: (order key, event); the key is (time, origin file, origin line, rest of origin, event id, stream,
         #: ordinal in stream): line numbers compare as numbers, so events of one file at one instant keep
         #: the file's order
@@ -489,6 +491,7 @@ class Engine:
                     card_resources |= det.audit_resources
         self._audit_resources = frozenset(card_resources or ())
         self._audit_by_resource.clear()
+        self._audit_runs.clear()
         from cloudward.parsers._k8s import content_interest  # (only once a Kubernetes decoder asks)
 
         self.interest = Interest(
@@ -914,8 +917,28 @@ class Engine:
             if self._recent.seen((event.event_id, event.stage)):  # type: ignore[attr-defined]
                 self.stats.duplicates += 1
                 return
-            self._note_uninspectable(event)  # type: ignore[arg-type]
-            detections = self._audit_cards(event.resource)  # type: ignore[attr-defined]
+            if event.verb in MUTATING_VERBS:  # type: ignore[attr-defined]  # (`_note_uninspectable`'s first test)
+                self._note_uninspectable(event)  # type: ignore[arg-type]
+            runs = self._audit_runs.get(event.resource)  # type: ignore[attr-defined]
+            if runs is None:
+                runs = self._audit_runs_of(event.resource)  # type: ignore[attr-defined]
+            for enricher in self._enrichers_by_kind.get(kind, ()):
+                try:
+                    enricher.enrich(event)
+                except Exception as exc:
+                    self._error(f"enricher {enricher.name}", event, exc)
+            # a detection that can fold a repeat into its alert itself (Sigma rules) does, when `_emit` would only
+            # add its findings to the book
+            book = self._folding_book() if runs[1] else None
+            for det, folding in runs[0]:
+                try:
+                    findings = det.evaluate(event) if folding is None or book is None else folding(event, book)
+                    if findings:
+                        for finding in findings:
+                            self._emit(det, finding)
+                except Exception as exc:
+                    self._error(det.card.id, event, exc)
+            return
         else:
             detections = self._by_kind[kind]  # (sets the kind's cards up on its first event)
         for enricher in self._enrichers_by_kind.get(kind, ()):
@@ -964,6 +987,22 @@ class Engine:
                      if d.audit_resources is None or resource in d.audit_resources]
             self._audit_by_resource[resource] = cards
         return cards
+
+    def _audit_runs_of(self, resource: str) -> tuple[tuple[tuple[Detection, Any], ...], bool]:
+        """`_audit_cards(resource)` for `_run_any`: each card with its `evaluate_folding` (None for a card without
+        it), and whether any has one; kept in `_audit_runs` (emptied with `_audit_by_resource`)."""
+        runs = tuple((det, getattr(det, "evaluate_folding", None)) for det in self._audit_cards(resource))
+        out = (runs, any(folding is not None for _, folding in runs))
+        self._audit_runs[resource] = out
+        return out
+
+    def _folding_book(self) -> AlertBook | None:
+        """The book a detection may fold its repeats into itself (`evaluate_folding`): when `_emit` would only add
+        each finding to it (not learning, `_emit` not replaced, a plain `AlertBook`); else None."""
+        if self.learning or type(self)._emit is not _ENGINE_EMIT or "_emit" in self.__dict__:
+            return None
+        book = self.book
+        return book if type(book) is AlertBook else None
 
     def _note_uninspectable(self, event: K8sAudit) -> None:
         # the verb first: it alone decides for reads (`list`, `get`), the usual events
@@ -1129,6 +1168,7 @@ class Engine:
 
 #: `Engine._run` itself: `_release` runs the plans straight only when `_run` is not replaced
 _ENGINE_RUN = Engine._run
+_ENGINE_EMIT = Engine._emit
 
 
 def state_to_rows(state: Mapping[str, Any]) -> list[tuple[str, str, Any]]:

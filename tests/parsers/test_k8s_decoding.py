@@ -173,3 +173,22 @@ def test_repeating_values_are_shared_between_events_and_the_sharing_is_bounded(m
         assert decode(line(10 + i, f"user{i}"), REF).user == f"user{i}"  # type: ignore[union-attr]
     cells = [c.cell_contents for c in decode.__closure__ or () if type(c.cell_contents) is dict]
     assert cells and all(len(c) <= 6 + 4 for c in cells)  # (one event adds at most four)
+
+
+def test_the_event_built_slot_by_slot_is_the_constructors(monkeypatch):
+    # the typed path sets K8sAudit's slots itself (its keyword __init__ costs ~3x more): every field set, each
+    # value the constructor's, equal as a dataclass; K8sAudit with other fields than it knows turns it off
+    assert _k8s._fields_known(), "K8sAudit's fields changed: update _k8s._AUDIT_FIELDS and audit_line_decoder"
+    line = orjson.dumps(audit("list", "secrets", None, namespace="team-1", user="alice"))
+    decode = _k8s.audit_line_decoder(ParseContext(cluster="c1"))
+    assert decode is not None
+    fast = decode(line, REF)
+    assert fast is not None
+    for name in FIELDS:  # (an unset slot raises AttributeError)
+        getattr(fast, name)
+    built = K8sAudit(**{name: getattr(fast, name) for name in FIELDS if name not in ("envelope", "missing")})
+    assert fast == built
+    assert (fast.envelope, fast.missing) == ("native", ())
+    assert _general(line) == fast
+    monkeypatch.setattr(_k8s, "_AUDIT_FIELDS", _k8s._AUDIT_FIELDS[:-1])
+    assert _k8s.audit_line_decoder(ParseContext(cluster="c1")) is None

@@ -165,3 +165,84 @@ def test_repeated_sigma_matches_give_the_alerts_of_the_full_path(monkeypatch):
     counts = sorted(orjson.loads(row[0])["count"] for row in fast)
     assert sum(counts) > 700 and counts[-1] > 100
 
+
+
+def _folding_cases(n: int) -> str:
+    """`_listings` plus what makes a repeat take the full path: events out of time order (earlier than the alert's
+    latest), a second stage of an audit ID already counted (a redelivery the book ignores), a user without
+    namespace or name, and matches of two rules at once (`create pods` with a host path in a system namespace)."""
+    lines = _listings(n).splitlines()
+    extra = []
+    for i in range(0, n, 13):
+        ev = orjson.loads(lines[i])
+        ev["stage"] = "ResponseStarted"  # the same audit ID again: already in the alert's remembered ids
+        extra.append(ev)
+    for i in range(0, n, 11):
+        ev = orjson.loads(lines[i])
+        ev["auditID"] = f"00000000-0000-4000-9000-{i:012d}"
+        ev["stageTimestamp"] = "2026-11-05T09:59:59.000000Z"  # before every other finding of its alert
+        extra.append(ev)
+    for i in range(40):
+        pod = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": f"p{i}", "namespace": "kube-system"},
+               "spec": {"containers": [{"name": "c", "image": "alpine:3.19"}],
+                        "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
+        extra.append({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request",
+                      "auditID": f"00000000-0000-4000-a000-{i:012d}", "stage": "ResponseComplete",
+                      "verb": "create", "user": {"username": ("", "ops")[i % 2]},
+                      "objectRef": {"resource": "pods", "namespace": "kube-system", "apiVersion": "v1"},
+                      "responseStatus": {"code": 201}, "requestObject": pod,
+                      "stageTimestamp": f"2026-11-05T10:20:{i % 60:02d}.000000Z"})
+    return "\n".join([*lines, *(orjson.dumps(e).decode() for e in extra)]) + "\n"
+
+
+def test_folded_sigma_matches_give_the_alerts_of_built_findings(monkeypatch):
+    """A single Sigma match repeating an alert the book follows is folded into it without a `Finding`
+    (`SigmaRules.evaluate_folding`, `AlertBook.add_repeat`); every alert (contract, entity order, latest
+    parameters, remembered ids) is the one the findings give, with shipped and configured entities and dedup
+    (lists, numbers, the rule's own entities, a name no entity has), a rule with an allow list, and the cases
+    that take the full path."""
+    import cloudward.alerts as alerts_mod
+    import cloudward.engine as engine_mod
+
+    text = _folding_cases(900)
+    def mapping(entities: dict[str, str], dedup: list[str]) -> dict:
+        return {"kubernetes_audit": {"entities": entities, "dedup": dedup}}
+
+    shipped = {"user": "attr:user", "namespace": "attr:namespace", "source_ip": "fn:first_source_ip"}
+    allow = {"SIGMA_58d31a75-a4f8-4c40-985b-373d58162ca2": {"allow": [{"user": "user1"}]}}
+    # (config, whether repeats are folded): a list entity gives no shape, so its findings are always built
+    configs = [
+        ({"sigma": {"paths": [str(K8S)]}, "output": {"evidence_limit": 3}}, True),
+        ({"sigma": {"paths": [str(K8S)], "field_mappings": mapping(
+            {**shipped, "code": "attr:code", "name": "attr:name"},
+            ["user", "rule_id", "nothing", "code", "namespace"])},
+          "output": {"evidence_limit": 2}, "detections": allow}, True),
+        ({"sigma": {"paths": [str(K8S)], "field_mappings": mapping({**shipped, "groups": "attr:groups"}, ["user"])},
+          "output": {"evidence_limit": 2}}, False),
+    ]
+    folded = [0]
+    add_repeat = alerts_mod.AlertBook.add_repeat
+
+    def counting(self, *args):
+        done = add_repeat(self, *args)
+        folded[0] += done is not alerts_mod._FULL_PATH
+        return done
+
+    monkeypatch.setattr(alerts_mod.AlertBook, "add_repeat", counting)
+
+    def run(config: dict) -> list:
+        alerts, _ = scan_text(text, "k8s-audit", config=from_dict(config), only={"SIGMA_*"})
+        return sorted((orjson.dumps(a.to_dict(), option=orjson.OPT_SORT_KEYS), orjson.dumps(a.entity_order),
+                       a.last_order, orjson.dumps(a.last_params), sorted(a.seen_events)) for a in alerts)
+
+    for config, folds in configs:
+        folded[0] = 0
+        fast = run(config)
+        assert folded[0] > 300 if folds else folded[0] == 0  # most repeats were folded
+        with monkeypatch.context() as m:
+            m.setattr(engine_mod.Engine, "_folding_book", lambda self: None)  # every match a Finding
+            assert fast == run(config)
+            m.setattr(alerts_mod.AlertBook, "_add_repeat", lambda *a: alerts_mod._FULL_PATH)  # and the full path
+            assert fast == run(config)
+        types = {orjson.loads(row[0])["alert_type"] for row in fast}
+        assert len(types) >= 4 and len(fast) >= 8

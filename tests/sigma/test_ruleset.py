@@ -322,3 +322,37 @@ level: low
                 assert got == [r.card.id for r in group.rules if r.matches(EventValues(ev, group.getters))]
                 seen.update(got)
     assert len(seen) == 3
+
+
+def test_decided_answers_as_match_where_the_pin_key_decides():
+    """`RuleGroup.decided` (the folding path's first look) is False only where `match` finds nothing and a rule only
+    where `match` finds exactly that rule, checked on the events of the pin-key tests (verbs, resources and codes
+    in other cases, lists, wrong types; bodies, api groups, namespaces), before and after the key cache is filled;
+    and it decides the usual events (`list secrets`) without `match`."""
+    from cloudward.events import K8sAudit
+
+    ruleset = build(Config(), [RULES / "application" / "kubernetes"])
+    group = next(g for g in ruleset.groups if K8sAudit in g.mapping.kinds)
+    host = {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "a"}],
+                                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}}
+    cases = []
+    for verb in ("list", "LIST", "liſt", "delete", "create", "patch", ["list"], True, 1):
+        for resource in ("secrets", "Secrets", "deployments", "pods", ("secrets",), None):
+            for code in (200, 403, True, "403"):
+                for namespace, api_group, body in (("kube-system", "apps", host), ("shop", "", None)):
+                    cases.append(K8sAudit(time=1.0, event_id="x", verb=verb, resource=resource,  # type: ignore[arg-type]
+                                          code=code, namespace=namespace, api_group=api_group, request_object=body))
+    answers = {True: 0, False: 0, "rule": 0}
+    for _ in range(2):  # the first pass fills the key cache `decided` reads
+        for ev in cases:
+            decided = group.decided(ev)
+            hits = [r for r, _ in group.match(ev)]
+            if decided is False:
+                assert hits == [], (ev.verb, ev.resource, ev.code)
+            elif decided is not True:
+                assert hits == [decided], (ev.verb, ev.resource, ev.code)
+            answers["rule" if decided not in (True, False) else decided] += 1
+    assert answers["rule"] >= 8 and answers[False] >= 30
+    listing = K8sAudit(time=1.0, event_id="y", verb="list", resource="secrets", code=200)
+    group.match(listing)
+    assert group.decided(listing).rule.title == "Kubernetes Secrets Enumeration"  # type: ignore[union-attr]

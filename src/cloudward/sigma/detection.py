@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from cloudward.alerts import Finding, entity_matches
+from cloudward.alerts import _FULL_PATH, AlertBook, Finding, entity_matches
 from cloudward.config import DetectionSettings
 from cloudward.datalists import DataLists
 from cloudward.detections.base import Card, Detection
@@ -37,6 +37,13 @@ _Plan = tuple[str, Any, str, str, "dict[str, str] | None", Card, "dict[str, Any]
 #: correlation windows are closed (lt/lte/eq/neq conditions judged) every this many observations
 _ADVANCE_EVERY = 1024
 _SEQUENCES = (list, tuple)
+#: entity specs that are an event attribute under another name (`fields.COMPUTED`: `first_source_ip` is `source_ip`)
+_ENTITY_ATTRS = {"fn:first_source_ip": "source_ip"}
+#: what folding a rule's match into its alert needs (`SigmaRules._fold_plan`): card id, key prefix, severity, the
+#: parameters when they do not depend on the event, the shapes' plan token, and each dedup name's source (an int:
+#: the index of the entity getter giving it; a str: its text, fixed by the rule); False: the rule's matches are not
+#: folded (an allow list)
+_Fold = tuple[str, str, str, "dict[str, str] | None", object, tuple[int | str, ...]]
 
 
 @dataclass(slots=True)
@@ -86,6 +93,14 @@ class SigmaRules(Detection):
         self._entity_items = tuple((name, _plain_attr(specs.get(name, "")) or get)
                                    for name, get in self._entities.items())
         self._dedup = tuple(self.group.mapping.dedup)
+        #: every entity getter's attribute in one call, for `evaluate_folding` (None unless each entity is an `attr:`
+        #: entity or the first source address, which is the event's `source_ip`): a value as `finding` reads it,
+        #: an absent attribute raising AttributeError as there
+        names = []
+        for name in self._entities:
+            spec = specs.get(name, "")
+            names.append(_ENTITY_ATTRS.get(spec) or (spec.partition(":")[2] if _plain_attr(spec) else None))
+        self._entity_attrs = attrgetter(*names) if len(names) >= 2 and all(names) else None  # type: ignore[arg-type]
         #: the value a dedup entity without a value reads as ("", one per name, for `map`)
         self._dedup_blanks = ("",) * len(self._dedup)
         #: (plan token, getters present) -> the one shape tuple of those findings
@@ -94,6 +109,8 @@ class SigmaRules(Detection):
         self._plans: dict[int, _Plan] = {}
         #: id of a rule -> the entities naming the rule (id, author, licence, references)
         self._about: dict[int, dict[str, Any]] = {}
+        #: id of a rule -> what folding its matches needs (`_fold_plan`), or False
+        self._folds: dict[int, _Fold | bool] = {}
         #: when a list, every match is recorded as (event, rule, matching selections) (`rules test --sigma`)
         self.trace: list[tuple[Any, CompiledRule, list[str]]] | None = None
         super().__init__(DetectionSettings(), data)
@@ -122,6 +139,120 @@ class SigmaRules(Detection):
         hits = self.group.match(event)
         if not hits:
             return None
+        return self._found(event, hits)
+
+    def evaluate_folding(self, event: Any, book: AlertBook) -> Iterable[Finding] | None:
+        """`evaluate`, for an engine that adds every finding to `book` as it comes (`AlertBook.add`: no allow list
+        of its own, not learning): a match of one rule that repeats an alert the book follows is folded into it
+        here (`AlertBook.add_repeat`) without building its `Finding`; every other match comes back as findings, as
+        from `evaluate`. The book ends the same: the folded finding is the one `finding` would build, taking the
+        repeat path `add` would take."""
+        group = self.group
+        # only a single match (so no other finding of the event is added before it) of a rule with no allow list,
+        # without tracing or correlations: the usual match
+        if self.trace is not None or self._correlated or self.settings.allow:
+            hits = group.match(event)
+            return self._found(event, hits) if hits else None
+        decided = group.decided(event)  # (most events: the pin key picks one rule or none, without values)
+        if decided is False:
+            return None
+        values: EventValues | None = None
+        if decided is True:
+            hits = group.match(event)
+            if not hits:
+                return None
+            if len(hits) != 1:
+                return self._found(event, hits)
+            rule, values = hits[0]
+        else:
+            rule = decided  # type: ignore[assignment]
+        if not rule.alerts:
+            return None
+        fold = self._folds.get(id(rule))
+        if fold is None:
+            fold = self._fold_plan(rule)
+        if fold is not False:
+            card_id, prefix, severity, params, token, sources = fold  # type: ignore[misc]
+            # the entity getters as `finding` reads them: which gave a value (`present`), and the values (None: no
+            # value); a list or tuple (no shape: each finding's entities are checked) takes `finding`
+            got: Any = None
+            present = 0
+            multi = self._entity_attrs
+            if multi is not None:  # (the usual entities: attributes, read in one call, strings)
+                try:
+                    got = multi(event)
+                except (AttributeError, TypeError, ValueError):
+                    pass  # (some getter fails: each is read below, as `finding` reads them)
+                else:
+                    bit = 1
+                    for v in got:
+                        if type(v) is str:
+                            if v:
+                                present |= bit
+                        elif v is not None:
+                            got, present = None, 0
+                            break
+                        bit <<= 1
+            if got is None:
+                got = []
+                bit = 1
+                for _name, get in self._entity_items:
+                    try:
+                        v = get(event)
+                    except (AttributeError, TypeError, ValueError):
+                        v = None
+                    if type(v) is str:  # (the usual value)
+                        if v:
+                            present |= bit
+                        else:
+                            v = None
+                    elif v is not None:
+                        if isinstance(v, _SEQUENCES):
+                            got = None
+                            break
+                        if v in (None, "", []):  # (`finding`'s test of a value)
+                            v = None
+                        else:
+                            present |= bit
+                    got.append(v)
+                    bit <<= 1
+            if got is not None:
+                shape = self._shapes.get((token, present))
+                if shape is not None:  # (made by an earlier finding of the rule: none may repeat before)
+                    # the dedup key as `finding` joins it: a getter's value when it gave one, else ""
+                    key = prefix + "\x1f".join([s if type(s) is str else "" if (g := got[s]) is None else str(g)
+                                                 for s in sources])  # (a getter's "" joins as "")
+                    if params is None:
+                        if values is None:
+                            values = EventValues(event, group.getters)
+                        params = {"rule_title": rule.rule.title, "matched": ", ".join(rule.why(values))}
+                    done = book.add_repeat(card_id, key, event, shape, params, severity or self.severity)
+                    if done is not _FULL_PATH:
+                        return None
+        if values is None:
+            values = EventValues(event, group.getters)
+        f = self.finding(rule, event, values)
+        return (f,) if f is not None else None
+
+    def _fold_plan(self, rule: CompiledRule) -> _Fold | bool:
+        """What folding `rule`'s matches needs (`_Fold`), made once; False for a rule with an allow list (each
+        finding's entities must be tested)."""
+        plan = self._plans.get(id(rule))
+        if plan is None:
+            plan = self._plan(rule)
+        prefix, allow, severity, _title, params, card, about, token = plan
+        fold: _Fold | bool = False
+        if not allow:
+            getters = [name for name, _ in self._entity_items]
+            # a name of the rule's own entities is theirs (`finding` updates the getters' with them)
+            sources = tuple(str(about[name]) if name in about else getters.index(name) if name in getters else ""
+                            for name in self._dedup)
+            fold = (card.id, prefix, severity, params, token, sources)
+        self._folds[id(rule)] = fold
+        return fold
+
+    def _found(self, event: Any, hits: list[tuple[CompiledRule, EventValues]]) -> Iterable[Finding] | None:
+        """The findings of `hits`, the rules `event` matched."""
         if self.trace is None and not self._correlated:  # the common case: each match is one finding
             if len(hits) == 1:  # (most matches: one rule, without the comprehension's frame)
                 rule, values = hits[0]

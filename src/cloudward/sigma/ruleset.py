@@ -484,6 +484,28 @@ class RuleGroup:
             return hit
         return sorted({*hit, *loose})
 
+    def decided(self, event: Any) -> CompiledRule | bool:
+        """What `match` would find for `event` when its pin key alone decides (its first lookup, the key's cached
+        answer): the one rule it picks and needs no other test, or False - no rule; True when that does not
+        decide (call `match`). The rule's values would be a fresh `EventValues` (nothing read yet)."""
+        attrs = self._key_attrs
+        if attrs is None or self.os or self.records:
+            return True
+        try:
+            held = attrs(event)
+        except AttributeError:
+            return True
+        if not _KEY_TYPES.issuperset(map(type, held)):
+            return True
+        hit = self._attr_cache.get(held)
+        if hit is None:
+            return True
+        if not hit:
+            return False
+        if len(hit) != 1 or self._checks[hit[0]] is not None:
+            return True
+        return self.rules[hit[0]]
+
     def match(self, event: Any) -> list[tuple[CompiledRule, EventValues]]:
         """The rules that match `event`, each with the values it matched on (for auditd, the record)."""
         if (self.os or self.records) and not self.applies(event):
